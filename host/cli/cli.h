@@ -1,0 +1,33 @@
+/* Shared pieces of the `sparsecl` command-line tool: subcommand entry points and small helpers.
+ * Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input. Every error is one line on
+ * stderr that starts with "sparsecl <command>: error: ". */
+#ifndef SCL_CLI_H
+#define SCL_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+int cmd_devices(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_pattern(int argc, char **argv);
+int cmd_attend(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_peak(int argc, char **argv);
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+/* Print "sparsecl <cmd>: error: <message>\n" to stderr; returns `code` for `return cli_error(...)`. */
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Strict number parsing for option values: the whole string must be a number in [lo, hi].
+ * On failure prints an error naming the option and returns false. */
+bool cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out);
+bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, int hi, int *out);
+bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+/* True when argv holds -h or --help anywhere (before "--"). */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

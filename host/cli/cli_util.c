@@ -1,0 +1,63 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sparsecl %s: error: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+bool cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = text ? strtoll(text, &end, 10) : 0;
+    if (!text || end == text || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+        cli_error(cmd, CLI_USAGE, "%s expects an integer in [%lld, %lld], got '%s'", opt, (long long)lo,
+                  (long long)hi, text ? text : "");
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, int hi, int *out)
+{
+    int64_t v;
+    if (!cli_parse_i64(cmd, opt, text, lo, hi, &v)) return false;
+    *out = (int)v;
+    return true;
+}
+
+bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = text ? strtod(text, &end) : 0;
+    if (!text || end == text || *end != '\0' || errno == ERANGE || !isfinite(v) || v < lo || v > hi) {
+        cli_error(cmd, CLI_USAGE, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, text ? text : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return true;
+    }
+    return false;
+}

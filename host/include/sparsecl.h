@@ -1,0 +1,170 @@
+/* sparsecl: portable OpenCL block-sparse attention.
+ *
+ * ABI rules: all handles are opaque; structs passed by pointer carry no hidden padding
+ * assumptions beyond what is declared here; new fields are only ever appended. Every fallible
+ * call returns scl_status (SCL_OK = 0, errors negative). Destroy functions accept NULL.
+ *
+ * Threads: a scl_runtime and everything made from it (patterns, plans) may be used by one
+ * thread at a time; use one runtime per thread, or lock around calls. The last-error message is
+ * per runtime. */
+#ifndef SPARSECL_H
+#define SPARSECL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SCL_API
+#else
+#define SCL_API __attribute__((visibility("default")))
+#endif
+
+typedef enum scl_status {
+    SCL_OK = 0,
+    SCL_ERR_INVALID_ARGUMENT = -1, /* a NULL handle, an out-of-range value, a bad shape */
+    SCL_ERR_OUT_OF_MEMORY = -2,    /* host or device allocation failed */
+    SCL_ERR_NO_DEVICE = -3,        /* no OpenCL device, or none matching the selector */
+    SCL_ERR_OPENCL = -4,           /* an OpenCL call failed; message names it and its CL_* code */
+    SCL_ERR_BUILD = -5,            /* a kernel failed to compile; message holds the build log */
+    SCL_ERR_IO = -6,               /* a file could not be read or written */
+    SCL_ERR_PATTERN = -7,          /* a pattern spec is malformed or does not fit the shape */
+    SCL_ERR_UNSUPPORTED = -8,      /* valid request that this device/build cannot run */
+} scl_status;
+
+typedef struct scl_runtime scl_runtime;
+typedef struct scl_pattern scl_pattern;
+typedef struct scl_plan scl_plan;
+
+/* ---- Library ------------------------------------------------------------------------------ */
+SCL_API const char *scl_version(void); /* "MAJOR.MINOR.PATCH" */
+SCL_API const char *scl_status_string(scl_status s);
+
+/* ---- Devices ------------------------------------------------------------------------------ */
+typedef struct scl_device_info {
+    int index;              /* global index over all platforms, as used by selectors */
+    cl_platform_id platform;
+    cl_device_id device;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char driver_version[128];
+    char device_version[128];
+    cl_device_type type;
+    cl_uint compute_units;
+    cl_uint clock_mhz;
+    cl_ulong global_mem_bytes;
+    cl_ulong local_mem_bytes;
+    cl_ulong max_alloc_bytes;
+    size_t max_work_group_size;
+    int fp16; /* cl_khr_fp16 */
+    int fp64; /* cl_khr_fp64 */
+} scl_device_info;
+
+/* Enumerate every device of every platform. *count receives the number found (0 is not an
+ * error); at most `capacity` entries are written to `out` (which may be NULL when capacity = 0). */
+SCL_API scl_status scl_devices_list(scl_device_info *out, int capacity, int *count);
+/* Resolve a selector: NULL or "" = SPARSECL_DEVICE, else the first GPU, else the first CPU.
+ * Selectors: an index ("0"), "cpu", "gpu", a vendor word (nvidia, amd, intel, pocl, apple, arm),
+ * optionally followed by ":N" for the N-th match ("nvidia:0"), or a case-insensitive substring
+ * of the platform or device name. On failure `msg` explains (e.g. which devices exist). */
+SCL_API scl_status scl_device_select(const char *selector, scl_device_info *out, char *msg, size_t msg_len);
+
+/* ---- Runtime ------------------------------------------------------------------------------ */
+/* Create a runtime on a device picked by selector (see scl_device_select); owns its context
+ * and an in-order, profiling-enabled queue. On failure *out may still receive a runtime that only
+ * carries the error message (scl_last_error_message); destroy it. */
+SCL_API scl_status scl_runtime_create(const char *selector, scl_runtime **out);
+/* Wrap a caller's context and queue (retained, released on destroy). The queue should have
+ * CL_QUEUE_PROFILING_ENABLE for timings; out-of-order queues are handled with events. */
+SCL_API scl_status scl_runtime_create_from_cl(cl_context ctx, cl_command_queue queue, scl_runtime **out);
+SCL_API void scl_runtime_destroy(scl_runtime *rt);
+SCL_API const scl_device_info *scl_runtime_device(const scl_runtime *rt);
+SCL_API cl_context scl_runtime_context(const scl_runtime *rt);
+SCL_API cl_command_queue scl_runtime_queue(const scl_runtime *rt);
+/* The detailed message of the last failing call on this runtime ("" if none). */
+SCL_API const char *scl_last_error_message(const scl_runtime *rt);
+/* Directory of the on-disk program cache ($SPARSECL_CACHE_DIR, $XDG_CACHE_HOME/sparsecl,
+ * ~/.cache/sparsecl), or "" when caching is off (SPARSECL_CACHE_DIR=off). */
+SCL_API const char *scl_runtime_cache_dir(const scl_runtime *rt);
+
+/* Build a program from one of the library's kernel files (e.g. "attn_fwd.cl") with extra
+ * options, through the binary cache. from_cache (may be NULL) tells whether the binary came from
+ * the cache. The program is owned by the caller (clReleaseProgram). */
+SCL_API scl_status scl_build_program(scl_runtime *rt, const char *kernel_file, const char *options,
+                                     cl_program *out, int *from_cache);
+/* Same, from source text the caller provides (used by tests and tools). */
+SCL_API scl_status scl_build_program_source(scl_runtime *rt, const char *source, const char *options,
+                                            cl_program *out, int *from_cache);
+
+/* ---- Patterns ----------------------------------------------------------------------------- */
+/* Parse a pattern spec (grammar in patterns/README.md). Errors: SCL_ERR_PATTERN, with the
+ * column of the offending token in the runtime's last-error message. rt may be NULL (then
+ * details are lost). */
+SCL_API scl_status scl_pattern_create(scl_runtime *rt, const char *spec, scl_pattern **out);
+SCL_API void scl_pattern_destroy(scl_pattern *p);
+
+/* ---- Plans -------------------------------------------------------------------------------- */
+typedef enum scl_dtype { SCL_F32 = 0, SCL_F16 = 1 } scl_dtype;
+
+/* Tensor layout: BHND = [B, H, N, d] row-major (default); BNHD = [B, N, H, d]. */
+typedef enum scl_tensor_layout { SCL_LAYOUT_BHND = 0, SCL_LAYOUT_BNHD = 1 } scl_tensor_layout;
+
+typedef struct scl_shape {
+    int batch;      /* B >= 1 */
+    int heads;      /* H >= 1 query heads */
+    int kv_heads;   /* H_kv >= 1, divides H (grouped-query attention); 0 means H */
+    int64_t seq_q;  /* N_q >= 1 */
+    int64_t seq_k;  /* N_k >= 1; 0 means N_q */
+    int head_dim;   /* d in {16, 32, 64, 80, 96, 128, 256} */
+    int block;      /* layout block size: power of two 8..256 */
+    float scale;    /* softmax scale; 0 means 1/sqrt(d) */
+    scl_tensor_layout layout;
+} scl_shape;
+
+/* Compile the pattern for the shape, choose kernel parameters (tuning DB or defaults), build the
+ * kernels (through the cache) and upload the LUTs. */
+SCL_API scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                   scl_dtype dtype, scl_plan **out);
+SCL_API void scl_plan_destroy(scl_plan *plan);
+
+/* Forward pass on the caller's buffers (zero copy). q: [B,H,N_q,d], k/v: [B,H_kv,N_k,d] in the
+ * plan's dtype; o like q; lse: float32 [B,H,N_q] (may be NULL when not needed). Enqueues only.
+ * The wait list (may be NULL/0) is honoured; if `event` is non-NULL it receives an event the
+ * caller must release. Rows with no allowed key give O = 0 and LSE = -inf. */
+SCL_API scl_status scl_plan_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                    cl_uint num_wait, const cl_event *wait_list, cl_event *event);
+/* Host-array convenience: copies in, runs, copies out, blocks until done. Element types follow
+ * the plan's dtype (float or uint16_t halves); lse is float (may be NULL). */
+SCL_API scl_status scl_plan_forward_host(scl_plan *plan, const void *q, const void *k, const void *v, void *o,
+                                         float *lse);
+
+/* Sizes in bytes of each tensor of the plan, for allocation. */
+typedef struct scl_plan_sizes {
+    size_t q, k, v, o, lse;
+} scl_plan_sizes;
+SCL_API void scl_plan_tensor_sizes(const scl_plan *plan, scl_plan_sizes *out);
+
+/* Statistics the plan knows about its pattern: allowed element pairs (summed over B*H), block
+ * density, number of non-empty blocks per head on average. */
+typedef struct scl_plan_stats {
+    double allowed_pairs;  /* over all batch*heads */
+    double density;        /* allowed / (H * N_q * N_k) */
+    double block_density;  /* non-empty / all blocks */
+    int64_t lut_bytes;
+} scl_plan_stats;
+SCL_API void scl_plan_get_stats(const scl_plan *plan, scl_plan_stats *out);
+/* The kernel parameters in use, as the -D option string given to the compiler. */
+SCL_API const char *scl_plan_kernel_options(const scl_plan *plan);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

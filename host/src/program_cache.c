@@ -1,0 +1,115 @@
+/* On-disk cache of program binaries.
+ * Entry file: "SCLBIN01" | u64 key length | u64 payload length | u64 FNV-1a of key+payload |
+ * key bytes | payload. A file that is short, has another key (hash collision) or a wrong
+ * checksum is treated as absent and removed. Writes go to a temp file renamed into place. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char MAGIC[8] = {'S', 'C', 'L', 'B', 'I', 'N', '0', '1'};
+
+void scl_cache_default_dir(char *out, size_t len)
+{
+    const char *env = getenv("SPARSECL_CACHE_DIR");
+    if (env && *env) {
+        snprintf(out, len, "%s", strcmp(env, "off") == 0 ? "" : env);
+        return;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg) {
+        snprintf(out, len, "%s/sparsecl", xdg);
+        return;
+    }
+    const char *home = getenv("HOME");
+    if (home && *home) snprintf(out, len, "%s/.cache/sparsecl", home);
+    else out[0] = '\0';
+}
+
+static void entry_path(const char *dir, const char *key, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%016llx.bin", dir, (unsigned long long)scl_hash64(key, strlen(key), 0));
+}
+
+static uint64_t entry_checksum(const char *key, size_t key_len, const unsigned char *bin, size_t size)
+{
+    return scl_hash64(bin, size, scl_hash64(key, key_len, 0x5c1));
+}
+
+unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size)
+{
+    if (!dir || !*dir) return NULL;
+    char path[1400];
+    entry_path(dir, key, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char magic[8];
+    uint64_t hdr[3];
+    unsigned char *bin = NULL;
+    char *stored_key = NULL;
+    bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 && fread(hdr, sizeof hdr, 1, f) == 1;
+    size_t key_len = strlen(key);
+    ok = ok && hdr[0] == key_len && hdr[1] > 0 && hdr[1] < ((uint64_t)1 << 32);
+    if (ok) {
+        stored_key = malloc(key_len + 1);
+        bin = malloc((size_t)hdr[1]);
+        ok = stored_key && bin && fread(stored_key, 1, key_len, f) == key_len &&
+             memcmp(stored_key, key, key_len) == 0 && fread(bin, 1, (size_t)hdr[1], f) == hdr[1] &&
+             fgetc(f) == EOF && entry_checksum(key, key_len, bin, (size_t)hdr[1]) == hdr[2];
+    }
+    fclose(f);
+    free(stored_key);
+    if (!ok) {
+        free(bin);
+        remove(path); /* corrupt or foreign: rebuild and rewrite */
+        return NULL;
+    }
+    *size = (size_t)hdr[1];
+    return bin;
+}
+
+static bool mkdir_p(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) == 0 || errno == EEXIST;
+}
+
+bool scl_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
+                     size_t msg_len)
+{
+    if (!dir || !*dir) return true;
+    if (!mkdir_p(dir)) {
+        snprintf(msg, msg_len, "cannot create cache directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    char path[1400], tmp[1500];
+    entry_path(dir, key, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(msg, msg_len, "cannot write cache entry %s: %s", tmp, strerror(errno));
+        return false;
+    }
+    size_t key_len = strlen(key);
+    uint64_t hdr[3] = {key_len, size, entry_checksum(key, key_len, bin, size)};
+    bool ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
+              fwrite(key, 1, key_len, f) == key_len && fwrite(bin, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(msg, msg_len, "cannot write cache entry %s: %s", path, strerror(errno));
+        remove(tmp);
+        return false;
+    }
+    return true;
+}

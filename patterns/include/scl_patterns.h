@@ -1,0 +1,110 @@
+/* Pattern compiler: spec text -> element predicate -> block layout -> lookup tables.
+ * Plain C11, no OpenCL: testable without a device. Internal API of sparsecl (not installed);
+ * the public API wraps it as scl_pattern in host/include/sparsecl.h. */
+#ifndef SCL_PATTERNS_H
+#define SCL_PATTERNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An error from the parser or compiler: one line of text, and the 1-based column of the
+ * offending token in the spec (0 when the error is not about a position in the text). */
+typedef struct spc_error {
+    char message[512];
+    int column;
+} spc_error;
+
+/* Geometry the pattern is compiled for. Block-level primitives (bigbird, layout) need `block`. */
+typedef struct spc_geometry {
+    int64_t n_q;  /* query length  >= 1 */
+    int64_t n_k;  /* key length    >= 1 */
+    int block;    /* layout block size: power of two 8..256 */
+    int heads;    /* number of query heads >= 1 */
+} spc_geometry;
+
+typedef struct spc_pattern spc_pattern; /* parsed spec (AST), geometry-free */
+typedef struct spc_bound spc_bound;     /* spec bound to a geometry: evaluable predicate */
+
+/* Parse one line of spec text. Returns 0 on success; on failure fills *err and returns -1. */
+int spc_parse(const char *spec, spc_pattern **out, spc_error *err);
+void spc_pattern_free(spc_pattern *p);
+/* The spec as the parser understood it (normalised text), for messages and metadata. */
+const char *spc_pattern_text(const spc_pattern *p);
+
+/* Bind a parsed spec to a geometry: loads layout() files, draws BigBird's random blocks,
+ * checks per-head coverage and sizes. Returns 0 or -1 with *err filled. */
+int spc_bind(const spc_pattern *p, const spc_geometry *g, spc_bound **out, spc_error *err);
+void spc_bound_free(spc_bound *b);
+/* Element predicate: may query position i attend key position j in head h?
+ * This evaluates the definitions directly (used by the reference, never by the LUT path). */
+bool spc_allowed(const spc_bound *b, int head, int64_t i, int64_t j);
+
+/* Block classes, as written to layout files. */
+enum { SPC_EMPTY = 0, SPC_FULL = 1, SPC_PARTIAL = 2 };
+
+/* Compiled lookup tables. Heads with identical layouts share one "layout" (CSR set).
+ * Row CSR of layout L: entries row_ptr[L*(nb_q+1) + r] .. row_ptr[L*(nb_q+1) + r + 1] - 1
+ * index col_idx[] / row_mask[]; offsets are global into the nnz arrays.
+ * Column CSR likewise with col_ptr[L*(nb_k+1) + c], row_idx[], col_mask[]; it is the exact
+ * transpose of the row CSR. mask id -1 = full block (no mask work), else index into masks[].
+ * Mask m, bit for element (r, c) of the block (0 <= r, c < block): word (r*block + c) / 32,
+ * bit (r*block + c) % 32 of masks[m * mask_words + ...]. Bits outside N_q x N_k (tails) are 0. */
+typedef struct spc_lut {
+    int64_t n_q, n_k;
+    int block, heads;
+    int nb_q, nb_k;        /* ceil(n / block) */
+    int n_layouts;         /* unique layouts */
+    int32_t *head_layout;  /* [heads] -> layout index */
+    int64_t nnz;           /* non-empty blocks over all unique layouts */
+    int32_t *row_ptr;      /* [n_layouts * (nb_q + 1)] */
+    int32_t *col_idx;      /* [nnz] */
+    int32_t *row_mask;     /* [nnz] */
+    int32_t *col_ptr;      /* [n_layouts * (nb_k + 1)] */
+    int32_t *row_idx;      /* [nnz] */
+    int32_t *col_mask;     /* [nnz] */
+    int32_t n_masks;       /* unique partial-block masks */
+    int32_t mask_words;    /* ceil(block*block / 32) */
+    uint32_t *masks;       /* [n_masks * mask_words] */
+} spc_lut;
+
+/* Statistics over all heads (per-head layouts counted once per head that uses them). */
+typedef struct spc_stats {
+    double density;            /* allowed elements / (heads * n_q * n_k) */
+    double block_density;      /* non-empty blocks / (heads * nb_q * nb_k) */
+    int64_t allowed;           /* allowed elements over all heads */
+    int64_t full_blocks, partial_blocks, empty_blocks; /* over all heads */
+    int32_t unique_masks;
+    int32_t unique_layouts;
+    int32_t max_row_blocks;    /* longest row of the row LUT */
+    double mean_row_blocks;
+    int64_t lut_bytes;         /* bytes of all LUT arrays + masks */
+    int64_t dense_scores_bytes; /* heads * n_q * n_k * 4: what a dense fp32 score matrix needs */
+} spc_stats;
+
+/* Compile a bound pattern into LUTs. Time and memory scale with non-empty blocks and unique
+ * masks, not with n_q * n_k. Returns 0 or -1 with *err filled. */
+int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err);
+void spc_lut_free(spc_lut *lut);
+void spc_lut_stats(const spc_lut *lut, spc_stats *out);
+/* Is element (i, j) of head h allowed according to the LUT? (for tests and tools) */
+bool spc_lut_allowed(const spc_lut *lut, int head, int64_t i, int64_t j);
+
+/* LUT file format (binary, versioned) and JSON dump; documented in patterns/README.md. */
+int spc_lut_write(const spc_lut *lut, const char *path, spc_error *err);
+int spc_lut_read(const char *path, spc_lut **out, spc_error *err);
+int spc_lut_write_json(const spc_lut *lut, const char *path, spc_error *err);
+
+/* Pictures and arrays of the layout. */
+int spc_lut_write_layout_npy(const spc_lut *lut, const char *path, spc_error *err); /* [H, nb_q, nb_k] u8 */
+int spc_write_mask_npy(const spc_bound *b, const char *path, int64_t max_bytes, spc_error *err); /* [H,N,M] u8 */
+int spc_lut_write_png(const spc_lut *lut, const char *path, spc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
