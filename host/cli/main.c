@@ -13,6 +13,9 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
     {"info", cmd_info, "library version, kernel sources, cache and tuning databases"},
     {"pattern", cmd_pattern, "compile a sparsity pattern and show its block layout and LUT statistics"},
+    {"attend", cmd_attend, "run block-sparse attention on .npy tensors"},
+    {"bench", cmd_bench, "time a pattern against the dense fused kernel and a CLBlast baseline"},
+    {"peak", cmd_peak, "measure the device's fp32 FMA throughput and memory bandwidth"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,38 @@
+/* Kernel parameters: one validity check shared by the runtime and the autotuner. */
+#ifndef SCL_PARAMS_H
+#define SCL_PARAMS_H
+
+#include "sparsecl.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct scl_fwd_params {
+    int bq, bk;   /* query rows / key columns per tile; both divide the layout block */
+    int tm, tn;   /* per-thread tile: rows x score columns */
+    int stage_q;  /* 1: Q tile in local memory; 0: read through the cache */
+    int fast_exp; /* 1: polynomial exp2 (vectorizes on CPUs); 0: built-in exp2 (GPU hardware unit) */
+} scl_fwd_params;
+
+/* What a parameter set is checked against. */
+typedef struct scl_param_context {
+    int head_dim, block;
+    size_t max_work_group_size;
+    size_t local_mem_bytes;
+    int max_private_floats; /* per-thread register budget: small on GPUs, large on CPUs */
+} scl_param_context;
+
+/* Context for a device (limits read from it) and a problem. */
+void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, int head_dim, int block);
+
+/* true when valid; otherwise false with the first reason in `reason`. */
+bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len);
+size_t scl_fwd_local_bytes(const scl_fwd_params *p, int head_dim);
+size_t scl_fwd_work_group_size(const scl_fwd_params *p);
+/* Built-in defaults for a device type, adjusted down until valid for this context. */
+bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_fwd_params *out);
+/* The -D options for the compiler. */
+void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c, scl_dtype dtype, char *out,
+                            size_t len);
+
+#endif

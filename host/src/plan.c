@@ -1,0 +1,217 @@
+/* Plans: pattern + shape + device -> LUT buffers + compiled kernels; forward execution. */
+#include "plan_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t elem_size(scl_dtype t)
+{
+    return t == SCL_F16 ? 2 : 4;
+}
+
+static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out, const char *what)
+{
+    static const int32_t zero = 0;
+    cl_int err;
+    /* OpenCL refuses zero-sized buffers: an empty table gets one harmless element. */
+    if (count == 0) {
+        data = &zero;
+        count = 1;
+        elem = sizeof zero;
+    }
+    *out = clCreateBuffer(p->rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, count * elem, (void *)data, &err);
+    if (err != CL_SUCCESS) {
+        char ctx[128];
+        snprintf(ctx, sizeof ctx, "LUT buffer %s of %zu bytes", what, count * elem);
+        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
+    }
+    return SCL_OK;
+}
+
+static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
+{
+    spc_geometry g = {p->shape.seq_q, p->shape.seq_k, p->shape.block, p->shape.heads};
+    spc_error err = {0};
+    if (spc_bind(pattern->spec, &g, &p->bound, &err) != 0 || spc_compile(p->bound, &p->lut, &err) != 0) {
+        if (err.column > 0)
+            return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern column %d: %s", err.column, err.message);
+        return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern: %s", err.message);
+    }
+    spc_lut_stats(p->lut, &p->stats);
+    const spc_lut *l = p->lut;
+    scl_status st;
+    if ((st = upload(p, l->row_ptr, (size_t)l->n_layouts * (l->nb_q + 1), 4, &p->row_ptr, "row_ptr")) ||
+        (st = upload(p, l->col_idx, (size_t)l->nnz, 4, &p->col_idx, "col_idx")) ||
+        (st = upload(p, l->row_mask, (size_t)l->nnz, 4, &p->row_mask, "row_mask")) ||
+        (st = upload(p, l->masks, (size_t)l->n_masks * l->mask_words, 4, &p->masks, "masks")) ||
+        (st = upload(p, l->head_layout, (size_t)l->heads, 4, &p->head_layout, "head_layout")))
+        return st;
+    return SCL_OK;
+}
+
+static scl_status build_forward(scl_plan *p)
+{
+    scl_runtime *rt = p->rt;
+    scl_param_context pc;
+    scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
+    if (!scl_fwd_params_default(&rt->dev, &pc, &p->fwd))
+        return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward-kernel parameters for d=%d, block=%d on %s",
+                        p->shape.head_dim, p->shape.block, rt->dev.name);
+    scl_fwd_params_options(&p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
+    scl_status st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, NULL);
+    if (st != SCL_OK) return st;
+    cl_int err;
+    p->fwd_kernel = clCreateKernel(p->fwd_program, "attn_fwd", &err);
+    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_fwd");
+    return SCL_OK;
+}
+
+scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape, scl_dtype dtype,
+                           scl_plan **out)
+{
+    if (!out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: out is NULL");
+    *out = NULL;
+    if (!rt) return SCL_ERR_INVALID_ARGUMENT;
+    if (!rt->ctx) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: runtime has no context");
+    if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
+    if (dtype != SCL_F32 && dtype != SCL_F16)
+        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: unknown dtype %d", (int)dtype);
+    scl_plan *p = calloc(1, sizeof *p);
+    if (!p) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->rt = rt;
+    p->dtype = dtype;
+    char msg[512];
+    scl_status st = scl_shape_normalize(shape, &p->shape, msg, sizeof msg);
+    if (st != SCL_OK) {
+        free(p);
+        return scl_fail(rt, st, "shape: %s", msg);
+    }
+    scl_shape_strides(&p->shape, &p->qs, &p->ks);
+    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p)) != SCL_OK) {
+        scl_plan_destroy(p);
+        return st;
+    }
+    *out = p;
+    return SCL_OK;
+}
+
+void scl_plan_destroy(scl_plan *p)
+{
+    if (!p) return;
+    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) clReleaseMemObject(bufs[i]);
+    if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
+    if (p->fwd_program) clReleaseProgram(p->fwd_program);
+    spc_lut_free(p->lut);
+    spc_bound_free(p->bound);
+    free(p);
+}
+
+void scl_plan_tensor_sizes(const scl_plan *p, scl_plan_sizes *out)
+{
+    if (!p || !out) return;
+    size_t e = elem_size(p->dtype);
+    out->q = out->o = (size_t)scl_shape_q_elems(&p->shape) * e;
+    out->k = out->v = (size_t)scl_shape_kv_elems(&p->shape) * e;
+    out->lse = (size_t)p->shape.batch * p->shape.heads * (size_t)p->shape.seq_q * sizeof(float);
+}
+
+void scl_plan_get_stats(const scl_plan *p, scl_plan_stats *out)
+{
+    if (!p || !out) return;
+    out->allowed_pairs = (double)p->stats.allowed * p->shape.batch;
+    out->density = p->stats.density;
+    out->block_density = p->stats.block_density;
+    out->lut_bytes = p->stats.lut_bytes;
+}
+
+const char *scl_plan_kernel_options(const scl_plan *p)
+{
+    return p ? p->fwd_options : "";
+}
+
+/* A caller's buffer must be at least as large as the shape needs. */
+static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
+{
+    if (!m) {
+        if (optional) return SCL_OK;
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s is NULL", name);
+    }
+    size_t size = 0;
+    cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
+    if (size < need)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name, size,
+                        need);
+    return SCL_OK;
+}
+
+scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
+                            const cl_event *wait_list, cl_event *event)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (num_wait > 0 && !wait_list)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    scl_status st;
+    if ((st = check_buffer(p, q, sz.q, "q", false)) || (st = check_buffer(p, k, sz.k, "k", false)) ||
+        (st = check_buffer(p, v, sz.v, "v", false)) || (st = check_buffer(p, o, sz.o, "o", false)) ||
+        (st = check_buffer(p, lse, sz.lse, "lse", true)))
+        return st;
+    const scl_shape *s = &p->shape;
+    cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, heads = s->heads, group = s->heads / s->kv_heads;
+    cl_long strides[6] = {p->qs.b, p->qs.h, p->qs.n, p->ks.b, p->ks.h, p->ks.n};
+    cl_int nb_q = p->lut->nb_q, mask_words = p->lut->mask_words;
+    cl_float scale = s->scale;
+    cl_kernel kr = p->fwd_kernel;
+    cl_mem args[] = {q, k, v, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    cl_int err = CL_SUCCESS;
+    cl_uint a = 0;
+    for (; a < sizeof args / sizeof args[0]; a++) err |= clSetKernelArg(kr, a, sizeof(cl_mem), &args[a]);
+    err |= clSetKernelArg(kr, a++, sizeof n_q, &n_q);
+    err |= clSetKernelArg(kr, a++, sizeof n_k, &n_k);
+    err |= clSetKernelArg(kr, a++, sizeof heads, &heads);
+    err |= clSetKernelArg(kr, a++, sizeof group, &group);
+    for (int i = 0; i < 6; i++) err |= clSetKernelArg(kr, a++, sizeof(cl_long), &strides[i]);
+    err |= clSetKernelArg(kr, a++, sizeof nb_q, &nb_q);
+    err |= clSetKernelArg(kr, a++, sizeof mask_words, &mask_words);
+    err |= clSetKernelArg(kr, a++, sizeof scale, &scale);
+    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
+    size_t wg = scl_fwd_work_group_size(&p->fwd);
+    size_t tiles = (size_t)((s->seq_q + p->fwd.bq - 1) / p->fwd.bq);
+    size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
+    err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, num_wait, wait_list, event);
+    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
+    return SCL_OK;
+}
+
+scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, const void *v, void *o, float *lse)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (!q || !k || !v || !o) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_forward_host: NULL array");
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    cl_context ctx = p->rt->ctx;
+    cl_int e[5] = {0};
+    cl_mem bq = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.q, (void *)q, &e[0]);
+    cl_mem bk = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.k, (void *)k, &e[1]);
+    cl_mem bv = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.v, (void *)v, &e[2]);
+    cl_mem bo = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, sz.o, NULL, &e[3]);
+    cl_mem bl = lse ? clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, sz.lse, NULL, &e[4]) : NULL;
+    scl_status st = SCL_OK;
+    for (int i = 0; i < 5 && st == SCL_OK; i++)
+        if (e[i] != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", e[i], "host-array convenience");
+    if (st == SCL_OK) st = scl_plan_forward(p, bq, bk, bv, bo, bl, 0, NULL, NULL);
+    if (st == SCL_OK) {
+        cl_int err = clEnqueueReadBuffer(p->rt->queue, bo, CL_TRUE, 0, sz.o, o, 0, NULL, NULL);
+        if (err == CL_SUCCESS && lse) err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 0, NULL, NULL);
+        if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading results");
+    }
+    cl_mem all[] = {bq, bk, bv, bo, bl};
+    for (int i = 0; i < 5; i++)
+        if (all[i]) clReleaseMemObject(all[i]);
+    return st;
+}

@@ -1,0 +1,29 @@
+/* Plan internals shared by plan creation and execution. */
+#ifndef SCL_PLAN_INTERNAL_H
+#define SCL_PLAN_INTERNAL_H
+
+#include "internal.h"
+#include "params.h"
+#include "scl_patterns.h"
+#include "shape.h"
+
+struct scl_pattern {
+    spc_pattern *spec;
+};
+
+struct scl_plan {
+    scl_runtime *rt;
+    scl_shape shape; /* normalised */
+    scl_dtype dtype;
+    scl_strides qs, ks;
+    spc_bound *bound;
+    spc_lut *lut;
+    spc_stats stats;
+    scl_fwd_params fwd;
+    char fwd_options[512];
+    cl_program fwd_program;
+    cl_kernel fwd_kernel;
+    cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
+};
+
+#endif

@@ -1,0 +1,5 @@
+add_executable(test_forward ${CMAKE_CURRENT_SOURCE_DIR}/forward/test_forward.c)
+target_compile_options(test_forward PRIVATE ${SCL_WARNINGS})
+target_link_libraries(test_forward PRIVATE sparsecl_static)
+add_test(NAME forward COMMAND test_forward)
+set_tests_properties(forward PROPERTIES TIMEOUT 900)

@@ -1,0 +1,200 @@
+/* Forward kernel against the double-precision reference across patterns, shapes and dtypes. */
+#include "../check.h"
+#include "plan_internal.h"
+#include "reference.h"
+#include "scl_npy.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fcase {
+    const char *spec;
+    int batch, heads, kv_heads;
+    int64_t n_q, n_k;
+    int d, block;
+    scl_dtype dtype;
+    scl_tensor_layout layout;
+} fcase;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
+}
+
+static double worst_f32 = 0, worst_f16 = 0;
+
+/* Runs one case; returns the max abs error relative to the output scale. */
+static void run_case(scl_runtime *rt, const fcase *c)
+{
+    scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
+    char label[256];
+    snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s", c->spec, c->batch, c->heads,
+             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, c->dtype == SCL_F16 ? "f16" : "f32",
+             c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "");
+    scl_pattern *pat = NULL;
+    scl_plan *plan = NULL;
+    if (scl_pattern_create(rt, c->spec, &pat) != SCL_OK ||
+        scl_plan_create(rt, pat, &shape, c->dtype, &plan) != SCL_OK) {
+        CHECK(0, "%s: %s", label, scl_last_error_message(rt));
+        scl_pattern_destroy(pat);
+        return;
+    }
+    size_t nq = (size_t)scl_shape_q_elems(&plan->shape), nk = (size_t)scl_shape_kv_elems(&plan->shape);
+    size_t nl = (size_t)c->batch * c->heads * c->n_q;
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *o = malloc(nq * 4), *lse = malloc(nl * 4);
+    uint16_t *qh = malloc(nq * 2), *kh = malloc(nk * 2), *vh = malloc(nk * 2), *oh = malloc(nq * 2);
+    double *oref = malloc(nq * 8), *lref = malloc(nl * 8);
+    if (!q || !k || !v || !o || !lse || !qh || !kh || !vh || !oh || !oref || !lref) {
+        CHECK(0, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nq; i++) q[i] = 2.0f * frand();
+    for (size_t i = 0; i < nk; i++) k[i] = 2.0f * frand(), v[i] = frand();
+    if (c->dtype == SCL_F16) { /* the reference sees exactly the stored halves */
+        for (size_t i = 0; i < nq; i++) q[i] = npy_half_to_float(qh[i] = npy_float_to_half(q[i]));
+        for (size_t i = 0; i < nk; i++) k[i] = npy_half_to_float(kh[i] = npy_float_to_half(k[i]));
+        for (size_t i = 0; i < nk; i++) v[i] = npy_half_to_float(vh[i] = npy_float_to_half(v[i]));
+    }
+    scl_status st = c->dtype == SCL_F16 ? scl_plan_forward_host(plan, qh, kh, vh, oh, lse)
+                                        : scl_plan_forward_host(plan, q, k, v, o, lse);
+    CHECK(st == SCL_OK, "%s: forward: %s", label, scl_last_error_message(rt));
+    if (st != SCL_OK) goto done;
+    if (c->dtype == SCL_F16)
+        for (size_t i = 0; i < nq; i++) o[i] = npy_half_to_float(oh[i]);
+    CHECK(scl_reference_forward(plan->bound, &plan->shape, q, k, v, oref, lref) == 0, "reference");
+    double scale = 0, err = 0, lerr = 0;
+    int nan = 0, empty_bad = 0;
+    for (size_t i = 0; i < nq; i++) scale = fmax(scale, fabs(oref[i]));
+    for (size_t i = 0; i < nq; i++) {
+        if (isnan(o[i])) nan++;
+        err = fmax(err, fabs(o[i] - oref[i]));
+    }
+    for (size_t i = 0; i < nl; i++) {
+        if (isinf(lref[i])) empty_bad += !(isinf(lse[i]) && lse[i] < 0);
+        else lerr = fmax(lerr, fabs(lse[i] - lref[i]));
+    }
+    double rel = err / (scale > 0 ? scale : 1);
+    double tol = c->dtype == SCL_F16 ? 2e-3 : 1e-4;
+    CHECK(nan == 0, "%s: %d NaN outputs", label, nan);
+    CHECK(empty_bad == 0, "%s: %d empty rows without LSE = -inf", label, empty_bad);
+    CHECK(rel <= tol, "%s: max error %.3g relative to output scale %.3g (tolerance %.0e)", label, rel, scale, tol);
+    CHECK(lerr <= (c->dtype == SCL_F16 ? 2e-3 : 1e-4) * fmax(1.0, fabs(lref[0])) * 10, "%s: LSE error %.3g", label,
+          lerr);
+    if (c->dtype == SCL_F16) worst_f16 = fmax(worst_f16, rel);
+    else worst_f32 = fmax(worst_f32, rel);
+    printf("  %-70s err %.2e  lse err %.2e\n", label, rel, lerr);
+done:
+    free(q), free(k), free(v), free(o), free(lse), free(qh), free(kh), free(vh), free(oh), free(oref), free(lref);
+    scl_plan_destroy(plan);
+    scl_pattern_destroy(pat);
+}
+
+static const fcase cases[] = {
+    /* every primitive, N not a multiple of the block */
+    {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"causal", 2, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"local(7)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"strided(9)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"causal & strided(16)", 1, 2, 2, 1000, 1000, 64, 32, SCL_F32, 0},
+    {"causal & fixed(16, 4)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"fixed(20, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"dilated(4, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"global(0, 40-43)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"longformer(5, 0, 77)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"bigbird(3, 1, 2, 7)", 1, 2, 2, 1000, 1000, 64, 32, SCL_F32, 0},
+    {"heads(0: causal; 1: local(3) | global(9))", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    {"(causal | local(20)) & (strided(8) | global(3))", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
+    /* sequence lengths */
+    {"causal", 1, 1, 1, 1, 1, 64, 32, SCL_F32, 0},
+    {"dense", 1, 1, 1, 17, 17, 64, 16, SCL_F32, 0},
+    {"causal", 1, 2, 2, 64, 64, 64, 64, SCL_F32, 0},
+    {"causal & strided(64)", 1, 1, 1, 2055, 2055, 64, 64, SCL_F32, 0},
+    /* block sizes and head dims */
+    {"causal", 1, 2, 2, 200, 200, 16, 16, SCL_F32, 0},
+    {"local(40)", 1, 2, 2, 300, 300, 32, 128, SCL_F32, 0},
+    {"causal", 1, 1, 1, 150, 150, 128, 64, SCL_F32, 0},
+    {"causal", 1, 1, 1, 130, 130, 256, 32, SCL_F32, 0},
+    {"causal", 1, 1, 1, 90, 90, 80, 16, SCL_F32, 0},
+    {"dense", 1, 1, 1, 70, 70, 96, 32, SCL_F32, 0},
+    /* grouped-query, N_q != N_k, tensor layout, batch */
+    {"causal", 2, 4, 2, 77, 77, 64, 32, SCL_F32, 0},
+    {"dense", 1, 4, 1, 50, 130, 64, 32, SCL_F32, 0},
+    {"local(10)", 2, 2, 1, 120, 61, 64, 32, SCL_F32, SCL_LAYOUT_BNHD},
+    /* empty rows: local(0) with N_q > N_k leaves rows N_k.. with no key */
+    {"local(0)", 1, 2, 2, 40, 20, 64, 16, SCL_F32, 0},
+    /* half storage */
+    {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0},
+    {"dense", 1, 2, 2, 100, 100, 128, 64, SCL_F16, 0},
+    {"local(0)", 1, 1, 1, 40, 20, 32, 16, SCL_F16, 0},
+};
+
+static void test_validation(scl_runtime *rt)
+{
+    scl_pattern *pat = NULL;
+    scl_plan *plan = NULL;
+    CHECK(scl_pattern_create(rt, "causal", &pat) == SCL_OK, "pattern");
+    scl_shape s = {1, 4, 3, 64, 64, 64, 32, 0, 0};
+    CHECK(scl_plan_create(rt, pat, &s, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT && !plan &&
+              strstr(scl_last_error_message(rt), "multiple of kv_heads"),
+          "H %% H_kv: %s", scl_last_error_message(rt));
+    s.kv_heads = 4;
+    s.head_dim = 48;
+    CHECK(scl_plan_create(rt, pat, &s, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT &&
+              strstr(scl_last_error_message(rt), "head dim 48"),
+          "head dim: %s", scl_last_error_message(rt));
+    s.head_dim = 64;
+    s.seq_q = 0;
+    CHECK(scl_plan_create(rt, pat, &s, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT, "N = 0");
+    s.seq_q = 64;
+    s.block = 48;
+    CHECK(scl_plan_create(rt, pat, &s, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT, "block 48");
+    s.block = 32;
+    CHECK(scl_plan_create(rt, NULL, &s, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT, "NULL pattern");
+    CHECK(scl_plan_create(rt, pat, NULL, SCL_F32, &plan) == SCL_ERR_INVALID_ARGUMENT, "NULL shape");
+    CHECK(scl_plan_create(rt, pat, &s, (scl_dtype)7, &plan) == SCL_ERR_INVALID_ARGUMENT, "bad dtype");
+    CHECK(scl_plan_create(rt, pat, &s, SCL_F32, &plan) == SCL_OK, "valid plan: %s", scl_last_error_message(rt));
+    if (plan) {
+        cl_int err;
+        cl_mem small = clCreateBuffer(scl_runtime_context(rt), CL_MEM_READ_WRITE, 64, NULL, &err);
+        scl_plan_sizes sz;
+        scl_plan_tensor_sizes(plan, &sz);
+        cl_mem big = clCreateBuffer(scl_runtime_context(rt), CL_MEM_READ_WRITE, sz.q, NULL, &err);
+        scl_status st = scl_plan_forward(plan, big, small, big, big, NULL, 0, NULL, NULL);
+        CHECK(st == SCL_ERR_INVALID_ARGUMENT && strstr(scl_last_error_message(rt), "tensor k has 64 bytes"),
+              "small buffer: %s", scl_last_error_message(rt));
+        st = scl_plan_forward(plan, big, big, big, NULL, NULL, 0, NULL, NULL);
+        CHECK(st == SCL_ERR_INVALID_ARGUMENT && strstr(scl_last_error_message(rt), "tensor o is NULL"), "NULL o");
+        st = scl_plan_forward(plan, big, big, big, big, NULL, 1, NULL, NULL);
+        CHECK(st == SCL_ERR_INVALID_ARGUMENT, "wait list NULL with count");
+        CHECK(scl_plan_forward(NULL, big, big, big, big, NULL, 0, NULL, NULL) == SCL_ERR_INVALID_ARGUMENT, "NULL plan");
+        clReleaseMemObject(small);
+        clReleaseMemObject(big);
+    }
+    scl_plan_destroy(plan);
+    scl_pattern_destroy(pat);
+    CHECK(scl_pattern_create(rt, "strided(", &pat) == SCL_ERR_PATTERN && !pat, "bad spec: %s",
+          scl_last_error_message(rt));
+}
+
+int main(void)
+{
+    scl_runtime *rt = NULL;
+    if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
+        fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
+        scl_runtime_destroy(rt);
+        return 1;
+    }
+    printf("device: %s\n", scl_runtime_device(rt)->name);
+    test_validation(rt);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i]);
+    printf("worst error relative to output scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3)\n", worst_f32, worst_f16);
+    scl_runtime_destroy(rt);
+    return check_summary("forward");
+}
