@@ -1,89 +1,172 @@
 /* Fused block-sparse attention forward (FlashAttention-style, LUT driven).
  *
- * One work-group per (query tile of BQ rows, batch*head). It walks the row LUT of its block row,
- * and for every non-empty key block the BK-wide key tiles inside it: S = Q K^T (scale folded
- * into Q, base-2 exponent), the partial-block bitmask only when the LUT says the block is
- * partial, online softmax (running max m, running sum l, rescale of the accumulator), O += P V.
- * Writes O = acc / l and LSE = ln(sum exp) per row. Nothing N x N is ever stored.
+ * attn_prep_kv copies K transposed and V into zero-padded scratch buffers once per call:
+ * K^T [B*H_kv][D][NKP] and V [B*H_kv][NKP][D] with NKP = n_k rounded up to the layout block.
+ * Consecutive keys are then consecutive in memory for the score loop (coalesced on GPUs,
+ * vectorizable on CPUs) and no inner loop needs a bounds check.
+ *
+ * attn_fwd: one work-group per (query tile of BQ rows, batch*head). It walks the row LUT of its
+ * block row and, for every non-empty key block, the BK-wide key tiles inside it: S = Q K^T
+ * (scale and log2(e) folded into Q: base-2 exponent), the partial-block bitmask only when the
+ * LUT marks the block partial, online softmax (running max m, running sum l, rescale of the
+ * accumulator), O += P V. Writes O = acc / l and LSE = ln(sum exp). Nothing N x N is stored.
  *
  * Thread layout: TY = BQ/TM row groups x TX = BK/TN column groups. Thread (ty, tx) owns rows
  * ty*TM .. +TM, score columns tx + j*TX (j < TN) and output columns tx + j*TX (j < D/TX):
- * strided columns keep local-memory reads conflict-free and global writes coalesced.
+ * strided columns keep local-memory reads conflict-free and global writes coalesced. With
+ * TX = 1 (CPU style) a thread owns whole rows: no cross-thread reductions, no barriers unless
+ * K/V tiles are staged.
  *
- * Compile-time parameters (validated on the host, see host/src/params.c):
+ * Compile-time parameters (validated on the host, host/src/params.c):
  *   D head dim, BLOCK layout block size, BQ, BK tile sizes (divide BLOCK), TM, TN per-thread
- *   tile, STAGE_Q (1: Q tile in local memory, 0: read from global through the cache),
- *   FAST_EXP (1: polynomial exp2 that CPU compilers vectorize, 0: the built-in exp2),
- *   SCL_F16 for half storage. */
+ *   tile, RI, RJ register block of the inner loop nests, STAGE_Q / STAGE_KV (1: tiles in local
+ *   memory, 0: read through the cache), FAST_EXP (1: polynomial exp2 that CPU compilers
+ *   vectorize, 0: built-in exp2), SCL_F16 for half storage. */
 #include "common.clh"
 
 #define TX (BK / TN)
 #define TY (BQ / TM)
 #define WG (TX * TY)
 #define DN (D / TX)
+#define ROW_LOCAL (TX == 1)
+#ifndef RI
+#define RI TM
+#endif
+#ifndef RJ
+#define RJ TN
+#endif
+#define RJO (DN < RJ ? DN : RJ)
+/* Reductions over a thread's TN scores use RW independent partials (vectorizable, short chains). */
+#define RW (TN < 16 ? TN : 16)
 #define PAD 1
 #define KV_LOCAL (D * (BK + PAD) > BK * (D + PAD) ? D * (BK + PAD) : BK * (D + PAD))
 #define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+/* A select, not fmax: no NaN-handling branches in vectorized loops (a NaN score still turns
+ * into NaN through the exponential). */
+#define MAXF(a, b) ((a) > (b) ? (a) : (b))
+
+__kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
+                           __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads,
+                           const long k_sb, const long k_sh, const long k_sn)
+{
+    const int r = get_global_id(0), bh = get_global_id(1);
+    if (r >= nkp) return;
+    const int b = bh / kv_heads, h = bh % kv_heads;
+    __global const scl_store_t *ks = k + b * k_sb + h * k_sh + (long)r * k_sn;
+    __global const scl_store_t *vs = v + b * k_sb + h * k_sh + (long)r * k_sn;
+    __global scl_store_t *ktd = kt + (long)bh * D * nkp + r;
+    __global scl_store_t *vpd = vp + ((long)bh * nkp + r) * D;
+    for (int c = 0; c < D; c++) {
+        STORE(ktd, (long)c * nkp, r < n_k ? LOAD(ks, c) : 0.0f);
+        STORE(vpd, c, r < n_k ? LOAD(vs, c) : 0.0f);
+    }
+}
 
 #if FAST_EXP
 /* 2^x from arithmetic only, so CPU compilers vectorize it (a libm call per score otherwise
- * dominates on PoCL). x = n + f with f in [-0.5, 0.5]; degree-6 Taylor of 2^f (relative error
- * ~1e-7); the exponent is added to the bits. Arguments here are <= 0 (score - running max);
- * below -125 the result is 0, so masked scores (-inf) give exactly 0. */
+ * dominates on PoCL). x = n + f with f in [-0.5, 0.5] (n rounded with the 1.5*2^23 trick, no
+ * library call); degree-6 Taylor of 2^f (relative error ~1e-7); n is added to the exponent bits.
+ * Arguments are <= 0 (score - running max); below -125 the result is 0, so masked scores (-inf)
+ * give exactly 0; NaN stays NaN. Only selects, no branches. */
 inline float exp2_fast(float x)
 {
-    const float xc = fmax(x, -125.0f);
-    const float n = rint(xc), f = xc - n;
+    const float xc = x > -125.0f ? x : -125.0f;
+    const float n = (xc + 12582912.0f) - 12582912.0f, f = xc - n;
     float p = fma(fma(fma(fma(fma(fma(1.5403530e-4f, f, 1.3333558e-3f), f, 9.6181291e-3f), f, 5.5504109e-2f), f,
                           2.4022651e-1f), f, 6.9314718e-1f), f, 1.0f);
-    p = as_float(as_int(p) + ((int)n << 23));
-    return x < -125.0f ? 0.0f : p;
+    p = as_float(as_int(p) + (convert_int(n) << 23));
+    return x < -125.0f ? 0.0f : (x == x ? p : x);
 }
 #define EXP2 exp2_fast
 #else
 #define EXP2 exp2
 #endif
-#define LN2 0.6931471805599453f
+
+inline float row_max(const float *x)
+{
+    float part[RW];
+#pragma unroll
+    for (int w = 0; w < RW; w++) part[w] = x[w];
+    for (int j = RW; j < TN; j += RW)
+#pragma unroll
+        for (int w = 0; w < RW; w++) part[w] = MAXF(part[w], x[j + w]);
+    for (int hw = RW / 2; hw > 0; hw /= 2)
+#pragma unroll
+        for (int w = 0; w < hw; w++) part[w] = MAXF(part[w], part[w + hw]);
+    return part[0];
+}
+
+inline float row_sum(const float *x)
+{
+    float part[RW];
+#pragma unroll
+    for (int w = 0; w < RW; w++) part[w] = x[w];
+    for (int j = RW; j < TN; j += RW)
+#pragma unroll
+        for (int w = 0; w < RW; w++) part[w] += x[j + w];
+    for (int hw = RW / 2; hw > 0; hw /= 2)
+#pragma unroll
+        for (int w = 0; w < hw; w++) part[w] += part[w + hw];
+    return part[0];
+}
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
-attn_fwd(__global const scl_store_t *q, __global const scl_store_t *k, __global const scl_store_t *v,
+attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global const scl_store_t *vp,
          __global scl_store_t *o, __global float *lse,
          __global const int *row_ptr, __global const int *col_idx, __global const int *row_mask,
          __global const uint *masks, __global const int *head_layout,
-         const int n_q, const int n_k, const int heads, const int group, /* group = H / H_kv */
-         const long q_sb, const long q_sh, const long q_sn,  /* strides (elements) of Q and O */
-         const long k_sb, const long k_sh, const long k_sn,  /* strides of K and V */
+         const int n_q, const int n_k, const int nkp, const int heads, const int group, /* group = H / H_kv */
+         const long q_sb, const long q_sh, const long q_sn, /* strides (elements) of Q and O */
          const int nb_q, const int mask_words, const float scale)
 {
     const int lid = get_local_id(0);
     const int tx = lid % TX, ty = lid / TX;
     const int q0 = get_group_id(0) * BQ; /* first query row of the tile */
     const int bh = get_group_id(1);
-    const int b = bh / heads, h = bh % heads, hk = h / group;
+    const int b = bh / heads, h = bh % heads;
+    const int bhk = b * (heads / group) + h / group;
     const int brow = q0 / BLOCK, row_in_block0 = q0 % BLOCK;
 
     __global const scl_store_t *qp = q + b * q_sb + h * q_sh;
-    __global const scl_store_t *kp = k + b * k_sb + hk * k_sh;
-    __global const scl_store_t *vp = v + b * k_sb + hk * k_sh;
+    __global const scl_store_t *ktp = kt + (long)bhk * D * nkp;
+    __global const scl_store_t *vpp = vp + (long)bhk * nkp * D;
+    const float qscale = scale * LOG2E;
 
 #if STAGE_Q
     __local float qs[BQ * (D + PAD)];
-#endif
-    /* K tile transposed [D][BK] (score loop reads consecutive keys: conflict-free on GPUs,
-     * vectorizable on CPUs), then V tile [BK][D]. */
-    __local float kvs[KV_LOCAL];
-    __local float ps[BQ * (BK + PAD)];
-    __local float red[BQ * TX];
-
-    const float qscale = scale * LOG2E;
-#if STAGE_Q
+#if ROW_LOCAL /* each thread stages its own rows: no barrier */
+    for (int i = 0; i < TM; i++) {
+        const int r = ty * TM + i;
+        for (int c = 0; c < D; c++)
+            qs[r * (D + PAD) + c] = q0 + r < n_q ? LOAD(qp, (long)(q0 + r) * q_sn + c) * qscale : 0.0f;
+    }
+#else
     for (int i = lid; i < BQ * D; i += WG) {
         const int r = i / D, c = i % D;
         qs[r * (D + PAD) + c] = q0 + r < n_q ? LOAD(qp, (long)(q0 + r) * q_sn + c) * qscale : 0.0f;
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 #define QAT(r, c) qs[(r) * (D + PAD) + (c)]
 #else
 #define QAT(r, c) (q0 + (r) < n_q ? LOAD(qp, (long)(q0 + (r)) * q_sn + (c)) * qscale : 0.0f)
+#endif
+
+#if STAGE_KV
+    __local float kvs[KV_LOCAL]; /* K^T tile [D][BK], then V tile [BK][D] */
+#define KAT(c, j) kvs[(c) * (BK + PAD) + (j)]
+#define VAT(j, c) kvs[(j) * (D + PAD) + (c)]
+#else
+#define KAT(c, j) LOAD(ktp, (long)(c) * nkp + k0 + (j))
+#define VAT(j, c) LOAD(vpp, (long)(k0 + (j)) * D + (c))
+#endif
+#if ROW_LOCAL
+#define PAT(i, j) s[i][j]
+#else
+    __local float ps[BQ * (BK + PAD)];
+    __local float red[BQ * TX];
+#define PAT(i, j) ps[(ty * TM + (i)) * (BK + PAD) + (j)]
 #endif
 
     float m[TM], l[TM], acc[TM][DN];
@@ -99,83 +182,129 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *k, __global 
         const int bcol = col_idx[e];
         const int mid = row_mask[e];
         __global const uint *mask = masks + (long)(mid < 0 ? 0 : mid) * mask_words;
-        for (int kt = 0; kt < BLOCK; kt += BK) {
-            const int k0 = bcol * BLOCK + kt;
-            if (k0 >= n_k) break; /* uniform across the work-group: tail block */
-            barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kt0 = 0; kt0 < BLOCK; kt0 += BK) {
+            const int k0 = bcol * BLOCK + kt0;
+            if (k0 >= n_k) break; /* uniform across the work-group: rest of a tail block */
+#if STAGE_KV
+            barrier(CLK_LOCAL_MEM_FENCE); /* previous V tile fully consumed */
             for (int i = lid; i < BK * D; i += WG) {
-                const int r = i / D, c = i % D;
-                kvs[c * (BK + PAD) + r] = k0 + r < n_k ? LOAD(kp, (long)(k0 + r) * k_sn + c) : 0.0f;
+                const int c = i / BK, j = i % BK;
+                kvs[c * (BK + PAD) + j] = LOAD(ktp, (long)c * nkp + k0 + j);
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-
+#endif
+            /* S = Q K^T in RI x RJ register blocks: each block's accumulators stay in registers
+             * over the whole head dim (a plain i-j-c nest makes CPU compilers spill s[][]). */
             float s[TM][TN];
-            for (int i = 0; i < TM; i++)
-                for (int j = 0; j < TN; j++) s[i][j] = 0.0f;
-            for (int c = 0; c < D; c++) {
-                float qv[TM], kv[TN];
-                for (int i = 0; i < TM; i++) qv[i] = QAT(ty * TM + i, c);
-                for (int j = 0; j < TN; j++) kv[j] = kvs[c * (BK + PAD) + tx + j * TX];
-                for (int i = 0; i < TM; i++)
-                    for (int j = 0; j < TN; j++) s[i][j] = fma(qv[i], kv[j], s[i][j]);
-            }
+            for (int i0 = 0; i0 < TM; i0 += RI)
+                for (int j0 = 0; j0 < TN; j0 += RJ) {
+                    float a[RI][RJ];
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJ; j++) a[i][j] = 0.0f;
+                    for (int c = 0; c < D; c++) {
+                        float qv[RI], kv[RJ];
+#pragma unroll
+                        for (int i = 0; i < RI; i++) qv[i] = QAT(ty * TM + i0 + i, c);
+#pragma unroll
+                        for (int j = 0; j < RJ; j++) kv[j] = KAT(c, tx + (j0 + j) * TX);
+#pragma unroll
+                        for (int i = 0; i < RI; i++)
+#pragma unroll
+                            for (int j = 0; j < RJ; j++) a[i][j] = fma(qv[i], kv[j], a[i][j]);
+                    }
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJ; j++) s[i0 + i][j0 + j] = a[i][j];
+                }
             if (mid >= 0) { /* partial block: apply its bitmask (tails are partial too) */
                 for (int i = 0; i < TM; i++) {
                     const int rb = row_in_block0 + ty * TM + i;
                     for (int j = 0; j < TN; j++) {
-                        const int bit = rb * BLOCK + kt + tx + j * TX;
+                        const int bit = rb * BLOCK + kt0 + tx + j * TX;
                         if (!((mask[bit >> 5] >> (bit & 31)) & 1u)) s[i][j] = -INFINITY;
                     }
                 }
             }
-            for (int i = 0; i < TM; i++) {
-                float mx = -INFINITY;
-                for (int j = 0; j < TN; j++) mx = fmax(mx, s[i][j]);
-                red[(ty * TM + i) * TX + tx] = mx;
-            }
+#if !ROW_LOCAL
+            for (int i = 0; i < TM; i++) red[(ty * TM + i) * TX + tx] = row_max(s[i]);
             barrier(CLK_LOCAL_MEM_FENCE); /* also: every thread is done reading the K tile */
-
+#endif
             for (int i = 0; i < TM; i++) {
+#if ROW_LOCAL
+                const float mx = MAXF(m[i], row_max(s[i]));
+#else
                 float mx = m[i];
-                for (int t = 0; t < TX; t++) mx = fmax(mx, red[(ty * TM + i) * TX + t]);
+                for (int t = 0; t < TX; t++) mx = MAXF(mx, red[(ty * TM + i) * TX + t]);
+#endif
                 /* A row that has seen no allowed key keeps m = -inf and contributes p = 0. */
                 const float alpha = mx == -INFINITY ? 1.0f : EXP2(m[i] - mx);
                 const float msub = mx == -INFINITY ? 0.0f : mx;
                 m[i] = mx;
-                for (int j = 0; j < TN; j++) s[i][j] = EXP2(s[i][j] - msub); /* separate loop: vectorizes */
-                float rowsum = 0.0f;
-                for (int j = 0; j < TN; j++) {
-                    ps[(ty * TM + i) * (BK + PAD) + tx + j * TX] = s[i][j];
-                    rowsum += s[i][j];
-                }
-                l[i] = l[i] * alpha + rowsum; /* per-thread partial sum; reduced once at the end */
+                /* Left rolled on purpose: the loop vectorizer handles it, fully unrolled it stays scalar. */
+                for (int j = 0; j < TN; j++) s[i][j] = EXP2(s[i][j] - msub);
+#if !ROW_LOCAL
+                for (int j = 0; j < TN; j++) ps[(ty * TM + i) * (BK + PAD) + tx + j * TX] = s[i][j];
+#endif
+                l[i] = l[i] * alpha + row_sum(s[i]); /* per-thread partial sum; reduced at the end */
                 for (int j = 0; j < DN; j++) acc[i][j] *= alpha;
             }
+#if STAGE_KV
+#if ROW_LOCAL
+            barrier(CLK_LOCAL_MEM_FENCE); /* every thread is done reading the K tile */
+#endif
             for (int i = lid; i < BK * D; i += WG) {
-                const int r = i / D, c = i % D;
-                kvs[r * (D + PAD) + c] = k0 + r < n_k ? LOAD(vp, (long)(k0 + r) * k_sn + c) : 0.0f;
+                const int j = i / D, c = i % D;
+                kvs[j * (D + PAD) + c] = LOAD(vpp, (long)(k0 + j) * D + c);
             }
+#endif
+#if STAGE_KV || !ROW_LOCAL
             barrier(CLK_LOCAL_MEM_FENCE);
-
-            for (int c = 0; c < BK; c++) {
-                float pv[TM], vv[DN];
-                for (int i = 0; i < TM; i++) pv[i] = ps[(ty * TM + i) * (BK + PAD) + c];
-                for (int j = 0; j < DN; j++) vv[j] = kvs[c * (D + PAD) + tx + j * TX];
-                for (int i = 0; i < TM; i++)
-                    for (int j = 0; j < DN; j++) acc[i][j] = fma(pv[i], vv[j], acc[i][j]);
-            }
+#endif
+            /* O += P V, again in RI x RJO register blocks over the thread's rows and columns. */
+            for (int i0 = 0; i0 < TM; i0 += RI)
+                for (int j0 = 0; j0 < DN; j0 += RJO) {
+                    float a[RI][RJO];
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJO; j++) a[i][j] = acc[i0 + i][j0 + j];
+                    for (int c = 0; c < BK; c++) {
+                        float pv[RI], vv[RJO];
+#pragma unroll
+                        for (int i = 0; i < RI; i++) pv[i] = PAT(i0 + i, c);
+#pragma unroll
+                        for (int j = 0; j < RJO; j++) vv[j] = VAT(c, tx + (j0 + j) * TX);
+#pragma unroll
+                        for (int i = 0; i < RI; i++)
+#pragma unroll
+                            for (int j = 0; j < RJO; j++) a[i][j] = fma(pv[i], vv[j], a[i][j]);
+                    }
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJO; j++) acc[i0 + i][j0 + j] = a[i][j];
+                }
         }
     }
 
     /* Row sums: each thread holds the partial sum of its own columns, all scaled to the same m. */
+#if !ROW_LOCAL
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int i = 0; i < TM; i++) red[(ty * TM + i) * TX + tx] = l[i];
     barrier(CLK_LOCAL_MEM_FENCE);
+#endif
     for (int i = 0; i < TM; i++) {
         const int r = q0 + ty * TM + i;
         if (r >= n_q) continue;
+#if ROW_LOCAL
+        const float sum = l[i];
+#else
         float sum = 0.0f;
         for (int t = 0; t < TX; t++) sum += red[(ty * TM + i) * TX + t];
+#endif
         const bool empty = sum == 0.0f; /* no allowed key: O = 0, LSE = -inf (NaN inputs stay NaN) */
         const float inv = empty ? 0.0f : 1.0f / sum;
         __global scl_store_t *op = o + b * q_sb + h * q_sh + (long)r * q_sn;

@@ -49,31 +49,19 @@ static void summarize(double *ms, int n, timing *t)
     t->median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
 }
 
-static double event_ms(cl_event e)
-{
-    cl_ulong t0 = 0, t1 = 0;
-    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
-    clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-    return (double)(t1 - t0) * 1e-6;
-}
-
 typedef struct buffers {
     cl_mem q, k, v, o, lse;
 } buffers;
 
-static scl_status time_plan(scl_runtime *rt, scl_plan *plan, const buffers *b, int reps, timing *t)
+static scl_status time_plan(scl_plan *plan, const buffers *b, int reps, timing *t)
 {
     double *ms = calloc((size_t)reps, sizeof *ms);
     if (!ms) return SCL_ERR_OUT_OF_MEMORY;
     scl_status st = SCL_OK;
     for (int r = -2; r < reps && st == SCL_OK; r++) {
-        cl_event e = NULL;
-        st = scl_plan_forward(plan, b->q, b->k, b->v, b->o, b->lse, 0, NULL, &e);
-        if (st != SCL_OK) break;
-        cl_int err = clWaitForEvents(1, &e);
-        if (err != CL_SUCCESS) st = scl_fail_cl(rt, "clWaitForEvents", err, "attn_fwd (kernel failed to run)");
-        if (r >= 0) ms[r] = event_ms(e);
-        clReleaseEvent(e);
+        double one = 0;
+        st = scl_plan_time_forward(plan, b->q, b->k, b->v, b->o, b->lse, &one);
+        if (r >= 0) ms[r] = one;
     }
     if (st == SCL_OK) summarize(ms, reps, t);
     free(ms);
@@ -255,7 +243,7 @@ int cmd_bench(int argc, char **argv)
     if (!norm.seq_k) norm.seq_k = seq;
     double dense_pairs = (double)batch * heads * (double)norm.seq_q * (double)norm.seq_k;
     if (!json) fprintf(stderr, "bench: timing '%s' (%d+2 runs)...\n", spec, reps);
-    if ((st = time_plan(rt, plan, &bufs, reps, &sparse_t)) != SCL_OK) {
+    if ((st = time_plan(plan, &bufs, reps, &sparse_t)) != SCL_OK) {
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         goto done;
     }
@@ -265,7 +253,7 @@ int cmd_bench(int argc, char **argv)
         if (!json) fprintf(stderr, "bench: timing dense fused kernel...\n");
         if (scl_pattern_create(rt, "dense", &dense_pat) == SCL_OK &&
             scl_plan_create(rt, dense_pat, &shape, dt, &dense) == SCL_OK)
-            time_plan(rt, dense, &bufs, reps, &dense_t);
+            time_plan(dense, &bufs, reps, &dense_t);
         if (!dense_t.ran) snprintf(dense_t.note, sizeof dense_t.note, "%s", scl_last_error_message(rt));
         if (!json) fprintf(stderr, "bench: timing CLBlast baseline...\n");
         if (dt == SCL_F16) snprintf(blast_t.note, sizeof blast_t.note, "float16 storage: the CLBlast baseline is float32 only");

@@ -141,6 +141,10 @@ SCL_API void scl_plan_destroy(scl_plan *plan);
  * caller must release. Rows with no allowed key give O = 0 and LSE = -inf. */
 SCL_API scl_status scl_plan_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                     cl_uint num_wait, const cl_event *wait_list, cl_event *event);
+/* Runs the forward pass once and blocks; *ms receives the device time of all its kernels (first
+ * start to last end, from profiling events: the runtime's queue must have profiling enabled). */
+SCL_API scl_status scl_plan_time_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                         double *ms);
 /* Host-array convenience: copies in, runs, copies out, blocks until done. Element types follow
  * the plan's dtype (float or uint16_t halves); lse is float (may be NULL). */
 SCL_API scl_status scl_plan_forward_host(scl_plan *plan, const void *q, const void *k, const void *v, void *o,

@@ -2,7 +2,9 @@
 #include "params.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bool pow2(int x)
 {
@@ -17,40 +19,14 @@ size_t scl_fwd_work_group_size(const scl_fwd_params *p)
 /* Mirrors the __local arrays of kernels/attn_fwd.cl (PAD = 1). */
 size_t scl_fwd_local_bytes(const scl_fwd_params *p, int d)
 {
-    size_t kt = (size_t)d * (p->bk + 1), v = (size_t)p->bk * (d + 1);
-    size_t f = (kt > v ? kt : v) + (size_t)p->bq * (p->bk + 1) + (size_t)p->bq * (p->bk / p->tn);
+    size_t f = 0;
     if (p->stage_q) f += (size_t)p->bq * (d + 1);
+    if (p->stage_kv) {
+        size_t kt = (size_t)d * (p->bk + 1), v = (size_t)p->bk * (d + 1);
+        f += kt > v ? kt : v;
+    }
+    if (p->bk / p->tn > 1) f += (size_t)p->bq * (p->bk + 1) + (size_t)p->bq * (p->bk / p->tn);
     return f * sizeof(float);
-}
-
-bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len)
-{
-#define REJECT(...)                                                                                            \
-    do {                                                                                                       \
-        snprintf(reason, len, __VA_ARGS__);                                                                    \
-        return false;                                                                                          \
-    } while (0)
-    if (!pow2(p->bq) || !pow2(p->bk) || !pow2(p->tm) || !pow2(p->tn))
-        REJECT("bq=%d bk=%d tm=%d tn=%d must be powers of two", p->bq, p->bk, p->tm, p->tn);
-    if (p->bq > c->block) REJECT("bq=%d exceeds the layout block %d", p->bq, c->block);
-    if (p->bk > c->block) REJECT("bk=%d exceeds the layout block %d", p->bk, c->block);
-    if (p->tm > p->bq) REJECT("tm=%d exceeds bq=%d", p->tm, p->bq);
-    if (p->tn > p->bk) REJECT("tn=%d exceeds bk=%d", p->tn, p->bk);
-    int tx = p->bk / p->tn;
-    if (c->head_dim % tx != 0) REJECT("head dim %d is not a multiple of bk/tn=%d", c->head_dim, tx);
-    if (p->stage_q != 0 && p->stage_q != 1) REJECT("stage_q must be 0 or 1");
-    if (p->fast_exp != 0 && p->fast_exp != 1) REJECT("fast_exp must be 0 or 1");
-    size_t wg = scl_fwd_work_group_size(p);
-    if (wg > c->max_work_group_size)
-        REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
-    size_t lm = scl_fwd_local_bytes(p, c->head_dim);
-    if (lm > c->local_mem_bytes) REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
-    /* Per-thread registers: scores, output accumulators, row state; beyond this it spills. */
-    int regs = p->tm * p->tn + p->tm * (c->head_dim / tx) + 2 * p->tm;
-    if (regs > c->max_private_floats)
-        REJECT("per-thread tile needs ~%d registers (budget %d)", regs, c->max_private_floats);
-    return true;
-#undef REJECT
 }
 
 void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, int head_dim, int block)
@@ -63,26 +39,66 @@ void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, in
     c->max_private_floats = (dev->type & CL_DEVICE_TYPE_GPU) ? 192 : 4096;
 }
 
+bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len)
+{
+#define REJECT(...)                                                                                            \
+    do {                                                                                                       \
+        snprintf(reason, len, __VA_ARGS__);                                                                    \
+        return false;                                                                                          \
+    } while (0)
+    if (!pow2(p->bq) || !pow2(p->bk) || !pow2(p->tm) || !pow2(p->tn) || !pow2(p->ri) || !pow2(p->rj))
+        REJECT("bq=%d bk=%d tm=%d tn=%d ri=%d rj=%d must be powers of two", p->bq, p->bk, p->tm, p->tn, p->ri,
+               p->rj);
+    if (p->bq > c->block) REJECT("bq=%d exceeds the layout block %d", p->bq, c->block);
+    if (p->bk > c->block) REJECT("bk=%d exceeds the layout block %d", p->bk, c->block);
+    if (p->tm > p->bq) REJECT("tm=%d exceeds bq=%d", p->tm, p->bq);
+    if (p->tn > p->bk) REJECT("tn=%d exceeds bk=%d", p->tn, p->bk);
+    if (p->ri > p->tm) REJECT("ri=%d exceeds tm=%d", p->ri, p->tm);
+    if (p->rj > p->tn) REJECT("rj=%d exceeds tn=%d", p->rj, p->tn);
+    int tx = p->bk / p->tn;
+    if (c->head_dim % tx != 0) REJECT("head dim %d is not a multiple of bk/tn=%d", c->head_dim, tx);
+    int dn = c->head_dim / tx, rjo = dn < p->rj ? dn : p->rj;
+    if (dn % rjo != 0) REJECT("output columns per thread (%d) not a multiple of rj=%d", dn, rjo);
+    if ((p->stage_q | p->stage_kv | p->fast_exp) & ~1) REJECT("stage_q, stage_kv and fast_exp are 0 or 1");
+    size_t wg = scl_fwd_work_group_size(p);
+    if (wg > c->max_work_group_size)
+        REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
+    size_t lm = scl_fwd_local_bytes(p, c->head_dim);
+    if (lm > c->local_mem_bytes) REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
+    /* Per-thread registers: scores, output accumulators, row state; beyond this it spills. */
+    int regs = p->tm * p->tn + p->tm * dn + 2 * p->tm;
+    if (regs > c->max_private_floats)
+        REJECT("per-thread tile needs ~%d registers (budget %d)", regs, c->max_private_floats);
+    return true;
+#undef REJECT
+}
+
 bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_fwd_params *out)
 {
     /* Starting points per device type, then shrink until valid for this block/dim/device.
-     * GPUs: many threads per tile, each a small register tile. CPUs (PoCL runs a work-group as a
-     * loop over work-items): one thread owns whole score rows (tn = bk), so its inner loops run
-     * over consecutive keys / head-dim elements and vectorize. */
+     * GPUs: many threads per tile, each a small register tile, K/V tiles in local memory.
+     * CPUs (PoCL runs a work-group as a loop over work-items): one thread owns whole score rows
+     * (tn = bk), so its inner loops run over consecutive keys / head-dim elements and vectorize,
+     * and no barrier splits the loop; K/V are read through the cache. */
     bool gpu = dev && (dev->type & CL_DEVICE_TYPE_GPU);
-    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 2, 1, 0} : (scl_fwd_params){64, 32, 8, 32, 1, 1};
+    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 2, 4, 2, 1, 1, 0}
+                           : (scl_fwd_params){16, 64, 16, 64, 8, 16, 1, 0, 1};
     char reason[256];
-    for (int tries = 0; tries < 32; tries++) {
+    for (int tries = 0; tries < 64; tries++) {
+        if (p.ri > p.tm) p.ri = p.tm;
+        if (p.rj > p.tn) p.rj = p.tn;
         if (scl_fwd_params_check(&p, c, reason, sizeof reason)) {
             *out = p;
             return true;
         }
+        int tx = p.bk / p.tn, dn = c->head_dim / (tx ? tx : 1);
         if (p.bq > c->block) p.bq = c->block;
         else if (p.bk > c->block) p.bk = c->block;
         else if (p.tm > p.bq) p.tm = p.bq;
         else if (p.tn > p.bk) p.tn = p.bk;
         else if (!gpu && p.tn < p.bk) p.tn = p.bk;
-        else if (c->head_dim % (p.bk / p.tn) != 0) p.tn *= 2;
+        else if (c->head_dim % tx != 0) p.tn *= 2;
+        else if (dn % (dn < p.rj ? dn : p.rj) != 0) p.rj /= 2;
         else if (p.bq > 8) p.bq /= 2;
         else if (p.bk > 8) p.bk /= 2;
         else if (p.tm > 1) p.tm /= 2;
@@ -94,7 +110,43 @@ bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context 
 void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c, scl_dtype dtype, char *out,
                             size_t len)
 {
-    snprintf(out, len, "-cl-mad-enable -DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DTM=%d -DTN=%d -DSTAGE_Q=%d -DFAST_EXP=%d%s",
-             c->head_dim, c->block, p->bq, p->bk, p->tm, p->tn, p->stage_q, p->fast_exp,
-             dtype == SCL_F16 ? " -DSCL_F16" : "");
+    snprintf(out, len,
+             "-cl-mad-enable -DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DTM=%d -DTN=%d -DRI=%d -DRJ=%d -DSTAGE_Q=%d "
+             "-DSTAGE_KV=%d -DFAST_EXP=%d%s",
+             c->head_dim, c->block, p->bq, p->bk, p->tm, p->tn, p->ri, p->rj, p->stage_q, p->stage_kv,
+             p->fast_exp, dtype == SCL_F16 ? " -DSCL_F16" : "");
+}
+
+bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        {"bq", offsetof(scl_fwd_params, bq)},         {"bk", offsetof(scl_fwd_params, bk)},
+        {"tm", offsetof(scl_fwd_params, tm)},         {"tn", offsetof(scl_fwd_params, tn)},
+        {"ri", offsetof(scl_fwd_params, ri)},         {"rj", offsetof(scl_fwd_params, rj)},
+        {"stage_q", offsetof(scl_fwd_params, stage_q)}, {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
+        {"fast_exp", offsetof(scl_fwd_params, fast_exp)},
+    };
+    const char *s = text;
+    while (s && *s) {
+        char name[32];
+        int value, used = 0;
+        if (sscanf(s, " %31[a-z_] = %d%n", name, &value, &used) != 2) {
+            snprintf(msg, len, "cannot parse '%s' (expected name=value[,name=value...])", s);
+            return false;
+        }
+        size_t f = 0;
+        while (f < sizeof fields / sizeof fields[0] && strcmp(fields[f].name, name) != 0) f++;
+        if (f == sizeof fields / sizeof fields[0]) {
+            snprintf(msg, len, "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp)",
+                     name);
+            return false;
+        }
+        *(int *)((char *)p + fields[f].offset) = value;
+        s += used;
+        while (*s == ' ' || *s == ',') s++;
+    }
+    return true;
 }

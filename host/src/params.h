@@ -9,8 +9,10 @@
 
 typedef struct scl_fwd_params {
     int bq, bk;   /* query rows / key columns per tile; both divide the layout block */
-    int tm, tn;   /* per-thread tile: rows x score columns */
+    int tm, tn;   /* per-thread tile: rows x score columns (tn = bk: a thread owns whole rows) */
+    int ri, rj;   /* register block of the inner loop nests; divide tm and tn */
     int stage_q;  /* 1: Q tile in local memory; 0: read through the cache */
+    int stage_kv; /* 1: K/V tiles in local memory; 0: read through the cache */
     int fast_exp; /* 1: polynomial exp2 (vectorizes on CPUs); 0: built-in exp2 (GPU hardware unit) */
 } scl_fwd_params;
 
@@ -24,13 +26,14 @@ typedef struct scl_param_context {
 
 /* Context for a device (limits read from it) and a problem. */
 void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, int head_dim, int block);
-
 /* true when valid; otherwise false with the first reason in `reason`. */
 bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len);
 size_t scl_fwd_local_bytes(const scl_fwd_params *p, int head_dim);
 size_t scl_fwd_work_group_size(const scl_fwd_params *p);
 /* Built-in defaults for a device type, adjusted down until valid for this context. */
 bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_fwd_params *out);
+/* Apply "name=value,..." (e.g. from SPARSECL_FWD_PARAMS) over *p; false with a message if malformed. */
+bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len);
 /* The -D options for the compiler. */
 void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c, scl_dtype dtype, char *out,
                             size_t len);

@@ -58,12 +58,39 @@ static scl_status build_forward(scl_plan *p)
     if (!scl_fwd_params_default(&rt->dev, &pc, &p->fwd))
         return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward-kernel parameters for d=%d, block=%d on %s",
                         p->shape.head_dim, p->shape.block, rt->dev.name);
+    /* Experiments: SPARSECL_FWD_PARAMS="bq=64,tn=32" overrides single parameters. */
+    const char *env = getenv("SPARSECL_FWD_PARAMS");
+    char reason[256];
+    if (env && *env) {
+        if (!scl_fwd_params_override(&p->fwd, env, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS: %s", reason);
+        if (!scl_fwd_params_check(&p->fwd, &pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env, reason);
+    }
     scl_fwd_params_options(&p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
     scl_status st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, NULL);
     if (st != SCL_OK) return st;
     cl_int err;
     p->fwd_kernel = clCreateKernel(p->fwd_program, "attn_fwd", &err);
     if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_fwd");
+    p->prep_kernel = clCreateKernel(p->fwd_program, "attn_prep_kv", &err);
+    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
+    return SCL_OK;
+}
+
+static scl_status alloc_scratch(scl_plan *p)
+{
+    const scl_shape *s = &p->shape;
+    p->nkp = (s->seq_k + s->block - 1) / s->block * s->block;
+    size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * elem_size(p->dtype);
+    cl_int err;
+    p->kt = clCreateBuffer(p->rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err == CL_SUCCESS) p->vp = clCreateBuffer(p->rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, "2 scratch buffers of %zu bytes for the padded K^T and V", bytes);
+        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
+    }
     return SCL_OK;
 }
 
@@ -88,7 +115,8 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
         return scl_fail(rt, st, "shape: %s", msg);
     }
     scl_shape_strides(&p->shape, &p->qs, &p->ks);
-    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p)) != SCL_OK) {
+    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p)) != SCL_OK ||
+        (st = alloc_scratch(p)) != SCL_OK) {
         scl_plan_destroy(p);
         return st;
     }
@@ -99,10 +127,11 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
 void scl_plan_destroy(scl_plan *p)
 {
     if (!p) return;
-    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
     if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
+    if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
     if (p->fwd_program) clReleaseProgram(p->fwd_program);
     spc_lut_free(p->lut);
     spc_bound_free(p->bound);
@@ -148,8 +177,9 @@ static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *n
     return SCL_OK;
 }
 
-scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
-                            const cl_event *wait_list, cl_event *event)
+/* Enqueues the K/V copy and the fused kernel; first_event (internal) receives the copy's event. */
+static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
+                          const cl_event *wait_list, cl_event *first_event, cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (num_wait > 0 && !wait_list)
@@ -162,30 +192,88 @@ scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o,
         (st = check_buffer(p, lse, sz.lse, "lse", true)))
         return st;
     const scl_shape *s = &p->shape;
-    cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, heads = s->heads, group = s->heads / s->kv_heads;
-    cl_long strides[6] = {p->qs.b, p->qs.h, p->qs.n, p->ks.b, p->ks.h, p->ks.n};
+    cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nkp = (cl_int)p->nkp, heads = s->heads,
+           kv_heads = s->kv_heads, group = s->heads / s->kv_heads;
     cl_int nb_q = p->lut->nb_q, mask_words = p->lut->mask_words;
     cl_float scale = s->scale;
-    cl_kernel kr = p->fwd_kernel;
-    cl_mem args[] = {q, k, v, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
     cl_int err = CL_SUCCESS;
+
+    /* 1. K^T and V into the padded scratch buffers. */
+    cl_kernel kp = p->prep_kernel;
+    cl_mem pargs[] = {k, v, p->kt, p->vp};
     cl_uint a = 0;
+    for (; a < 4; a++) err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
+    err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
+    err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
+    err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
+    cl_long kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
+    for (int i = 0; i < 3; i++) err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
+    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
+    size_t pg[2] = {(size_t)(p->nkp + 63) / 64 * 64, (size_t)s->batch * s->kv_heads}, pl[2] = {64, 1};
+    cl_event prep = NULL;
+    err = clEnqueueNDRangeKernel(p->rt->queue, kp, 2, NULL, pg, pl, num_wait, wait_list, &prep);
+    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
+
+    /* 2. The fused attention, after the copy (also on out-of-order queues). */
+    cl_kernel kr = p->fwd_kernel;
+    cl_mem args[] = {q, p->kt, p->vp, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    a = 0;
     for (; a < sizeof args / sizeof args[0]; a++) err |= clSetKernelArg(kr, a, sizeof(cl_mem), &args[a]);
     err |= clSetKernelArg(kr, a++, sizeof n_q, &n_q);
     err |= clSetKernelArg(kr, a++, sizeof n_k, &n_k);
+    err |= clSetKernelArg(kr, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(kr, a++, sizeof heads, &heads);
     err |= clSetKernelArg(kr, a++, sizeof group, &group);
-    for (int i = 0; i < 6; i++) err |= clSetKernelArg(kr, a++, sizeof(cl_long), &strides[i]);
+    cl_long qstr[3] = {p->qs.b, p->qs.h, p->qs.n};
+    for (int i = 0; i < 3; i++) err |= clSetKernelArg(kr, a++, sizeof(cl_long), &qstr[i]);
     err |= clSetKernelArg(kr, a++, sizeof nb_q, &nb_q);
     err |= clSetKernelArg(kr, a++, sizeof mask_words, &mask_words);
     err |= clSetKernelArg(kr, a++, sizeof scale, &scale);
-    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
+    if (err != CL_SUCCESS) {
+        clReleaseEvent(prep);
+        return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
+    }
     size_t wg = scl_fwd_work_group_size(&p->fwd);
     size_t tiles = (size_t)((s->seq_q + p->fwd.bq - 1) / p->fwd.bq);
     size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
-    err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, num_wait, wait_list, event);
-    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
+    cl_event done = NULL;
+    err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 1, &prep, &done);
+    if (err != CL_SUCCESS) {
+        clReleaseEvent(prep);
+        return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
+    }
+    if (first_event) *first_event = prep;
+    else clReleaseEvent(prep);
+    if (event) *event = done;
+    else clReleaseEvent(done);
     return SCL_OK;
+}
+
+scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
+                            const cl_event *wait_list, cl_event *event)
+{
+    return forward(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
+}
+
+static double event_ns(cl_event e, cl_profiling_info what)
+{
+    cl_ulong t = 0;
+    clGetEventProfilingInfo(e, what, sizeof t, &t, NULL);
+    return (double)t;
+}
+
+scl_status scl_plan_time_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, double *ms)
+{
+    if (!ms) return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_forward: ms is NULL");
+    cl_event first = NULL, last = NULL;
+    scl_status st = forward(p, q, k, v, o, lse, 0, NULL, &first, &last);
+    if (st != SCL_OK) return st;
+    cl_int err = clWaitForEvents(1, &last);
+    if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
+    else *ms = (event_ns(last, CL_PROFILING_COMMAND_END) - event_ns(first, CL_PROFILING_COMMAND_START)) * 1e-6;
+    clReleaseEvent(first);
+    clReleaseEvent(last);
+    return st;
 }
 
 scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, const void *v, void *o, float *lse)

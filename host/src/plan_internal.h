@@ -22,8 +22,10 @@ struct scl_plan {
     scl_fwd_params fwd;
     char fwd_options[512];
     cl_program fwd_program;
-    cl_kernel fwd_kernel;
+    cl_kernel fwd_kernel, prep_kernel;
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
+    int64_t nkp;       /* key length padded to the layout block */
+    cl_mem kt, vp;     /* scratch: K^T [B*H_kv][d][nkp] and V [B*H_kv][nkp][d], zero-padded */
 };
 
 #endif
