@@ -1,4 +1,4 @@
-/* NumPy .npy arrays: read and write, C order only, versions 1.0/2.0 (read), 1.0 (write).
+/* NumPy .npy arrays: read and write, C order only, versions 1.0/2.0/3.0 (read), 1.0 (write).
  * Lives beside the pattern compiler because layout(path.npy) needs it and patterns/ may not
  * depend on host/; the host runtime and CLI use it for tensors. Plain C, no Python. */
 #ifndef SCL_NPY_H
@@ -30,6 +30,8 @@ typedef struct npy_array {
 /* Read a whole .npy file. Big-endian data is byte-swapped; Fortran order, object dtypes,
  * truncated files and malformed headers are refused. Returns 0, or -1 with a one-line message. */
 int npy_read(const char *path, npy_array *out, char *msg, size_t msg_len);
+/* Same as npy_read, from a complete file image in memory (used by fuzzers and embedders). */
+int npy_read_mem(const void *buf, size_t len, npy_array *out, char *msg, size_t msg_len);
 /* Write a C-order .npy file atomically (temp file + rename). */
 int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape, const void *data,
               char *msg, size_t msg_len);

@@ -98,6 +98,8 @@ bool spc_lut_allowed(const spc_lut *lut, int head, int64_t i, int64_t j);
 int spc_lut_write(const spc_lut *lut, const char *path, spc_error *err);
 int spc_lut_read(const char *path, spc_lut **out, spc_error *err);
 int spc_lut_write_json(const spc_lut *lut, const char *path, spc_error *err);
+/* Parse a LUT file image held in memory (same checks as spc_lut_read; for fuzzers/embedders). */
+int spc_lut_read_mem(const void *buf, size_t len, spc_lut **out, spc_error *err);
 
 /* Pictures and arrays of the layout. */
 int spc_lut_write_layout_npy(const spc_lut *lut, const char *path, spc_error *err); /* [H, nb_q, nb_k] u8 */

@@ -1,0 +1,281 @@
+/* `sparsecl pattern SPEC --seq N ...`: compile a sparsity pattern, print its statistics, and
+ * export the layout, element mask, LUT (binary/JSON) or a PNG picture. */
+#include "cli.h"
+#include "scl_patterns.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CMD "pattern"
+/* The element mask is built in memory; refuse it above this size. */
+#define MASK_LIMIT ((int64_t)256 << 20)
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sparsecl pattern SPEC --seq N [--kv-seq M] [--block B] [--heads H] [--json]\n"
+            "                        [--layout-out L.npy] [--mask-out M.npy] [--lut-out F.lut]\n"
+            "                        [--lut-json F.json] [--png P.png]\n"
+            "\n"
+            "Compile a block-sparse attention pattern and print its statistics.\n"
+            "\n"
+            "SPEC is one line, e.g. 'causal & strided(128)' or 'heads(0-3: causal; 4-7: local(256))'.\n"
+            "Primitives: dense, causal, local(w), strided(l), fixed(l, c), dilated(w, d),\n"
+            "global(t1, a-b, ...), longformer(w, t1, ...), bigbird(window, globals, randoms, seed),\n"
+            "layout(path.npy); combine with | (union), & (intersection) and parentheses.\n"
+            "See patterns/README.md for the exact definitions.\n"
+            "\n"
+            "options:\n"
+            "  --seq N          query length N_q (required)\n"
+            "  --kv-seq M       key length N_k (default: N_q)\n"
+            "  --block B        block size, a power of two from 8 to 256 (default 64)\n"
+            "  --heads H        number of heads (default 1)\n"
+            "  --json           print the statistics as JSON\n"
+            "  --layout-out F   write the block layout [H, nb_q, nb_k] uint8 (0 empty, 1 full, 2 partial)\n"
+            "  --mask-out F     write the element mask [H, N_q, N_k] uint8 (at most 256 MiB)\n"
+            "  --lut-out F      write the binary LUT file (format in patterns/README.md)\n"
+            "  --lut-json F     write the LUT as JSON\n"
+            "  --png F          draw the block layout (heads in a grid)\n"
+            "  -h, --help       show this help\n");
+}
+
+/* One-line error naming the column, then the spec with a caret under it. */
+static int spec_error(const char *spec, const spc_error *err)
+{
+    if (err->column > 0) {
+        cli_error(CMD, CLI_USAGE, "column %d: %s", err->column, err->message);
+        fprintf(stderr, "  %s\n  %*s^\n", spec, err->column - 1, "");
+    } else {
+        cli_error(CMD, CLI_USAGE, "%s", err->message);
+    }
+    return CLI_USAGE;
+}
+
+static void human_bytes(char *out, size_t n, double b)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int k = 0;
+    while (b >= 1024 && k < 6) {
+        b /= 1024;
+        k++;
+    }
+    snprintf(out, n, k ? "%.1f %s" : "%.0f %s", b, u[k]);
+}
+
+static void print_human(const char *text, const spc_lut *l, const spc_stats *s, double ms)
+{
+    char lut[32], dense[32];
+    human_bytes(lut, sizeof lut, (double)s->lut_bytes);
+    human_bytes(dense, sizeof dense, (double)s->dense_scores_bytes);
+    printf("pattern         %s\n", text);
+    printf("geometry        N_q %lld x N_k %lld, block %d (%d x %d blocks), %d head%s\n", (long long)l->n_q,
+           (long long)l->n_k, l->block, l->nb_q, l->nb_k, l->heads, l->heads == 1 ? "" : "s");
+    printf("density         %.4g%% of elements, %.4g%% of blocks\n", 100 * s->density,
+           100 * s->block_density);
+    printf("allowed         %lld elements\n", (long long)s->allowed);
+    printf("blocks          full %lld, partial %lld, empty %lld\n", (long long)s->full_blocks,
+           (long long)s->partial_blocks, (long long)s->empty_blocks);
+    printf("unique masks    %d\n", s->unique_masks);
+    printf("unique layouts  %d\n", s->unique_layouts);
+    printf("blocks per row  max %d, mean %.2f\n", s->max_row_blocks, s->mean_row_blocks);
+    printf("LUT size        %s (dense fp32 scores: %s)\n", lut, dense);
+    printf("compile time    %.2f ms\n", ms);
+}
+
+static int print_json(const char *text, const spc_lut *l, const spc_stats *s, double ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return -1;
+    cJSON_AddStringToObject(o, "spec", text);
+    cJSON_AddNumberToObject(o, "n_q", (double)l->n_q);
+    cJSON_AddNumberToObject(o, "n_k", (double)l->n_k);
+    cJSON_AddNumberToObject(o, "block", l->block);
+    cJSON_AddNumberToObject(o, "heads", l->heads);
+    cJSON_AddNumberToObject(o, "nb_q", l->nb_q);
+    cJSON_AddNumberToObject(o, "nb_k", l->nb_k);
+    cJSON_AddNumberToObject(o, "density", s->density);
+    cJSON_AddNumberToObject(o, "block_density", s->block_density);
+    cJSON_AddNumberToObject(o, "allowed", (double)s->allowed);
+    cJSON_AddNumberToObject(o, "full_blocks", (double)s->full_blocks);
+    cJSON_AddNumberToObject(o, "partial_blocks", (double)s->partial_blocks);
+    cJSON_AddNumberToObject(o, "empty_blocks", (double)s->empty_blocks);
+    cJSON_AddNumberToObject(o, "unique_masks", s->unique_masks);
+    cJSON_AddNumberToObject(o, "unique_layouts", s->unique_layouts);
+    cJSON_AddNumberToObject(o, "max_row_blocks", s->max_row_blocks);
+    cJSON_AddNumberToObject(o, "mean_row_blocks", s->mean_row_blocks);
+    cJSON_AddNumberToObject(o, "lut_bytes", (double)s->lut_bytes);
+    cJSON_AddNumberToObject(o, "dense_scores_bytes", (double)s->dense_scores_bytes);
+    cJSON_AddNumberToObject(o, "compile_ms", ms);
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!txt) return -1;
+    printf("%s\n", txt);
+    cJSON_free(txt);
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    timespec_get(&t, TIME_UTC);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+enum {
+    OPT_SEQ = 256,
+    OPT_KV,
+    OPT_BLOCK,
+    OPT_HEADS,
+    OPT_JSON,
+    OPT_LAYOUT,
+    OPT_MASK,
+    OPT_LUT,
+    OPT_LUT_JSON,
+    OPT_PNG
+};
+
+int cmd_pattern(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"seq", required_argument, NULL, OPT_SEQ},
+        {"kv-seq", required_argument, NULL, OPT_KV},
+        {"block", required_argument, NULL, OPT_BLOCK},
+        {"heads", required_argument, NULL, OPT_HEADS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"layout-out", required_argument, NULL, OPT_LAYOUT},
+        {"mask-out", required_argument, NULL, OPT_MASK},
+        {"lut-out", required_argument, NULL, OPT_LUT},
+        {"lut-json", required_argument, NULL, OPT_LUT_JSON},
+        {"png", required_argument, NULL, OPT_PNG},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    int64_t n_q = 0, n_k = 0;
+    int block = 64, heads = 1;
+    bool json = false;
+    const char *layout_out = NULL, *mask_out = NULL, *lut_out = NULL, *lut_json = NULL, *png = NULL;
+    optind = 0; /* glibc: full re-initialisation, in case getopt ran before */
+    opterr = 0; /* we print our own messages */
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SEQ:
+            if (!cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 40, &n_q)) return CLI_USAGE;
+            break;
+        case OPT_KV:
+            if (!cli_parse_i64(CMD, "--kv-seq", optarg, 1, (int64_t)1 << 40, &n_k)) return CLI_USAGE;
+            break;
+        case OPT_BLOCK:
+            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
+            if (block & (block - 1))
+                return cli_error(CMD, CLI_USAGE, "--block must be a power of two from 8 to 256, got %d",
+                                 block);
+            break;
+        case OPT_HEADS:
+            if (!cli_parse_int(CMD, "--heads", optarg, 1, 65536, &heads)) return CLI_USAGE;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_LAYOUT:
+            layout_out = optarg;
+            break;
+        case OPT_MASK:
+            mask_out = optarg;
+            break;
+        case OPT_LUT:
+            lut_out = optarg;
+            break;
+        case OPT_LUT_JSON:
+            lut_json = optarg;
+            break;
+        case OPT_PNG:
+            png = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        case ':':
+            return cli_error(CMD, CLI_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
+        default:
+            if (optopt) return cli_error(CMD, CLI_USAGE, "unknown option '-%c' (see --help)", optopt);
+            return cli_error(CMD, CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_error(CMD, CLI_USAGE, "missing SPEC (see --help)");
+    if (optind + 1 < argc)
+        return cli_error(CMD, CLI_USAGE, "unexpected argument '%s' (quote the spec if it has spaces)",
+                         argv[optind + 1]);
+    const char *spec = argv[optind];
+    if (n_q == 0) return cli_error(CMD, CLI_USAGE, "--seq N is required");
+    if (n_k == 0) n_k = n_q;
+    double mask_bytes = (double)heads * (double)n_q * (double)n_k;
+    if (mask_out && mask_bytes > (double)MASK_LIMIT)
+        return cli_error(
+            CMD, CLI_USAGE,
+            "--mask-out: the element mask would be %.0f bytes (%.1f MiB: %d x %lld x %lld), above the "
+            "256 MiB limit; use --layout-out or shorter sequences",
+            mask_bytes, mask_bytes / (1 << 20), heads, (long long)n_q, (long long)n_k);
+
+    spc_error err;
+    spc_pattern *pat = NULL;
+    spc_bound *bound = NULL;
+    spc_lut *lut = NULL;
+    int rc = CLI_FAILED;
+    double t0 = now_ms();
+    if (spc_parse(spec, &pat, &err) != 0) return spec_error(spec, &err);
+    spc_geometry g = {n_q, n_k, block, heads};
+    if (spc_bind(pat, &g, &bound, &err) != 0) {
+        rc = spec_error(spec, &err);
+        goto done;
+    }
+    if (spc_compile(bound, &lut, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "%s", err.message);
+        goto done;
+    }
+    double ms = now_ms() - t0;
+    spc_stats s;
+    spc_lut_stats(lut, &s);
+    if (json) {
+        if (print_json(spc_pattern_text(pat), lut, &s, ms) != 0) {
+            cli_error(CMD, CLI_FAILED, "out of memory printing JSON");
+            goto done;
+        }
+    } else {
+        print_human(spc_pattern_text(pat), lut, &s, ms);
+    }
+    if (layout_out && spc_lut_write_layout_npy(lut, layout_out, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--layout-out: %s", err.message);
+        goto done;
+    }
+    if (mask_out && spc_write_mask_npy(bound, mask_out, MASK_LIMIT, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--mask-out: %s", err.message);
+        goto done;
+    }
+    if (lut_out && spc_lut_write(lut, lut_out, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--lut-out: %s", err.message);
+        goto done;
+    }
+    if (lut_json && spc_lut_write_json(lut, lut_json, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--lut-json: %s", err.message);
+        goto done;
+    }
+    if (png && spc_lut_write_png(lut, png, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--png: %s", err.message);
+        goto done;
+    }
+    rc = CLI_OK;
+done:
+    spc_lut_free(lut);
+    spc_bound_free(bound);
+    spc_pattern_free(pat);
+    return rc;
+}

@@ -1,0 +1,408 @@
+/* Compiler: bound pattern -> block layouts -> row/column CSR + deduplicated partial-block masks.
+ * Work is per candidate block (see classify.c); elements are evaluated only the first time a mask
+ * key appears, so cost scales with non-empty blocks and unique masks rather than n_q * n_k. */
+#include "spc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Mask id sentinels inside the key table. */
+enum { M_FULL = -1, M_EMPTY = -2 };
+
+typedef struct i32vec {
+    int32_t *v;
+    size_t n, cap;
+} i32vec;
+
+static bool i32_push(i32vec *v, int32_t x)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 256;
+        int32_t *nv = realloc(v->v, sizeof *nv * cap);
+        if (!nv) return false;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = x;
+    return true;
+}
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+static uint64_t hash_words(const void *p, size_t bytes)
+{
+    return mix64(spc_fnv1a64(p, bytes, SPC_FNV_OFFSET));
+}
+
+/* key (int64 tuple) -> mask id (or M_FULL / M_EMPTY); open addressing, keys in one arena. */
+typedef struct keytab {
+    size_t *slot_off; /* arena offset + 1; 0 = empty slot */
+    uint32_t *slot_len;
+    int32_t *slot_val;
+    size_t cap, n;
+    spc_i64vec arena;
+} keytab;
+
+/* Unique masks with content lookup. */
+typedef struct masktab {
+    uint32_t *masks;
+    int32_t n, cap, words;
+    int32_t *slot; /* mask id + 1; 0 = empty */
+    size_t scap;
+} masktab;
+
+static bool keytab_grow(keytab *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    size_t *off = calloc(cap, sizeof *off);
+    uint32_t *len = malloc(cap * sizeof *len);
+    int32_t *val = malloc(cap * sizeof *val);
+    if (!off || !len || !val) {
+        free(off);
+        free(len);
+        free(val);
+        return false;
+    }
+    for (size_t s = 0; s < t->cap; s++) {
+        if (!t->slot_off[s]) continue;
+        const int64_t *k = t->arena.v + t->slot_off[s] - 1;
+        size_t at = hash_words(k, t->slot_len[s] * sizeof *k) & (cap - 1);
+        while (off[at])
+            at = (at + 1) & (cap - 1);
+        off[at] = t->slot_off[s];
+        len[at] = t->slot_len[s];
+        val[at] = t->slot_val[s];
+    }
+    free(t->slot_off);
+    free(t->slot_len);
+    free(t->slot_val);
+    t->slot_off = off;
+    t->slot_len = len;
+    t->slot_val = val;
+    t->cap = cap;
+    return true;
+}
+
+/* Returns the slot for key (found or empty), or SIZE_MAX when out of memory. */
+static size_t keytab_find(keytab *t, const int64_t *k, size_t n)
+{
+    if (2 * (t->n + 1) > t->cap && !keytab_grow(t)) return SIZE_MAX;
+    size_t at = hash_words(k, n * sizeof *k) & (t->cap - 1);
+    while (t->slot_off[at]) {
+        if (t->slot_len[at] == n && memcmp(t->arena.v + t->slot_off[at] - 1, k, n * sizeof *k) == 0)
+            return at;
+        at = (at + 1) & (t->cap - 1);
+    }
+    return at;
+}
+
+static bool keytab_insert(keytab *t, size_t at, const int64_t *k, size_t n, int32_t val)
+{
+    size_t off = t->arena.n;
+    for (size_t e = 0; e < n; e++)
+        if (!spc_i64_push(&t->arena, k[e])) return false;
+    t->slot_off[at] = off + 1;
+    t->slot_len[at] = (uint32_t)n;
+    t->slot_val[at] = val;
+    t->n++;
+    return true;
+}
+
+static void keytab_free(keytab *t)
+{
+    free(t->slot_off);
+    free(t->slot_len);
+    free(t->slot_val);
+    free(t->arena.v);
+}
+
+/* Id of mask m (adding it if new), or -1 when out of memory. */
+static int32_t masktab_add(masktab *t, const uint32_t *m)
+{
+    size_t bytes = (size_t)t->words * sizeof *m;
+    if (2 * ((size_t)t->n + 1) > t->scap) {
+        size_t cap = t->scap ? t->scap * 2 : 256;
+        int32_t *slot = calloc(cap, sizeof *slot);
+        if (!slot) return -1;
+        for (int32_t id = 0; id < t->n; id++) {
+            size_t at = hash_words(t->masks + (size_t)id * t->words, bytes) & (cap - 1);
+            while (slot[at])
+                at = (at + 1) & (cap - 1);
+            slot[at] = id + 1;
+        }
+        free(t->slot);
+        t->slot = slot;
+        t->scap = cap;
+    }
+    size_t at = hash_words(m, bytes) & (t->scap - 1);
+    while (t->slot[at]) {
+        if (memcmp(t->masks + (size_t)(t->slot[at] - 1) * t->words, m, bytes) == 0) return t->slot[at] - 1;
+        at = (at + 1) & (t->scap - 1);
+    }
+    if (t->n == INT32_MAX) return -1;
+    if (t->n == t->cap) {
+        int32_t cap = t->cap ? (t->cap > INT32_MAX / 2 ? INT32_MAX : t->cap * 2) : 64;
+        uint32_t *nm = realloc(t->masks, (size_t)cap * bytes);
+        if (!nm) return -1;
+        t->masks = nm;
+        t->cap = cap;
+    }
+    memcpy(t->masks + (size_t)t->n * t->words, m, bytes);
+    t->slot[at] = t->n + 1;
+    return t->n++;
+}
+
+/* One compiled layout: local row_ptr and entries. */
+typedef struct layout {
+    int32_t *row_ptr; /* [nb_q + 1], from 0 */
+    i32vec cols, mids;
+} layout;
+
+static void layout_free(layout *l)
+{
+    free(l->row_ptr);
+    free(l->cols.v);
+    free(l->mids.v);
+}
+
+typedef struct compiler {
+    const spc_bound *b;
+    keytab keys;
+    masktab masks;
+    uint32_t *scratch; /* one mask */
+    spc_i64vec key, cand;
+    spc_error *err;
+} compiler;
+
+/* Brute-force mask of one block (first block with its key), then its true class. */
+static int32_t compute_mask(compiler *cc, const bnode *root, int head, int64_t i0, int64_t j0, int64_t rows,
+                            int64_t cols)
+{
+    const spc_bound *b = cc->b;
+    int B = b->g.block;
+    uint32_t *m = cc->scratch;
+    memset(m, 0, (size_t)cc->masks.words * sizeof *m);
+    int64_t on = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            if (spc_node_allowed(b, root, head, i0 + r, j0 + c)) {
+                int64_t bit = r * B + c;
+                m[bit / 32] |= (uint32_t)1 << (bit % 32);
+                on++;
+            }
+    if (on == 0) return M_EMPTY;
+    if (on == (int64_t)B * B) return M_FULL; /* only possible for interior (non-tail) blocks */
+    int32_t id = masktab_add(&cc->masks, m);
+    return id < 0 ? INT32_MIN : id;
+}
+
+static int compile_layout(compiler *cc, const bnode *root, int head, layout *out)
+{
+    const spc_bound *b = cc->b;
+    int64_t B = b->g.block, nq = b->g.n_q, nk = b->g.n_k;
+    memset(out, 0, sizeof *out);
+    out->row_ptr = malloc(sizeof *out->row_ptr * ((size_t)b->nb_q + 1));
+    if (!out->row_ptr) goto oom;
+    out->row_ptr[0] = 0;
+    for (int r = 0; r < b->nb_q; r++) {
+        int64_t i0 = (int64_t)r * B, i1 = i0 + B - 1 < nq - 1 ? i0 + B - 1 : nq - 1;
+        if (spc_row_candidates(b, root, head, r, &cc->cand) != 0) goto oom;
+        for (size_t iv = 0; iv + 1 < cc->cand.n; iv += 2) {
+            for (int64_t c = cc->cand.v[iv]; c <= cc->cand.v[iv + 1]; c++) {
+                int64_t j0 = c * B, j1 = j0 + B - 1 < nk - 1 ? j0 + B - 1 : nk - 1;
+                int64_t rows = i1 - i0 + 1, cols = j1 - j0 + 1;
+                cc->key.n = 0;
+                if (!spc_i64_push(&cc->key, rows) || !spc_i64_push(&cc->key, cols)) goto oom;
+                int cls = spc_eval_block(b, root, head, i0, i1, j0, j1, &cc->key);
+                if (cls < 0) goto oom;
+                if (cls == SPC_EMPTY) continue;
+                bool tail = rows < B || cols < B;
+                int32_t mid = M_FULL;
+                if (cls != SPC_FULL || tail) {
+                    if (cls == SPC_FULL && !spc_i64_push(&cc->key, -1)) goto oom; /* all valid bits */
+                    size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
+                    if (at == SIZE_MAX) goto oom;
+                    if (cc->keys.slot_off[at]) {
+                        mid = cc->keys.slot_val[at];
+                    } else {
+                        mid = compute_mask(cc, root, head, i0, j0, rows, cols);
+                        if (mid == INT32_MIN) goto oom;
+                        if (!keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) goto oom;
+                    }
+                    if (mid == M_EMPTY) continue;
+                }
+                if (out->cols.n >= (size_t)INT32_MAX) {
+                    spc_set_error(cc->err, 0, "more than 2^31 non-empty blocks; use a larger block size");
+                    layout_free(out);
+                    return -1;
+                }
+                if (!i32_push(&out->cols, (int32_t)c) || !i32_push(&out->mids, mid)) goto oom;
+            }
+        }
+        out->row_ptr[r + 1] = (int32_t)out->cols.n;
+    }
+    return 0;
+oom:
+    layout_free(out);
+    spc_set_error(cc->err, 0, "out of memory while compiling the pattern");
+    return -1;
+}
+
+static bool same_layout(const layout *a, const layout *b, int nb_q)
+{
+    if (a->cols.n != b->cols.n ||
+        memcmp(a->row_ptr, b->row_ptr, sizeof *a->row_ptr * ((size_t)nb_q + 1)) != 0)
+        return false;
+    return a->cols.n == 0 || (memcmp(a->cols.v, b->cols.v, sizeof *a->cols.v * a->cols.n) == 0 &&
+                              memcmp(a->mids.v, b->mids.v, sizeof *a->mids.v * a->mids.n) == 0);
+}
+
+/* Column CSR as the exact transpose of the row CSR of layout L (entries [base, base + nnz_L)). */
+static void transpose(spc_lut *lut, int L)
+{
+    int32_t *rp = lut->row_ptr + (size_t)L * (lut->nb_q + 1);
+    int32_t *cp = lut->col_ptr + (size_t)L * (lut->nb_k + 1);
+    int32_t base = rp[0];
+    memset(cp, 0, sizeof *cp * ((size_t)lut->nb_k + 1));
+    for (int32_t e = base; e < rp[lut->nb_q]; e++)
+        cp[lut->col_idx[e] + 1]++;
+    cp[0] = base;
+    for (int c = 0; c < lut->nb_k; c++)
+        cp[c + 1] += cp[c];
+    /* Scatter in row order so rows come out ascending within each column; cp[c] is used as the
+     * fill cursor and restored afterwards. */
+    for (int r = 0; r < lut->nb_q; r++)
+        for (int32_t e = rp[r]; e < rp[r + 1]; e++) {
+            int32_t at = cp[lut->col_idx[e]]++;
+            lut->row_idx[at] = r;
+            lut->col_mask[at] = lut->row_mask[e];
+        }
+    for (int c = lut->nb_k; c > 0; c--)
+        cp[c] = cp[c - 1];
+    cp[0] = base;
+}
+
+int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
+{
+    *out = NULL;
+    if (err) {
+        err->message[0] = '\0';
+        err->column = 0;
+    }
+    if (!b) {
+        spc_set_error(err, 0, "no bound pattern");
+        return -1;
+    }
+    int H = b->g.heads;
+    compiler cc = {0};
+    cc.b = b;
+    cc.err = err;
+    cc.masks.words = b->g.block * b->g.block / 32;
+    cc.scratch = malloc(sizeof *cc.scratch * (size_t)cc.masks.words);
+    layout *lays = calloc((size_t)H, sizeof *lays);
+    const bnode **lay_root = calloc((size_t)H, sizeof *lay_root);
+    int32_t *head_layout = malloc(sizeof *head_layout * (size_t)H);
+    spc_lut *lut = calloc(1, sizeof *lut);
+    int nl = 0, rc = -1;
+    if (!cc.scratch || !lays || !lay_root || !head_layout || !lut) {
+        spc_set_error(err, 0, "out of memory");
+        goto done;
+    }
+    for (int h = 0; h < H; h++) {
+        const bnode *root = spc_node_for_head(b->root, h);
+        int found = -1;
+        /* A head-independent subtree compiles to the same layout for every head that reaches it. */
+        for (int L = 0; L < nl && found < 0 && root && !root->head_dep; L++)
+            if (lay_root[L] == root) found = L;
+        if (found < 0) {
+            if (!root) {
+                spc_set_error(err, 0, "head %d is not covered by the spec", h);
+                goto done;
+            }
+            if (compile_layout(&cc, root, h, &lays[nl]) != 0) goto done;
+            for (int L = 0; L < nl && found < 0; L++)
+                if (same_layout(&lays[L], &lays[nl], b->nb_q)) found = L;
+            if (found >= 0) {
+                layout_free(&lays[nl]);
+            } else {
+                lay_root[nl] = root;
+                found = nl++;
+            }
+        }
+        head_layout[h] = found;
+    }
+    int64_t nnz = 0;
+    for (int L = 0; L < nl; L++)
+        nnz += (int64_t)lays[L].cols.n;
+    if (nnz > INT32_MAX) {
+        spc_set_error(err, 0, "more than 2^31 non-empty blocks; use a larger block size");
+        goto done;
+    }
+    lut->n_q = b->g.n_q;
+    lut->n_k = b->g.n_k;
+    lut->block = b->g.block;
+    lut->heads = H;
+    lut->nb_q = b->nb_q;
+    lut->nb_k = b->nb_k;
+    lut->n_layouts = nl;
+    lut->nnz = nnz;
+    lut->mask_words = cc.masks.words;
+    lut->n_masks = cc.masks.n;
+    size_t en = nnz ? (size_t)nnz : 1;
+    lut->row_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)b->nb_q + 1));
+    lut->col_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)b->nb_k + 1));
+    lut->col_idx = malloc(sizeof(int32_t) * en);
+    lut->row_mask = malloc(sizeof(int32_t) * en);
+    lut->row_idx = malloc(sizeof(int32_t) * en);
+    lut->col_mask = malloc(sizeof(int32_t) * en);
+    if (!lut->row_ptr || !lut->col_ptr || !lut->col_idx || !lut->row_mask || !lut->row_idx ||
+        !lut->col_mask) {
+        spc_set_error(err, 0, "out of memory");
+        goto done;
+    }
+    int32_t base = 0;
+    for (int L = 0; L < nl; L++) {
+        int32_t *rp = lut->row_ptr + (size_t)L * (b->nb_q + 1);
+        for (int r = 0; r <= b->nb_q; r++)
+            rp[r] = base + lays[L].row_ptr[r];
+        if (lays[L].cols.n) { /* empty layouts have no arrays at all */
+            memcpy(lut->col_idx + base, lays[L].cols.v, sizeof(int32_t) * lays[L].cols.n);
+            memcpy(lut->row_mask + base, lays[L].mids.v, sizeof(int32_t) * lays[L].mids.n);
+        }
+        base += (int32_t)lays[L].cols.n;
+    }
+    for (int L = 0; L < nl; L++)
+        transpose(lut, L);
+    lut->head_layout = head_layout;
+    head_layout = NULL;
+    lut->masks = cc.masks.masks; /* shrink the table to its size */
+    cc.masks.masks = NULL;
+    if (lut->n_masks > 0) {
+        uint32_t *m = realloc(lut->masks, sizeof *m * (size_t)lut->n_masks * (size_t)lut->mask_words);
+        if (m) lut->masks = m;
+    }
+    *out = lut;
+    lut = NULL;
+    rc = 0;
+done:
+    for (int L = 0; L < nl; L++)
+        layout_free(&lays[L]);
+    free(lays);
+    free(lay_root);
+    free(head_layout);
+    spc_lut_free(lut);
+    keytab_free(&cc.keys);
+    free(cc.masks.masks);
+    free(cc.masks.slot);
+    free(cc.scratch);
+    free(cc.key.v);
+    free(cc.cand.v);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/* Internal structures shared by the pattern compiler's files (not part of any API). */
+#ifndef SPC_INTERNAL_H
+#define SPC_INTERNAL_H
+
+#include "scl_patterns.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest integer the spec language accepts; keeps every derived product (w * d, i +- w) far
+ * from int64 overflow. */
+#define SPC_INT_MAX ((int64_t)1 << 48)
+/* Largest sequence length a geometry may have (2^40 tokens). */
+#define SPC_N_MAX ((int64_t)1 << 40)
+
+typedef enum spc_kind {
+    K_DENSE,
+    K_CAUSAL,
+    K_LOCAL,      /* p0 = w */
+    K_STRIDED,    /* p0 = l */
+    K_FIXED,      /* p0 = l, p1 = c */
+    K_DILATED,    /* p0 = w, p1 = d */
+    K_GLOBAL,     /* ranges */
+    K_LONGFORMER, /* p0 = w, ranges (parse tree only: bound as local | global) */
+    K_BIGBIRD,    /* p0 = window, p1 = globals, p2 = randoms, p3 = seed */
+    K_LAYOUT,     /* path */
+    K_OR,
+    K_AND,
+    K_HEADS
+} spc_kind;
+
+typedef struct spc_range {
+    int64_t lo, hi; /* inclusive */
+} spc_range;
+
+typedef struct spc_node spc_node;
+
+typedef struct spc_clause {
+    spc_range *ranges;
+    int n_ranges;
+    int column;
+    spc_node *spec;
+} spc_clause;
+
+/* Parse tree node. `column` is the 1-based column of the token that names it. */
+struct spc_node {
+    spc_kind kind;
+    int column;
+    int64_t p[4];
+    int np;
+    spc_range *ranges; /* global/longformer token ranges */
+    int n_ranges;
+    char *path; /* layout() */
+    spc_node *a, *b;
+    spc_clause *clauses; /* heads() */
+    int n_clauses;
+};
+
+struct spc_pattern {
+    spc_node *root;
+    char *text;
+};
+
+/* Bound node: a parse node with everything resolved against a geometry. */
+typedef struct bnode bnode;
+struct bnode {
+    spc_kind kind; /* never K_LONGFORMER */
+    int id;        /* unique within the bound tree; tags mask keys */
+    int64_t p[4];
+    spc_range *g; /* K_GLOBAL: sorted, disjoint, non-adjacent token ranges */
+    int ng;
+    /* K_BIGBIRD: half window, global blocks, per-row sorted random key blocks */
+    int64_t bb_half, bb_glob;
+    int32_t *bb_rand; /* [nb_q * bb_nrand], -1 = unused slot */
+    int bb_nrand;
+    /* K_LAYOUT: 0/1 bytes [lay_heads][nb_q][nb_k]; head index = head - head_base */
+    uint8_t *lay;
+    int lay_heads, head_base;
+    bnode *a, *b;
+    /* K_HEADS: clause children, and head ranges sorted by lo with their clause index */
+    int nh;
+    bnode **hc;
+    int nhr;
+    spc_range *hr;
+    int *hidx;
+    bool head_dep; /* does the predicate depend on the head (beyond dispatch)? */
+};
+
+struct spc_bound {
+    spc_geometry g;
+    int nb_q, nb_k;
+    bnode *root;
+    int n_nodes;
+    char *text;
+};
+
+/* Errors. */
+void spc_set_error(spc_error *err, int column, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Predicate of one bound node (exact definition). */
+bool spc_node_allowed(const spc_bound *b, const bnode *n, int head, int64_t i, int64_t j);
+/* The node that decides head `head` (descends through heads() dispatch). */
+const bnode *spc_node_for_head(const bnode *n, int head);
+
+/* Parse tree helpers. */
+void spc_node_free(spc_node *n);
+
+/* Growable arrays. */
+typedef struct spc_i64vec {
+    int64_t *v;
+    size_t n, cap;
+} spc_i64vec;
+bool spc_i64_push(spc_i64vec *v, int64_t x);
+
+/* Block classifier and mask key of a bound node over the valid rectangle [i0,i1] x [j0,j1]
+ * (already clipped to n_q, n_k). Returns SPC_EMPTY/SPC_FULL/SPC_PARTIAL; on PARTIAL it appended
+ * an exact mask key to `key`. Returns -1 when memory runs out. */
+int spc_eval_block(const spc_bound *b, const bnode *n, int head, int64_t i0, int64_t i1, int64_t j0,
+                   int64_t j1, spc_i64vec *key);
+
+/* Candidate key blocks of one query block row: a sorted list of disjoint inclusive block
+ * intervals [lo, hi] (pairs in `out`) that is a superset of the non-empty blocks. */
+int spc_row_candidates(const spc_bound *b, const bnode *n, int head, int r, spc_i64vec *out);
+
+/* Deterministic random stream for BigBird (splitmix64; identical on every platform). */
+uint64_t spc_splitmix64(uint64_t *state);
+
+/* Atomic output files: write to "<path>.tmp.<pid>", then rename over path on success. */
+#include <stdio.h>
+FILE *spc_atomic_open(const char *path, char **tmp_out, spc_error *err);
+/* Closes f; when ok, syncs and renames tmp to path; otherwise removes tmp. Frees tmp. */
+int spc_atomic_close(FILE *f, char *tmp, const char *path, bool ok, spc_error *err);
+
+/* Checksum used by the LUT file (FNV-1a, 64 bit). */
+uint64_t spc_fnv1a64(const void *data, size_t len, uint64_t h);
+#define SPC_FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* Floor division and modulo for possibly negative numerators (d > 0). */
+static inline int64_t spc_floordiv(int64_t a, int64_t d)
+{
+    int64_t q = a / d;
+    return (a % d != 0 && a < 0) ? q - 1 : q;
+}
+static inline int64_t spc_mod(int64_t a, int64_t d)
+{
+    int64_t m = a % d;
+    return m < 0 ? m + d : m;
+}
+
+#endif
