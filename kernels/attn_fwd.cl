@@ -221,10 +221,11 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
                 }
             if (mid >= 0) { /* partial block: apply its bitmask (tails are partial too) */
                 for (int i = 0; i < TM; i++) {
-                    const int rb = row_in_block0 + ty * TM + i;
+                    const int rowbit = (row_in_block0 + ty * TM + i) * BLOCK + kt0 + tx;
+                    /* Rolled and branch-free so CPU compilers vectorize it (variable shifts). */
                     for (int j = 0; j < TN; j++) {
-                        const int bit = rb * BLOCK + kt0 + tx + j * TX;
-                        if (!((mask[bit >> 5] >> (bit & 31)) & 1u)) s[i][j] = -INFINITY;
+                        const int bit = rowbit + j * TX;
+                        s[i][j] = (mask[bit >> 5] >> (bit & 31)) & 1u ? s[i][j] : -INFINITY;
                     }
                 }
             }

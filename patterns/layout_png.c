@@ -2,6 +2,7 @@
  * colours, blocks scaled up so small layouts are visible (and pooled when layouts are huge). */
 #include "spc_internal.h"
 
+#ifdef SCL_HAVE_PNG
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -117,3 +118,14 @@ int spc_lut_write_png(const spc_lut *lut, const char *path, spc_error *err)
     if (rc != 0) spc_set_error(err, 0, "cannot write PNG '%s'", path);
     return spc_atomic_close(j.f, tmp, path, rc == 0, err);
 }
+
+#else
+/* Built without libpng (it was not found at configure time): say so instead of writing nothing. */
+int spc_lut_write_png(const spc_lut *lut, const char *path, spc_error *err)
+{
+    (void)lut;
+    snprintf(err->message, sizeof err->message, "cannot write %s: sparsecl was built without libpng (install libpng-dev and rebuild)", path);
+    err->column = 0;
+    return -1;
+}
+#endif

@@ -71,7 +71,7 @@ static scl_status time_plan(scl_plan *plan, const buffers *b, int reps, timing *
 static scl_status time_baseline(scl_runtime *rt, const scl_shape *shape, const buffers *b, int reps, timing *t)
 {
     scl_baseline *bl = NULL;
-    scl_status st = scl_baseline_create(rt, shape, 0, &bl);
+    scl_status st = scl_baseline_create(rt, shape, SCL_F32, 0, &bl);
     if (st != SCL_OK) {
         snprintf(t->note, sizeof t->note, "%s", scl_last_error_message(rt));
         return st;
@@ -288,6 +288,8 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(root, "block_density", ps.block_density);
         cJSON_AddNumberToObject(root, "allowed_pairs", ps.allowed_pairs);
         cJSON_AddStringToObject(root, "kernel_options", scl_plan_kernel_options(plan));
+        cJSON_AddNumberToObject(root, "plan_create_ms", ps.create_ms);
+        cJSON_AddBoolToObject(root, "kernels_from_cache", ps.kernels_from_cache);
         if (pk.fma_gflops > 0) {
             cJSON_AddNumberToObject(root, "peak_fma_gflops", pk.fma_gflops);
             cJSON_AddNumberToObject(root, "peak_bandwidth_gbs", pk.bandwidth_gbs);
@@ -308,6 +310,8 @@ int cmd_bench(int argc, char **argv)
                (long long)norm.seq_q, (long long)norm.seq_k, dim, block, dt == SCL_F16 ? "f16" : "f32");
         printf("pattern  '%s': density %.4f, block density %.4f\n", spec, ps.density, ps.block_density);
         printf("kernel   %s\n", scl_plan_kernel_options(plan));
+        printf("plan     created in %.1f ms (kernels %s)\n", ps.create_ms,
+               ps.kernels_from_cache ? "from the binary cache" : "compiled");
         if (pk.fma_gflops > 0)
             printf("peak     %.1f GFLOP/s fp32 FMA, %.1f GB/s (sparsecl peak)\n", pk.fma_gflops, pk.bandwidth_gbs);
         print_row("sparse fused", &sparse_t, pk.fma_gflops);

@@ -150,6 +150,21 @@ SCL_API scl_status scl_plan_time_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_
 SCL_API scl_status scl_plan_forward_host(scl_plan *plan, const void *q, const void *k, const void *v, void *o,
                                          float *lse);
 
+/* Backward pass (training): given the forward's inputs, its output o and LSE, and the gradient
+ * dout of the output, computes dq (like q), dk and dv (like k, v; for grouped-query attention
+ * summed over the query heads that share a key/value head). The attention weights are
+ * recomputed from q, k and lse: nothing N x N is stored. lse is required here. Enqueues only;
+ * wait list and event as in scl_plan_forward. */
+SCL_API scl_status scl_plan_backward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                                     cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                                     cl_event *event);
+/* Runs the backward pass once, blocks, and gives the device time of all its kernels in *ms. */
+SCL_API scl_status scl_plan_time_backward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                          cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, double *ms);
+/* Host-array convenience for the backward pass (blocks). */
+SCL_API scl_status scl_plan_backward_host(scl_plan *plan, const void *q, const void *k, const void *v, const void *o,
+                                          const float *lse, const void *dout, void *dq, void *dk, void *dv);
+
 /* Sizes in bytes of each tensor of the plan, for allocation. */
 typedef struct scl_plan_sizes {
     size_t q, k, v, o, lse;
@@ -163,6 +178,8 @@ typedef struct scl_plan_stats {
     double density;        /* allowed / (H * N_q * N_k) */
     double block_density;  /* non-empty / all blocks */
     int64_t lut_bytes;
+    double create_ms;      /* wall time scl_plan_create took (pattern compile + kernel build/load) */
+    int kernels_from_cache; /* 1 when the forward kernels came from the on-disk binary cache */
 } scl_plan_stats;
 SCL_API void scl_plan_get_stats(const scl_plan *plan, scl_plan_stats *out);
 /* The kernel parameters in use, as the -D option string given to the compiler. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t elem_size(scl_dtype t)
 {
@@ -68,7 +69,7 @@ static scl_status build_forward(scl_plan *p)
             return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env, reason);
     }
     scl_fwd_params_options(&p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
-    scl_status st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, NULL);
+    scl_status st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, &p->from_cache);
     if (st != SCL_OK) return st;
     cl_int err;
     p->fwd_kernel = clCreateKernel(p->fwd_program, "attn_fwd", &err);
@@ -104,6 +105,8 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
     if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
     if (dtype != SCL_F32 && dtype != SCL_F16)
         return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: unknown dtype %d", (int)dtype);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     scl_plan *p = calloc(1, sizeof *p);
     if (!p) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     p->rt = rt;
@@ -120,6 +123,8 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
         scl_plan_destroy(p);
         return st;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    p->create_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
     *out = p;
     return SCL_OK;
 }
@@ -132,6 +137,7 @@ void scl_plan_destroy(scl_plan *p)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
     if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
     if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
+    scl_bwd_state_free(p->bwd);
     if (p->fwd_program) clReleaseProgram(p->fwd_program);
     spc_lut_free(p->lut);
     spc_bound_free(p->bound);
@@ -154,6 +160,8 @@ void scl_plan_get_stats(const scl_plan *p, scl_plan_stats *out)
     out->density = p->stats.density;
     out->block_density = p->stats.block_density;
     out->lut_bytes = p->stats.lut_bytes;
+    out->create_ms = p->create_ms;
+    out->kernels_from_cache = p->from_cache;
 }
 
 const char *scl_plan_kernel_options(const scl_plan *p)

@@ -11,6 +11,11 @@ struct scl_pattern {
     spc_pattern *spec;
 };
 
+/* Backward-pass state (kernels, column-LUT buffers, scratch), made on the first backward call so
+ * forward-only users never build or upload it. Defined in backward.c. */
+typedef struct scl_bwd_state scl_bwd_state;
+void scl_bwd_state_free(scl_bwd_state *b);
+
 struct scl_plan {
     scl_runtime *rt;
     scl_shape shape; /* normalised */
@@ -26,6 +31,9 @@ struct scl_plan {
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
     int64_t nkp;       /* key length padded to the layout block */
     cl_mem kt, vp;     /* scratch: K^T [B*H_kv][d][nkp] and V [B*H_kv][nkp][d], zero-padded */
+    scl_bwd_state *bwd;
+    double create_ms;
+    int from_cache;
 };
 
 #endif

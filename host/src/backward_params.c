@@ -1,0 +1,2 @@
+/* Backward-kernel parameters: placeholder. */
+typedef int scl_backward_params_placeholder;
