@@ -1,8 +1,10 @@
 /* Dense attention baseline: CLBlast batched SGEMM, row softmax, batched SGEMM. */
 #include "baseline.h"
+
 #include "shape.h"
 
 #include <clblast_c.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@ struct scl_baseline {
     scl_shape shape; /* normalised */
     int causal;
     size_t batch_count; /* B * H */
+    size_t chunk;       /* items per CLBlast call: S offsets must fit CLBlast's 32-bit integers */
     cl_mem s;
     cl_program prog;
     cl_kernel softmax;
@@ -38,9 +41,23 @@ static scl_status normalize(const scl_shape *in, scl_shape *out, char *msg, size
     return scl_shape_normalize(&s, out, msg, len);
 }
 
+/* CLBlast's batched kernels take 32-bit element offsets, so S holds as many (batch, head) items as
+ * keep every offset below 2^31 elements: at least one item, whose N_q x N_k scores it materializes;
+ * larger batches run chunk by chunk through the same buffer. */
+static size_t chunk_items(const scl_shape *s)
+{
+    double per = (double)s->seq_q * (double)s->seq_k, items = (double)s->batch * s->heads;
+    double fit = floor(2147483647.0 / per);
+    /* Tests shrink the chunk to exercise the multi-chunk path on small shapes. */
+    const char *env = getenv("SPARSECL_BASELINE_CHUNK");
+    if (env && atof(env) >= 1 && atof(env) < fit) fit = floor(atof(env));
+    if (fit < 1) fit = 1;
+    return (size_t)(fit < items ? fit : items);
+}
+
 static double scores_bytes_d(const scl_shape *s)
 {
-    return (double)s->batch * s->heads * (double)s->seq_q * (double)s->seq_k * sizeof(float);
+    return (double)chunk_items(s) * (double)s->seq_q * (double)s->seq_k * sizeof(float);
 }
 
 size_t scl_baseline_scores_bytes(const scl_shape *shape)
@@ -49,7 +66,7 @@ size_t scl_baseline_scores_bytes(const scl_shape *shape)
     char msg[256];
     if (normalize(shape, &s, msg, sizeof msg) != SCL_OK) return SIZE_MAX;
     if (scores_bytes_d(&s) >= 0x1p63) return SIZE_MAX;
-    return (size_t)s.batch * (size_t)s.heads * (size_t)s.seq_q * (size_t)s.seq_k * sizeof(float);
+    return chunk_items(&s) * (size_t)s.seq_q * (size_t)s.seq_k * sizeof(float);
 }
 
 static const char *blast_status_name(CLBlastStatusCode s)
@@ -132,10 +149,11 @@ static scl_status check_fits(scl_runtime *rt, const scl_shape *s)
         return SCL_OK;
     return scl_fail(
         rt, SCL_ERR_OUT_OF_MEMORY,
-        "dense baseline: the scores S [B*H=%d, N_q=%lld, N_k=%lld] fp32 need %.0f bytes (%.2f GiB), but "
+        "dense baseline: the scores S [%zu of B*H=%d, N_q=%lld, N_k=%lld] fp32 need %.0f bytes (%.2f GiB), but "
         "%s allows at most %llu bytes (%.2f GiB) per allocation and has %llu bytes (%.2f GiB) of global "
         "memory",
-        s->batch * s->heads, (long long)s->seq_q, (long long)s->seq_k, need, need / 1073741824.0, d->name,
+        chunk_items(s), s->batch * s->heads, (long long)s->seq_q, (long long)s->seq_k, need, need / 1073741824.0,
+        d->name,
         (unsigned long long)d->max_alloc_bytes, d->max_alloc_bytes / 1073741824.0,
         (unsigned long long)d->global_mem_bytes, d->global_mem_bytes / 1073741824.0);
 }
@@ -206,6 +224,7 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
     b->shape = s;
     b->causal = causal != 0;
     b->batch_count = (size_t)s.batch * (size_t)s.heads;
+    b->chunk = chunk_items(&s);
     size_t n = b->batch_count;
     b->q_off = malloc(n * sizeof *b->q_off);
     b->kv_off = malloc(n * sizeof *b->kv_off);
@@ -225,7 +244,7 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
             size_t i = (size_t)bi * s.heads + h;
             b->q_off[i] = (size_t)(bi * qs.b + h * qs.h);
             b->kv_off[i] = (size_t)(bi * kvs.b + (h / group) * kvs.h);
-            b->s_off[i] = i * (size_t)s.seq_q * (size_t)s.seq_k;
+            b->s_off[i] = (i % b->chunk) * (size_t)s.seq_q * (size_t)s.seq_k;
             b->ones[i] = 1.0f;
             b->zeros[i] = 0.0f;
         }
@@ -296,37 +315,51 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
     double h0 = host_ms();
     if (clEnqueueMarkerWithWaitList(queue, 0, NULL, &ev[0]) != CL_SUCCESS) ev[0] = NULL;
 
-    CLBlastStatusCode bs =
-        CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, nq, nk, d,
-                            b->ones, q, b->q_off, (size_t)qs.n, k, b->kv_off, (size_t)kvs.n, b->zeros, b->s,
-                            b->s_off, nk, b->batch_count, &queue, &ev[1]);
-    if (bs != CLBlastSuccess) {
-        st = blast_fail(rt, bs, "S = Q K^T");
-        ev[1] = NULL;
-        goto done;
-    }
-    if ((err = order(rt)) != CL_SUCCESS) {
-        st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
-        goto done;
-    }
-    const size_t global[2] = {nq * b->local, b->batch_count}, local[2] = {b->local, 1};
-    err = clEnqueueNDRangeKernel(queue, b->softmax, 2, NULL, global, local, 0, NULL, &ev[2]);
-    if (err != CL_SUCCESS) {
-        ev[2] = NULL;
-        st = scl_fail_cl(rt, "clEnqueueNDRangeKernel", err, "softmax_rows");
-        goto done;
-    }
-    if ((err = order(rt)) != CL_SUCCESS) {
-        st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
-        goto done;
-    }
-    bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, nq, d, nk,
-                             b->ones, b->s, b->s_off, nk, v, b->kv_off, (size_t)kvs.n, b->zeros, o, b->q_off,
-                             (size_t)qs.n, b->batch_count, &queue, &ev[3]);
-    if (bs != CLBlastSuccess) {
-        st = blast_fail(rt, bs, "O = P V");
-        ev[3] = NULL;
-        goto done;
+    CLBlastStatusCode bs;
+    for (size_t c0 = 0; c0 < b->batch_count; c0 += b->chunk) {
+        const size_t n = b->batch_count - c0 < b->chunk ? b->batch_count - c0 : b->chunk;
+        /* Keep the first chunk's S = Q K^T event (the start) and the last chunk's O = P V event. */
+        if (c0 > 0) {
+            for (int i = 2; i < 4; i++)
+                if (ev[i]) clReleaseEvent(ev[i]), ev[i] = NULL;
+        }
+        cl_event *first = c0 == 0 ? &ev[1] : NULL;
+        bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, nq, nk, d,
+                                 b->ones, q, b->q_off + c0, (size_t)qs.n, k, b->kv_off + c0, (size_t)kvs.n, b->zeros,
+                                 b->s, b->s_off + c0, nk, n, &queue, first);
+        if (bs != CLBlastSuccess) {
+            st = blast_fail(rt, bs, "S = Q K^T");
+            if (first) ev[1] = NULL;
+            goto done;
+        }
+        if ((err = order(rt)) != CL_SUCCESS) {
+            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
+            goto done;
+        }
+        const size_t global[2] = {nq * b->local, n}, local[2] = {b->local, 1};
+        err = clEnqueueNDRangeKernel(queue, b->softmax, 2, NULL, global, local, 0, NULL, &ev[2]);
+        if (err != CL_SUCCESS) {
+            ev[2] = NULL;
+            st = scl_fail_cl(rt, "clEnqueueNDRangeKernel", err, "softmax_rows");
+            goto done;
+        }
+        if ((err = order(rt)) != CL_SUCCESS) {
+            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
+            goto done;
+        }
+        bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, nq, d, nk,
+                                 b->ones, b->s, b->s_off + c0, nk, v, b->kv_off + c0, (size_t)kvs.n, b->zeros, o,
+                                 b->q_off + c0, (size_t)qs.n, n, &queue, &ev[3]);
+        if (bs != CLBlastSuccess) {
+            st = blast_fail(rt, bs, "O = P V");
+            ev[3] = NULL;
+            goto done;
+        }
+        /* The next chunk reuses S: on an out-of-order queue it must wait for this P V. */
+        if ((err = order(rt)) != CL_SUCCESS) {
+            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
+            goto done;
+        }
     }
     err = clFinish(queue);
     double h1 = host_ms();

@@ -81,7 +81,7 @@ bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context 
      * (tn = bk), so its inner loops run over consecutive keys / head-dim elements and vectorize,
      * and no barrier splits the loop; K/V are read through the cache. */
     bool gpu = dev && (dev->type & CL_DEVICE_TYPE_GPU);
-    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 2, 4, 2, 1, 1, 0}
+    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 4, 4, 4, 1, 1, 0}
                            : (scl_fwd_params){16, 64, 16, 64, 8, 16, 1, 0, 1};
     char reason[256];
     for (int tries = 0; tries < 64; tries++) {
