@@ -1,0 +1,196 @@
+/* CLI tests: `sparsecl attend` round trip on .npy files against the reference, its error lines
+ * for bad inputs, and the other commands' --help / --json. Usage: test_cli SPARSECL WORK_DIR */
+#include "../check.h"
+#include "reference.h"
+#include "scl_npy.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+static const char *bin, *work;
+
+/* Runs "bin ARGS", captures stdout+stderr into out, returns the exit status. */
+static int run(char *out, size_t len, const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", work, bin, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect(int code, const char *needle, const char *args)
+{
+    char out[8192];
+    int rc = run(out, sizeof out, args);
+    CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
+    CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
+}
+
+static void write_tensor(const char *name, npy_dtype t, int64_t b, int64_t h, int64_t n, int64_t d, unsigned seed,
+                         float *copy)
+{
+    int64_t shape[4] = {b, h, n, d}, count = b * h * n * d;
+    void *data = malloc((size_t)count * 4);
+    uint32_t x = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < count; i++) {
+        x = x * 1664525u + 1013904223u;
+        float f = (float)((x >> 8) / 16777216.0) * 2.0f - 1.0f;
+        if (t == NPY_F16) {
+            ((uint16_t *)data)[i] = npy_float_to_half(f);
+            f = npy_half_to_float(((uint16_t *)data)[i]);
+        } else {
+            ((float *)data)[i] = f;
+        }
+        if (copy) copy[i] = f;
+    }
+    char path[1024], msg[256];
+    snprintf(path, sizeof path, "%s/%s", work, name);
+    CHECK(npy_write(path, t, 4, shape, data, msg, sizeof msg) == 0, "write %s: %s", path, msg);
+    free(data);
+}
+
+/* attend on files, then compare O and LSE with the double reference. */
+static void round_trip(npy_dtype t, const char *spec, int block)
+{
+    const int B = 2, H = 4, Hkv = 2, d = 32;
+    const int64_t Nq = 77, Nk = 61;
+    size_t nq = (size_t)B * H * Nq * d, nk = (size_t)B * Hkv * Nk * d;
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
+    write_tensor("q.npy", t, B, H, Nq, d, 1, q);
+    write_tensor("k.npy", t, B, Hkv, Nk, d, 2, k);
+    write_tensor("v.npy", t, B, Hkv, Nk, d, 3, v);
+    char args[512];
+    snprintf(args, sizeof args,
+             "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --out o.npy --lse lse.npy", spec,
+             block);
+    expect(0, "wrote o.npy", args);
+
+    char path[1024], msg[256];
+    npy_array o = {0}, l = {0};
+    snprintf(path, sizeof path, "%s/o.npy", work);
+    CHECK(npy_read(path, &o, msg, sizeof msg) == 0, "read O: %s", msg);
+    snprintf(path, sizeof path, "%s/lse.npy", work);
+    CHECK(npy_read(path, &l, msg, sizeof msg) == 0, "read LSE: %s", msg);
+    CHECK(o.dtype == t && o.ndim == 4 && o.shape[0] == B && o.shape[1] == H && o.shape[2] == Nq && o.shape[3] == d,
+          "O has Q's dtype and shape");
+    CHECK(l.dtype == NPY_F32 && l.ndim == 3 && l.shape[2] == Nq, "LSE is float32 [B, H, N_q]");
+
+    spc_pattern *pat = NULL;
+    spc_bound *bound = NULL;
+    spc_error err;
+    spc_geometry g = {Nq, Nk, block, H};
+    scl_shape shape = {B, H, Hkv, Nq, Nk, d, block, (float)(1.0 / sqrt(d)), SCL_LAYOUT_BHND};
+    double *oref = malloc(nq * 8), *lref = malloc((size_t)B * H * Nq * 8);
+    double worst = 0, scale = 0;
+    if (o.data && l.data && spc_parse(spec, &pat, &err) == 0 && spc_bind(pat, &g, &bound, &err) == 0 &&
+        scl_reference_forward(bound, &shape, q, k, v, oref, lref) == 0) {
+        for (size_t i = 0; i < nq; i++) {
+            double got = t == NPY_F16 ? npy_half_to_float(((uint16_t *)o.data)[i]) : ((float *)o.data)[i];
+            worst = fmax(worst, fabs(got - oref[i]));
+            scale = fmax(scale, fabs(oref[i]));
+        }
+        for (size_t i = 0; i < (size_t)B * H * Nq; i++)
+            if (!isinf(lref[i])) worst = fmax(worst, fabs(((float *)l.data)[i] - lref[i]) * scale);
+    } else {
+        CHECK(0, "reference for '%s'", spec);
+    }
+    double tol = t == NPY_F16 ? 2e-3 : 1e-4;
+    CHECK(worst <= tol * scale, "attend '%s' %s: error %.3g of scale %.3g", spec, npy_dtype_name(t), worst, scale);
+    printf("attend round trip '%s' %s: max error %.3g relative to output scale\n", spec, npy_dtype_name(t),
+           worst / (scale > 0 ? scale : 1));
+    spc_bound_free(bound);
+    spc_pattern_free(pat);
+    npy_free(&o);
+    npy_free(&l);
+    free(q), free(k), free(v), free(oref), free(lref);
+}
+
+static void bad_inputs(void)
+{
+    write_tensor("q.npy", NPY_F32, 1, 4, 40, 32, 1, NULL);
+    write_tensor("k3.npy", NPY_F32, 1, 3, 40, 32, 2, NULL);
+    write_tensor("k.npy", NPY_F32, 1, 2, 40, 32, 2, NULL);
+    write_tensor("v.npy", NPY_F32, 1, 2, 40, 32, 3, NULL);
+    write_tensor("v_short.npy", NPY_F32, 1, 2, 39, 32, 3, NULL);
+    write_tensor("k16.npy", NPY_F16, 1, 2, 40, 32, 2, NULL);
+    write_tensor("q48.npy", NPY_F32, 1, 4, 40, 48, 1, NULL);
+    write_tensor("k48.npy", NPY_F32, 1, 2, 40, 48, 1, NULL);
+    int64_t shape3[3] = {4, 40, 32};
+    float *flat = calloc(4 * 40 * 32, 4);
+    char path[1024], msg[256];
+    snprintf(path, sizeof path, "%s/q3.npy", work);
+    npy_write(path, NPY_F32, 3, shape3, flat, msg, sizeof msg);
+    free(flat);
+    snprintf(path, sizeof path, "%s/trunc.npy", work);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs("\x93NUMPY\x01\x00", f);
+        fclose(f);
+    }
+    const char *ok = "--pattern causal --block 16";
+    char a[512];
+#define BAD(code, needle, ...)                                                                                 \
+    do {                                                                                                       \
+        snprintf(a, sizeof a, __VA_ARGS__);                                                                    \
+        expect(code, needle, a);                                                                               \
+    } while (0)
+    BAD(2, "multiple of K/V heads", "attend --q q.npy --k k3.npy --v k3.npy %s", ok);
+    BAD(2, "same dtype", "attend --q q.npy --k k16.npy --v v.npy %s", ok);
+    BAD(2, "K and V shapes differ", "attend --q q.npy --k k.npy --v v_short.npy %s", ok);
+    BAD(2, "expected 4 dimensions", "attend --q q3.npy --k k.npy --v v.npy %s", ok);
+    BAD(2, "missing.npy", "attend --q missing.npy --k k.npy --v v.npy %s", ok);
+    BAD(2, "trunc.npy", "attend --q trunc.npy --k k.npy --v v.npy %s", ok);
+    BAD(2, "head dim 48", "attend --q q48.npy --k k48.npy --v k48.npy %s", ok);
+    BAD(2, "column", "attend --q q.npy --k k.npy --v v.npy --pattern 'causal & strided(0)' --block 16");
+    BAD(2, "--pattern is required", "attend --q q.npy --k k.npy --v v.npy --block 16");
+    BAD(2, "--block expects", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 12x");
+    BAD(2, "unknown or incomplete option", "attend --q q.npy --frobnicate");
+    BAD(1, "matches no device", "attend --q q.npy --k k.npy --v v.npy %s --device no-such-device", ok);
+    BAD(2, "unknown command", "frobnicate");
+#undef BAD
+}
+
+static void other_commands(void)
+{
+    expect(0, "usage: sparsecl attend", "attend --help");
+    expect(0, "usage: sparsecl bench", "bench --help");
+    expect(0, "usage: sparsecl peak", "peak --help");
+    expect(0, "usage: sparsecl devices", "devices --help");
+    expect(0, "usage: sparsecl info", "info --help");
+    expect(0, "\"devices\"", "devices --json");
+    expect(0, "\"kernels\"", "info --json");
+    expect(0, "\"sparse_time_over_dense\"",
+           "bench --pattern 'local(16)' --seq 200 --block 32 --heads 2 --dim 32 --reps 2 --no-peak --json");
+    expect(2, "--dtype must be f32 or f16", "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
+    expect(2, "head dim 40", "bench --pattern dense --seq 64 --block 32 --dim 40 --no-baselines --no-peak");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_cli SPARSECL WORK_DIR\n");
+        return 2;
+    }
+    static char abs_bin[4096];
+    if (!realpath(argv[1], abs_bin)) {
+        fprintf(stderr, "test_cli: cannot resolve %s\n", argv[1]);
+        return 2;
+    }
+    bin = abs_bin;
+    work = argv[2];
+    mkdir(work, 0755);
+    round_trip(NPY_F32, "causal & strided(8)", 16);
+    round_trip(NPY_F16, "local(9) | global(0)", 32);
+    bad_inputs();
+    other_commands();
+    return check_summary("cli");
+}
