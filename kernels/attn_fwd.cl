@@ -21,7 +21,8 @@
  *   D head dim, BLOCK layout block size, BQ, BK tile sizes (divide BLOCK), TM, TN per-thread
  *   tile, RI, RJ register block of the inner loop nests, STAGE_Q / STAGE_KV (1: tiles in local
  *   memory, 0: read through the cache), FAST_EXP (1: polynomial exp2 that CPU compilers
- *   vectorize, 0: built-in exp2), SCL_F16 for half storage. */
+ *   vectorize, 0: built-in exp2), VEC explicit vector width of the CPU path, PREP_BY_COLUMN the
+ *   K/V copy's work-item mapping (1: CPU form, 0: GPU form), SCL_F16 for half storage. */
 #include "common.clh"
 
 #define TX (BK / TN)
@@ -36,6 +37,22 @@
 #define RJ TN
 #endif
 #define RJO (DN < RJ ? DN : RJ)
+/* VEC: explicit vector width of the CPU path (TX = 1); 1 = scalar loops (GPU path). */
+#ifndef VEC
+#define VEC 1
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#if VEC > 1
+typedef CAT(float, VEC) vfloat;
+#define VLOAD CAT(vload, VEC)
+#define VSTORE CAT(vstore, VEC)
+#ifdef SCL_F16
+#define VLOAD_STORE CAT(vload_half, VEC)
+#else
+#define VLOAD_STORE VLOAD
+#endif
+#endif
 /* Reductions over a thread's TN scores use RW independent partials (vectorizable, short chains). */
 #define RW (TN < 16 ? TN : 16)
 #define PAD 1
@@ -46,6 +63,30 @@
  * into NaN through the exponential). */
 #define MAXF(a, b) ((a) > (b) ? (a) : (b))
 
+#if PREP_BY_COLUMN
+/* CPU form: one work-item per (head-dim column c, run of PREP_ROWS keys): its K^T writes are
+ * consecutive (one row-major walk of the work-item per page instead of D pages per key), which
+ * keeps the TLB and caches happy when a work-group runs as a loop over work-items. */
+#define PREP_ROWS 64
+__kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
+                           __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads,
+                           const long k_sb, const long k_sh, const long k_sn)
+{
+    const int c = get_global_id(0), r0 = get_global_id(1) * PREP_ROWS, bh = get_global_id(2);
+    if (c >= D || r0 >= nkp) return;
+    const int b = bh / kv_heads, h = bh % kv_heads;
+    __global const scl_store_t *ks = k + b * k_sb + h * k_sh + c;
+    __global const scl_store_t *vs = v + b * k_sb + h * k_sh + c;
+    __global scl_store_t *ktd = kt + ((long)bh * D + c) * nkp;
+    __global scl_store_t *vpd = vp + (long)bh * nkp * D + c;
+    const int r1 = min(r0 + PREP_ROWS, nkp);
+    for (int r = r0; r < r1; r++) {
+        STORE(ktd, r, r < n_k ? LOAD(ks, (long)r * k_sn) : 0.0f);
+        STORE(vpd, (long)r * D, r < n_k ? LOAD(vs, (long)r * k_sn) : 0.0f);
+    }
+}
+#else
+/* GPU form: one work-item per key; consecutive work-items write consecutive K^T addresses. */
 __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
                            __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads,
                            const long k_sb, const long k_sh, const long k_sn)
@@ -62,6 +103,7 @@ __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_sto
         STORE(vpd, c, r < n_k ? LOAD(vs, c) : 0.0f);
     }
 }
+#endif
 
 #if FAST_EXP
 /* 2^x from arithmetic only, so CPU compilers vectorize it (a libm call per score otherwise
@@ -69,7 +111,7 @@ __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_sto
  * library call); degree-6 Taylor of 2^f (relative error ~1e-7); n is added to the exponent bits.
  * Arguments are <= 0 (score - running max); below -125 the result is 0, so masked scores (-inf)
  * give exactly 0; NaN stays NaN. Only selects, no branches. */
-inline float exp2_fast(float x)
+__attribute__((always_inline)) inline float exp2_fast(float x)
 {
     const float xc = x > -125.0f ? x : -125.0f;
     const float n = (xc + 12582912.0f) - 12582912.0f, f = xc - n;
@@ -83,7 +125,7 @@ inline float exp2_fast(float x)
 #define EXP2 exp2
 #endif
 
-inline float row_max(const float *x)
+__attribute__((always_inline)) inline float row_max(const float *x)
 {
     float part[RW];
 #pragma unroll
@@ -97,7 +139,7 @@ inline float row_max(const float *x)
     return part[0];
 }
 
-inline float row_sum(const float *x)
+__attribute__((always_inline)) inline float row_sum(const float *x)
 {
     float part[RW];
 #pragma unroll
@@ -161,6 +203,15 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
 #define KAT(c, j) LOAD(ktp, (long)(c) * nkp + k0 + (j))
 #define VAT(j, c) LOAD(vpp, (long)(k0 + (j)) * D + (c))
 #endif
+#if VEC > 1 /* vector loads of VEC consecutive keys (K^T) or head-dim elements (V) */
+#if STAGE_KV
+#define KVEC(c, j) VLOAD(0, &kvs[(c) * (BK + PAD) + (j)])
+#define VVEC(j, c) VLOAD(0, &kvs[(j) * (D + PAD) + (c)])
+#else
+#define KVEC(c, j) VLOAD_STORE(0, ktp + (long)(c) * nkp + k0 + (j))
+#define VVEC(j, c) VLOAD_STORE(0, vpp + (long)(k0 + (j)) * D + (c))
+#endif
+#endif
 #if ROW_LOCAL
 #define PAT(i, j) s[i][j]
 #else
@@ -196,6 +247,33 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
             /* S = Q K^T in RI x RJ register blocks: each block's accumulators stay in registers
              * over the whole head dim (a plain i-j-c nest makes CPU compilers spill s[][]). */
             float s[TM][TN];
+#if VEC > 1
+            /* CPU path (TX = 1): explicit vectors over consecutive keys, so compilers that prefer
+             * narrow vectors for plain loops (PoCL uses 256-bit on AVX-512) use the full width. */
+            for (int i0 = 0; i0 < TM; i0 += RI)
+                for (int j0 = 0; j0 < TN; j0 += RJ) {
+                    vfloat a[RI][RJ / VEC];
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJ / VEC; j++) a[i][j] = (vfloat)(0.0f);
+                    for (int c = 0; c < D; c++) {
+                        vfloat kv[RJ / VEC];
+#pragma unroll
+                        for (int j = 0; j < RJ / VEC; j++) kv[j] = KVEC(c, j0 + j * VEC);
+#pragma unroll
+                        for (int i = 0; i < RI; i++) {
+                            const vfloat qv = (vfloat)(QAT(ty * TM + i0 + i, c));
+#pragma unroll
+                            for (int j = 0; j < RJ / VEC; j++) a[i][j] = fma(qv, kv[j], a[i][j]);
+                        }
+                    }
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJ / VEC; j++) VSTORE(a[i][j], 0, &s[i0 + i][j0 + j * VEC]);
+                }
+#else
             for (int i0 = 0; i0 < TM; i0 += RI)
                 for (int j0 = 0; j0 < TN; j0 += RJ) {
                     float a[RI][RJ];
@@ -219,6 +297,7 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
 #pragma unroll
                         for (int j = 0; j < RJ; j++) s[i0 + i][j0 + j] = a[i][j];
                 }
+#endif
             if (mid >= 0) { /* partial block: apply its bitmask (tails are partial too) */
                 for (int i = 0; i < TM; i++) {
                     const int rowbit = (row_in_block0 + ty * TM + i) * BLOCK + kt0 + tx;
@@ -265,6 +344,31 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
             barrier(CLK_LOCAL_MEM_FENCE);
 #endif
             /* O += P V, again in RI x RJO register blocks over the thread's rows and columns. */
+#if VEC > 1
+            for (int i0 = 0; i0 < TM; i0 += RI)
+                for (int j0 = 0; j0 < DN; j0 += RJO) {
+                    vfloat a[RI][RJO / VEC];
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJO / VEC; j++) a[i][j] = VLOAD(0, &acc[i0 + i][j0 + j * VEC]);
+                    for (int c = 0; c < BK; c++) {
+                        vfloat vv[RJO / VEC];
+#pragma unroll
+                        for (int j = 0; j < RJO / VEC; j++) vv[j] = VVEC(c, j0 + j * VEC);
+#pragma unroll
+                        for (int i = 0; i < RI; i++) {
+                            const vfloat pv = (vfloat)(PAT(i0 + i, c));
+#pragma unroll
+                            for (int j = 0; j < RJO / VEC; j++) a[i][j] = fma(pv, vv[j], a[i][j]);
+                        }
+                    }
+#pragma unroll
+                    for (int i = 0; i < RI; i++)
+#pragma unroll
+                        for (int j = 0; j < RJO / VEC; j++) VSTORE(a[i][j], 0, &acc[i0 + i][j0 + j * VEC]);
+                }
+#else
             for (int i0 = 0; i0 < TM; i0 += RI)
                 for (int j0 = 0; j0 < DN; j0 += RJO) {
                     float a[RI][RJO];
@@ -288,6 +392,7 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
 #pragma unroll
                         for (int j = 0; j < RJO; j++) acc[i0 + i][j0 + j] = a[i][j];
                 }
+#endif
         }
     }
 

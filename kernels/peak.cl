@@ -42,11 +42,15 @@
 #define RED1(s) (s)
 #define RED4(s) ((s).s0 + (s).s1 + (s).s2 + (s).s3)
 #define RED8(s) (RED4((s).lo) + RED4((s).hi))
+#define RED16(s) (RED8((s).lo) + RED8((s).hi))
 
-/* 8 chains each: CHAINS * W = 8, 32, 64 lanes per step. */
+/* 8 chains each: CHAINS * W = 8, 32, 64, 128 lanes per step. */
 MAD_KERNEL(peak_mad_f1, float, RED1)
 MAD_KERNEL(peak_mad_f4, float4, RED4)
 MAD_KERNEL(peak_mad_f8, float8, RED8)
+/* 128 lanes: on CPUs whose vectors are 8 floats wide this is 16 independent FMA chains, enough
+ * to cover latency x issue width of two FMA pipes (float8 alone is exactly at that limit). */
+MAD_KERNEL(peak_mad_f16, float16, RED16)
 
 /* Bandwidth, copy: one float4 per work-item, consecutive work-items on consecutive addresses.
  * Bytes moved = 2 * size (read + write). */

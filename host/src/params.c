@@ -59,7 +59,11 @@ bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, c
     if (c->head_dim % tx != 0) REJECT("head dim %d is not a multiple of bk/tn=%d", c->head_dim, tx);
     int dn = c->head_dim / tx, rjo = dn < p->rj ? dn : p->rj;
     if (dn % rjo != 0) REJECT("output columns per thread (%d) not a multiple of rj=%d", dn, rjo);
-    if ((p->stage_q | p->stage_kv | p->fast_exp) & ~1) REJECT("stage_q, stage_kv and fast_exp are 0 or 1");
+    if ((p->stage_q | p->stage_kv | p->fast_exp | p->prep_by_column) & ~1)
+        REJECT("stage_q, stage_kv, fast_exp and prep_by_column are 0 or 1");
+    if (!pow2(p->vec) || p->vec > 16) REJECT("vec=%d must be 1, 2, 4, 8 or 16", p->vec);
+    if (p->vec > 1 && (tx != 1 || p->rj % p->vec || rjo % p->vec))
+        REJECT("vec=%d needs tn = bk and rj (%d) and output block (%d) multiples of it", p->vec, p->rj, rjo);
     size_t wg = scl_fwd_work_group_size(p);
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
@@ -81,12 +85,13 @@ bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context 
      * (tn = bk), so its inner loops run over consecutive keys / head-dim elements and vectorize,
      * and no barrier splits the loop; K/V are read through the cache. */
     bool gpu = dev && (dev->type & CL_DEVICE_TYPE_GPU);
-    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 4, 4, 4, 1, 1, 0}
-                           : (scl_fwd_params){16, 64, 16, 64, 8, 16, 1, 0, 1};
+    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 4, 4, 4, 1, 1, 0, 1, 0}
+                           : (scl_fwd_params){16, 64, 16, 64, 8, 32, 1, 0, 1, 16, 1};
     char reason[256];
     for (int tries = 0; tries < 64; tries++) {
         if (p.ri > p.tm) p.ri = p.tm;
         if (p.rj > p.tn) p.rj = p.tn;
+        while (p.vec > 1 && (p.rj % p.vec || (c->head_dim % p.vec))) p.vec /= 2;
         if (scl_fwd_params_check(&p, c, reason, sizeof reason)) {
             *out = p;
             return true;
@@ -112,9 +117,9 @@ void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c,
 {
     snprintf(out, len,
              "-cl-mad-enable -DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DTM=%d -DTN=%d -DRI=%d -DRJ=%d -DSTAGE_Q=%d "
-             "-DSTAGE_KV=%d -DFAST_EXP=%d%s",
+             "-DSTAGE_KV=%d -DFAST_EXP=%d -DVEC=%d -DPREP_BY_COLUMN=%d%s",
              c->head_dim, c->block, p->bq, p->bk, p->tm, p->tn, p->ri, p->rj, p->stage_q, p->stage_kv,
-             p->fast_exp, dtype == SCL_F16 ? " -DSCL_F16" : "");
+             p->fast_exp, p->vec, p->prep_by_column, dtype == SCL_F16 ? " -DSCL_F16" : "");
 }
 
 bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len)
@@ -127,7 +132,8 @@ bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, siz
         {"tm", offsetof(scl_fwd_params, tm)},         {"tn", offsetof(scl_fwd_params, tn)},
         {"ri", offsetof(scl_fwd_params, ri)},         {"rj", offsetof(scl_fwd_params, rj)},
         {"stage_q", offsetof(scl_fwd_params, stage_q)}, {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
-        {"fast_exp", offsetof(scl_fwd_params, fast_exp)},
+        {"fast_exp", offsetof(scl_fwd_params, fast_exp)}, {"vec", offsetof(scl_fwd_params, vec)},
+        {"prep_by_column", offsetof(scl_fwd_params, prep_by_column)},
     };
     const char *s = text;
     while (s && *s) {
@@ -140,7 +146,7 @@ bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, siz
         size_t f = 0;
         while (f < sizeof fields / sizeof fields[0] && strcmp(fields[f].name, name) != 0) f++;
         if (f == sizeof fields / sizeof fields[0]) {
-            snprintf(msg, len, "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp)",
+            snprintf(msg, len, "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp, vec, prep_by_column)",
                      name);
             return false;
         }

@@ -14,6 +14,8 @@ typedef struct scl_fwd_params {
     int stage_q;  /* 1: Q tile in local memory; 0: read through the cache */
     int stage_kv; /* 1: K/V tiles in local memory; 0: read through the cache */
     int fast_exp; /* 1: polynomial exp2 (vectorizes on CPUs); 0: built-in exp2 (GPU hardware unit) */
+    int vec;      /* explicit vector width of the inner loops (CPU path, tn = bk); 1 = scalar */
+    int prep_by_column; /* K/V copy mapping: 1 work-item per head-dim column (CPUs), 0 per key (GPUs) */
 } scl_fwd_params;
 
 /* What a parameter set is checked against. */

@@ -134,7 +134,7 @@ static scl_status measure_fma(scl_runtime *rt, cl_program prog, scl_peak *out)
     static const struct {
         const char *name;
         int width;
-    } variants[] = {{"peak_mad_f1", 1}, {"peak_mad_f4", 4}, {"peak_mad_f8", 8}};
+    } variants[] = {{"peak_mad_f1", 1}, {"peak_mad_f4", 4}, {"peak_mad_f8", 8}, {"peak_mad_f16", 16}};
     scl_status st = SCL_OK;
     for (size_t i = 0; i < sizeof variants / sizeof variants[0] && st == SCL_OK; i++) {
         double g = 0.0, ms = 0.0;

@@ -217,9 +217,14 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
     cl_long kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
     for (int i = 0; i < 3; i++) err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
-    size_t pg[2] = {(size_t)(p->nkp + 63) / 64 * 64, (size_t)s->batch * s->kv_heads}, pl[2] = {64, 1};
+    /* Work-item mapping as in kernels/attn_fwd.cl: (column, run of 64 keys) or (key). */
+    size_t bhk = (size_t)s->batch * s->kv_heads;
+    size_t pg_col[3] = {(size_t)s->head_dim, (size_t)(p->nkp + 63) / 64, bhk};
+    size_t pg_row[3] = {(size_t)(p->nkp + 63) / 64 * 64, bhk, 1}, pl_row[3] = {64, 1, 1};
     cl_event prep = NULL;
-    err = clEnqueueNDRangeKernel(p->rt->queue, kp, 2, NULL, pg, pl, num_wait, wait_list, &prep);
+    err = p->fwd.prep_by_column
+              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, num_wait, wait_list, &prep)
+              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, num_wait, wait_list, &prep);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
 
     /* 2. The fused attention, after the copy (also on out-of-order queues). */
