@@ -16,6 +16,8 @@ static const struct {
     {"attend", cmd_attend, "run block-sparse attention on .npy tensors"},
     {"bench", cmd_bench, "time a pattern against the dense fused kernel and a CLBlast baseline"},
     {"peak", cmd_peak, "measure the device's fp32 FMA throughput and memory bandwidth"},
+    {"tune", cmd_tune, "search kernel parameters for this device and write its tuning database"},
+    {"block", cmd_block, "run a Sparse Transformer block (LayerNorm, QKV, sparse attention, MLP) on .npy weights"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,2 @@
+/* Sparse Transformer block: placeholder. */
+typedef int scl_block_placeholder;
