@@ -288,6 +288,7 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(root, "block_density", ps.block_density);
         cJSON_AddNumberToObject(root, "allowed_pairs", ps.allowed_pairs);
         cJSON_AddStringToObject(root, "kernel_options", scl_plan_kernel_options(plan));
+        cJSON_AddStringToObject(root, "kernel_params_from", scl_plan_kernel_source(plan));
         cJSON_AddNumberToObject(root, "plan_create_ms", ps.create_ms);
         cJSON_AddBoolToObject(root, "kernels_from_cache", ps.kernels_from_cache);
         if (pk.fma_gflops > 0) {
@@ -309,7 +310,7 @@ int cmd_bench(int argc, char **argv)
         printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", batch, heads, norm.kv_heads,
                (long long)norm.seq_q, (long long)norm.seq_k, dim, block, dt == SCL_F16 ? "f16" : "f32");
         printf("pattern  '%s': density %.4f, block density %.4f\n", spec, ps.density, ps.block_density);
-        printf("kernel   %s\n", scl_plan_kernel_options(plan));
+        printf("kernel   %s\n         from %s\n", scl_plan_kernel_options(plan), scl_plan_kernel_source(plan));
         printf("plan     created in %.1f ms (kernels %s)\n", ps.create_ms,
                ps.kernels_from_cache ? "from the binary cache" : "compiled");
         if (pk.fma_gflops > 0)

@@ -184,6 +184,9 @@ typedef struct scl_plan_stats {
 SCL_API void scl_plan_get_stats(const scl_plan *plan, scl_plan_stats *out);
 /* The kernel parameters in use, as the -D option string given to the compiler. */
 SCL_API const char *scl_plan_kernel_options(const scl_plan *plan);
+/* Where those parameters came from: a tuning database entry (its file and shape class), the
+ * built-in defaults of the device type, plus any SPARSECL_FWD_PARAMS override. */
+SCL_API const char *scl_plan_kernel_source(const scl_plan *plan);
 
 #ifdef __cplusplus
 }

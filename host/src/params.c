@@ -77,6 +77,13 @@ bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, c
 #undef REJECT
 }
 
+scl_fwd_params scl_fwd_params_start(int gpu)
+{
+    /* Measured best on an H100 (d = 64) and on PoCL (AVX-512, d = 64), see results/. */
+    return gpu ? (scl_fwd_params){64, 32, 4, 4, 4, 4, 1, 1, 0, 1, 0}
+               : (scl_fwd_params){16, 64, 16, 64, 8, 32, 1, 0, 1, 16, 1};
+}
+
 bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_fwd_params *out)
 {
     /* Starting points per device type, then shrink until valid for this block/dim/device.
@@ -85,8 +92,7 @@ bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context 
      * (tn = bk), so its inner loops run over consecutive keys / head-dim elements and vectorize,
      * and no barrier splits the loop; K/V are read through the cache. */
     bool gpu = dev && (dev->type & CL_DEVICE_TYPE_GPU);
-    scl_fwd_params p = gpu ? (scl_fwd_params){64, 32, 4, 4, 4, 4, 1, 1, 0, 1, 0}
-                           : (scl_fwd_params){16, 64, 16, 64, 8, 32, 1, 0, 1, 16, 1};
+    scl_fwd_params p = scl_fwd_params_start(gpu);
     char reason[256];
     for (int tries = 0; tries < 64; tries++) {
         if (p.ri > p.tm) p.ri = p.tm;
@@ -122,19 +128,23 @@ void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c,
              p->fast_exp, p->vec, p->prep_by_column, dtype == SCL_F16 ? " -DSCL_F16" : "");
 }
 
+static const scl_param_field fwd_fields[] = {
+    {"bq", offsetof(scl_fwd_params, bq)},         {"bk", offsetof(scl_fwd_params, bk)},
+    {"tm", offsetof(scl_fwd_params, tm)},         {"tn", offsetof(scl_fwd_params, tn)},
+    {"ri", offsetof(scl_fwd_params, ri)},         {"rj", offsetof(scl_fwd_params, rj)},
+    {"stage_q", offsetof(scl_fwd_params, stage_q)}, {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
+    {"fast_exp", offsetof(scl_fwd_params, fast_exp)}, {"vec", offsetof(scl_fwd_params, vec)},
+    {"prep_by_column", offsetof(scl_fwd_params, prep_by_column)},
+};
+
+const scl_param_field *scl_fwd_param_fields(int *count)
+{
+    *count = (int)(sizeof fwd_fields / sizeof fwd_fields[0]);
+    return fwd_fields;
+}
+
 bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fields[] = {
-        {"bq", offsetof(scl_fwd_params, bq)},         {"bk", offsetof(scl_fwd_params, bk)},
-        {"tm", offsetof(scl_fwd_params, tm)},         {"tn", offsetof(scl_fwd_params, tn)},
-        {"ri", offsetof(scl_fwd_params, ri)},         {"rj", offsetof(scl_fwd_params, rj)},
-        {"stage_q", offsetof(scl_fwd_params, stage_q)}, {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
-        {"fast_exp", offsetof(scl_fwd_params, fast_exp)}, {"vec", offsetof(scl_fwd_params, vec)},
-        {"prep_by_column", offsetof(scl_fwd_params, prep_by_column)},
-    };
     const char *s = text;
     while (s && *s) {
         char name[32];
@@ -143,14 +153,16 @@ bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, siz
             snprintf(msg, len, "cannot parse '%s' (expected name=value[,name=value...])", s);
             return false;
         }
-        size_t f = 0;
-        while (f < sizeof fields / sizeof fields[0] && strcmp(fields[f].name, name) != 0) f++;
-        if (f == sizeof fields / sizeof fields[0]) {
-            snprintf(msg, len, "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp, vec, prep_by_column)",
+        size_t f = 0, n = sizeof fwd_fields / sizeof fwd_fields[0];
+        while (f < n && strcmp(fwd_fields[f].name, name) != 0) f++;
+        if (f == n) {
+            snprintf(msg, len,
+                     "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp, vec, "
+                     "prep_by_column)",
                      name);
             return false;
         }
-        *(int *)((char *)p + fields[f].offset) = value;
+        *(int *)((char *)p + fwd_fields[f].offset) = value;
         s += used;
         while (*s == ' ' || *s == ',') s++;
     }

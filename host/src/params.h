@@ -32,8 +32,16 @@ void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, in
 bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len);
 size_t scl_fwd_local_bytes(const scl_fwd_params *p, int head_dim);
 size_t scl_fwd_work_group_size(const scl_fwd_params *p);
+/* The built-in starting point of each family (GPU-style or CPU-style), before any adjustment. */
+scl_fwd_params scl_fwd_params_start(int gpu);
 /* Built-in defaults for a device type, adjusted down until valid for this context. */
 bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_fwd_params *out);
+/* The parameters by name (for overrides, tuning databases and the autotuner's space). */
+typedef struct scl_param_field {
+    const char *name;
+    size_t offset; /* of an int inside scl_fwd_params */
+} scl_param_field;
+const scl_param_field *scl_fwd_param_fields(int *count);
 /* Apply "name=value,..." (e.g. from SPARSECL_FWD_PARAMS) over *p; false with a message if malformed. */
 bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len);
 /* The -D options for the compiler. */

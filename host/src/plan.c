@@ -1,6 +1,8 @@
 /* Plans: pattern + shape + device -> LUT buffers + compiled kernels; forward execution. */
 #include "plan_internal.h"
 
+#include "tuning_db.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,25 +53,48 @@ static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
     return SCL_OK;
 }
 
-static scl_status build_forward(scl_plan *p)
+/* Parameters in look-up order: explicit (the autotuner's candidates), tuning database (user
+ * cache, then the shipped ones), built-in defaults for the device type; then single-parameter
+ * overrides from SPARSECL_FWD_PARAMS for experiments. */
+static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc, const scl_fwd_params *explicit_params)
+{
+    scl_runtime *rt = p->rt;
+    char reason[256];
+    if (explicit_params) {
+        if (!scl_fwd_params_check(explicit_params, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "forward parameters rejected: %s", reason);
+        p->fwd = *explicit_params;
+        snprintf(p->fwd_source, sizeof p->fwd_source, "explicit parameters");
+        return SCL_OK;
+    }
+    if (!scl_tuning_lookup_fwd(&rt->dev, pc, p->dtype, &p->fwd, p->fwd_source, sizeof p->fwd_source)) {
+        if (!scl_fwd_params_default(&rt->dev, pc, &p->fwd))
+            return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward-kernel parameters for d=%d, block=%d on %s",
+                            p->shape.head_dim, p->shape.block, rt->dev.name);
+        snprintf(p->fwd_source, sizeof p->fwd_source, "built-in %s defaults",
+                 rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
+    }
+    const char *env = getenv("SPARSECL_FWD_PARAMS");
+    if (env && *env) {
+        if (!scl_fwd_params_override(&p->fwd, env, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS: %s", reason);
+        if (!scl_fwd_params_check(&p->fwd, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env, reason);
+        size_t n = strlen(p->fwd_source);
+        snprintf(p->fwd_source + n, sizeof p->fwd_source - n, " + SPARSECL_FWD_PARAMS=%s", env);
+    }
+    return SCL_OK;
+}
+
+static scl_status build_forward(scl_plan *p, const scl_fwd_params *explicit_params)
 {
     scl_runtime *rt = p->rt;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
-    if (!scl_fwd_params_default(&rt->dev, &pc, &p->fwd))
-        return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward-kernel parameters for d=%d, block=%d on %s",
-                        p->shape.head_dim, p->shape.block, rt->dev.name);
-    /* Experiments: SPARSECL_FWD_PARAMS="bq=64,tn=32" overrides single parameters. */
-    const char *env = getenv("SPARSECL_FWD_PARAMS");
-    char reason[256];
-    if (env && *env) {
-        if (!scl_fwd_params_override(&p->fwd, env, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS: %s", reason);
-        if (!scl_fwd_params_check(&p->fwd, &pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env, reason);
-    }
+    scl_status st = choose_forward_params(p, &pc, explicit_params);
+    if (st != SCL_OK) return st;
     scl_fwd_params_options(&p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
-    scl_status st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, &p->from_cache);
+    st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, &p->from_cache);
     if (st != SCL_OK) return st;
     cl_int err;
     p->fwd_kernel = clCreateKernel(p->fwd_program, "attn_fwd", &err);
@@ -98,6 +123,12 @@ static scl_status alloc_scratch(scl_plan *p)
 scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape, scl_dtype dtype,
                            scl_plan **out)
 {
+    return scl_plan_create_with_params(rt, pattern, shape, dtype, NULL, out);
+}
+
+scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                       scl_dtype dtype, const scl_fwd_params *params, scl_plan **out)
+{
     if (!out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: out is NULL");
     *out = NULL;
     if (!rt) return SCL_ERR_INVALID_ARGUMENT;
@@ -118,7 +149,7 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
         return scl_fail(rt, st, "shape: %s", msg);
     }
     scl_shape_strides(&p->shape, &p->qs, &p->ks);
-    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p)) != SCL_OK ||
+    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p, params)) != SCL_OK ||
         (st = alloc_scratch(p)) != SCL_OK) {
         scl_plan_destroy(p);
         return st;
@@ -167,6 +198,11 @@ void scl_plan_get_stats(const scl_plan *p, scl_plan_stats *out)
 const char *scl_plan_kernel_options(const scl_plan *p)
 {
     return p ? p->fwd_options : "";
+}
+
+const char *scl_plan_kernel_source(const scl_plan *p)
+{
+    return p ? p->fwd_source : "";
 }
 
 /* A caller's buffer must be at least as large as the shape needs. */

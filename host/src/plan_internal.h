@@ -26,6 +26,7 @@ struct scl_plan {
     spc_stats stats;
     scl_fwd_params fwd;
     char fwd_options[512];
+    char fwd_source[1400]; /* where the parameters came from: database entry, defaults, override */
     cl_program fwd_program;
     cl_kernel fwd_kernel, prep_kernel;
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
@@ -35,5 +36,9 @@ struct scl_plan {
     double create_ms;
     int from_cache;
 };
+
+/* scl_plan_create with explicit forward parameters (NULL: look-up order). For the autotuner. */
+scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                       scl_dtype dtype, const scl_fwd_params *params, scl_plan **out);
 
 #endif

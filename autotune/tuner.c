@@ -1,0 +1,474 @@
+/* Forward-kernel tuning: build, verify, time each candidate; keep the database current. */
+#include "tuner.h"
+
+#include "plan_internal.h"
+#include "reference.h"
+#include "scl_npy.h"
+#include "space.h"
+#include "tuning_db.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct tune_ctx {
+    scl_runtime *rt;
+    const at_tune_options *opt;
+    at_tune_report *rep;
+    at_fwd_space space;
+    scl_pattern *pattern, *verify_pattern;
+    scl_shape shape, verify_shape;
+    double flops;
+    cl_mem q, k, v, o, lse; /* representative problem's tensors, shared by all candidates */
+    float *vq, *vk, *vv;    /* verification problem, host side */
+    double *vo_ref, *vl_ref, verify_scale;
+    cJSON *db, *entry;
+    double t_start;
+    int budget;
+    double *costs;          /* per valid point: ms, INFINITY = failed, NaN = not measured */
+} tune_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void save(tune_ctx *c)
+{
+    char msg[1200];
+    if (scl_tuning_db_save(c->opt->db_path, c->db, msg, sizeof msg) != 0 && c->opt->progress)
+        fprintf(c->opt->progress, "\nwarning: %s\n", msg);
+}
+
+/* The entry's record of measured points: params -> median_ms | rejected reason | pending. */
+static cJSON *record(tune_ctx *c, const scl_fwd_params *p)
+{
+    cJSON *measured = cJSON_GetObjectItemCaseSensitive(c->entry, "measured");
+    cJSON *m;
+    cJSON_ArrayForEach(m, measured)
+    {
+        scl_fwd_params q;
+        if (scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(m, "params"), &q) && !memcmp(&q, p, sizeof q))
+            return m;
+    }
+    m = cJSON_CreateObject();
+    cJSON_AddItemToObject(m, "params", scl_fwd_params_to_json(p));
+    cJSON_AddItemToArray(measured, m);
+    return m;
+}
+
+static void set_outcome(cJSON *m, const char *key, cJSON *value)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "median_ms");
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "rejected");
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "pending");
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "max_error");
+    cJSON_AddItemToObject(m, key, value);
+}
+
+/* Verify on the small problem, then time on the representative one. Returns ms or INFINITY
+ * (with *why filled). */
+static double measure(tune_ctx *c, const scl_fwd_params *p, double *err_out, char *why, size_t len)
+{
+    scl_runtime *rt = c->rt;
+    scl_plan *plan = NULL;
+    *err_out = NAN;
+    scl_status st = scl_plan_create_with_params(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, p, &plan);
+    if (st != SCL_OK) {
+        snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
+        return INFINITY;
+    }
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(plan, &sz);
+    size_t nq = sz.q / (c->opt->dtype == SCL_F16 ? 2 : 4), nl = sz.lse / 4;
+    void *o = malloc(sz.o);
+    float *lse = malloc(sz.lse);
+    void *qh = NULL, *kh = NULL, *vh = NULL;
+    if (c->opt->dtype == SCL_F16) {
+        size_t nk = sz.k / 2;
+        qh = malloc(sz.q), kh = malloc(sz.k), vh = malloc(sz.v);
+        for (size_t i = 0; qh && i < nq; i++) ((uint16_t *)qh)[i] = npy_float_to_half(c->vq[i]);
+        for (size_t i = 0; kh && vh && i < nk; i++) {
+            ((uint16_t *)kh)[i] = npy_float_to_half(c->vk[i]);
+            ((uint16_t *)vh)[i] = npy_float_to_half(c->vv[i]);
+        }
+    }
+    double result = INFINITY;
+    if (!o || !lse || (c->opt->dtype == SCL_F16 && (!qh || !kh || !vh))) {
+        snprintf(why, len, "out of host memory");
+    } else if ((st = c->opt->dtype == SCL_F16 ? scl_plan_forward_host(plan, qh, kh, vh, o, lse)
+                                              : scl_plan_forward_host(plan, c->vq, c->vk, c->vv, o, lse)) != SCL_OK) {
+        snprintf(why, len, "verification run: %.400s", scl_last_error_message(rt));
+    } else {
+        double err = 0;
+        for (size_t i = 0; i < nq; i++) {
+            double x = c->opt->dtype == SCL_F16 ? npy_half_to_float(((uint16_t *)o)[i]) : ((float *)o)[i];
+            double e = fabs(x - c->vo_ref[i]);
+            if (!(e <= err)) err = isnan(e) ? INFINITY : e;
+        }
+        for (size_t i = 0; i < nl; i++)
+            if (!isinf(c->vl_ref[i]) && !(fabs(lse[i] - c->vl_ref[i]) <= 1e-3)) err = INFINITY;
+        err /= c->verify_scale;
+        *err_out = err;
+        double tol = c->opt->dtype == SCL_F16 ? 2e-3 : 1e-4;
+        if (!(err <= tol)) snprintf(why, len, "verification failed: max error %.3g relative (tolerance %.0e)", err, tol);
+        else result = 0;
+    }
+    free(o), free(lse), free(qh), free(kh), free(vh);
+    scl_plan_destroy(plan);
+    if (result != 0) return INFINITY;
+
+    plan = NULL;
+    st = scl_plan_create_with_params(rt, c->pattern, &c->shape, c->opt->dtype, p, &plan);
+    if (st != SCL_OK) {
+        snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
+        return INFINITY;
+    }
+    int reps = c->opt->reps > 0 ? c->opt->reps : 5;
+    double *ms = calloc((size_t)reps, sizeof *ms);
+    for (int r = -1; ms && r < reps; r++) { /* one warm-up */
+        double t = 0;
+        if ((st = scl_plan_time_forward(plan, c->q, c->k, c->v, c->o, c->lse, &t)) != SCL_OK) {
+            snprintf(why, len, "timed run: %.400s", scl_last_error_message(rt));
+            break;
+        }
+        if (r >= 0) ms[r] = t;
+    }
+    if (ms && st == SCL_OK) {
+        for (int i = 1; i < reps; i++) /* insertion sort: reps is small */
+            for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+                double t = ms[j];
+                ms[j] = ms[j - 1];
+                ms[j - 1] = t;
+            }
+        result = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+    } else {
+        result = INFINITY;
+        if (!ms) snprintf(why, len, "out of host memory");
+    }
+    free(ms);
+    scl_plan_destroy(plan);
+    return result;
+}
+
+static void progress(tune_ctx *c, int done)
+{
+    if (!c->opt->progress) return;
+    double el = now_s() - c->t_start;
+    double per = done > 0 ? el / done : 0;
+    int left = c->budget - done;
+    char best[256] = "none yet";
+    if (c->rep->found) {
+        snprintf(best, sizeof best, "%.3f ms (%.1f GFLOP/s)", c->rep->best_ms, c->rep->best_gflops);
+    }
+    /* A live line on a terminal; one line per point when the output is a log. */
+    bool tty = isatty(fileno(c->opt->progress));
+    fprintf(c->opt->progress, "%s  %d/%d points timed, best %s, elapsed %.0fs, ETA %.0fs%s", tty ? "\r" : "", done,
+            c->budget, best, el, left > 0 ? per * left : 0.0, tty ? "   " : "\n");
+    fflush(c->opt->progress);
+}
+
+static void note_best(tune_ctx *c, const scl_fwd_params *p, double ms, double err)
+{
+    if (!(ms < (c->rep->found ? c->rep->best_ms : INFINITY))) return;
+    c->rep->found = true;
+    c->rep->best = *p;
+    c->rep->best_ms = ms;
+    c->rep->best_gflops = c->flops / ms * 1e-6;
+    c->rep->best_error = err;
+}
+
+static double cost_fn(int index, void *ctx)
+{
+    tune_ctx *c = ctx;
+    scl_fwd_params p;
+    at_fwd_point_params(&c->space, index, &p);
+    cJSON *m = record(c, &p);
+    set_outcome(m, "pending", cJSON_CreateTrue()); /* a crash here is seen by --resume */
+    save(c);
+    char why[512] = "";
+    double err = NAN;
+    double ms = measure(c, &p, &err, why, sizeof why);
+    if (isinf(ms)) {
+        set_outcome(m, "rejected", cJSON_CreateString(why));
+        c->rep->failed++;
+        if (c->opt->verbose) {
+            char text[256];
+            at_fwd_params_text(&p, text, sizeof text);
+            fprintf(c->opt->verbose, "\nfailed %s: %s\n", text, why);
+        }
+    } else {
+        set_outcome(m, "median_ms", cJSON_CreateNumber(ms));
+        cJSON_AddNumberToObject(m, "max_error", err);
+        note_best(c, &p, ms, err);
+    }
+    c->costs[index] = ms;
+    c->rep->timed++;
+    save(c);
+    progress(c, c->rep->timed);
+    return ms;
+}
+
+static bool stop_fn(void *ctx)
+{
+    tune_ctx *c = ctx;
+    return c->opt->max_seconds > 0 && now_s() - c->t_start > c->opt->max_seconds;
+}
+
+static void fill_random(float *x, size_t n, unsigned seed)
+{
+    uint32_t s = seed * 2654435761u + 12345u;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((s >> 8) / 16777216.0) * 2.0f - 1.0f;
+    }
+}
+
+/* The representative problem (device buffers) and the verification problem (host + reference). */
+static scl_status setup(tune_ctx *c)
+{
+    scl_runtime *rt = c->rt;
+    const at_tune_options *o = c->opt;
+    bool gpu = rt->dev.type & CL_DEVICE_TYPE_GPU;
+    int64_t seq = o->seq > 0 ? o->seq : gpu ? 8192 : 2048;
+    int heads = o->heads > 0 ? o->heads : gpu ? 16 : 2;
+    scl_status st = scl_pattern_create(rt, o->pattern ? o->pattern : "causal", &c->pattern);
+    if (st == SCL_OK) st = scl_pattern_create(rt, "causal | global(1)", &c->verify_pattern);
+    if (st != SCL_OK) return st;
+    c->shape = (scl_shape){1, heads, heads, seq, seq, o->head_dim, o->block, 0.0f, SCL_LAYOUT_BHND};
+    /* Small, awkward verification shape: a tail block, grouped-query heads, a global row. */
+    int64_t vn = 2 * (int64_t)o->block + 3;
+    c->verify_shape = (scl_shape){1, 2, 1, vn, vn, o->head_dim, o->block, 0.0f, SCL_LAYOUT_BHND};
+
+    scl_plan *plan = NULL; /* default plan: sizes, flops, and the defaults' own timing */
+    if ((st = scl_plan_create(rt, c->pattern, &c->shape, o->dtype, &plan)) != SCL_OK) return st;
+    scl_plan_stats ps;
+    scl_plan_get_stats(plan, &ps);
+    c->flops = 4.0 * o->head_dim * ps.allowed_pairs;
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(plan, &sz);
+    scl_plan_destroy(plan);
+    cl_int e[5];
+    size_t elems = sz.q / (o->dtype == SCL_F16 ? 2 : 4);
+    float *host = malloc(sz.q * (o->dtype == SCL_F16 ? 2 : 1));
+    if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    fill_random(host, elems, 7);
+    if (o->dtype == SCL_F16)
+        for (size_t i = 0; i < elems; i++) ((uint16_t *)host)[i] = npy_float_to_half(host[i]);
+    c->q = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.q, host, &e[0]);
+    c->k = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.k, host, &e[1]);
+    c->v = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.v, host, &e[2]);
+    c->o = clCreateBuffer(rt->ctx, CL_MEM_WRITE_ONLY, sz.o, NULL, &e[3]);
+    c->lse = clCreateBuffer(rt->ctx, CL_MEM_WRITE_ONLY, sz.lse, NULL, &e[4]);
+    free(host);
+    for (int i = 0; i < 5; i++)
+        if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem tensors");
+
+    const scl_shape *vs = &c->verify_shape;
+    size_t vq = (size_t)vs->heads * vs->seq_q * vs->head_dim, vk = (size_t)vs->kv_heads * vs->seq_k * vs->head_dim;
+    c->vq = malloc(vq * 4), c->vk = malloc(vk * 4), c->vv = malloc(vk * 4);
+    c->vo_ref = malloc(vq * 8), c->vl_ref = malloc((size_t)vs->heads * vs->seq_q * 8);
+    if (!c->vq || !c->vk || !c->vv || !c->vo_ref || !c->vl_ref)
+        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    fill_random(c->vq, vq, 1), fill_random(c->vk, vk, 2), fill_random(c->vv, vk, 3);
+    if (o->dtype == SCL_F16) { /* the reference sees exactly the stored halves */
+        for (size_t i = 0; i < vq; i++) c->vq[i] = npy_half_to_float(npy_float_to_half(c->vq[i]));
+        for (size_t i = 0; i < vk; i++) c->vk[i] = npy_half_to_float(npy_float_to_half(c->vk[i]));
+        for (size_t i = 0; i < vk; i++) c->vv[i] = npy_half_to_float(npy_float_to_half(c->vv[i]));
+    }
+    spc_geometry g = {vs->seq_q, vs->seq_k, vs->block, vs->heads};
+    spc_bound *bound = NULL;
+    spc_error perr;
+    scl_shape vsn;
+    char msg[256];
+    scl_shape_normalize(vs, &vsn, msg, sizeof msg);
+    if (spc_bind(c->verify_pattern->spec, &g, &bound, &perr) != 0 ||
+        scl_reference_forward(bound, &vsn, c->vq, c->vk, c->vv, c->vo_ref, c->vl_ref) != 0) {
+        spc_bound_free(bound);
+        return scl_fail(rt, SCL_ERR_PATTERN, "verification reference: %s", perr.message);
+    }
+    spc_bound_free(bound);
+    c->verify_scale = 0;
+    for (size_t i = 0; i < vq; i++) c->verify_scale = fmax(c->verify_scale, fabs(c->vo_ref[i]));
+    if (c->verify_scale == 0) c->verify_scale = 1;
+    return SCL_OK;
+}
+
+static void teardown(tune_ctx *c)
+{
+    cl_mem m[] = {c->q, c->k, c->v, c->o, c->lse};
+    for (int i = 0; i < 5; i++)
+        if (m[i]) clReleaseMemObject(m[i]);
+    scl_pattern_destroy(c->pattern);
+    scl_pattern_destroy(c->verify_pattern);
+    free(c->vq), free(c->vk), free(c->vv), free(c->vo_ref), free(c->vl_ref), free(c->costs);
+    at_fwd_space_free(&c->space);
+    cJSON_Delete(c->db);
+}
+
+/* Reuse what the database already measured for this shape class (--resume). */
+static void load_known(tune_ctx *c)
+{
+    cJSON *measured = cJSON_GetObjectItemCaseSensitive(c->entry, "measured");
+    cJSON *m;
+    cJSON_ArrayForEach(m, measured)
+    {
+        scl_fwd_params p;
+        if (!scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(m, "params"), &p)) continue;
+        int i = at_fwd_space_find(&c->space, &p);
+        if (i < 0) continue;
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(m, "median_ms");
+        if (cJSON_IsNumber(ms)) {
+            c->costs[i] = ms->valuedouble;
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "max_error");
+            note_best(c, &p, ms->valuedouble, cJSON_IsNumber(e) ? e->valuedouble : NAN);
+        } else {
+            /* Rejected, or pending: the earlier run died measuring it. Never chosen. */
+            if (cJSON_GetObjectItemCaseSensitive(m, "pending"))
+                set_outcome(m, "rejected", cJSON_CreateString("the process stopped while measuring it"));
+            c->costs[i] = INFINITY;
+        }
+        c->rep->reused++;
+    }
+}
+
+static void write_summary(tune_ctx *c, const char *strategy)
+{
+    cJSON *e = c->entry;
+    const char *keys[] = {"params", "median_ms", "gflops", "max_error", "seq", "heads", "pattern", "strategy",
+                          "valid_points", "total_points", "timed_points", "default_params", "default_median_ms",
+                          "speedup_vs_default", "runners_up", "date"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(e, keys[i]);
+    at_tune_report *r = c->rep;
+    if (r->found) {
+        cJSON_AddItemToObject(e, "params", scl_fwd_params_to_json(&r->best));
+        cJSON_AddNumberToObject(e, "median_ms", r->best_ms);
+        cJSON_AddNumberToObject(e, "gflops", r->best_gflops);
+        cJSON_AddNumberToObject(e, "max_error", r->best_error);
+    }
+    cJSON_AddNumberToObject(e, "seq", (double)c->shape.seq_q);
+    cJSON_AddNumberToObject(e, "heads", c->shape.heads);
+    cJSON_AddStringToObject(e, "pattern", c->opt->pattern ? c->opt->pattern : "causal");
+    cJSON_AddStringToObject(e, "strategy", strategy);
+    cJSON_AddNumberToObject(e, "valid_points", r->valid_points);
+    cJSON_AddNumberToObject(e, "total_points", r->total_points);
+    int timed = 0;
+    for (int i = 0; i < c->space.space.n_points; i++) timed += !isnan(c->costs[i]);
+    cJSON_AddNumberToObject(e, "timed_points", timed);
+    cJSON_AddItemToObject(e, "default_params", scl_fwd_params_to_json(&r->defaults));
+    if (!isnan(r->default_ms)) {
+        cJSON_AddNumberToObject(e, "default_median_ms", r->default_ms);
+        if (r->found) cJSON_AddNumberToObject(e, "speedup_vs_default", r->default_ms / r->best_ms);
+    }
+    /* Runners-up: the next best measured points. */
+    cJSON *ru = cJSON_AddArrayToObject(e, "runners_up");
+    for (int k = 0; k < 4; k++) {
+        int pick = -1;
+        for (int i = 0; i < c->space.space.n_points; i++) {
+            double ci = c->costs[i];
+            if (isnan(ci) || isinf(ci)) continue;
+            scl_fwd_params p;
+            at_fwd_point_params(&c->space, i, &p);
+            if (r->found && !memcmp(&p, &r->best, sizeof p)) continue;
+            bool used = false;
+            cJSON *x;
+            cJSON_ArrayForEach(x, ru)
+            {
+                scl_fwd_params q;
+                if (scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(x, "params"), &q) && !memcmp(&p, &q, sizeof p))
+                    used = true;
+            }
+            if (!used && (pick < 0 || ci < c->costs[pick])) pick = i;
+        }
+        if (pick < 0) break;
+        scl_fwd_params p;
+        at_fwd_point_params(&c->space, pick, &p);
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddItemToObject(x, "params", scl_fwd_params_to_json(&p));
+        cJSON_AddNumberToObject(x, "median_ms", c->costs[pick]);
+        cJSON_AddItemToArray(ru, x);
+    }
+    char date[32];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(e, "date", date);
+}
+
+scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->default_ms = NAN;
+    if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune_fwd: NULL argument");
+    tune_ctx c = {0};
+    c.rt = rt;
+    c.opt = opt;
+    c.rep = rep;
+    c.t_start = now_s();
+    scl_param_context pc;
+    scl_param_context_init(&pc, &rt->dev, opt->head_dim, opt->block);
+    int family = opt->family >= 0 ? opt->family : (rt->dev.type & CL_DEVICE_TYPE_GPU) != 0;
+    scl_status st = SCL_OK;
+    if (at_fwd_space_build(&pc, family, opt->verbose, &c.space) != 0) {
+        st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    rep->total_points = c.space.total;
+    rep->valid_points = c.space.space.n_points;
+    if (rep->valid_points == 0) {
+        st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward parameters for d=%d block=%d on %s", opt->head_dim,
+                      opt->block, rt->dev.name);
+        goto done;
+    }
+    c.costs = malloc(sizeof(double) * (size_t)rep->valid_points);
+    if (!c.costs) {
+        st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < rep->valid_points; i++) c.costs[i] = NAN;
+
+    char msg[1200];
+    c.db = opt->resume ? scl_tuning_db_load(opt->db_path, msg, sizeof msg) : NULL;
+    if (opt->resume && !c.db && opt->progress) fprintf(opt->progress, "resume: %s; starting afresh\n", msg);
+    if (!c.db) c.db = scl_tuning_db_new(&rt->dev);
+    /* A fresh run of a shape class replaces its entry; other classes stay. */
+    c.entry = scl_tuning_db_entry(c.db, "attn_fwd", opt->head_dim, opt->block, opt->dtype, true);
+    if (!cJSON_GetObjectItemCaseSensitive(c.entry, "measured")) cJSON_AddArrayToObject(c.entry, "measured");
+    if (!opt->resume) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c.entry, "measured");
+        cJSON_AddArrayToObject(c.entry, "measured");
+    }
+    if ((st = setup(&c)) != SCL_OK) goto done;
+    if (opt->resume) load_known(&c);
+
+    scl_fwd_params_default(&rt->dev, &pc, &rep->defaults);
+    int start = at_fwd_space_find(&c.space, &rep->defaults);
+    int budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
+    c.budget = budget;
+    if (opt->progress)
+        fprintf(opt->progress, "tune attn_fwd d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
+                opt->head_dim, opt->block, opt->dtype == SCL_F16 ? "f16" : "f32", rt->dev.name, rep->valid_points,
+                rep->total_points, at_strategy_name(opt->strategy),
+                opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
+    at_search(&c.space.space, opt->strategy, opt->max_evals, start, c.costs, opt->seed, cost_fn, stop_fn, &c);
+    /* The defaults' own time, for the speed-up (measured here unless the search did). */
+    if (start >= 0 && !isnan(c.costs[start])) rep->default_ms = isinf(c.costs[start]) ? NAN : c.costs[start];
+    else {
+        char why[512];
+        double err;
+        double ms = measure(&c, &rep->defaults, &err, why, sizeof why);
+        rep->default_ms = isinf(ms) ? NAN : ms;
+    }
+    write_summary(&c, at_strategy_name(opt->strategy));
+    save(&c);
+    if (opt->progress && isatty(fileno(opt->progress))) fputc('\n', opt->progress);
+    if (!rep->found) st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
+done:
+    rep->seconds = now_s() - c.t_start;
+    teardown(&c);
+    return st;
+}

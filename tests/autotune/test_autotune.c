@@ -1,0 +1,351 @@
+/* Autotuner: search strategies on a synthetic cost model with a known optimum, pruning against
+ * device limits, a candidate that fails verification is never chosen, the database round trip,
+ * corrupt databases, the runtime's look-up order, and --resume.
+ * Usage: test_autotune KERNEL_SOURCE_DIR WORK_DIR */
+#include "../check.h"
+#include "plan_internal.h"
+#include "space.h"
+#include "tuner.h"
+#include "tuning_db.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *work;
+
+/* ---- strategies on a synthetic model --------------------------------------------------- */
+/* 6 dimensions; a smooth bowl with interactions and a few holes (failed points). */
+typedef struct synth {
+    at_space s;
+    int calls;
+} synth;
+
+static double synth_cost_of(const at_point *p)
+{
+    static const int opt[6] = {3, 1, 4, 1, 0, 1};
+    double c = 10;
+    for (int d = 0; d < 6; d++) c *= 1 + 0.15 * (p->v[d] - opt[d]) * (p->v[d] - opt[d]);
+    c *= 1 + 0.05 * abs((p->v[0] - opt[0]) - (p->v[2] - opt[2])); /* ridge */
+    /* A second, slightly worse basin far from the optimum: greedy descent can get stuck there. */
+    double far = 10.4;
+    static const int alt[6] = {0, 2, 0, 0, 1, 0};
+    for (int d = 0; d < 6; d++) far *= 1 + 0.2 * (p->v[d] - alt[d]) * (p->v[d] - alt[d]);
+    return c < far ? c : far;
+}
+
+static double synth_cost(int i, void *ctx)
+{
+    synth *s = ctx;
+    s->calls++;
+    const at_point *p = &s->s.points[i];
+    if ((p->v[0] + p->v[1] + p->v[5]) % 7 == 6) return INFINITY; /* some candidates fail */
+    return synth_cost_of(p);
+}
+
+/* The global optimum fails: the search must pick the best of the rest. */
+static double synth_cost_broken_best(int i, void *ctx)
+{
+    synth *s = ctx;
+    const at_point *p = &s->s.points[i];
+    static const int opt[6] = {3, 1, 4, 1, 0, 1};
+    if (!memcmp(p->v, opt, sizeof opt)) return (s->calls++, INFINITY);
+    return synth_cost(i, ctx);
+}
+
+static void build_synth(synth *sy)
+{
+    static const int nv[6] = {5, 3, 5, 2, 2, 3}; /* 900 points, ~300 valid: like the real spaces */
+    memset(sy, 0, sizeof *sy);
+    sy->s.n_dims = 6;
+    int total = 1;
+    for (int d = 0; d < 6; d++) total *= (sy->s.n_values[d] = nv[d]);
+    sy->s.points = malloc(sizeof(at_point) * (size_t)total);
+    for (int i = 0; i < total; i++) {
+        at_point p = {{0}};
+        for (int d = 0, r = i; d < 6; d++) p.v[d] = r % nv[d], r /= nv[d];
+        if ((p.v[1] + p.v[3] + p.v[4]) % 3 == 1) continue; /* pruned as "invalid" */
+        sy->s.points[sy->s.n_points++] = p;
+    }
+}
+
+static void test_strategies(void)
+{
+    synth sy;
+    build_synth(&sy);
+    sy.calls = 0;
+    at_result ex = at_search(&sy.s, AT_EXHAUSTIVE, 0, -1, NULL, 1, synth_cost, NULL, &sy);
+    CHECK(ex.evaluated == sy.s.n_points && sy.calls == sy.s.n_points, "exhaustive evaluates every point once");
+    CHECK(fabs(ex.best_cost - 10) < 1e-9, "exhaustive finds the known optimum (%g)", ex.best_cost);
+    int quarter = sy.s.n_points / 4;
+    int hits = 0;
+    double worst = 0;
+    for (unsigned seed = 1; seed <= 10; seed++) {
+        sy.calls = 0;
+        at_result lo = at_search(&sy.s, AT_LOCAL, quarter, 0, NULL, seed, synth_cost, NULL, &sy);
+        CHECK(lo.evaluated <= quarter && sy.calls == lo.evaluated, "local search stays within budget");
+        worst = fmax(worst, lo.best_cost / ex.best_cost);
+        hits += lo.best_cost <= ex.best_cost * 1.05;
+    }
+    CHECK(hits == 10, "local search within 5%% of the optimum from 10 seeds (%d/10, worst ratio %.3f)", hits, worst);
+    sy.calls = 0;
+    at_result ra = at_search(&sy.s, AT_RANDOM, quarter, -1, NULL, 3, synth_cost, NULL, &sy);
+    CHECK(ra.evaluated == quarter, "random search uses its budget");
+    printf("synthetic space: %d valid points; exhaustive optimum %.3f; local (<= %d evals) worst %.3f x optimum over "
+           "10 seeds; random (%d evals) %.3f x\n",
+           sy.s.n_points, ex.best_cost, quarter, worst, quarter, ra.best_cost / ex.best_cost);
+
+    /* A failing candidate is never chosen, even when it would have been the best. */
+    sy.calls = 0;
+    at_result br = at_search(&sy.s, AT_EXHAUSTIVE, 0, -1, NULL, 1, synth_cost_broken_best, NULL, &sy);
+    CHECK(br.best >= 0 && isfinite(br.best_cost) && br.best_cost > 10, "failed optimum not chosen (%g)", br.best_cost);
+
+    /* Known costs (a resumed run) are reused, not re-measured. */
+    double *known = malloc(sizeof(double) * (size_t)sy.s.n_points);
+    for (int i = 0; i < sy.s.n_points; i++) known[i] = i % 2 ? synth_cost_of(&sy.s.points[i]) : NAN;
+    sy.calls = 0;
+    at_result re = at_search(&sy.s, AT_EXHAUSTIVE, 0, -1, known, 1, synth_cost, NULL, &sy);
+    CHECK(sy.calls == (sy.s.n_points + 1) / 2 && re.evaluated == sy.calls, "resume measures only the rest (%d)",
+          sy.calls);
+    free(known);
+    free(sy.s.points);
+}
+
+/* ---- pruning against device limits -------------------------------------------------------- */
+static void test_pruning(void)
+{
+    scl_param_context small = {64, 64, 64, 16 * 1024, 192};
+    at_fwd_space sp;
+    char path[600];
+    snprintf(path, sizeof path, "%s/rejected.txt", work);
+    FILE *log = fopen(path, "w+");
+    CHECK(at_fwd_space_build(&small, 1, log, &sp) == 0, "GPU space builds");
+    CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "pruned: %d of %d valid", sp.space.n_points, sp.total);
+    int bad = 0;
+    for (int i = 0; i < sp.space.n_points; i++) {
+        scl_fwd_params p;
+        char reason[256];
+        at_fwd_point_params(&sp, i, &p);
+        bad += !scl_fwd_params_check(&p, &small, reason, sizeof reason);
+        bad += scl_fwd_work_group_size(&p) > 64 || scl_fwd_local_bytes(&p, 64) > 16 * 1024;
+    }
+    CHECK(bad == 0, "every kept point fits the device limits");
+    char text[65536] = "";
+    if (log) {
+        rewind(log);
+        size_t n = fread(text, 1, sizeof text - 1, log);
+        text[n] = '\0';
+        fclose(log);
+    }
+    CHECK(strstr(text, "exceeds the device maximum 64") && strstr(text, "bytes of local memory"),
+          "verbose output gives the reasons (work-group, local memory)");
+    at_fwd_space_free(&sp);
+}
+
+/* ---- databases ----------------------------------------------------------------------------- */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void write_db(const scl_device_info *dev, const char *dir, int block, const scl_fwd_params *p)
+{
+    mkdir(dir, 0755);
+    cJSON *db = scl_tuning_db_new(dev);
+    cJSON *e = scl_tuning_db_entry(db, "attn_fwd", 64, block, SCL_F32, true);
+    cJSON_AddItemToObject(e, "params", scl_fwd_params_to_json(p));
+    char path[1400], slug[200], msg[512];
+    scl_device_slug(dev, slug, sizeof slug);
+    snprintf(path, sizeof path, "%s/%s.json", dir, slug);
+    CHECK(scl_tuning_db_save(path, db, msg, sizeof msg) == 0, "save %s: %s", path, msg);
+    cJSON_Delete(db);
+}
+
+static void test_database(scl_runtime *rt)
+{
+    const scl_device_info *dev = scl_runtime_device(rt);
+    char user[512], shipped[512], msg[512], src[1400];
+    snprintf(user, sizeof user, "%s/cache", work);
+    snprintf(shipped, sizeof shipped, "%s/shipped", work);
+    mkdir(user, 0755);
+    setenv("SPARSECL_CACHE_DIR", user, 1);
+    setenv("SPARSECL_TUNING_DIR", shipped, 1);
+    char user_tuning[600];
+    snprintf(user_tuning, sizeof user_tuning, "%s/tuning", user);
+
+    scl_param_context pc;
+    scl_param_context_init(&pc, dev, 64, 64);
+    scl_fwd_params a, b, got;
+    scl_fwd_params_default(dev, &pc, &a);
+    b = a;
+    b.stage_q = !a.stage_q; /* a different, still valid, set */
+    CHECK(scl_fwd_params_check(&b, &pc, msg, sizeof msg), "variant valid: %s", msg);
+
+    /* Round trip. */
+    write_db(dev, user_tuning, 64, &a);
+    char slug[200], path[1400];
+    scl_device_slug(dev, slug, sizeof slug);
+    snprintf(path, sizeof path, "%s/%s.json", user_tuning, slug);
+    cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+    CHECK(db != NULL, "load: %s", msg);
+    cJSON *e = db ? scl_tuning_db_entry(db, "attn_fwd", 64, 64, SCL_F32, false) : NULL;
+    CHECK(e && scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(e, "params"), &got) && !memcmp(&got, &a, sizeof a),
+          "parameters survive the round trip");
+    CHECK(db && !scl_tuning_db_entry(db, "attn_fwd", 128, 64, SCL_F32, false), "other shape classes absent");
+    cJSON_Delete(db);
+
+    /* Look-up order: user cache before the shipped directory. */
+    write_db(dev, shipped, 64, &b);
+    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &a, sizeof a) &&
+              strstr(src, user_tuning),
+          "user cache first: %s", src);
+    remove(path);
+    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b) &&
+              strstr(src, shipped),
+          "then the shipped databases: %s", src);
+    /* Parameters invalid for this shape class (bq larger than the block) are skipped. */
+    scl_fwd_params wide = a;
+    wide.bq = 128;
+    write_db(dev, user_tuning, 64, &wide);
+    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+          "invalid entry skipped: %s", src);
+    /* A corrupt (truncated) database is reported and ignored. */
+    write_text(path, "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entr");
+    CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not valid JSON"), "corrupt refused: %s",
+          msg);
+    setenv("SPARSECL_QUIET", "1", 1);
+    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+          "corrupt user database skipped");
+    write_text(path, "{\"format\": \"something-else\", \"version\": 1, \"entries\": []}");
+    CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not a sparsecl tuning database"),
+          "foreign JSON refused: %s", msg);
+    /* Nothing anywhere: the plan falls back to the built-in defaults. */
+    remove(path);
+    char shipped_path[1400];
+    snprintf(shipped_path, sizeof shipped_path, "%s/%s.json", shipped, slug);
+    remove(shipped_path);
+    CHECK(!scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src), "no database: not found");
+    scl_pattern *pat = NULL;
+    scl_plan *plan = NULL;
+    scl_shape shape = {1, 1, 1, 64, 64, 64, 64, 0, 0};
+    CHECK(scl_pattern_create(rt, "causal", &pat) == SCL_OK && scl_plan_create(rt, pat, &shape, SCL_F32, &plan) == SCL_OK,
+          "plan");
+    CHECK(plan && strstr(scl_plan_kernel_source(plan), "built-in"), "plan says where its parameters came from: %s",
+          plan ? scl_plan_kernel_source(plan) : "");
+    scl_plan_destroy(plan);
+    scl_pattern_destroy(pat);
+    unsetenv("SPARSECL_QUIET");
+    unsetenv("SPARSECL_TUNING_DIR");
+}
+
+/* ---- the tuner itself --------------------------------------------------------------------- */
+static void test_tuner(scl_runtime *rt, const char *kernels)
+{
+    /* A kernel that is wrong for bq=8: those candidates must fail verification and never win.
+     * The exhaustive order meets bq=8 first, so the budget of 6 is sure to include some. */
+    char kdir[600], cmd[2000];
+    snprintf(kdir, sizeof kdir, "%s/kernels", work);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && cp -r '%s' '%s' && sed -i 's|const float inv = empty ? 0.0f : 1.0f / sum;|const "
+             "float inv = (empty ? 0.0f : 1.0f / sum) * (BQ == 8 ? 1.01f : 1.0f);|' '%s/attn_fwd.cl' && grep -q "
+             "'BQ == 8' '%s/attn_fwd.cl'",
+             kdir, kernels, kdir, kdir, kdir);
+    CHECK(system(cmd) == 0, "prepare a broken kernel copy");
+    setenv("SPARSECL_KERNEL_DIR", kdir, 1);
+    char db[700];
+    snprintf(db, sizeof db, "%s/tuned.json", work);
+    remove(db);
+    at_tune_options o = {0};
+    o.head_dim = 32;
+    o.block = 32;
+    o.dtype = SCL_F32;
+    o.strategy = AT_EXHAUSTIVE;
+    o.max_evals = 6;
+    o.seq = 256;
+    o.heads = 1;
+    o.reps = 1;
+    o.db_path = db;
+    o.family = 0; /* the CPU-style space: ri is one of its dimensions */
+    o.seed = 1;
+    at_tune_report r;
+    scl_status st = at_tune_fwd(rt, &o, &r);
+    CHECK(st == SCL_OK && r.found, "tuning ran: %s", scl_last_error_message(rt));
+    CHECK(r.timed == 6, "timed the budget (%d)", r.timed);
+    CHECK(r.best.bq != 8, "a candidate that failed verification is never chosen (best bq=%d)", r.best.bq);
+    char msg[512];
+    cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
+    CHECK(j != NULL, "database written: %s", msg);
+    int rejected = 0, measured = 0;
+    cJSON *e = j ? scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false) : NULL;
+    cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
+    cJSON_ArrayForEach(m, list)
+    {
+        measured++;
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(m, "rejected");
+        rejected += cJSON_IsString(why) && strstr(why->valuestring, "verification failed") != NULL;
+    }
+    CHECK(measured == 6 && rejected >= 1, "every point recorded (%d), bq=8 rejected by verification (%d)", measured,
+          rejected);
+    CHECK(e && cJSON_GetObjectItemCaseSensitive(e, "runners_up") && cJSON_GetObjectItemCaseSensitive(e, "default_params"),
+          "summary written");
+    /* An interrupted run: mark one more point as pending (as a crash would leave it), resume. */
+    if (e) {
+        cJSON *p = cJSON_CreateObject();
+        scl_fwd_params q = r.best;
+        q.stage_q = !q.stage_q;
+        q.bq = q.tm = 32; /* exhaustive order reaches bq=32 late: this point is not measured yet */
+        cJSON_AddItemToObject(p, "params", scl_fwd_params_to_json(&q));
+        cJSON_AddItemToObject(p, "pending", cJSON_CreateTrue());
+        cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "measured"), p);
+        scl_tuning_db_save(db, j, msg, sizeof msg);
+    }
+    cJSON_Delete(j);
+    o.resume = true;
+    o.max_evals = 2;
+    st = at_tune_fwd(rt, &o, &r);
+    CHECK(st == SCL_OK && r.reused == 7 && r.timed == 2, "resume reuses 7 points, times 2 more (reused %d, timed %d)",
+          r.reused, r.timed);
+    j = scl_tuning_db_load(db, msg, sizeof msg);
+    e = j ? scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false) : NULL;
+    measured = 0;
+    int crashed = 0;
+    list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
+    cJSON_ArrayForEach(m, list)
+    {
+        measured++;
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(m, "rejected");
+        crashed += cJSON_IsString(why) && strstr(why->valuestring, "stopped while measuring") != NULL;
+    }
+    CHECK(measured == 9 && crashed == 1, "nothing lost on resume (%d points), the interrupted one rejected (%d)",
+          measured, crashed);
+    cJSON_Delete(j);
+    unsetenv("SPARSECL_KERNEL_DIR");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_autotune KERNEL_DIR WORK_DIR\n");
+        return 2;
+    }
+    work = argv[2];
+    mkdir(work, 0755);
+    test_strategies();
+    test_pruning();
+    scl_runtime *rt = NULL;
+    if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
+        fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
+        scl_runtime_destroy(rt);
+        return 1;
+    }
+    test_database(rt);
+    test_tuner(rt, argv[1]);
+    scl_runtime_destroy(rt);
+    return check_summary("autotune");
+}
