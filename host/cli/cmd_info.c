@@ -1,37 +1,66 @@
 /* `sparsecl info`: what this build contains and where it keeps things. */
 #include "cli.h"
 #include "internal.h"
+#include "tuning_db.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Tuning databases are looked up in the user cache, then the shipped results/tuning/. */
-static void tuning_dirs(char dirs[2][1100])
+/* The default device's tuning databases, in look-up order, and which entry each shape class of
+ * each kernel uses (the first database that has it; later ones are shadowed). */
+static void add_tuning(cJSON *root)
 {
-    char cache[1024];
-    scl_cache_default_dir(cache, sizeof cache);
-    snprintf(dirs[0], 1100, "%s/tuning", cache[0] ? cache : "(cache off)");
-    snprintf(dirs[1], 1100, "%s/results/tuning", SCL_SOURCE_DIR);
-}
-
-static void add_tuning_files(cJSON *arr, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n > 5 && strcmp(e->d_name + n - 5, ".json") == 0) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            cJSON_AddItemToArray(arr, cJSON_CreateString(path));
+    char dirs[4][1024], slug[200], msg[1200];
+    int n = scl_tuning_dirs(dirs, 4);
+    cJSON *searched = cJSON_AddArrayToObject(root, "tuning_search_path");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(searched, cJSON_CreateString(dirs[i]));
+    scl_device_info dev;
+    cJSON *dbs = cJSON_AddArrayToObject(root, "tuning_databases");
+    if (scl_device_select(NULL, &dev, NULL, 0) != SCL_OK) return;
+    cJSON_AddStringToObject(root, "tuning_device", dev.name);
+    scl_device_slug(&dev, slug, sizeof slug);
+    cJSON *used = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s.json", dirs[i], slug);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        fclose(f);
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "file", path);
+        cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+        if (!db) {
+            cJSON_AddStringToObject(d, "error", msg);
+            cJSON_AddItemToArray(dbs, d);
+            continue;
         }
+        cJSON *entries = cJSON_AddArrayToObject(d, "entries");
+        cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "entries"))
+        {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel"), *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"),
+                        *b = cJSON_GetObjectItemCaseSensitive(e, "block"), *t = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+            if (!cJSON_IsString(k) || !cJSON_IsNumber(hd) || !cJSON_IsNumber(b) || !cJSON_IsString(t)) continue;
+            char cls[128];
+            snprintf(cls, sizeof cls, "%s d=%d block=%d %s", k->valuestring, hd->valueint, b->valueint, t->valuestring);
+            bool shadowed = false;
+            cJSON *u;
+            cJSON_ArrayForEach(u, used) shadowed |= strcmp(u->valuestring, cls) == 0;
+            if (!shadowed) cJSON_AddItemToArray(used, cJSON_CreateString(cls));
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "class", cls);
+            cJSON_AddBoolToObject(x, "used", !shadowed);
+            const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "median_ms");
+            if (cJSON_IsNumber(ms)) cJSON_AddNumberToObject(x, "median_ms", ms->valuedouble);
+            cJSON_AddItemToArray(entries, x);
+        }
+        cJSON_Delete(db);
+        cJSON_AddItemToArray(dbs, d);
     }
-    closedir(d);
+    cJSON_Delete(used);
 }
 
 int cmd_info(int argc, char **argv)
@@ -76,14 +105,7 @@ int cmd_info(int argc, char **argv)
     char cache[1024];
     scl_cache_default_dir(cache, sizeof cache);
     cJSON_AddStringToObject(root, "cache_dir", cache[0] ? cache : "off");
-    char dirs[2][1100];
-    tuning_dirs(dirs);
-    cJSON *searched = cJSON_AddArrayToObject(root, "tuning_search_path");
-    cJSON *found = cJSON_AddArrayToObject(root, "tuning_databases");
-    for (int i = 0; i < 2; i++) {
-        cJSON_AddItemToArray(searched, cJSON_CreateString(dirs[i]));
-        add_tuning_files(found, dirs[i]);
-    }
+    add_tuning(root);
 
     if (json) {
         char *text = cJSON_Print(root);
@@ -100,9 +122,27 @@ int cmd_info(int argc, char **argv)
                    h ? h->valuestring : cJSON_GetObjectItem(k, "error")->valuestring);
         }
         printf("program cache: %s\n", cache[0] ? cache : "off");
-        printf("tuning databases (searched %s, %s):\n", dirs[0], dirs[1]);
-        if (cJSON_GetArraySize(found) == 0) printf("  none found: built-in defaults per device type are used\n");
-        cJSON_ArrayForEach(k, found) printf("  %s\n", k->valuestring);
+        cJSON *dbs = cJSON_GetObjectItem(root, "tuning_databases");
+        const cJSON *dev = cJSON_GetObjectItem(root, "tuning_device");
+        printf("tuning databases for %s, in look-up order:\n", cJSON_IsString(dev) ? dev->valuestring : "(no device)");
+        cJSON_ArrayForEach(k, cJSON_GetObjectItem(root, "tuning_search_path")) printf("  searched %s\n", k->valuestring);
+        if (cJSON_GetArraySize(dbs) == 0) printf("  none found: every kernel uses the built-in defaults of its device type\n");
+        cJSON_ArrayForEach(k, dbs)
+        {
+            printf("  %s\n", cJSON_GetObjectItem(k, "file")->valuestring);
+            const cJSON *err = cJSON_GetObjectItem(k, "error");
+            if (err) printf("    ignored: %s\n", err->valuestring);
+            cJSON *x;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(k, "entries"))
+            {
+                const cJSON *ms = cJSON_GetObjectItem(x, "median_ms");
+                printf("    %-32s %s", cJSON_GetObjectItem(x, "class")->valuestring,
+                       cJSON_IsTrue(cJSON_GetObjectItem(x, "used")) ? "used" : "shadowed by an earlier database");
+                if (cJSON_IsNumber(ms)) printf(" (%.3f ms when tuned)", ms->valuedouble);
+                printf("\n");
+            }
+        }
+        printf("other shape classes use the built-in defaults of the device type\n");
     }
     cJSON_Delete(root);
     return CLI_OK;
