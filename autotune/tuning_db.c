@@ -38,6 +38,9 @@ int scl_tuning_dirs(char dirs[][1024], int max)
     if (cache[0] && n < max) snprintf(dirs[n++], 1024, "%s/tuning", cache);
     const char *env = getenv("SPARSECL_TUNING_DIR");
     if (env && *env && n < max) snprintf(dirs[n++], 1024, "%s", env);
+    /* SPARSECL_SHIPPED_TUNING=off leaves the shipped databases out (hermetic tests, experiments). */
+    const char *shipped = getenv("SPARSECL_SHIPPED_TUNING");
+    if (shipped && strcmp(shipped, "off") == 0) return n;
     if (n < max) snprintf(dirs[n++], 1024, "%s", SCL_INSTALLED_TUNING_DIR);
     if (n < max) snprintf(dirs[n++], 1024, "%s", SCL_SOURCE_TUNING_DIR);
     return n;

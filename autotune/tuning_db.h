@@ -17,7 +17,8 @@
 void scl_device_slug(const scl_device_info *dev, char *out, size_t len);
 /* Directories searched, in order: the user cache ($SPARSECL_CACHE_DIR/tuning, ...), then
  * $SPARSECL_TUNING_DIR, then the databases shipped with the library (installed share/ folder and
- * the source tree's results/tuning). Returns how many were written to dirs. */
+ * the source tree's results/tuning; left out when SPARSECL_SHIPPED_TUNING=off). Returns how many
+ * were written to dirs. */
 int scl_tuning_dirs(char dirs[][1024], int max);
 
 /* Read a database; NULL with a one-line reason when it is missing, unreadable, not JSON, or not

@@ -176,6 +176,7 @@ static void test_database(scl_runtime *rt)
     mkdir(user, 0755);
     setenv("SPARSECL_CACHE_DIR", user, 1);
     setenv("SPARSECL_TUNING_DIR", shipped, 1);
+    setenv("SPARSECL_SHIPPED_TUNING", "off", 1); /* only the databases this test writes */
     char user_tuning[600];
     snprintf(user_tuning, sizeof user_tuning, "%s/tuning", user);
 
@@ -242,6 +243,7 @@ static void test_database(scl_runtime *rt)
     scl_pattern_destroy(pat);
     unsetenv("SPARSECL_QUIET");
     unsetenv("SPARSECL_TUNING_DIR");
+    unsetenv("SPARSECL_SHIPPED_TUNING");
 }
 
 /* ---- the tuner itself --------------------------------------------------------------------- */
