@@ -2,6 +2,7 @@
 #include "tuning_db.h"
 
 #include "internal.h"
+#include "scl_fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 void scl_device_slug(const scl_device_info *dev, char *out, size_t len)
 {
@@ -48,26 +48,10 @@ int scl_tuning_dirs(char dirs[][1024], int max)
 
 cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(msg, len, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size < (64 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (text = malloc((size_t)size + 1)) != NULL && fread(text, 1, (size_t)size, f) == (size_t)size)
-        text[size] = '\0';
-    else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    if (!text) {
-        snprintf(msg, len, "%s: cannot read (or larger than 64 MiB)", path);
-        return NULL;
-    }
-    cJSON *db = cJSON_Parse(text);
+    unsigned char *text;
+    size_t size;
+    if (scl_read_file(path, (size_t)64 << 20, &text, &size, msg, len) != 0) return NULL;
+    cJSON *db = cJSON_Parse((const char *)text);
     free(text);
     if (!db) {
         snprintf(msg, len, "%s: not valid JSON (truncated or corrupt); ignored", path);
@@ -85,19 +69,6 @@ cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
     return db;
 }
 
-static int mkdirs(const char *dir)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len)
 {
     char dir[1024];
@@ -105,7 +76,7 @@ int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len)
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        if (mkdirs(dir) != 0) {
+        if (scl_mkdirs(dir) != 0) {
             snprintf(msg, len, "cannot create %s: %s", dir, strerror(errno));
             return -1;
         }
@@ -115,18 +86,9 @@ int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len)
         snprintf(msg, len, "out of memory serialising the tuning database");
         return -1;
     }
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f) ok = (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0) && ok;
+    int rc = scl_write_file_atomic(path, text, strlen(text), msg, len);
     free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(msg, len, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 cJSON *scl_tuning_db_new(const scl_device_info *dev)

@@ -38,7 +38,7 @@ static uint64_t mix64(uint64_t h)
 
 static uint64_t hash_words(const void *p, size_t bytes)
 {
-    return mix64(spc_fnv1a64(p, bytes, SPC_FNV_OFFSET));
+    return mix64(scl_fnv1a64(p, bytes, SCL_FNV_OFFSET));
 }
 
 /* key (int64 tuple) -> mask id (or M_FULL / M_EMPTY); open addressing, keys in one arena. */

@@ -22,7 +22,7 @@ typedef struct writer {
 static void put(writer *w, const void *p, size_t n)
 {
     if (!w->ok) return;
-    w->hash = spc_fnv1a64(p, n, w->hash);
+    w->hash = scl_fnv1a64(p, n, w->hash);
     if (fwrite(p, 1, n, w->f) != n) w->ok = false;
 }
 
@@ -94,7 +94,7 @@ int spc_lut_write(const spc_lut *lut, const char *path, spc_error *err)
     le32(h + 52, (uint32_t)lut->n_masks);
     le32(h + 56, (uint32_t)lut->mask_words);
     le32(h + 60, (uint32_t)lut->nnz);
-    writer w = {f, SPC_FNV_OFFSET, true};
+    writer w = {f, SCL_FNV_OFFSET, true};
     size_t nnz = (size_t)lut->nnz, nl = (size_t)lut->n_layouts;
     put(&w, h, sizeof h);
     put_i32s(&w, lut->head_layout, (size_t)lut->heads);
@@ -326,7 +326,7 @@ int spc_lut_read_mem(const void *buf, size_t len, spc_lut **out, spc_error *err)
     }
     /* Fuzz builds skip the checksum so the fuzzer can reach the structural checks behind it. */
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    if (spc_fnv1a64(b, (size_t)need - 8, SPC_FNV_OFFSET) != rd64(b + need - 8)) {
+    if (scl_fnv1a64(b, (size_t)need - 8, SCL_FNV_OFFSET) != rd64(b + need - 8)) {
 #else
     if (false) {
 #endif
@@ -378,35 +378,11 @@ int spc_lut_read_mem(const void *buf, size_t len, spc_lut **out, spc_error *err)
 int spc_lut_read(const char *path, spc_lut **out, spc_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        spc_set_error(err, 0, "cannot open LUT file '%s'", path);
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (n == cap) {
-            uint8_t *nb = cap < LUT_MAX_FILE ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    bool ioerr = ferror(f) != 0;
-    fclose(f);
-    if (!buf || ioerr) {
-        free(buf);
-        spc_set_error(err, 0, "cannot read LUT file '%s' (%s)", path,
-                      ioerr ? "I/O error" : "too large or out of memory");
+    unsigned char *buf;
+    size_t n;
+    char msg[512];
+    if (scl_read_file(path, LUT_MAX_FILE, &buf, &n, msg, sizeof msg) != 0) {
+        spc_set_error(err, 0, "LUT file: %s", msg);
         return -1;
     }
     int rc = spc_lut_read_mem(buf, n, out, err);

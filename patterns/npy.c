@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "scl_npy.h"
 
+#include "scl_fileio.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -11,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Largest file the reader accepts (a sanity bound, not a format limit). */
 #define NPY_MAX_FILE ((uint64_t)1 << 36)
@@ -321,41 +322,9 @@ int npy_read_mem(const void *buf, size_t len, npy_array *out, char *msg, size_t 
 int npy_read(const char *path, npy_array *out, char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(msg, msg_len, "cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return fail(msg, msg_len, "out of memory");
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= NPY_MAX_FILE) {
-                free(buf);
-                fclose(f);
-                return fail(msg, msg_len, "'%s' is larger than %llu bytes", path,
-                            (unsigned long long)NPY_MAX_FILE);
-            }
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(msg, msg_len, "out of memory reading '%s'", path);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    bool err = ferror(f) != 0;
-    fclose(f);
-    if (err) {
-        free(buf);
-        return fail(msg, msg_len, "error reading '%s'", path);
-    }
+    unsigned char *buf;
+    size_t n;
+    if (scl_read_file(path, NPY_MAX_FILE, &buf, &n, msg, msg_len) != 0) return -1;
     int rc = npy_read_mem(buf, n, out, msg, msg_len);
     free(buf);
     return rc;
@@ -390,32 +359,13 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
     if ((uint64_t)count > SIZE_MAX / isz) return fail(msg, msg_len, "array is too large");
     size_t bytes = (size_t)count * isz;
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) return fail(msg, msg_len, "out of memory");
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fail(msg, msg_len, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
+    char *tmp;
+    FILE *f = scl_atomic_open(path, &tmp, msg, msg_len);
+    if (!f) return -1;
     uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
     bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(head, 1, hlen, f) == hlen &&
-              (bytes == 0 || fwrite(data, 1, bytes, f) == bytes) && fflush(f) == 0;
-    if (ok) fsync(fileno(f)); /* best effort: rename must not expose a file whose data is not on disk */
-    int saved = errno;
-    if (fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) {
-        saved = errno;
-        ok = false;
-    }
-    if (!ok) {
-        remove(tmp);
-        fail(msg, msg_len, "cannot write '%s': %s", path, strerror(saved));
-    }
-    free(tmp);
-    return ok ? 0 : -1;
+              (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
+    return scl_atomic_close(f, tmp, path, ok, msg, msg_len);
 }
 
 float npy_half_to_float(uint16_t h)

@@ -131,15 +131,22 @@ int spc_row_candidates(const spc_bound *b, const bnode *n, int head, int r, spc_
 /* Deterministic random stream for BigBird (splitmix64; identical on every platform). */
 uint64_t spc_splitmix64(uint64_t *state);
 
-/* Atomic output files: write to "<path>.tmp.<pid>", then rename over path on success. */
-#include <stdio.h>
-FILE *spc_atomic_open(const char *path, char **tmp_out, spc_error *err);
-/* Closes f; when ok, syncs and renames tmp to path; otherwise removes tmp. Frees tmp. */
-int spc_atomic_close(FILE *f, char *tmp, const char *path, bool ok, spc_error *err);
-
-/* Checksum used by the LUT file (FNV-1a, 64 bit). */
-uint64_t spc_fnv1a64(const void *data, size_t len, uint64_t h);
-#define SPC_FNV_OFFSET 0xcbf29ce484222325ULL
+/* Atomic output files and checksums (scl_fileio.h), with errors as spc_error. */
+#include "scl_fileio.h"
+static inline FILE *spc_atomic_open(const char *path, char **tmp, spc_error *err)
+{
+    char m[512];
+    FILE *f = scl_atomic_open(path, tmp, m, sizeof m);
+    if (!f) spc_set_error(err, 0, "%s", m);
+    return f;
+}
+static inline int spc_atomic_close(FILE *f, char *tmp, const char *path, bool ok, spc_error *err)
+{
+    char m[512];
+    int rc = scl_atomic_close(f, tmp, path, ok, m, sizeof m);
+    if (rc != 0 && (!err || !err->message[0])) spc_set_error(err, 0, "%s", m);
+    return rc;
+}
 
 /* Floor division and modulo for possibly negative numerators (d > 0). */
 static inline int64_t spc_floordiv(int64_t a, int64_t d)

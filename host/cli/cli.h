@@ -29,6 +29,9 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 bool cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out);
 bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, int hi, int *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+/* Option parsing for commands whose only option is --json: prints `help` for --help. Returns -1
+ * to go on (with *json set), else the exit code to return. */
+int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json);
 /* True when argv holds -h or --help anywhere (before "--"). */
 bool cli_wants_help(int argc, char **argv);
 

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,22 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *text, double
     }
     *out = v;
     return true;
+}
+
+int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    int c;
+    *json = 0;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') *json = 1;
+        else if (c == 'h') return fputs(help, stdout), CLI_OK;
+        else return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+    }
+    if (optind < argc) return cli_error(cmd, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    return -1;
 }
 
 bool cli_wants_help(int argc, char **argv)

@@ -3,7 +3,6 @@
 #include "sparsecl.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -65,19 +64,13 @@ static void print_table(const scl_device_info *d, int n, int selected)
 
 int cmd_devices(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int json = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
-        else if (c == 'h') {
-            printf("usage: sparsecl devices [--json]\n\nLists every OpenCL device of every platform with the "
-                   "properties sparsecl uses.\nThe default device (SPARSECL_DEVICE, else the first GPU, else the "
-                   "first CPU) is marked.\n");
-            return CLI_OK;
-        } else return cli_error("devices", CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
-    }
-    if (optind < argc) return cli_error("devices", CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    int json;
+    int rc = cli_json_only("devices", argc, argv,
+                           "usage: sparsecl devices [--json]\n\nLists every OpenCL device of every platform with the "
+                           "properties sparsecl uses.\nThe default device (SPARSECL_DEVICE, else the first GPU, else "
+                           "the first CPU) is marked.\n",
+                           &json);
+    if (rc >= 0) return rc;
     scl_device_info devs[MAX_DEVICES];
     int n = 0;
     if (scl_devices_list(devs, MAX_DEVICES, &n) != SCL_OK)

@@ -1,10 +1,10 @@
 /* `sparsecl info`: what this build contains and where it keeps things. */
 #include "cli.h"
 #include "internal.h"
+#include "scl_fileio.h"
 #include "tuning_db.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,19 +65,13 @@ static void add_tuning(cJSON *root)
 
 int cmd_info(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int json = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
-        else if (c == 'h') {
-            printf("usage: sparsecl info [--json]\n\nShows the library version, the hash of each embedded kernel "
-                   "source (as compiled, includes expanded),\nthe program cache directory and the tuning databases "
-                   "found.\n");
-            return CLI_OK;
-        } else return cli_error("info", CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
-    }
-    if (optind < argc) return cli_error("info", CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    int json;
+    int rc = cli_json_only("info", argc, argv,
+                           "usage: sparsecl info [--json]\n\nShows the library version, the hash of each embedded "
+                           "kernel source (as compiled, includes expanded),\nthe program cache directory, and the "
+                           "default device's tuning databases with the entries plans use.\n",
+                           &json);
+    if (rc >= 0) return rc;
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", scl_version());
@@ -93,7 +87,7 @@ int cmd_info(int argc, char **argv)
         cJSON *k = cJSON_CreateObject();
         cJSON_AddStringToObject(k, "file", name);
         if (src) {
-            snprintf(hash, sizeof hash, "%016llx", (unsigned long long)scl_hash64(src, strlen(src), 0));
+            snprintf(hash, sizeof hash, "%016llx", (unsigned long long)scl_fnv1a64(src, strlen(src), SCL_FNV_OFFSET));
             cJSON_AddStringToObject(k, "hash", hash);
             cJSON_AddNumberToObject(k, "bytes", (double)strlen(src));
         } else {

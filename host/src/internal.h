@@ -36,7 +36,6 @@ scl_status scl_device_describe(cl_platform_id platform, cl_device_id device, int
 char *scl_kernel_source_load(const char *file, char *msg, size_t msg_len);
 /* Names of the embedded kernel files, NULL-terminated iteration by index. */
 const char *scl_kernel_file_name(int i);
-uint64_t scl_hash64(const void *data, size_t n, uint64_t seed);
 
 /* On-disk program binary cache. Entries are checksummed; writes are atomic. */
 void scl_cache_default_dir(char *out, size_t len);

@@ -3,6 +3,8 @@
  * need no include path and the source hash covers everything the compiler sees. */
 #include "internal.h"
 
+#include "scl_fileio.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,39 +23,6 @@ const char *scl_kernel_file_name(int i)
     return scl_embedded_kernels[i].name;
 }
 
-uint64_t scl_hash64(const void *data, size_t n, uint64_t seed)
-{
-    /* FNV-1a: detects corruption and keys the cache; not a security hash. */
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[n] = '\0';
-                *size = (size_t)n;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 /* Raw text of one file (malloc'ed), from disk or the embedded table. */
 static char *raw_source(const char *file, char *msg, size_t msg_len)
 {
@@ -61,10 +30,14 @@ static char *raw_source(const char *file, char *msg, size_t msg_len)
     if (dir && *dir) {
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, file);
-        size_t n = 0;
-        char *text = read_file(path, &n);
-        if (!text) snprintf(msg, msg_len, "cannot read kernel source %s (SPARSECL_KERNEL_DIR=%s)", path, dir);
-        return text;
+        unsigned char *text;
+        size_t n;
+        char why[600];
+        if (scl_read_file(path, (size_t)16 << 20, &text, &n, why, sizeof why) != 0) {
+            snprintf(msg, msg_len, "kernel source (SPARSECL_KERNEL_DIR=%s): %s", dir, why);
+            return NULL;
+        }
+        return (char *)text;
     }
     for (int i = 0; scl_embedded_kernels[i].name; i++) {
         if (strcmp(scl_embedded_kernels[i].name, file) != 0) continue;

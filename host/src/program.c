@@ -1,6 +1,8 @@
 /* Program build through the on-disk binary cache. */
 #include "internal.h"
 
+#include "scl_fileio.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@ static void cache_key(const scl_runtime *rt, const char *source, const char *opt
 {
     snprintf(key, len, "platform=%s|device=%s|driver=%s|version=%s|source=%016llx|options=%s",
              rt->dev.platform_name, rt->dev.name, rt->dev.driver_version, rt->dev.device_version,
-             (unsigned long long)scl_hash64(source, strlen(source), 0), options ? options : "");
+             (unsigned long long)scl_fnv1a64(source, strlen(source), SCL_FNV_OFFSET), options ? options : "");
 }
 
 static scl_status build_log_error(scl_runtime *rt, cl_program prog, cl_int err, const char *label,

@@ -4,12 +4,13 @@
  * checksum is treated as absent and removed. Writes go to a temp file renamed into place. */
 #include "internal.h"
 
+#include "scl_fileio.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static const char MAGIC[8] = {'S', 'C', 'L', 'B', 'I', 'N', '0', '1'};
 
@@ -32,12 +33,12 @@ void scl_cache_default_dir(char *out, size_t len)
 
 static void entry_path(const char *dir, const char *key, char *out, size_t len)
 {
-    snprintf(out, len, "%s/%016llx.bin", dir, (unsigned long long)scl_hash64(key, strlen(key), 0));
+    snprintf(out, len, "%s/%016llx.bin", dir, (unsigned long long)scl_fnv1a64(key, strlen(key), SCL_FNV_OFFSET));
 }
 
 static uint64_t entry_checksum(const char *key, size_t key_len, const unsigned char *bin, size_t size)
 {
-    return scl_hash64(bin, size, scl_hash64(key, key_len, 0x5c1));
+    return scl_fnv1a64(bin, size, scl_fnv1a64(key, key_len, SCL_FNV_OFFSET));
 }
 
 unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size)
@@ -72,44 +73,22 @@ unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size)
     return bin;
 }
 
-static bool mkdir_p(const char *dir)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    return mkdir(tmp, 0755) == 0 || errno == EEXIST;
-}
-
 bool scl_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
                      size_t msg_len)
 {
     if (!dir || !*dir) return true;
-    if (!mkdir_p(dir)) {
+    if (scl_mkdirs(dir) != 0) {
         snprintf(msg, msg_len, "cannot create cache directory %s: %s", dir, strerror(errno));
         return false;
     }
-    char path[1400], tmp[1500];
+    char path[1400], *tmp;
     entry_path(dir, key, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(msg, msg_len, "cannot write cache entry %s: %s", tmp, strerror(errno));
-        return false;
-    }
+    FILE *f = scl_atomic_open(path, &tmp, msg, msg_len);
+    if (!f) return false;
     size_t key_len = strlen(key);
     uint64_t hdr[3] = {key_len, size, entry_checksum(key, key_len, bin, size)};
     bool ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(hdr, sizeof hdr, 1, f) == 1 &&
               fwrite(key, 1, key_len, f) == key_len && fwrite(bin, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(msg, msg_len, "cannot write cache entry %s: %s", path, strerror(errno));
-        remove(tmp);
-        return false;
-    }
+    if (scl_atomic_close(f, tmp, path, ok, msg, msg_len) != 0) return false;
     return true;
 }

@@ -1,6 +1,8 @@
 /* Runs a libFuzzer entry point over corpus files or directories, so every build (gcc included)
  * exercises the fuzz targets on their seed corpus. Usage: fuzz_X_corpus PATH... */
 #define _POSIX_C_SOURCE 200809L
+#include "scl_fileio.h"
+
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,31 +14,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
+    unsigned char *buf;
+    size_t n;
+    char msg[512];
+    if (scl_read_file(path, (size_t)1 << 30, &buf, &n, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s\n", msg);
         return -1;
     }
-    size_t cap = 4096, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (n == cap) {
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    if (!buf) return -1;
     LLVMFuzzerTestOneInput(buf, n);
     free(buf);
     return 0;
