@@ -212,7 +212,14 @@ int main(int argc, char **argv)
     describe_live(counts, sizeof counts);
     CHECK(total_live() == 0, "nothing alive after %ld cycles: %s", cycles, counts);
     printf("peak RSS after 100 cycles: %ld KiB, after %ld cycles: %ld KiB\n", rss100, cycles, rss_end);
-    if (cycles >= 300) /* allow allocator noise, not growth proportional to the cycles */
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer keeps freed memory in quarantine: RSS grows by design; the release build
+     * checks this, and LeakSanitizer-free runs still check that no OpenCL object outlives its use. */
+    const bool check_rss = false;
+#else
+    const bool check_rss = true;
+#endif
+    if (check_rss && cycles >= 300) /* allow allocator noise, not growth proportional to the cycles */
         CHECK(rss_end - rss100 < 8 * 1024, "RSS grew by %ld KiB between cycle 100 and %ld", rss_end - rss100, cycles);
     return check_summary("resources");
 }
