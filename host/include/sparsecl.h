@@ -4,9 +4,22 @@
  * assumptions beyond what is declared here; new fields are only ever appended. Every fallible
  * call returns scl_status (SCL_OK = 0, errors negative). Destroy functions accept NULL.
  *
- * Threads: a scl_runtime and everything made from it (patterns, plans) may be used by one
- * thread at a time; use one runtime per thread, or lock around calls. The last-error message is
- * per runtime. */
+ * Versions: scl_version() gives "MAJOR.MINOR.PATCH" (semantic versioning). Within one MAJOR
+ * (the shared library's SONAME, libsparsecl.so.MAJOR) the ABI only grows: functions and enum
+ * values are added, never removed or changed; a MINOR adds API, a PATCH fixes without API change.
+ * Only scl_* symbols are exported.
+ *
+ * Threads (tested with pthreads in tests/block/test_threads.c):
+ * - Safe without a lock: several threads sharing one runtime, each creating and using its own
+ *   plans (and blocks, sparsecl_block.h), including concurrent scl_plan_create; the runtime's
+ *   queue is shared (OpenCL calls are thread-safe except on one cl_kernel). Patterns are read-only
+ *   once made and may be shared by any number of threads.
+ * - Needs a lock: one plan (or block) used by several threads. Each call on a plan sets its
+ *   kernels' arguments and reuses its scratch buffers, so every call that takes the same plan
+ *   (forward, backward, their _host and _time variants) must be serialised, e.g. by a mutex per
+ *   plan; create and destroy a runtime while no other thread uses it.
+ * - The last-error message is per runtime: with threads sharing a runtime it may describe another
+ *   thread's failure; use one runtime per thread when the messages matter. */
 #ifndef SPARSECL_H
 #define SPARSECL_H
 

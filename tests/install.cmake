@@ -1,0 +1,15 @@
+# Install tests: `cmake --install` to a temporary prefix, then the examples built against it
+# (find_package and pkg-config) and run, and the Python ctypes example.
+set(SCL_INSTALL_SH ${CMAKE_CURRENT_SOURCE_DIR}/install/install_test.sh)
+set(SCL_TMP_PREFIX ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
+add_test(NAME install COMMAND sh ${SCL_INSTALL_SH} install ${PROJECT_BINARY_DIR} ${SCL_TMP_PREFIX})
+set_tests_properties(install PROPERTIES FIXTURES_SETUP scl_installed TIMEOUT 300)
+add_test(NAME examples_cmake
+         COMMAND sh ${SCL_INSTALL_SH} cmake ${PROJECT_SOURCE_DIR} ${SCL_TMP_PREFIX} ${CMAKE_CURRENT_BINARY_DIR}/examples-cmake)
+add_test(NAME examples_pkgconfig
+         COMMAND sh ${SCL_INSTALL_SH} pkgconfig ${PROJECT_SOURCE_DIR} ${SCL_TMP_PREFIX} ${CMAKE_CURRENT_BINARY_DIR}/examples-pc)
+add_test(NAME example_python COMMAND sh ${SCL_INSTALL_SH} python ${PROJECT_SOURCE_DIR} ${SCL_TMP_PREFIX})
+set_tests_properties(examples_cmake examples_pkgconfig example_python PROPERTIES FIXTURES_REQUIRED scl_installed TIMEOUT 600)
+# The two example builds share nothing but the prefix; run them one after the other on small CI machines.
+set_tests_properties(examples_cmake examples_pkgconfig PROPERTIES RESOURCE_LOCK scl_examples_build)
+set_tests_properties(example_python PROPERTIES SKIP_RETURN_CODE 77)
