@@ -66,9 +66,12 @@ FILE *scl_atomic_open(const char *path, char **tmp_out, char *msg, size_t len)
         snprintf(msg, len, "out of memory");
         return NULL;
     }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    /* mkstemp: a unique name per call, so threads of one process never share a temp file. */
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
+        if (fd >= 0) close(fd), remove(tmp);
         snprintf(msg, len, "cannot create '%s': %s", tmp, strerror(errno));
         free(tmp);
         return NULL;
@@ -83,6 +86,12 @@ int scl_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *msg, s
     if (ok && (fflush(f) != 0 || ferror(f))) saved = errno, ok = false;
     if (ok) fsync(fileno(f)); /* best effort: rename must not expose data that is not on disk */
     if (fclose(f) != 0 && ok) saved = errno, ok = false;
+    /* mkstemp makes the file 0600; give it the usual permissions before it becomes `path`. */
+    if (ok) {
+        mode_t mask = umask(0);
+        umask(mask);
+        chmod(tmp, 0666 & ~mask);
+    }
     if (ok && rename(tmp, path) != 0) saved = errno, ok = false;
     if (!ok) {
         remove(tmp);

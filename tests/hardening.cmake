@@ -4,7 +4,7 @@ target_compile_options(test_resources PRIVATE ${SCL_WARNINGS})
 target_link_libraries(test_resources PRIVATE sparsecl_static)
 foreach(fn clCreateBuffer clCreateKernel clCreateProgramWithSource clCreateProgramWithBinary clCreateCommandQueue
            clCreateContext clReleaseMemObject clReleaseKernel clReleaseProgram clReleaseCommandQueue
-           clReleaseContext clReleaseEvent clRetainCommandQueue clRetainContext clEnqueueNDRangeKernel
+           clReleaseContext clReleaseEvent clRetainCommandQueue clRetainContext clRetainEvent clEnqueueNDRangeKernel
            clBuildProgram)
   target_link_options(test_resources PRIVATE "LINKER:--wrap=${fn}")
 endforeach()

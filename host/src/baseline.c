@@ -16,6 +16,10 @@ struct scl_baseline {
     int causal;
     size_t batch_count; /* B * H */
     size_t chunk;       /* items per CLBlast call: S offsets must fit CLBlast's 32-bit integers */
+    /* CLBlast takes no wait list, so its calls are ordered by running them on an in-order,
+     * profiling queue: the runtime's own, or one made here when the caller's is out of order. */
+    cl_command_queue queue;
+    bool own_queue;
     cl_mem s;
     cl_program prog;
     cl_kernel softmax;
@@ -131,6 +135,7 @@ void scl_baseline_destroy(scl_baseline *b)
 {
     if (!b) return;
     if (b->softmax) clReleaseKernel(b->softmax);
+    if (b->own_queue && b->queue) clReleaseCommandQueue(b->queue);
     if (b->prog) clReleaseProgram(b->prog);
     if (b->s) clReleaseMemObject(b->s);
     free(b->q_off);
@@ -223,6 +228,17 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
     b->rt = rt;
     b->shape = s;
     b->causal = causal != 0;
+    b->queue = rt->queue;
+    if (rt->out_of_order) {
+        cl_int qerr;
+        b->queue = clCreateCommandQueue(rt->ctx, rt->dev.device, CL_QUEUE_PROFILING_ENABLE, &qerr);
+        if (qerr != CL_SUCCESS) {
+            b->queue = NULL;
+            scl_baseline_destroy(b);
+            return scl_fail_cl(rt, "clCreateCommandQueue", qerr, "in-order queue for the dense baseline");
+        }
+        b->own_queue = true;
+    }
     b->batch_count = (size_t)s.batch * (size_t)s.heads;
     b->chunk = chunk_items(&s);
     size_t n = b->batch_count;
@@ -284,12 +300,6 @@ static int event_time(cl_event e, cl_profiling_info what, cl_ulong *t)
     return e && clGetEventProfilingInfo(e, what, sizeof *t, t, NULL) == CL_SUCCESS && *t != 0;
 }
 
-/* On an out-of-order queue the three steps need explicit ordering; CLBlast takes no wait list. */
-static cl_int order(scl_runtime *rt)
-{
-    return rt->out_of_order ? clEnqueueBarrierWithWaitList(rt->queue, 0, NULL, NULL) : CL_SUCCESS;
-}
-
 scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_mem o, double *ms)
 {
     if (ms) *ms = 0.0;
@@ -305,12 +315,13 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
     scl_strides qs, kvs;
     scl_shape_strides(s, &qs, &kvs);
     const size_t nq = (size_t)s->seq_q, nk = (size_t)s->seq_k, d = (size_t)s->head_dim;
-    cl_command_queue queue = rt->queue;
+    cl_command_queue queue = b->queue;
     cl_event ev[4] = {NULL, NULL, NULL, NULL}; /* marker, S = QK^T, softmax, O = PV */
 
     /* Earlier work (the caller's uploads) must not count: drain the queue, then mark the start.
      * The marker stands for the first CLBlast kernel, whose event CLBlast does not return. */
-    cl_int err = clFinish(queue);
+    cl_int err = clFinish(rt->queue); /* the caller's work on the inputs, on whichever queue */
+    if (err == CL_SUCCESS && queue != rt->queue) err = clFinish(queue);
     if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "before the dense baseline");
     double h0 = host_ms();
     if (clEnqueueMarkerWithWaitList(queue, 0, NULL, &ev[0]) != CL_SUCCESS) ev[0] = NULL;
@@ -332,19 +343,11 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
             if (first) ev[1] = NULL;
             goto done;
         }
-        if ((err = order(rt)) != CL_SUCCESS) {
-            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
-            goto done;
-        }
         const size_t global[2] = {nq * b->local, n}, local[2] = {b->local, 1};
         err = clEnqueueNDRangeKernel(queue, b->softmax, 2, NULL, global, local, 0, NULL, &ev[2]);
         if (err != CL_SUCCESS) {
             ev[2] = NULL;
             st = scl_fail_cl(rt, "clEnqueueNDRangeKernel", err, "softmax_rows");
-            goto done;
-        }
-        if ((err = order(rt)) != CL_SUCCESS) {
-            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
             goto done;
         }
         bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, nq, d, nk,
@@ -353,11 +356,6 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
         if (bs != CLBlastSuccess) {
             st = blast_fail(rt, bs, "O = P V");
             ev[3] = NULL;
-            goto done;
-        }
-        /* The next chunk reuses S: on an out-of-order queue it must wait for this P V. */
-        if ((err = order(rt)) != CL_SUCCESS) {
-            st = scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "dense baseline");
             goto done;
         }
     }

@@ -168,6 +168,7 @@ void scl_plan_destroy(scl_plan *p)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
     if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
     if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
+    if (p->last_fwd) clReleaseEvent(p->last_fwd);
     scl_bwd_state_free(p->bwd);
     if (p->fwd_program) clReleaseProgram(p->fwd_program);
     spc_lut_free(p->lut);
@@ -257,10 +258,18 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
     size_t bhk = (size_t)s->batch * s->kv_heads;
     size_t pg_col[3] = {(size_t)s->head_dim, (size_t)(p->nkp + 63) / 64, bhk};
     size_t pg_row[3] = {(size_t)(p->nkp + 63) / 64 * 64, bhk, 1}, pl_row[3] = {64, 1, 1};
+    /* The copy waits for the caller's events and for this plan's previous forward, which may still
+     * be reading the scratch buffers on an out-of-order queue. */
+    cl_event waits[65];
+    cl_uint n_waits = 0;
+    for (cl_uint i = 0; i < num_wait && n_waits < 64; i++) waits[n_waits++] = wait_list[i];
+    if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
+    if (p->last_fwd) waits[n_waits++] = p->last_fwd;
     cl_event prep = NULL;
     err = p->fwd.prep_by_column
-              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, num_wait, wait_list, &prep)
-              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, num_wait, wait_list, &prep);
+              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits, n_waits ? waits : NULL, &prep)
+              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits, n_waits ? waits : NULL,
+                                       &prep);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
 
     /* 2. The fused attention, after the copy (also on out-of-order queues). */
@@ -293,8 +302,12 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
     }
     if (first_event) *first_event = prep;
     else clReleaseEvent(prep);
-    if (event) *event = done;
-    else clReleaseEvent(done);
+    if (p->last_fwd) clReleaseEvent(p->last_fwd);
+    p->last_fwd = done; /* the plan keeps one reference */
+    if (event) {
+        clRetainEvent(done);
+        *event = done;
+    }
     return SCL_OK;
 }
 
@@ -341,12 +354,14 @@ scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, cons
     scl_status st = SCL_OK;
     for (int i = 0; i < 5 && st == SCL_OK; i++)
         if (e[i] != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", e[i], "host-array convenience");
-    if (st == SCL_OK) st = scl_plan_forward(p, bq, bk, bv, bo, bl, 0, NULL, NULL);
-    if (st == SCL_OK) {
-        cl_int err = clEnqueueReadBuffer(p->rt->queue, bo, CL_TRUE, 0, sz.o, o, 0, NULL, NULL);
-        if (err == CL_SUCCESS && lse) err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 0, NULL, NULL);
+    cl_event done = NULL;
+    if (st == SCL_OK) st = scl_plan_forward(p, bq, bk, bv, bo, bl, 0, NULL, &done);
+    if (st == SCL_OK) { /* reads wait for the kernel: the queue may be out of order */
+        cl_int err = clEnqueueReadBuffer(p->rt->queue, bo, CL_TRUE, 0, sz.o, o, 1, &done, NULL);
+        if (err == CL_SUCCESS && lse) err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 1, &done, NULL);
         if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading results");
     }
+    if (done) clReleaseEvent(done);
     cl_mem all[] = {bq, bk, bv, bo, bl};
     for (int i = 0; i < 5; i++)
         if (all[i]) clReleaseMemObject(all[i]);

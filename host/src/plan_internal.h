@@ -32,6 +32,8 @@ struct scl_plan {
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
     int64_t nkp;       /* key length padded to the layout block */
     cl_mem kt, vp;     /* scratch: K^T [B*H_kv][d][nkp] and V [B*H_kv][nkp][d], zero-padded */
+    cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
+                        * (matters on out-of-order queues, where two calls could overlap) */
     scl_bwd_state *bwd;
     double create_ms;
     int from_cache;

@@ -3,6 +3,7 @@
 
 #include "scl_fileio.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,13 @@ static void store_binary(scl_runtime *rt, cl_program prog, const char *key)
     free(bin);
 }
 
+/* Compiles are serialised within the process: some OpenCL compilers are not safe to run from
+ * several threads at once (a crash seen once with four threads building into a fresh cache on
+ * PoCL 3.1), and the cost is only paid on cache misses and binary loads. */
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
+static scl_status build_locked(scl_runtime *rt, const char *source, const char *options, const char *label,
+                               const char *key, cl_program *out, int *from_cache);
+
 /* `label` names the source in messages: the build log's line numbers refer to the include-expanded text. */
 static scl_status build(scl_runtime *rt, const char *source, const char *options, const char *label,
                         cl_program *out, int *from_cache)
@@ -74,6 +82,15 @@ static scl_status build(scl_runtime *rt, const char *source, const char *options
     if (from_cache) *from_cache = 0;
     char key[2048];
     cache_key(rt, source, options, key, sizeof key);
+    pthread_mutex_lock(&build_lock);
+    scl_status st = build_locked(rt, source, options, label, key, out, from_cache);
+    pthread_mutex_unlock(&build_lock);
+    return st;
+}
+
+static scl_status build_locked(scl_runtime *rt, const char *source, const char *options, const char *label,
+                               const char *key, cl_program *out, int *from_cache)
+{
     size_t size = 0;
     unsigned char *bin = scl_cache_load(rt->cache_dir, key, &size);
     if (bin) {

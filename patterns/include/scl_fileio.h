@@ -13,7 +13,8 @@
  * Returns 0, or -1 with a one-line reason in msg (missing, unreadable, larger than max_bytes). */
 int scl_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *size, char *msg, size_t len);
 
-/* Opens "<path>.tmp.<pid>" for writing; *tmp receives its malloc'ed name. NULL + msg on failure. */
+/* Opens a unique "<path>.tmp.XXXXXX" for writing; *tmp receives its malloc'ed name. NULL + msg on
+ * failure. */
 FILE *scl_atomic_open(const char *path, char **tmp, char *msg, size_t len);
 /* Closes f; when ok (and every write succeeded), syncs and renames tmp over path, else removes
  * tmp. Frees tmp. Returns 0, or -1 with msg. */

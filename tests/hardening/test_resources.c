@@ -70,6 +70,7 @@ WRAP_REF(CONTEXT, clReleaseContext, cl_context, -1)
 WRAP_REF(EVENT, clReleaseEvent, cl_event, -1)
 WRAP_REF(QUEUE, clRetainCommandQueue, cl_command_queue, 1)
 WRAP_REF(CONTEXT, clRetainContext, cl_context, 1)
+WRAP_REF(EVENT, clRetainEvent, cl_event, 1)
 
 /* Events are created by enqueues; count the ones the library asks for. */
 cl_int __real_clEnqueueNDRangeKernel(cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *,
