@@ -1,7 +1,414 @@
-/* Backward pass: placeholder until the backward kernels land (see kernels/attn_bwd.cl). */
-#include "plan_internal.h"
+/* Backward pass: lazily built kernels (kernels/attn_bwd.cl), column-LUT buffers, scratch, and
+ * the four launches: query-side prep (D, LSE in base 2, padded Q/dO copies), key-side prep,
+ * dQ over the row LUT, dK/dV over the column LUT. */
+#include "backward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct scl_bwd_state {
+    scl_bwd_params prm;
+    char options[512];
+    char source[512];
+    cl_program program;
+    cl_kernel prep_q, prep_k, dq, dkv;
+    cl_mem col_ptr, row_idx, col_mask, masks_t;
+    int64_t nqp;
+    /* float32 scratch, zero-padded: query side [B*H][nqp][d] / [B*H][d][nqp] and [B*H][nqp];
+     * key side [B*H_kv][nkp][d] / [B*H_kv][d][nkp]. O(B H N d), nothing N x N. */
+    cl_mem qr, qt, dor, dot, lrow, drow, kr, kt, vt;
+};
 
 void scl_bwd_state_free(scl_bwd_state *b)
 {
-    (void)b;
+    if (!b) return;
+    cl_mem bufs[] = {b->col_ptr, b->row_idx, b->col_mask, b->masks_t, b->qr, b->qt, b->dor,
+                     b->dot,     b->lrow,    b->drow,     b->kr,      b->kt, b->vt};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) clReleaseMemObject(bufs[i]);
+    cl_kernel ks[] = {b->prep_q, b->prep_k, b->dq, b->dkv};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        if (ks[i]) clReleaseKernel(ks[i]);
+    if (b->program) clReleaseProgram(b->program);
+    free(b);
+}
+
+static scl_status make_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
+                              const char *what)
+{
+    static const int32_t zero = 0;
+    cl_int err;
+    if (bytes == 0) { /* OpenCL refuses zero-sized buffers: an empty table gets one element */
+        bytes = sizeof zero;
+        if (data) data = &zero;
+    }
+    *out = clCreateBuffer(p->rt->ctx, flags | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes, (void *)data, &err);
+    if (err != CL_SUCCESS) {
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, "backward buffer %s of %zu bytes", what, bytes);
+        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
+    }
+    return SCL_OK;
+}
+
+static scl_status choose_params(scl_plan *p, scl_bwd_state *b, const scl_param_context *pc,
+                                const scl_bwd_params *explicit_params)
+{
+    scl_runtime *rt = p->rt;
+    char reason[256];
+    if (explicit_params) {
+        if (!scl_bwd_params_check(explicit_params, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "backward parameters rejected: %s", reason);
+        b->prm = *explicit_params;
+        snprintf(b->source, sizeof b->source, "explicit parameters");
+        return SCL_OK;
+    }
+    if (!scl_bwd_params_default(&rt->dev, pc, &b->prm))
+        return scl_fail(rt, SCL_ERR_UNSUPPORTED,
+                        "no valid backward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
+                        p->shape.block, rt->dev.name);
+    snprintf(b->source, sizeof b->source, "built-in %s defaults",
+             rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
+    const char *env = getenv("SPARSECL_BWD_PARAMS");
+    if (env && *env) {
+        if (!scl_bwd_params_override(&b->prm, env, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_BWD_PARAMS: %s", reason);
+        if (!scl_bwd_params_check(&b->prm, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_BWD_PARAMS='%s' rejected: %s", env,
+                            reason);
+        size_t n = strlen(b->source);
+        snprintf(b->source + n, sizeof b->source - n, " + SPARSECL_BWD_PARAMS=%.400s", env);
+    }
+    return SCL_OK;
+}
+
+/* Partial-block masks with rows and columns swapped, for the column walk of bwd_dkv. */
+static uint32_t *transpose_masks(const spc_lut *l)
+{
+    size_t words = (size_t)l->n_masks * l->mask_words;
+    uint32_t *t = calloc(words ? words : 1, sizeof *t);
+    if (!t) return NULL;
+    const int bs = l->block;
+    for (int32_t m = 0; m < l->n_masks; m++) {
+        const uint32_t *src = l->masks + (size_t)m * l->mask_words;
+        uint32_t *dst = t + (size_t)m * l->mask_words;
+        for (int r = 0; r < bs; r++)
+            for (int c = 0; c < bs; c++) {
+                const int from = r * bs + c, to = c * bs + r;
+                if (src[from >> 5] >> (from & 31) & 1u) dst[to >> 5] |= 1u << (to & 31);
+            }
+    }
+    return t;
+}
+
+static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_params *explicit_params)
+{
+    scl_runtime *rt = p->rt;
+    const scl_shape *s = &p->shape;
+    const spc_lut *l = p->lut;
+    scl_param_context pc;
+    scl_param_context_init(&pc, &rt->dev, s->head_dim, s->block);
+    scl_status st = choose_params(p, b, &pc, explicit_params);
+    if (st != SCL_OK) return st;
+    scl_bwd_params_options(&b->prm, &pc, p->dtype, b->options, sizeof b->options);
+    if ((st = scl_build_program(rt, "attn_bwd.cl", b->options, &b->program, NULL)) != SCL_OK) return st;
+    const char *names[] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
+    cl_kernel *ks[] = {&b->prep_q, &b->prep_k, &b->dq, &b->dkv};
+    for (int i = 0; i < 4; i++) {
+        cl_int err;
+        *ks[i] = clCreateKernel(b->program, names[i], &err);
+        if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, names[i]);
+    }
+    uint32_t *mt = transpose_masks(l);
+    if (!mt) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (transposed masks)");
+    const cl_mem_flags ro = CL_MEM_READ_ONLY, rw = CL_MEM_READ_WRITE;
+    st = make_buffer(p, ro, (size_t)l->n_layouts * (l->nb_k + 1) * 4, l->col_ptr, &b->col_ptr, "col_ptr");
+    if (st == SCL_OK) st = make_buffer(p, ro, (size_t)l->nnz * 4, l->row_idx, &b->row_idx, "row_idx");
+    if (st == SCL_OK) st = make_buffer(p, ro, (size_t)l->nnz * 4, l->col_mask, &b->col_mask, "col_mask");
+    if (st == SCL_OK)
+        st = make_buffer(p, ro, (size_t)l->n_masks * l->mask_words * 4, mt, &b->masks_t, "masks_t");
+    free(mt);
+    if (st != SCL_OK) return st;
+    b->nqp = (s->seq_q + s->block - 1) / s->block * s->block;
+    const size_t d = (size_t)s->head_dim;
+    const size_t qrows = (size_t)s->batch * s->heads * (size_t)b->nqp;
+    const size_t krows = (size_t)s->batch * s->kv_heads * (size_t)p->nkp;
+    struct {
+        cl_mem *m;
+        size_t bytes;
+        const char *name;
+    } scratch[] = {
+        {&b->qr, qrows * d * 4, "Q rows"},   {&b->qt, qrows * d * 4, "Q^T"},
+        {&b->dor, qrows * d * 4, "dO rows"}, {&b->dot, qrows * d * 4, "dO^T"},
+        {&b->lrow, qrows * 4, "LSE"},        {&b->drow, qrows * 4, "D"},
+        {&b->kr, krows * d * 4, "K rows"},   {&b->kt, krows * d * 4, "K^T"},
+        {&b->vt, krows * d * 4, "V^T"},
+    };
+    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0] && st == SCL_OK; i++)
+        st = make_buffer(p, rw, scratch[i].bytes, NULL, scratch[i].m, scratch[i].name);
+    return st;
+}
+
+scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    scl_bwd_state_free(p->bwd);
+    p->bwd = NULL;
+    scl_bwd_state *b = calloc(1, sizeof *b);
+    if (!b) return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    scl_status st = build_state(p, b, params);
+    if (st != SCL_OK) {
+        scl_bwd_state_free(b);
+        return st;
+    }
+    p->bwd = b;
+    return SCL_OK;
+}
+
+const char *scl_plan_backward_options(const scl_plan *p)
+{
+    return p && p->bwd ? p->bwd->options : "";
+}
+
+const char *scl_plan_backward_source(const scl_plan *p)
+{
+    return p && p->bwd ? p->bwd->source : "";
+}
+
+/* A caller's buffer must be at least as large as the shape needs (as in plan.c). */
+static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name)
+{
+    if (!m) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s is NULL", name);
+    size_t size = 0;
+    cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
+    if (size < need)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name,
+                        size, need);
+    return SCL_OK;
+}
+
+static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
+{
+    cl_int err = CL_SUCCESS;
+    for (size_t i = 0; i < n; i++)
+        err |= clSetKernelArg(k, (*a)++, sizeof(cl_mem), &mems[i]);
+    return err;
+}
+
+#define ARG(k, a, x) clSetKernelArg((k), (a)++, sizeof(x), &(x))
+
+/* Enqueues the four kernels; ev receives their events in launch order (all released by the
+ * caller) unless ev is NULL, in which case only the last one is handed to `event`. */
+static scl_status backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                           cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                           cl_event ev[4], cl_event *event)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (num_wait > 0 && !wait_list)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    scl_status st;
+    if ((st = check_buffer(p, q, sz.q, "q")) || (st = check_buffer(p, k, sz.k, "k")) ||
+        (st = check_buffer(p, v, sz.v, "v")) || (st = check_buffer(p, o, sz.o, "o")) ||
+        (st = check_buffer(p, lse, sz.lse, "lse")) || (st = check_buffer(p, dout, sz.o, "dout")) ||
+        (st = check_buffer(p, dq, sz.q, "dq")) || (st = check_buffer(p, dk, sz.k, "dk")) ||
+        (st = check_buffer(p, dv, sz.v, "dv")))
+        return st;
+    if (!p->bwd && (st = scl_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
+    scl_bwd_state *b = p->bwd;
+    const scl_shape *s = &p->shape;
+    cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nqp = (cl_int)b->nqp, nkp = (cl_int)p->nkp,
+           heads = s->heads, kv_heads = s->kv_heads, group = s->heads / s->kv_heads;
+    cl_int nb_q = p->lut->nb_q, nb_k = p->lut->nb_k, mask_words = p->lut->mask_words;
+    cl_float scale = s->scale;
+    cl_long qstr[3] = {p->qs.b, p->qs.h, p->qs.n}, kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
+    cl_event e[4] = {NULL, NULL, NULL, NULL};
+    cl_int err = CL_SUCCESS;
+    const char *what = "";
+    cl_uint a;
+
+    /* 1. Query side: D, base-2 LSE, padded Q / dO (rows and transposed), in 8 x 8 tiles (attn_bwd.cl). */
+    {
+        cl_kernel kr = b->prep_q;
+        cl_mem m[] = {q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow};
+        a = 0;
+        err = set_args(kr, &a, m, 10);
+        err |= ARG(kr, a, n_q);
+        err |= ARG(kr, a, nqp);
+        err |= ARG(kr, a, heads);
+        for (int i = 0; i < 3; i++)
+            err |= ARG(kr, a, qstr[i]);
+        what = "bwd_prep_q";
+        if (err != CL_SUCCESS) goto set_failed;
+        size_t gws[3] = {(size_t)s->head_dim / 8, (size_t)nqp / 8, (size_t)s->batch * s->heads};
+        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, &e[0]);
+        if (err != CL_SUCCESS) goto enqueue_failed;
+    }
+    /* 2. Key side: padded K (rows and transposed) and V (transposed). */
+    {
+        cl_kernel kr = b->prep_k;
+        cl_mem m[] = {k, v, b->kr, b->kt, b->vt};
+        a = 0;
+        err = set_args(kr, &a, m, 5);
+        err |= ARG(kr, a, n_k);
+        err |= ARG(kr, a, nkp);
+        err |= ARG(kr, a, kv_heads);
+        for (int i = 0; i < 3; i++)
+            err |= ARG(kr, a, kstr[i]);
+        what = "bwd_prep_k";
+        if (err != CL_SUCCESS) goto set_failed;
+        size_t gws[3] = {(size_t)s->head_dim / 8, (size_t)nkp / 8, (size_t)s->batch * s->kv_heads};
+        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, &e[1]);
+        if (err != CL_SUCCESS) goto enqueue_failed;
+    }
+    /* 3. dQ over the row LUT, after both preps (also on out-of-order queues). */
+    {
+        cl_kernel kr = b->dq;
+        cl_mem m[] = {b->qt, b->dot,     b->lrow,    b->drow,     b->kr,    b->kt,         b->vt,
+                      dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+        a = 0;
+        err = set_args(kr, &a, m, 13);
+        err |= ARG(kr, a, n_q);
+        err |= ARG(kr, a, n_k);
+        err |= ARG(kr, a, nqp);
+        err |= ARG(kr, a, nkp);
+        err |= ARG(kr, a, heads);
+        err |= ARG(kr, a, group);
+        for (int i = 0; i < 3; i++)
+            err |= ARG(kr, a, qstr[i]);
+        err |= ARG(kr, a, nb_q);
+        err |= ARG(kr, a, mask_words);
+        err |= ARG(kr, a, scale);
+        what = "bwd_dq";
+        if (err != CL_SUCCESS) goto set_failed;
+        size_t wg = scl_bwd_dq_work_group_size(&b->prm);
+        size_t tiles = (size_t)((s->seq_q + b->prm.dq_bq - 1) / b->prm.dq_bq);
+        size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
+        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 2, e, &e[2]);
+        if (err != CL_SUCCESS) goto enqueue_failed;
+    }
+    /* 4. dK/dV over the column LUT; waits for dQ too, so its event ends the whole pass. */
+    {
+        cl_kernel kr = b->dkv;
+        cl_mem m[] = {b->qr, b->qt, b->dor,     b->dot,     b->lrow,     b->drow,    b->kt,         b->vt,
+                      dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
+        a = 0;
+        err = set_args(kr, &a, m, 15);
+        err |= ARG(kr, a, n_q);
+        err |= ARG(kr, a, n_k);
+        err |= ARG(kr, a, nqp);
+        err |= ARG(kr, a, nkp);
+        err |= ARG(kr, a, heads);
+        err |= ARG(kr, a, group);
+        for (int i = 0; i < 3; i++)
+            err |= ARG(kr, a, kstr[i]);
+        err |= ARG(kr, a, nb_k);
+        err |= ARG(kr, a, mask_words);
+        err |= ARG(kr, a, scale);
+        what = "bwd_dkv";
+        if (err != CL_SUCCESS) goto set_failed;
+        size_t wg = scl_bwd_dkv_work_group_size(&b->prm);
+        size_t tiles = (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk);
+        size_t gws[2] = {tiles * wg, (size_t)s->batch * s->kv_heads}, lws[2] = {wg, 1};
+        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 3, e, &e[3]);
+        if (err != CL_SUCCESS) goto enqueue_failed;
+    }
+    if (ev) {
+        memcpy(ev, e, sizeof e);
+    } else {
+        for (int i = 0; i < 3; i++)
+            clReleaseEvent(e[i]);
+    }
+    if (event)
+        *event = e[3];
+    else if (!ev)
+        clReleaseEvent(e[3]);
+    return SCL_OK;
+
+set_failed:
+    st = scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", what);
+    goto release;
+enqueue_failed:
+    st = scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, what);
+release:
+    for (int i = 0; i < 4; i++)
+        if (e[i]) clReleaseEvent(e[i]);
+    return st;
+}
+
+scl_status scl_plan_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                             cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                             cl_event *event)
+{
+    return backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
+}
+
+static double event_ns(cl_event e, cl_profiling_info what)
+{
+    cl_ulong t = 0;
+    clGetEventProfilingInfo(e, what, sizeof t, &t, NULL);
+    return (double)t;
+}
+
+scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                  cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, double *ms)
+{
+    if (!ms)
+        return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_backward: ms is NULL");
+    cl_event e[4] = {NULL, NULL, NULL, NULL};
+    scl_status st = backward(p, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, e, NULL);
+    if (st != SCL_OK) return st;
+    cl_int err = clWaitForEvents(4, e);
+    if (err != CL_SUCCESS) {
+        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
+    } else { /* first start to last end over all four kernels (any queue order) */
+        double t0 = event_ns(e[0], CL_PROFILING_COMMAND_START), t1 = event_ns(e[0], CL_PROFILING_COMMAND_END);
+        for (int i = 1; i < 4; i++) {
+            double s0 = event_ns(e[i], CL_PROFILING_COMMAND_START),
+                   s1 = event_ns(e[i], CL_PROFILING_COMMAND_END);
+            if (s0 < t0) t0 = s0;
+            if (s1 > t1) t1 = s1;
+        }
+        *ms = (t1 - t0) * 1e-6;
+    }
+    for (int i = 0; i < 4; i++)
+        clReleaseEvent(e[i]);
+    return st;
+}
+
+scl_status scl_plan_backward_host(scl_plan *p, const void *q, const void *k, const void *v, const void *o,
+                                  const float *lse, const void *dout, void *dq, void *dk, void *dv)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (!q || !k || !v || !o || !lse || !dout || !dq || !dk || !dv)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_backward_host: NULL array");
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    cl_context ctx = p->rt->ctx;
+    const cl_mem_flags in = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
+    size_t sizes[9] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
+    const void *src[9] = {q, k, v, o, lse, dout, NULL, NULL, NULL};
+    cl_mem m[9] = {NULL};
+    scl_status st = SCL_OK;
+    for (int i = 0; i < 9 && st == SCL_OK; i++) {
+        cl_int err;
+        m[i] = clCreateBuffer(ctx, src[i] ? in : CL_MEM_WRITE_ONLY, sizes[i], (void *)src[i], &err);
+        if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", err, "host-array convenience");
+    }
+    if (st == SCL_OK)
+        st = scl_plan_backward(p, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, NULL);
+    if (st == SCL_OK) {
+        void *dst[3] = {dq, dk, dv};
+        for (int i = 0; i < 3 && st == SCL_OK; i++) {
+            cl_int err =
+                clEnqueueReadBuffer(p->rt->queue, m[6 + i], CL_TRUE, 0, sizes[6 + i], dst[i], 0, NULL, NULL);
+            if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading gradients");
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        if (m[i]) clReleaseMemObject(m[i]);
+    return st;
 }

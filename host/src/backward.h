@@ -1,0 +1,17 @@
+/* Backward pass internals shared with the autotuner. */
+#ifndef SCL_BACKWARD_H
+#define SCL_BACKWARD_H
+
+#include "backward_params.h"
+#include "plan_internal.h"
+
+/* Build (or rebuild) the plan's backward state with explicit parameters (NULL: look-up order:
+ * built-in defaults of the device type, then SPARSECL_BWD_PARAMS). Rejected parameters give
+ * SCL_ERR_INVALID_ARGUMENT with the reason; the previous state is dropped either way. */
+scl_status scl_plan_prepare_backward(scl_plan *plan, const scl_bwd_params *params);
+/* The backward kernels' -D options and where their parameters came from ("" before the first
+ * backward call or scl_plan_prepare_backward). */
+const char *scl_plan_backward_options(const scl_plan *plan);
+const char *scl_plan_backward_source(const scl_plan *plan);
+
+#endif

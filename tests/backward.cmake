@@ -1,0 +1,5 @@
+add_executable(test_backward ${CMAKE_CURRENT_SOURCE_DIR}/backward/test_backward.c)
+target_compile_options(test_backward PRIVATE ${SCL_WARNINGS})
+target_link_libraries(test_backward PRIVATE sparsecl_static)
+add_test(NAME backward COMMAND test_backward)
+set_tests_properties(backward PROPERTIES TIMEOUT 900)
