@@ -49,21 +49,6 @@ typedef float vfloat;
 #define VS(x, p) (*(p) = (x))
 #endif
 
-#if FAST_EXP
-/* Same polynomial 2^x as kernels/attn_fwd.cl (vectorizes on CPUs; x < -125 gives 0, NaN stays NaN). */
-__attribute__((always_inline)) inline float exp2_fast(float x)
-{
-    const float xc = x > -125.0f ? x : -125.0f;
-    const float n = (xc + 12582912.0f) - 12582912.0f, f = xc - n;
-    float p = fma(fma(fma(fma(fma(fma(1.5403530e-4f, f, 1.3333558e-3f), f, 9.6181291e-3f), f, 5.5504109e-2f), f,
-                          2.4022651e-1f), f, 6.9314718e-1f), f, 1.0f);
-    p = as_float(as_int(p) + (convert_int(n) << 23));
-    return x < -125.0f ? 0.0f : (x == x ? p : x);
-}
-#define EXP2 exp2_fast
-#else
-#define EXP2 exp2
-#endif
 
 /* OUT[NI][NJ] (=|+=) A[NI][KD] B[KD][NJ] in RI x RJX register blocks, each kept in registers over the
  * whole reduction. A(i, c) gives a scalar (broadcast), BP(c, j) the address of VEC consecutive B

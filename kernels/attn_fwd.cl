@@ -105,25 +105,6 @@ __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_sto
 }
 #endif
 
-#if FAST_EXP
-/* 2^x from arithmetic only, so CPU compilers vectorize it (a libm call per score otherwise
- * dominates on PoCL). x = n + f with f in [-0.5, 0.5] (n rounded with the 1.5*2^23 trick, no
- * library call); degree-6 Taylor of 2^f (relative error ~1e-7); n is added to the exponent bits.
- * Arguments are <= 0 (score - running max); below -125 the result is 0, so masked scores (-inf)
- * give exactly 0; NaN stays NaN. Only selects, no branches. */
-__attribute__((always_inline)) inline float exp2_fast(float x)
-{
-    const float xc = x > -125.0f ? x : -125.0f;
-    const float n = (xc + 12582912.0f) - 12582912.0f, f = xc - n;
-    float p = fma(fma(fma(fma(fma(fma(1.5403530e-4f, f, 1.3333558e-3f), f, 9.6181291e-3f), f, 5.5504109e-2f), f,
-                          2.4022651e-1f), f, 6.9314718e-1f), f, 1.0f);
-    p = as_float(as_int(p) + (convert_int(n) << 23));
-    return x < -125.0f ? 0.0f : (x == x ? p : x);
-}
-#define EXP2 exp2_fast
-#else
-#define EXP2 exp2
-#endif
 
 __attribute__((always_inline)) inline float row_max(const float *x)
 {

@@ -176,19 +176,6 @@ const char *scl_plan_backward_source(const scl_plan *p)
     return p && p->bwd ? p->bwd->source : "";
 }
 
-/* A caller's buffer must be at least as large as the shape needs (as in plan.c). */
-static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name)
-{
-    if (!m) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s is NULL", name);
-    size_t size = 0;
-    cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
-    if (size < need)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name,
-                        size, need);
-    return SCL_OK;
-}
-
 static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
 {
     cl_int err = CL_SUCCESS;
@@ -211,11 +198,15 @@ static scl_status backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, 
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     scl_status st;
-    if ((st = check_buffer(p, q, sz.q, "q")) || (st = check_buffer(p, k, sz.k, "k")) ||
-        (st = check_buffer(p, v, sz.v, "v")) || (st = check_buffer(p, o, sz.o, "o")) ||
-        (st = check_buffer(p, lse, sz.lse, "lse")) || (st = check_buffer(p, dout, sz.o, "dout")) ||
-        (st = check_buffer(p, dq, sz.q, "dq")) || (st = check_buffer(p, dk, sz.k, "dk")) ||
-        (st = check_buffer(p, dv, sz.v, "dv")))
+    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) ||
+        (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
+        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) ||
+        (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
+        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", false)) ||
+        (st = scl_plan_check_buffer(p, dout, sz.o, "dout", false)) ||
+        (st = scl_plan_check_buffer(p, dq, sz.q, "dq", false)) ||
+        (st = scl_plan_check_buffer(p, dk, sz.k, "dk", false)) ||
+        (st = scl_plan_check_buffer(p, dv, sz.v, "dv", false)))
         return st;
     if (!p->bwd && (st = scl_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
     scl_bwd_state *b = p->bwd;
@@ -346,13 +337,6 @@ scl_status scl_plan_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o
     return backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
 }
 
-static double event_ns(cl_event e, cl_profiling_info what)
-{
-    cl_ulong t = 0;
-    clGetEventProfilingInfo(e, what, sizeof t, &t, NULL);
-    return (double)t;
-}
-
 scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                   cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, double *ms)
 {
@@ -365,14 +349,7 @@ scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_
     if (err != CL_SUCCESS) {
         st = scl_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
     } else { /* first start to last end over all four kernels (any queue order) */
-        double t0 = event_ns(e[0], CL_PROFILING_COMMAND_START), t1 = event_ns(e[0], CL_PROFILING_COMMAND_END);
-        for (int i = 1; i < 4; i++) {
-            double s0 = event_ns(e[i], CL_PROFILING_COMMAND_START),
-                   s1 = event_ns(e[i], CL_PROFILING_COMMAND_END);
-            if (s0 < t0) t0 = s0;
-            if (s1 > t1) t1 = s1;
-        }
-        *ms = (t1 - t0) * 1e-6;
+        *ms = scl_events_span_ms(e, 4);
     }
     for (int i = 0; i < 4; i++)
         clReleaseEvent(e[i]);

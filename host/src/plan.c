@@ -13,7 +13,8 @@ static size_t elem_size(scl_dtype t)
     return t == SCL_F16 ? 2 : 4;
 }
 
-static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out, const char *what)
+static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out,
+                         const char *what)
 {
     static const int32_t zero = 0;
     cl_int err;
@@ -23,7 +24,8 @@ static scl_status upload(scl_plan *p, const void *data, size_t count, size_t ele
         count = 1;
         elem = sizeof zero;
     }
-    *out = clCreateBuffer(p->rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, count * elem, (void *)data, &err);
+    *out =
+        clCreateBuffer(p->rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, count * elem, (void *)data, &err);
     if (err != CL_SUCCESS) {
         char ctx[128];
         snprintf(ctx, sizeof ctx, "LUT buffer %s of %zu bytes", what, count * elem);
@@ -56,7 +58,8 @@ static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
 /* Parameters in look-up order: explicit (the autotuner's candidates), tuning database (user
  * cache, then the shipped ones), built-in defaults for the device type; then single-parameter
  * overrides from SPARSECL_FWD_PARAMS for experiments. */
-static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc, const scl_fwd_params *explicit_params)
+static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc,
+                                        const scl_fwd_params *explicit_params)
 {
     scl_runtime *rt = p->rt;
     char reason[256];
@@ -69,8 +72,9 @@ static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc
     }
     if (!scl_tuning_lookup_fwd(&rt->dev, pc, p->dtype, &p->fwd, p->fwd_source, sizeof p->fwd_source)) {
         if (!scl_fwd_params_default(&rt->dev, pc, &p->fwd))
-            return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward-kernel parameters for d=%d, block=%d on %s",
-                            p->shape.head_dim, p->shape.block, rt->dev.name);
+            return scl_fail(rt, SCL_ERR_UNSUPPORTED,
+                            "no valid forward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
+                            p->shape.block, rt->dev.name);
         snprintf(p->fwd_source, sizeof p->fwd_source, "built-in %s defaults",
                  rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
     }
@@ -79,7 +83,8 @@ static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc
         if (!scl_fwd_params_override(&p->fwd, env, reason, sizeof reason))
             return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS: %s", reason);
         if (!scl_fwd_params_check(&p->fwd, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env, reason);
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env,
+                            reason);
         size_t n = strlen(p->fwd_source);
         snprintf(p->fwd_source + n, sizeof p->fwd_source - n, " + SPARSECL_FWD_PARAMS=%s", env);
     }
@@ -120,8 +125,8 @@ static scl_status alloc_scratch(scl_plan *p)
     return SCL_OK;
 }
 
-scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape, scl_dtype dtype,
-                           scl_plan **out)
+scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                           scl_dtype dtype, scl_plan **out)
 {
     return scl_plan_create_with_params(rt, pattern, shape, dtype, NULL, out);
 }
@@ -206,8 +211,7 @@ const char *scl_plan_kernel_source(const scl_plan *p)
     return p ? p->fwd_source : "";
 }
 
-/* A caller's buffer must be at least as large as the shape needs. */
-static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
+scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
 {
     if (!m) {
         if (optional) return SCL_OK;
@@ -217,8 +221,8 @@ static scl_status check_buffer(scl_plan *p, cl_mem m, size_t need, const char *n
     cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
     if (size < need)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name, size,
-                        need);
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name,
+                        size, need);
     return SCL_OK;
 }
 
@@ -232,9 +236,11 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     scl_status st;
-    if ((st = check_buffer(p, q, sz.q, "q", false)) || (st = check_buffer(p, k, sz.k, "k", false)) ||
-        (st = check_buffer(p, v, sz.v, "v", false)) || (st = check_buffer(p, o, sz.o, "o", false)) ||
-        (st = check_buffer(p, lse, sz.lse, "lse", true)))
+    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) ||
+        (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
+        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) ||
+        (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
+        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", true)))
         return st;
     const scl_shape *s = &p->shape;
     cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nkp = (cl_int)p->nkp, heads = s->heads,
@@ -247,12 +253,14 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
     cl_kernel kp = p->prep_kernel;
     cl_mem pargs[] = {k, v, p->kt, p->vp};
     cl_uint a = 0;
-    for (; a < 4; a++) err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
+    for (; a < 4; a++)
+        err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
     err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
     err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
     cl_long kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
-    for (int i = 0; i < 3; i++) err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
     /* Work-item mapping as in kernels/attn_fwd.cl: (column, run of 64 keys) or (key). */
     size_t bhk = (size_t)s->batch * s->kv_heads;
@@ -262,28 +270,31 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
      * be reading the scratch buffers on an out-of-order queue. */
     cl_event waits[65];
     cl_uint n_waits = 0;
-    for (cl_uint i = 0; i < num_wait && n_waits < 64; i++) waits[n_waits++] = wait_list[i];
+    for (cl_uint i = 0; i < num_wait && n_waits < 64; i++)
+        waits[n_waits++] = wait_list[i];
     if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
     if (p->last_fwd) waits[n_waits++] = p->last_fwd;
     cl_event prep = NULL;
-    err = p->fwd.prep_by_column
-              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits, n_waits ? waits : NULL, &prep)
-              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits, n_waits ? waits : NULL,
-                                       &prep);
+    err = p->fwd.prep_by_column ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits,
+                                                         n_waits ? waits : NULL, &prep)
+                                : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
+                                                         n_waits ? waits : NULL, &prep);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
 
     /* 2. The fused attention, after the copy (also on out-of-order queues). */
     cl_kernel kr = p->fwd_kernel;
     cl_mem args[] = {q, p->kt, p->vp, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
     a = 0;
-    for (; a < sizeof args / sizeof args[0]; a++) err |= clSetKernelArg(kr, a, sizeof(cl_mem), &args[a]);
+    for (; a < sizeof args / sizeof args[0]; a++)
+        err |= clSetKernelArg(kr, a, sizeof(cl_mem), &args[a]);
     err |= clSetKernelArg(kr, a++, sizeof n_q, &n_q);
     err |= clSetKernelArg(kr, a++, sizeof n_k, &n_k);
     err |= clSetKernelArg(kr, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(kr, a++, sizeof heads, &heads);
     err |= clSetKernelArg(kr, a++, sizeof group, &group);
     cl_long qstr[3] = {p->qs.b, p->qs.h, p->qs.n};
-    for (int i = 0; i < 3; i++) err |= clSetKernelArg(kr, a++, sizeof(cl_long), &qstr[i]);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kr, a++, sizeof(cl_long), &qstr[i]);
     err |= clSetKernelArg(kr, a++, sizeof nb_q, &nb_q);
     err |= clSetKernelArg(kr, a++, sizeof mask_words, &mask_words);
     err |= clSetKernelArg(kr, a++, sizeof scale, &scale);
@@ -300,8 +311,10 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
         clReleaseEvent(prep);
         return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
     }
-    if (first_event) *first_event = prep;
-    else clReleaseEvent(prep);
+    if (first_event)
+        *first_event = prep;
+    else
+        clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
     if (event) {
@@ -324,6 +337,18 @@ static double event_ns(cl_event e, cl_profiling_info what)
     return (double)t;
 }
 
+double scl_events_span_ms(const cl_event *ev, int n)
+{
+    double t0 = event_ns(ev[0], CL_PROFILING_COMMAND_START), t1 = event_ns(ev[0], CL_PROFILING_COMMAND_END);
+    for (int i = 1; i < n; i++) {
+        double s0 = event_ns(ev[i], CL_PROFILING_COMMAND_START),
+               s1 = event_ns(ev[i], CL_PROFILING_COMMAND_END);
+        if (s0 < t0) t0 = s0;
+        if (s1 > t1) t1 = s1;
+    }
+    return (t1 - t0) * 1e-6;
+}
+
 scl_status scl_plan_time_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, double *ms)
 {
     if (!ms) return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_forward: ms is NULL");
@@ -331,17 +356,21 @@ scl_status scl_plan_time_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_m
     scl_status st = forward(p, q, k, v, o, lse, 0, NULL, &first, &last);
     if (st != SCL_OK) return st;
     cl_int err = clWaitForEvents(1, &last);
-    if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
-    else *ms = (event_ns(last, CL_PROFILING_COMMAND_END) - event_ns(first, CL_PROFILING_COMMAND_START)) * 1e-6;
+    if (err != CL_SUCCESS)
+        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
+    else
+        *ms = scl_events_span_ms((cl_event[]){first, last}, 2);
     clReleaseEvent(first);
     clReleaseEvent(last);
     return st;
 }
 
-scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, const void *v, void *o, float *lse)
+scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, const void *v, void *o,
+                                 float *lse)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
-    if (!q || !k || !v || !o) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_forward_host: NULL array");
+    if (!q || !k || !v || !o)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_forward_host: NULL array");
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     cl_context ctx = p->rt->ctx;
@@ -358,7 +387,8 @@ scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, cons
     if (st == SCL_OK) st = scl_plan_forward(p, bq, bk, bv, bo, bl, 0, NULL, &done);
     if (st == SCL_OK) { /* reads wait for the kernel: the queue may be out of order */
         cl_int err = clEnqueueReadBuffer(p->rt->queue, bo, CL_TRUE, 0, sz.o, o, 1, &done, NULL);
-        if (err == CL_SUCCESS && lse) err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 1, &done, NULL);
+        if (err == CL_SUCCESS && lse)
+            err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 1, &done, NULL);
         if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading results");
     }
     if (done) clReleaseEvent(done);

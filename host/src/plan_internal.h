@@ -39,6 +39,11 @@ struct scl_plan {
     int from_cache;
 };
 
+/* A caller's buffer must be at least as large as the shape needs (NULL allowed when optional). */
+scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional);
+/* Device time from the earliest start to the latest end over n completed, profiled events. */
+double scl_events_span_ms(const cl_event *ev, int n);
+
 /* scl_plan_create with explicit forward parameters (NULL: look-up order). For the autotuner. */
 scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
                                        scl_dtype dtype, const scl_fwd_params *params, scl_plan **out);
