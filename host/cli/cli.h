@@ -15,6 +15,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_peak(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_block(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 

@@ -1,10 +1,10 @@
 /* `sparsecl bench`: time the fused block-sparse forward against the dense fused kernel and a
  * CLBlast dense baseline, side by side in one run on one device. */
 #include "baseline.h"
+#include "bench_suite.h"
 #include "cli.h"
 #include "internal.h"
 #include "peak.h"
-#include "scl_npy.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -19,194 +19,127 @@ static void usage(void)
 {
     printf("usage: sparsecl bench --pattern SPEC --seq N --block B --heads H --dim d\n"
            "                      [--batch B] [--kv-heads H_kv] [--kv-seq M] [--dtype f32|f16] [--reps R]\n"
-           "                      [--device D] [--no-baselines] [--no-peak] [--json]\n\n"
+           "                      [--backward] [--device D] [--no-baselines] [--no-peak] [--json]\n"
+           "       sparsecl bench --suite quick|full [--device D|all] [--out DIR] [--note TEXT] ...\n"
+           "                      (see sparsecl bench --suite quick --help)\n\n"
            "Times the fused forward on random inputs (2 warm-up runs, then R timed runs with OpenCL\n"
            "profiling events; median, min, max), then the same shape dense through the fused kernel\n"
            "and through CLBlast (SGEMM Q K^T -> softmax -> SGEMM P V), and prints the ratios.\n"
            "Effective GFLOP/s count 4*d flops per allowed (query, key) pair. --no-peak skips the\n"
-           "device peak measurement (see `sparsecl peak`) used for the fraction-of-peak column.\n");
+           "device peak measurement (see `sparsecl peak`) used for the fraction-of-peak column.\n"
+           "--backward also times the backward pass alone and forward followed by backward (backward\n"
+           "FLOPs = 2.5x the forward's, FlashAttention's convention), against the dense fused backward;\n"
+           "the CLBlast baseline is forward only.\n");
 }
 
-typedef struct timing {
-    int ran;
-    double median, min, max; /* ms */
-    double flops;
-    char note[512];
-} timing;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void summarize(double *ms, int n, timing *t)
-{
-    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
-    t->ran = 1;
-    t->min = ms[0];
-    t->max = ms[n - 1];
-    t->median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-}
-
-typedef struct buffers {
-    cl_mem q, k, v, o, lse;
-} buffers;
-
-static scl_status time_plan(scl_plan *plan, const buffers *b, int reps, timing *t)
-{
-    double *ms = calloc((size_t)reps, sizeof *ms);
-    if (!ms) return SCL_ERR_OUT_OF_MEMORY;
-    scl_status st = SCL_OK;
-    for (int r = -2; r < reps && st == SCL_OK; r++) {
-        double one = 0;
-        st = scl_plan_time_forward(plan, b->q, b->k, b->v, b->o, b->lse, &one);
-        if (r >= 0) ms[r] = one;
-    }
-    if (st == SCL_OK) summarize(ms, reps, t);
-    free(ms);
-    return st;
-}
-
-static scl_status time_baseline(scl_runtime *rt, const scl_shape *shape, const buffers *b, int reps, timing *t)
-{
-    scl_baseline *bl = NULL;
-    scl_status st = scl_baseline_create(rt, shape, SCL_F32, 0, &bl);
-    if (st != SCL_OK) {
-        snprintf(t->note, sizeof t->note, "%s", scl_last_error_message(rt));
-        return st;
-    }
-    double *ms = calloc((size_t)reps, sizeof *ms);
-    if (!ms) st = SCL_ERR_OUT_OF_MEMORY;
-    for (int r = -2; r < reps && st == SCL_OK; r++) {
-        double one = 0;
-        st = scl_baseline_run(bl, b->q, b->k, b->v, b->o, &one);
-        if (r >= 0) ms[r] = one;
-    }
-    if (st == SCL_OK) summarize(ms, reps, t);
-    else snprintf(t->note, sizeof t->note, "%s", scl_last_error_message(rt));
-    free(ms);
-    scl_baseline_destroy(bl);
-    return st;
-}
-
-static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigned seed, scl_status *st)
-{
-    size_t es = dt == SCL_F16 ? 2 : 4;
-    void *host = malloc(elems * es);
-    if (!host) {
-        *st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory for %zu elements", elems);
-        return NULL;
-    }
-    uint64_t x = 0x9e3779b97f4a7c15ULL * (seed + 1);
-    for (size_t i = 0; i < elems; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        float f = (float)((x >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
-        if (dt == SCL_F16) ((uint16_t *)host)[i] = npy_float_to_half(f);
-        else ((float *)host)[i] = f;
-    }
-    cl_int err;
-    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, elems * es, host, &err);
-    free(host);
-    if (err != CL_SUCCESS) {
-        char ctx[128];
-        snprintf(ctx, sizeof ctx, "%zu-byte input tensor", elems * es);
-        *st = scl_fail_cl(rt, "clCreateBuffer", err, ctx);
-    }
-    return m;
-}
-
-static scl_status make_buffers(scl_runtime *rt, scl_plan *plan, scl_dtype dt, buffers *b)
-{
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(plan, &sz);
-    size_t es = dt == SCL_F16 ? 2 : 4;
-    scl_status st = SCL_OK;
-    b->q = random_buffer(rt, sz.q / es, dt, 1, &st);
-    if (st == SCL_OK) b->k = random_buffer(rt, sz.k / es, dt, 2, &st);
-    if (st == SCL_OK) b->v = random_buffer(rt, sz.v / es, dt, 3, &st);
-    cl_int err = CL_SUCCESS;
-    if (st == SCL_OK) b->o = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.o, NULL, &err);
-    if (st == SCL_OK && err == CL_SUCCESS) b->lse = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.lse, NULL, &err);
-    if (st == SCL_OK && err != CL_SUCCESS) st = scl_fail_cl(rt, "clCreateBuffer", err, "output tensor");
-    return st;
-}
-
-static void free_buffers(buffers *b)
-{
-    cl_mem all[] = {b->q, b->k, b->v, b->o, b->lse};
-    for (int i = 0; i < 5; i++)
-        if (all[i]) clReleaseMemObject(all[i]);
-}
-
-static cJSON *timing_json(const timing *t, double peak_gflops)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "ran", t->ran);
-    if (t->ran) {
-        cJSON_AddNumberToObject(o, "median_ms", t->median);
-        cJSON_AddNumberToObject(o, "min_ms", t->min);
-        cJSON_AddNumberToObject(o, "max_ms", t->max);
-        cJSON_AddNumberToObject(o, "gflops", t->flops / t->median * 1e-6);
-        if (peak_gflops > 0) cJSON_AddNumberToObject(o, "fraction_of_peak", t->flops / t->median * 1e-6 / peak_gflops);
-    } else {
-        cJSON_AddStringToObject(o, "reason", t->note);
-    }
-    return o;
-}
-
-static void print_row(const char *name, const timing *t, double peak)
+static void print_row(const char *name, const bench_timing *t, double peak)
 {
     if (!t->ran) {
         printf("  %-22s not run: %s\n", name, t->note);
         return;
     }
     double gf = t->flops / t->median * 1e-6;
-    printf("  %-22s median %9.3f ms  (min %9.3f, max %9.3f)  %9.1f GFLOP/s", name, t->median, t->min, t->max, gf);
+    printf("  %-22s median %9.3f ms  (min %9.3f, max %9.3f)  %9.1f GFLOP/s", name, t->median, t->min, t->max,
+           gf);
     if (peak > 0) printf("  %5.1f%% of peak", 100.0 * gf / peak);
     printf("\n");
 }
 
+static bool has_suite(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "--suite") == 0 || strncmp(argv[i], "--suite=", 8) == 0) return true;
+    }
+    return false;
+}
+
 int cmd_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"pattern", required_argument, NULL, 'p'}, {"seq", required_argument, NULL, 'n'},
-        {"kv-seq", required_argument, NULL, 'm'},  {"block", required_argument, NULL, 'b'},
-        {"heads", required_argument, NULL, 'H'},   {"kv-heads", required_argument, NULL, 'K'},
-        {"dim", required_argument, NULL, 'd'},     {"batch", required_argument, NULL, 'B'},
-        {"dtype", required_argument, NULL, 't'},   {"reps", required_argument, NULL, 'r'},
-        {"device", required_argument, NULL, 'D'},  {"no-baselines", no_argument, NULL, 'x'},
-        {"no-peak", no_argument, NULL, 'P'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {0}};
+    if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
+    static const struct option opts[] = {{"pattern", required_argument, NULL, 'p'},
+                                         {"seq", required_argument, NULL, 'n'},
+                                         {"kv-seq", required_argument, NULL, 'm'},
+                                         {"block", required_argument, NULL, 'b'},
+                                         {"heads", required_argument, NULL, 'H'},
+                                         {"kv-heads", required_argument, NULL, 'K'},
+                                         {"dim", required_argument, NULL, 'd'},
+                                         {"batch", required_argument, NULL, 'B'},
+                                         {"dtype", required_argument, NULL, 't'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {"no-baselines", no_argument, NULL, 'x'},
+                                         {"no-peak", no_argument, NULL, 'P'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"backward", no_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *spec = NULL, *dev = NULL;
     int64_t seq = 0, kv_seq = 0;
-    int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1, c;
+    int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1,
+        backward = 0, c;
     scl_dtype dt = SCL_F32;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case 'p': spec = optarg; break;
-        case 'D': dev = optarg; break;
-        case 'n': ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 30, &seq); break;
-        case 'm': ok = cli_parse_i64(CMD, "--kv-seq", optarg, 1, 1 << 30, &kv_seq); break;
-        case 'b': ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &block); break;
-        case 'H': ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &heads); break;
-        case 'K': ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &kv_heads); break;
-        case 'd': ok = cli_parse_int(CMD, "--dim", optarg, 1, 4096, &dim); break;
-        case 'B': ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &batch); break;
-        case 'r': ok = cli_parse_int(CMD, "--reps", optarg, 1, 100000, &reps); break;
-        case 't':
-            if (strcmp(optarg, "f32") == 0) dt = SCL_F32;
-            else if (strcmp(optarg, "f16") == 0) dt = SCL_F16;
-            else return cli_error(CMD, CLI_USAGE, "--dtype must be f32 or f16, got '%s'", optarg);
+        case 'p':
+            spec = optarg;
             break;
-        case 'x': baselines = 0; break;
-        case 'P': peak = 0; break;
-        case 'j': json = 1; break;
-        case 'h': usage(); return CLI_OK;
-        default: return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        case 'D':
+            dev = optarg;
+            break;
+        case 'n':
+            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 30, &seq);
+            break;
+        case 'm':
+            ok = cli_parse_i64(CMD, "--kv-seq", optarg, 1, 1 << 30, &kv_seq);
+            break;
+        case 'b':
+            ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &block);
+            break;
+        case 'H':
+            ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &heads);
+            break;
+        case 'K':
+            ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &kv_heads);
+            break;
+        case 'd':
+            ok = cli_parse_int(CMD, "--dim", optarg, 1, 4096, &dim);
+            break;
+        case 'B':
+            ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &batch);
+            break;
+        case 'r':
+            ok = cli_parse_int(CMD, "--reps", optarg, 1, 100000, &reps);
+            break;
+        case 't':
+            if (strcmp(optarg, "f32") == 0)
+                dt = SCL_F32;
+            else if (strcmp(optarg, "f16") == 0)
+                dt = SCL_F16;
+            else
+                return cli_error(CMD, CLI_USAGE, "--dtype must be f32 or f16, got '%s'", optarg);
+            break;
+        case 'x':
+            baselines = 0;
+            break;
+        case 'P':
+            peak = 0;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'w':
+            backward = 1;
+            break;
+        case 'h':
+            usage();
+            return CLI_OK;
+        default:
+            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
+                             argv[optind - 1]);
         }
         if (!ok) return CLI_USAGE;
     }
@@ -218,8 +151,9 @@ int cmd_bench(int argc, char **argv)
     scl_runtime *rt = NULL;
     scl_pattern *pat = NULL, *dense_pat = NULL;
     scl_plan *plan = NULL, *dense = NULL;
-    buffers bufs = {0};
-    timing sparse_t = {0}, dense_t = {0}, blast_t = {0};
+    bench_buffers bufs = {0};
+    bench_timing sparse_t = {0}, dense_t = {0}, blast_t = {0}, bwd_t = {0}, both_t = {0}, dbwd_t = {0},
+                 dboth_t = {0};
     scl_peak pk = {0};
     int rc = CLI_OK;
     scl_status st = scl_runtime_create(dev, &rt);
@@ -227,45 +161,63 @@ int cmd_bench(int argc, char **argv)
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         goto done;
     }
-    if ((st = scl_pattern_create(rt, spec, &pat)) != SCL_OK || (st = scl_plan_create(rt, pat, &shape, dt, &plan))) {
-        rc = cli_error(CMD, st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED, "%s",
-                       scl_last_error_message(rt));
+    if ((st = scl_pattern_create(rt, spec, &pat)) != SCL_OK ||
+        (st = scl_plan_create(rt, pat, &shape, dt, &plan))) {
+        rc = cli_error(CMD, st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
+                       "%s", scl_last_error_message(rt));
         goto done;
     }
-    if ((st = make_buffers(rt, plan, dt, &bufs)) != SCL_OK) {
+    scl_shape norm = shape;
+    if (!norm.kv_heads) norm.kv_heads = heads;
+    if (!norm.seq_k) norm.seq_k = seq;
+    if ((st = bench_make_buffers(rt, &norm, dt, backward, &bufs)) != SCL_OK) {
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         goto done;
     }
     scl_plan_stats ps;
     scl_plan_get_stats(plan, &ps);
-    scl_shape norm = shape;
-    if (!norm.kv_heads) norm.kv_heads = heads;
-    if (!norm.seq_k) norm.seq_k = seq;
     double dense_pairs = (double)batch * heads * (double)norm.seq_q * (double)norm.seq_k;
     if (!json) fprintf(stderr, "bench: timing '%s' (%d+2 runs)...\n", spec, reps);
-    if ((st = time_plan(plan, &bufs, reps, &sparse_t)) != SCL_OK) {
+    if ((st = bench_time_forward(plan, &bufs, 2, reps, 0, &sparse_t)) != SCL_OK) {
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         goto done;
     }
     sparse_t.flops = 4.0 * dim * ps.allowed_pairs;
     dense_t.flops = blast_t.flops = 4.0 * dim * dense_pairs;
+    bwd_t.flops = BENCH_BWD_FLOP_RATIO * sparse_t.flops;
+    both_t.flops = (1.0 + BENCH_BWD_FLOP_RATIO) * sparse_t.flops;
+    dbwd_t.flops = BENCH_BWD_FLOP_RATIO * dense_t.flops;
+    dboth_t.flops = (1.0 + BENCH_BWD_FLOP_RATIO) * dense_t.flops;
+    if (backward) {
+        if (!json) fprintf(stderr, "bench: timing the backward pass...\n");
+        bench_time_backward(plan, &bufs, 2, reps, 0, &bwd_t, &both_t);
+    }
     if (baselines) {
         if (!json) fprintf(stderr, "bench: timing dense fused kernel...\n");
         if (scl_pattern_create(rt, "dense", &dense_pat) == SCL_OK &&
-            scl_plan_create(rt, dense_pat, &shape, dt, &dense) == SCL_OK)
-            time_plan(dense, &bufs, reps, &dense_t);
+            scl_plan_create(rt, dense_pat, &shape, dt, &dense) == SCL_OK) {
+            bench_time_forward(dense, &bufs, 2, reps, 0, &dense_t);
+            if (backward && dense_t.ran) bench_time_backward(dense, &bufs, 2, reps, 0, &dbwd_t, &dboth_t);
+        }
         if (!dense_t.ran) snprintf(dense_t.note, sizeof dense_t.note, "%s", scl_last_error_message(rt));
+        if (backward && !dbwd_t.ran && !dbwd_t.note[0])
+            snprintf(dbwd_t.note, sizeof dbwd_t.note, "%s", dense_t.note);
         if (!json) fprintf(stderr, "bench: timing CLBlast baseline...\n");
-        if (dt == SCL_F16) snprintf(blast_t.note, sizeof blast_t.note, "float16 storage: the CLBlast baseline is float32 only");
-        else time_baseline(rt, &norm, &bufs, reps, &blast_t);
+        if (dt == SCL_F16)
+            snprintf(blast_t.note, sizeof blast_t.note,
+                     "float16 storage: the CLBlast baseline is float32 only");
+        else
+            bench_time_clblast(rt, &norm, &bufs, 2, reps, 0, &blast_t, NULL);
     } else {
         snprintf(dense_t.note, sizeof dense_t.note, "--no-baselines");
         snprintf(blast_t.note, sizeof blast_t.note, "--no-baselines");
+        snprintf(dbwd_t.note, sizeof dbwd_t.note, "--no-baselines");
     }
     if (peak) {
         if (!json) fprintf(stderr, "bench: measuring device peak...\n");
         if (scl_measure_peak(rt, &pk) != SCL_OK) pk.fma_gflops = 0;
     }
+    size_t mem = bufs.bytes + bench_plan_bytes(plan);
 
     const scl_device_info *di = scl_runtime_device(rt);
     if (json) {
@@ -291,16 +243,31 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddStringToObject(root, "kernel_params_from", scl_plan_kernel_source(plan));
         cJSON_AddNumberToObject(root, "plan_create_ms", ps.create_ms);
         cJSON_AddBoolToObject(root, "kernels_from_cache", ps.kernels_from_cache);
+        cJSON_AddNumberToObject(root, "memory_bytes", (double)mem);
         if (pk.fma_gflops > 0) {
             cJSON_AddNumberToObject(root, "peak_fma_gflops", pk.fma_gflops);
             cJSON_AddNumberToObject(root, "peak_bandwidth_gbs", pk.bandwidth_gbs);
         }
-        cJSON_AddItemToObject(root, "sparse", timing_json(&sparse_t, pk.fma_gflops));
-        cJSON_AddItemToObject(root, "dense_fused", timing_json(&dense_t, pk.fma_gflops));
-        cJSON_AddItemToObject(root, "clblast", timing_json(&blast_t, pk.fma_gflops));
-        if (dense_t.ran) cJSON_AddNumberToObject(root, "sparse_time_over_dense", sparse_t.median / dense_t.median);
+        cJSON_AddItemToObject(root, "sparse", bench_timing_json(&sparse_t, pk.fma_gflops));
+        cJSON_AddItemToObject(root, "dense_fused", bench_timing_json(&dense_t, pk.fma_gflops));
+        cJSON_AddItemToObject(root, "clblast", bench_timing_json(&blast_t, pk.fma_gflops));
+        if (dense_t.ran)
+            cJSON_AddNumberToObject(root, "sparse_time_over_dense", sparse_t.median / dense_t.median);
         if (blast_t.ran && dense_t.ran)
-            cJSON_AddNumberToObject(root, "dense_fused_speedup_over_clblast", blast_t.median / dense_t.median);
+            cJSON_AddNumberToObject(root, "dense_fused_speedup_over_clblast",
+                                    blast_t.median / dense_t.median);
+        if (backward) {
+            cJSON_AddItemToObject(root, "backward", bench_timing_json(&bwd_t, pk.fma_gflops));
+            cJSON_AddItemToObject(root, "forward_backward", bench_timing_json(&both_t, pk.fma_gflops));
+            cJSON_AddItemToObject(root, "dense_fused_backward", bench_timing_json(&dbwd_t, pk.fma_gflops));
+            cJSON_AddItemToObject(root, "dense_fused_forward_backward",
+                                  bench_timing_json(&dboth_t, pk.fma_gflops));
+            cJSON_AddNumberToObject(root, "backward_memory_bytes",
+                                    (double)(mem + bench_backward_scratch_bytes(plan)));
+            if (bwd_t.ran && dbwd_t.ran)
+                cJSON_AddNumberToObject(root, "sparse_backward_time_over_dense",
+                                        bwd_t.median / dbwd_t.median);
+        }
         char *text = cJSON_Print(root);
         if (text) puts(text);
         free(text);
@@ -310,22 +277,34 @@ int cmd_bench(int argc, char **argv)
         printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", batch, heads, norm.kv_heads,
                (long long)norm.seq_q, (long long)norm.seq_k, dim, block, dt == SCL_F16 ? "f16" : "f32");
         printf("pattern  '%s': density %.4f, block density %.4f\n", spec, ps.density, ps.block_density);
-        printf("kernel   %s\n         from %s\n", scl_plan_kernel_options(plan), scl_plan_kernel_source(plan));
+        printf("kernel   %s\n         from %s\n", scl_plan_kernel_options(plan),
+               scl_plan_kernel_source(plan));
         printf("plan     created in %.1f ms (kernels %s)\n", ps.create_ms,
                ps.kernels_from_cache ? "from the binary cache" : "compiled");
+        printf("memory   %.1f MiB on the device (tensors + plan buffers)\n", mem / 1048576.0);
         if (pk.fma_gflops > 0)
-            printf("peak     %.1f GFLOP/s fp32 FMA, %.1f GB/s (sparsecl peak)\n", pk.fma_gflops, pk.bandwidth_gbs);
+            printf("peak     %.1f GFLOP/s fp32 FMA, %.1f GB/s (sparsecl peak)\n", pk.fma_gflops,
+                   pk.bandwidth_gbs);
         print_row("sparse fused", &sparse_t, pk.fma_gflops);
         print_row("dense fused", &dense_t, pk.fma_gflops);
         print_row("dense CLBlast", &blast_t, pk.fma_gflops);
+        if (backward) {
+            print_row("sparse backward", &bwd_t, pk.fma_gflops);
+            print_row("sparse fwd+bwd", &both_t, pk.fma_gflops);
+            print_row("dense fused backward", &dbwd_t, pk.fma_gflops);
+            print_row("dense fused fwd+bwd", &dboth_t, pk.fma_gflops);
+        }
         if (dense_t.ran)
-            printf("ratio    sparse / dense fused time = %.3f (block density p = %.3f; 1.25p + 0.03 = %.3f)\n",
-                   sparse_t.median / dense_t.median, ps.block_density, 1.25 * ps.block_density + 0.03);
+            printf(
+                "ratio    sparse / dense fused time = %.3f (block density p = %.3f; 1.25p + 0.03 = %.3f)\n",
+                sparse_t.median / dense_t.median, ps.block_density, 1.25 * ps.block_density + 0.03);
+        if (bwd_t.ran && dbwd_t.ran)
+            printf("ratio    sparse / dense fused backward time = %.3f\n", bwd_t.median / dbwd_t.median);
         if (dense_t.ran && blast_t.ran)
             printf("ratio    dense fused is %.2fx faster than CLBlast\n", blast_t.median / dense_t.median);
     }
 done:
-    free_buffers(&bufs);
+    bench_free_buffers(&bufs);
     scl_plan_destroy(dense);
     scl_plan_destroy(plan);
     scl_pattern_destroy(dense_pat);

@@ -17,6 +17,7 @@ static const struct {
     {"bench", cmd_bench, "time a pattern against the dense fused kernel and a CLBlast baseline"},
     {"peak", cmd_peak, "measure the device's fp32 FMA throughput and memory bandwidth"},
     {"tune", cmd_tune, "search kernel parameters for this device and write its tuning database"},
+    {"report", cmd_report, "regenerate results/README.md (devices side by side) from results/*/bench.json"},
     {"block", cmd_block, "run a Sparse Transformer block (LayerNorm, QKV, sparse attention, MLP) on .npy weights"},
 };
 

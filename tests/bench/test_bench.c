@@ -1,0 +1,324 @@
+/* Benchmark suite tests: the hidden tiny suite `test` into a temp dir (bench.json well-formed,
+ * bench.md tables), `sparsecl report` over two fake device folders (both side by side in one
+ * README.md), usage errors, and scripts/plot_bench.py when matplotlib is there.
+ * Usage: test_bench SPARSECL WORK_DIR PLOT_SCRIPT */
+#include "../check.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static const char *bin, *work, *plot;
+
+static int sh(char *out, size_t len, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = out ? fread(out, 1, len - 1, p) : 0;
+    if (out)
+        out[n] = '\0';
+    else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof sink, p) > 0) {
+        }
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs "bin ARGS" in the work dir; stdout only when stdout_only, else stdout+stderr. */
+static int run(char *out, size_t len, const char *args, int stdout_only)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s %s", work, bin, args, stdout_only ? "2>/dev/null" : "2>&1");
+    return sh(out, len, cmd);
+}
+
+static void expect(int code, const char *needle, const char *args)
+{
+    char out[16384];
+    int rc = run(out, sizeof out, args, 0);
+    CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
+    CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void check_timing(const cJSON *t, const char *what, int must_run)
+{
+    CHECK(t != NULL, "%s present", what);
+    if (!t) return;
+    if (cJSON_IsTrue(cJSON_GetObjectItem(t, "ran"))) {
+        double med = num(t, "median_ms"), lo = num(t, "min_ms"), hi = num(t, "max_ms");
+        CHECK(med > 0 && lo > 0 && lo <= med && med <= hi, "%s: min %g <= median %g <= max %g", what, lo, med,
+              hi);
+        CHECK(num(t, "gflops") > 0, "%s: gflops", what);
+        CHECK(num(t, "reps") >= 1, "%s: reps", what);
+    } else {
+        const char *r = str(t, "reason");
+        CHECK(!must_run, "%s did not run: %s", what, r ? r : "(no reason)");
+        CHECK(r && *r, "%s: a reason when not run", what);
+    }
+}
+
+/* The suite into WORK/res; returns the parsed bench.json (caller frees) and its folder. */
+static cJSON *suite_run(char *dir, size_t len)
+{
+    char out[16384], cmd[4096];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/res'", work);
+    sh(NULL, 0, cmd);
+    int rc = run(out, sizeof out, "bench --suite test --out res --no-plots --note 'test run' --json", 1);
+    CHECK(rc == 0, "bench --suite test: exit %d: %s", rc, out);
+    cJSON *sum = cJSON_Parse(out);
+    CHECK(sum != NULL, "--json prints JSON only on stdout: %s", out);
+    const cJSON *devs = cJSON_GetObjectItem(sum, "devices"), *d0 = cJSON_GetArrayItem(devs, 0);
+    const char *slug = str(d0, "slug");
+    CHECK(slug != NULL, "summary names the device folder");
+    snprintf(dir, len, "%s/res/%s", work, slug ? slug : "?");
+    cJSON_Delete(sum);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/bench.json", dir);
+    char *text = slurp(path);
+    CHECK(text != NULL, "%s written", path);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(doc != NULL, "bench.json parses");
+    if (!doc) return NULL;
+    CHECK(str(doc, "format") && strcmp(str(doc, "format"), "sparsecl-bench") == 0, "format");
+    CHECK(str(doc, "suite") && strcmp(str(doc, "suite"), "test") == 0, "suite name");
+    CHECK(num(doc, "suite_version") >= 1, "suite version");
+    const char *keys[] = {"library_version", "git_commit", "date", "command"};
+    for (int i = 0; i < 4; i++)
+        CHECK(str(doc, keys[i]) && *str(doc, keys[i]), "%s recorded", keys[i]);
+    CHECK(str(doc, "note") && strcmp(str(doc, "note"), "test run") == 0, "--note recorded");
+    const cJSON *dev = cJSON_GetObjectItem(doc, "device");
+    CHECK(str(dev, "name") && str(dev, "driver") && str(dev, "slug"), "device name, driver, slug");
+    CHECK(num(cJSON_GetObjectItem(doc, "peak"), "fma_gflops") > 0, "peak measured");
+    const cJSON *pts = cJSON_GetObjectItem(doc, "points"), *p;
+    int n = cJSON_GetArraySize(pts), sparse = 0, clblast = 0, f16 = 0;
+    CHECK(n == 8, "8 points in the test suite, got %d", n);
+    cJSON_ArrayForEach(p, pts)
+    {
+        const char *kind = str(p, "kind");
+        char what[128];
+        snprintf(what, sizeof what, "%s %s N=%g %s", kind ? kind : "?",
+                 str(p, "pattern") ? str(p, "pattern") : "?", num(p, "seq"),
+                 str(p, "dtype") ? str(p, "dtype") : "?");
+        CHECK(num(p, "memory_bytes") > 0, "%s: memory_bytes", what);
+        check_timing(cJSON_GetObjectItem(p, "forward"), what, 1);
+        if (kind && strcmp(kind, "sparse") == 0) {
+            sparse++;
+            f16 += str(p, "dtype") && strcmp(str(p, "dtype"), "f16") == 0;
+            CHECK(num(p, "density") > 0 && num(p, "density") <= 1, "%s: density", what);
+            CHECK(str(p, "kernel_params_from") != NULL, "%s: parameter source", what);
+            CHECK(num(p, "backward_memory_bytes") > num(p, "memory_bytes"), "%s: backward memory", what);
+            check_timing(cJSON_GetObjectItem(p, "backward"), what, 0);
+            check_timing(cJSON_GetObjectItem(p, "forward_backward"), what, 0);
+        } else {
+            clblast++;
+            CHECK(num(p, "scores_bytes") > 0, "%s: CLBlast scores bytes", what);
+        }
+    }
+    CHECK(sparse == 6 && clblast == 2 && f16 == 2, "6 sparse (2 f16) and 2 CLBlast points: %d %d %d", sparse,
+          f16, clblast);
+    snprintf(path, sizeof path, "%s/bench.md", dir);
+    text = slurp(path);
+    CHECK(text != NULL, "%s written", path);
+    if (text) {
+        const char *needles[] = {"# sparsecl benchmark: ",
+                                 "| suite | `test` v1",
+                                 "## float32 storage, d = 32",
+                                 "## float16 storage, d = 32",
+                                 "#### Forward time (ms)",
+                                 "| N | dense (fused) | local | dense CLBlast |",
+                                 "| 128 |",
+                                 "| 256 |",
+                                 "Device memory",
+                                 "Tuned vs default",
+                                 "| note | test run |"};
+        for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+            CHECK(strstr(text, needles[i]) != NULL, "bench.md has '%s'", needles[i]);
+        /* every table row has as many cells as its header */
+        int bad = 0, header = -1;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (line[0] != '|') {
+                header = -1;
+                continue;
+            }
+            int cells = 0;
+            for (char *c = line; *c; c++)
+                cells += *c == '|';
+            if (header < 0)
+                header = cells;
+            else if (cells != header)
+                bad++, fprintf(stderr, "ragged row: %s\n", line);
+        }
+        CHECK(bad == 0, "bench.md tables are rectangular");
+        free(text);
+    }
+    return doc;
+}
+
+/* Two fake devices made from the real run; the second twice as slow and missing one point. */
+static void report(cJSON *doc)
+{
+    char cmd[4096], path[4200];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s/rep' && mkdir -p '%s/rep/fake-gpu' '%s/rep/fake-cpu' '%s/rep/tuning'", work, work,
+             work, work);
+    CHECK(sh(NULL, 0, cmd) == 0, "make fake results dir");
+    const char *names[2] = {"Fake GPU 9000", "Fake CPU 42"}, *slugs[2] = {"fake-gpu", "fake-cpu"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *d = cJSON_Duplicate(doc, 1);
+        cJSON *dev = cJSON_GetObjectItem(d, "device");
+        cJSON_ReplaceItemInObject(dev, "name", cJSON_CreateString(names[i]));
+        cJSON_ReplaceItemInObject(dev, "slug", cJSON_CreateString(slugs[i]));
+        cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(d, "points"))
+        {
+            cJSON *t = cJSON_GetObjectItem(p, "forward");
+            if (i == 1 && cJSON_GetObjectItem(t, "median_ms"))
+                cJSON_SetNumberHelper(cJSON_GetObjectItem(t, "median_ms"), 2 * num(t, "median_ms"));
+        }
+        if (i == 1) cJSON_DeleteItemFromArray(cJSON_GetObjectItem(d, "points"), 0);
+        char *text = cJSON_Print(d);
+        snprintf(path, sizeof path, "%s/rep/%s/bench.json", work, slugs[i]);
+        CHECK(text && write_text(path, text) == 0, "write %s", path);
+        free(text);
+        cJSON_Delete(d);
+    }
+    expect(0, "2 devices", "report rep");
+    snprintf(path, sizeof path, "%s/rep/README.md", work);
+    char *readme = slurp(path);
+    CHECK(readme != NULL, "README.md written");
+    if (readme) {
+        CHECK(strstr(readme, "| [Fake CPU 42](fake-cpu/bench.md) | [Fake GPU 9000](fake-gpu/bench.md) |") !=
+                  NULL,
+              "both devices side by side in one header row");
+        CHECK(strstr(readme, "### Forward\n") && strstr(readme, "### Forward + backward"),
+              "forward and fwd+bwd tables");
+        CHECK(strstr(readme, "[tuning](tuning/)") != NULL, "folders without bench.json listed");
+        CHECK(strstr(readme, "bench --suite quick") != NULL, "how to reproduce");
+        /* the point dropped from the CPU is a dash next to the GPU's figure */
+        CHECK(strstr(readme, "| dense (fused) | f32 | 32 | 128 | — |") != NULL,
+              "missing point shown as a dash");
+        free(readme);
+    }
+    snprintf(path, sizeof path, "%s/rep/fake-gpu/bench.md", work);
+    char *md = slurp(path);
+    CHECK(md && strstr(md, "# sparsecl benchmark: Fake GPU 9000"), "report regenerates each bench.md");
+    free(md);
+    snprintf(path, sizeof path, "%s/rep/broken", work);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/rep/broken/bench.json", work);
+    write_text(path, "{\"not\": \"ours\"}");
+    expect(1, "not a sparsecl-bench JSON file", "report rep");
+}
+
+static void plots(const char *dir)
+{
+    const char *py = NULL, *cands[] = {"python3", "/usr/bin/python3"};
+    char cmd[4600];
+    for (int i = 0; i < 2 && !py; i++) {
+        snprintf(cmd, sizeof cmd, "%s -c 'import matplotlib' >/dev/null 2>&1", cands[i]);
+        if (sh(NULL, 0, cmd) == 0) py = cands[i];
+    }
+    if (!py) {
+        printf("plots: skipped (no python3 with matplotlib)\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "%s '%s' '%s/bench.json' 2>&1", py, plot, dir);
+    char out[4096];
+    int rc = sh(out, sizeof out, cmd);
+    CHECK(rc == 0, "plot_bench.py: exit %d: %s", rc, out);
+    const char *pngs[] = {"time_forward.png", "time_forward_backward.png", "fraction_of_peak.png",
+                          "memory.png"};
+    for (int i = 0; i < 4; i++) {
+        char path[4200], sig[8] = {0};
+        snprintf(path, sizeof path, "%s/%s", dir, pngs[i]);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL, "%s made", path);
+        if (!f) continue;
+        CHECK(fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is a PNG", path);
+        fclose(f);
+    }
+    printf("plots: made with %s\n", py);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_bench SPARSECL WORK_DIR PLOT_SCRIPT\n");
+        return 2;
+    }
+    static char abs_bin[4096];
+    if (!realpath(argv[1], abs_bin)) {
+        fprintf(stderr, "test_bench: cannot resolve %s\n", argv[1]);
+        return 2;
+    }
+    bin = abs_bin;
+    work = argv[2];
+    plot = argv[3];
+    mkdir(work, 0755);
+
+    expect(0, "usage: sparsecl bench --suite SUITE", "bench --suite quick --help");
+    expect(0, "usage: sparsecl report", "report --help");
+    expect(0, "--backward", "bench --help");
+    expect(2, "unknown suite 'nope'", "bench --suite nope");
+    expect(2, "not valid with --suite", "bench --suite test --pattern causal");
+    expect(2, "cannot open directory", "report no-such-dir");
+
+    char dir[4200];
+    cJSON *doc = suite_run(dir, sizeof dir);
+    if (doc) {
+        report(doc);
+        plots(dir);
+    }
+    cJSON_Delete(doc);
+    /* single-shape bench with --backward keeps its old fields and adds the backward ones */
+    expect(0, "\"dense_fused_backward\"",
+           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
+           "--backward --json");
+    expect(0, "\"sparse_time_over_dense\"",
+           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
+           "--backward --json");
+    return check_summary("bench");
+}
