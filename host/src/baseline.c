@@ -148,6 +148,13 @@ void scl_baseline_destroy(scl_baseline *b)
 
 static scl_status check_fits(scl_runtime *rt, const scl_shape *s)
 {
+    /* One head's scores are addressed with CLBlast's 32-bit offsets: beyond 2^31 elements its
+     * kernels would index out of bounds, so refuse like an allocation that does not fit. */
+    if ((double)s->seq_q * (double)s->seq_k > 2147483647.0)
+        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY,
+                        "dense baseline: one head's scores (N_q=%lld x N_k=%lld) exceed the 2^31 elements that "
+                        "CLBlast's 32-bit offsets can address",
+                        (long long)s->seq_q, (long long)s->seq_k);
     const scl_device_info *d = &rt->dev;
     double need = scores_bytes_d(s);
     if (need <= (double)d->max_alloc_bytes && need <= (double)d->global_mem_bytes && need < 0x1p63)
