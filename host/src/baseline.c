@@ -148,26 +148,30 @@ void scl_baseline_destroy(scl_baseline *b)
 
 static scl_status check_fits(scl_runtime *rt, const scl_shape *s)
 {
-    /* One head's scores are addressed with CLBlast's 32-bit offsets: beyond 2^31 elements its
-     * kernels would index out of bounds, so refuse like an allocation that does not fit. */
-    if ((double)s->seq_q * (double)s->seq_k > 2147483647.0)
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY,
-                        "dense baseline: one head's scores (N_q=%lld x N_k=%lld) exceed the 2^31 elements that "
-                        "CLBlast's 32-bit offsets can address",
-                        (long long)s->seq_q, (long long)s->seq_k);
+
     const scl_device_info *d = &rt->dev;
     double need = scores_bytes_d(s);
-    if (need <= (double)d->max_alloc_bytes && need <= (double)d->global_mem_bytes && need < 0x1p63)
+    if (need <= (double)d->max_alloc_bytes && need <= (double)d->global_mem_bytes && need < 0x1p63) {
+        /* One head's scores are addressed with CLBlast's 32-bit offsets: beyond 2^31 elements its
+         * kernels would index out of bounds, so refuse like an allocation that does not fit. */
+        if ((double)s->seq_q * (double)s->seq_k > 2147483647.0)
+            return scl_fail(
+                rt, SCL_ERR_OUT_OF_MEMORY,
+                "dense baseline: one head's scores (N_q=%lld x N_k=%lld) exceed the 2^31 elements that "
+                "CLBlast's 32-bit offsets can address",
+                (long long)s->seq_q, (long long)s->seq_k);
         return SCL_OK;
+    }
     return scl_fail(
         rt, SCL_ERR_OUT_OF_MEMORY,
-        "dense baseline: the scores S [%zu of B*H=%d, N_q=%lld, N_k=%lld] fp32 need %.0f bytes (%.2f GiB), but "
+        "dense baseline: the scores S [%zu of B*H=%d, N_q=%lld, N_k=%lld] fp32 need %.0f bytes (%.2f GiB), "
+        "but "
         "%s allows at most %llu bytes (%.2f GiB) per allocation and has %llu bytes (%.2f GiB) of global "
         "memory",
-        chunk_items(s), s->batch * s->heads, (long long)s->seq_q, (long long)s->seq_k, need, need / 1073741824.0,
-        d->name,
-        (unsigned long long)d->max_alloc_bytes, d->max_alloc_bytes / 1073741824.0,
-        (unsigned long long)d->global_mem_bytes, d->global_mem_bytes / 1073741824.0);
+        chunk_items(s), s->batch * s->heads, (long long)s->seq_q, (long long)s->seq_k, need,
+        need / 1073741824.0, d->name, (unsigned long long)d->max_alloc_bytes,
+        d->max_alloc_bytes / 1073741824.0, (unsigned long long)d->global_mem_bytes,
+        d->global_mem_bytes / 1073741824.0);
 }
 
 static scl_status setup_softmax(scl_baseline *b)
@@ -343,8 +347,8 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
         }
         cl_event *first = c0 == 0 ? &ev[1] : NULL;
         bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, nq, nk, d,
-                                 b->ones, q, b->q_off + c0, (size_t)qs.n, k, b->kv_off + c0, (size_t)kvs.n, b->zeros,
-                                 b->s, b->s_off + c0, nk, n, &queue, first);
+                                 b->ones, q, b->q_off + c0, (size_t)qs.n, k, b->kv_off + c0, (size_t)kvs.n,
+                                 b->zeros, b->s, b->s_off + c0, nk, n, &queue, first);
         if (bs != CLBlastSuccess) {
             st = blast_fail(rt, bs, "S = Q K^T");
             if (first) ev[1] = NULL;
@@ -358,8 +362,8 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
             goto done;
         }
         bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, nq, d, nk,
-                                 b->ones, b->s, b->s_off + c0, nk, v, b->kv_off + c0, (size_t)kvs.n, b->zeros, o,
-                                 b->q_off + c0, (size_t)qs.n, n, &queue, &ev[3]);
+                                 b->ones, b->s, b->s_off + c0, nk, v, b->kv_off + c0, (size_t)kvs.n, b->zeros,
+                                 o, b->q_off + c0, (size_t)qs.n, n, &queue, &ev[3]);
         if (bs != CLBlastSuccess) {
             st = blast_fail(rt, bs, "O = P V");
             ev[3] = NULL;
