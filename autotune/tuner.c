@@ -1,8 +1,12 @@
-/* Forward-kernel tuning: build, verify, time each candidate; keep the database current. */
+/* Kernel tuning: build, verify, time each candidate; keep the database current. The search,
+ * the database record and the timing loop are shared; each kernel brings its own verification
+ * and timed run (the `ops` table below). */
 #include "tuner.h"
 
+#include "backward.h"
 #include "plan_internal.h"
 #include "reference.h"
+#include "reference_backward.h"
 #include "scl_npy.h"
 #include "space.h"
 #include "tuning_db.h"
@@ -14,11 +18,27 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct tune_ctx {
+typedef struct tune_ctx tune_ctx;
+
+/* What differs between kernels: extra set-up of the problems, verification of a candidate on
+ * the small problem, and one timed run on the representative problem. */
+typedef struct tune_ops {
+    scl_status (*setup)(tune_ctx *c);
+    /* 0 when verified (*err = its error), INFINITY with *why otherwise. */
+    double (*verify)(tune_ctx *c, const at_params *p, double *err, char *why, size_t len);
+    /* A plan ready for timed runs of p (NULL with *why); released by end_timing. */
+    scl_plan *(*begin_timing)(tune_ctx *c, const at_params *p, char *why, size_t len);
+    scl_status (*timed_run)(tune_ctx *c, scl_plan *plan, double *ms);
+    void (*end_timing)(tune_ctx *c, scl_plan *plan);
+} tune_ops;
+
+struct tune_ctx {
     scl_runtime *rt;
     const at_tune_options *opt;
     at_tune_report *rep;
-    at_fwd_space space;
+    const at_kernel *kernel;
+    const tune_ops *ops;
+    at_kspace space;
     scl_pattern *pattern, *verify_pattern;
     scl_shape shape, verify_shape;
     double flops;
@@ -29,7 +49,15 @@ typedef struct tune_ctx {
     double t_start;
     int budget;
     double *costs;          /* per valid point: ms, INFINITY = failed, NaN = not measured */
-} tune_ctx;
+    /* Backward only: gradient buffers of the representative problem, plans that keep their
+     * forward (default parameters) and rebuild only the backward kernels per candidate, and the
+     * verification problem's stored inputs, forward outputs and reference gradients. */
+    cl_mem dout, dq, dk, dv;
+    scl_plan *bplan, *vplan;
+    void *sq, *sk, *sv, *sdo, *so; /* storage dtype */
+    float *vdo, *vlse;
+    double *gref[3], gscale[3];
+};
 
 static double now_s(void)
 {
@@ -46,18 +74,24 @@ static void save(tune_ctx *c)
 }
 
 /* The entry's record of measured points: params -> median_ms | rejected reason | pending. */
-static cJSON *record(tune_ctx *c, const scl_fwd_params *p)
+static bool same(const tune_ctx *c, const at_params *a, const at_params *b)
+{
+    return memcmp(a, b, c->kernel->size) == 0;
+}
+
+static cJSON *record(tune_ctx *c, const at_params *p)
 {
     cJSON *measured = cJSON_GetObjectItemCaseSensitive(c->entry, "measured");
     cJSON *m;
     cJSON_ArrayForEach(m, measured)
     {
-        scl_fwd_params q;
-        if (scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(m, "params"), &q) && !memcmp(&q, p, sizeof q))
+        at_params q;
+        if (scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &q) &&
+            same(c, &q, p))
             return m;
     }
     m = cJSON_CreateObject();
-    cJSON_AddItemToObject(m, "params", scl_fwd_params_to_json(p));
+    cJSON_AddItemToObject(m, "params", scl_params_to_json(c->kernel, p));
     cJSON_AddItemToArray(measured, m);
     return m;
 }
@@ -71,13 +105,12 @@ static void set_outcome(cJSON *m, const char *key, cJSON *value)
     cJSON_AddItemToObject(m, key, value);
 }
 
-/* Verify on the small problem, then time on the representative one. Returns ms or INFINITY
- * (with *why filled). */
-static double measure(tune_ctx *c, const scl_fwd_params *p, double *err_out, char *why, size_t len)
+/* ---- attn_fwd ---------------------------------------------------------------------------- */
+static double fwd_verify(tune_ctx *c, const at_params *prm, double *err_out, char *why, size_t len)
 {
     scl_runtime *rt = c->rt;
+    const scl_fwd_params *p = &prm->fwd;
     scl_plan *plan = NULL;
-    *err_out = NAN;
     scl_status st = scl_plan_create_with_params(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, p, &plan);
     if (st != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
@@ -121,20 +154,123 @@ static double measure(tune_ctx *c, const scl_fwd_params *p, double *err_out, cha
     }
     free(o), free(lse), free(qh), free(kh), free(vh);
     scl_plan_destroy(plan);
-    if (result != 0) return INFINITY;
+    return result;
+}
 
-    plan = NULL;
-    st = scl_plan_create_with_params(rt, c->pattern, &c->shape, c->opt->dtype, p, &plan);
-    if (st != SCL_OK) {
+static scl_plan *fwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
+{
+    scl_plan *plan = NULL;
+    if (scl_plan_create_with_params(c->rt, c->pattern, &c->shape, c->opt->dtype, &p->fwd, &plan) != SCL_OK) {
+        snprintf(why, len, "build: %.400s", scl_last_error_message(c->rt));
+        return NULL;
+    }
+    return plan;
+}
+
+static scl_status fwd_timed_run(tune_ctx *c, scl_plan *plan, double *ms)
+{
+    return scl_plan_time_forward(plan, c->q, c->k, c->v, c->o, c->lse, ms);
+}
+
+static void fwd_end_timing(tune_ctx *c, scl_plan *plan)
+{
+    (void)c;
+    scl_plan_destroy(plan);
+}
+
+/* ---- attn_bwd ---------------------------------------------------------------------------- */
+static double bwd_verify(tune_ctx *c, const at_params *p, double *err_out, char *why, size_t len)
+{
+    scl_runtime *rt = c->rt;
+    if (scl_plan_prepare_backward(c->vplan, &p->bwd) != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
         return INFINITY;
     }
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(c->vplan, &sz);
+    const bool f16 = c->opt->dtype == SCL_F16;
+    size_t bytes[3] = {sz.q, sz.k, sz.v};
+    void *g[3] = {malloc(sz.q), malloc(sz.k), malloc(sz.v)};
+    double result = INFINITY;
+    if (!g[0] || !g[1] || !g[2]) {
+        snprintf(why, len, "out of host memory");
+    } else if (scl_plan_backward_host(c->vplan, c->sq, c->sk, c->sv, c->so, c->vlse, c->sdo, g[0], g[1],
+                                      g[2]) != SCL_OK) {
+        snprintf(why, len, "verification run: %.400s", scl_last_error_message(rt));
+    } else {
+        /* Each gradient relative to its own scale (as tests/backward does); the worst of the three. */
+        double err = 0, rel[3];
+        for (int t = 0; t < 3; t++) {
+            size_t n = bytes[t] / (f16 ? 2 : 4);
+            double e = 0;
+            for (size_t i = 0; i < n; i++) {
+                double x = f16 ? npy_half_to_float(((uint16_t *)g[t])[i]) : ((float *)g[t])[i];
+                double d = fabs(x - c->gref[t][i]);
+                if (!(d <= e)) e = isnan(d) ? INFINITY : d;
+            }
+            rel[t] = e / c->gscale[t];
+            err = fmax(err, rel[t]);
+        }
+        *err_out = err;
+        double tol = f16 ? 2e-3 : 1e-4;
+        if (!(err <= tol))
+            snprintf(why, len,
+                     "verification failed: max error relative to gradient scale dq %.3g dk %.3g dv %.3g "
+                     "(tolerance "
+                     "%.0e)",
+                     rel[0], rel[1], rel[2], tol);
+        else
+            result = 0;
+    }
+    free(g[0]), free(g[1]), free(g[2]);
+    return result;
+}
+
+static scl_plan *bwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
+{
+    if (scl_plan_prepare_backward(c->bplan, &p->bwd) != SCL_OK) {
+        snprintf(why, len, "build: %.400s", scl_last_error_message(c->rt));
+        return NULL;
+    }
+    return c->bplan;
+}
+
+static scl_status bwd_timed_run(tune_ctx *c, scl_plan *plan, double *ms)
+{
+    return scl_plan_time_backward(plan, c->q, c->k, c->v, c->o, c->lse, c->dout, c->dq, c->dk, c->dv, ms);
+}
+
+static void bwd_end_timing(tune_ctx *c, scl_plan *plan)
+{
+    (void)c, (void)plan; /* the plan lives as long as the run; its next candidate replaces the kernels */
+}
+
+static scl_status bwd_setup(tune_ctx *c);
+static scl_status no_setup(tune_ctx *c)
+{
+    (void)c;
+    return SCL_OK;
+}
+
+static const tune_ops fwd_ops = {no_setup, fwd_verify, fwd_begin_timing, fwd_timed_run, fwd_end_timing};
+static const tune_ops bwd_ops = {bwd_setup, bwd_verify, bwd_begin_timing, bwd_timed_run, bwd_end_timing};
+
+/* ---- shared -------------------------------------------------------------------------------- */
+/* Verify on the small problem, then time on the representative one (median of reps after a
+ * warm-up). Returns ms or INFINITY (with *why filled). */
+static double measure(tune_ctx *c, const at_params *p, double *err_out, char *why, size_t len)
+{
+    *err_out = NAN;
+    if (isinf(c->ops->verify(c, p, err_out, why, len))) return INFINITY;
+    scl_plan *plan = c->ops->begin_timing(c, p, why, len);
+    if (!plan) return INFINITY;
     int reps = c->opt->reps > 0 ? c->opt->reps : 5;
-    double *ms = calloc((size_t)reps, sizeof *ms);
+    double *ms = calloc((size_t)reps, sizeof *ms), result;
+    scl_status st = SCL_OK;
     for (int r = -1; ms && r < reps; r++) { /* one warm-up */
         double t = 0;
-        if ((st = scl_plan_time_forward(plan, c->q, c->k, c->v, c->o, c->lse, &t)) != SCL_OK) {
-            snprintf(why, len, "timed run: %.400s", scl_last_error_message(rt));
+        if ((st = c->ops->timed_run(c, plan, &t)) != SCL_OK) {
+            snprintf(why, len, "timed run: %.400s", scl_last_error_message(c->rt));
             break;
         }
         if (r >= 0) ms[r] = t;
@@ -152,7 +288,7 @@ static double measure(tune_ctx *c, const scl_fwd_params *p, double *err_out, cha
         if (!ms) snprintf(why, len, "out of host memory");
     }
     free(ms);
-    scl_plan_destroy(plan);
+    c->ops->end_timing(c, plan);
     return result;
 }
 
@@ -173,7 +309,7 @@ static void progress(tune_ctx *c, int done)
     fflush(c->opt->progress);
 }
 
-static void note_best(tune_ctx *c, const scl_fwd_params *p, double ms, double err)
+static void note_best(tune_ctx *c, const at_params *p, double ms, double err)
 {
     if (!(ms < (c->rep->found ? c->rep->best_ms : INFINITY))) return;
     c->rep->found = true;
@@ -186,8 +322,8 @@ static void note_best(tune_ctx *c, const scl_fwd_params *p, double ms, double er
 static double cost_fn(int index, void *ctx)
 {
     tune_ctx *c = ctx;
-    scl_fwd_params p;
-    at_fwd_point_params(&c->space, index, &p);
+    at_params p;
+    at_kspace_point(&c->space, index, &p);
     cJSON *m = record(c, &p);
     set_outcome(m, "pending", cJSON_CreateTrue()); /* a crash here is seen by --resume */
     save(c);
@@ -199,8 +335,8 @@ static double cost_fn(int index, void *ctx)
         c->rep->failed++;
         if (c->opt->verbose) {
             char text[256];
-            at_fwd_params_text(&p, text, sizeof text);
-            fprintf(c->opt->verbose, "\nfailed %s: %s\n", text, why);
+            at_params_text(c->kernel, &p, text, sizeof text);
+            fprintf(c->opt->verbose, "\nfailed %s %s: %s\n", c->kernel->name, text, why);
         }
     } else {
         set_outcome(m, "median_ms", cJSON_CreateNumber(ms));
@@ -249,7 +385,7 @@ static scl_status setup(tune_ctx *c)
     if ((st = scl_plan_create(rt, c->pattern, &c->shape, o->dtype, &plan)) != SCL_OK) return st;
     scl_plan_stats ps;
     scl_plan_get_stats(plan, &ps);
-    c->flops = 4.0 * o->head_dim * ps.allowed_pairs;
+    c->flops = c->kernel->flops_per_pair * o->head_dim * ps.allowed_pairs;
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(plan, &sz);
     scl_plan_destroy(plan);
@@ -263,8 +399,9 @@ static scl_status setup(tune_ctx *c)
     c->q = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.q, host, &e[0]);
     c->k = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.k, host, &e[1]);
     c->v = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.v, host, &e[2]);
-    c->o = clCreateBuffer(rt->ctx, CL_MEM_WRITE_ONLY, sz.o, NULL, &e[3]);
-    c->lse = clCreateBuffer(rt->ctx, CL_MEM_WRITE_ONLY, sz.lse, NULL, &e[4]);
+    /* Read-write: the backward pass reads the forward's O and LSE. */
+    c->o = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.o, NULL, &e[3]);
+    c->lse = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.lse, NULL, &e[4]);
     free(host);
     for (int i = 0; i < 5; i++)
         if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem tensors");
@@ -296,6 +433,76 @@ static scl_status setup(tune_ctx *c)
     c->verify_scale = 0;
     for (size_t i = 0; i < vq; i++) c->verify_scale = fmax(c->verify_scale, fabs(c->vo_ref[i]));
     if (c->verify_scale == 0) c->verify_scale = 1;
+    return c->ops->setup(c);
+}
+
+/* The backward problems: dO, gradient buffers and a forward pass (default forward parameters)
+ * for O and LSE on the representative problem; on the verification problem the stored inputs,
+ * the kernel's own O and LSE, and the double reference gradients. */
+static scl_status bwd_setup(tune_ctx *c)
+{
+    scl_runtime *rt = c->rt;
+    const bool f16 = c->opt->dtype == SCL_F16;
+    const size_t es = f16 ? 2 : 4;
+    scl_status st = scl_plan_create(rt, c->pattern, &c->shape, c->opt->dtype, &c->bplan);
+    if (st != SCL_OK) return st;
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(c->bplan, &sz);
+    size_t elems = sz.o / es;
+    float *host = malloc(elems * 4);
+    if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    fill_random(host, elems, 11);
+    if (f16)
+        for (size_t i = 0; i < elems; i++)
+            ((uint16_t *)host)[i] = npy_float_to_half(host[i]);
+    cl_int e[4];
+    c->dout = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.o, host, &e[0]);
+    c->dq = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.q, NULL, &e[1]);
+    c->dk = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.k, NULL, &e[2]);
+    c->dv = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.v, NULL, &e[3]);
+    free(host);
+    for (int i = 0; i < 4; i++)
+        if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem gradients");
+    if ((st = scl_plan_forward(c->bplan, c->q, c->k, c->v, c->o, c->lse, 0, NULL, NULL)) != SCL_OK) return st;
+    cl_int err = clFinish(rt->queue);
+    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "forward pass of the tuning problem");
+
+    if ((st = scl_plan_create(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, &c->vplan)) != SCL_OK)
+        return st;
+    scl_plan_tensor_sizes(c->vplan, &sz);
+    size_t nq = sz.q / es, nk = sz.k / es;
+    c->vdo = malloc(nq * 4), c->vlse = malloc(sz.lse), c->so = malloc(sz.o);
+    for (int t = 0; t < 3; t++)
+        c->gref[t] = malloc((t ? nk : nq) * 8);
+    if (!c->vdo || !c->vlse || !c->so || !c->gref[0] || !c->gref[1] || !c->gref[2])
+        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    fill_random(c->vdo, nq, 4);
+    if (f16) { /* device copies in half; the reference sees exactly the stored halves */
+        c->sq = malloc(sz.q), c->sk = malloc(sz.k), c->sv = malloc(sz.v), c->sdo = malloc(sz.o);
+        if (!c->sq || !c->sk || !c->sv || !c->sdo)
+            return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        for (size_t i = 0; i < nq; i++) {
+            ((uint16_t *)c->sq)[i] = npy_float_to_half(c->vq[i]);
+            c->vdo[i] = npy_half_to_float(((uint16_t *)c->sdo)[i] = npy_float_to_half(c->vdo[i]));
+        }
+        for (size_t i = 0; i < nk; i++) {
+            ((uint16_t *)c->sk)[i] = npy_float_to_half(c->vk[i]);
+            ((uint16_t *)c->sv)[i] = npy_float_to_half(c->vv[i]);
+        }
+    } else {
+        c->sq = c->vq, c->sk = c->vk, c->sv = c->vv, c->sdo = c->vdo;
+    }
+    if ((st = scl_plan_forward_host(c->vplan, c->sq, c->sk, c->sv, c->so, c->vlse)) != SCL_OK) return st;
+    if (scl_reference_backward(c->vplan->bound, &c->vplan->shape, c->vq, c->vk, c->vv, c->vdo, c->gref[0],
+                               c->gref[1], c->gref[2]) != 0)
+        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (reference gradients)");
+    for (int t = 0; t < 3; t++) {
+        size_t n = t ? nk : nq;
+        c->gscale[t] = 0;
+        for (size_t i = 0; i < n; i++)
+            c->gscale[t] = fmax(c->gscale[t], fabs(c->gref[t][i]));
+        if (c->gscale[t] == 0) c->gscale[t] = 1;
+    }
     return SCL_OK;
 }
 
@@ -307,7 +514,14 @@ static void teardown(tune_ctx *c)
     scl_pattern_destroy(c->pattern);
     scl_pattern_destroy(c->verify_pattern);
     free(c->vq), free(c->vk), free(c->vv), free(c->vo_ref), free(c->vl_ref), free(c->costs);
-    at_fwd_space_free(&c->space);
+    cl_mem g[] = {c->dout, c->dq, c->dk, c->dv};
+    for (int i = 0; i < 4; i++)
+        if (g[i]) clReleaseMemObject(g[i]);
+    scl_plan_destroy(c->bplan);
+    scl_plan_destroy(c->vplan);
+    if (c->sq != (void *)c->vq) free(c->sq), free(c->sk), free(c->sv), free(c->sdo);
+    free(c->so), free(c->vdo), free(c->vlse), free(c->gref[0]), free(c->gref[1]), free(c->gref[2]);
+    at_kspace_free(&c->space);
     cJSON_Delete(c->db);
 }
 
@@ -318,9 +532,9 @@ static void load_known(tune_ctx *c)
     cJSON *m;
     cJSON_ArrayForEach(m, measured)
     {
-        scl_fwd_params p;
-        if (!scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(m, "params"), &p)) continue;
-        int i = at_fwd_space_find(&c->space, &p);
+        at_params p;
+        if (!scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)) continue;
+        int i = at_kspace_find(&c->space, &p);
         if (i < 0) continue;
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(m, "median_ms");
         if (cJSON_IsNumber(ms)) {
@@ -346,7 +560,7 @@ static void write_summary(tune_ctx *c, const char *strategy)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(e, keys[i]);
     at_tune_report *r = c->rep;
     if (r->found) {
-        cJSON_AddItemToObject(e, "params", scl_fwd_params_to_json(&r->best));
+        cJSON_AddItemToObject(e, "params", scl_params_to_json(c->kernel, &r->best));
         cJSON_AddNumberToObject(e, "median_ms", r->best_ms);
         cJSON_AddNumberToObject(e, "gflops", r->best_gflops);
         cJSON_AddNumberToObject(e, "max_error", r->best_error);
@@ -360,7 +574,7 @@ static void write_summary(tune_ctx *c, const char *strategy)
     int timed = 0;
     for (int i = 0; i < c->space.space.n_points; i++) timed += !isnan(c->costs[i]);
     cJSON_AddNumberToObject(e, "timed_points", timed);
-    cJSON_AddItemToObject(e, "default_params", scl_fwd_params_to_json(&r->defaults));
+    cJSON_AddItemToObject(e, "default_params", scl_params_to_json(c->kernel, &r->defaults));
     if (!isnan(r->default_ms)) {
         cJSON_AddNumberToObject(e, "default_median_ms", r->default_ms);
         if (r->found) cJSON_AddNumberToObject(e, "speedup_vs_default", r->default_ms / r->best_ms);
@@ -372,24 +586,25 @@ static void write_summary(tune_ctx *c, const char *strategy)
         for (int i = 0; i < c->space.space.n_points; i++) {
             double ci = c->costs[i];
             if (isnan(ci) || isinf(ci)) continue;
-            scl_fwd_params p;
-            at_fwd_point_params(&c->space, i, &p);
-            if (r->found && !memcmp(&p, &r->best, sizeof p)) continue;
+            at_params p;
+            at_kspace_point(&c->space, i, &p);
+            if (r->found && same(c, &p, &r->best)) continue;
             bool used = false;
             cJSON *x;
             cJSON_ArrayForEach(x, ru)
             {
-                scl_fwd_params q;
-                if (scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(x, "params"), &q) && !memcmp(&p, &q, sizeof p))
+                at_params q;
+                if (scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(x, "params"), &q) &&
+                    same(c, &p, &q))
                     used = true;
             }
             if (!used && (pick < 0 || ci < c->costs[pick])) pick = i;
         }
         if (pick < 0) break;
-        scl_fwd_params p;
-        at_fwd_point_params(&c->space, pick, &p);
+        at_params p;
+        at_kspace_point(&c->space, pick, &p);
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddItemToObject(x, "params", scl_fwd_params_to_json(&p));
+        cJSON_AddItemToObject(x, "params", scl_params_to_json(c->kernel, &p));
         cJSON_AddNumberToObject(x, "median_ms", c->costs[pick]);
         cJSON_AddItemToArray(ru, x);
     }
@@ -401,10 +616,20 @@ static void write_summary(tune_ctx *c, const char *strategy)
 
 scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep)
 {
+    if (!opt) return at_tune(rt, opt, rep);
+    at_tune_options o = *opt;
+    o.kernel = &at_kernel_fwd;
+    return at_tune(rt, &o, rep);
+}
+
+scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep)
+{
     memset(rep, 0, sizeof *rep);
     rep->default_ms = NAN;
-    if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune_fwd: NULL argument");
+    if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune: NULL argument");
     tune_ctx c = {0};
+    c.kernel = opt->kernel ? opt->kernel : &at_kernel_fwd;
+    c.ops = c.kernel == &at_kernel_bwd ? &bwd_ops : &fwd_ops;
     c.rt = rt;
     c.opt = opt;
     c.rep = rep;
@@ -413,15 +638,15 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
     scl_param_context_init(&pc, &rt->dev, opt->head_dim, opt->block);
     int family = opt->family >= 0 ? opt->family : (rt->dev.type & CL_DEVICE_TYPE_GPU) != 0;
     scl_status st = SCL_OK;
-    if (at_fwd_space_build(&pc, family, opt->verbose, &c.space) != 0) {
+    if (at_kspace_build(c.kernel, &pc, family, opt->verbose, &c.space) != 0) {
         st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
     rep->total_points = c.space.total;
     rep->valid_points = c.space.space.n_points;
     if (rep->valid_points == 0) {
-        st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid forward parameters for d=%d block=%d on %s", opt->head_dim,
-                      opt->block, rt->dev.name);
+        st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s parameters for d=%d block=%d on %s",
+                      c.kernel->direction, opt->head_dim, opt->block, rt->dev.name);
         goto done;
     }
     c.costs = malloc(sizeof(double) * (size_t)rep->valid_points);
@@ -436,7 +661,7 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
     if (opt->resume && !c.db && opt->progress) fprintf(opt->progress, "resume: %s; starting afresh\n", msg);
     if (!c.db) c.db = scl_tuning_db_new(&rt->dev);
     /* A fresh run of a shape class replaces its entry; other classes stay. */
-    c.entry = scl_tuning_db_entry(c.db, "attn_fwd", opt->head_dim, opt->block, opt->dtype, true);
+    c.entry = scl_tuning_db_entry(c.db, c.kernel->name, opt->head_dim, opt->block, opt->dtype, true);
     if (!cJSON_GetObjectItemCaseSensitive(c.entry, "measured")) cJSON_AddArrayToObject(c.entry, "measured");
     if (!opt->resume) {
         cJSON_DeleteItemFromObjectCaseSensitive(c.entry, "measured");
@@ -445,14 +670,14 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
     if ((st = setup(&c)) != SCL_OK) goto done;
     if (opt->resume) load_known(&c);
 
-    scl_fwd_params_default(&rt->dev, &pc, &rep->defaults);
-    int start = at_fwd_space_find(&c.space, &rep->defaults);
+    c.kernel->defaults(&rt->dev, &pc, &rep->defaults);
+    int start = at_kspace_find(&c.space, &rep->defaults);
     int budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
     c.budget = budget;
     if (opt->progress)
-        fprintf(opt->progress, "tune attn_fwd d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
-                opt->head_dim, opt->block, opt->dtype == SCL_F16 ? "f16" : "f32", rt->dev.name, rep->valid_points,
-                rep->total_points, at_strategy_name(opt->strategy),
+        fprintf(opt->progress, "tune %s d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
+                c.kernel->name, opt->head_dim, opt->block, opt->dtype == SCL_F16 ? "f16" : "f32",
+                rt->dev.name, rep->valid_points, rep->total_points, at_strategy_name(opt->strategy),
                 opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
     at_search(&c.space.space, opt->strategy, opt->max_evals, start, c.costs, opt->seed, cost_fn, stop_fn, &c);
     /* The defaults' own time, for the speed-up (measured here unless the search did). */

@@ -4,14 +4,15 @@
 #ifndef SCL_TUNER_H
 #define SCL_TUNER_H
 
-#include "params.h"
 #include "search.h"
+#include "space.h"
 #include "sparsecl.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 
 typedef struct at_tune_options {
+    const at_kernel *kernel; /* &at_kernel_fwd or &at_kernel_bwd (NULL: the forward kernel) */
     int head_dim, block;
     scl_dtype dtype;
     at_strategy strategy;
@@ -35,12 +36,16 @@ typedef struct at_tune_report {
     int reused;                     /* points taken from the database (--resume) */
     int failed;                     /* failed to build, to run, or to verify */
     bool found;
-    scl_fwd_params best, defaults;
+    at_params best, defaults; /* of the tuned kernel (.fwd or .bwd) */
     double best_ms, best_gflops, best_error;
     double default_ms; /* NaN when the defaults could not be measured */
     double seconds;
 } at_tune_report;
 
+/* Tunes opt->kernel. Backward candidates run after a forward pass with the default forward
+ * parameters (for O and LSE) and are checked on dQ, dK and dV. */
+scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep);
+/* at_tune for the forward kernel whatever opt->kernel says. */
 scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep);
 
 #endif

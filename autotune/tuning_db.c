@@ -137,24 +137,29 @@ cJSON *scl_tuning_db_entry(cJSON *db, const char *kernel, int head_dim, int bloc
     cJSON_AddNumberToObject(e, "head_dim", head_dim);
     cJSON_AddNumberToObject(e, "block", block);
     cJSON_AddStringToObject(e, "dtype", dtype_name(dtype));
-    cJSON_AddStringToObject(e, "direction", strcmp(kernel, "attn_fwd") == 0 ? "forward" : "backward");
+    const at_kernel *k = at_kernel_find(kernel);
+    cJSON_AddStringToObject(e, "direction",
+                            k                                 ? k->direction
+                            : strcmp(kernel, "attn_fwd") == 0 ? "forward"
+                                                              : "backward");
     cJSON_AddItemToArray(entries, e);
     return e;
 }
 
-cJSON *scl_fwd_params_to_json(const scl_fwd_params *p)
+cJSON *scl_params_to_json(const at_kernel *k, const at_params *p)
 {
     int n;
-    const scl_param_field *f = scl_fwd_param_fields(&n);
+    const scl_param_field *f = k->fields(&n);
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < n; i++) cJSON_AddNumberToObject(o, f[i].name, *(const int *)((const char *)p + f[i].offset));
     return o;
 }
 
-bool scl_fwd_params_from_json(const cJSON *obj, scl_fwd_params *out)
+bool scl_params_from_json(const at_kernel *k, const cJSON *obj, at_params *out)
 {
     int n;
-    const scl_param_field *f = scl_fwd_param_fields(&n);
+    const scl_param_field *f = k->fields(&n);
+    memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(obj)) return false;
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f[i].name);
@@ -164,8 +169,24 @@ bool scl_fwd_params_from_json(const cJSON *obj, scl_fwd_params *out)
     return true;
 }
 
-bool scl_tuning_lookup_fwd(const scl_device_info *dev, const scl_param_context *pc, scl_dtype dtype,
-                           scl_fwd_params *out, char *source, size_t len)
+cJSON *scl_fwd_params_to_json(const scl_fwd_params *p)
+{
+    at_params q;
+    memset(&q, 0, sizeof q);
+    q.fwd = *p;
+    return scl_params_to_json(&at_kernel_fwd, &q);
+}
+
+bool scl_fwd_params_from_json(const cJSON *obj, scl_fwd_params *out)
+{
+    at_params q;
+    if (!scl_params_from_json(&at_kernel_fwd, obj, &q)) return false;
+    *out = q.fwd;
+    return true;
+}
+
+bool scl_tuning_lookup(const at_kernel *k, const scl_device_info *dev, const scl_param_context *pc,
+                       scl_dtype dtype, at_params *out, char *source, size_t len)
 {
     char dirs[4][1024], slug[200], msg[1200];
     scl_device_slug(dev, slug, sizeof slug);
@@ -180,11 +201,11 @@ bool scl_tuning_lookup_fwd(const scl_device_info *dev, const scl_param_context *
             if (!getenv("SPARSECL_QUIET")) fprintf(stderr, "sparsecl: warning: %s\n", msg);
             continue;
         }
-        const cJSON *e = scl_tuning_db_entry(db, "attn_fwd", pc->head_dim, pc->block, dtype, false);
-        scl_fwd_params p;
+        const cJSON *e = scl_tuning_db_entry(db, k->name, pc->head_dim, pc->block, dtype, false);
+        at_params p;
         char reason[256];
-        bool found = e && scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(e, "params"), &p) &&
-                     scl_fwd_params_check(&p, pc, reason, sizeof reason);
+        bool found = e && scl_params_from_json(k, cJSON_GetObjectItemCaseSensitive(e, "params"), &p) &&
+                     k->check(&p, pc, reason, sizeof reason);
         if (found) {
             *out = p;
             snprintf(source, len, "%s (d=%d block=%d %s)", path, pc->head_dim, pc->block, dtype_name(dtype));
@@ -193,4 +214,22 @@ bool scl_tuning_lookup_fwd(const scl_device_info *dev, const scl_param_context *
         if (found) return true;
     }
     return false;
+}
+
+bool scl_tuning_lookup_fwd(const scl_device_info *dev, const scl_param_context *pc, scl_dtype dtype,
+                           scl_fwd_params *out, char *source, size_t len)
+{
+    at_params p;
+    if (!scl_tuning_lookup(&at_kernel_fwd, dev, pc, dtype, &p, source, len)) return false;
+    *out = p.fwd;
+    return true;
+}
+
+bool scl_tuning_lookup_bwd(const scl_device_info *dev, const scl_param_context *pc, scl_dtype dtype,
+                           scl_bwd_params *out, char *source, size_t len)
+{
+    at_params p;
+    if (!scl_tuning_lookup(&at_kernel_bwd, dev, pc, dtype, &p, source, len)) return false;
+    *out = p.bwd;
+    return true;
 }

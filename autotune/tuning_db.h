@@ -3,7 +3,7 @@
 #ifndef SCL_TUNING_DB_H
 #define SCL_TUNING_DB_H
 
-#include "params.h"
+#include "space.h"
 #include "sparsecl.h"
 
 #include <cjson/cJSON.h>
@@ -30,14 +30,22 @@ cJSON *scl_tuning_db_new(const scl_device_info *dev);
 /* The entry of a shape class, or NULL; with create it is added when missing. */
 cJSON *scl_tuning_db_entry(cJSON *db, const char *kernel, int head_dim, int block, scl_dtype dtype, bool create);
 
+/* Parameters of kernel k as a JSON object of its fields; from_json is false when a field is
+ * missing or not an integer (out is zeroed first, so points compare with memcmp). */
+cJSON *scl_params_to_json(const at_kernel *k, const at_params *p);
+bool scl_params_from_json(const at_kernel *k, const cJSON *obj, at_params *out);
 cJSON *scl_fwd_params_to_json(const scl_fwd_params *p);
-/* false when a field is missing or not an integer. */
 bool scl_fwd_params_from_json(const cJSON *obj, scl_fwd_params *out);
 
-/* Runtime look-up of forward parameters for (device, d, block, dtype): the exact shape class in
+/* Runtime look-up of kernel k's parameters for (device, d, block, dtype): the exact shape class in
  * the first database that has one and whose parameters are valid here (pc); else false.
  * `source` receives "<file> (d=.. block=.. f32)" for messages and `sparsecl info`. */
+bool scl_tuning_lookup(const at_kernel *k, const scl_device_info *dev, const scl_param_context *pc,
+                       scl_dtype dtype, at_params *out, char *source, size_t len);
 bool scl_tuning_lookup_fwd(const scl_device_info *dev, const scl_param_context *pc, scl_dtype dtype,
                            scl_fwd_params *out, char *source, size_t len);
+/* The same for the backward kernels ("attn_bwd" entries). */
+bool scl_tuning_lookup_bwd(const scl_device_info *dev, const scl_param_context *pc, scl_dtype dtype,
+                           scl_bwd_params *out, char *source, size_t len);
 
 #endif

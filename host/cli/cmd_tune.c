@@ -20,19 +20,22 @@ static void usage(void)
     printf("usage: sparsecl tune [--device D] [--dim d[,d...]] [--block b[,b...]] [--dtype f32|f16]\n"
            "                     [--strategy exhaustive|random|local] [--budget N|Ns] [--resume]\n"
            "                     [--out DB.json] [--seq N] [--heads H] [--reps R] [--family cpu|gpu]\n"
-           "                     [--verbose] [--json]\n\n"
-           "Searches the forward kernel's parameters (tile sizes, work-group shape, register blocks,\n"
+           "                     [--direction forward|backward|both] [--verbose] [--json]\n\n"
+           "Searches the attention kernels' parameters (tile sizes, work-group shape, register blocks,\n"
            "vector width, local-memory staging) for each shape class (head dim x block x dtype). Every\n"
            "candidate is first checked against the double-precision reference on a small problem, then\n"
            "timed (OpenCL events, warm-up, median of --reps runs) on a representative problem\n"
            "(`causal`, N = 2048 x 2 heads on CPUs, 8192 x 16 on GPUs; --seq/--heads change it).\n"
+           "Backward candidates (kernel attn_bwd: dQ, dK/dV) run after a forward pass with the default\n"
+           "forward parameters and are checked on all three gradients.\n"
            "Candidates that fail to build, run or verify are recorded as rejected and never chosen.\n\n"
            "The database (default: the user cache, $SPARSECL_CACHE_DIR/tuning/<device>.json, which\n"
            "plans read first) is rewritten atomically after every measured point: an interrupted run\n"
            "loses nothing, and --resume continues it without re-measuring.\n\n"
            "  --strategy  exhaustive (every valid point), random (sampling), local (greedy\n"
            "              neighbourhood search from the defaults, with restarts; default)\n"
-           "  --budget    at most N timed points, or Ns seconds per shape class\n"
+           "  --budget    at most N timed points, or Ns seconds per shape class and direction\n"
+           "  --direction forward (attn_fwd, default), backward (attn_bwd) or both\n"
            "  --family    parameter space: gpu (threads share tiles) or cpu (a thread owns rows);\n"
            "              default from the device type\n"
            "  --verbose   print every pruned point and why it was rejected\n"
@@ -55,8 +58,10 @@ static bool parse_list(const char *opt, const char *text, int *out, int *n, int 
 
 static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, const char *db)
 {
+    const at_kernel *k = o->kernel;
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kernel", "attn_fwd");
+    cJSON_AddStringToObject(j, "kernel", k->name);
+    cJSON_AddStringToObject(j, "direction", k->direction);
     cJSON_AddNumberToObject(j, "head_dim", o->head_dim);
     cJSON_AddNumberToObject(j, "block", o->block);
     cJSON_AddStringToObject(j, "dtype", o->dtype == SCL_F16 ? "f16" : "f32");
@@ -69,12 +74,12 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
     cJSON_AddNumberToObject(j, "seconds", r->seconds);
     cJSON_AddStringToObject(j, "database", db);
     if (r->found) {
-        cJSON_AddItemToObject(j, "best", scl_fwd_params_to_json(&r->best));
+        cJSON_AddItemToObject(j, "best", scl_params_to_json(k, &r->best));
         cJSON_AddNumberToObject(j, "best_ms", r->best_ms);
         cJSON_AddNumberToObject(j, "best_gflops", r->best_gflops);
         cJSON_AddNumberToObject(j, "best_max_error", r->best_error);
     }
-    cJSON_AddItemToObject(j, "defaults", scl_fwd_params_to_json(&r->defaults));
+    cJSON_AddItemToObject(j, "defaults", scl_params_to_json(k, &r->defaults));
     if (!isnan(r->default_ms)) {
         cJSON_AddNumberToObject(j, "default_ms", r->default_ms);
         if (r->found) cJSON_AddNumberToObject(j, "speedup_vs_default", r->default_ms / r->best_ms);
@@ -84,17 +89,27 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
 
 int cmd_tune(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"device", required_argument, NULL, 'D'}, {"dim", required_argument, NULL, 'd'},
-        {"block", required_argument, NULL, 'b'},  {"dtype", required_argument, NULL, 't'},
-        {"strategy", required_argument, NULL, 's'}, {"budget", required_argument, NULL, 'B'},
-        {"resume", no_argument, NULL, 'r'},       {"out", required_argument, NULL, 'o'},
-        {"seq", required_argument, NULL, 'n'},    {"heads", required_argument, NULL, 'H'},
-        {"reps", required_argument, NULL, 'R'},   {"family", required_argument, NULL, 'f'},
-        {"verbose", no_argument, NULL, 'v'},      {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {0}};
+    static const struct option opts[] = {{"device", required_argument, NULL, 'D'},
+                                         {"dim", required_argument, NULL, 'd'},
+                                         {"block", required_argument, NULL, 'b'},
+                                         {"dtype", required_argument, NULL, 't'},
+                                         {"strategy", required_argument, NULL, 's'},
+                                         {"budget", required_argument, NULL, 'B'},
+                                         {"resume", no_argument, NULL, 'r'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"seq", required_argument, NULL, 'n'},
+                                         {"heads", required_argument, NULL, 'H'},
+                                         {"reps", required_argument, NULL, 'R'},
+                                         {"family", required_argument, NULL, 'f'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"direction", required_argument, NULL, 'x'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *dev = NULL, *out = NULL;
     int dims[8] = {64}, nd = 1, blocks[8] = {64}, nb = 1, json = 0, verbose = 0, c;
+    const at_kernel *kernels[2] = {&at_kernel_fwd, NULL};
+    int nk = 1;
     at_tune_options o = {0};
     o.dtype = SCL_F32;
     o.strategy = AT_LOCAL;
@@ -139,6 +154,17 @@ int cmd_tune(int argc, char **argv)
                 return cli_error(CMD, CLI_USAGE, "--family must be cpu or gpu, got '%s'", optarg);
             o.family = strcmp(optarg, "gpu") == 0;
             break;
+        case 'x':
+            if (strcmp(optarg, "both") == 0) {
+                kernels[0] = &at_kernel_fwd, kernels[1] = &at_kernel_bwd, nk = 2;
+            } else if ((strcmp(optarg, "forward") == 0 || strcmp(optarg, "backward") == 0) &&
+                       (kernels[0] = at_kernel_find(optarg)) != NULL) {
+                nk = 1;
+            } else {
+                return cli_error(CMD, CLI_USAGE, "--direction must be forward, backward or both, got '%s'",
+                                 optarg);
+            }
+            break;
         case 'v': verbose = 1; break;
         case 'j': json = 1; break;
         case 'h': usage(); return CLI_OK;
@@ -173,32 +199,35 @@ int cmd_tune(int argc, char **argv)
     cJSON *all = cJSON_CreateArray();
     int rc = CLI_OK;
     for (int i = 0; i < nd && rc == CLI_OK; i++)
-        for (int k = 0; k < nb && rc == CLI_OK; k++) {
-            o.head_dim = dims[i];
-            o.block = blocks[k];
-            /* Later classes add to the same file: always keep what earlier ones wrote. */
-            o.resume = resume || i > 0 || k > 0;
-            at_tune_report r;
-            scl_status st = at_tune_fwd(rt, &o, &r);
-            if (st != SCL_OK) {
-                rc = cli_error(CMD, st == SCL_ERR_UNSUPPORTED ? CLI_FAILED : CLI_FAILED, "d=%d block=%d: %s", dims[i],
-                               blocks[k], scl_last_error_message(rt));
-                break;
+        for (int k = 0; k < nb && rc == CLI_OK; k++)
+            for (int x = 0; x < nk && rc == CLI_OK; x++) {
+                o.head_dim = dims[i];
+                o.block = blocks[k];
+                o.kernel = kernels[x];
+                /* Later classes add to the same file: always keep what earlier ones wrote. */
+                o.resume = resume || i > 0 || k > 0 || x > 0;
+                at_tune_report r;
+                scl_status st = at_tune(rt, &o, &r);
+                if (st != SCL_OK) {
+                    rc = cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o.kernel->name, dims[i],
+                                   blocks[k], scl_last_error_message(rt));
+                    break;
+                }
+                cJSON_AddItemToArray(all, report_json(&o, &r, path));
+                if (!json) {
+                    char best[300], def[300];
+                    at_params_text(o.kernel, &r.best, best, sizeof best);
+                    at_params_text(o.kernel, &r.defaults, def, sizeof def);
+                    printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n",
+                           o.kernel->name, o.head_dim, o.block, o.dtype == SCL_F16 ? "f16" : "f32", r.best_ms,
+                           r.best_gflops, r.best_error, best);
+                    if (!isnan(r.default_ms))
+                        printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r.default_ms,
+                               r.default_ms / r.best_ms, def);
+                    printf("  %d valid of %d points; %d timed this run, %d reused, %d rejected; %.0f s\n",
+                           r.valid_points, r.total_points, r.timed, r.reused, r.failed, r.seconds);
+                }
             }
-            cJSON_AddItemToArray(all, report_json(&o, &r, path));
-            if (!json) {
-                char best[300], def[300];
-                at_fwd_params_text(&r.best, best, sizeof best);
-                at_fwd_params_text(&r.defaults, def, sizeof def);
-                printf("attn_fwd d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n",
-                       o.head_dim, o.block, o.dtype == SCL_F16 ? "f16" : "f32", r.best_ms, r.best_gflops,
-                       r.best_error, best);
-                if (!isnan(r.default_ms))
-                    printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r.default_ms, r.default_ms / r.best_ms, def);
-                printf("  %d valid of %d points; %d timed this run, %d reused, %d rejected; %.0f s\n",
-                       r.valid_points, r.total_points, r.timed, r.reused, r.failed, r.seconds);
-            }
-        }
     if (json) {
         char *text = cJSON_Print(all);
         if (text) puts(text);

@@ -3,6 +3,8 @@
  * dQ over the row LUT, dK/dV over the column LUT. */
 #include "backward.h"
 
+#include "tuning_db.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@
 struct scl_bwd_state {
     scl_bwd_params prm;
     char options[512];
-    char source[512];
+    char source[1400]; /* where the parameters came from: database entry, defaults, override */
     cl_program program;
     cl_kernel prep_q, prep_k, dq, dkv;
     cl_mem col_ptr, row_idx, col_mask, masks_t;
@@ -64,12 +66,16 @@ static scl_status choose_params(scl_plan *p, scl_bwd_state *b, const scl_param_c
         snprintf(b->source, sizeof b->source, "explicit parameters");
         return SCL_OK;
     }
-    if (!scl_bwd_params_default(&rt->dev, pc, &b->prm))
-        return scl_fail(rt, SCL_ERR_UNSUPPORTED,
-                        "no valid backward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
-                        p->shape.block, rt->dev.name);
-    snprintf(b->source, sizeof b->source, "built-in %s defaults",
-             rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
+    /* Same order as the forward (plan.c): a tuning database entry valid here, else the built-in
+     * defaults; SPARSECL_BWD_PARAMS then overrides single parameters. */
+    if (!scl_tuning_lookup_bwd(&rt->dev, pc, p->dtype, &b->prm, b->source, sizeof b->source)) {
+        if (!scl_bwd_params_default(&rt->dev, pc, &b->prm))
+            return scl_fail(rt, SCL_ERR_UNSUPPORTED,
+                            "no valid backward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
+                            p->shape.block, rt->dev.name);
+        snprintf(b->source, sizeof b->source, "built-in %s defaults",
+                 rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
+    }
     const char *env = getenv("SPARSECL_BWD_PARAMS");
     if (env && *env) {
         if (!scl_bwd_params_override(&b->prm, env, reason, sizeof reason))

@@ -1,8 +1,10 @@
 /* Autotuner: search strategies on a synthetic cost model with a known optimum, pruning against
  * device limits, a candidate that fails verification is never chosen, the database round trip,
- * corrupt databases, the runtime's look-up order, and --resume.
+ * corrupt databases, the runtime's look-up order, and --resume; for the backward kernels their
+ * space's pruning, a short tuning run, and the runtime's use of (or fallback from) an entry.
  * Usage: test_autotune KERNEL_SOURCE_DIR WORK_DIR */
 #include "../check.h"
+#include "backward.h"
 #include "plan_internal.h"
 #include "space.h"
 #include "tuner.h"
@@ -144,6 +146,58 @@ static void test_pruning(void)
     at_fwd_space_free(&sp);
 }
 
+static void test_bwd_pruning(void)
+{
+    scl_param_context small = {64, 64, 32, 16 * 1024, 192};
+    at_kspace sp;
+    char path[600];
+    snprintf(path, sizeof path, "%s/rejected-bwd.txt", work);
+    FILE *log = fopen(path, "w+");
+    CHECK(at_kspace_build(&at_kernel_bwd, &small, 1, log, &sp) == 0, "backward GPU space builds");
+    CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "backward pruned: %d of %d valid",
+          sp.space.n_points, sp.total);
+    int bad = 0;
+    for (int i = 0; i < sp.space.n_points; i++) {
+        at_params p;
+        char reason[256];
+        at_kspace_point(&sp, i, &p);
+        bad += !scl_bwd_params_check(&p.bwd, &small, reason, sizeof reason);
+        bad += scl_bwd_dq_work_group_size(&p.bwd) > 32 || scl_bwd_dkv_work_group_size(&p.bwd) > 32 ||
+               scl_bwd_local_bytes(&p.bwd, 64) > 16 * 1024;
+    }
+    CHECK(bad == 0, "every kept backward point fits the device limits");
+    size_t cap = (size_t)8 << 20, n = 0;
+    char *text = malloc(cap);
+    if (log && text) {
+        rewind(log);
+        n = fread(text, 1, cap - 1, log);
+    }
+    if (log) fclose(log);
+    if (!text) return;
+    text[n] = '\0';
+    CHECK(strstr(text, "rejected attn_bwd") && strstr(text, "must not exceed the device maximum 32") &&
+              strstr(text, "bytes of local memory") && strstr(text, "registers"),
+          "verbose output gives the backward reasons (work-group, local memory, registers)");
+    free(text);
+    int gpu_valid = sp.space.n_points, gpu_total = sp.total;
+    at_kspace_free(&sp);
+
+    /* A CPU-like device: the space holds the built-in CPU defaults (the local search's start). */
+    scl_param_context cpu = {64, 64, 4096, 32 * 1024, 4096};
+    scl_device_info dev;
+    memset(&dev, 0, sizeof dev);
+    dev.type = CL_DEVICE_TYPE_CPU;
+    at_params def;
+    CHECK(at_kspace_build(&at_kernel_bwd, &cpu, 0, NULL, &sp) == 0 &&
+              at_kernel_bwd.defaults(&dev, &cpu, &def),
+          "backward CPU space and defaults");
+    CHECK(at_kspace_find(&sp, &def) >= 0, "the CPU defaults are a point of the CPU space (%d of %d valid)",
+          sp.space.n_points, sp.total);
+    printf("backward spaces: GPU-style %d of %d valid on a small GPU; CPU-style %d of %d\n", gpu_valid,
+           gpu_total, sp.space.n_points, sp.total);
+    at_kspace_free(&sp);
+}
+
 /* ---- databases ----------------------------------------------------------------------------- */
 static void write_text(const char *path, const char *text)
 {
@@ -279,7 +333,8 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     scl_status st = at_tune_fwd(rt, &o, &r);
     CHECK(st == SCL_OK && r.found, "tuning ran: %s", scl_last_error_message(rt));
     CHECK(r.timed == 6, "timed the budget (%d)", r.timed);
-    CHECK(r.best.bq != 8, "a candidate that failed verification is never chosen (best bq=%d)", r.best.bq);
+    CHECK(r.best.fwd.bq != 8, "a candidate that failed verification is never chosen (best bq=%d)",
+          r.best.fwd.bq);
     char msg[512];
     cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
     CHECK(j != NULL, "database written: %s", msg);
@@ -299,7 +354,7 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     /* An interrupted run: mark one more point as pending (as a crash would leave it), resume. */
     if (e) {
         cJSON *p = cJSON_CreateObject();
-        scl_fwd_params q = r.best;
+        scl_fwd_params q = r.best.fwd;
         q.stage_q = !q.stage_q;
         q.bq = q.tm = 32; /* exhaustive order reaches bq=32 late: this point is not measured yet */
         cJSON_AddItemToObject(p, "params", scl_fwd_params_to_json(&q));
@@ -330,6 +385,138 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     unsetenv("SPARSECL_KERNEL_DIR");
 }
 
+/* ---- backward: a short tuning run, and the runtime's use of its entries ------------------------ */
+static void test_bwd_tuner(scl_runtime *rt)
+{
+    char db[700], msg[512];
+    snprintf(db, sizeof db, "%s/tuned-bwd.json", work);
+    remove(db);
+    at_tune_options o = {0};
+    o.kernel = &at_kernel_bwd;
+    o.head_dim = 32;
+    o.block = 32;
+    o.dtype = SCL_F32;
+    o.strategy = AT_LOCAL;
+    o.max_evals = 3;
+    o.seq = 128;
+    o.heads = 1;
+    o.reps = 1;
+    o.db_path = db;
+    o.family = 0;
+    o.seed = 1;
+    at_tune_report r;
+    scl_status st = at_tune(rt, &o, &r);
+    CHECK(st == SCL_OK && r.found, "backward tuning ran: %s", scl_last_error_message(rt));
+    CHECK(r.timed <= 3 && r.valid_points > 0 && r.valid_points < r.total_points,
+          "budget kept (%d timed, %d of %d valid)", r.timed, r.valid_points, r.total_points);
+    CHECK(r.best_error <= 1e-4, "best backward candidate verified (error %.3g)", r.best_error);
+    char text[300];
+    at_params_text(&at_kernel_bwd, &r.best, text, sizeof text);
+    printf(
+        "backward tuning (3 points, d=32 block=32, N=128): best %.3f ms (%s), defaults %.3f ms, error %.2g\n",
+        r.best_ms, text, r.default_ms, r.best_error);
+    cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
+    cJSON *e = j ? scl_tuning_db_entry(j, "attn_bwd", 32, 32, SCL_F32, false) : NULL;
+    const cJSON *dir = e ? cJSON_GetObjectItemCaseSensitive(e, "direction") : NULL;
+    at_params got;
+    CHECK(e && cJSON_IsString(dir) && strcmp(dir->valuestring, "backward") == 0 &&
+              scl_params_from_json(&at_kernel_bwd, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
+              !memcmp(&got.bwd, &r.best.bwd, sizeof got.bwd),
+          "an attn_bwd entry with the best parameters written: %s", msg);
+    int measured = 0;
+    cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
+    cJSON_ArrayForEach(m, list) measured++;
+    CHECK(measured == r.timed && j && !scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false),
+          "every backward point recorded (%d), no forward entry made", measured);
+    cJSON_Delete(j);
+}
+
+static void write_bwd_db(const scl_device_info *dev, const char *dir, const scl_bwd_params *p)
+{
+    mkdir(dir, 0755);
+    cJSON *db = scl_tuning_db_new(dev);
+    cJSON *e = scl_tuning_db_entry(db, "attn_bwd", 32, 32, SCL_F32, true);
+    at_params q;
+    memset(&q, 0, sizeof q);
+    q.bwd = *p;
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&at_kernel_bwd, &q));
+    char path[1400], slug[200], msg[512];
+    scl_device_slug(dev, slug, sizeof slug);
+    snprintf(path, sizeof path, "%s/%s.json", dir, slug);
+    CHECK(scl_tuning_db_save(path, db, msg, sizeof msg) == 0, "save %s: %s", path, msg);
+    cJSON_Delete(db);
+}
+
+/* The backward source a fresh plan reports after its kernels were built from the look-up order. */
+static void bwd_source(scl_runtime *rt, char *src, size_t len, char *opts, size_t olen)
+{
+    scl_pattern *pat = NULL;
+    scl_plan *plan = NULL;
+    scl_shape shape = {1, 1, 1, 64, 64, 32, 32, 0, 0};
+    src[0] = opts[0] = '\0';
+    if (scl_pattern_create(rt, "causal", &pat) == SCL_OK &&
+        scl_plan_create(rt, pat, &shape, SCL_F32, &plan) == SCL_OK &&
+        scl_plan_prepare_backward(plan, NULL) == SCL_OK) {
+        snprintf(src, len, "%s", scl_plan_backward_source(plan));
+        snprintf(opts, olen, "%s", scl_plan_backward_options(plan));
+    } else {
+        snprintf(src, len, "error: %s", scl_last_error_message(rt));
+    }
+    scl_plan_destroy(plan);
+    scl_pattern_destroy(pat);
+}
+
+static void test_bwd_lookup(scl_runtime *rt)
+{
+    const scl_device_info *dev = scl_runtime_device(rt);
+    char user[512], tuning[600], path[1400], slug[200], src[1400], opts[600], want[64], msg[256];
+    snprintf(user, sizeof user, "%s/cache-bwd", work);
+    mkdir(user, 0755);
+    snprintf(tuning, sizeof tuning, "%s/tuning", user);
+    scl_device_slug(dev, slug, sizeof slug);
+    snprintf(path, sizeof path, "%s/%s.json", tuning, slug);
+    setenv("SPARSECL_CACHE_DIR", user, 1);
+    setenv("SPARSECL_SHIPPED_TUNING", "off", 1);
+    setenv("SPARSECL_QUIET", "1", 1);
+    scl_param_context pc;
+    scl_param_context_init(&pc, dev, 32, 32);
+    scl_bwd_params def, alt, got;
+    scl_bwd_params_default(dev, &pc, &def);
+    alt = def;
+    alt.stage = !def.stage; /* a different, still valid, set */
+    CHECK(scl_bwd_params_check(&alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
+
+    write_bwd_db(dev, tuning, &alt);
+    CHECK(scl_tuning_lookup_bwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &alt, sizeof alt),
+          "scl_tuning_lookup_bwd finds the entry");
+    bwd_source(rt, src, sizeof src, opts, sizeof opts);
+    snprintf(want, sizeof want, "-DSTAGE=%d ", alt.stage);
+    CHECK(strstr(src, path) && strstr(opts, want), "backward kernels use the database entry: %s [%s]", src,
+          opts);
+    /* SPARSECL_BWD_PARAMS still overrides on top of the entry. */
+    setenv("SPARSECL_BWD_PARAMS", "fast_exp=0", 1);
+    bwd_source(rt, src, sizeof src, opts, sizeof opts);
+    CHECK(strstr(src, path) && strstr(src, "+ SPARSECL_BWD_PARAMS=fast_exp=0") &&
+              strstr(opts, "-DFAST_EXP=0"),
+          "override applies over the entry: %s", src);
+    unsetenv("SPARSECL_BWD_PARAMS");
+    /* An entry invalid here (a tile larger than the block) falls back to the defaults. */
+    scl_bwd_params wide = alt;
+    wide.dq_bq = 64;
+    write_bwd_db(dev, tuning, &wide);
+    bwd_source(rt, src, sizeof src, opts, sizeof opts);
+    CHECK(strstr(src, "built-in") == src, "invalid backward entry skipped: %s", src);
+    /* So does a corrupt (truncated) database. */
+    write_text(path,
+               "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entries\": [{\"kernel\": \"attn_bwd\"");
+    bwd_source(rt, src, sizeof src, opts, sizeof opts);
+    snprintf(want, sizeof want, "-DSTAGE=%d ", def.stage);
+    CHECK(strstr(src, "built-in") == src && strstr(opts, want), "corrupt database: defaults: %s", src);
+    remove(path);
+    unsetenv("SPARSECL_QUIET");
+    unsetenv("SPARSECL_SHIPPED_TUNING");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -340,6 +527,7 @@ int main(int argc, char **argv)
     mkdir(work, 0755);
     test_strategies();
     test_pruning();
+    test_bwd_pruning();
     scl_runtime *rt = NULL;
     if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
         fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
@@ -348,6 +536,8 @@ int main(int argc, char **argv)
     }
     test_database(rt);
     test_tuner(rt, argv[1]);
+    test_bwd_tuner(rt);
+    test_bwd_lookup(rt);
     scl_runtime_destroy(rt);
     return check_summary("autotune");
 }
