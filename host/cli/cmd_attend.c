@@ -15,8 +15,12 @@ static const char *CMD = "attend";
 static void usage(void)
 {
     printf("usage: sparsecl attend --q Q.npy --k K.npy --v V.npy --pattern SPEC --block B\n"
-           "                       [--scale S] [--out O.npy] [--lse LSE.npy] [--device D]\n\n"
+           "                       [--scale S] [--out O.npy] [--lse LSE.npy] [--device D]\n"
+           "                       [--dout dO.npy [--dq dQ.npy] [--dk dK.npy] [--dv dV.npy]]\n\n"
            "Runs fused block-sparse attention O = softmax(scale * Q K^T masked by SPEC) V.\n"
+           "With --dout (the gradient of O, like Q) it then runs the backward pass, recomputing\n"
+           "the attention weights from the saved log-sum-exp, and writes dQ (like Q) and dK, dV\n"
+           "(like K, V; summed over the query heads that share a key/value head).\n"
            "  Q        [B, H, N_q, d]    float32 or float16\n"
            "  K, V     [B, H_kv, N_k, d] same dtype as Q; H must be a multiple of H_kv\n"
            "  --out    O [B, H, N_q, d] in Q's dtype\n"
@@ -30,51 +34,94 @@ static int load(const char *opt, const char *path, npy_array *a)
 {
     char msg[512];
     if (!path) return cli_error(CMD, CLI_USAGE, "%s is required (see --help)", opt);
-    if (npy_read(path, a, msg, sizeof msg) != 0) return cli_error(CMD, CLI_USAGE, "%s %s: %s", opt, path, msg);
+    if (npy_read(path, a, msg, sizeof msg) != 0)
+        return cli_error(CMD, CLI_USAGE, "%s %s: %s", opt, path, msg);
     if (a->dtype != NPY_F32 && a->dtype != NPY_F16)
         return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32 or float16", opt, path,
                          npy_dtype_name(a->dtype));
     if (a->ndim != 4)
-        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", opt, path, a->ndim);
+        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", opt, path,
+                         a->ndim);
     return CLI_OK;
 }
 
 int cmd_attend(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"q", required_argument, NULL, 'q'},       {"k", required_argument, NULL, 'k'},
-        {"v", required_argument, NULL, 'v'},       {"pattern", required_argument, NULL, 'p'},
-        {"block", required_argument, NULL, 'b'},   {"scale", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},     {"lse", required_argument, NULL, 'l'},
-        {"device", required_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
-        {0}};
+    static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
+                                         {"k", required_argument, NULL, 'k'},
+                                         {"v", required_argument, NULL, 'v'},
+                                         {"pattern", required_argument, NULL, 'p'},
+                                         {"block", required_argument, NULL, 'b'},
+                                         {"scale", required_argument, NULL, 's'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"lse", required_argument, NULL, 'l'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"dout", required_argument, NULL, 'G'},
+                                         {"dq", required_argument, NULL, 'Q'},
+                                         {"dk", required_argument, NULL, 'K'},
+                                         {"dv", required_argument, NULL, 'V'},
+                                         {0}};
     const char *qp = NULL, *kp = NULL, *vp = NULL, *spec = NULL, *outp = NULL, *lsep = NULL, *dev = NULL;
+    const char *doutp = NULL, *dqp = NULL, *dkp = NULL, *dvp = NULL;
     int block = 0, c;
     double scale = 0;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'q': qp = optarg; break;
-        case 'k': kp = optarg; break;
-        case 'v': vp = optarg; break;
-        case 'p': spec = optarg; break;
-        case 'o': outp = optarg; break;
-        case 'l': lsep = optarg; break;
-        case 'd': dev = optarg; break;
+        case 'q':
+            qp = optarg;
+            break;
+        case 'k':
+            kp = optarg;
+            break;
+        case 'v':
+            vp = optarg;
+            break;
+        case 'p':
+            spec = optarg;
+            break;
+        case 'o':
+            outp = optarg;
+            break;
+        case 'l':
+            lsep = optarg;
+            break;
+        case 'd':
+            dev = optarg;
+            break;
+        case 'G':
+            doutp = optarg;
+            break;
+        case 'Q':
+            dqp = optarg;
+            break;
+        case 'K':
+            dkp = optarg;
+            break;
+        case 'V':
+            dvp = optarg;
+            break;
         case 'b':
             if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
             break;
         case 's':
             if (!cli_parse_double(CMD, "--scale", optarg, 0, 1e30, &scale)) return CLI_USAGE;
             break;
-        case 'h': usage(); return CLI_OK;
-        default: return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        case 'h':
+            usage();
+            return CLI_OK;
+        default:
+            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
+                             argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
     if (!block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
+    if ((dqp || dkp || dvp) && !doutp)
+        return cli_error(CMD, CLI_USAGE, "--dq/--dk/--dv need --dout (the gradient of O)");
 
     npy_array q = {0}, k = {0}, v = {0};
     int rc = load("--q", qp, &q);
@@ -82,12 +129,13 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) rc = load("--v", vp, &v);
     if (rc == CLI_OK) {
         if (k.dtype != q.dtype || v.dtype != q.dtype)
-            rc = cli_error(CMD, CLI_USAGE, "Q, K and V must have the same dtype (got %s, %s, %s)", npy_dtype_name(q.dtype),
-                           npy_dtype_name(k.dtype), npy_dtype_name(v.dtype));
+            rc = cli_error(CMD, CLI_USAGE, "Q, K and V must have the same dtype (got %s, %s, %s)",
+                           npy_dtype_name(q.dtype), npy_dtype_name(k.dtype), npy_dtype_name(v.dtype));
         else if (memcmp(k.shape, v.shape, sizeof k.shape) != 0)
-            rc = cli_error(CMD, CLI_USAGE, "K and V shapes differ: [%lld, %lld, %lld, %lld] vs [%lld, %lld, %lld, %lld]",
-                           (long long)k.shape[0], (long long)k.shape[1], (long long)k.shape[2], (long long)k.shape[3],
-                           (long long)v.shape[0], (long long)v.shape[1], (long long)v.shape[2], (long long)v.shape[3]);
+            rc = cli_error(
+                CMD, CLI_USAGE, "K and V shapes differ: [%lld, %lld, %lld, %lld] vs [%lld, %lld, %lld, %lld]",
+                (long long)k.shape[0], (long long)k.shape[1], (long long)k.shape[2], (long long)k.shape[3],
+                (long long)v.shape[0], (long long)v.shape[1], (long long)v.shape[2], (long long)v.shape[3]);
         else if (k.shape[0] != q.shape[0])
             rc = cli_error(CMD, CLI_USAGE, "batch of Q (%lld) and K (%lld) differ", (long long)q.shape[0],
                            (long long)k.shape[0]);
@@ -95,10 +143,18 @@ int cmd_attend(int argc, char **argv)
             rc = cli_error(CMD, CLI_USAGE, "head dim of Q (%lld) and K (%lld) differ", (long long)q.shape[3],
                            (long long)k.shape[3]);
         else if (k.shape[1] < 1 || q.shape[1] % k.shape[1] != 0)
-            rc = cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)", (long long)q.shape[1],
-                           (long long)k.shape[1]);
+            rc = cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)",
+                           (long long)q.shape[1], (long long)k.shape[1]);
         else if (q.shape[0] > 1 << 20 || q.shape[1] > 1 << 20)
             rc = cli_error(CMD, CLI_USAGE, "batch or heads too large");
+    }
+    npy_array dout = {0};
+    if (rc == CLI_OK && doutp) {
+        rc = load("--dout", doutp, &dout);
+        if (rc == CLI_OK && (dout.dtype != q.dtype || memcmp(dout.shape, q.shape, sizeof q.shape) != 0))
+            rc = cli_error(CMD, CLI_USAGE, "--dout must have Q's dtype and shape [%lld, %lld, %lld, %lld]",
+                           (long long)q.shape[0], (long long)q.shape[1], (long long)q.shape[2],
+                           (long long)q.shape[3]);
     }
     scl_runtime *rt = NULL;
     scl_pattern *pat = NULL;
@@ -108,26 +164,48 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK && scl_runtime_create(dev, &rt) != SCL_OK)
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
     scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
-    scl_shape shape = {(int)q.shape[0], (int)q.shape[1], (int)k.shape[1], q.shape[2], k.shape[2], (int)q.shape[3],
-                       block, (float)scale, SCL_LAYOUT_BHND};
+    scl_shape shape = {(int)q.shape[0], (int)q.shape[1], (int)k.shape[1], q.shape[2],     k.shape[2],
+                       (int)q.shape[3], block,           (float)scale,    SCL_LAYOUT_BHND};
     if (rc == CLI_OK && scl_pattern_create(rt, spec, &pat) != SCL_OK)
         rc = cli_error(CMD, CLI_USAGE, "%s", scl_last_error_message(rt));
     if (rc == CLI_OK) {
         scl_status st = scl_plan_create(rt, pat, &shape, dt, &plan);
         if (st != SCL_OK)
-            rc = cli_error(CMD, st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED, "%s",
-                           scl_last_error_message(rt));
+            rc = cli_error(CMD,
+                           st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
+                           "%s", scl_last_error_message(rt));
     }
     if (rc == CLI_OK) {
         scl_plan_sizes sz;
         scl_plan_tensor_sizes(plan, &sz);
         o = malloc(sz.o);
         lse = malloc(sz.lse);
-        if (!o || !lse) rc = cli_error(CMD, CLI_FAILED, "out of host memory (%zu bytes)", sz.o + sz.lse);
+        if (!o || !lse)
+            rc = cli_error(CMD, CLI_FAILED, "out of host memory (%zu bytes)", sz.o + sz.lse);
         else if (scl_plan_forward_host(plan, q.data, k.data, v.data, o, lse) != SCL_OK)
             rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
     }
+    void *dq = NULL, *dk = NULL, *dv = NULL;
+    if (rc == CLI_OK && doutp) {
+        scl_plan_sizes sz;
+        scl_plan_tensor_sizes(plan, &sz);
+        dq = malloc(sz.q), dk = malloc(sz.k), dv = malloc(sz.v);
+        if (!dq || !dk || !dv)
+            rc = cli_error(CMD, CLI_FAILED, "out of host memory for the gradients");
+        else if (scl_plan_backward_host(plan, q.data, k.data, v.data, o, lse, dout.data, dq, dk, dv) !=
+                 SCL_OK)
+            rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
+    }
     char msg[512];
+    const struct {
+        const char *opt, *path;
+        const npy_array *like;
+        void *data;
+    } grads[] = {{"--dq", dqp, &q, dq}, {"--dk", dkp, &k, dk}, {"--dv", dvp, &v, dv}};
+    for (int g = 0; g < 3 && rc == CLI_OK; g++)
+        if (grads[g].path &&
+            npy_write(grads[g].path, q.dtype, 4, grads[g].like->shape, grads[g].data, msg, sizeof msg) != 0)
+            rc = cli_error(CMD, CLI_FAILED, "%s %s: %s", grads[g].opt, grads[g].path, msg);
     if (rc == CLI_OK && outp && npy_write(outp, q.dtype, 4, q.shape, o, msg, sizeof msg) != 0)
         rc = cli_error(CMD, CLI_FAILED, "--out %s: %s", outp, msg);
     int64_t lshape[3] = {q.shape[0], q.shape[1], q.shape[2]};
@@ -136,13 +214,17 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) {
         scl_plan_stats ps;
         scl_plan_get_stats(plan, &ps);
-        printf("attend: B=%lld H=%lld H_kv=%lld N_q=%lld N_k=%lld d=%lld %s, pattern '%s', block %d: density %.4f, "
+        printf("attend: B=%lld H=%lld H_kv=%lld N_q=%lld N_k=%lld d=%lld %s, pattern '%s', block %d: density "
+               "%.4f, "
                "block density %.4f on %s%s%s%s%s\n",
                (long long)q.shape[0], (long long)q.shape[1], (long long)k.shape[1], (long long)q.shape[2],
-               (long long)k.shape[2], (long long)q.shape[3], dt == SCL_F16 ? "float16" : "float32", spec, block,
-               ps.density, ps.block_density, scl_runtime_device(rt)->name, outp ? "; wrote " : "", outp ? outp : "",
-               lsep ? ", " : "", lsep ? lsep : "");
+               (long long)k.shape[2], (long long)q.shape[3], dt == SCL_F16 ? "float16" : "float32", spec,
+               block, ps.density, ps.block_density, scl_runtime_device(rt)->name, outp ? "; wrote " : "",
+               outp ? outp : "", lsep ? ", " : "", lsep ? lsep : "");
+        if (doutp) printf("attend: backward done%s\n", dqp || dkp || dvp ? "; gradients written" : "");
     }
+    free(dq), free(dk), free(dv);
+    npy_free(&dout);
     free(o);
     free(lse);
     scl_plan_destroy(plan);

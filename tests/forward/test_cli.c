@@ -2,6 +2,7 @@
  * for bad inputs, and the other commands' --help / --json. Usage: test_cli SPARSECL WORK_DIR */
 #include "../check.h"
 #include "reference.h"
+#include "reference_backward.h"
 #include "scl_npy.h"
 
 #include <math.h>
@@ -114,6 +115,59 @@ static void round_trip(npy_dtype t, const char *spec, int block)
     free(q), free(k), free(v), free(oref), free(lref);
 }
 
+/* attend --dout: forward then backward on files; gradients against the double reference. */
+static void backward_round_trip(void)
+{
+    const int B = 1, H = 4, Hkv = 2, d = 32, block = 16;
+    const int64_t N = 45;
+    const char *spec = "causal & strided(8)";
+    size_t nq = (size_t)B * H * N * d, nk = (size_t)B * Hkv * N * d;
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *g = malloc(nq * 4);
+    write_tensor("q.npy", NPY_F32, B, H, N, d, 11, q);
+    write_tensor("k.npy", NPY_F32, B, Hkv, N, d, 12, k);
+    write_tensor("v.npy", NPY_F32, B, Hkv, N, d, 13, v);
+    write_tensor("do.npy", NPY_F32, B, H, N, d, 14, g);
+    char args[512];
+    snprintf(args, sizeof args,
+             "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --dout do.npy --dq dq.npy --dk dk.npy "
+             "--dv dv.npy",
+             spec, block);
+    expect(0, "gradients written", args);
+    double *rq = malloc(nq * 8), *rk = malloc(nk * 8), *rv = malloc(nk * 8);
+    spc_pattern *pat = NULL;
+    spc_bound *bound = NULL;
+    spc_error err;
+    spc_geometry geo = {N, N, block, H};
+    scl_shape shape = {B, H, Hkv, N, N, d, block, (float)(1.0 / sqrt(d)), SCL_LAYOUT_BHND};
+    CHECK(spc_parse(spec, &pat, &err) == 0 && spc_bind(pat, &geo, &bound, &err) == 0 &&
+              scl_reference_backward(bound, &shape, q, k, v, g, rq, rk, rv) == 0,
+          "reference gradients");
+    const char *files[3] = {"dq.npy", "dk.npy", "dv.npy"};
+    const double *refs[3] = {rq, rk, rv};
+    const size_t counts[3] = {nq, nk, nk};
+    for (int t = 0; t < 3; t++) {
+        char path[1024], msg[256];
+        npy_array a = {0};
+        snprintf(path, sizeof path, "%s/%s", work, files[t]);
+        CHECK(npy_read(path, &a, msg, sizeof msg) == 0 && a.dtype == NPY_F32 && (size_t)a.count == counts[t],
+              "%s written with the right size: %s", files[t], msg);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; a.data && i < counts[t]; i++) {
+            worst = fmax(worst, fabs(((float *)a.data)[i] - refs[t][i]));
+            scale = fmax(scale, fabs(refs[t][i]));
+        }
+        CHECK(worst <= 1e-4 * scale, "%s: error %.3g of scale %.3g", files[t], worst, scale);
+        printf("attend --dout: %s max error %.3g relative to its scale\n", files[t], worst / (scale > 0 ? scale : 1));
+        npy_free(&a);
+    }
+    expect(2, "need --dout", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --dq x.npy");
+    expect(2, "--dout must have Q's dtype and shape",
+           "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --dout k.npy --dq x.npy");
+    spc_bound_free(bound);
+    spc_pattern_free(pat);
+    free(q), free(k), free(v), free(g), free(rq), free(rk), free(rv);
+}
+
 static void bad_inputs(void)
 {
     write_tensor("q.npy", NPY_F32, 1, 4, 40, 32, 1, NULL);
@@ -190,6 +244,7 @@ int main(int argc, char **argv)
     mkdir(work, 0755);
     round_trip(NPY_F32, "causal & strided(8)", 16);
     round_trip(NPY_F16, "local(9) | global(0)", 32);
+    backward_round_trip();
     bad_inputs();
     other_commands();
     return check_summary("cli");
