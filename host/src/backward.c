@@ -54,40 +54,27 @@ static scl_status make_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, con
     return SCL_OK;
 }
 
-static scl_status choose_params(scl_plan *p, scl_bwd_state *b, const scl_param_context *pc,
-                                const scl_bwd_params *explicit_params)
+/* The backward kernels' parameter kind for scl_choose_params (same look-up order as forward). */
+static bool bwd_check(const void *p, const scl_param_context *c, char *r, size_t n)
 {
-    scl_runtime *rt = p->rt;
-    char reason[256];
-    if (explicit_params) {
-        if (!scl_bwd_params_check(explicit_params, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "backward parameters rejected: %s", reason);
-        b->prm = *explicit_params;
-        snprintf(b->source, sizeof b->source, "explicit parameters");
-        return SCL_OK;
-    }
-    /* Same order as the forward (plan.c): a tuning database entry valid here, else the built-in
-     * defaults; SPARSECL_BWD_PARAMS then overrides single parameters. */
-    if (!scl_tuning_lookup_bwd(&rt->dev, pc, p->dtype, &b->prm, b->source, sizeof b->source)) {
-        if (!scl_bwd_params_default(&rt->dev, pc, &b->prm))
-            return scl_fail(rt, SCL_ERR_UNSUPPORTED,
-                            "no valid backward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
-                            p->shape.block, rt->dev.name);
-        snprintf(b->source, sizeof b->source, "built-in %s defaults",
-                 rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
-    }
-    const char *env = getenv("SPARSECL_BWD_PARAMS");
-    if (env && *env) {
-        if (!scl_bwd_params_override(&b->prm, env, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_BWD_PARAMS: %s", reason);
-        if (!scl_bwd_params_check(&b->prm, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_BWD_PARAMS='%s' rejected: %s", env,
-                            reason);
-        size_t n = strlen(b->source);
-        snprintf(b->source + n, sizeof b->source - n, " + SPARSECL_BWD_PARAMS=%.400s", env);
-    }
-    return SCL_OK;
+    return scl_bwd_params_check(p, c, r, n);
 }
+static bool bwd_defaults(const scl_device_info *d, const scl_param_context *c, void *out)
+{
+    return scl_bwd_params_default(d, c, out);
+}
+static bool bwd_lookup(const scl_device_info *d, const scl_param_context *c, scl_dtype t, void *out, char *s,
+                       size_t n)
+{
+    return scl_tuning_lookup_bwd(d, c, t, out, s, n);
+}
+static bool bwd_override(void *p, const char *text, char *m, size_t n)
+{
+    return scl_bwd_params_override(p, text, m, n);
+}
+static const scl_param_kind bwd_kind = {"backward",  "SPARSECL_BWD_PARAMS", sizeof(scl_bwd_params),
+                                        bwd_check,   bwd_defaults,          bwd_lookup,
+                                        bwd_override};
 
 /* Partial-block masks with rows and columns swapped, for the column walk of bwd_dkv. */
 static uint32_t *transpose_masks(const spc_lut *l)
@@ -115,7 +102,8 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
     const spc_lut *l = p->lut;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, s->head_dim, s->block);
-    scl_status st = choose_params(p, b, &pc, explicit_params);
+    scl_status st = scl_choose_params(rt, &bwd_kind, &pc, p->dtype, explicit_params, &b->prm, b->source,
+                                      sizeof b->source);
     if (st != SCL_OK) return st;
     scl_bwd_params_options(&b->prm, &pc, p->dtype, b->options, sizeof b->options);
     if ((st = scl_build_program(rt, "attn_bwd.cl", b->options, &b->program, NULL)) != SCL_OK) return st;

@@ -55,48 +55,67 @@ static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
     return SCL_OK;
 }
 
-/* Parameters in look-up order: explicit (the autotuner's candidates), tuning database (user
- * cache, then the shipped ones), built-in defaults for the device type; then single-parameter
- * overrides from SPARSECL_FWD_PARAMS for experiments. */
-static scl_status choose_forward_params(scl_plan *p, const scl_param_context *pc,
-                                        const scl_fwd_params *explicit_params)
+scl_status scl_choose_params(scl_runtime *rt, const scl_param_kind *kind, const scl_param_context *pc,
+                             scl_dtype dtype, const void *explicit_params, void *out, char *source,
+                             size_t len)
 {
-    scl_runtime *rt = p->rt;
     char reason[256];
     if (explicit_params) {
-        if (!scl_fwd_params_check(explicit_params, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "forward parameters rejected: %s", reason);
-        p->fwd = *explicit_params;
-        snprintf(p->fwd_source, sizeof p->fwd_source, "explicit parameters");
+        if (!kind->check(explicit_params, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s parameters rejected: %s", kind->what, reason);
+        memcpy(out, explicit_params, kind->size);
+        snprintf(source, len, "explicit parameters");
         return SCL_OK;
     }
-    if (!scl_tuning_lookup_fwd(&rt->dev, pc, p->dtype, &p->fwd, p->fwd_source, sizeof p->fwd_source)) {
-        if (!scl_fwd_params_default(&rt->dev, pc, &p->fwd))
-            return scl_fail(rt, SCL_ERR_UNSUPPORTED,
-                            "no valid forward-kernel parameters for d=%d, block=%d on %s", p->shape.head_dim,
-                            p->shape.block, rt->dev.name);
-        snprintf(p->fwd_source, sizeof p->fwd_source, "built-in %s defaults",
-                 rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
+    if (!kind->lookup(&rt->dev, pc, dtype, out, source, len)) {
+        if (!kind->defaults(&rt->dev, pc, out))
+            return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s-kernel parameters for d=%d, block=%d on %s",
+                            kind->what, pc->head_dim, pc->block, rt->dev.name);
+        snprintf(source, len, "built-in %s defaults", rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
     }
-    const char *env = getenv("SPARSECL_FWD_PARAMS");
+    const char *env = getenv(kind->env);
     if (env && *env) {
-        if (!scl_fwd_params_override(&p->fwd, env, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS: %s", reason);
-        if (!scl_fwd_params_check(&p->fwd, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_FWD_PARAMS='%s' rejected: %s", env,
-                            reason);
-        size_t n = strlen(p->fwd_source);
-        snprintf(p->fwd_source + n, sizeof p->fwd_source - n, " + SPARSECL_FWD_PARAMS=%s", env);
+        if (!kind->override(out, env, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s: %s", kind->env, reason);
+        if (!kind->check(out, pc, reason, sizeof reason))
+            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s='%s' rejected: %s", kind->env, env, reason);
+        size_t n = strlen(source);
+        snprintf(source + n, len - n, " + %s=%.400s", kind->env, env);
     }
     return SCL_OK;
 }
+
+/* The forward kernel's parameter kind, in the types scl_choose_params works with. */
+static bool fwd_check(const void *p, const scl_param_context *c, char *r, size_t n)
+{
+    return scl_fwd_params_check(p, c, r, n);
+}
+static bool fwd_defaults(const scl_device_info *d, const scl_param_context *c, void *out)
+{
+    return scl_fwd_params_default(d, c, out);
+}
+static bool fwd_lookup(const scl_device_info *d, const scl_param_context *c, scl_dtype t, void *out, char *s,
+                       size_t n)
+{
+    return scl_tuning_lookup_fwd(d, c, t, out, s, n);
+}
+static bool fwd_override(void *p, const char *text, char *m, size_t n)
+{
+    return scl_fwd_params_override(p, text, m, n);
+}
+static const scl_param_kind fwd_kind = {"forward",   "SPARSECL_FWD_PARAMS", sizeof(scl_fwd_params),
+                                        fwd_check,   fwd_defaults,          fwd_lookup,
+                                        fwd_override};
 
 static scl_status build_forward(scl_plan *p, const scl_fwd_params *explicit_params)
 {
     scl_runtime *rt = p->rt;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
-    scl_status st = choose_forward_params(p, &pc, explicit_params);
+    /* Explicit (the autotuner's candidates), else a tuning database entry, else the built-in
+     * defaults; then single-parameter overrides from SPARSECL_FWD_PARAMS for experiments. */
+    scl_status st = scl_choose_params(rt, &fwd_kind, &pc, p->dtype, explicit_params, &p->fwd, p->fwd_source,
+                                      sizeof p->fwd_source);
     if (st != SCL_OK) return st;
     scl_fwd_params_options(&p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
     st = scl_build_program(rt, "attn_fwd.cl", p->fwd_options, &p->fwd_program, &p->from_cache);

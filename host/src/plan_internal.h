@@ -39,6 +39,22 @@ struct scl_plan {
     int from_cache;
 };
 
+/* A kind of kernel parameters (forward, backward), so one function chooses them in look-up order:
+ * explicit (the autotuner's candidates), a tuning database entry valid here, the built-in defaults
+ * of the device type; then single-parameter overrides from the kind's environment variable. */
+typedef struct scl_param_kind {
+    const char *what; /* "forward", "backward": for messages */
+    const char *env;  /* e.g. SPARSECL_FWD_PARAMS */
+    size_t size;      /* of the parameter struct */
+    bool (*check)(const void *p, const scl_param_context *c, char *reason, size_t len);
+    bool (*defaults)(const scl_device_info *dev, const scl_param_context *c, void *out);
+    bool (*lookup)(const scl_device_info *dev, const scl_param_context *c, scl_dtype dtype, void *out,
+                   char *source, size_t len);
+    bool (*override)(void *p, const char *text, char *msg, size_t len);
+} scl_param_kind;
+scl_status scl_choose_params(scl_runtime *rt, const scl_param_kind *kind, const scl_param_context *pc,
+                             scl_dtype dtype, const void *explicit_params, void *out, char *source, size_t len);
+
 /* A caller's buffer must be at least as large as the shape needs (NULL allowed when optional). */
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional);
 /* Device time from the earliest start to the latest end over n completed, profiled events. */
