@@ -4,6 +4,12 @@ set(SCL_INSTALL_SH ${CMAKE_CURRENT_SOURCE_DIR}/install/install_test.sh)
 set(SCL_TMP_PREFIX ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
 add_test(NAME install COMMAND sh ${SCL_INSTALL_SH} install ${PROJECT_BINARY_DIR} ${SCL_TMP_PREFIX})
 set_tests_properties(install PROPERTIES FIXTURES_SETUP scl_installed TIMEOUT 300)
+# The examples and Python load the installed shared library into programs built without
+# sanitizers; an AddressSanitizer build of the library cannot run there, so those three run in the
+# release build only (CI runs both).
+if(CMAKE_C_FLAGS MATCHES "sanitize")
+  return()
+endif()
 add_test(NAME examples_cmake
          COMMAND sh ${SCL_INSTALL_SH} cmake ${PROJECT_SOURCE_DIR} ${SCL_TMP_PREFIX} ${CMAKE_CURRENT_BINARY_DIR}/examples-cmake)
 add_test(NAME examples_pkgconfig
