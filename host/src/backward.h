@@ -5,8 +5,9 @@
 #include "backward_params.h"
 #include "plan_internal.h"
 
-/* Build (or rebuild) the plan's backward state with explicit parameters (NULL: look-up order:
- * built-in defaults of the device type, then SPARSECL_BWD_PARAMS). Rejected parameters give
+/* Build (or rebuild) the plan's backward state with explicit parameters (NULL: the look-up order
+ * of scl_choose_params: a tuning database entry, else the built-in defaults of the device type,
+ * then SPARSECL_BWD_PARAMS). Rejected parameters give
  * SCL_ERR_INVALID_ARGUMENT with the reason; the previous state is dropped either way. */
 scl_status scl_plan_prepare_backward(scl_plan *plan, const scl_bwd_params *params);
 /* The backward kernels' -D options and where their parameters came from ("" before the first
