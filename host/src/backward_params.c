@@ -178,29 +178,6 @@ const scl_param_field *scl_bwd_param_fields(int *count)
 
 bool scl_bwd_params_override(scl_bwd_params *p, const char *text, char *msg, size_t len)
 {
-    const char *s = text;
-    while (s && *s) {
-        char name[32];
-        int value, used = 0;
-        if (sscanf(s, " %31[a-z_] = %d%n", name, &value, &used) != 2) {
-            snprintf(msg, len, "cannot parse '%s' (expected name=value[,name=value...])", s);
-            return false;
-        }
-        size_t f = 0, n = sizeof bwd_fields / sizeof bwd_fields[0];
-        while (f < n && strcmp(bwd_fields[f].name, name) != 0)
-            f++;
-        if (f == n) {
-            snprintf(
-                msg, len,
-                "unknown backward parameter '%s' (dq_bq, dq_bk, dq_tm, kv_bk, kv_bq, kv_tn, ri, rj, stage, "
-                "fast_exp, vec)",
-                name);
-            return false;
-        }
-        *(int *)((char *)p + bwd_fields[f].offset) = value;
-        s += used;
-        while (*s == ' ' || *s == ',')
-            s++;
-    }
-    return true;
+    return scl_params_override(p, bwd_fields, (int)(sizeof bwd_fields / sizeof bwd_fields[0]), "backward",
+                               text, msg, len);
 }

@@ -41,10 +41,10 @@ void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, in
 
 bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, char *reason, size_t len)
 {
-#define REJECT(...)                                                                                            \
-    do {                                                                                                       \
-        snprintf(reason, len, __VA_ARGS__);                                                                    \
-        return false;                                                                                          \
+#define REJECT(...)                                                                                          \
+    do {                                                                                                     \
+        snprintf(reason, len, __VA_ARGS__);                                                                  \
+        return false;                                                                                        \
     } while (0)
     if (!pow2(p->bq) || !pow2(p->bk) || !pow2(p->tm) || !pow2(p->tn) || !pow2(p->ri) || !pow2(p->rj))
         REJECT("bq=%d bk=%d tm=%d tn=%d ri=%d rj=%d must be powers of two", p->bq, p->bk, p->tm, p->tn, p->ri,
@@ -68,7 +68,8 @@ bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, c
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
     size_t lm = scl_fwd_local_bytes(p, c->head_dim);
-    if (lm > c->local_mem_bytes) REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
+    if (lm > c->local_mem_bytes)
+        REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
     /* Per-thread registers: scores, output accumulators, row state; beyond this it spills. */
     int regs = p->tm * p->tn + p->tm * dn + 2 * p->tm;
     if (regs > c->max_private_floats)
@@ -97,23 +98,35 @@ bool scl_fwd_params_default(const scl_device_info *dev, const scl_param_context 
     for (int tries = 0; tries < 64; tries++) {
         if (p.ri > p.tm) p.ri = p.tm;
         if (p.rj > p.tn) p.rj = p.tn;
-        while (p.vec > 1 && (p.rj % p.vec || (c->head_dim % p.vec))) p.vec /= 2;
+        while (p.vec > 1 && (p.rj % p.vec || (c->head_dim % p.vec)))
+            p.vec /= 2;
         if (scl_fwd_params_check(&p, c, reason, sizeof reason)) {
             *out = p;
             return true;
         }
         int tx = p.bk / p.tn, dn = c->head_dim / (tx ? tx : 1);
-        if (p.bq > c->block) p.bq = c->block;
-        else if (p.bk > c->block) p.bk = c->block;
-        else if (p.tm > p.bq) p.tm = p.bq;
-        else if (p.tn > p.bk) p.tn = p.bk;
-        else if (!gpu && p.tn < p.bk) p.tn = p.bk;
-        else if (c->head_dim % tx != 0) p.tn *= 2;
-        else if (dn % (dn < p.rj ? dn : p.rj) != 0) p.rj /= 2;
-        else if (p.bq > 8) p.bq /= 2;
-        else if (p.bk > 8) p.bk /= 2;
-        else if (p.tm > 1) p.tm /= 2;
-        else return false;
+        if (p.bq > c->block)
+            p.bq = c->block;
+        else if (p.bk > c->block)
+            p.bk = c->block;
+        else if (p.tm > p.bq)
+            p.tm = p.bq;
+        else if (p.tn > p.bk)
+            p.tn = p.bk;
+        else if (!gpu && p.tn < p.bk)
+            p.tn = p.bk;
+        else if (c->head_dim % tx != 0)
+            p.tn *= 2;
+        else if (dn % (dn < p.rj ? dn : p.rj) != 0)
+            p.rj /= 2;
+        else if (p.bq > 8)
+            p.bq /= 2;
+        else if (p.bk > 8)
+            p.bk /= 2;
+        else if (p.tm > 1)
+            p.tm /= 2;
+        else
+            return false;
     }
     return false;
 }
@@ -129,11 +142,16 @@ void scl_fwd_params_options(const scl_fwd_params *p, const scl_param_context *c,
 }
 
 static const scl_param_field fwd_fields[] = {
-    {"bq", offsetof(scl_fwd_params, bq)},         {"bk", offsetof(scl_fwd_params, bk)},
-    {"tm", offsetof(scl_fwd_params, tm)},         {"tn", offsetof(scl_fwd_params, tn)},
-    {"ri", offsetof(scl_fwd_params, ri)},         {"rj", offsetof(scl_fwd_params, rj)},
-    {"stage_q", offsetof(scl_fwd_params, stage_q)}, {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
-    {"fast_exp", offsetof(scl_fwd_params, fast_exp)}, {"vec", offsetof(scl_fwd_params, vec)},
+    {"bq", offsetof(scl_fwd_params, bq)},
+    {"bk", offsetof(scl_fwd_params, bk)},
+    {"tm", offsetof(scl_fwd_params, tm)},
+    {"tn", offsetof(scl_fwd_params, tn)},
+    {"ri", offsetof(scl_fwd_params, ri)},
+    {"rj", offsetof(scl_fwd_params, rj)},
+    {"stage_q", offsetof(scl_fwd_params, stage_q)},
+    {"stage_kv", offsetof(scl_fwd_params, stage_kv)},
+    {"fast_exp", offsetof(scl_fwd_params, fast_exp)},
+    {"vec", offsetof(scl_fwd_params, vec)},
     {"prep_by_column", offsetof(scl_fwd_params, prep_by_column)},
 };
 
@@ -143,7 +161,8 @@ const scl_param_field *scl_fwd_param_fields(int *count)
     return fwd_fields;
 }
 
-bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len)
+bool scl_params_override(void *p, const scl_param_field *fields, int n, const char *what, const char *text,
+                         char *msg, size_t len)
 {
     const char *s = text;
     while (s && *s) {
@@ -153,18 +172,26 @@ bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, siz
             snprintf(msg, len, "cannot parse '%s' (expected name=value[,name=value...])", s);
             return false;
         }
-        size_t f = 0, n = sizeof fwd_fields / sizeof fwd_fields[0];
-        while (f < n && strcmp(fwd_fields[f].name, name) != 0) f++;
+        int f = 0;
+        while (f < n && strcmp(fields[f].name, name) != 0)
+            f++;
         if (f == n) {
-            snprintf(msg, len,
-                     "unknown forward parameter '%s' (bq, bk, tm, tn, ri, rj, stage_q, stage_kv, fast_exp, vec, "
-                     "prep_by_column)",
-                     name);
+            int k = snprintf(msg, len, "unknown %s parameter '%s' (", what, name);
+            for (int i = 0; i < n && k > 0 && (size_t)k < len; i++)
+                k += snprintf(msg + k, len - (size_t)k, "%s%s", i ? ", " : "", fields[i].name);
+            if (k > 0 && (size_t)k < len) snprintf(msg + k, len - (size_t)k, ")");
             return false;
         }
-        *(int *)((char *)p + fwd_fields[f].offset) = value;
+        *(int *)((char *)p + fields[f].offset) = value;
         s += used;
-        while (*s == ' ' || *s == ',') s++;
+        while (*s == ' ' || *s == ',')
+            s++;
     }
     return true;
+}
+
+bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len)
+{
+    return scl_params_override(p, fwd_fields, (int)(sizeof fwd_fields / sizeof fwd_fields[0]), "forward",
+                               text, msg, len);
 }

@@ -42,6 +42,10 @@ typedef struct scl_param_field {
     size_t offset; /* of an int inside scl_fwd_params */
 } scl_param_field;
 const scl_param_field *scl_fwd_param_fields(int *count);
+/* Apply "name=value,..." over the int fields of *p named in `fields`; false with a message (which
+ * lists the known names) if malformed. `what` names the kind in messages. */
+bool scl_params_override(void *p, const scl_param_field *fields, int n, const char *what, const char *text,
+                         char *msg, size_t len);
 /* Apply "name=value,..." (e.g. from SPARSECL_FWD_PARAMS) over *p; false with a message if malformed. */
 bool scl_fwd_params_override(scl_fwd_params *p, const char *text, char *msg, size_t len);
 /* The -D options for the compiler. */
