@@ -226,6 +226,9 @@ static void other_commands(void)
            "bench --pattern 'local(16)' --seq 200 --block 32 --heads 2 --dim 32 --reps 2 --no-peak --json");
     expect(2, "--dtype must be f32 or f16", "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
     expect(2, "head dim 40", "bench --pattern dense --seq 64 --block 32 --dim 40 --no-baselines --no-peak");
+    /* A shape larger than the device: fails cleanly, naming the allocation and its size. */
+    expect(1, "scratch buffers of 68719476736 bytes",
+           "bench --pattern 'local(0)' --seq 268435456 --block 256 --dim 64 --no-baselines --no-peak");
 }
 
 int main(int argc, char **argv)
