@@ -10,3 +10,10 @@ foreach(fn clCreateBuffer clCreateKernel clCreateProgramWithSource clCreateProgr
 endforeach()
 add_test(NAME resources COMMAND test_resources 300)
 set_tests_properties(resources PROPERTIES TIMEOUT 600)
+
+# Interrupted `sparsecl tune` (SIGKILL) continued with --resume: nothing measured is lost.
+if(TARGET sparsecl_cli)
+  add_test(NAME tune_kill COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/hardening/tune_kill.sh $<TARGET_FILE:sparsecl_cli>
+                                     ${CMAKE_CURRENT_BINARY_DIR}/tune-kill-work)
+  set_tests_properties(tune_kill PROPERTIES TIMEOUT 300)
+endif()
