@@ -2,6 +2,7 @@
  * and shapes (N not a multiple of the block), argument errors, and `sparsecl block` on .npy files.
  * Usage: test_block SPARSECL WORK_DIR */
 #include "../check.h"
+#include "../cli_expect.h"
 #include "reference_block.h"
 #include "scl_npy.h"
 
@@ -13,7 +14,6 @@
 #include <sys/wait.h>
 
 static const double TOL = 1e-4; /* fp32: max abs error relative to the output scale */
-static const char *bin, *work;
 
 static void check_block(scl_runtime *rt, const char *spec, scl_block_config cfg)
 {
@@ -112,31 +112,11 @@ static void errors(scl_runtime *rt)
 }
 
 /* ---- CLI ---------------------------------------------------------------------------------- */
-static int run(char *out, size_t len, const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", work, bin, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void expect(int code, const char *needle, const char *args)
-{
-    char out[16384];
-    int rc = run(out, sizeof out, args);
-    CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
-    CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
-}
-
 static void save(const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, const float *data)
 {
     char path[1024], msg[256];
     int64_t shape[3] = {d0, d1, d2};
-    snprintf(path, sizeof path, "%s/%s", work, name);
+    snprintf(path, sizeof path, "%s/%s", cli_work, name);
     CHECK(npy_write(path, NPY_F32, ndim, shape, data, msg, sizeof msg) == 0, "write %s: %s", path, msg);
 }
 
@@ -163,16 +143,16 @@ static void cli(void)
     double *ref = malloc(n * 8);
     fill_uniform(x, n, 5, 1.0f);
     char dir[1200];
-    snprintf(dir, sizeof dir, "%s/w", work);
-    mkdir(work, 0755);
+    snprintf(dir, sizeof dir, "%s/w", cli_work);
+    mkdir(cli_work, 0755);
     mkdir(dir, 0755);
     save_weights("w", &cfg, &w);
     save("x.npy", 3, cfg.batch, cfg.seq, cfg.d_model, x);
-    expect(0, "wrote y.npy",
+    cli_expect(0, "wrote y.npy",
            "block --x x.npy --weights w --heads 2 --pattern 'causal & strided(16)' --block 16 --out y.npy");
     char path[1400], msg[512];
     npy_array y = {0};
-    snprintf(path, sizeof path, "%s/y.npy", work);
+    snprintf(path, sizeof path, "%s/y.npy", cli_work);
     CHECK(npy_read(path, &y, msg, sizeof msg) == 0, "read y: %s", msg);
     CHECK(y.dtype == NPY_F32 && y.ndim == 3 && y.shape[0] == cfg.batch && y.shape[1] == cfg.seq &&
               y.shape[2] == cfg.d_model,
@@ -188,23 +168,23 @@ static void cli(void)
     npy_free(&y);
 
     /* Errors: one line, exit 2, naming the file. */
-    expect(0, "w_qkv.npy", "block --help");
-    expect(2, "--weights is required", "block --x x.npy --heads 2 --pattern causal --block 16");
-    expect(2, "not a multiple of --heads",
+    cli_expect(0, "w_qkv.npy", "block --help");
+    cli_expect(2, "--weights is required", "block --x x.npy --heads 2 --pattern causal --block 16");
+    cli_expect(2, "not a multiple of --heads",
            "block --x x.npy --weights w --heads 3 --pattern causal --block 16");
-    expect(2, "head dim", "block --x x.npy --weights w --heads 8 --pattern causal --block 16");
-    expect(2, "pattern", "block --x x.npy --weights w --heads 2 --pattern 'causal &' --block 16");
+    cli_expect(2, "head dim", "block --x x.npy --weights w --heads 8 --pattern causal --block 16");
+    cli_expect(2, "pattern", "block --x x.npy --weights w --heads 2 --pattern 'causal &' --block 16");
     save("w/w_o.npy", 2, cfg.d_model, cfg.d_model + 1, 0, w.w_qkv);
-    expect(2, "w_o.npy has shape [64, 65], expected [64, 64]",
+    cli_expect(2, "w_o.npy has shape [64, 65], expected [64, 64]",
            "block --x x.npy --weights w --heads 2 --pattern causal --block 16");
     save("w/w_o.npy", 2, cfg.d_model, cfg.d_model, 0, w.w_o);
     save("w/b_1.npy", 1, cfg.d_ff + 2, 0, 0, w.w_1);
-    expect(2, "b_1.npy has shape [82], expected [80]",
+    cli_expect(2, "b_1.npy has shape [82], expected [80]",
            "block --x x.npy --weights w --heads 2 --pattern causal --block 16");
-    snprintf(path, sizeof path, "%s/w/b_1.npy", work);
+    snprintf(path, sizeof path, "%s/w/b_1.npy", cli_work);
     remove(path);
-    expect(2, "b_1.npy", "block --x x.npy --weights w --heads 2 --pattern causal --block 16");
-    expect(2, "missing.npy", "block --x missing.npy --weights w --heads 2 --pattern causal --block 16");
+    cli_expect(2, "b_1.npy", "block --x x.npy --weights w --heads 2 --pattern causal --block 16");
+    cli_expect(2, "missing.npy", "block --x missing.npy --weights w --heads 2 --pattern causal --block 16");
     free_weights(&w);
     free(x), free(ref);
 }
@@ -215,8 +195,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_block SPARSECL WORK_DIR\n");
         return 2;
     }
-    bin = argv[1];
-    work = argv[2];
+    cli_bin = argv[1];
+    cli_work = argv[2];
     scl_runtime *rt = NULL;
     if (scl_runtime_create(NULL, &rt) != SCL_OK) {
         fprintf(stderr, "no runtime: %s\n", scl_last_error_message(rt));

@@ -1,6 +1,7 @@
 /* CLI tests: `sparsecl attend` round trip on .npy files against the reference, its error lines
  * for bad inputs, and the other commands' --help / --json. Usage: test_cli SPARSECL WORK_DIR */
 #include "../check.h"
+#include "../cli_expect.h"
 #include "reference.h"
 #include "reference_backward.h"
 #include "scl_npy.h"
@@ -12,29 +13,6 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/stat.h>
-
-static const char *bin, *work;
-
-/* Runs "bin ARGS", captures stdout+stderr into out, returns the exit status. */
-static int run(char *out, size_t len, const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", work, bin, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void expect(int code, const char *needle, const char *args)
-{
-    char out[8192];
-    int rc = run(out, sizeof out, args);
-    CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
-    CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
-}
 
 static void write_tensor(const char *name, npy_dtype t, int64_t b, int64_t h, int64_t n, int64_t d, unsigned seed,
                          float *copy)
@@ -54,7 +32,7 @@ static void write_tensor(const char *name, npy_dtype t, int64_t b, int64_t h, in
         if (copy) copy[i] = f;
     }
     char path[1024], msg[256];
-    snprintf(path, sizeof path, "%s/%s", work, name);
+    snprintf(path, sizeof path, "%s/%s", cli_work, name);
     CHECK(npy_write(path, t, 4, shape, data, msg, sizeof msg) == 0, "write %s: %s", path, msg);
     free(data);
 }
@@ -73,13 +51,13 @@ static void round_trip(npy_dtype t, const char *spec, int block)
     snprintf(args, sizeof args,
              "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --out o.npy --lse lse.npy", spec,
              block);
-    expect(0, "wrote o.npy", args);
+    cli_expect(0, "wrote o.npy", args);
 
     char path[1024], msg[256];
     npy_array o = {0}, l = {0};
-    snprintf(path, sizeof path, "%s/o.npy", work);
+    snprintf(path, sizeof path, "%s/o.npy", cli_work);
     CHECK(npy_read(path, &o, msg, sizeof msg) == 0, "read O: %s", msg);
-    snprintf(path, sizeof path, "%s/lse.npy", work);
+    snprintf(path, sizeof path, "%s/lse.npy", cli_work);
     CHECK(npy_read(path, &l, msg, sizeof msg) == 0, "read LSE: %s", msg);
     CHECK(o.dtype == t && o.ndim == 4 && o.shape[0] == B && o.shape[1] == H && o.shape[2] == Nq && o.shape[3] == d,
           "O has Q's dtype and shape");
@@ -132,7 +110,7 @@ static void backward_round_trip(void)
              "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --dout do.npy --dq dq.npy --dk dk.npy "
              "--dv dv.npy",
              spec, block);
-    expect(0, "gradients written", args);
+    cli_expect(0, "gradients written", args);
     double *rq = malloc(nq * 8), *rk = malloc(nk * 8), *rv = malloc(nk * 8);
     spc_pattern *pat = NULL;
     spc_bound *bound = NULL;
@@ -148,7 +126,7 @@ static void backward_round_trip(void)
     for (int t = 0; t < 3; t++) {
         char path[1024], msg[256];
         npy_array a = {0};
-        snprintf(path, sizeof path, "%s/%s", work, files[t]);
+        snprintf(path, sizeof path, "%s/%s", cli_work, files[t]);
         CHECK(npy_read(path, &a, msg, sizeof msg) == 0 && a.dtype == NPY_F32 && (size_t)a.count == counts[t],
               "%s written with the right size: %s", files[t], msg);
         double worst = 0, scale = 0;
@@ -160,8 +138,8 @@ static void backward_round_trip(void)
         printf("attend --dout: %s max error %.3g relative to its scale\n", files[t], worst / (scale > 0 ? scale : 1));
         npy_free(&a);
     }
-    expect(2, "need --dout", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --dq x.npy");
-    expect(2, "--dout must have Q's dtype and shape",
+    cli_expect(2, "need --dout", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --dq x.npy");
+    cli_expect(2, "--dout must have Q's dtype and shape",
            "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --dout k.npy --dq x.npy");
     spc_bound_free(bound);
     spc_pattern_free(pat);
@@ -181,10 +159,10 @@ static void bad_inputs(void)
     int64_t shape3[3] = {4, 40, 32};
     float *flat = calloc(4 * 40 * 32, 4);
     char path[1024], msg[256];
-    snprintf(path, sizeof path, "%s/q3.npy", work);
+    snprintf(path, sizeof path, "%s/q3.npy", cli_work);
     npy_write(path, NPY_F32, 3, shape3, flat, msg, sizeof msg);
     free(flat);
-    snprintf(path, sizeof path, "%s/trunc.npy", work);
+    snprintf(path, sizeof path, "%s/trunc.npy", cli_work);
     FILE *f = fopen(path, "wb");
     if (f) {
         fputs("\x93NUMPY\x01\x00", f);
@@ -195,7 +173,7 @@ static void bad_inputs(void)
 #define BAD(code, needle, ...)                                                                                 \
     do {                                                                                                       \
         snprintf(a, sizeof a, __VA_ARGS__);                                                                    \
-        expect(code, needle, a);                                                                               \
+        cli_expect(code, needle, a);                                                                               \
     } while (0)
     BAD(2, "multiple of K/V heads", "attend --q q.npy --k k3.npy --v k3.npy %s", ok);
     BAD(2, "same dtype", "attend --q q.npy --k k16.npy --v v.npy %s", ok);
@@ -215,19 +193,19 @@ static void bad_inputs(void)
 
 static void other_commands(void)
 {
-    expect(0, "usage: sparsecl attend", "attend --help");
-    expect(0, "usage: sparsecl bench", "bench --help");
-    expect(0, "usage: sparsecl peak", "peak --help");
-    expect(0, "usage: sparsecl devices", "devices --help");
-    expect(0, "usage: sparsecl info", "info --help");
-    expect(0, "\"devices\"", "devices --json");
-    expect(0, "\"kernels\"", "info --json");
-    expect(0, "\"sparse_time_over_dense\"",
+    cli_expect(0, "usage: sparsecl attend", "attend --help");
+    cli_expect(0, "usage: sparsecl bench", "bench --help");
+    cli_expect(0, "usage: sparsecl peak", "peak --help");
+    cli_expect(0, "usage: sparsecl devices", "devices --help");
+    cli_expect(0, "usage: sparsecl info", "info --help");
+    cli_expect(0, "\"devices\"", "devices --json");
+    cli_expect(0, "\"kernels\"", "info --json");
+    cli_expect(0, "\"sparse_time_over_dense\"",
            "bench --pattern 'local(16)' --seq 200 --block 32 --heads 2 --dim 32 --reps 2 --no-peak --json");
-    expect(2, "--dtype must be f32 or f16", "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
-    expect(2, "head dim 40", "bench --pattern dense --seq 64 --block 32 --dim 40 --no-baselines --no-peak");
+    cli_expect(2, "--dtype must be f32 or f16", "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
+    cli_expect(2, "head dim 40", "bench --pattern dense --seq 64 --block 32 --dim 40 --no-baselines --no-peak");
     /* A shape larger than the device: fails cleanly, naming the allocation and its size. */
-    expect(1, "scratch buffers of 68719476736 bytes",
+    cli_expect(1, "scratch buffers of 68719476736 bytes",
            "bench --pattern 'local(0)' --seq 268435456 --block 256 --dim 64 --no-baselines --no-peak");
 }
 
@@ -242,9 +220,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_cli: cannot resolve %s\n", argv[1]);
         return 2;
     }
-    bin = abs_bin;
-    work = argv[2];
-    mkdir(work, 0755);
+    cli_bin = abs_bin;
+    cli_work = argv[2];
+    mkdir(cli_work, 0755);
     round_trip(NPY_F32, "causal & strided(8)", 16);
     round_trip(NPY_F16, "local(9) | global(0)", 32);
     backward_round_trip();
