@@ -468,7 +468,8 @@ static int64_t iabs(int64_t x)
  *   dilated(w,d)  |i - j| <= w*d  and  (i - j) mod d = 0      Beltagy et al. 2020, dilated window
  *   global(G)     i in G  or  j in G                          Beltagy et al. 2020
  *   bigbird       B[floor(i/b)][floor(j/b)] (see bind_bigbird) Zaheer et al. 2020
- *   layout(L)     L[h][floor(i/b)][floor(j/b)] != 0           OpenAI blocksparse / DeepSpeed layouts */
+ *   layout(L)     L[h][floor(i/b)][floor(j/b)] != 0           OpenAI blocksparse / DeepSpeed layouts
+ * and internal kinds the decomposer builds: not(a) = !a, rows(G) = i in G, cols(G) = j in G. */
 bool spc_node_allowed(const spc_bound *b, const bnode *n, int head, int64_t i, int64_t j)
 {
     switch (n->kind) {
@@ -506,6 +507,12 @@ bool spc_node_allowed(const spc_bound *b, const bnode *n, int head, int64_t i, i
         const bnode *c = spc_node_for_head(n, head);
         return c ? spc_node_allowed(b, c, head, i, j) : false;
     }
+    case K_NOT:
+        return !spc_node_allowed(b, n->a, head, i, j);
+    case K_ROWS:
+        return in_ranges(n->g, n->ng, i);
+    case K_COLS:
+        return in_ranges(n->g, n->ng, j);
     default:
         return false;
     }

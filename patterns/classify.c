@@ -163,6 +163,23 @@ int spc_eval_block(const spc_bound *b, const bnode *n, int head, int64_t i0, int
         const bnode *c = spc_node_for_head(n, head);
         return c ? spc_eval_block(b, c, head, i0, i1, j0, j1, key) : SPC_EMPTY;
     }
+    case K_NOT: { /* the child's key determines its mask, hence the complement's */
+        size_t start = key->n;
+        if (!spc_i64_push(key, n->id)) return -1;
+        int c = spc_eval_block(b, n->a, head, i0, i1, j0, j1, key);
+        if (c < 0) return -1;
+        if (c != SPC_PARTIAL) key->n = start;
+        return c == SPC_FULL ? SPC_EMPTY : c == SPC_EMPTY ? SPC_FULL : SPC_PARTIAL;
+    }
+    case K_ROWS:
+    case K_COLS: { /* one half of K_GLOBAL */
+        int64_t t0 = n->kind == K_ROWS ? i0 : j0, t1 = n->kind == K_ROWS ? i1 : j1;
+        if (ranges_contain(n, t0, t1)) return SPC_FULL;
+        if (!ranges_intersect(n, t0, t1)) return SPC_EMPTY;
+        int nw = (b->g.block + 63) / 64;
+        if (!spc_i64_push(key, n->id) || !push_membership(n, t0, t1, nw, key)) return -1;
+        return SPC_PARTIAL;
+    }
     case K_OR:
     case K_AND: {
         /* Key: (id, class of a, [key of a], class of b, [key of b]); the classes matter because a
@@ -326,8 +343,11 @@ static bool cands(const rowctx *x, const bnode *n, int head, spc_i64vec *out)
         normalize(out);
         return true;
     }
+    case K_ROWS:
+        return ranges_intersect(n, i0, i1) ? all_blocks(x, out) : true;
     case K_GLOBAL:
-        if (ranges_intersect(n, i0, i1)) return all_blocks(x, out);
+    case K_COLS: /* global rows see every block; global columns are the ranges' blocks */
+        if (n->kind == K_GLOBAL && ranges_intersect(n, i0, i1)) return all_blocks(x, out);
         for (int k = 0; k < n->ng && n->g[k].lo <= nk - 1; k++)
             if (!push_tok(x, out, n->g[k].lo, n->g[k].hi)) return false;
         return true;

@@ -174,70 +174,123 @@ static void layout_free(layout *l)
 
 typedef struct compiler {
     const spc_bound *b;
+    const spc_space *sp; /* the (possibly mapped) space compiled over */
+    int nb_q, nb_k;      /* blocks of that space */
     keytab keys;
     masktab masks;
     uint32_t *scratch; /* one mask */
-    spc_i64vec key, cand;
+    spc_i64vec key, cand, rruns, cruns;
     spc_error *err;
 } compiler;
 
-/* Brute-force mask of one block (first block with its key), then its true class. */
-static int32_t compute_mask(compiler *cc, const bnode *root, int head, int64_t i0, int64_t j0, int64_t rows,
-                            int64_t cols)
+/* Maximal runs of one block's valid positions [p0, p1] of the space whose original indices are
+ * consecutive, as (offset in the block, original start, length) triples. Identity: one run. */
+static bool block_runs(const int32_t *map, int64_t p0, int64_t p1, spc_i64vec *out)
+{
+    out->n = 0;
+    if (!map) return spc_i64_push(out, 0) && spc_i64_push(out, p0) && spc_i64_push(out, p1 - p0 + 1);
+    for (int64_t p = p0; p <= p1; p++) {
+        if (map[p] < 0) continue;
+        if (out->n && out->v[out->n - 3] + out->v[out->n - 1] == p - p0 &&
+            out->v[out->n - 2] + out->v[out->n - 1] == map[p]) {
+            out->v[out->n - 1]++;
+        } else if (!spc_i64_push(out, p - p0) || !spc_i64_push(out, map[p]) || !spc_i64_push(out, 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Mask of one block made of several runs: each run rectangle classified analytically, elements
+ * evaluated only in partial ones. Returns the mask id, M_FULL, M_EMPTY, or INT32_MIN (no memory). */
+static int32_t compute_runs_mask(compiler *cc, const bnode *root, int head)
 {
     const spc_bound *b = cc->b;
-    int B = b->g.block;
+    int64_t B = b->g.block, on = 0;
     uint32_t *m = cc->scratch;
     memset(m, 0, (size_t)cc->masks.words * sizeof *m);
-    int64_t on = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++)
-            if (spc_node_allowed(b, root, head, i0 + r, j0 + c)) {
-                int64_t bit = r * B + c;
-                m[bit / 32] |= (uint32_t)1 << (bit % 32);
-                on++;
-            }
+    const spc_i64vec *R = &cc->rruns, *C = &cc->cruns;
+    for (size_t x = 0; x < R->n; x += 3)
+        for (size_t y = 0; y < C->n; y += 3) {
+            int64_t ro = R->v[x], i0 = R->v[x + 1], nr = R->v[x + 2];
+            int64_t co = C->v[y], j0 = C->v[y + 1], nc = C->v[y + 2];
+            cc->key.n = 0;
+            int cls = spc_eval_block(b, root, head, i0, i0 + nr - 1, j0, j0 + nc - 1, &cc->key);
+            if (cls < 0) return INT32_MIN;
+            if (cls == SPC_EMPTY) continue;
+            for (int64_t r = 0; r < nr; r++)
+                for (int64_t c = 0; c < nc; c++)
+                    if (cls == SPC_FULL || spc_node_allowed(b, root, head, i0 + r, j0 + c)) {
+                        int64_t bit = (ro + r) * B + co + c;
+                        m[bit / 32] |= (uint32_t)1 << (bit % 32);
+                        on++;
+                    }
+        }
     if (on == 0) return M_EMPTY;
-    if (on == (int64_t)B * B) return M_FULL; /* only possible for interior (non-tail) blocks */
+    if (on == B * B) return M_FULL;
     int32_t id = masktab_add(&cc->masks, m);
     return id < 0 ? INT32_MIN : id;
 }
 
+/* Brute-force mask of one single-run block (the first block with its key). */
+static int32_t compute_mask(compiler *cc, const bnode *root, int head)
+{
+    spc_i64vec key = cc->key; /* compute_runs_mask reuses cc->key as scratch */
+    cc->key = (spc_i64vec){0};
+    int32_t id = compute_runs_mask(cc, root, head);
+    free(cc->key.v);
+    cc->key = key;
+    return id;
+}
+
+/* Mask id (or M_FULL / M_EMPTY / INT32_MIN) of the block whose runs are in cc->rruns, cc->cruns.
+ * A block of one run each is a rectangle of the original space: classified analytically and
+ * its mask computed once per key. */
+static int32_t block_mask(compiler *cc, const bnode *root, int head)
+{
+    int64_t B = cc->b->g.block;
+    if (cc->rruns.n == 0 || cc->cruns.n == 0) return M_EMPTY;
+    if (cc->rruns.n > 3 || cc->cruns.n > 3) return compute_runs_mask(cc, root, head);
+    int64_t ro = cc->rruns.v[0], i0 = cc->rruns.v[1], rows = cc->rruns.v[2];
+    int64_t co = cc->cruns.v[0], j0 = cc->cruns.v[1], cols = cc->cruns.v[2];
+    cc->key.n = 0;
+    if (!spc_i64_push(&cc->key, ro) || !spc_i64_push(&cc->key, co) || !spc_i64_push(&cc->key, rows) ||
+        !spc_i64_push(&cc->key, cols))
+        return INT32_MIN;
+    int cls = spc_eval_block(cc->b, root, head, i0, i0 + rows - 1, j0, j0 + cols - 1, &cc->key);
+    if (cls < 0) return INT32_MIN;
+    if (cls == SPC_EMPTY) return M_EMPTY;
+    bool whole = rows == B && cols == B; /* no tail, no padding */
+    if (cls == SPC_FULL && whole) return M_FULL;
+    if (cls == SPC_FULL && !spc_i64_push(&cc->key, -1)) return INT32_MIN; /* all valid bits */
+    size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
+    if (at == SIZE_MAX) return INT32_MIN;
+    if (cc->keys.slot_off[at]) return cc->keys.slot_val[at];
+    int32_t mid = compute_mask(cc, root, head);
+    if (mid == INT32_MIN || !keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) return INT32_MIN;
+    return mid;
+}
+
 static int compile_layout(compiler *cc, const bnode *root, int head, layout *out)
 {
-    const spc_bound *b = cc->b;
-    int64_t B = b->g.block, nq = b->g.n_q, nk = b->g.n_k;
+    const spc_space *sp = cc->sp;
+    int64_t B = cc->b->g.block, nq = sp->n_q, nk = sp->n_k;
     memset(out, 0, sizeof *out);
-    out->row_ptr = malloc(sizeof *out->row_ptr * ((size_t)b->nb_q + 1));
+    out->row_ptr = malloc(sizeof *out->row_ptr * ((size_t)cc->nb_q + 1));
     if (!out->row_ptr) goto oom;
     out->row_ptr[0] = 0;
-    for (int r = 0; r < b->nb_q; r++) {
+    for (int r = 0; r < cc->nb_q; r++) {
         int64_t i0 = (int64_t)r * B, i1 = i0 + B - 1 < nq - 1 ? i0 + B - 1 : nq - 1;
-        if (spc_row_candidates(b, root, head, r, &cc->cand) != 0) goto oom;
+        int crc = sp->candidates ? sp->candidates(sp->ctx, r, &cc->cand)
+                                 : spc_row_candidates(cc->b, root, head, r, &cc->cand);
+        if (crc != 0 || !block_runs(sp->row_map, i0, i1, &cc->rruns)) goto oom;
         for (size_t iv = 0; iv + 1 < cc->cand.n; iv += 2) {
             for (int64_t c = cc->cand.v[iv]; c <= cc->cand.v[iv + 1]; c++) {
                 int64_t j0 = c * B, j1 = j0 + B - 1 < nk - 1 ? j0 + B - 1 : nk - 1;
-                int64_t rows = i1 - i0 + 1, cols = j1 - j0 + 1;
-                cc->key.n = 0;
-                if (!spc_i64_push(&cc->key, rows) || !spc_i64_push(&cc->key, cols)) goto oom;
-                int cls = spc_eval_block(b, root, head, i0, i1, j0, j1, &cc->key);
-                if (cls < 0) goto oom;
-                if (cls == SPC_EMPTY) continue;
-                bool tail = rows < B || cols < B;
-                int32_t mid = M_FULL;
-                if (cls != SPC_FULL || tail) {
-                    if (cls == SPC_FULL && !spc_i64_push(&cc->key, -1)) goto oom; /* all valid bits */
-                    size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
-                    if (at == SIZE_MAX) goto oom;
-                    if (cc->keys.slot_off[at]) {
-                        mid = cc->keys.slot_val[at];
-                    } else {
-                        mid = compute_mask(cc, root, head, i0, j0, rows, cols);
-                        if (mid == INT32_MIN) goto oom;
-                        if (!keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) goto oom;
-                    }
-                    if (mid == M_EMPTY) continue;
-                }
+                if (!block_runs(sp->col_map, j0, j1, &cc->cruns)) goto oom;
+                int32_t mid = block_mask(cc, root, head);
+                if (mid == INT32_MIN) goto oom;
+                if (mid == M_EMPTY) continue;
                 if (out->cols.n >= (size_t)INT32_MAX) {
                     spc_set_error(cc->err, 0, "more than 2^31 non-empty blocks; use a larger block size");
                     layout_free(out);
@@ -291,6 +344,17 @@ static void transpose(spc_lut *lut, int L)
 
 int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
 {
+    if (!b) {
+        *out = NULL;
+        spc_set_error(err, 0, "no bound pattern");
+        return -1;
+    }
+    spc_space sp = {b->g.n_q, b->g.n_k, NULL, NULL, NULL, NULL};
+    return spc_compile_space(b, NULL, &sp, out, err);
+}
+
+int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp, spc_lut **out, spc_error *err)
+{
     *out = NULL;
     if (err) {
         err->message[0] = '\0';
@@ -303,6 +367,9 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
     int H = b->g.heads;
     compiler cc = {0};
     cc.b = b;
+    cc.sp = sp;
+    cc.nb_q = (int)((sp->n_q + b->g.block - 1) / b->g.block);
+    cc.nb_k = (int)((sp->n_k + b->g.block - 1) / b->g.block);
     cc.err = err;
     cc.masks.words = b->g.block * b->g.block / 32;
     cc.scratch = malloc(sizeof *cc.scratch * (size_t)cc.masks.words);
@@ -316,7 +383,7 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
         goto done;
     }
     for (int h = 0; h < H; h++) {
-        const bnode *root = spc_node_for_head(b->root, h);
+        const bnode *root = pred ? pred : spc_node_for_head(b->root, h);
         int found = -1;
         /* A head-independent subtree compiles to the same layout for every head that reaches it. */
         for (int L = 0; L < nl && found < 0 && root && !root->head_dep; L++)
@@ -328,7 +395,7 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
             }
             if (compile_layout(&cc, root, h, &lays[nl]) != 0) goto done;
             for (int L = 0; L < nl && found < 0; L++)
-                if (same_layout(&lays[L], &lays[nl], b->nb_q)) found = L;
+                if (same_layout(&lays[L], &lays[nl], cc.nb_q)) found = L;
             if (found >= 0) {
                 layout_free(&lays[nl]);
             } else {
@@ -345,19 +412,19 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
         spc_set_error(err, 0, "more than 2^31 non-empty blocks; use a larger block size");
         goto done;
     }
-    lut->n_q = b->g.n_q;
-    lut->n_k = b->g.n_k;
+    lut->n_q = sp->n_q;
+    lut->n_k = sp->n_k;
     lut->block = b->g.block;
     lut->heads = H;
-    lut->nb_q = b->nb_q;
-    lut->nb_k = b->nb_k;
+    lut->nb_q = cc.nb_q;
+    lut->nb_k = cc.nb_k;
     lut->n_layouts = nl;
     lut->nnz = nnz;
     lut->mask_words = cc.masks.words;
     lut->n_masks = cc.masks.n;
     size_t en = nnz ? (size_t)nnz : 1;
-    lut->row_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)b->nb_q + 1));
-    lut->col_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)b->nb_k + 1));
+    lut->row_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc.nb_q + 1));
+    lut->col_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc.nb_k + 1));
     lut->col_idx = malloc(sizeof(int32_t) * en);
     lut->row_mask = malloc(sizeof(int32_t) * en);
     lut->row_idx = malloc(sizeof(int32_t) * en);
@@ -369,8 +436,8 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
     }
     int32_t base = 0;
     for (int L = 0; L < nl; L++) {
-        int32_t *rp = lut->row_ptr + (size_t)L * (b->nb_q + 1);
-        for (int r = 0; r <= b->nb_q; r++)
+        int32_t *rp = lut->row_ptr + (size_t)L * (cc.nb_q + 1);
+        for (int r = 0; r <= cc.nb_q; r++)
             rp[r] = base + lays[L].row_ptr[r];
         if (lays[L].cols.n) { /* empty layouts have no arrays at all */
             memcpy(lut->col_idx + base, lays[L].cols.v, sizeof(int32_t) * lays[L].cols.n);
@@ -404,5 +471,7 @@ done:
     free(cc.scratch);
     free(cc.key.v);
     free(cc.cand.v);
+    free(cc.rruns.v);
+    free(cc.cruns.v);
     return rc;
 }

@@ -28,7 +28,11 @@ typedef enum spc_kind {
     K_LAYOUT,     /* path */
     K_OR,
     K_AND,
-    K_HEADS
+    K_HEADS,
+    /* Made only by the decomposer (decompose.c), never by the parser: */
+    K_NOT,  /* a: complement, for partitioning the allowed set into components */
+    K_ROWS, /* g: i in G (the query half of global(G)) */
+    K_COLS  /* g: j in G (the key half) */
 } spc_kind;
 
 typedef struct spc_range {
@@ -127,6 +131,21 @@ int spc_eval_block(const spc_bound *b, const bnode *n, int head, int64_t i0, int
 /* Candidate key blocks of one query block row: a sorted list of disjoint inclusive block
  * intervals [lo, hi] (pairs in `out`) that is a superset of the non-empty blocks. */
 int spc_row_candidates(const spc_bound *b, const bnode *n, int head, int r, spc_i64vec *out);
+
+/* The space a LUT is compiled over: the pattern's own geometry, or a mapped one whose positions
+ * are gathered from the original ones (decompose.c): map[p] = original index of position p, or
+ * -1 for padding (never allowed). NULL maps are the identity. `candidates` lists, for block row
+ * r of the space, a superset of its non-empty key blocks as sorted disjoint intervals; NULL
+ * (identity rows and columns only) uses spc_row_candidates. */
+typedef struct spc_space {
+    int64_t n_q, n_k;
+    const int32_t *row_map, *col_map;
+    int (*candidates)(const void *ctx, int r, spc_i64vec *out);
+    const void *ctx;
+} spc_space;
+/* Compile the predicate `pred` (NULL: the bound pattern's own, per head) over a space. */
+int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp, spc_lut **out,
+                      spc_error *err);
 
 /* Deterministic random stream for BigBird (splitmix64; identical on every platform). */
 uint64_t spc_splitmix64(uint64_t *state);

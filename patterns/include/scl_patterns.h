@@ -94,6 +94,54 @@ void spc_lut_stats(const spc_lut *lut, spc_stats *out);
 /* Is element (i, j) of head h allowed according to the LUT? (for tests and tools) */
 bool spc_lut_allowed(const spc_lut *lut, int head, int64_t i, int64_t j);
 
+/* Decomposition (decompose.c): the allowed set split exactly into components, each compiled
+ * over a mapped space of gathered or permuted positions where it fills blocks well. The runtime
+ * gathers Q/K/V per component, runs the block-sparse kernel on each and merges the outputs by
+ * their log-sum-exps. */
+typedef enum spc_exec {
+    SPC_EXEC_LUT,      /* block LUT over the original positions */
+    SPC_EXEC_ROWS,     /* gathered global query rows, every key */
+    SPC_EXEC_COLS,     /* gathered summary/global key columns, every query */
+    SPC_EXEC_PERMUTED  /* positions in residue order i mod stride: stride lines become local */
+} spc_exec;
+
+typedef enum spc_decompose_mode {
+    SPC_DECOMPOSE_AUTO,  /* components the cost model finds cheaper than the block LUT */
+    SPC_DECOMPOSE_OFF,   /* never: the plain block LUT */
+    SPC_DECOMPOSE_FORCE  /* every component the spec offers (tests, measurements) */
+} spc_decompose_mode;
+
+typedef struct spc_component {
+    spc_exec exec;
+    char what[160];     /* one line for --explain */
+    int64_t n_q, n_k;   /* lengths of the mapped space */
+    int64_t stride;     /* SPC_EXEC_PERMUTED */
+    int32_t *row_map;   /* [n_q] original query of mapped row p, -1 = padding; NULL = identity */
+    int32_t *col_map;   /* [n_k] original key of mapped column, -1 = padding; NULL = identity */
+    int32_t *row_inv;   /* [original n_q] mapped row of query i, -1 = not in this component; NULL = identity */
+    int32_t *col_inv;   /* [original n_k] likewise for keys */
+    spc_lut *lut;       /* over the mapped space */
+    spc_stats stats;    /* allowed = this component's share of the pattern */
+    double computed;    /* elements the kernel computes: non-empty blocks * block^2 */
+    double cost;        /* computed + gather/merge traffic, in computed-element units */
+} spc_component;
+
+typedef struct spc_decomposition {
+    int n;              /* components; 0 = run the plain block LUT (why says why) */
+    spc_component comp[4];
+    double plain_computed, plain_cost, cost;
+    int64_t plain_allowed;
+    char why[256];
+} spc_decomposition;
+
+/* Decompose a bound pattern. `plain` are the statistics of its plain compile (spc_compile).
+ * Returns 0 (with *out, possibly n = 0) or -1 with *err filled. */
+int spc_decompose(const spc_bound *b, const spc_stats *plain, spc_decompose_mode mode, spc_decomposition **out,
+                  spc_error *err);
+void spc_decomposition_free(spc_decomposition *d);
+/* Does component c run element (i, j) of head h (original positions)? For tests and tools. */
+bool spc_component_allowed(const spc_component *c, int head, int64_t i, int64_t j);
+
 /* LUT file format (binary, versioned) and JSON dump; documented in patterns/README.md. */
 int spc_lut_write(const spc_lut *lut, const char *path, spc_error *err);
 int spc_lut_read(const char *path, spc_lut **out, spc_error *err);
