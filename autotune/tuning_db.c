@@ -46,15 +46,12 @@ int scl_tuning_dirs(char dirs[][1024], int max)
     return n;
 }
 
-cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
+cJSON *scl_tuning_db_parse(const char *text, size_t size, const char *name, char *msg, size_t len)
 {
-    unsigned char *text;
-    size_t size;
-    if (scl_read_file(path, (size_t)64 << 20, &text, &size, msg, len) != 0) return NULL;
-    cJSON *db = cJSON_Parse((const char *)text);
-    free(text);
+    /* By length: the text need not be NUL-terminated (a fuzzer's buffer, a mapped file). */
+    cJSON *db = cJSON_ParseWithLength(text, size);
     if (!db) {
-        snprintf(msg, len, "%s: not valid JSON (truncated or corrupt); ignored", path);
+        snprintf(msg, len, "%s: not valid JSON (truncated or corrupt); ignored", name);
         return NULL;
     }
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(db, "format");
@@ -62,10 +59,20 @@ cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(db, "entries");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SCL_TUNING_FORMAT) != 0 || !cJSON_IsNumber(ver) ||
         ver->valueint != SCL_TUNING_VERSION || !cJSON_IsArray(entries)) {
-        snprintf(msg, len, "%s: not a sparsecl tuning database of version %d; ignored", path, SCL_TUNING_VERSION);
+        snprintf(msg, len, "%s: not a sparsecl tuning database of version %d; ignored", name, SCL_TUNING_VERSION);
         cJSON_Delete(db);
         return NULL;
     }
+    return db;
+}
+
+cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
+{
+    unsigned char *text;
+    size_t size;
+    if (scl_read_file(path, (size_t)64 << 20, &text, &size, msg, len) != 0) return NULL;
+    cJSON *db = scl_tuning_db_parse((const char *)text, size, path, msg, len);
+    free(text);
     return db;
 }
 

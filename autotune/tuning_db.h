@@ -24,6 +24,9 @@ int scl_tuning_dirs(char dirs[][1024], int max);
 /* Read a database; NULL with a one-line reason when it is missing, unreadable, not JSON, or not
  * a sparsecl tuning database of a known version. */
 cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len);
+/* The same checks on a database already in memory (size bytes, no terminator needed); `name`
+ * labels the messages. The file reader above is this plus reading the file. */
+cJSON *scl_tuning_db_parse(const char *text, size_t size, const char *name, char *msg, size_t len);
 /* Write atomically (temp file + rename) so an interrupted writer leaves the old file intact. */
 int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len);
 cJSON *scl_tuning_db_new(const scl_device_info *dev);
