@@ -3,3 +3,7 @@ target_compile_options(test_backward PRIVATE ${SCL_WARNINGS})
 target_link_libraries(test_backward PRIVATE sparsecl_static)
 add_test(NAME backward COMMAND test_backward)
 set_tests_properties(backward PROPERTIES TIMEOUT 900)
+
+# The same cases through decomposed plans (SPARSECL_DECOMPOSE=force), those that decompose.
+add_test(NAME backward_decomposed COMMAND test_backward --decomposed-only)
+set_tests_properties(backward_decomposed PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_DECOMPOSE=force)

@@ -8,3 +8,7 @@ add_executable(test_cli ${CMAKE_CURRENT_SOURCE_DIR}/forward/test_cli.c)
 target_compile_options(test_cli PRIVATE ${SCL_WARNINGS})
 target_link_libraries(test_cli PRIVATE sparsecl_static)
 add_test(NAME cli COMMAND test_cli $<TARGET_FILE:sparsecl_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-work)
+
+# The same cases through decomposed plans (SPARSECL_DECOMPOSE=force), those that decompose.
+add_test(NAME forward_decomposed COMMAND test_forward --decomposed-only)
+set_tests_properties(forward_decomposed PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_DECOMPOSE=force)

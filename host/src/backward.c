@@ -3,6 +3,7 @@
  * dQ over the row LUT, dK/dV over the column LUT. */
 #include "backward.h"
 
+#include "decomposed.h"
 #include "tuning_db.h"
 
 #include <stdio.h>
@@ -34,24 +35,6 @@ void scl_bwd_state_free(scl_bwd_state *b)
         if (ks[i]) clReleaseKernel(ks[i]);
     if (b->program) clReleaseProgram(b->program);
     free(b);
-}
-
-static scl_status make_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
-                              const char *what)
-{
-    static const int32_t zero = 0;
-    cl_int err;
-    if (bytes == 0) { /* OpenCL refuses zero-sized buffers: an empty table gets one element */
-        bytes = sizeof zero;
-        if (data) data = &zero;
-    }
-    *out = clCreateBuffer(p->rt->ctx, flags | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes, (void *)data, &err);
-    if (err != CL_SUCCESS) {
-        char ctx[160];
-        snprintf(ctx, sizeof ctx, "backward buffer %s of %zu bytes", what, bytes);
-        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
-    }
-    return SCL_OK;
 }
 
 /* The backward kernels' parameter kind for scl_choose_params (same look-up order as forward). */
@@ -117,11 +100,11 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
     uint32_t *mt = transpose_masks(l);
     if (!mt) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (transposed masks)");
     const cl_mem_flags ro = CL_MEM_READ_ONLY, rw = CL_MEM_READ_WRITE;
-    st = make_buffer(p, ro, (size_t)l->n_layouts * (l->nb_k + 1) * 4, l->col_ptr, &b->col_ptr, "col_ptr");
-    if (st == SCL_OK) st = make_buffer(p, ro, (size_t)l->nnz * 4, l->row_idx, &b->row_idx, "row_idx");
-    if (st == SCL_OK) st = make_buffer(p, ro, (size_t)l->nnz * 4, l->col_mask, &b->col_mask, "col_mask");
+    st = scl_plan_buffer(p, ro, (size_t)l->n_layouts * (l->nb_k + 1) * 4, l->col_ptr, &b->col_ptr, "col_ptr");
+    if (st == SCL_OK) st = scl_plan_buffer(p, ro, (size_t)l->nnz * 4, l->row_idx, &b->row_idx, "row_idx");
+    if (st == SCL_OK) st = scl_plan_buffer(p, ro, (size_t)l->nnz * 4, l->col_mask, &b->col_mask, "col_mask");
     if (st == SCL_OK)
-        st = make_buffer(p, ro, (size_t)l->n_masks * l->mask_words * 4, mt, &b->masks_t, "masks_t");
+        st = scl_plan_buffer(p, ro, (size_t)l->n_masks * l->mask_words * 4, mt, &b->masks_t, "masks_t");
     free(mt);
     if (st != SCL_OK) return st;
     b->nqp = (s->seq_q + s->block - 1) / s->block * s->block;
@@ -140,13 +123,14 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
         {&b->vt, krows * d * 4, "V^T"},
     };
     for (size_t i = 0; i < sizeof scratch / sizeof scratch[0] && st == SCL_OK; i++)
-        st = make_buffer(p, rw, scratch[i].bytes, NULL, scratch[i].m, scratch[i].name);
+        st = scl_plan_buffer(p, rw, scratch[i].bytes, NULL, scratch[i].m, scratch[i].name);
     return st;
 }
 
 scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (p->dec) return scl_decomp_prepare_backward(p, params);
     scl_bwd_state_free(p->bwd);
     p->bwd = NULL;
     scl_bwd_state *b = calloc(1, sizeof *b);
@@ -162,11 +146,13 @@ scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
 
 const char *scl_plan_backward_options(const scl_plan *p)
 {
+    if (p && p->dec) return scl_plan_backward_options(scl_decomp_first(p));
     return p && p->bwd ? p->bwd->options : "";
 }
 
 const char *scl_plan_backward_source(const scl_plan *p)
 {
+    if (p && p->dec) return scl_plan_backward_source(scl_decomp_first(p));
     return p && p->bwd ? p->bwd->source : "";
 }
 
@@ -180,13 +166,14 @@ static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
 
 #define ARG(k, a, x) clSetKernelArg((k), (a)++, sizeof(x), &(x))
 
-/* Enqueues the four kernels; ev receives their events in launch order (all released by the
- * caller) unless ev is NULL, in which case only the last one is handed to `event`. */
-static scl_status backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                           cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
-                           cl_event ev[4], cl_event *event)
+/* Enqueues the four kernels (or a decomposed plan's components); `all` (may be NULL) collects
+ * every command's event, `event` receives the last one. */
+scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                                    scl_events *all, cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (p->dec) return scl_decomp_backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, all, event);
     if (num_wait > 0 && !wait_list)
         return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
     scl_plan_sizes sz;
@@ -301,15 +288,13 @@ static scl_status backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, 
         err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 3, e, &e[3]);
         if (err != CL_SUCCESS) goto enqueue_failed;
     }
-    if (ev) {
-        memcpy(ev, e, sizeof e);
-    } else {
-        for (int i = 0; i < 3; i++)
-            clReleaseEvent(e[i]);
-    }
+    for (int i = 0; i < 4; i++)
+        scl_events_push(all, e[i]);
+    for (int i = 0; i < 3; i++)
+        clReleaseEvent(e[i]);
     if (event)
         *event = e[3];
-    else if (!ev)
+    else
         clReleaseEvent(e[3]);
     return SCL_OK;
 
@@ -328,7 +313,7 @@ scl_status scl_plan_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o
                              cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
                              cl_event *event)
 {
-    return backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
+    return scl_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
 }
 
 scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
@@ -336,17 +321,18 @@ scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_
 {
     if (!ms)
         return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_backward: ms is NULL");
-    cl_event e[4] = {NULL, NULL, NULL, NULL};
-    scl_status st = backward(p, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, e, NULL);
-    if (st != SCL_OK) return st;
-    cl_int err = clWaitForEvents(4, e);
-    if (err != CL_SUCCESS) {
-        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
-    } else { /* first start to last end over all four kernels (any queue order) */
-        *ms = scl_events_span_ms(e, 4);
+    scl_events all = {.n = 0};
+    scl_status st = scl_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, &all, NULL);
+    if (st != SCL_OK) {
+        scl_events_release(&all);
+        return st;
     }
-    for (int i = 0; i < 4; i++)
-        clReleaseEvent(e[i]);
+    cl_int err = clWaitForEvents(all.n, all.e);
+    if (err != CL_SUCCESS) /* else: first start to last end over all kernels (any queue order) */
+        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
+    else
+        *ms = scl_events_span_ms(all.e, all.n);
+    scl_events_release(&all);
     return st;
 }
 

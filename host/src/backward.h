@@ -14,5 +14,9 @@ scl_status scl_plan_prepare_backward(scl_plan *plan, const scl_bwd_params *param
  * backward call or scl_plan_prepare_backward). */
 const char *scl_plan_backward_options(const scl_plan *plan);
 const char *scl_plan_backward_source(const scl_plan *plan);
+/* The backward pass with every command's event collected into `all` (may be NULL). */
+scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                                    scl_events *all, cl_event *event);
 
 #endif

@@ -1,6 +1,7 @@
 /* Plans: pattern + shape + device -> LUT buffers + compiled kernels; forward execution. */
 #include "plan_internal.h"
 
+#include "decomposed.h"
 #include "tuning_db.h"
 
 #include <stdio.h>
@@ -13,37 +14,48 @@ static size_t elem_size(scl_dtype t)
     return t == SCL_F16 ? 2 : 4;
 }
 
-static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out,
-                         const char *what)
+scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
+                           const char *what)
 {
     static const int32_t zero = 0;
     cl_int err;
-    /* OpenCL refuses zero-sized buffers: an empty table gets one harmless element. */
-    if (count == 0) {
-        data = &zero;
-        count = 1;
-        elem = sizeof zero;
+    if (bytes == 0) { /* OpenCL refuses zero-sized buffers: an empty table gets one element */
+        bytes = sizeof zero;
+        if (data) data = &zero;
     }
-    *out =
-        clCreateBuffer(p->rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, count * elem, (void *)data, &err);
+    *out = clCreateBuffer(p->rt->ctx, flags | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes, (void *)data, &err);
     if (err != CL_SUCCESS) {
-        char ctx[128];
-        snprintf(ctx, sizeof ctx, "LUT buffer %s of %zu bytes", what, count * elem);
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, "buffer %s of %zu bytes", what, bytes);
         return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
     }
     return SCL_OK;
+}
+
+static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out, const char *what)
+{
+    return scl_plan_buffer(p, CL_MEM_READ_ONLY, count * elem, data, out, what);
+}
+
+static scl_status pattern_error(scl_plan *p, const spc_error *err)
+{
+    if (err->column > 0)
+        return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern column %d: %s", err->column, err->message);
+    return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern: %s", err->message);
 }
 
 static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
 {
     spc_geometry g = {p->shape.seq_q, p->shape.seq_k, p->shape.block, p->shape.heads};
     spc_error err = {0};
-    if (spc_bind(pattern->spec, &g, &p->bound, &err) != 0 || spc_compile(p->bound, &p->lut, &err) != 0) {
-        if (err.column > 0)
-            return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern column %d: %s", err.column, err.message);
-        return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern: %s", err.message);
-    }
+    if (spc_bind(pattern->spec, &g, &p->bound, &err) != 0 || spc_compile(p->bound, &p->lut, &err) != 0)
+        return pattern_error(p, &err);
     spc_lut_stats(p->lut, &p->stats);
+    return SCL_OK;
+}
+
+static scl_status upload_lut(scl_plan *p)
+{
     const spc_lut *l = p->lut;
     scl_status st;
     if ((st = upload(p, l->row_ptr, (size_t)l->n_layouts * (l->nb_q + 1), 4, &p->row_ptr, "row_ptr")) ||
@@ -153,33 +165,121 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
 scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
                                        scl_dtype dtype, const scl_fwd_params *params, scl_plan **out)
 {
+    return scl_plan_create_mode(rt, pattern, shape, dtype, params, SCL_DECOMPOSE_ENV, out);
+}
+
+/* SPARSECL_DECOMPOSE=auto|off|force (default auto). */
+static scl_status decompose_mode_from_env(scl_runtime *rt, spc_decompose_mode *out)
+{
+    const char *e = getenv("SPARSECL_DECOMPOSE");
+    *out = SPC_DECOMPOSE_AUTO;
+    if (!e || !*e || strcmp(e, "auto") == 0) return SCL_OK;
+    if (strcmp(e, "off") == 0) {
+        *out = SPC_DECOMPOSE_OFF;
+        return SCL_OK;
+    }
+    if (strcmp(e, "force") == 0) {
+        *out = SPC_DECOMPOSE_FORCE;
+        return SCL_OK;
+    }
+    return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_DECOMPOSE='%s': expected auto, off or force", e);
+}
+
+static scl_plan *plan_new(scl_runtime *rt, scl_dtype dtype)
+{
+    scl_plan *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->rt = rt;
+    p->dtype = dtype;
+    return p;
+}
+
+static scl_status plan_check(scl_runtime *rt, scl_dtype dtype, scl_plan **out)
+{
     if (!out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: out is NULL");
     *out = NULL;
     if (!rt) return SCL_ERR_INVALID_ARGUMENT;
     if (!rt->ctx) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: runtime has no context");
-    if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
     if (dtype != SCL_F32 && dtype != SCL_F16)
         return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: unknown dtype %d", (int)dtype);
-    struct timespec t0, t1;
+    return SCL_OK;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) * 1e-6;
+}
+
+scl_status scl_plan_create_mode(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                scl_dtype dtype, const scl_fwd_params *params, int mode, scl_plan **out)
+{
+    scl_status st = plan_check(rt, dtype, out);
+    if (st != SCL_OK) return st;
+    if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
+    spc_decompose_mode dmode = (spc_decompose_mode)mode;
+    if (mode == SCL_DECOMPOSE_ENV && (st = decompose_mode_from_env(rt, &dmode)) != SCL_OK) return st;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    scl_plan *p = calloc(1, sizeof *p);
+    scl_plan *p = plan_new(rt, dtype);
     if (!p) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    p->rt = rt;
-    p->dtype = dtype;
     char msg[512];
-    scl_status st = scl_shape_normalize(shape, &p->shape, msg, sizeof msg);
+    st = scl_shape_normalize(shape, &p->shape, msg, sizeof msg);
     if (st != SCL_OK) {
         free(p);
         return scl_fail(rt, st, "shape: %s", msg);
     }
     scl_shape_strides(&p->shape, &p->qs, &p->ks);
-    if ((st = compile_pattern(p, pattern)) != SCL_OK || (st = build_forward(p, params)) != SCL_OK ||
-        (st = alloc_scratch(p)) != SCL_OK) {
+    spc_decomposition *d = NULL;
+    spc_error err = {0};
+    if ((st = compile_pattern(p, pattern)) == SCL_OK &&
+        spc_decompose(p->bound, &p->stats, dmode, &d, &err) != 0)
+        st = pattern_error(p, &err);
+    if (st == SCL_OK && d->n > 0) /* components of their own; the plain LUT is not uploaded */
+        st = scl_decomp_create(p, d, params);
+    else if (st == SCL_OK)
+        st = upload_lut(p);
+    if (st == SCL_OK && !p->dec && (st = build_forward(p, params)) == SCL_OK) st = alloc_scratch(p);
+    spc_decomposition_free(d);
+    if (st != SCL_OK) {
         scl_plan_destroy(p);
         return st;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    p->create_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    p->create_ms = ms_since(&t0);
+    *out = p;
+    return SCL_OK;
+}
+
+scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_shape *shape, scl_dtype dtype,
+                                    const scl_fwd_params *params, scl_plan **out)
+{
+    scl_status st = plan_check(rt, dtype, out);
+    if (st != SCL_OK) {
+        spc_lut_free(lut);
+        return st;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    scl_plan *p = plan_new(rt, dtype);
+    if (!p) {
+        spc_lut_free(lut);
+        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    p->lut = lut;
+    char msg[512];
+    if ((st = scl_shape_normalize(shape, &p->shape, msg, sizeof msg)) != SCL_OK)
+        st = scl_fail(rt, st, "shape: %s", msg);
+    if (st == SCL_OK) {
+        scl_shape_strides(&p->shape, &p->qs, &p->ks);
+        spc_lut_stats(p->lut, &p->stats);
+        if ((st = upload_lut(p)) == SCL_OK && (st = build_forward(p, params)) == SCL_OK) st = alloc_scratch(p);
+    }
+    if (st != SCL_OK) {
+        scl_plan_destroy(p);
+        return st;
+    }
+    p->create_ms = ms_since(&t0);
     *out = p;
     return SCL_OK;
 }
@@ -193,6 +293,7 @@ void scl_plan_destroy(scl_plan *p)
     if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
     if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
+    scl_decomp_free(p->dec);
     scl_bwd_state_free(p->bwd);
     if (p->fwd_program) clReleaseProgram(p->fwd_program);
     spc_lut_free(p->lut);
@@ -245,11 +346,27 @@ scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char 
     return SCL_OK;
 }
 
-/* Enqueues the K/V copy and the fused kernel; first_event (internal) receives the copy's event. */
-static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
-                          const cl_event *wait_list, cl_event *first_event, cl_event *event)
+void scl_events_push(scl_events *all, cl_event e)
+{
+    if (!all || !e || all->n >= (int)(sizeof all->e / sizeof all->e[0])) return;
+    clRetainEvent(e);
+    all->e[all->n++] = e;
+}
+
+void scl_events_release(scl_events *all)
+{
+    for (int i = 0; i < all->n; i++)
+        clReleaseEvent(all->e[i]);
+    all->n = 0;
+}
+
+/* Enqueues the K/V copy and the fused kernel (or a decomposed plan's components); `all`
+ * (internal, may be NULL) collects every command's event for timing. */
+scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (p->dec) return scl_decomp_forward(p, q, k, v, o, lse, num_wait, wait_list, all, event);
     if (num_wait > 0 && !wait_list)
         return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
     scl_plan_sizes sz;
@@ -330,10 +447,9 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
         clReleaseEvent(prep);
         return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
     }
-    if (first_event)
-        *first_event = prep;
-    else
-        clReleaseEvent(prep);
+    scl_events_push(all, prep);
+    scl_events_push(all, done);
+    clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
     if (event) {
@@ -346,7 +462,7 @@ static scl_status forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, c
 scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
                             const cl_event *wait_list, cl_event *event)
 {
-    return forward(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
+    return scl_plan_forward_events(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
 }
 
 static double event_ns(cl_event e, cl_profiling_info what)
@@ -371,16 +487,18 @@ double scl_events_span_ms(const cl_event *ev, int n)
 scl_status scl_plan_time_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, double *ms)
 {
     if (!ms) return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_forward: ms is NULL");
-    cl_event first = NULL, last = NULL;
-    scl_status st = forward(p, q, k, v, o, lse, 0, NULL, &first, &last);
-    if (st != SCL_OK) return st;
-    cl_int err = clWaitForEvents(1, &last);
+    scl_events all = {.n = 0};
+    scl_status st = scl_plan_forward_events(p, q, k, v, o, lse, 0, NULL, &all, NULL);
+    if (st != SCL_OK) {
+        scl_events_release(&all);
+        return st;
+    }
+    cl_int err = clWaitForEvents(all.n, all.e);
     if (err != CL_SUCCESS)
         st = scl_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
     else
-        *ms = scl_events_span_ms((cl_event[]){first, last}, 2);
-    clReleaseEvent(first);
-    clReleaseEvent(last);
+        *ms = scl_events_span_ms(all.e, all.n);
+    scl_events_release(&all);
     return st;
 }
 

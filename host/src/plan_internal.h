@@ -16,6 +16,9 @@ struct scl_pattern {
 typedef struct scl_bwd_state scl_bwd_state;
 void scl_bwd_state_free(scl_bwd_state *b);
 
+/* A decomposed plan's components (decomposed.c); NULL for plain block-LUT plans. */
+typedef struct scl_decomp scl_decomp;
+
 struct scl_plan {
     scl_runtime *rt;
     scl_shape shape; /* normalised */
@@ -35,6 +38,7 @@ struct scl_plan {
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
                         * (matters on out-of-order queues, where two calls could overlap) */
     scl_bwd_state *bwd;
+    scl_decomp *dec; /* when set, the plan runs its components' sub-plans (no LUT or kernels of its own) */
     double create_ms;
     int from_cache;
 };
@@ -55,6 +59,10 @@ typedef struct scl_param_kind {
 scl_status scl_choose_params(scl_runtime *rt, const scl_param_kind *kind, const scl_param_context *pc,
                              scl_dtype dtype, const void *explicit_params, void *out, char *source, size_t len);
 
+/* A device buffer of the plan's context (copied from `data` unless NULL; 0 bytes get one int);
+ * failures name `what` and the size. */
+scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
+                           const char *what);
 /* A caller's buffer must be at least as large as the shape needs (NULL allowed when optional). */
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional);
 /* Device time from the earliest start to the latest end over n completed, profiled events. */
@@ -63,5 +71,24 @@ double scl_events_span_ms(const cl_event *ev, int n);
 /* scl_plan_create with explicit forward parameters (NULL: look-up order). For the autotuner. */
 scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
                                        scl_dtype dtype, const scl_fwd_params *params, scl_plan **out);
+/* Same with the decomposition mode (an spc_decompose_mode, or SCL_DECOMPOSE_ENV: $SPARSECL_DECOMPOSE). */
+#define SCL_DECOMPOSE_ENV (-1)
+scl_status scl_plan_create_mode(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                scl_dtype dtype, const scl_fwd_params *params, int mode, scl_plan **out);
+/* A plan over an already compiled LUT (taken over, freed on failure too): a component of a
+ * decomposed plan. The shape's lengths are the LUT's. */
+scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_shape *shape, scl_dtype dtype,
+                                    const scl_fwd_params *params, scl_plan **out);
+
+/* Every command one call enqueued (events retained), so timings span all of them. */
+typedef struct scl_events {
+    cl_event e[48];
+    int n;
+} scl_events;
+void scl_events_push(scl_events *all, cl_event e); /* retains; NULL `all` or event: no-op */
+void scl_events_release(scl_events *all);
+/* The forward pass with every command's event collected into `all` (may be NULL). */
+scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event);
 
 #endif

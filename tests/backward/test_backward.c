@@ -135,6 +135,9 @@ static const fdcase fd_cases[] = {
 
 static double worst_f32 = 0, worst_f16 = 0;
 
+/* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
+static int decomposed_only;
+
 static void run_case(scl_runtime *rt, const bcase *c)
 {
     scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
@@ -149,6 +152,11 @@ static void run_case(scl_runtime *rt, const bcase *c)
     if (scl_pattern_create(rt, spec, &pat) != SCL_OK ||
         scl_plan_create(rt, pat, &shape, c->dtype, &plan) != SCL_OK) {
         CHECK(0, "%s: %s", label, scl_last_error_message(rt));
+        scl_pattern_destroy(pat);
+        return;
+    }
+    if (decomposed_only && !plan->dec) { /* this run checks decomposed plans only */
+        scl_plan_destroy(plan);
         scl_pattern_destroy(pat);
         return;
     }
@@ -273,7 +281,17 @@ static const bcase cases[] = {
     /* half storage */
     {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0, 0},
     {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F16, 0, 0},
-    {"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD, 0},
+    {"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD, 0},    /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
+     * the stride or block, head dims 32/64/128, GQA, N_q != N_k, BNHD, half storage */
+    {"causal & strided(24)", 1, 2, 2, 333, 333, 32, 16, SCL_F32, 0, 0},
+    {"strided(16)", 1, 2, 2, 250, 250, 128, 32, SCL_F32, 0, 0},
+    {"causal & fixed(32, 4)", 2, 4, 2, 301, 301, 64, 32, SCL_F32, 0, 0},
+    {"longformer(8, 3, 50-52, 190, 299)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, SCL_LAYOUT_BNHD, 0},
+    {"local(20) | (causal & strided(32))", 1, 2, 1, 400, 400, 64, 32, SCL_F32, 0, 0},
+    {"causal & strided(16)", 1, 2, 2, 150, 200, 64, 32, SCL_F32, 0, 0},
+    {"(causal & strided(16)) | global(7, 100)", 1, 2, 2, 257, 257, 64, 32, SCL_F16, 0, 0},
+    {"causal & fixed(32, 8)", 1, 2, 1, 200, 200, 32, 16, SCL_F16, SCL_LAYOUT_BNHD, 0},
+    {"causal & fixed(32, 4)", 1, 2, 1, 150, 150, 64, 32, SCL_F32, 0, 1},
 };
 
 /* ---- Arguments, parameters, timing ---------------------------------------------------------- */
@@ -410,9 +428,10 @@ static void write_layout_file(void)
     spc_pattern_free(pat);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    for (size_t i = 0; i < sizeof fd_cases / sizeof fd_cases[0]; i++)
+    decomposed_only = argc > 1 && strcmp(argv[1], "--decomposed-only") == 0;
+    for (size_t i = 0; i < sizeof fd_cases / sizeof fd_cases[0] && !decomposed_only; i++)
         run_fd(&fd_cases[i]);
     printf("reference vs central differences: worst %.3g relative to gradient scale (tol 1e-5)\n", fd_worst);
 
@@ -424,7 +443,7 @@ int main(void)
     }
     printf("device: %s\n", scl_runtime_device(rt)->name);
     write_layout_file();
-    test_validation(rt);
+    if (!decomposed_only) test_validation(rt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(rt, &cases[i]);
     printf("worst gradient error relative to gradient scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3)\n",

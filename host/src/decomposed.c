@@ -1,0 +1,399 @@
+/* Decomposed plans: each component of the pattern (patterns/decompose.c) is an ordinary
+ * block-LUT sub-plan over its mapped positions. Forward: gather the component's Q rows and K/V
+ * rows (permuted or compacted; identity dimensions read the caller's buffers directly), run the
+ * sub-plan into the component's own O and LSE, then merge all components per row by LSE
+ * (kernels/decompose.cl). Backward: the components' gradients are independent once they share
+ * the final O and LSE (P = exp(S - LSE) and D = rowsum(dO * O) use the merged values), so each
+ * sub-plan runs its backward on gathered Q, K, V, O, LSE, dO and the gradients are summed back.
+ * Nothing N x N is stored; the extra memory is O(components * B * H * N * d). */
+#include "decomposed.h"
+
+#include "backward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARTS 4
+
+typedef struct scl_part {
+    int64_t n_q, n_k; /* mapped lengths */
+    scl_plan *sub;
+    cl_mem row_map, col_map, row_inv, col_inv; /* NULL: identity */
+    cl_mem q, k, v;                            /* gathered inputs (NULL: the caller's own) */
+    cl_mem o, lse;                             /* the component's output over its rows */
+    cl_mem og, dog, lseg;                      /* backward: final O, dO, LSE in its rows (row-mapped) */
+    cl_mem dq, dk, dv;                         /* backward: its gradients */
+} scl_part;
+
+struct scl_decomp {
+    int n;
+    scl_part part[MAX_PARTS];
+    cl_program program;
+    cl_kernel gather, gather_lse, merge, sum;
+    cl_event last; /* the previous call's final command: part buffers are reused */
+};
+
+static size_t elem_size(scl_dtype t)
+{
+    return t == SCL_F16 ? 2 : 4;
+}
+
+static scl_strides contiguous(int heads, int64_t n, int d)
+{
+    scl_strides s = {(int64_t)heads * n * d, n * d, d};
+    return s;
+}
+
+void scl_decomp_free(scl_decomp *dec)
+{
+    if (!dec) return;
+    for (int k = 0; k < dec->n; k++) {
+        scl_part *pt = &dec->part[k];
+        cl_mem m[] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q,  pt->k,  pt->v, pt->o,
+                      pt->lse,     pt->og,      pt->dog,     pt->lseg,    pt->dq, pt->dk, pt->dv};
+        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+            if (m[i]) clReleaseMemObject(m[i]);
+        scl_plan_destroy(pt->sub);
+    }
+    cl_kernel ks[] = {dec->gather, dec->gather_lse, dec->merge, dec->sum};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        if (ks[i]) clReleaseKernel(ks[i]);
+    if (dec->program) clReleaseProgram(dec->program);
+    if (dec->last) clReleaseEvent(dec->last);
+    free(dec);
+}
+
+scl_plan *scl_decomp_first(const scl_plan *p)
+{
+    return p->dec->part[0].sub;
+}
+
+static scl_status map_buffer(scl_plan *p, const int32_t *map, int64_t n, cl_mem *out, const char *what)
+{
+    return map ? scl_plan_buffer(p, CL_MEM_READ_ONLY, (size_t)n * sizeof *map, map, out, what) : SCL_OK;
+}
+
+static scl_status build_kernels(scl_plan *p)
+{
+    scl_decomp *dec = p->dec;
+    char options[128];
+    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d%s", p->shape.head_dim, dec->n,
+             p->dtype == SCL_F16 ? " -D SCL_F16" : "");
+    scl_status st = scl_build_program(p->rt, "decompose.cl", options, &dec->program, NULL);
+    if (st != SCL_OK) return st;
+    const char *names[] = {"gather_rows", "gather_lse", "merge_parts", "sum_parts"};
+    cl_kernel *ks[] = {&dec->gather, &dec->gather_lse, &dec->merge, &dec->sum};
+    for (int i = 0; i < 4; i++) {
+        cl_int err;
+        *ks[i] = clCreateKernel(dec->program, names[i], &err);
+        if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clCreateKernel", err, names[i]);
+    }
+    return SCL_OK;
+}
+
+scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_params *params)
+{
+    if (d->n < 1 || d->n > MAX_PARTS)
+        return scl_fail(p->rt, SCL_ERR_UNSUPPORTED, "a decomposition into %d components", d->n);
+    scl_decomp *dec = calloc(1, sizeof *dec);
+    if (!dec) return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->dec = dec;
+    const scl_shape *s = &p->shape;
+    const size_t e = elem_size(p->dtype), dim = (size_t)s->head_dim;
+    scl_status st = SCL_OK;
+    for (int k = 0; k < d->n && st == SCL_OK; k++) {
+        spc_component *c = &d->comp[k];
+        scl_part *pt = &dec->part[k];
+        dec->n = k + 1;
+        pt->n_q = c->n_q;
+        pt->n_k = c->n_k;
+        scl_shape ss = *s;
+        ss.seq_q = c->n_q;
+        ss.seq_k = c->n_k;
+        ss.layout = SCL_LAYOUT_BHND;
+        spc_lut *lut = c->lut;
+        c->lut = NULL; /* the sub-plan owns it now */
+        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, params, &pt->sub)) != SCL_OK) break;
+        /* Gathered dimensions are contiguous [B][H][n][d]; the others are the caller's tensors. */
+        pt->sub->qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs;
+        pt->sub->ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks;
+        const size_t qb = (size_t)s->batch * s->heads * (size_t)c->n_q * dim * e;
+        const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)c->n_k * dim * e;
+        const cl_mem_flags rw = CL_MEM_READ_WRITE;
+        if ((st = map_buffer(p, c->row_map, c->n_q, &pt->row_map, "row map")) ||
+            (st = map_buffer(p, c->row_inv, s->seq_q, &pt->row_inv, "row inverse map")) ||
+            (st = map_buffer(p, c->col_map, c->n_k, &pt->col_map, "column map")) ||
+            (st = map_buffer(p, c->col_inv, s->seq_k, &pt->col_inv, "column inverse map")))
+            break;
+        if (c->row_map && (st = scl_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
+        if (c->col_map && ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
+                           (st = scl_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
+            break;
+        if ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
+            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
+                                  "component LSE")))
+            break;
+    }
+    if (st == SCL_OK) st = build_kernels(p);
+    if (st != SCL_OK) return st; /* the caller destroys p, and with it everything made here */
+    const scl_plan *first = dec->part[0].sub;
+    p->fwd = first->fwd;
+    p->from_cache = first->from_cache;
+    snprintf(p->fwd_options, sizeof p->fwd_options, "%s", first->fwd_options);
+    snprintf(p->fwd_source, sizeof p->fwd_source, "%s", first->fwd_source);
+    return SCL_OK;
+}
+
+scl_status scl_decomp_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+{
+    scl_status st = SCL_OK;
+    for (int k = 0; k < p->dec->n && st == SCL_OK; k++)
+        st = scl_plan_prepare_backward(p->dec->part[k].sub, params);
+    return st;
+}
+
+/* The wait list of a call's first commands: the caller's events and the previous call's end. */
+typedef struct waits {
+    cl_event e[65];
+    cl_uint n;
+} waits;
+
+static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait_list, waits *w)
+{
+    if (num_wait > 0 && !wait_list)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
+    w->n = 0;
+    for (cl_uint i = 0; i < num_wait; i++)
+        w->e[w->n++] = wait_list[i];
+    if (p->dec->last) w->e[w->n++] = p->dec->last;
+    return SCL_OK;
+}
+
+static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, const size_t gws[3], cl_uint nw,
+                          const cl_event *w, scl_events *all, cl_event *ev)
+{
+    cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, nw, nw ? w : NULL, ev);
+    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
+    scl_events_push(all, *ev);
+    return SCL_OK;
+}
+
+/* dst[bh][p][:] = src[b, h, map[p], :] over a tensor with `heads` heads and strides st. */
+static scl_status gather(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, int heads,
+                         const scl_strides *st, const waits *w, scl_events *all, cl_event *ev)
+{
+    cl_kernel kr = p->dec->gather;
+    cl_int nd = (cl_int)n_dst, h = heads, err = CL_SUCCESS;
+    cl_long str[3] = {st->b, st->h, st->n};
+    cl_uint a = 0;
+    err |= clSetKernelArg(kr, a++, sizeof src, &src);
+    err |= clSetKernelArg(kr, a++, sizeof dst, &dst);
+    err |= clSetKernelArg(kr, a++, sizeof map, &map);
+    err |= clSetKernelArg(kr, a++, sizeof nd, &nd);
+    err |= clSetKernelArg(kr, a++, sizeof h, &h);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
+    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_rows");
+    size_t gws[3] = {(size_t)p->shape.head_dim, (size_t)n_dst, (size_t)p->shape.batch * heads};
+    return enqueue(p, kr, "gather_rows", gws, w->n, w->e, all, ev);
+}
+
+static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, const waits *w,
+                             scl_events *all, cl_event *ev)
+{
+    cl_kernel kr = p->dec->gather_lse;
+    cl_int nd = (cl_int)n_dst, ns = (cl_int)p->shape.seq_q, err = CL_SUCCESS;
+    cl_uint a = 0;
+    err |= clSetKernelArg(kr, a++, sizeof src, &src);
+    err |= clSetKernelArg(kr, a++, sizeof dst, &dst);
+    err |= clSetKernelArg(kr, a++, sizeof map, &map);
+    err |= clSetKernelArg(kr, a++, sizeof nd, &nd);
+    err |= clSetKernelArg(kr, a++, sizeof ns, &ns);
+    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_lse");
+    size_t gws[3] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads, 1};
+    return enqueue(p, kr, "gather_lse", gws, w->n, w->e, all, ev);
+}
+
+/* Arguments of merge_parts / sum_parts: the destination, then one (x, lse, inv, n, strides) group
+ * per part; groups past the plan's parts repeat part 0 (the kernel ignores them). */
+typedef struct part_arg {
+    cl_mem x, lse, inv;
+    int64_t n;
+    scl_strides st;
+} part_arg;
+
+static scl_status combine(scl_plan *p, cl_kernel kr, const char *name, cl_mem dst, cl_mem lse, int64_t n,
+                          int heads, const scl_strides *st, const part_arg *parts, cl_uint nw, const cl_event *w,
+                          scl_events *all, cl_event *ev)
+{
+    cl_int nn = (cl_int)n, h = heads, err = CL_SUCCESS;
+    cl_uint a = 0;
+    cl_long str[3] = {st->b, st->h, st->n};
+    err |= clSetKernelArg(kr, a++, sizeof dst, &dst);
+    if (kr == p->dec->merge) err |= clSetKernelArg(kr, a++, sizeof lse, &lse);
+    err |= clSetKernelArg(kr, a++, sizeof nn, &nn);
+    err |= clSetKernelArg(kr, a++, sizeof h, &h);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
+    for (int k = 0; k < MAX_PARTS; k++) {
+        const part_arg *pa = &parts[k < p->dec->n ? k : 0];
+        cl_int pn = (cl_int)pa->n;
+        cl_long ps[3] = {pa->st.b, pa->st.h, pa->st.n};
+        err |= clSetKernelArg(kr, a++, sizeof pa->x, &pa->x);
+        err |= clSetKernelArg(kr, a++, sizeof pa->lse, &pa->lse);
+        err |= clSetKernelArg(kr, a++, sizeof pa->inv, &pa->inv);
+        err |= clSetKernelArg(kr, a++, sizeof pn, &pn);
+        for (int i = 0; i < 3; i++)
+            err |= clSetKernelArg(kr, a++, sizeof ps[i], &ps[i]);
+    }
+    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
+    size_t gws[3] = {(size_t)p->shape.head_dim, (size_t)n, (size_t)p->shape.batch * heads};
+    return enqueue(p, kr, name, gws, nw, w, all, ev);
+}
+
+/* Ends a call: `done` becomes the plan's last command and, retained, the caller's event. */
+static void finish(scl_plan *p, cl_event done, cl_event *event)
+{
+    if (p->dec->last) clReleaseEvent(p->dec->last);
+    p->dec->last = done;
+    if (event) {
+        clRetainEvent(done);
+        *event = done;
+    }
+}
+
+static void release(cl_event *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (e[i]) clReleaseEvent(e[i]);
+}
+
+scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
+                              const cl_event *wait_list, scl_events *all, cl_event *event)
+{
+    scl_decomp *dec = p->dec;
+    const scl_shape *s = &p->shape;
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    waits w0;
+    scl_status st;
+    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) || (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
+        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) || (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
+        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", true)) ||
+        (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
+        return st;
+    cl_event done[MAX_PARTS] = {NULL};
+    part_arg pa[MAX_PARTS];
+    for (int c = 0; c < dec->n && st == SCL_OK; c++) {
+        scl_part *pt = &dec->part[c];
+        waits g = {.n = 0};
+        if (pt->row_map) st = gather(p, q, pt->q, pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
+        if (st == SCL_OK && pt->col_map) {
+            st = gather(p, k, pt->k, pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
+            if (st == SCL_OK)
+                st = gather(p, v, pt->v, pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
+        }
+        const waits *sw = g.n ? &g : &w0;
+        if (st == SCL_OK)
+            st = scl_plan_forward_events(pt->sub, pt->q ? pt->q : q, pt->k ? pt->k : k, pt->v ? pt->v : v, pt->o,
+                                         pt->lse, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
+        release(g.e, (int)g.n);
+        pa[c] = (part_arg){pt->o, pt->lse, pt->row_inv, pt->n_q, pt->sub->qs};
+    }
+    cl_event merged = NULL;
+    if (st == SCL_OK)
+        st = combine(p, dec->merge, "merge_parts", o, lse, s->seq_q, s->heads, &p->qs, pa, (cl_uint)dec->n, done, all,
+                     &merged);
+    release(done, dec->n);
+    if (st == SCL_OK) finish(p, merged, event);
+    return st;
+}
+
+/* Backward scratch, made on the first backward call. */
+static scl_status prepare_backward_buffers(scl_plan *p)
+{
+    const scl_shape *s = &p->shape;
+    const size_t e = elem_size(p->dtype), dim = (size_t)s->head_dim;
+    const cl_mem_flags rw = CL_MEM_READ_WRITE;
+    scl_status st = SCL_OK;
+    for (int c = 0; c < p->dec->n && st == SCL_OK; c++) {
+        scl_part *pt = &p->dec->part[c];
+        if (pt->dq) continue;
+        const size_t qb = (size_t)s->batch * s->heads * (size_t)pt->n_q * dim * e;
+        const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
+        if (pt->row_map && ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->og, "gathered O")) ||
+                            (st = scl_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
+                            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4, NULL,
+                                                  &pt->lseg, "gathered LSE"))))
+            break;
+        if ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->dk, "component dK")) ||
+            (st = scl_plan_buffer(p, rw, kb, NULL, &pt->dv, "component dV")))
+            break;
+        st = scl_plan_buffer(p, rw, qb, NULL, &pt->dq, "component dQ"); /* last: marks the part ready */
+    }
+    return st;
+}
+
+scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                               cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                               scl_events *all, cl_event *event)
+{
+    scl_decomp *dec = p->dec;
+    const scl_shape *s = &p->shape;
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    waits w0;
+    scl_status st;
+    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) || (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
+        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) || (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
+        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", false)) ||
+        (st = scl_plan_check_buffer(p, dout, sz.o, "dout", false)) ||
+        (st = scl_plan_check_buffer(p, dq, sz.q, "dq", false)) ||
+        (st = scl_plan_check_buffer(p, dk, sz.k, "dk", false)) ||
+        (st = scl_plan_check_buffer(p, dv, sz.v, "dv", false)) ||
+        (st = prepare_backward_buffers(p)) != SCL_OK || (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
+        return st;
+    cl_event done[MAX_PARTS] = {NULL};
+    part_arg pq[MAX_PARTS], pk[MAX_PARTS], pv[MAX_PARTS];
+    for (int c = 0; c < dec->n && st == SCL_OK; c++) {
+        scl_part *pt = &dec->part[c];
+        waits g = {.n = 0};
+        if (pt->row_map) {
+            cl_mem src[3] = {q, o, dout}, dst[3] = {pt->q, pt->og, pt->dog};
+            for (int i = 0; i < 3 && st == SCL_OK; i++)
+                st = gather(p, src[i], dst[i], pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
+            if (st == SCL_OK) st = gather_lse(p, lse, pt->lseg, pt->row_map, pt->n_q, &w0, all, &g.e[g.n++]);
+        }
+        if (pt->col_map) {
+            cl_mem src[2] = {k, v}, dst[2] = {pt->k, pt->v};
+            for (int i = 0; i < 2 && st == SCL_OK; i++)
+                st = gather(p, src[i], dst[i], pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
+        }
+        const waits *sw = g.n ? &g : &w0;
+        bool rows = pt->row_map != NULL, cols = pt->col_map != NULL;
+        if (st == SCL_OK)
+            st = scl_plan_backward_events(pt->sub, rows ? pt->q : q, cols ? pt->k : k, cols ? pt->v : v,
+                                          rows ? pt->og : o, rows ? pt->lseg : lse, rows ? pt->dog : dout, pt->dq,
+                                          pt->dk, pt->dv, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
+        release(g.e, (int)g.n);
+        pq[c] = (part_arg){pt->dq, NULL, pt->row_inv, pt->n_q, pt->sub->qs};
+        pk[c] = (part_arg){pt->dk, NULL, pt->col_inv, pt->n_k, pt->sub->ks};
+        pv[c] = (part_arg){pt->dv, NULL, pt->col_inv, pt->n_k, pt->sub->ks};
+    }
+    /* The three sums in a chain, so the last one's event ends the whole pass. */
+    cl_event e1 = NULL, e2 = NULL, e3 = NULL;
+    if (st == SCL_OK)
+        st = combine(p, dec->sum, "sum_parts", dq, NULL, s->seq_q, s->heads, &p->qs, pq, (cl_uint)dec->n, done, all,
+                     &e1);
+    if (st == SCL_OK)
+        st = combine(p, dec->sum, "sum_parts", dk, NULL, s->seq_k, s->kv_heads, &p->ks, pk, 1, &e1, all, &e2);
+    if (st == SCL_OK)
+        st = combine(p, dec->sum, "sum_parts", dv, NULL, s->seq_k, s->kv_heads, &p->ks, pv, 1, &e2, all, &e3);
+    release(done, dec->n);
+    cl_event tmp[2] = {e1, e2};
+    release(tmp, 2);
+    if (st == SCL_OK) finish(p, e3, event);
+    return st;
+}
