@@ -19,7 +19,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sparsecl pattern SPEC --seq N [--kv-seq M] [--block B] [--heads H] [--json]\n"
             "                        [--layout-out L.npy] [--mask-out M.npy] [--lut-out F.lut]\n"
-            "                        [--lut-json F.json] [--png P.png]\n"
+            "                        [--lut-json F.json] [--png P.png] [--explain [--decompose MODE]]\n"
             "\n"
             "Compile a block-sparse attention pattern and print its statistics.\n"
             "\n"
@@ -40,6 +40,10 @@ static void usage(FILE *f)
             "  --lut-out F      write the binary LUT file (format in patterns/README.md)\n"
             "  --lut-json F     write the LUT as JSON\n"
             "  --png F          draw the block layout (heads in a grid)\n"
+            "  --explain        how plans run the pattern: its components (block LUT, gathered rows,\n"
+            "                   gathered columns, permuted local), the elements each computes and the\n"
+            "                   wasted fraction, before and after decomposition\n"
+            "  --decompose M    with --explain: auto (the cost model, as plans do), off, or force\n"
             "  -h, --help       show this help\n");
 }
 
@@ -66,6 +70,8 @@ static void human_bytes(char *out, size_t n, double b)
     snprintf(out, n, k ? "%.1f %s" : "%.0f %s", b, u[k]);
 }
 
+static cJSON *explain_json(const spc_decomposition *d);
+
 static void print_human(const char *text, const spc_lut *l, const spc_stats *s, double ms)
 {
     char lut[32], dense[32];
@@ -86,10 +92,16 @@ static void print_human(const char *text, const spc_lut *l, const spc_stats *s, 
     printf("compile time    %.2f ms\n", ms);
 }
 
-static int print_json(const char *text, const spc_lut *l, const spc_stats *s, double ms)
+static int print_json(const char *text, const spc_lut *l, const spc_stats *s, double ms,
+                      const spc_decomposition *d)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return -1;
+    cJSON *ex = d ? explain_json(d) : NULL;
+    if (d && !ex) {
+        cJSON_Delete(o);
+        return -1;
+    }
     cJSON_AddStringToObject(o, "spec", text);
     cJSON_AddNumberToObject(o, "n_q", (double)l->n_q);
     cJSON_AddNumberToObject(o, "n_k", (double)l->n_k);
@@ -110,12 +122,83 @@ static int print_json(const char *text, const spc_lut *l, const spc_stats *s, do
     cJSON_AddNumberToObject(o, "lut_bytes", (double)s->lut_bytes);
     cJSON_AddNumberToObject(o, "dense_scores_bytes", (double)s->dense_scores_bytes);
     cJSON_AddNumberToObject(o, "compile_ms", ms);
+    if (ex) cJSON_AddItemToObject(o, "explain", ex);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
     if (!txt) return -1;
     printf("%s\n", txt);
     cJSON_free(txt);
     return 0;
+}
+
+static const char *exec_name(spc_exec e)
+{
+    static const char *names[] = {"block LUT", "gathered rows", "gathered columns", "permuted local"};
+    return names[e];
+}
+
+static double wasted(double allowed, double computed)
+{
+    return computed > 0 ? 1.0 - allowed / computed : 0.0;
+}
+
+static void print_explain(const spc_decomposition *d)
+{
+    double allowed = 0, computed = 0;
+    for (int k = 0; k < d->n; k++) {
+        allowed += (double)d->comp[k].stats.allowed;
+        computed += d->comp[k].computed;
+    }
+    printf("execution       %s\n", d->n ? "decomposed" : "block LUT");
+    printf("  %-24s %14s %14s %8s\n", "component", "allowed", "computed", "wasted");
+    printf("  %-24s %14lld %14.0f %7.1f%%\n", "before: block LUT", (long long)d->plain_allowed, d->plain_computed,
+           100 * wasted((double)d->plain_allowed, d->plain_computed));
+    for (int k = 0; k < d->n; k++) {
+        const spc_component *c = &d->comp[k];
+        printf("  %d %-22s %14lld %14.0f %7.1f%%   %s (%lld x %lld)\n", k + 1, exec_name(c->exec),
+               (long long)c->stats.allowed, c->computed, 100 * wasted((double)c->stats.allowed, c->computed), c->what,
+               (long long)c->n_q, (long long)c->n_k);
+    }
+    if (d->n) {
+        printf("  %-24s %14.0f %14.0f %7.1f%%\n", "after: all components", allowed, computed,
+               100 * wasted(allowed, computed));
+        printf("cost model      %.4g (block LUT %.4g) computed-element units incl. gather/merge traffic\n", d->cost,
+               d->plain_cost);
+    } else {
+        printf("why             %s\n", d->why);
+    }
+}
+
+static cJSON *explain_json(const spc_decomposition *d)
+{
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    if (!o || !arr) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    cJSON_AddBoolToObject(o, "decomposed", d->n > 0);
+    cJSON_AddNumberToObject(o, "plain_allowed", (double)d->plain_allowed);
+    cJSON_AddNumberToObject(o, "plain_computed", d->plain_computed);
+    cJSON_AddNumberToObject(o, "plain_wasted", wasted((double)d->plain_allowed, d->plain_computed));
+    cJSON_AddNumberToObject(o, "plain_cost", d->plain_cost);
+    if (d->n) cJSON_AddNumberToObject(o, "cost", d->cost);
+    else cJSON_AddStringToObject(o, "why", d->why);
+    for (int k = 0; k < d->n; k++) {
+        const spc_component *c = &d->comp[k];
+        cJSON *e = cJSON_CreateObject();
+        if (!e) break;
+        cJSON_AddStringToObject(e, "kind", exec_name(c->exec));
+        cJSON_AddStringToObject(e, "what", c->what);
+        cJSON_AddNumberToObject(e, "n_q", (double)c->n_q);
+        cJSON_AddNumberToObject(e, "n_k", (double)c->n_k);
+        cJSON_AddNumberToObject(e, "allowed", (double)c->stats.allowed);
+        cJSON_AddNumberToObject(e, "computed", c->computed);
+        cJSON_AddNumberToObject(e, "wasted", wasted((double)c->stats.allowed, c->computed));
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON_AddItemToObject(o, "components", arr);
+    return o;
 }
 
 static double now_ms(void)
@@ -135,7 +218,9 @@ enum {
     OPT_MASK,
     OPT_LUT,
     OPT_LUT_JSON,
-    OPT_PNG
+    OPT_PNG,
+    OPT_EXPLAIN,
+    OPT_DECOMPOSE
 };
 
 int cmd_pattern(int argc, char **argv)
@@ -151,6 +236,8 @@ int cmd_pattern(int argc, char **argv)
         {"lut-out", required_argument, NULL, OPT_LUT},
         {"lut-json", required_argument, NULL, OPT_LUT_JSON},
         {"png", required_argument, NULL, OPT_PNG},
+        {"explain", no_argument, NULL, OPT_EXPLAIN},
+        {"decompose", required_argument, NULL, OPT_DECOMPOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -160,7 +247,8 @@ int cmd_pattern(int argc, char **argv)
     }
     int64_t n_q = 0, n_k = 0;
     int block = 64, heads = 1;
-    bool json = false;
+    bool json = false, explain = false;
+    spc_decompose_mode mode = SPC_DECOMPOSE_AUTO;
     const char *layout_out = NULL, *mask_out = NULL, *lut_out = NULL, *lut_json = NULL, *png = NULL;
     optind = 0; /* glibc: full re-initialisation, in case getopt ran before */
     opterr = 0; /* we print our own messages */
@@ -200,6 +288,15 @@ int cmd_pattern(int argc, char **argv)
         case OPT_PNG:
             png = optarg;
             break;
+        case OPT_EXPLAIN:
+            explain = true;
+            break;
+        case OPT_DECOMPOSE:
+            if (strcmp(optarg, "auto") == 0) mode = SPC_DECOMPOSE_AUTO;
+            else if (strcmp(optarg, "off") == 0) mode = SPC_DECOMPOSE_OFF;
+            else if (strcmp(optarg, "force") == 0) mode = SPC_DECOMPOSE_FORCE;
+            else return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", optarg);
+            break;
         case 'h':
             usage(stdout);
             return CLI_OK;
@@ -229,6 +326,7 @@ int cmd_pattern(int argc, char **argv)
     spc_pattern *pat = NULL;
     spc_bound *bound = NULL;
     spc_lut *lut = NULL;
+    spc_decomposition *dec = NULL;
     int rc = CLI_FAILED;
     double t0 = now_ms();
     if (spc_parse(spec, &pat, &err) != 0) return spec_error(spec, &err);
@@ -244,13 +342,18 @@ int cmd_pattern(int argc, char **argv)
     double ms = now_ms() - t0;
     spc_stats s;
     spc_lut_stats(lut, &s);
+    if (explain && spc_decompose(bound, &s, mode, &dec, &err) != 0) {
+        cli_error(CMD, CLI_FAILED, "--explain: %s", err.message);
+        goto done;
+    }
     if (json) {
-        if (print_json(spc_pattern_text(pat), lut, &s, ms) != 0) {
+        if (print_json(spc_pattern_text(pat), lut, &s, ms, dec) != 0) {
             cli_error(CMD, CLI_FAILED, "out of memory printing JSON");
             goto done;
         }
     } else {
         print_human(spc_pattern_text(pat), lut, &s, ms);
+        if (dec) print_explain(dec);
     }
     if (layout_out && spc_lut_write_layout_npy(lut, layout_out, &err) != 0) {
         cli_error(CMD, CLI_FAILED, "--layout-out: %s", err.message);
@@ -274,6 +377,7 @@ int cmd_pattern(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
+    spc_decomposition_free(dec);
     spc_lut_free(lut);
     spc_bound_free(bound);
     spc_pattern_free(pat);

@@ -43,6 +43,14 @@ expect 2 "missing SPEC" -- --seq 64
 expect 2 "power of two" -- causal --seq 64 --block 48
 expect 2 "above the 256 MiB limit" -- causal --seq 100000 --mask-out "$work/m.npy"
 expect 2 "unknown option" -- causal --seq 64 --frobnicate
+# --explain: the decomposition chosen by the cost model, and the forced / turned-off ones.
+expect 0 "2 permuted local" -- "causal & strided(128)" --seq 16384 --block 64 --explain
+expect 0 "after: all components" -- "causal & fixed(128, 16)" --seq 8192 --explain
+expect 0 "2 gathered rows" -- "longformer(64, 5, 900, 1700)" --seq 4096 --explain
+expect 0 '"decomposed":	true' -- "causal & strided(64)" --seq 4096 --explain --json
+expect 0 "execution       block LUT" -- "causal & strided(64)" --seq 4096 --explain --decompose off
+expect 0 "the block LUT is exact" -- "causal & local(100)" --seq 4096 --explain --decompose force
+expect 2 "--decompose: expected auto, off or force" -- causal --seq 64 --explain --decompose maybe
 expect 0 "pattern         causal | global(0-3)" -- "causal|global(0-3)" --seq 200 --kv-seq 100 --block 16 --heads 2 \
     --layout-out "$work/l.npy" --mask-out "$work/m.npy" --lut-out "$work/p.lut" --lut-json "$work/p.json" --png "$work/p.png"
 for f in l.npy m.npy p.lut p.json p.png; do
