@@ -1,0 +1,99 @@
+/* Fuzz target: tuning-database reader. A database is untrusted input (the user cache, a copied or
+ * hand-edited results/tuning file), so beyond "does not crash" an accepted database goes through
+ * what the runtime and `sparsecl tune --resume` do with it: entry look-up, parameters read from
+ * every place the tuner keeps them, the validity check against a device's limits, the compiler
+ * options, adding an entry and saving. Differential checks: parameters read back from their own
+ * JSON are equal, each entry is found by its own shape class, and what would be saved loads again. */
+#include "tuning_db.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Two devices whose limits differ where the checks branch: GPU-like (register budget 192) and
+ * CPU-like (4096). No OpenCL handle is needed for a check. */
+static scl_device_info fake_device(int gpu)
+{
+    scl_device_info d;
+    memset(&d, 0, sizeof d);
+    strcpy(d.name, gpu ? "Fuzz GPU" : "Fuzz CPU");
+    d.type = gpu ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
+    d.local_mem_bytes = gpu ? 48 * 1024 : 256 * 1024;
+    d.max_work_group_size = gpu ? 1024 : 4096;
+    return d;
+}
+
+static void check_params(const at_kernel *k, const cJSON *obj, int head_dim, int block, scl_dtype dtype)
+{
+    at_params p, q;
+    if (!scl_params_from_json(k, obj, &p)) return;
+    cJSON *back = scl_params_to_json(k, &p);
+    if (!back || !scl_params_from_json(k, back, &q) || memcmp(&p, &q, sizeof p) != 0) abort();
+    cJSON_Delete(back);
+    if (head_dim < 1 || block < 1) return; /* the runtime never asks for such a shape class */
+    for (int gpu = 0; gpu < 2; gpu++) {
+        scl_device_info dev = fake_device(gpu);
+        scl_param_context pc;
+        scl_param_context_init(&pc, &dev, head_dim, block);
+        char reason[256] = "", opts[1024];
+        if (k->check(&p, &pc, reason, sizeof reason)) {
+            if (k == &at_kernel_fwd) scl_fwd_params_options(&p.fwd, &pc, dtype, opts, sizeof opts);
+            else scl_bwd_params_options(&p.bwd, &pc, dtype, opts, sizeof opts);
+        } else if (reason[0] == '\0') {
+            abort(); /* a rejection must say why */
+        }
+    }
+}
+
+static void check_entry(cJSON *db, const cJSON *e)
+{
+    const cJSON *kn = cJSON_GetObjectItemCaseSensitive(e, "kernel");
+    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim");
+    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(e, "block");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    if (!cJSON_IsString(kn) || !cJSON_IsNumber(hd) || !cJSON_IsNumber(bl) || !cJSON_IsString(dt)) return;
+    const at_kernel *k = at_kernel_find(kn->valuestring);
+    scl_dtype dtype = strcmp(dt->valuestring, "f16") == 0 ? SCL_F16 : SCL_F32;
+    if (!k || strcmp(k->name, kn->valuestring) != 0) return;
+    if (strcmp(dt->valuestring, "f16") != 0 && strcmp(dt->valuestring, "f32") != 0) return;
+    /* Its own shape class must find an entry (this one or an earlier duplicate). */
+    if (!scl_tuning_db_entry(db, k->name, hd->valueint, bl->valueint, dtype, false)) abort();
+    int d = hd->valueint, b = bl->valueint;
+    if (d > 4096 || b > 4096) d = b = 0; /* outside what the CLI and the runtime accept */
+    check_params(k, cJSON_GetObjectItemCaseSensitive(e, "params"), d, b, dtype);
+    check_params(k, cJSON_GetObjectItemCaseSensitive(e, "default_params"), d, b, dtype);
+    const char *lists[] = {"measured", "runners_up"};
+    for (int l = 0; l < 2; l++) {
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(e, lists[l]))
+            check_params(k, cJSON_GetObjectItemCaseSensitive(m, "params"), d, b, dtype);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 65536) return 0;
+    char msg[1200] = "";
+    cJSON *db = scl_tuning_db_parse((const char *)data, size, "fuzz.json", msg, sizeof msg);
+    if (!db) {
+        if (msg[0] == '\0') abort(); /* refusals must say why */
+        return 0;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "entries")) check_entry(db, e);
+    /* What `tune --resume` does: find or add its shape class, then save; the saved text must load. */
+    cJSON *mine = scl_tuning_db_entry(db, "attn_bwd", 64, 64, SCL_F16, true);
+    if (!mine) abort();
+    if (!cJSON_GetObjectItemCaseSensitive(mine, "measured")) cJSON_AddArrayToObject(mine, "measured");
+    char *text = cJSON_PrintUnformatted(db);
+    if (text) {
+        cJSON *again = scl_tuning_db_parse(text, strlen(text), "saved.json", msg, sizeof msg);
+        if (!again || !scl_tuning_db_entry(again, "attn_bwd", 64, 64, SCL_F16, false)) abort();
+        cJSON_Delete(again);
+        free(text);
+    }
+    cJSON_Delete(db);
+    return 0;
+}
