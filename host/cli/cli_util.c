@@ -54,17 +54,32 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *text, double
     return true;
 }
 
+/* The option getopt_long just refused, as typed. A long one ("--frob", "--json=x") has been
+ * stepped over, so it is argv[optind - 1]. A short one may sit inside a cluster ("-jx"), where
+ * optind has not moved on and argv[optind - 1] is some earlier argument (or the command name):
+ * name the character instead. `before` is optind before the call. */
+static const char *refused_option(char **argv, int before, char *buf, size_t len)
+{
+    const char *arg = argv[optind - 1];
+    if (optopt == 0 || (optind > before && strncmp(arg, "--", 2) == 0)) return arg;
+    snprintf(buf, len, "-%c", optopt);
+    return buf;
+}
+
 int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int c;
+    int c, before;
+    char opt[8];
     *json = 0;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (before = optind, (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') *json = 1;
         else if (c == 'h') return fputs(help, stdout), CLI_OK;
-        else return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+        else
+            return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)",
+                             refused_option(argv, before, opt, sizeof opt));
     }
     if (optind < argc) return cli_error(cmd, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     return -1;
