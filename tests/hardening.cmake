@@ -17,3 +17,8 @@ if(TARGET sparsecl_cli)
                                      ${CMAKE_CURRENT_BINARY_DIR}/tune-kill-work)
   set_tests_properties(tune_kill PROPERTIES TIMEOUT 300)
 endif()
+
+# Refused options named as typed (short options inside a cluster included).
+if(TARGET sparsecl_cli)
+  add_test(NAME cli_options COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/hardening/cli_options.sh $<TARGET_FILE:sparsecl_cli>)
+endif()

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Refused options are named as typed: a long option whole, a short one by its letter even inside
+# a cluster ("-jx"), where getopt has not stepped past the argument yet (the message used to
+# name the argument before it: the command itself). Commands parsed by cli_json_only.
+# Usage: cli_options.sh SPARSECL_BINARY
+set -u
+bin=$1
+fails=0
+checks=0
+
+expect() { # expect NEEDLE ARGS...: exit code 2 and NEEDLE in stderr
+    needle=$1
+    shift
+    err=$("$bin" "$@" 2>&1 >/dev/null)
+    rc=$?
+    checks=$((checks + 1))
+    if [ "$rc" -ne 2 ] || ! printf '%s' "$err" | grep -qF -- "$needle"; then
+        echo "FAIL: sparsecl $*: exit $rc, expected 2 and '$needle' in:"
+        echo "$err" | sed 's/^/    /'
+        fails=$((fails + 1))
+    fi
+}
+
+expect "unknown option '-x'" info -xy
+expect "unknown option '-x'" info -x
+expect "unknown option '-x'" info --json -xy
+expect "unknown option '-x'" info extra -xy
+expect "unknown option '-j'" devices -jx
+expect "unknown option '--frob'" devices --frob
+expect "unknown option '--json=1'" info --json=1
+expect "unexpected argument 'extra'" info --json extra
+
+echo "cli_options: $checks checks, $fails failures"
+[ "$fails" -eq 0 ]
