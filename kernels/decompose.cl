@@ -9,20 +9,35 @@
  *               The components partition the allowed keys, so this is exactly softmax attention.
  * sum_parts     gradients of the components summed per row (dQ over queries, dK/dV over keys).
  *
- * One work-item per (head-dim element, row, batch*head): consecutive work-items touch
- * consecutive addresses. A part's rows are found through inv[i] (mapped row of original row i,
+ * Two work-item mappings, like attn_prep_kv's (ROW_FORM follows the forward parameter
+ * prep_by_column, so the autotuner picks it with the rest): ROW_FORM 0 (GPUs) one work-item per
+ * (head-dim element, row, batch*head), so consecutive work-items touch consecutive addresses;
+ * ROW_FORM 1 (CPUs) one work-item per (row, batch*head) looping over the row, so the merge
+ * weights are computed once per row and the copies are plain vectorizable loops. A part's rows are found through inv[i] (mapped row of original row i,
  * -1 = not in that part; a NULL inv is the identity). Parts arrive as separate arguments
  * (OpenCL C has no arrays of buffers); parts >= NPARTS are ignored.
- * Compile-time: D head dim, NPARTS 1..4, SCL_F16 for half storage. */
+ * Compile-time: D head dim, NPARTS 1..4, ROW_FORM, SCL_F16 for half storage. */
 #include "common.clh"
+
+/* Work-item coordinates: column range [c0, c1), row, batch*head. */
+#if ROW_FORM
+#define COORDS(n)                                                                                              \
+    const int row = get_global_id(0), bh = get_global_id(1), c0 = 0, c1 = D;                                   \
+    if (row >= (n)) return;
+#else
+#define COORDS(n)                                                                                              \
+    const int c0 = get_global_id(0), c1 = c0 + 1, row = get_global_id(1), bh = get_global_id(2);               \
+    if (c0 >= D || row >= (n)) return;
+#endif
 
 __kernel void gather_rows(__global const scl_store_t *src, __global scl_store_t *dst, __global const int *map,
                           const int n_dst, const int heads, const long sb, const long sh, const long sn)
 {
-    const int c = get_global_id(0), p = get_global_id(1), bh = get_global_id(2);
-    if (c >= D || p >= n_dst) return;
-    const int b = bh / heads, h = bh % heads, i = map[p];
-    STORE(dst, ((long)bh * n_dst + p) * D + c, i >= 0 ? LOAD(src, b * sb + h * sh + (long)i * sn + c) : 0.0f);
+    COORDS(n_dst)
+    const int b = bh / heads, h = bh % heads, i = map[row];
+    __global const scl_store_t *s = src + b * sb + h * sh + (long)(i < 0 ? 0 : i) * sn;
+    __global scl_store_t *d = dst + ((long)bh * n_dst + row) * D;
+    for (int c = c0; c < c1; c++) STORE(d, c, i >= 0 ? LOAD(s, c) : 0.0f);
 }
 
 __kernel void gather_lse(__global const float *src, __global float *dst, __global const int *map, const int n_dst,
@@ -34,56 +49,64 @@ __kernel void gather_lse(__global const float *src, __global float *dst, __globa
     dst[(long)bh * n_dst + p] = i >= 0 ? src[(long)bh * n_src + i] : 0.0f;
 }
 
-/* Row of part k for original row i, or -1. */
-#define PART_ROW(inv, i) ((inv) ? (inv)[i] : (i))
+/* Row of part k for original row i, or -1; parts >= NPARTS have none. */
+#define PART_ROW(k, i) (NPARTS > k ? (inv##k ? inv##k[i] : (i)) : -1)
 
 #define PART_ARGS(k)                                                                                           \
     __global const scl_store_t *x##k, __global const float *l##k, __global const int *inv##k, const int n##k,  \
         const long sb##k, const long sh##k, const long sn##k
-#define PART_OFFSET(k, p) (b * sb##k + h * sh##k + (long)(p) * sn##k)
+#define PART_PTR(k, p) (x##k + b * sb##k + h * sh##k + (long)(p) * sn##k)
+#if ROW_FORM
+#define CW D
+#else
+#define CW 1
+#endif
+/* d[c] = sum over the parts that have this row of w[k] * x_k[p_k][c], one part at a time so each
+ * inner loop is a plain vectorizable row operation. */
+#define ADD_PART(k)                                                                                            \
+    if (p[k] >= 0) {                                                                                           \
+        __global const scl_store_t *xr = PART_PTR(k, p[k]);                                                     \
+        for (int c = c0; c < c1; c++) acc[c - c0] += w[k] * LOAD(xr, c);                                      \
+    }
+#define ACCUMULATE                                                                                             \
+    float acc[CW];                                                                                             \
+    for (int c = 0; c < CW; c++) acc[c] = 0.0f;                                                                \
+    ADD_PART(0) ADD_PART(1) ADD_PART(2) ADD_PART(3)                                                            \
+    for (int c = c0; c < c1; c++) STORE(d, c, acc[c - c0]);
 
 __kernel void merge_parts(__global scl_store_t *o, __global float *lse, const int n, const int heads,
                           const long sb, const long sh, const long sn, PART_ARGS(0), PART_ARGS(1), PART_ARGS(2),
                           PART_ARGS(3))
 {
-    const int c = get_global_id(0), i = get_global_id(1), bh = get_global_id(2);
-    if (c >= D || i >= n) return;
+    COORDS(n)
     const int b = bh / heads, h = bh % heads;
-    int p[4] = {PART_ROW(inv0, i), NPARTS > 1 ? PART_ROW(inv1, i) : -1, NPARTS > 2 ? PART_ROW(inv2, i) : -1,
-                NPARTS > 3 ? PART_ROW(inv3, i) : -1};
-    float lk[4];
-    lk[0] = p[0] >= 0 ? l0[(long)bh * n0 + p[0]] : -INFINITY;
-    lk[1] = p[1] >= 0 ? l1[(long)bh * n1 + p[1]] : -INFINITY;
-    lk[2] = p[2] >= 0 ? l2[(long)bh * n2 + p[2]] : -INFINITY;
-    lk[3] = p[3] >= 0 ? l3[(long)bh * n3 + p[3]] : -INFINITY;
-    float m = fmax(fmax(lk[0], lk[1]), fmax(lk[2], lk[3]));
-    float out = 0.0f, sum = 0.0f;
-    if (m != -INFINITY) { /* a row no part allows keeps O = 0, LSE = -inf, as in the plain kernel */
-        float w;
-#define MERGE(k)                                                                                               \
-    if (lk[k] != -INFINITY) {                                                                                  \
-        w = exp(lk[k] - m);                                                                                    \
-        sum += w;                                                                                              \
-        out += w * LOAD(x##k, PART_OFFSET(k, p[k]) + c);                                                       \
+    const int p[4] = {PART_ROW(0, row), PART_ROW(1, row), PART_ROW(2, row), PART_ROW(3, row)};
+    const float lk[4] = {p[0] >= 0 ? l0[(long)bh * n0 + p[0]] : -INFINITY,
+                         p[1] >= 0 ? l1[(long)bh * n1 + p[1]] : -INFINITY,
+                         p[2] >= 0 ? l2[(long)bh * n2 + p[2]] : -INFINITY,
+                         p[3] >= 0 ? l3[(long)bh * n3 + p[3]] : -INFINITY};
+    const float m = fmax(fmax(lk[0], lk[1]), fmax(lk[2], lk[3]));
+    /* A row no part allows keeps O = 0 and LSE = -inf, as in the plain kernel. */
+    float w[4], sum = 0.0f;
+    for (int k = 0; k < 4; k++) {
+        w[k] = lk[k] == -INFINITY ? 0.0f : exp(lk[k] - m);
+        sum += w[k];
     }
-        MERGE(0) MERGE(1) MERGE(2) MERGE(3)
-        out /= sum;
-    }
-    STORE(o, b * sb + h * sh + (long)i * sn + c, out);
-    if (lse && c == 0) lse[(long)bh * n + i] = m == -INFINITY ? -INFINITY : m + log(sum);
+    const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int k = 0; k < 4; k++) w[k] *= inv_sum;
+    __global scl_store_t *d = o + b * sb + h * sh + (long)row * sn;
+    ACCUMULATE
+    if (lse && c0 == 0) lse[(long)bh * n + row] = sum > 0.0f ? m + log(sum) : -INFINITY;
 }
 
 __kernel void sum_parts(__global scl_store_t *dst, const int n, const int heads, const long sb, const long sh,
                         const long sn, PART_ARGS(0), PART_ARGS(1), PART_ARGS(2), PART_ARGS(3))
 {
-    const int c = get_global_id(0), i = get_global_id(1), bh = get_global_id(2);
-    if (c >= D || i >= n) return;
+    COORDS(n)
     const int b = bh / heads, h = bh % heads;
     (void)l0, (void)l1, (void)l2, (void)l3;
-    float acc = 0.0f;
-    int p;
-#define ADD(k)                                                                                                 \
-    if (NPARTS > k && (p = PART_ROW(inv##k, i)) >= 0) acc += LOAD(x##k, PART_OFFSET(k, p) + c);
-    ADD(0) ADD(1) ADD(2) ADD(3)
-    STORE(dst, b * sb + h * sh + (long)i * sn + c, acc);
+    const int p[4] = {PART_ROW(0, row), PART_ROW(1, row), PART_ROW(2, row), PART_ROW(3, row)};
+    const float w[4] = {1.0f, 1.0f, 1.0f, 1.0f}; /* a plain sum: x * 1 is exact */
+    __global scl_store_t *d = dst + b * sb + h * sh + (long)row * sn;
+    ACCUMULATE
 }

@@ -6,4 +6,6 @@ set_tests_properties(backward PROPERTIES TIMEOUT 900)
 
 # The same cases through decomposed plans (SPARSECL_DECOMPOSE=force), those that decompose.
 add_test(NAME backward_decomposed COMMAND test_backward --decomposed-only)
-set_tests_properties(backward_decomposed PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_DECOMPOSE=force)
+# The GPU work-item mapping of the copy kernels (prep_by_column=0) here, the CPU one in forward_decomposed.
+set_tests_properties(backward_decomposed PROPERTIES TIMEOUT 900 ENVIRONMENT
+                     "SPARSECL_DECOMPOSE=force;SPARSECL_FWD_PARAMS=prep_by_column=0")

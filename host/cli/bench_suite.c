@@ -5,6 +5,7 @@
 
 #include "baseline.h"
 #include "cli.h"
+#include "decomposed.h"
 #include "params.h"
 #include "peak.h"
 #include "plan_internal.h"
@@ -246,15 +247,21 @@ static size_t mem_size(cl_mem m)
 
 size_t bench_plan_bytes(const scl_plan *p)
 {
-    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        n += mem_size(bufs[i]);
-    return n;
+    return scl_plan_device_bytes(p);
 }
 
 size_t bench_backward_scratch_bytes(const scl_plan *p)
 {
+    if (p->dec) { /* each component's sub-plan, and the gathered O/dO/LSE and gradients per component */
+        size_t n = 0;
+        for (int k = 0; k < scl_decomp_count(p); k++) {
+            const scl_plan *sub = scl_decomp_part(p, k);
+            scl_plan_sizes sz;
+            scl_plan_tensor_sizes(sub, &sz);
+            n += bench_backward_scratch_bytes(sub) + 3 * sz.q + sz.lse + 2 * sz.k;
+        }
+        return n;
+    }
     const scl_shape *s = &p->shape;
     size_t nqp = (size_t)((s->seq_q + s->block - 1) / s->block * s->block);
     size_t bh = (size_t)s->batch * s->heads, bhk = (size_t)s->batch * s->kv_heads;

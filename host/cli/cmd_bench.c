@@ -4,6 +4,7 @@
 #include "bench_suite.h"
 #include "cli.h"
 #include "internal.h"
+#include "plan_internal.h"
 #include "peak.h"
 
 #include <cjson/cJSON.h>
@@ -19,7 +20,8 @@ static void usage(void)
 {
     printf("usage: sparsecl bench --pattern SPEC --seq N --block B --heads H --dim d\n"
            "                      [--batch B] [--kv-heads H_kv] [--kv-seq M] [--dtype f32|f16] [--reps R]\n"
-           "                      [--backward] [--device D] [--no-baselines] [--no-peak] [--json]\n"
+           "                      [--backward] [--decompose auto|off|force] [--device D] [--no-baselines]\n"
+           "                      [--no-peak] [--json]\n"
            "       sparsecl bench --suite quick|full [--device D|all] [--out DIR] [--note TEXT] ...\n"
            "                      (see sparsecl bench --suite quick --help)\n\n"
            "Times the fused forward on random inputs (2 warm-up runs, then R timed runs with OpenCL\n"
@@ -29,7 +31,11 @@ static void usage(void)
            "device peak measurement (see `sparsecl peak`) used for the fraction-of-peak column.\n"
            "--backward also times the backward pass alone and forward followed by backward (backward\n"
            "FLOPs = 2.5x the forward's, FlashAttention's convention), against the dense fused backward;\n"
-           "the CLBlast baseline is forward only.\n");
+           "the CLBlast baseline is forward only.\n"
+           "--decompose chooses how the plan runs the pattern (default auto: the cost model, as\n"
+           "SPARSECL_DECOMPOSE). When the plan is decomposed into components (sparsecl pattern\n"
+           "--explain), the same pattern is also timed through the plain block LUT, and the ratios\n"
+           "compare the two and the effective rate on allowed elements with the dense kernel's.\n");
 }
 
 static void print_row(const char *name, const bench_timing *t, double peak)
@@ -72,12 +78,13 @@ int cmd_bench(int argc, char **argv)
                                          {"no-peak", no_argument, NULL, 'P'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"backward", no_argument, NULL, 'w'},
+                                         {"decompose", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *spec = NULL, *dev = NULL;
     int64_t seq = 0, kv_seq = 0;
     int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1,
-        backward = 0, c;
+        backward = 0, c, mode = SPC_DECOMPOSE_AUTO;
     scl_dtype dt = SCL_F32;
     opterr = 0;
     optind = 1;
@@ -134,6 +141,12 @@ int cmd_bench(int argc, char **argv)
         case 'w':
             backward = 1;
             break;
+        case 'c':
+            if (strcmp(optarg, "auto") == 0) mode = SPC_DECOMPOSE_AUTO;
+            else if (strcmp(optarg, "off") == 0) mode = SPC_DECOMPOSE_OFF;
+            else if (strcmp(optarg, "force") == 0) mode = SPC_DECOMPOSE_FORCE;
+            else return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", optarg);
+            break;
         case 'h':
             usage();
             return CLI_OK;
@@ -150,10 +163,10 @@ int cmd_bench(int argc, char **argv)
     scl_shape shape = {batch, heads, kv_heads, seq, kv_seq, dim, block, 0.0f, SCL_LAYOUT_BHND};
     scl_runtime *rt = NULL;
     scl_pattern *pat = NULL, *dense_pat = NULL;
-    scl_plan *plan = NULL, *dense = NULL;
+    scl_plan *plan = NULL, *dense = NULL, *plain = NULL;
     bench_buffers bufs = {0};
     bench_timing sparse_t = {0}, dense_t = {0}, blast_t = {0}, bwd_t = {0}, both_t = {0}, dbwd_t = {0},
-                 dboth_t = {0};
+                 dboth_t = {0}, lut_t = {0}, lbwd_t = {0}, lboth_t = {0};
     scl_peak pk = {0};
     int rc = CLI_OK;
     scl_status st = scl_runtime_create(dev, &rt);
@@ -162,7 +175,7 @@ int cmd_bench(int argc, char **argv)
         goto done;
     }
     if ((st = scl_pattern_create(rt, spec, &pat)) != SCL_OK ||
-        (st = scl_plan_create(rt, pat, &shape, dt, &plan))) {
+        (st = scl_plan_create_mode(rt, pat, &shape, dt, NULL, mode, &plan))) {
         rc = cli_error(CMD, st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
                        "%s", scl_last_error_message(rt));
         goto done;
@@ -191,6 +204,17 @@ int cmd_bench(int argc, char **argv)
     if (backward) {
         if (!json) fprintf(stderr, "bench: timing the backward pass...\n");
         bench_time_backward(plan, &bufs, 2, reps, 0, &bwd_t, &both_t);
+    }
+    lut_t.flops = sparse_t.flops;
+    lbwd_t.flops = bwd_t.flops;
+    lboth_t.flops = both_t.flops;
+    if (baselines && ps.components > 0) { /* the same pattern through the plain block LUT */
+        if (!json) fprintf(stderr, "bench: timing the plain block-LUT path...\n");
+        if (scl_plan_create_mode(rt, pat, &shape, dt, NULL, SPC_DECOMPOSE_OFF, &plain) == SCL_OK) {
+            bench_time_forward(plain, &bufs, 2, reps, 0, &lut_t);
+            if (backward && lut_t.ran) bench_time_backward(plain, &bufs, 2, reps, 0, &lbwd_t, &lboth_t);
+        }
+        if (!lut_t.ran) snprintf(lut_t.note, sizeof lut_t.note, "%s", scl_last_error_message(rt));
     }
     if (baselines) {
         if (!json) fprintf(stderr, "bench: timing dense fused kernel...\n");
@@ -239,6 +263,8 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(root, "density", ps.density);
         cJSON_AddNumberToObject(root, "block_density", ps.block_density);
         cJSON_AddNumberToObject(root, "allowed_pairs", ps.allowed_pairs);
+        cJSON_AddNumberToObject(root, "computed_pairs", ps.computed_pairs);
+        cJSON_AddNumberToObject(root, "components", ps.components);
         cJSON_AddStringToObject(root, "kernel_options", scl_plan_kernel_options(plan));
         cJSON_AddStringToObject(root, "kernel_params_from", scl_plan_kernel_source(plan));
         cJSON_AddNumberToObject(root, "plan_create_ms", ps.create_ms);
@@ -251,6 +277,20 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddItemToObject(root, "sparse", bench_timing_json(&sparse_t, pk.fma_gflops));
         cJSON_AddItemToObject(root, "dense_fused", bench_timing_json(&dense_t, pk.fma_gflops));
         cJSON_AddItemToObject(root, "clblast", bench_timing_json(&blast_t, pk.fma_gflops));
+        if (ps.components > 0) {
+            cJSON_AddItemToObject(root, "sparse_block_lut", bench_timing_json(&lut_t, pk.fma_gflops));
+            if (lut_t.ran)
+                cJSON_AddNumberToObject(root, "decomposed_speedup_over_block_lut", lut_t.median / sparse_t.median);
+            if (backward) {
+                cJSON_AddItemToObject(root, "block_lut_backward", bench_timing_json(&lbwd_t, pk.fma_gflops));
+                if (lbwd_t.ran && bwd_t.ran)
+                    cJSON_AddNumberToObject(root, "decomposed_backward_speedup_over_block_lut",
+                                            lbwd_t.median / bwd_t.median);
+            }
+        }
+        if (dense_t.ran)
+            cJSON_AddNumberToObject(root, "effective_rate_over_dense",
+                                    (sparse_t.flops / sparse_t.median) / (dense_t.flops / dense_t.median));
         if (dense_t.ran)
             cJSON_AddNumberToObject(root, "sparse_time_over_dense", sparse_t.median / dense_t.median);
         if (blast_t.ran && dense_t.ran)
@@ -277,6 +317,10 @@ int cmd_bench(int argc, char **argv)
         printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", batch, heads, norm.kv_heads,
                (long long)norm.seq_q, (long long)norm.seq_k, dim, block, dt == SCL_F16 ? "f16" : "f32");
         printf("pattern  '%s': density %.4f, block density %.4f\n", spec, ps.density, ps.block_density);
+        if (ps.components > 0)
+            printf("plan     decomposed into %d components: %.4g computed / allowed pairs (sparsecl pattern "
+                   "--explain)\n",
+                   ps.components, ps.computed_pairs / ps.allowed_pairs);
         printf("kernel   %s\n         from %s\n", scl_plan_kernel_options(plan),
                scl_plan_kernel_source(plan));
         printf("plan     created in %.1f ms (kernels %s)\n", ps.create_ms,
@@ -286,11 +330,13 @@ int cmd_bench(int argc, char **argv)
             printf("peak     %.1f GFLOP/s fp32 FMA, %.1f GB/s (sparsecl peak)\n", pk.fma_gflops,
                    pk.bandwidth_gbs);
         print_row("sparse fused", &sparse_t, pk.fma_gflops);
+        if (ps.components > 0) print_row("sparse block LUT", &lut_t, pk.fma_gflops);
         print_row("dense fused", &dense_t, pk.fma_gflops);
         print_row("dense CLBlast", &blast_t, pk.fma_gflops);
         if (backward) {
             print_row("sparse backward", &bwd_t, pk.fma_gflops);
             print_row("sparse fwd+bwd", &both_t, pk.fma_gflops);
+            if (ps.components > 0) print_row("block LUT backward", &lbwd_t, pk.fma_gflops);
             print_row("dense fused backward", &dbwd_t, pk.fma_gflops);
             print_row("dense fused fwd+bwd", &dboth_t, pk.fma_gflops);
         }
@@ -300,12 +346,22 @@ int cmd_bench(int argc, char **argv)
                 sparse_t.median / dense_t.median, ps.block_density, 1.25 * ps.block_density + 0.03);
         if (bwd_t.ran && dbwd_t.ran)
             printf("ratio    sparse / dense fused backward time = %.3f\n", bwd_t.median / dbwd_t.median);
+        if (lut_t.ran)
+            printf("ratio    decomposed is %.2fx faster than the block-LUT path (forward)\n",
+                   lut_t.median / sparse_t.median);
+        if (lbwd_t.ran && bwd_t.ran)
+            printf("ratio    decomposed is %.2fx faster than the block-LUT path (backward)\n",
+                   lbwd_t.median / bwd_t.median);
+        if (dense_t.ran)
+            printf("ratio    effective rate on allowed pairs / dense fused rate = %.3f\n",
+                   (sparse_t.flops / sparse_t.median) / (dense_t.flops / dense_t.median));
         if (dense_t.ran && blast_t.ran)
             printf("ratio    dense fused is %.2fx faster than CLBlast\n", blast_t.median / dense_t.median);
     }
 done:
     bench_free_buffers(&bufs);
     scl_plan_destroy(dense);
+    scl_plan_destroy(plain);
     scl_plan_destroy(plan);
     scl_pattern_destroy(dense_pat);
     scl_pattern_destroy(pat);

@@ -193,6 +193,9 @@ typedef struct scl_plan_stats {
     int64_t lut_bytes;
     double create_ms;      /* wall time scl_plan_create took (pattern compile + kernel build/load) */
     int kernels_from_cache; /* 1 when the forward kernels came from the on-disk binary cache */
+    int components;         /* 0: one block LUT; n > 0: decomposed into n components (gathered rows,
+                             * gathered columns, permuted local, block LUT), see SPARSECL_DECOMPOSE */
+    double computed_pairs;  /* (query, key) pairs the kernels compute, over all batch*heads */
 } scl_plan_stats;
 SCL_API void scl_plan_get_stats(const scl_plan *plan, scl_plan_stats *out);
 /* The kernel parameters in use, as the -D option string given to the compiler. */

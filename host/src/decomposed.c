@@ -32,6 +32,7 @@ struct scl_decomp {
     cl_program program;
     cl_kernel gather, gather_lse, merge, sum;
     cl_event last; /* the previous call's final command: part buffers are reused */
+    int row_form;  /* helper kernels' work-item mapping (kernels/decompose.cl): the forward's prep form */
 };
 
 static size_t elem_size(scl_dtype t)
@@ -45,14 +46,23 @@ static scl_strides contiguous(int heads, int64_t n, int d)
     return s;
 }
 
+#define PART_BUFFERS 15
+static void part_buffers(const scl_part *pt, cl_mem m[PART_BUFFERS])
+{
+    const cl_mem all[PART_BUFFERS] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q,
+                                      pt->k,       pt->v,       pt->o,       pt->lse,     pt->og,
+                                      pt->dog,     pt->lseg,    pt->dq,      pt->dk,      pt->dv};
+    memcpy(m, all, sizeof all);
+}
+
 void scl_decomp_free(scl_decomp *dec)
 {
     if (!dec) return;
     for (int k = 0; k < dec->n; k++) {
         scl_part *pt = &dec->part[k];
-        cl_mem m[] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q,  pt->k,  pt->v, pt->o,
-                      pt->lse,     pt->og,      pt->dog,     pt->lseg,    pt->dq, pt->dk, pt->dv};
-        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        cl_mem m[PART_BUFFERS];
+        part_buffers(pt, m);
+        for (size_t i = 0; i < PART_BUFFERS; i++)
             if (m[i]) clReleaseMemObject(m[i]);
         scl_plan_destroy(pt->sub);
     }
@@ -62,6 +72,39 @@ void scl_decomp_free(scl_decomp *dec)
     if (dec->program) clReleaseProgram(dec->program);
     if (dec->last) clReleaseEvent(dec->last);
     free(dec);
+}
+
+int scl_decomp_count(const scl_plan *p)
+{
+    return p->dec->n;
+}
+
+double scl_decomp_computed_pairs(const scl_plan *p)
+{
+    double n = 0;
+    for (int k = 0; k < p->dec->n; k++) {
+        scl_plan_stats s;
+        scl_plan_get_stats(p->dec->part[k].sub, &s);
+        n += s.computed_pairs;
+    }
+    return n;
+}
+
+size_t scl_decomp_device_bytes(const scl_plan *p)
+{
+    size_t n = 0;
+    for (int k = 0; k < p->dec->n; k++) {
+        const scl_part *pt = &p->dec->part[k];
+        cl_mem m[PART_BUFFERS];
+        part_buffers(pt, m);
+        n += scl_mem_bytes(m, PART_BUFFERS) + scl_plan_device_bytes(pt->sub);
+    }
+    return n;
+}
+
+const scl_plan *scl_decomp_part(const scl_plan *p, int k)
+{
+    return p->dec->part[k].sub;
 }
 
 scl_plan *scl_decomp_first(const scl_plan *p)
@@ -78,8 +121,8 @@ static scl_status build_kernels(scl_plan *p)
 {
     scl_decomp *dec = p->dec;
     char options[128];
-    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d%s", p->shape.head_dim, dec->n,
-             p->dtype == SCL_F16 ? " -D SCL_F16" : "");
+    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d%s", p->shape.head_dim, dec->n,
+             dec->row_form, p->dtype == SCL_F16 ? " -D SCL_F16" : "");
     scl_status st = scl_build_program(p->rt, "decompose.cl", options, &dec->program, NULL);
     if (st != SCL_OK) return st;
     const char *names[] = {"gather_rows", "gather_lse", "merge_parts", "sum_parts"};
@@ -135,9 +178,10 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
                                   "component LSE")))
             break;
     }
-    if (st == SCL_OK) st = build_kernels(p);
     if (st != SCL_OK) return st; /* the caller destroys p, and with it everything made here */
     const scl_plan *first = dec->part[0].sub;
+    dec->row_form = first->fwd.prep_by_column;
+    if ((st = build_kernels(p)) != SCL_OK) return st;
     p->fwd = first->fwd;
     p->from_cache = first->from_cache;
     snprintf(p->fwd_options, sizeof p->fwd_options, "%s", first->fwd_options);
@@ -171,10 +215,13 @@ static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait
     return SCL_OK;
 }
 
-static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, const size_t gws[3], cl_uint nw,
+/* Enqueues a row kernel over n rows of `bh` batch*heads in the plan's work-item mapping. */
+static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n, size_t bh, cl_uint nw,
                           const cl_event *w, scl_events *all, cl_event *ev)
 {
-    cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, nw, nw ? w : NULL, ev);
+    size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {(size_t)p->shape.head_dim, (size_t)n, bh};
+    cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
+                                        p->dec->row_form ? rows : elems, NULL, nw, nw ? w : NULL, ev);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
     scl_events_push(all, *ev);
     return SCL_OK;
@@ -196,8 +243,7 @@ static scl_status gather(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_
     for (int i = 0; i < 3; i++)
         err |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_rows");
-    size_t gws[3] = {(size_t)p->shape.head_dim, (size_t)n_dst, (size_t)p->shape.batch * heads};
-    return enqueue(p, kr, "gather_rows", gws, w->n, w->e, all, ev);
+    return enqueue(p, kr, "gather_rows", n_dst, (size_t)p->shape.batch * heads, w->n, w->e, all, ev);
 }
 
 static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, const waits *w,
@@ -212,8 +258,11 @@ static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, in
     err |= clSetKernelArg(kr, a++, sizeof nd, &nd);
     err |= clSetKernelArg(kr, a++, sizeof ns, &ns);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_lse");
-    size_t gws[3] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads, 1};
-    return enqueue(p, kr, "gather_lse", gws, w->n, w->e, all, ev);
+    size_t gws[2] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads};
+    cl_int e = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, NULL, w->n, w->n ? w->e : NULL, ev);
+    if (e != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", e, "gather_lse");
+    scl_events_push(all, *ev);
+    return SCL_OK;
 }
 
 /* Arguments of merge_parts / sum_parts: the destination, then one (x, lse, inv, n, strides) group
@@ -249,8 +298,7 @@ static scl_status combine(scl_plan *p, cl_kernel kr, const char *name, cl_mem ds
             err |= clSetKernelArg(kr, a++, sizeof ps[i], &ps[i]);
     }
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
-    size_t gws[3] = {(size_t)p->shape.head_dim, (size_t)n, (size_t)p->shape.batch * heads};
-    return enqueue(p, kr, name, gws, nw, w, all, ev);
+    return enqueue(p, kr, name, n, (size_t)p->shape.batch * heads, nw, w, all, ev);
 }
 
 /* Ends a call: `done` becomes the plan's last command and, retained, the caller's event. */

@@ -319,6 +319,10 @@ void scl_plan_get_stats(const scl_plan *p, scl_plan_stats *out)
     out->lut_bytes = p->stats.lut_bytes;
     out->create_ms = p->create_ms;
     out->kernels_from_cache = p->from_cache;
+    out->components = p->dec ? scl_decomp_count(p) : 0;
+    out->computed_pairs = p->dec ? scl_decomp_computed_pairs(p)
+                                 : (double)(p->stats.full_blocks + p->stats.partial_blocks) * p->shape.block *
+                                       p->shape.block * p->shape.batch;
 }
 
 const char *scl_plan_kernel_options(const scl_plan *p)
@@ -329,6 +333,23 @@ const char *scl_plan_kernel_options(const scl_plan *p)
 const char *scl_plan_kernel_source(const scl_plan *p)
 {
     return p ? p->fwd_source : "";
+}
+
+size_t scl_plan_device_bytes(const scl_plan *p)
+{
+    if (p->dec) return scl_decomp_device_bytes(p);
+    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
+    return scl_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
+}
+
+size_t scl_mem_bytes(const cl_mem *m, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = 0;
+        if (m[i] && clGetMemObjectInfo(m[i], CL_MEM_SIZE, sizeof s, &s, NULL) == CL_SUCCESS) total += s;
+    }
+    return total;
 }
 
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)

@@ -63,6 +63,10 @@ scl_status scl_choose_params(scl_runtime *rt, const scl_param_kind *kind, const 
  * failures name `what` and the size. */
 scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
                            const char *what);
+/* Device bytes the plan holds (LUT, scratch; a decomposed plan's components), by CL_MEM_SIZE. */
+size_t scl_plan_device_bytes(const scl_plan *p);
+/* Sum of CL_MEM_SIZE over n buffers (NULL entries count 0). */
+size_t scl_mem_bytes(const cl_mem *m, size_t n);
 /* A caller's buffer must be at least as large as the shape needs (NULL allowed when optional). */
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional);
 /* Device time from the earliest start to the latest end over n completed, profiled events. */
