@@ -180,8 +180,52 @@ typedef struct compiler {
     masktab masks;
     uint32_t *scratch; /* one mask */
     spc_i64vec key, cand, rruns, cruns;
+    bool diff_inv; /* the predicate depends on i - j only (see diff_key) */
     spc_error *err;
 } compiler;
+
+/* Does the predicate depend on i - j only? Then a block's mask is fixed by the offsets of its
+ * rows and columns relative to one of them, whatever the map (diff_key). */
+static bool diff_invariant(const bnode *n)
+{
+    switch (n->kind) {
+    case K_DENSE:
+    case K_CAUSAL:
+    case K_LOCAL:
+    case K_STRIDED:
+    case K_DILATED:
+        return true;
+    case K_AND:
+    case K_OR:
+        return diff_invariant(n->a) && diff_invariant(n->b);
+    case K_NOT:
+        return diff_invariant(n->a);
+    default:
+        return false;
+    }
+}
+
+/* Key of a multi-run block under a difference-invariant predicate: every row's and column's
+ * original index relative to the first row's, INT64_MIN where the block has no position. Equal
+ * keys give equal matrices of i - j, hence equal masks: a permuted space's diagonal blocks all
+ * share one key, so their masks are evaluated once. */
+static bool diff_key(compiler *cc, const int32_t *rmap, int64_t i0, int64_t i1, const int32_t *cmap, int64_t j0,
+                     int64_t j1)
+{
+    int64_t B = cc->b->g.block, ref = INT64_MIN;
+    cc->key.n = 0;
+    if (!spc_i64_push(&cc->key, -7)) return false; /* never the first value of a run key */
+    for (int side = 0; side < 2; side++) {
+        const int32_t *map = side ? cmap : rmap;
+        int64_t p0 = side ? j0 : i0, p1 = side ? j1 : i1;
+        for (int64_t p = p0; p < p0 + B; p++) {
+            int64_t t = p > p1 ? -1 : map ? map[p] : p;
+            if (t >= 0 && ref == INT64_MIN) ref = t;
+            if (!spc_i64_push(&cc->key, t < 0 ? INT64_MIN : t - ref)) return false;
+        }
+    }
+    return true;
+}
 
 /* Maximal runs of one block's valid positions [p0, p1] of the space whose original indices are
  * consecutive, as (offset in the block, original start, length) triples. Identity: one run. */
@@ -243,14 +287,24 @@ static int32_t compute_mask(compiler *cc, const bnode *root, int head)
     return id;
 }
 
-/* Mask id (or M_FULL / M_EMPTY / INT32_MIN) of the block whose runs are in cc->rruns, cc->cruns.
+/* Mask id (or M_FULL / M_EMPTY / INT32_MIN) of the block [p0, p1] x [q0, q1] of the space, whose
+ * runs are in cc->rruns, cc->cruns.
  * A block of one run each is a rectangle of the original space: classified analytically and
  * its mask computed once per key. */
-static int32_t block_mask(compiler *cc, const bnode *root, int head)
+static int32_t block_mask(compiler *cc, const bnode *root, int head, int64_t p0, int64_t p1, int64_t q0, int64_t q1)
 {
     int64_t B = cc->b->g.block;
     if (cc->rruns.n == 0 || cc->cruns.n == 0) return M_EMPTY;
-    if (cc->rruns.n > 3 || cc->cruns.n > 3) return compute_runs_mask(cc, root, head);
+    if (cc->rruns.n > 3 || cc->cruns.n > 3) {
+        if (!cc->diff_inv) return compute_runs_mask(cc, root, head);
+        if (!diff_key(cc, cc->sp->row_map, p0, p1, cc->sp->col_map, q0, q1)) return INT32_MIN;
+        size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
+        if (at == SIZE_MAX) return INT32_MIN;
+        if (cc->keys.slot_off[at]) return cc->keys.slot_val[at];
+        int32_t mid = compute_mask(cc, root, head);
+        if (mid == INT32_MIN || !keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) return INT32_MIN;
+        return mid;
+    }
     int64_t ro = cc->rruns.v[0], i0 = cc->rruns.v[1], rows = cc->rruns.v[2];
     int64_t co = cc->cruns.v[0], j0 = cc->cruns.v[1], cols = cc->cruns.v[2];
     cc->key.n = 0;
@@ -288,7 +342,7 @@ static int compile_layout(compiler *cc, const bnode *root, int head, layout *out
             for (int64_t c = cc->cand.v[iv]; c <= cc->cand.v[iv + 1]; c++) {
                 int64_t j0 = c * B, j1 = j0 + B - 1 < nk - 1 ? j0 + B - 1 : nk - 1;
                 if (!block_runs(sp->col_map, j0, j1, &cc->cruns)) goto oom;
-                int32_t mid = block_mask(cc, root, head);
+                int32_t mid = block_mask(cc, root, head, i0, i1, j0, j1);
                 if (mid == INT32_MIN) goto oom;
                 if (mid == M_EMPTY) continue;
                 if (out->cols.n >= (size_t)INT32_MAX) {
@@ -384,6 +438,7 @@ int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp
     }
     for (int h = 0; h < H; h++) {
         const bnode *root = pred ? pred : spc_node_for_head(b->root, h);
+        cc.diff_inv = root && diff_invariant(root);
         int found = -1;
         /* A head-independent subtree compiles to the same layout for every head that reaches it. */
         for (int L = 0; L < nl && found < 0 && root && !root->head_dep; L++)
