@@ -937,7 +937,7 @@ int bench_suite_main(int argc, char **argv)
     double cap = 0;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         bool ok = true;
         switch (c) {
         case 's':
@@ -972,7 +972,7 @@ int bench_suite_main(int argc, char **argv)
             return CLI_OK;
         default:
             return cli_error(CMD, CLI_USAGE, "option '%s' is unknown or not valid with --suite (see --help)",
-                             argv[optind - 1]);
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
         }
         if (!ok) return CLI_USAGE;
     }

@@ -5,6 +5,7 @@
 #define SCL_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int cmd_devices(int argc, char **argv);
@@ -32,6 +33,10 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, i
 bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
 /* Option parsing for commands whose only option is --json: prints `help` for --help. Returns -1
  * to go on (with *json set), else the exit code to return. */
+/* The option getopt_long just refused, as typed: a long one, or "-x" for a short one (also inside
+ * a cluster like "-jx", where argv[optind - 1] is an earlier argument). `before` is optind before
+ * the getopt_long call; buf (8 bytes) holds the short form. */
+const char *cli_refused_option(char **argv, int before, char *buf, size_t len);
 int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json);
 /* True when argv holds -h or --help anywhere (before "--"). */
 bool cli_wants_help(int argc, char **argv);

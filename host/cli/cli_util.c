@@ -58,7 +58,7 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *text, double
  * stepped over, so it is argv[optind - 1]. A short one may sit inside a cluster ("-jx"), where
  * optind has not moved on and argv[optind - 1] is some earlier argument (or the command name):
  * name the character instead. `before` is optind before the call. */
-static const char *refused_option(char **argv, int before, char *buf, size_t len)
+const char *cli_refused_option(char **argv, int before, char *buf, size_t len)
 {
     const char *arg = argv[optind - 1];
     if (optopt == 0 || (optind > before && strncmp(arg, "--", 2) == 0)) return arg;
@@ -79,7 +79,7 @@ int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int 
         else if (c == 'h') return fputs(help, stdout), CLI_OK;
         else
             return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)",
-                             refused_option(argv, before, opt, sizeof opt));
+                             cli_refused_option(argv, before, opt, sizeof opt));
     }
     if (optind < argc) return cli_error(cmd, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     return -1;

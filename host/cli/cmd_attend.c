@@ -68,7 +68,7 @@ int cmd_attend(int argc, char **argv)
     double scale = 0;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         switch (c) {
         case 'q':
             qp = optarg;
@@ -114,7 +114,7 @@ int cmd_attend(int argc, char **argv)
             return CLI_OK;
         default:
             return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             argv[optind - 1]);
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
         }
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);

@@ -63,24 +63,16 @@ static bool has_suite(int argc, char **argv)
 int cmd_bench(int argc, char **argv)
 {
     if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
-    static const struct option opts[] = {{"pattern", required_argument, NULL, 'p'},
-                                         {"seq", required_argument, NULL, 'n'},
-                                         {"kv-seq", required_argument, NULL, 'm'},
-                                         {"block", required_argument, NULL, 'b'},
-                                         {"heads", required_argument, NULL, 'H'},
-                                         {"kv-heads", required_argument, NULL, 'K'},
-                                         {"dim", required_argument, NULL, 'd'},
-                                         {"batch", required_argument, NULL, 'B'},
-                                         {"dtype", required_argument, NULL, 't'},
-                                         {"reps", required_argument, NULL, 'r'},
-                                         {"device", required_argument, NULL, 'D'},
-                                         {"no-baselines", no_argument, NULL, 'x'},
-                                         {"no-peak", no_argument, NULL, 'P'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"backward", no_argument, NULL, 'w'},
-                                         {"decompose", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"pattern", required_argument, NULL, 'p'}, {"seq", required_argument, NULL, 'n'},
+        {"kv-seq", required_argument, NULL, 'm'},  {"block", required_argument, NULL, 'b'},
+        {"heads", required_argument, NULL, 'H'},   {"kv-heads", required_argument, NULL, 'K'},
+        {"dim", required_argument, NULL, 'd'},     {"batch", required_argument, NULL, 'B'},
+        {"dtype", required_argument, NULL, 't'},   {"reps", required_argument, NULL, 'r'},
+        {"device", required_argument, NULL, 'D'},  {"no-baselines", no_argument, NULL, 'x'},
+        {"no-peak", no_argument, NULL, 'P'},       {"json", no_argument, NULL, 'j'},
+        {"backward", no_argument, NULL, 'w'},      {"decompose", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},          {0}};
     const char *spec = NULL, *dev = NULL;
     int64_t seq = 0, kv_seq = 0;
     int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1,
@@ -88,7 +80,7 @@ int cmd_bench(int argc, char **argv)
     scl_dtype dt = SCL_F32;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         bool ok = true;
         switch (c) {
         case 'p':
@@ -142,17 +134,22 @@ int cmd_bench(int argc, char **argv)
             backward = 1;
             break;
         case 'c':
-            if (strcmp(optarg, "auto") == 0) mode = SPC_DECOMPOSE_AUTO;
-            else if (strcmp(optarg, "off") == 0) mode = SPC_DECOMPOSE_OFF;
-            else if (strcmp(optarg, "force") == 0) mode = SPC_DECOMPOSE_FORCE;
-            else return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", optarg);
+            if (strcmp(optarg, "auto") == 0)
+                mode = SPC_DECOMPOSE_AUTO;
+            else if (strcmp(optarg, "off") == 0)
+                mode = SPC_DECOMPOSE_OFF;
+            else if (strcmp(optarg, "force") == 0)
+                mode = SPC_DECOMPOSE_FORCE;
+            else
+                return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'",
+                                 optarg);
             break;
         case 'h':
             usage();
             return CLI_OK;
         default:
             return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             argv[optind - 1]);
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
         }
         if (!ok) return CLI_USAGE;
     }
@@ -280,7 +277,8 @@ int cmd_bench(int argc, char **argv)
         if (ps.components > 0) {
             cJSON_AddItemToObject(root, "sparse_block_lut", bench_timing_json(&lut_t, pk.fma_gflops));
             if (lut_t.ran)
-                cJSON_AddNumberToObject(root, "decomposed_speedup_over_block_lut", lut_t.median / sparse_t.median);
+                cJSON_AddNumberToObject(root, "decomposed_speedup_over_block_lut",
+                                        lut_t.median / sparse_t.median);
             if (backward) {
                 cJSON_AddItemToObject(root, "block_lut_backward", bench_timing_json(&lbwd_t, pk.fma_gflops));
                 if (lbwd_t.ran && bwd_t.ran)

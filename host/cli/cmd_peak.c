@@ -28,7 +28,8 @@ int cmd_peak(int argc, char **argv)
     const char *device = NULL;
     int json = 0, c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hd:", opts, NULL)) != -1) {
+    optind = 1; /* options may have been parsed before in this process */
+    for (int before = optind; (c = getopt_long(argc, argv, ":hd:", opts, NULL)) != -1; before = optind) {
         if (c == 'j')
             json = 1;
         else if (c == 'd')
@@ -39,7 +40,8 @@ int cmd_peak(int argc, char **argv)
         } else if (c == ':') {
             return cli_error("peak", CLI_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
         } else
-            return cli_error("peak", CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return cli_error("peak", CLI_USAGE, "unknown option '%s' (see --help)",
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
     }
     if (optind < argc) return cli_error("peak", CLI_USAGE, "unexpected argument '%s'", argv[optind]);
 

@@ -528,7 +528,7 @@ int cmd_report(int argc, char **argv)
     int md = 1, c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         if (c == 'o')
             out = optarg;
         else if (c == 'm')
@@ -537,7 +537,7 @@ int cmd_report(int argc, char **argv)
             return readme_usage(), CLI_OK;
         else
             return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             argv[optind - 1]);
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
     }
     if (optind < argc) root = argv[optind++];
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);

@@ -47,6 +47,7 @@ static bool parse_list(const char *opt, const char *text, int *out, int *n, int 
 {
     *n = 0;
     char buf[256];
+    if (strlen(text) >= sizeof buf) return cli_error(CMD, CLI_USAGE, "%s: list too long", opt), false;
     snprintf(buf, sizeof buf, "%s", text);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         if (*n >= 8 || !cli_parse_int(CMD, opt, tok, lo, hi, &out[*n])) return false;
@@ -118,13 +119,21 @@ int cmd_tune(int argc, char **argv)
     o.seed = 1;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         bool ok = true;
         switch (c) {
-        case 'D': dev = optarg; break;
-        case 'o': out = optarg; break;
-        case 'd': ok = parse_list("--dim", optarg, dims, &nd, 1, 4096); break;
-        case 'b': ok = parse_list("--block", optarg, blocks, &nb, 1, 4096); break;
+        case 'D':
+            dev = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            ok = parse_list("--dim", optarg, dims, &nd, 1, 4096);
+            break;
+        case 'b':
+            ok = parse_list("--block", optarg, blocks, &nb, 1, 4096);
+            break;
         case 't':
             if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
                 return cli_error(CMD, CLI_USAGE, "--dtype must be f32 or f16, got '%s'", optarg);
@@ -132,12 +141,15 @@ int cmd_tune(int argc, char **argv)
             break;
         case 's':
             if (!at_strategy_parse(optarg, &o.strategy))
-                return cli_error(CMD, CLI_USAGE, "--strategy must be exhaustive, random or local, got '%s'", optarg);
+                return cli_error(CMD, CLI_USAGE, "--strategy must be exhaustive, random or local, got '%s'",
+                                 optarg);
             break;
         case 'B': {
             size_t n = strlen(optarg);
             if (n > 1 && optarg[n - 1] == 's') {
                 char num[64];
+                if (n > sizeof num)
+                    return cli_error(CMD, CLI_USAGE, "--budget: '%s' is not a number of seconds", optarg);
                 snprintf(num, sizeof num, "%.*s", (int)(n - 1), optarg);
                 ok = cli_parse_double(CMD, "--budget", num, 1, 1e7, &o.max_seconds);
             } else {
@@ -145,10 +157,18 @@ int cmd_tune(int argc, char **argv)
             }
             break;
         }
-        case 'r': o.resume = true; break;
-        case 'n': ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 24, &o.seq); break;
-        case 'H': ok = cli_parse_int(CMD, "--heads", optarg, 1, 1024, &o.heads); break;
-        case 'R': ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o.reps); break;
+        case 'r':
+            o.resume = true;
+            break;
+        case 'n':
+            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 24, &o.seq);
+            break;
+        case 'H':
+            ok = cli_parse_int(CMD, "--heads", optarg, 1, 1024, &o.heads);
+            break;
+        case 'R':
+            ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o.reps);
+            break;
         case 'f':
             if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu"))
                 return cli_error(CMD, CLI_USAGE, "--family must be cpu or gpu, got '%s'", optarg);
@@ -165,10 +185,18 @@ int cmd_tune(int argc, char **argv)
                                  optarg);
             }
             break;
-        case 'v': verbose = 1; break;
-        case 'j': json = 1; break;
-        case 'h': usage(); return CLI_OK;
-        default: return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        case 'v':
+            verbose = 1;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            usage();
+            return CLI_OK;
+        default:
+            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
         }
         if (!ok) return CLI_USAGE;
     }
