@@ -3,6 +3,7 @@
 #include "baseline.h"
 #include "bench_suite.h"
 #include "cli.h"
+#include "backward.h"
 #include "internal.h"
 #include "plan_internal.h"
 #include "peak.h"
@@ -21,7 +22,7 @@ static void usage(void)
     printf("usage: sparsecl bench --pattern SPEC --seq N --block B --heads H --dim d\n"
            "                      [--batch B] [--kv-heads H_kv] [--kv-seq M] [--dtype f32|f16] [--reps R]\n"
            "                      [--backward] [--decompose auto|off|force] [--device D] [--no-baselines]\n"
-           "                      [--no-peak] [--json]\n"
+           "                      [--no-peak] [--profile] [--json]\n"
            "       sparsecl bench --suite quick|full [--device D|all] [--out DIR] [--note TEXT] ...\n"
            "                      (see sparsecl bench --suite quick --help)\n\n"
            "Times the fused forward on random inputs (2 warm-up runs, then R timed runs with OpenCL\n"
@@ -35,7 +36,9 @@ static void usage(void)
            "--decompose chooses how the plan runs the pattern (default auto: the cost model, as\n"
            "SPARSECL_DECOMPOSE). When the plan is decomposed into components (sparsecl pattern\n"
            "--explain), the same pattern is also timed through the plain block LUT, and the ratios\n"
-           "compare the two and the effective rate on allowed elements with the dense kernel's.\n");
+           "compare the two and the effective rate on allowed elements with the dense kernel's.\n"
+           "--profile prints the device time of every kernel of one forward (and backward) run\n"
+           "(to stderr with --json).\n");
 }
 
 static void print_row(const char *name, const bench_timing *t, double peak)
@@ -51,6 +54,23 @@ static void print_row(const char *name, const bench_timing *t, double peak)
     printf("\n");
 }
 
+/* Every command of one forward (and backward) run with its device time. */
+static void print_profile(scl_plan *plan, const bench_buffers *b, int backward, FILE *f)
+{
+    for (int pass = 0; pass <= backward; pass++) {
+        scl_events all = {.n = 0};
+        scl_status st =
+            pass ? scl_plan_backward_events(plan, b->q, b->k, b->v, b->o, b->lse, b->dout, b->dq, b->dk,
+                                            b->dv, 0, NULL, &all, NULL)
+                 : scl_plan_forward_events(plan, b->q, b->k, b->v, b->o, b->lse, 0, NULL, &all, NULL);
+        if (st == SCL_OK && all.n > 0 && clWaitForEvents(all.n, all.e) == CL_SUCCESS) {
+            fprintf(f, "profile  %s, one run:\n", pass ? "backward" : "forward");
+            scl_events_print(&all, f);
+        }
+        scl_events_release(&all);
+    }
+}
+
 static bool has_suite(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -63,20 +83,29 @@ static bool has_suite(int argc, char **argv)
 int cmd_bench(int argc, char **argv)
 {
     if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
-    static const struct option opts[] = {
-        {"pattern", required_argument, NULL, 'p'}, {"seq", required_argument, NULL, 'n'},
-        {"kv-seq", required_argument, NULL, 'm'},  {"block", required_argument, NULL, 'b'},
-        {"heads", required_argument, NULL, 'H'},   {"kv-heads", required_argument, NULL, 'K'},
-        {"dim", required_argument, NULL, 'd'},     {"batch", required_argument, NULL, 'B'},
-        {"dtype", required_argument, NULL, 't'},   {"reps", required_argument, NULL, 'r'},
-        {"device", required_argument, NULL, 'D'},  {"no-baselines", no_argument, NULL, 'x'},
-        {"no-peak", no_argument, NULL, 'P'},       {"json", no_argument, NULL, 'j'},
-        {"backward", no_argument, NULL, 'w'},      {"decompose", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},          {0}};
+    static const struct option opts[] = {{"pattern", required_argument, NULL, 'p'},
+                                         {"seq", required_argument, NULL, 'n'},
+                                         {"kv-seq", required_argument, NULL, 'm'},
+                                         {"block", required_argument, NULL, 'b'},
+                                         {"heads", required_argument, NULL, 'H'},
+                                         {"kv-heads", required_argument, NULL, 'K'},
+                                         {"dim", required_argument, NULL, 'd'},
+                                         {"batch", required_argument, NULL, 'B'},
+                                         {"dtype", required_argument, NULL, 't'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {"no-baselines", no_argument, NULL, 'x'},
+                                         {"no-peak", no_argument, NULL, 'P'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"backward", no_argument, NULL, 'w'},
+                                         {"decompose", required_argument, NULL, 'c'},
+                                         {"profile", no_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *spec = NULL, *dev = NULL;
     int64_t seq = 0, kv_seq = 0;
     int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1,
-        backward = 0, c, mode = SPC_DECOMPOSE_AUTO;
+        backward = 0, c, mode = SPC_DECOMPOSE_AUTO, profile = 0;
     scl_dtype dt = SCL_F32;
     opterr = 0;
     optind = 1;
@@ -132,6 +161,9 @@ int cmd_bench(int argc, char **argv)
             break;
         case 'w':
             backward = 1;
+            break;
+        case 'F':
+            profile = 1;
             break;
         case 'c':
             if (strcmp(optarg, "auto") == 0)
@@ -202,6 +234,7 @@ int cmd_bench(int argc, char **argv)
         if (!json) fprintf(stderr, "bench: timing the backward pass...\n");
         bench_time_backward(plan, &bufs, 2, reps, 0, &bwd_t, &both_t);
     }
+    if (profile) print_profile(plan, &bufs, backward, json ? stderr : stdout);
     lut_t.flops = sparse_t.flops;
     lbwd_t.flops = bwd_t.flops;
     lboth_t.flops = both_t.flops;
@@ -231,6 +264,7 @@ int cmd_bench(int argc, char **argv)
             bench_time_clblast(rt, &norm, &bufs, 2, reps, 0, &blast_t, NULL);
     } else {
         snprintf(dense_t.note, sizeof dense_t.note, "--no-baselines");
+        snprintf(lut_t.note, sizeof lut_t.note, "--no-baselines");
         snprintf(blast_t.note, sizeof blast_t.note, "--no-baselines");
         snprintf(dbwd_t.note, sizeof dbwd_t.note, "--no-baselines");
     }

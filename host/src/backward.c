@@ -288,8 +288,9 @@ scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, c
         err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 3, e, &e[3]);
         if (err != CL_SUCCESS) goto enqueue_failed;
     }
+    static const char *names[4] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
     for (int i = 0; i < 4; i++)
-        scl_events_push(all, e[i]);
+        scl_events_push(all, e[i], names[i]);
     for (int i = 0; i < 3; i++)
         clReleaseEvent(e[i]);
     if (event)

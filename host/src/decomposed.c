@@ -223,7 +223,7 @@ static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n
     cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
                                         p->dec->row_form ? rows : elems, NULL, nw, nw ? w : NULL, ev);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
-    scl_events_push(all, *ev);
+    scl_events_push(all, *ev, name);
     return SCL_OK;
 }
 
@@ -261,7 +261,7 @@ static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, in
     size_t gws[2] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads};
     cl_int e = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, NULL, w->n, w->n ? w->e : NULL, ev);
     if (e != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", e, "gather_lse");
-    scl_events_push(all, *ev);
+    scl_events_push(all, *ev, "gather_lse");
     return SCL_OK;
 }
 

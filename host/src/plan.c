@@ -367,11 +367,30 @@ scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char 
     return SCL_OK;
 }
 
-void scl_events_push(scl_events *all, cl_event e)
+static double event_ns(cl_event e, cl_profiling_info what)
+{
+    cl_ulong t = 0;
+    clGetEventProfilingInfo(e, what, sizeof t, &t, NULL);
+    return (double)t;
+}
+
+void scl_events_push(scl_events *all, cl_event e, const char *what)
 {
     if (!all || !e || all->n >= (int)(sizeof all->e / sizeof all->e[0])) return;
     clRetainEvent(e);
+    all->what[all->n] = what;
     all->e[all->n++] = e;
+}
+
+void scl_events_print(const scl_events *all, FILE *f)
+{
+    double span = all->n ? scl_events_span_ms(all->e, all->n) : 0;
+    for (int i = 0; i < all->n; i++) {
+        double ms = event_ns(all->e[i], CL_PROFILING_COMMAND_END) * 1e-6 -
+                    event_ns(all->e[i], CL_PROFILING_COMMAND_START) * 1e-6;
+        fprintf(f, "    %2d %-14s %9.3f ms  %5.1f%%\n", i + 1, all->what[i], ms, span > 0 ? 100 * ms / span : 0);
+    }
+    fprintf(f, "       %-14s %9.3f ms  (first start to last end)\n", "span", span);
 }
 
 void scl_events_release(scl_events *all)
@@ -468,8 +487,8 @@ scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl
         clReleaseEvent(prep);
         return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
     }
-    scl_events_push(all, prep);
-    scl_events_push(all, done);
+    scl_events_push(all, prep, "attn_prep_kv");
+    scl_events_push(all, done, "attn_fwd");
     clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
@@ -486,12 +505,6 @@ scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o,
     return scl_plan_forward_events(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
 }
 
-static double event_ns(cl_event e, cl_profiling_info what)
-{
-    cl_ulong t = 0;
-    clGetEventProfilingInfo(e, what, sizeof t, &t, NULL);
-    return (double)t;
-}
 
 double scl_events_span_ms(const cl_event *ev, int n)
 {

@@ -7,6 +7,8 @@
 #include "scl_patterns.h"
 #include "shape.h"
 
+#include <stdio.h>
+
 struct scl_pattern {
     spc_pattern *spec;
 };
@@ -87,10 +89,13 @@ scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_sha
 /* Every command one call enqueued (events retained), so timings span all of them. */
 typedef struct scl_events {
     cl_event e[48];
+    const char *what[48]; /* the kernel each event ran, for profiles */
     int n;
 } scl_events;
-void scl_events_push(scl_events *all, cl_event e); /* retains; NULL `all` or event: no-op */
+void scl_events_push(scl_events *all, cl_event e, const char *what); /* retains; NULL `all` or event: no-op */
 void scl_events_release(scl_events *all);
+/* One line per command of `all` (kernel, device time, share of the span) on f, for --profile. */
+void scl_events_print(const scl_events *all, FILE *f);
 /* The forward pass with every command's event collected into `all` (may be NULL). */
 scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                    cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event);
