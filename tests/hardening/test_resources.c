@@ -112,7 +112,9 @@ static void describe_live(char *out, size_t len)
     }
 }
 
-/* One full use: runtime, pattern, plan, forward on host arrays, destroy all. */
+/* One full use: runtime, pattern, plan, forward and backward on host arrays, destroy all. The
+ * pattern decomposes (gathered rows and columns, permuted stride lines) under
+ * SPARSECL_DECOMPOSE=force, so both kinds of plan are exercised. */
 static scl_status cycle(char *msg, size_t len)
 {
     scl_runtime *rt = NULL;
@@ -124,10 +126,12 @@ static scl_status cycle(char *msg, size_t len)
     scl_shape s = {1, 2, 1, 70, 70, 32, 16, 0, 0};
     if (st == SCL_OK) st = scl_plan_create(rt, pat, &s, SCL_F32, &plan);
     if (st == SCL_OK) {
-        static float q[2 * 70 * 32], k[70 * 32], o[2 * 70 * 32], lse[2 * 70];
+        static float q[2 * 70 * 32], k[70 * 32], o[2 * 70 * 32], lse[2 * 70], dq[2 * 70 * 32], dk[70 * 32],
+            dv[70 * 32];
         for (int i = 0; i < 2 * 70 * 32; i++) q[i] = (float)(i % 7) * 0.1f;
         for (int i = 0; i < 70 * 32; i++) k[i] = (float)(i % 5) * 0.1f;
         st = scl_plan_forward_host(plan, q, k, k, o, lse);
+        if (st == SCL_OK) st = scl_plan_backward_host(plan, q, k, k, o, lse, q, dq, dk, dv);
     }
     if (st != SCL_OK && rt) snprintf(msg, len, "%s", scl_last_error_message(rt));
     scl_plan_destroy(plan);
@@ -166,12 +170,14 @@ int main(int argc, char **argv)
     static const char *fns[] = {"clCreateBuffer", "clCreateKernel", "clCreateProgramWithBinary",
                                 "clCreateProgramWithSource", "clBuildProgram", "clCreateCommandQueue",
                                 "clCreateContext", "clEnqueueNDRangeKernel"};
-    int injected = 0, recovered = 0;
-    for (int cache = 0; cache < 2; cache++) {
+    int injected = 0, recovered = 0, recoverable_injected = 0;
+    for (int mode = 0; mode < 4; mode++) {
+        const int cache = mode % 2;
+        setenv("SPARSECL_DECOMPOSE", mode < 2 ? "off" : "force", 1);
         setenv("SPARSECL_CACHE_DIR", cache ? "off" : "", 1);
         if (!cache) unsetenv("SPARSECL_CACHE_DIR");
         for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
-            for (int n = 1; n <= 40; n++) {
+            for (int n = 1; n <= 80; n++) {
                 fail_fn = fns[f];
                 fail_at = n;
                 calls = 0;
@@ -183,25 +189,29 @@ int main(int argc, char **argv)
                     break;
                 }
                 injected++;
-                /* A cached binary that will not load is rebuilt from source: that fault is
-                 * recovered from; every other one must be reported. */
+                /* With the cache every program comes from a cached binary, and one that will not load
+                 * or build is rebuilt from source: those faults are recovered from; every other one
+                 * must be reported. */
                 bool recoverable = !cache && (strcmp(fns[f], "clCreateProgramWithBinary") == 0 ||
-                                              (strcmp(fns[f], "clBuildProgram") == 0 && n == 1));
+                                              strcmp(fns[f], "clBuildProgram") == 0);
+                recoverable_injected += recoverable;
                 if (recoverable) recovered += st == SCL_OK;
                 else CHECK(st != SCL_OK, "%s #%d failed but the library reported success", fns[f], n);
                 CHECK(st == SCL_OK || msg[0] != '\0', "%s #%d: no error message", fns[f], n);
                 describe_live(counts, sizeof counts);
-                CHECK(total_live() == 0, "%s #%d (%s cache): objects leaked on the error path: %s (%s)", fns[f], n,
-                      cache ? "no" : "with", counts, msg);
+                CHECK(total_live() == 0, "%s #%d (%s cache, %s plan): objects leaked on the error path: %s (%s)",
+                      fns[f], n, cache ? "no" : "with", mode < 2 ? "block-LUT" : "decomposed", counts, msg);
                 if (n == 1 && !cache) printf("fault %-26s -> %s\n", fns[f], st == SCL_OK ? "recovered" : msg);
             }
         }
     }
     unsetenv("SPARSECL_CACHE_DIR");
+    unsetenv("SPARSECL_DECOMPOSE");
     printf("faults injected: %d (%d recovered by rebuilding from source, the rest reported with a message); no "
            "object leaked\n",
            injected, recovered);
-    CHECK(recovered == 2, "both cache-load faults recovered (%d)", recovered);
+    CHECK(recovered == recoverable_injected && recovered >= 4,
+          "every cache-load fault recovered, in both plan kinds (%d of %d)", recovered, recoverable_injected);
 
     /* Growth over many cycles. */
     long cycles = argc > 1 ? atol(argv[1]) : 300;
