@@ -287,6 +287,17 @@ static int32_t compute_mask(compiler *cc, const bnode *root, int head)
     return id;
 }
 
+/* The mask of the block whose key is in cc->key: looked up, or computed once and remembered. */
+static int32_t cached_mask(compiler *cc, const bnode *root, int head)
+{
+    size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
+    if (at == SIZE_MAX) return INT32_MIN;
+    if (cc->keys.slot_off[at]) return cc->keys.slot_val[at];
+    int32_t mid = compute_mask(cc, root, head);
+    if (mid == INT32_MIN || !keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) return INT32_MIN;
+    return mid;
+}
+
 /* Mask id (or M_FULL / M_EMPTY / INT32_MIN) of the block [p0, p1] x [q0, q1] of the space, whose
  * runs are in cc->rruns, cc->cruns.
  * A block of one run each is a rectangle of the original space: classified analytically and
@@ -298,12 +309,7 @@ static int32_t block_mask(compiler *cc, const bnode *root, int head, int64_t p0,
     if (cc->rruns.n > 3 || cc->cruns.n > 3) {
         if (!cc->diff_inv) return compute_runs_mask(cc, root, head);
         if (!diff_key(cc, cc->sp->row_map, p0, p1, cc->sp->col_map, q0, q1)) return INT32_MIN;
-        size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
-        if (at == SIZE_MAX) return INT32_MIN;
-        if (cc->keys.slot_off[at]) return cc->keys.slot_val[at];
-        int32_t mid = compute_mask(cc, root, head);
-        if (mid == INT32_MIN || !keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) return INT32_MIN;
-        return mid;
+        return cached_mask(cc, root, head);
     }
     int64_t ro = cc->rruns.v[0], i0 = cc->rruns.v[1], rows = cc->rruns.v[2];
     int64_t co = cc->cruns.v[0], j0 = cc->cruns.v[1], cols = cc->cruns.v[2];
@@ -317,12 +323,7 @@ static int32_t block_mask(compiler *cc, const bnode *root, int head, int64_t p0,
     bool whole = rows == B && cols == B; /* no tail, no padding */
     if (cls == SPC_FULL && whole) return M_FULL;
     if (cls == SPC_FULL && !spc_i64_push(&cc->key, -1)) return INT32_MIN; /* all valid bits */
-    size_t at = keytab_find(&cc->keys, cc->key.v, cc->key.n);
-    if (at == SIZE_MAX) return INT32_MIN;
-    if (cc->keys.slot_off[at]) return cc->keys.slot_val[at];
-    int32_t mid = compute_mask(cc, root, head);
-    if (mid == INT32_MIN || !keytab_insert(&cc->keys, at, cc->key.v, cc->key.n, mid)) return INT32_MIN;
-    return mid;
+    return cached_mask(cc, root, head);
 }
 
 static int compile_layout(compiler *cc, const bnode *root, int head, layout *out)

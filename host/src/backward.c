@@ -176,19 +176,8 @@ scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, c
     if (p->dec) return scl_decomp_backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, all, event);
     if (num_wait > 0 && !wait_list)
         return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(p, &sz);
-    scl_status st;
-    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) ||
-        (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
-        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) ||
-        (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
-        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", false)) ||
-        (st = scl_plan_check_buffer(p, dout, sz.o, "dout", false)) ||
-        (st = scl_plan_check_buffer(p, dq, sz.q, "dq", false)) ||
-        (st = scl_plan_check_buffer(p, dk, sz.k, "dk", false)) ||
-        (st = scl_plan_check_buffer(p, dv, sz.v, "dv", false)))
-        return st;
+    scl_status st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true);
+    if (st != SCL_OK) return st;
     if (!p->bwd && (st = scl_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
     scl_bwd_state *b = p->bwd;
     const scl_shape *s = &p->shape;

@@ -323,13 +323,9 @@ scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem 
 {
     scl_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(p, &sz);
     waits w0;
     scl_status st;
-    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) || (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
-        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) || (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
-        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", true)) ||
+    if ((st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false)) != SCL_OK ||
         (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};
@@ -390,17 +386,9 @@ scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
 {
     scl_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(p, &sz);
     waits w0;
     scl_status st;
-    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) || (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
-        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) || (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
-        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", false)) ||
-        (st = scl_plan_check_buffer(p, dout, sz.o, "dout", false)) ||
-        (st = scl_plan_check_buffer(p, dq, sz.q, "dq", false)) ||
-        (st = scl_plan_check_buffer(p, dk, sz.k, "dk", false)) ||
-        (st = scl_plan_check_buffer(p, dv, sz.v, "dv", false)) ||
+    if ((st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true)) != SCL_OK ||
         (st = prepare_backward_buffers(p)) != SCL_OK || (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};

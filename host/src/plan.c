@@ -352,6 +352,18 @@ size_t scl_mem_bytes(const cl_mem *m, size_t n)
     return total;
 }
 
+scl_status scl_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward)
+{
+    static const char *names[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(p, &sz);
+    const size_t need[9] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
+    scl_status st = SCL_OK;
+    for (int i = 0; i < (backward ? 9 : 5) && st == SCL_OK; i++) /* forward: lse is optional */
+        st = scl_plan_check_buffer(p, t[i], need[i], names[i], !backward && i == 4);
+    return st;
+}
+
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
 {
     if (!m) {
@@ -409,15 +421,8 @@ scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl
     if (p->dec) return scl_decomp_forward(p, q, k, v, o, lse, num_wait, wait_list, all, event);
     if (num_wait > 0 && !wait_list)
         return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(p, &sz);
-    scl_status st;
-    if ((st = scl_plan_check_buffer(p, q, sz.q, "q", false)) ||
-        (st = scl_plan_check_buffer(p, k, sz.k, "k", false)) ||
-        (st = scl_plan_check_buffer(p, v, sz.v, "v", false)) ||
-        (st = scl_plan_check_buffer(p, o, sz.o, "o", false)) ||
-        (st = scl_plan_check_buffer(p, lse, sz.lse, "lse", true)))
-        return st;
+    scl_status st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false);
+    if (st != SCL_OK) return st;
     const scl_shape *s = &p->shape;
     cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nkp = (cl_int)p->nkp, heads = s->heads,
            kv_heads = s->kv_heads, group = s->heads / s->kv_heads;

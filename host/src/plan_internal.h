@@ -71,6 +71,9 @@ size_t scl_plan_device_bytes(const scl_plan *p);
 size_t scl_mem_bytes(const cl_mem *m, size_t n);
 /* A caller's buffer must be at least as large as the shape needs (NULL allowed when optional). */
 scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional);
+/* The tensors of a call, {q, k, v, o, lse, dout, dq, dk, dv} (forward: the first five, lse optional),
+ * checked against the plan's sizes. */
+scl_status scl_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward);
 /* Device time from the earliest start to the latest end over n completed, profiled events. */
 double scl_events_span_ms(const cl_event *ev, int n);
 
