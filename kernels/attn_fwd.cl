@@ -86,11 +86,12 @@ __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_sto
     }
 }
 #else
-/* GPU form: 32 x 32 tiles (keys x head-dim columns) per work-group of 32 x 8 work-items. Reads of
+/* GPU form: 32 x 32 tiles (keys x head-dim columns) per work-group of 32 x 2 work-items (64: fits
+ * every device). Reads of
  * K and V and writes of V run along the head dim, writes of K^T along the keys (through a local
  * tile), so every global access is coalesced. */
 #define PT 32
-__kernel __attribute__((reqd_work_group_size(PT, 8, 1))) void
+__kernel __attribute__((reqd_work_group_size(PT, 2, 1))) void
 attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
              __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads, const long k_sb,
              const long k_sh, const long k_sn)
@@ -101,14 +102,14 @@ attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __glo
     const int b = bh / kv_heads, h = bh % kv_heads;
     __global const scl_store_t *ks = k + b * k_sb + h * k_sh, *vs = v + b * k_sb + h * k_sh;
     __global scl_store_t *ktd = kt + (long)bh * D * nkp, *vpd = vp + (long)bh * nkp * D;
-    for (int j = ty; j < PT; j += 8) { /* rows r0 + j, column c0 + tx */
+    for (int j = ty; j < PT; j += 2) { /* rows r0 + j, column c0 + tx */
         const int r = r0 + j, c = c0 + tx;
         const bool in = r < n_k && c < D;
         tile[j][tx] = in ? LOAD(ks, (long)r * k_sn + c) : 0.0f;
         if (r < nkp && c < D) STORE(vpd, (long)r * D + c, in ? LOAD(vs, (long)r * k_sn + c) : 0.0f);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int j = ty; j < PT; j += 8) { /* K^T row c0 + j, keys r0 + tx */
+    for (int j = ty; j < PT; j += 2) { /* K^T row c0 + j, keys r0 + tx */
         const int c = c0 + j, r = r0 + tx;
         if (c < D && r < nkp) STORE(ktd, (long)c * nkp + r, tile[tx][j]);
     }

@@ -67,8 +67,6 @@ bool scl_fwd_params_check(const scl_fwd_params *p, const scl_param_context *c, c
     size_t wg = scl_fwd_work_group_size(p);
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
-    if (!p->prep_by_column && c->max_work_group_size < 256) /* attn_prep_kv's 32 x 8 tiles */
-        REJECT("prep_by_column=0 needs work-groups of 256, the device maximum is %zu", c->max_work_group_size);
     size_t lm = scl_fwd_local_bytes(p, c->head_dim);
     if (lm > c->local_mem_bytes)
         REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);

@@ -444,11 +444,11 @@ scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl
         err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
     /* Work-item mapping as in kernels/attn_fwd.cl: (column, run of 64 keys), or 32 x 32 tiles of
-     * (column, key) on 32 x 8 work-items. */
+     * (column, key) on 32 x 2 work-items. */
     size_t bhk = (size_t)s->batch * s->kv_heads;
     size_t pg_col[3] = {(size_t)s->head_dim, (size_t)(p->nkp + 63) / 64, bhk};
-    size_t pg_row[3] = {((size_t)s->head_dim + 31) / 32 * 32, (size_t)(p->nkp + 31) / 32 * 8, bhk},
-           pl_row[3] = {32, 8, 1};
+    size_t pg_row[3] = {((size_t)s->head_dim + 31) / 32 * 32, (size_t)(p->nkp + 31) / 32 * 2, bhk},
+           pl_row[3] = {32, 2, 1};
     /* The copy waits for the caller's events and for this plan's previous forward, which may still
      * be reading the scratch buffers on an out-of-order queue. */
     cl_event waits[65];
