@@ -2,6 +2,8 @@
  *
  * attn_prep_kv copies K transposed and V into zero-padded scratch buffers once per call:
  * K^T [B*H_kv][D][NKP] and V [B*H_kv][NKP][D] with NKP = n_k rounded up to the layout block.
+ * Key r is row map[r] of K and V (-1: a zero row), or row r when map is NULL: a component of a
+ * decomposed plan gathers its keys in the same pass (host/src/decomposed.c).
  * Consecutive keys are then consecutive in memory for the score loop (coalesced on GPUs,
  * vectorizable on CPUs) and no inner loop needs a bounds check.
  *
@@ -69,8 +71,8 @@ typedef CAT(float, VEC) vfloat;
  * keeps the TLB and caches happy when a work-group runs as a loop over work-items. */
 #define PREP_ROWS 64
 __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
-                           __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads,
-                           const long k_sb, const long k_sh, const long k_sn)
+                           __global scl_store_t *vp, __global const int *map, const int n_k, const int nkp,
+                           const int kv_heads, const long k_sb, const long k_sh, const long k_sn)
 {
     const int c = get_global_id(0), r0 = get_global_id(1) * PREP_ROWS, bh = get_global_id(2);
     if (c >= D || r0 >= nkp) return;
@@ -81,20 +83,20 @@ __kernel void attn_prep_kv(__global const scl_store_t *k, __global const scl_sto
     __global scl_store_t *vpd = vp + (long)bh * nkp * D + c;
     const int r1 = min(r0 + PREP_ROWS, nkp);
     for (int r = r0; r < r1; r++) {
-        STORE(ktd, r, r < n_k ? LOAD(ks, (long)r * k_sn) : 0.0f);
-        STORE(vpd, (long)r * D, r < n_k ? LOAD(vs, (long)r * k_sn) : 0.0f);
+        const int src = r < n_k ? (map ? map[r] : r) : -1;
+        STORE(ktd, r, src >= 0 ? LOAD(ks, (long)src * k_sn) : 0.0f);
+        STORE(vpd, (long)r * D, src >= 0 ? LOAD(vs, (long)src * k_sn) : 0.0f);
     }
 }
 #else
-/* GPU form: 32 x 32 tiles (keys x head-dim columns) per work-group of 32 x 2 work-items (64: fits
- * every device). Reads of
- * K and V and writes of V run along the head dim, writes of K^T along the keys (through a local
- * tile), so every global access is coalesced. */
+/* GPU form: 32 x 32 tiles (keys x head-dim columns) per work-group of 32 x 2 work-items (64 fit
+ * every device). Reads of K and V and writes of V run along the head dim, writes of K^T along the
+ * keys (through a local tile), so every global access is coalesced. */
 #define PT 32
 __kernel __attribute__((reqd_work_group_size(PT, 2, 1))) void
 attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __global scl_store_t *kt,
-             __global scl_store_t *vp, const int n_k, const int nkp, const int kv_heads, const long k_sb,
-             const long k_sh, const long k_sn)
+             __global scl_store_t *vp, __global const int *map, const int n_k, const int nkp, const int kv_heads,
+             const long k_sb, const long k_sh, const long k_sn)
 {
     __local float tile[PT][PT + 1];
     const int tx = get_local_id(0), ty = get_local_id(1);
@@ -103,10 +105,10 @@ attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __glo
     __global const scl_store_t *ks = k + b * k_sb + h * k_sh, *vs = v + b * k_sb + h * k_sh;
     __global scl_store_t *ktd = kt + (long)bh * D * nkp, *vpd = vp + (long)bh * nkp * D;
     for (int j = ty; j < PT; j += 2) { /* rows r0 + j, column c0 + tx */
-        const int r = r0 + j, c = c0 + tx;
-        const bool in = r < n_k && c < D;
-        tile[j][tx] = in ? LOAD(ks, (long)r * k_sn + c) : 0.0f;
-        if (r < nkp && c < D) STORE(vpd, (long)r * D + c, in ? LOAD(vs, (long)r * k_sn + c) : 0.0f);
+        const int r = r0 + j, c = c0 + tx, src = r < n_k ? (map ? map[r] : r) : -1;
+        const bool in = src >= 0 && c < D;
+        tile[j][tx] = in ? LOAD(ks, (long)src * k_sn + c) : 0.0f;
+        if (r < nkp && c < D) STORE(vpd, (long)r * D + c, in ? LOAD(vs, (long)src * k_sn + c) : 0.0f);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int j = ty; j < PT; j += 2) { /* K^T row c0 + j, keys r0 + tx */

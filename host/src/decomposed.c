@@ -5,6 +5,7 @@
  * (kernels/decompose.cl). Backward: the components' gradients are independent once they share
  * the final O and LSE (P = exp(S - LSE) and D = rowsum(dO * O) use the merged values), so each
  * sub-plan runs its backward on gathered Q, K, V, O, LSE, dO and the gradients are summed back.
+ * The forward gathers no keys of its own: a sub-plan's K/V copy reads them through its map.
  * Nothing N x N is stored; the extra memory is O(components * B * H * N * d). */
 #include "decomposed.h"
 
@@ -20,7 +21,7 @@ typedef struct scl_part {
     int64_t n_q, n_k; /* mapped lengths */
     scl_plan *sub;
     cl_mem row_map, col_map, row_inv, col_inv; /* NULL: identity */
-    cl_mem q, k, v;                            /* gathered inputs (NULL: the caller's own) */
+    cl_mem q, k, v; /* gathered Q (row-mapped parts); K, V for the backward (column-mapped parts) */
     cl_mem o, lse;                             /* the component's output over its rows */
     cl_mem og, dog, lseg;                      /* backward: final O, dO, LSE in its rows (row-mapped) */
     cl_mem dq, dk, dv;                         /* backward: its gradients */
@@ -162,7 +163,6 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
         pt->sub->qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs;
         pt->sub->ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks;
         const size_t qb = (size_t)s->batch * s->heads * (size_t)c->n_q * dim * e;
-        const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)c->n_k * dim * e;
         const cl_mem_flags rw = CL_MEM_READ_WRITE;
         if ((st = map_buffer(p, c->row_map, c->n_q, &pt->row_map, "row map")) ||
             (st = map_buffer(p, c->row_inv, s->seq_q, &pt->row_inv, "row inverse map")) ||
@@ -170,9 +170,13 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
             (st = map_buffer(p, c->col_inv, s->seq_k, &pt->col_inv, "column inverse map")))
             break;
         if (c->row_map && (st = scl_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
-        if (c->col_map && ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
-                           (st = scl_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
-            break;
+        if (c->col_map) { /* the forward's K/V copy gathers the keys itself */
+            scl_plan_sizes psz;
+            scl_plan_tensor_sizes(p, &psz);
+            pt->sub->kv_map = pt->col_map;
+            pt->sub->kv_src = p->ks;
+            pt->sub->kv_src_bytes = psz.k;
+        }
         if ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
             (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
                                   "component LSE")))
@@ -334,15 +338,10 @@ scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem 
         scl_part *pt = &dec->part[c];
         waits g = {.n = 0};
         if (pt->row_map) st = gather(p, q, pt->q, pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
-        if (st == SCL_OK && pt->col_map) {
-            st = gather(p, k, pt->k, pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
-            if (st == SCL_OK)
-                st = gather(p, v, pt->v, pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
-        }
         const waits *sw = g.n ? &g : &w0;
-        if (st == SCL_OK)
-            st = scl_plan_forward_events(pt->sub, pt->q ? pt->q : q, pt->k ? pt->k : k, pt->v ? pt->v : v, pt->o,
-                                         pt->lse, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
+        if (st == SCL_OK) /* keys: the sub-plan's K/V copy reads the caller's K, V through its map */
+            st = scl_plan_forward_events(pt->sub, pt->row_map ? pt->q : q, k, v, pt->o, pt->lse, sw->n,
+                                         sw->n ? sw->e : NULL, all, &done[c]);
         release(g.e, (int)g.n);
         pa[c] = (part_arg){pt->o, pt->lse, pt->row_inv, pt->n_q, pt->sub->qs};
     }
@@ -371,6 +370,9 @@ static scl_status prepare_backward_buffers(scl_plan *p)
                             (st = scl_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
                             (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4, NULL,
                                                   &pt->lseg, "gathered LSE"))))
+            break;
+        if (pt->col_map && ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
+                            (st = scl_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
             break;
         if ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->dk, "component dK")) ||
             (st = scl_plan_buffer(p, rw, kb, NULL, &pt->dv, "component dV")))

@@ -357,6 +357,7 @@ scl_status scl_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward)
     static const char *names[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
+    if (!backward && p->kv_map) sz.k = sz.v = p->kv_src_bytes; /* the forward gathers from these */
     const size_t need[9] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
     scl_status st = SCL_OK;
     for (int i = 0; i < (backward ? 9 : 5) && st == SCL_OK; i++) /* forward: lse is optional */
@@ -432,14 +433,15 @@ scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl
 
     /* 1. K^T and V into the padded scratch buffers. */
     cl_kernel kp = p->prep_kernel;
-    cl_mem pargs[] = {k, v, p->kt, p->vp};
+    cl_mem pargs[] = {k, v, p->kt, p->vp, p->kv_map};
     cl_uint a = 0;
-    for (; a < 4; a++)
+    for (; a < 5; a++)
         err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
     err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
     err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
-    cl_long kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
+    const scl_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
+    cl_long kstr[3] = {kvs->b, kvs->h, kvs->n};
     for (int i = 0; i < 3; i++)
         err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");

@@ -37,6 +37,11 @@ struct scl_plan {
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
     int64_t nkp;       /* key length padded to the layout block */
     cl_mem kt, vp;     /* scratch: K^T [B*H_kv][d][nkp] and V [B*H_kv][nkp][d], zero-padded */
+    /* A decomposed plan's component: the forward's K/V copy gathers key r from row kv_map[r] of
+     * the caller's K and V (kv_src strides, kv_src_bytes each; kv_map is borrowed); NULL: row r. */
+    cl_mem kv_map;
+    scl_strides kv_src;
+    size_t kv_src_bytes;
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
                         * (matters on out-of-order queues, where two calls could overlap) */
     scl_bwd_state *bwd;
