@@ -11,22 +11,25 @@
  *
  * Two work-item mappings, like attn_prep_kv's (ROW_FORM follows the forward parameter
  * prep_by_column, so the autotuner picks it with the rest): ROW_FORM 0 (GPUs) one work-item per
- * (head-dim element, row, batch*head), so consecutive work-items touch consecutive addresses;
- * ROW_FORM 1 (CPUs) one work-item per (row, batch*head) looping over the row, so the merge
- * weights are computed once per row and the copies are plain vectorizable loops. A part's rows are found through inv[i] (mapped row of original row i,
- * -1 = not in that part; a NULL inv is the identity). Parts arrive as separate arguments
+ * (CW = 4 head-dim elements, row, batch*head), so consecutive work-items touch consecutive
+ * addresses (every supported d is a multiple of 4); ROW_FORM 1 (CPUs) one work-item per (row,
+ * batch*head) looping over the row, so the merge weights are computed once per row and the
+ * copies are plain vectorizable loops. A part's rows are found through inv[i] (mapped row of
+ * original row i, -1 = not in that part; a NULL inv is the identity). Parts arrive as separate arguments
  * (OpenCL C has no arrays of buffers); parts >= NPARTS are ignored.
  * Compile-time: D head dim, NPARTS 1..4, ROW_FORM, SCL_F16 for half storage. */
 #include "common.clh"
 
-/* Work-item coordinates: column range [c0, c1), row, batch*head. */
+/* Work-item coordinates: CW columns [c0, c1), row, batch*head. */
 #if ROW_FORM
+#define CW D
 #define COORDS(n)                                                                                              \
     const int row = get_global_id(0), bh = get_global_id(1), c0 = 0, c1 = D;                                   \
     if (row >= (n)) return;
 #else
+#define CW 4
 #define COORDS(n)                                                                                              \
-    const int c0 = get_global_id(0), c1 = c0 + 1, row = get_global_id(1), bh = get_global_id(2);               \
+    const int c0 = get_global_id(0) * CW, c1 = c0 + CW, row = get_global_id(1), bh = get_global_id(2);         \
     if (c0 >= D || row >= (n)) return;
 #endif
 
@@ -56,11 +59,6 @@ __kernel void gather_lse(__global const float *src, __global float *dst, __globa
     __global const scl_store_t *x##k, __global const float *l##k, __global const int *inv##k, const int n##k,  \
         const long sb##k, const long sh##k, const long sn##k
 #define PART_PTR(k, p) (x##k + b * sb##k + h * sh##k + (long)(p) * sn##k)
-#if ROW_FORM
-#define CW D
-#else
-#define CW 1
-#endif
 /* d[c] = sum over the parts that have this row of w[k] * x_k[p_k][c], one part at a time so each
  * inner loop is a plain vectorizable row operation. */
 #define ADD_PART(k)                                                                                            \

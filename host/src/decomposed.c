@@ -219,11 +219,12 @@ static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait
     return SCL_OK;
 }
 
-/* Enqueues a row kernel over n rows of `bh` batch*heads in the plan's work-item mapping. */
+/* Enqueues a row kernel over n rows of `bh` batch*heads in the plan's work-item mapping (GPU form:
+ * 4 head-dim elements a work-item, kernels/decompose.cl). */
 static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n, size_t bh, cl_uint nw,
                           const cl_event *w, scl_events *all, cl_event *ev)
 {
-    size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {(size_t)p->shape.head_dim, (size_t)n, bh};
+    size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {(size_t)p->shape.head_dim / 4, (size_t)n, bh};
     cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
                                         p->dec->row_form ? rows : elems, NULL, nw, nw ? w : NULL, ev);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
