@@ -224,9 +224,15 @@ static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait
 static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n, size_t bh, cl_uint nw,
                           const cl_event *w, scl_events *all, cl_event *ev)
 {
-    size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {(size_t)p->shape.head_dim / 4, (size_t)n, bh};
+    /* GPU form: work-groups of ~256 (d/4 columns x rows); left to the driver, they came out
+     * tiny (a fifth of the memory bandwidth on an H200). */
+    const size_t wg = p->rt->dev.max_work_group_size < 256 ? p->rt->dev.max_work_group_size : 256;
+    const size_t cols = (size_t)p->shape.head_dim / 4, per = cols >= wg ? 1 : wg / cols;
+    size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
+           local[3] = {cols, per, 1};
     cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
-                                        p->dec->row_form ? rows : elems, NULL, nw, nw ? w : NULL, ev);
+                                        p->dec->row_form ? rows : elems, p->dec->row_form ? NULL : local, nw,
+                                        nw ? w : NULL, ev);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
     scl_events_push(all, *ev, name);
     return SCL_OK;
