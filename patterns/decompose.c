@@ -30,8 +30,8 @@ typedef struct term {
     const bnode *f[MAX_FACTORS];
     int nf;
     spc_exec exec;
-    int64_t l;          /* PERMUTED: stride */
-    const bnode *set;   /* ROWS/COLS: node holding the token set (K_ROWS, K_GLOBAL or K_FIXED) */
+    int64_t l;        /* PERMUTED: stride */
+    const bnode *set; /* ROWS/COLS: node holding the token set (K_ROWS, K_GLOBAL or K_FIXED) */
 } term;
 
 typedef struct dctx {
@@ -179,7 +179,7 @@ static const bnode *union_of(dctx *x, const term *t, int nt, const bool *pick, b
 /* ---- mapped spaces ---- */
 
 typedef struct perm_ctx {
-    int64_t l, sq, sk;     /* stride; segment pitch in the mapped row / column space */
+    int64_t l, sq, sk; /* stride; segment pitch in the mapped row / column space */
     int64_t n_q, n_k, block;
 } perm_ctx;
 
@@ -268,7 +268,8 @@ static void component_clear(spc_component *c)
 }
 
 /* Builds the maps of a component of kind `exec` over the terms it runs. */
-static int make_space(const spc_bound *b, spc_exec exec, const term *t, int nt, const bool *pick, spc_component *c)
+static int make_space(const spc_bound *b, spc_exec exec, const term *t, int nt, const bool *pick,
+                      spc_component *c)
 {
     int64_t nq = b->g.n_q, nk = b->g.n_k;
     memset(c, 0, sizeof *c); /* the slot may hold pointers moved to another decomposition */
@@ -303,8 +304,9 @@ static int make_space(const spc_bound *b, spc_exec exec, const term *t, int nt, 
             c->col_map[p] = p % sk < seg_len(nk, l, p / sk) ? (int32_t)j : -1;
             if (c->col_map[p] >= 0) c->col_inv[j] = (int32_t)p;
         }
-        snprintf(c->what, sizeof c->what, "permuted local: stride %lld in residue order, %lld segments of %lld",
-                 (long long)l, (long long)(l < nq ? l : nq), (long long)((nq + l - 1) / l));
+        snprintf(c->what, sizeof c->what,
+                 "permuted local: stride %lld in residue order, %lld segments of %lld", (long long)l,
+                 (long long)(l < nq ? l : nq), (long long)((nq + l - 1) / l));
         return 0;
     }
     int64_t n = exec == SPC_EXEC_ROWS ? nq : nk;
@@ -318,7 +320,8 @@ static int make_space(const spc_bound *b, spc_exec exec, const term *t, int nt, 
     if (m < 0) return -1;
     if (exec == SPC_EXEC_ROWS) {
         c->n_q = m;
-        snprintf(c->what, sizeof c->what, "gathered rows: %lld global queries against every key", (long long)m);
+        snprintf(c->what, sizeof c->what, "gathered rows: %lld global queries against every key",
+                 (long long)m);
     } else {
         c->n_k = m;
         snprintf(c->what, sizeof c->what, "gathered columns: %lld summary/global keys for every query",
@@ -423,8 +426,8 @@ static void decomposition_clear(spc_decomposition *d)
     d->n = 0;
 }
 
-int spc_decompose(const spc_bound *b, const spc_stats *plain, spc_decompose_mode mode, spc_decomposition **out,
-                  spc_error *err)
+int spc_decompose(const spc_bound *b, const spc_stats *plain, spc_decompose_mode mode,
+                  spc_decomposition **out, spc_error *err)
 {
     *out = NULL;
     spc_decomposition *d = calloc(1, sizeof *d), *trial = calloc(1, sizeof *trial);
@@ -460,7 +463,8 @@ int spc_decompose(const spc_bound *b, const spc_stats *plain, spc_decompose_mode
         goto done;
     }
     if (!special[1] && !special[2] && !special[3]) {
-        snprintf(d->why, sizeof d->why, "no stride lines, summary columns or global tokens: the block LUT is exact");
+        snprintf(d->why, sizeof d->why,
+                 "no stride lines, summary columns or global tokens: the block LUT is exact");
         goto done;
     }
     /* Greedy: give each special kind its own component when the whole configuration is cheaper. */
@@ -482,7 +486,8 @@ int spc_decompose(const spc_bound *b, const spc_stats *plain, spc_decompose_mode
         }
     }
     if (d->n == 0)
-        snprintf(d->why, sizeof d->why, "the cost model keeps the block LUT (%.3g computed elements)", d->plain_cost);
+        snprintf(d->why, sizeof d->why, "the cost model keeps the block LUT (%.3g computed elements)",
+                 d->plain_cost);
 done:
     made_free(&x);
     decomposition_clear(trial);

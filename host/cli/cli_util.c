@@ -68,15 +68,18 @@ const char *cli_refused_option(char **argv, int before, char *buf, size_t len)
 
 int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     int c, before;
     char opt[8];
     *json = 0;
     opterr = 0;
     optind = 1;
     while (before = optind, (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') *json = 1;
-        else if (c == 'h') return fputs(help, stdout), CLI_OK;
+        if (c == 'j')
+            *json = 1;
+        else if (c == 'h')
+            return fputs(help, stdout), CLI_OK;
         else
             return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)",
                              cli_refused_option(argv, before, opt, sizeof opt));
@@ -92,4 +95,11 @@ bool cli_wants_help(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return true;
     }
     return false;
+}
+
+int cli_refused(const char *cmd, char **argv, int before)
+{
+    char opt[8];
+    return cli_error(cmd, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
+                     cli_refused_option(argv, before, opt, sizeof opt));
 }

@@ -180,8 +180,7 @@ int cmd_bench(int argc, char **argv)
             usage();
             return CLI_OK;
         default:
-            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             cli_refused_option(argv, before, (char[8]){0}, 8));
+            return cli_refused(CMD, argv, before);
         }
         if (!ok) return CLI_USAGE;
     }

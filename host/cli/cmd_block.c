@@ -156,8 +156,7 @@ int cmd_block(int argc, char **argv)
             usage();
             return CLI_OK;
         default:
-            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             cli_refused_option(argv, before, (char[8]){0}, 8));
+            return cli_refused(CMD, argv, before);
         }
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);

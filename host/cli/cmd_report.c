@@ -536,8 +536,7 @@ int cmd_report(int argc, char **argv)
         else if (c == 'h')
             return readme_usage(), CLI_OK;
         else
-            return cli_error(CMD, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
-                             cli_refused_option(argv, before, (char[8]){0}, 8));
+            return cli_refused(CMD, argv, before);
     }
     if (optind < argc) root = argv[optind++];
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);

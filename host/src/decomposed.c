@@ -21,10 +21,10 @@ typedef struct scl_part {
     int64_t n_q, n_k; /* mapped lengths */
     scl_plan *sub;
     cl_mem row_map, col_map, row_inv, col_inv; /* NULL: identity */
-    cl_mem q, k, v; /* gathered Q (row-mapped parts); K, V for the backward (column-mapped parts) */
-    cl_mem o, lse;                             /* the component's output over its rows */
-    cl_mem og, dog, lseg;                      /* backward: final O, dO, LSE in its rows (row-mapped) */
-    cl_mem dq, dk, dv;                         /* backward: its gradients */
+    cl_mem q, k, v;       /* gathered Q (row-mapped parts); K, V for the backward (column-mapped parts) */
+    cl_mem o, lse;        /* the component's output over its rows */
+    cl_mem og, dog, lseg; /* backward: final O, dO, LSE in its rows (row-mapped) */
+    cl_mem dq, dk, dv;    /* backward: its gradients */
 } scl_part;
 
 struct scl_decomp {
@@ -285,8 +285,8 @@ typedef struct part_arg {
 } part_arg;
 
 static scl_status combine(scl_plan *p, cl_kernel kr, const char *name, cl_mem dst, cl_mem lse, int64_t n,
-                          int heads, const scl_strides *st, const part_arg *parts, cl_uint nw, const cl_event *w,
-                          scl_events *all, cl_event *ev)
+                          int heads, const scl_strides *st, const part_arg *parts, cl_uint nw,
+                          const cl_event *w, scl_events *all, cl_event *ev)
 {
     cl_int nn = (cl_int)n, h = heads, err = CL_SUCCESS;
     cl_uint a = 0;
@@ -329,8 +329,8 @@ static void release(cl_event *e, int n)
         if (e[i]) clReleaseEvent(e[i]);
 }
 
-scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
-                              const cl_event *wait_list, scl_events *all, cl_event *event)
+scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                              cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event)
 {
     scl_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
@@ -344,7 +344,8 @@ scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem 
     for (int c = 0; c < dec->n && st == SCL_OK; c++) {
         scl_part *pt = &dec->part[c];
         waits g = {.n = 0};
-        if (pt->row_map) st = gather(p, q, pt->q, pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
+        if (pt->row_map)
+            st = gather(p, q, pt->q, pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
         const waits *sw = g.n ? &g : &w0;
         if (st == SCL_OK) /* keys: the sub-plan's K/V copy reads the caller's K, V through its map */
             st = scl_plan_forward_events(pt->sub, pt->row_map ? pt->q : q, k, v, pt->o, pt->lse, sw->n,
@@ -354,8 +355,8 @@ scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem 
     }
     cl_event merged = NULL;
     if (st == SCL_OK)
-        st = combine(p, dec->merge, "merge_parts", o, lse, s->seq_q, s->heads, &p->qs, pa, (cl_uint)dec->n, done, all,
-                     &merged);
+        st = combine(p, dec->merge, "merge_parts", o, lse, s->seq_q, s->heads, &p->qs, pa, (cl_uint)dec->n,
+                     done, all, &merged);
     release(done, dec->n);
     if (st == SCL_OK) finish(p, merged, event);
     return st;
@@ -375,8 +376,8 @@ static scl_status prepare_backward_buffers(scl_plan *p)
         const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
         if (pt->row_map && ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->og, "gathered O")) ||
                             (st = scl_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
-                            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4, NULL,
-                                                  &pt->lseg, "gathered LSE"))))
+                            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4,
+                                                  NULL, &pt->lseg, "gathered LSE"))))
             break;
         if (pt->col_map && ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
                             (st = scl_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
@@ -398,7 +399,8 @@ scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
     waits w0;
     scl_status st;
     if ((st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true)) != SCL_OK ||
-        (st = prepare_backward_buffers(p)) != SCL_OK || (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
+        (st = prepare_backward_buffers(p)) != SCL_OK ||
+        (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};
     part_arg pq[MAX_PARTS], pk[MAX_PARTS], pv[MAX_PARTS];
@@ -414,14 +416,15 @@ scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
         if (pt->col_map) {
             cl_mem src[2] = {k, v}, dst[2] = {pt->k, pt->v};
             for (int i = 0; i < 2 && st == SCL_OK; i++)
-                st = gather(p, src[i], dst[i], pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all, &g.e[g.n++]);
+                st = gather(p, src[i], dst[i], pt->col_map, pt->n_k, s->kv_heads, &p->ks, &w0, all,
+                            &g.e[g.n++]);
         }
         const waits *sw = g.n ? &g : &w0;
         bool rows = pt->row_map != NULL, cols = pt->col_map != NULL;
         if (st == SCL_OK)
             st = scl_plan_backward_events(pt->sub, rows ? pt->q : q, cols ? pt->k : k, cols ? pt->v : v,
-                                          rows ? pt->og : o, rows ? pt->lseg : lse, rows ? pt->dog : dout, pt->dq,
-                                          pt->dk, pt->dv, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
+                                          rows ? pt->og : o, rows ? pt->lseg : lse, rows ? pt->dog : dout,
+                                          pt->dq, pt->dk, pt->dv, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
         release(g.e, (int)g.n);
         pq[c] = (part_arg){pt->dq, NULL, pt->row_inv, pt->n_q, pt->sub->qs};
         pk[c] = (part_arg){pt->dk, NULL, pt->col_inv, pt->n_k, pt->sub->ks};
@@ -430,8 +433,8 @@ scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
     /* The three sums in a chain, so the last one's event ends the whole pass. */
     cl_event e1 = NULL, e2 = NULL, e3 = NULL;
     if (st == SCL_OK)
-        st = combine(p, dec->sum, "sum_parts", dq, NULL, s->seq_q, s->heads, &p->qs, pq, (cl_uint)dec->n, done, all,
-                     &e1);
+        st = combine(p, dec->sum, "sum_parts", dq, NULL, s->seq_q, s->heads, &p->qs, pq, (cl_uint)dec->n,
+                     done, all, &e1);
     if (st == SCL_OK)
         st = combine(p, dec->sum, "sum_parts", dk, NULL, s->seq_k, s->kv_heads, &p->ks, pk, 1, &e1, all, &e2);
     if (st == SCL_OK)
