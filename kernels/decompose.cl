@@ -23,13 +23,13 @@
 /* Work-item coordinates: CW columns [c0, c1), row, batch*head. */
 #if ROW_FORM
 #define CW D
-#define COORDS(n)                                                                                            \
-    const int row = get_global_id(0), bh = get_global_id(1), c0 = 0, c1 = D;                                 \
+#define COORDS(n)                                                                                              \
+    const int row = get_global_id(0), bh = get_global_id(1), c0 = 0, c1 = D;                                   \
     if (row >= (n)) return;
 #else
 #define CW 4
-#define COORDS(n)                                                                                            \
-    const int c0 = get_global_id(0) * CW, c1 = c0 + CW, row = get_global_id(1), bh = get_global_id(2);       \
+#define COORDS(n)                                                                                              \
+    const int c0 = get_global_id(0) * CW, c1 = c0 + CW, row = get_global_id(1), bh = get_global_id(2);         \
     if (c0 >= D || row >= (n)) return;
 #endif
 
@@ -40,12 +40,11 @@ __kernel void gather_rows(__global const scl_store_t *src, __global scl_store_t 
     const int b = bh / heads, h = bh % heads, i = map[row];
     __global const scl_store_t *s = src + b * sb + h * sh + (long)(i < 0 ? 0 : i) * sn;
     __global scl_store_t *d = dst + ((long)bh * n_dst + row) * D;
-    for (int c = c0; c < c1; c++)
-        STORE(d, c, i >= 0 ? LOAD(s, c) : 0.0f);
+    for (int c = c0; c < c1; c++) STORE(d, c, i >= 0 ? LOAD(s, c) : 0.0f);
 }
 
-__kernel void gather_lse(__global const float *src, __global float *dst, __global const int *map,
-                         const int n_dst, const int n_src)
+__kernel void gather_lse(__global const float *src, __global float *dst, __global const int *map, const int n_dst,
+                         const int n_src)
 {
     const int p = get_global_id(0), bh = get_global_id(1);
     if (p >= n_dst) return;
@@ -56,34 +55,34 @@ __kernel void gather_lse(__global const float *src, __global float *dst, __globa
 /* Row of part k for original row i, or -1; parts >= NPARTS have none. */
 #define PART_ROW(k, i) (NPARTS > k ? (inv##k ? inv##k[i] : (i)) : -1)
 
-#define PART_ARGS(k)                                                                                         \
-    __global const scl_store_t *x##k, __global const float *l##k, __global const int *inv##k,                \
-        const int n##k, const long sb##k, const long sh##k, const long sn##k
-#define PART_PTR(k, p) (x##k + b * sb##k + h * sh##k + (long)(p)*sn##k)
+#define PART_ARGS(k)                                                                                           \
+    __global const scl_store_t *x##k, __global const float *l##k, __global const int *inv##k, const int n##k,  \
+        const long sb##k, const long sh##k, const long sn##k
+#define PART_PTR(k, p) (x##k + b * sb##k + h * sh##k + (long)(p) * sn##k)
 /* d[c] = sum over the parts that have this row of w[k] * x_k[p_k][c], one part at a time so each
  * inner loop is a plain vectorizable row operation. */
-#define ADD_PART(k)                                                                                          \
-    if (p[k] >= 0) {                                                                                         \
-        __global const scl_store_t *xr = PART_PTR(k, p[k]);                                                  \
-        for (int c = c0; c < c1; c++)                                                                        \
-            acc[c - c0] += w[k] * LOAD(xr, c);                                                               \
+#define ADD_PART(k)                                                                                            \
+    if (p[k] >= 0) {                                                                                           \
+        __global const scl_store_t *xr = PART_PTR(k, p[k]);                                                     \
+        for (int c = c0; c < c1; c++) acc[c - c0] += w[k] * LOAD(xr, c);                                      \
     }
-#define ACCUMULATE                                                                                           \
-    float acc[CW];                                                                                           \
-    for (int c = 0; c < CW; c++)                                                                             \
-        acc[c] = 0.0f;                                                                                       \
-    ADD_PART(0) ADD_PART(1) ADD_PART(2) ADD_PART(3) for (int c = c0; c < c1; c++) STORE(d, c, acc[c - c0]);
+#define ACCUMULATE                                                                                             \
+    float acc[CW];                                                                                             \
+    for (int c = 0; c < CW; c++) acc[c] = 0.0f;                                                                \
+    ADD_PART(0) ADD_PART(1) ADD_PART(2) ADD_PART(3)                                                            \
+    for (int c = c0; c < c1; c++) STORE(d, c, acc[c - c0]);
 
 __kernel void merge_parts(__global scl_store_t *o, __global float *lse, const int n, const int heads,
-                          const long sb, const long sh, const long sn, PART_ARGS(0), PART_ARGS(1),
-                          PART_ARGS(2), PART_ARGS(3))
+                          const long sb, const long sh, const long sn, PART_ARGS(0), PART_ARGS(1), PART_ARGS(2),
+                          PART_ARGS(3))
 {
     COORDS(n)
     const int b = bh / heads, h = bh % heads;
     const int p[4] = {PART_ROW(0, row), PART_ROW(1, row), PART_ROW(2, row), PART_ROW(3, row)};
-    const float lk[4] = {
-        p[0] >= 0 ? l0[(long)bh * n0 + p[0]] : -INFINITY, p[1] >= 0 ? l1[(long)bh * n1 + p[1]] : -INFINITY,
-        p[2] >= 0 ? l2[(long)bh * n2 + p[2]] : -INFINITY, p[3] >= 0 ? l3[(long)bh * n3 + p[3]] : -INFINITY};
+    const float lk[4] = {p[0] >= 0 ? l0[(long)bh * n0 + p[0]] : -INFINITY,
+                         p[1] >= 0 ? l1[(long)bh * n1 + p[1]] : -INFINITY,
+                         p[2] >= 0 ? l2[(long)bh * n2 + p[2]] : -INFINITY,
+                         p[3] >= 0 ? l3[(long)bh * n3 + p[3]] : -INFINITY};
     const float m = fmax(fmax(lk[0], lk[1]), fmax(lk[2], lk[3]));
     /* A row no part allows keeps O = 0 and LSE = -inf, as in the plain kernel. */
     float w[4], sum = 0.0f;
@@ -92,8 +91,7 @@ __kernel void merge_parts(__global scl_store_t *o, __global float *lse, const in
         sum += w[k];
     }
     const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
-    for (int k = 0; k < 4; k++)
-        w[k] *= inv_sum;
+    for (int k = 0; k < 4; k++) w[k] *= inv_sum;
     __global scl_store_t *d = o + b * sb + h * sh + (long)row * sn;
     ACCUMULATE
     if (lse && c0 == 0) lse[(long)bh * n + row] = sum > 0.0f ? m + log(sum) : -INFINITY;
