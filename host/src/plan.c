@@ -236,8 +236,11 @@ scl_status scl_plan_create_mode(scl_runtime *rt, const scl_pattern *pattern, con
     if ((st = compile_pattern(p, pattern)) == SCL_OK &&
         spc_decompose(p->bound, &p->stats, dmode, &d, &err) != 0)
         st = pattern_error(p, &err);
-    if (st == SCL_OK && d->n > 0) /* components of their own; the plain LUT is not uploaded */
+    if (st == SCL_OK && d->n > 0) { /* components of their own: the plain LUT only gave the statistics */
+        spc_lut_free(p->lut);
+        p->lut = NULL;
         st = scl_decomp_create(p, d, params);
+    }
     else if (st == SCL_OK)
         st = upload_lut(p);
     if (st == SCL_OK && !p->dec && (st = build_forward(p, params)) == SCL_OK) st = alloc_scratch(p);
