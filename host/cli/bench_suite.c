@@ -238,11 +238,10 @@ scl_status bench_time_clblast(scl_runtime *rt, const scl_shape *shape, const ben
     return st;
 }
 
+/* CL_MEM_SIZE of one buffer (0 for NULL). */
 static size_t mem_size(cl_mem m)
 {
-    size_t s = 0;
-    if (m && clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof s, &s, NULL) != CL_SUCCESS) s = 0;
-    return s;
+    return scl_mem_bytes(&m, 1);
 }
 
 size_t bench_plan_bytes(const scl_plan *p)
