@@ -99,13 +99,21 @@ static int expand(dctx *x, const bnode *n, term *out, int cap)
         return nb < 0 ? -1 : na + nb;
     }
     case K_AND: {
-        term ta[MAX_TERMS], tb[MAX_TERMS];
+        /* On the heap: a frame per tree level (the parser bounds the depth) must stay small. */
+        term *ta = malloc(sizeof *ta * 2 * MAX_TERMS), *tb = ta + MAX_TERMS;
+        if (!ta) return -1;
         int na = expand(x, n->a, ta, MAX_TERMS), nb = na < 0 ? -1 : expand(x, n->b, tb, MAX_TERMS);
-        if (nb < 0 || na * nb > cap) return -1;
+        if (nb < 0 || na * nb > cap) {
+            free(ta);
+            return -1;
+        }
         int k = 0;
         for (int i = 0; i < na; i++)
             for (int j = 0; j < nb; j++, k++) {
-                if (ta[i].nf + tb[j].nf > MAX_FACTORS) return -1;
+                if (ta[i].nf + tb[j].nf > MAX_FACTORS) {
+                    free(ta);
+                    return -1;
+                }
                 term *t = &out[k];
                 *t = ta[i];
                 memcpy(t->f + t->nf, tb[j].f, sizeof *t->f * (size_t)tb[j].nf);
@@ -116,6 +124,7 @@ static int expand(dctx *x, const bnode *n, term *out, int cap)
                     t->set = tb[j].set;
                 }
             }
+        free(ta);
         return k;
     }
     case K_STRIDED: { /* |i-j| <= l (block friendly) | (i-j) mod l = 0 (stride lines) */

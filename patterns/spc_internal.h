@@ -60,6 +60,7 @@ struct spc_node {
     spc_node *a, *b;
     spc_clause *clauses; /* heads() */
     int n_clauses;
+    int depth; /* levels of the subtree rooted here (a leaf is 1), bounded by the parser */
 };
 
 struct spc_pattern {

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Specs are one line; this bounds recursion depth and every column number. */
+/* Specs are one line; this bounds recursion depth and every column number. SPEC_MAX_DEPTH bounds
+ * the depth of the parse tree itself (operator chains, parentheses and heads() nesting alike): every
+ * walk over the parse and bound trees (bind, classify, candidates, decompose, free) recurses on it. */
 #define SPEC_MAX_LEN 65536
 #define SPEC_MAX_DEPTH 200
 
@@ -192,7 +194,20 @@ static spc_node *new_node(parser *p, spc_kind kind, int column)
     }
     n->kind = kind;
     n->column = column;
+    n->depth = 1;
     return n;
+}
+
+/* Sets n's depth from its children; false (and the error) when the tree gets too deep. */
+static bool set_depth(parser *p, spc_node *n, int child_depth)
+{
+    n->depth = child_depth + 1;
+    if (n->depth <= SPEC_MAX_DEPTH) return true;
+    fail(p, n->column,
+         "spec is nested too deeply (more than %d levels; each '|' or '&' of a chain and each heads() "
+         "counts one)",
+         SPEC_MAX_DEPTH);
+    return false;
 }
 
 void spc_node_free(spc_node *n)
@@ -377,6 +392,7 @@ static bool parse_heads(parser *p, spc_node *n)
             n->clauses = nc;
         }
         n->clauses[n->n_clauses++] = c;
+        if (c.spec->depth >= n->depth && !set_depth(p, n, c.spec->depth)) return false;
         if (p->tok.kind == T_SEMI) {
             next(p);
             continue;
@@ -566,6 +582,10 @@ static spc_node *parse_binary(parser *p, bool is_or)
         n->a = left;
         n->b = right;
         left = n;
+        if (!set_depth(p, n, left->a->depth > right->depth ? left->a->depth : right->depth)) {
+            spc_node_free(left);
+            return NULL;
+        }
     }
     return left;
 }

@@ -22,3 +22,10 @@ endif()
 if(TARGET sparsecl_cli)
   add_test(NAME cli_options COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/hardening/cli_options.sh $<TARGET_FILE:sparsecl_cli>)
 endif()
+
+# Issue 17 ("Trust"): the reproducing commands of its defects, with the behaviour they must have.
+if(TARGET sparsecl_cli)
+  add_test(NAME cli_trust COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/hardening/cli_trust.sh $<TARGET_FILE:sparsecl_cli>
+                                     ${CMAKE_CURRENT_BINARY_DIR}/cli-trust-work)
+  set_tests_properties(cli_trust PROPERTIES TIMEOUT 300)
+endif()

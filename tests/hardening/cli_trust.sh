@@ -1,0 +1,54 @@
+#!/bin/sh
+# Issue 17 ("Trust"): inputs that used to crash, hang or give silent garbage, each with its
+# reproducing command and the behaviour the CLI must have now.
+# Usage: cli_trust.sh SPARSECL_BINARY WORK_DIR
+set -u
+bin=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+fails=0
+checks=0
+
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
+expect() { # expect CODE NEEDLE ARGS...: exit CODE and NEEDLE in stdout+stderr
+    code=$1
+    needle=$2
+    shift 2
+    out=$("$bin" "$@" 2>&1)
+    rc=$?
+    checks=$((checks + 1))
+    if [ "$rc" -ne "$code" ] || ! printf '%s' "$out" | grep -qF -- "$needle"; then
+        fail "sparsecl $(printf '%.200s' "$*"): exit $rc, expected $code and '$needle' in:"
+        printf '%.2000s\n' "$out" | sed 's/^/    /'
+    fi
+}
+
+# mk_npy FILE DESCR SHAPE [DATA_BYTES]: a version 1.0 .npy header (shape as Python writes it, e.g.
+# "1, 2, 256, 64") and DATA_BYTES zero bytes (default: none).
+mk_npy() {
+    dict="{'descr': '$2', 'fortran_order': False, 'shape': ($3), }"
+    len=$((${#dict} + 1))
+    pad=$(((64 - (10 + len) % 64) % 64))
+    len=$((len + pad))
+    printf '\223NUMPY\001\000' >"$1"
+    printf "\\$(printf '%03o' $((len % 256)))\\$(printf '%03o' $((len / 256)))" >>"$1"
+    printf '%s%*s\n' "$dict" "$pad" "" >>"$1"
+    if [ "${4:-0}" -gt 0 ]; then head -c "$4" /dev/zero >>"$1"; fi
+}
+
+# ---- 2. Long operator chains: a clear error, never a stack overflow.
+chain() { awk -v s="$1" -v n="$2" -v t="$3" 'BEGIN { o = ""; for (i = 0; i < n; i++) o = o s; print o t }'; }
+expect 2 "nested too deeply" pattern "$(chain 'local(3) | ' 1500 dense)" --seq 256 --explain
+expect 2 "nested too deeply" pattern "$(chain 'causal & ' 1500 dense)" --seq 256 --explain
+expect 2 "nested too deeply" pattern "$(chain 'heads(0: ' 300 dense)" --seq 256
+expect 0 "execution" pattern "$(chain 'causal & ' 150 'strided(16)')" --seq 256 --explain
+expect 0 "execution" pattern "$(chain 'local(3) | ' 150 dense)" --seq 256 --explain --decompose force
+
+echo "cli_trust: $checks checks, $fails failures"
+[ "$fails" -eq 0 ]
