@@ -29,6 +29,9 @@ static void bnode_free(bnode *n)
     free(n->g);
     free(n->bb_rand);
     free(n->lay);
+    free(n->lay_mid);
+    free(n->lay_masks);
+    free(n->lay_mclass);
     free(n);
 }
 
@@ -163,7 +166,8 @@ static bnode *bind_layout(binder *bd, const spc_node *s, int head_base, int head
 {
     npy_array a;
     char msg[400];
-    if (npy_read(s->path, &a, msg, sizeof msg) != 0) {
+    if (s->mem ? spc_memlayout_array(s->mem, bd->g->block, &a, msg, sizeof msg) != 0
+               : npy_read(s->path, &a, msg, sizeof msg) != 0) {
         spc_set_error(bd->err, s->column, "layout(%s): %s", s->path, msg);
         return NULL;
     }
@@ -211,6 +215,10 @@ static bnode *bind_layout(binder *bd, const spc_node *s, int head_base, int head
         for (size_t k = 0; k < a.itemsize; k++)
             nz |= src[(size_t)e * a.itemsize + k];
         n->lay[e] = nz != 0;
+    }
+    if (s->mem && spc_memlayout_bind_masks(s->mem, n, bd->err, s->column) != 0) {
+        bnode_free(n);
+        n = NULL;
     }
 done:
     npy_free(&a);
@@ -497,7 +505,8 @@ bool spc_node_allowed(const spc_bound *b, const bnode *n, int head, int64_t i, i
     case K_LAYOUT: {
         int64_t h = n->lay_heads > 1 ? head - n->head_base : 0;
         if (h < 0 || h >= n->lay_heads) return false;
-        return n->lay[(h * b->nb_q + i / b->g.block) * b->nb_k + j / b->g.block] != 0;
+        int64_t e = (h * b->nb_q + i / b->g.block) * b->nb_k + j / b->g.block;
+        return n->lay[e] != 0 && (!n->lay_mid || spc_layout_mask_allowed(b, n, e, i, j));
     }
     case K_OR:
         return spc_node_allowed(b, n->a, head, i, j) || spc_node_allowed(b, n->b, head, i, j);

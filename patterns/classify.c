@@ -156,8 +156,10 @@ int spc_eval_block(const spc_bound *b, const bnode *n, int head, int64_t i0, int
             return -1;
         return SPC_PARTIAL;
     }
-    case K_BIGBIRD:
     case K_LAYOUT:
+        if (n->lay_mid) return spc_layout_mask_eval(b, n, head, i0, i1, j0, j1, key);
+        return eval_blocklevel(b, n, head, i0, i1, j0, j1, key);
+    case K_BIGBIRD:
         return eval_blocklevel(b, n, head, i0, i1, j0, j1, key);
     case K_HEADS: {
         const bnode *c = spc_node_for_head(n, head);

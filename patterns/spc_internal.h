@@ -57,6 +57,7 @@ struct spc_node {
     spc_range *ranges; /* global/longformer token ranges */
     int n_ranges;
     char *path; /* layout() */
+    struct spc_memlayout *mem; /* layout held in memory (layout_mem.c), or NULL: read `path` */
     spc_node *a, *b;
     spc_clause *clauses; /* heads() */
     int n_clauses;
@@ -83,6 +84,11 @@ struct bnode {
     /* K_LAYOUT: 0/1 bytes [lay_heads][nb_q][nb_k]; head index = head - head_base */
     uint8_t *lay;
     int lay_heads, head_base;
+    /* K_LAYOUT from memory with element masks (layout_mem.c): per block -1 or a mask id; masks of
+     * g.block^2 bits; per mask 0 = no bit set, 1 = every bit, 2 = mixed. NULL lay_mid: no masks. */
+    int32_t *lay_mid;
+    uint32_t *lay_masks;
+    uint8_t *lay_mclass;
     bnode *a, *b;
     /* K_HEADS: clause children, and head ranges sorted by lo with their clause index */
     int nh;
@@ -147,6 +153,30 @@ typedef struct spc_space {
 /* Compile the predicate `pred` (NULL: the bound pattern's own, per head) over a space. */
 int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp, spc_lut **out,
                       spc_error *err);
+
+/* Layouts held in memory (layout_mem.c; scl_pattern_create_layout). The parse node owns a copy of
+ * the caller's arrays; binding turns it into the same u8 array a layout(path.npy) file gives, so
+ * both are checked alike, then copies the element masks into the bound node. */
+typedef struct spc_memlayout {
+    int heads, block;
+    int64_t nb_q, nb_k;
+    uint8_t *lay;     /* [heads * nb_q * nb_k], 0/1 */
+    int32_t *mask_id; /* NULL or [heads * nb_q * nb_k]: -1 = whole block, else a mask */
+    uint32_t *masks;  /* [n_masks * mask_words] */
+    int32_t n_masks, mask_words;
+} spc_memlayout;
+void spc_memlayout_free(spc_memlayout *m);
+struct npy_array;
+/* The layout as a freshly allocated u8 array [heads, nb_q, nb_k] (npy_free releases it); -1 and
+ * a message when the geometry's block differs from the layout's or memory runs out. */
+int spc_memlayout_array(const spc_memlayout *m, int geometry_block, struct npy_array *out, char *msg, size_t len);
+/* Copy the element masks into a bound K_LAYOUT node (nothing when there are none). */
+int spc_memlayout_bind_masks(const spc_memlayout *m, bnode *n, spc_error *err, int column);
+/* Element (i, j) of layout block `e` (index into lay) of a node with masks. */
+bool spc_layout_mask_allowed(const spc_bound *b, const bnode *n, int64_t e, int64_t i, int64_t j);
+/* spc_eval_block for a K_LAYOUT node with masks. */
+int spc_layout_mask_eval(const spc_bound *b, const bnode *n, int head, int64_t i0, int64_t i1, int64_t j0,
+                         int64_t j1, spc_i64vec *key);
 
 /* Deterministic random stream for BigBird (splitmix64; identical on every platform). */
 uint64_t spc_splitmix64(uint64_t *state);

@@ -222,6 +222,7 @@ void spc_node_free(spc_node *n)
     free(n->clauses);
     free(n->ranges);
     free(n->path);
+    spc_memlayout_free(n->mem);
     free(n);
 }
 

@@ -123,6 +123,28 @@ SCL_API scl_status scl_build_program_source(scl_runtime *rt, const char *source,
  * details are lost). */
 SCL_API scl_status scl_pattern_create(scl_runtime *rt, const char *spec, scl_pattern **out);
 SCL_API void scl_pattern_destroy(scl_pattern *p);
+/* A pattern from a block layout held in memory: what layout(path.npy) reads from a file (OpenAI
+ * blocksparse / DeepSpeed make_layout format), from the caller's arrays. layout[h][r][c] != 0 lets
+ * query block r attend key block c; heads = 1 (every head) or the plan's H; nb_q = ceil(N_q / block),
+ * nb_k = ceil(N_k / block). Plans must use the same block; shapes and heads are checked at
+ * scl_plan_create with layout(path.npy)'s messages (SCL_ERR_PATTERN). Optional element masks per
+ * block: mask_ids NULL (whole blocks), or [heads][nb_q][nb_k] with -1 = the whole block, else the
+ * index of its mask among n_masks masks of block*block/32 uint32 words each (element (y, x) of the
+ * block is bit (y*block + x) % 32 of word (y*block + x) / 32, as in the LUT of patterns/README.md).
+ * Everything is copied: the arrays may be freed on return. Errors: SCL_ERR_INVALID_ARGUMENT (NULL
+ * arrays, sizes out of range, mask ids outside [-1, n_masks)), SCL_ERR_OUT_OF_MEMORY. */
+SCL_API scl_status scl_pattern_create_layout(scl_runtime *rt, const uint8_t *layout, int heads, int64_t nb_q,
+                                             int64_t nb_k, int block, const int32_t *mask_ids,
+                                             const uint32_t *masks, int32_t n_masks, scl_pattern **out);
+/* The pattern's normalised spec text ("causal & strided(128)"; "layout(<memory [H, nb_q, nb_k] at
+ * block b>)" for scl_pattern_create_layout); "" for NULL. Valid while the pattern lives. */
+SCL_API const char *scl_pattern_spec(const scl_pattern *p);
+/* The element mask the pattern gives for a geometry, as plans run it: out[h][i][j] = 1 when query
+ * i of head h attends key j, else 0. out_bytes must be exactly heads * seq_q * seq_k (seq_k 0 means
+ * seq_q). For checking and plotting (memory is N_q x N_k per head). Errors as scl_plan_create's for
+ * the pattern (SCL_ERR_PATTERN), SCL_ERR_INVALID_ARGUMENT for sizes. */
+SCL_API scl_status scl_pattern_mask(scl_runtime *rt, const scl_pattern *pattern, int heads, int64_t seq_q,
+                                    int64_t seq_k, int block, uint8_t *out, size_t out_bytes);
 
 /* ---- Plans -------------------------------------------------------------------------------- */
 typedef enum scl_dtype { SCL_F32 = 0, SCL_F16 = 1 } scl_dtype;

@@ -35,6 +35,14 @@ int spc_parse(const char *spec, spc_pattern **out, spc_error *err);
 void spc_pattern_free(spc_pattern *p);
 /* The spec as the parser understood it (normalised text), for messages and metadata. */
 const char *spc_pattern_text(const spc_pattern *p);
+/* A pattern made of one block layout held in memory (layout_mem.c), as layout(path.npy) reads from
+ * a file: layout[h][r][c] != 0 attends, heads = 1 (all heads) or the geometry's heads, for one
+ * block size. mask_ids (NULL, or one per block: -1 = whole block, else an index into masks) and
+ * n_masks masks of block*block/32 words (bit layout of spc_lut masks) restrict blocks to elements.
+ * The arrays are copied. Returns 0, or -1 with *err filled. */
+int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int64_t nb_k, int block,
+                            const int32_t *mask_ids, const uint32_t *masks, int32_t n_masks, spc_pattern **out,
+                            spc_error *err);
 
 /* Bind a parsed spec to a geometry: loads layout() files, draws BigBird's random blocks,
  * checks per-head coverage and sizes. Returns 0 or -1 with *err filled. */
