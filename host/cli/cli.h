@@ -4,6 +4,8 @@
 #ifndef SCL_CLI_H
 #define SCL_CLI_H
 
+#include "sparsecl.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,5 +44,14 @@ int cli_refused(const char *cmd, char **argv, int before);
 int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json);
 /* True when argv holds -h or --help anywhere (before "--"). */
 bool cli_wants_help(int argc, char **argv);
+
+/* Device selection with one rule for every command: a selector (the command's --device value,
+ * else SPARSECL_DEVICE) that matches no device is bad input (CLI_USAGE, the error lists the devices
+ * there are); no device at all without a selector, or a device that fails to open, is CLI_FAILED.
+ * cli_runtime_create returns CLI_OK with *rt set, else prints the error and returns the code
+ * (*rt NULL). cli_select_device does the same for commands that only describe the device;
+ * *found is false (CLI_OK) when there is no device and no selector. */
+int cli_runtime_create(const char *cmd, const char *device, scl_runtime **rt);
+int cli_select_device(const char *cmd, const char *device, scl_device_info *out, bool *found);
 
 #endif

@@ -103,3 +103,40 @@ int cli_refused(const char *cmd, char **argv, int before)
     return cli_error(cmd, CLI_USAGE, "unknown or incomplete option '%s' (see --help)",
                      cli_refused_option(argv, before, opt, sizeof opt));
 }
+
+/* The selector in force and where it came from ("--device" or "SPARSECL_DEVICE"), or NULL. */
+static const char *selector_of(const char *device, const char **from)
+{
+    const char *env = getenv("SPARSECL_DEVICE");
+    *from = device && *device ? "--device" : env && *env ? "SPARSECL_DEVICE" : NULL;
+    return device && *device ? device : env && *env ? env : NULL;
+}
+
+static int selection_error(const char *cmd, scl_status st, const char *from, const char *msg)
+{
+    int code = st == SCL_ERR_NO_DEVICE && from ? CLI_USAGE : CLI_FAILED;
+    if (from) return cli_error(cmd, code, "%s: %s", from, msg);
+    return cli_error(cmd, code, "%s", msg);
+}
+
+int cli_runtime_create(const char *cmd, const char *device, scl_runtime **rt)
+{
+    const char *from, *sel = selector_of(device, &from);
+    scl_status st = scl_runtime_create(sel, rt);
+    if (st == SCL_OK) return CLI_OK;
+    int code = selection_error(cmd, st, from, *rt ? scl_last_error_message(*rt) : scl_status_string(st));
+    scl_runtime_destroy(*rt);
+    *rt = NULL;
+    return code;
+}
+
+int cli_select_device(const char *cmd, const char *device, scl_device_info *out, bool *found)
+{
+    const char *from, *sel = selector_of(device, &from);
+    char msg[2048];
+    *found = false;
+    scl_status st = scl_device_select(sel, out, msg, sizeof msg);
+    *found = st == SCL_OK;
+    if (st == SCL_OK || (st == SCL_ERR_NO_DEVICE && !from)) return CLI_OK;
+    return selection_error(cmd, st, from, msg);
+}

@@ -160,8 +160,7 @@ int cmd_attend(int argc, char **argv)
     scl_plan *plan = NULL;
     void *o = NULL;
     float *lse = NULL;
-    if (rc == CLI_OK && scl_runtime_create(dev, &rt) != SCL_OK)
-        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
+    if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
     scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
     scl_shape shape = {(int)q.shape[0], (int)q.shape[1], (int)k.shape[1], q.shape[2],     k.shape[2],
                        (int)q.shape[3], block,           (float)scale,    SCL_LAYOUT_BHND};

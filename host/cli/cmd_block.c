@@ -189,8 +189,7 @@ int cmd_block(int argc, char **argv)
     scl_pattern *pat = NULL;
     scl_block *blk = NULL;
     float *y = NULL;
-    if (rc == CLI_OK && scl_runtime_create(dev, &rt) != SCL_OK)
-        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
+    if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
     if (rc == CLI_OK && scl_pattern_create(rt, spec, &pat) != SCL_OK)
         rc = cli_error(CMD, CLI_USAGE, "%s", scl_last_error_message(rt));
     if (rc == CLI_OK) {

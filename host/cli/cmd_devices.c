@@ -77,7 +77,10 @@ int cmd_devices(int argc, char **argv)
         return cli_error("devices", CLI_FAILED, "cannot enumerate OpenCL platforms");
     if (n > MAX_DEVICES) n = MAX_DEVICES;
     scl_device_info def;
-    int selected = scl_device_select(NULL, &def, NULL, 0) == SCL_OK ? def.index : -1;
+    bool found;
+    rc = cli_select_device("devices", NULL, &def, &found);
+    if (rc != CLI_OK) return rc;
+    int selected = found ? def.index : -1;
     if (json) print_json(devs, n, selected);
     else if (n == 0) printf("no OpenCL devices found (install an ICD, e.g. pocl-opencl-icd)\n");
     else print_table(devs, n, selected);

@@ -11,17 +11,16 @@
 
 /* The default device's tuning databases, in look-up order, and which entry each shape class of
  * each kernel uses (the first database that has it; later ones are shadowed). */
-static void add_tuning(cJSON *root)
+static void add_tuning(cJSON *root, const scl_device_info *dev)
 {
     char dirs[4][1024], slug[200], msg[1200];
     int n = scl_tuning_dirs(dirs, 4);
     cJSON *searched = cJSON_AddArrayToObject(root, "tuning_search_path");
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(searched, cJSON_CreateString(dirs[i]));
-    scl_device_info dev;
     cJSON *dbs = cJSON_AddArrayToObject(root, "tuning_databases");
-    if (scl_device_select(NULL, &dev, NULL, 0) != SCL_OK) return;
-    cJSON_AddStringToObject(root, "tuning_device", dev.name);
-    scl_device_slug(&dev, slug, sizeof slug);
+    if (!dev) return; /* no device at all (a selector that matches none was refused before) */
+    cJSON_AddStringToObject(root, "tuning_device", dev->name);
+    scl_device_slug(dev, slug, sizeof slug);
     cJSON *used = cJSON_CreateArray();
     for (int i = 0; i < n; i++) {
         char path[1400];
@@ -72,6 +71,9 @@ int cmd_info(int argc, char **argv)
                            "default device's tuning databases with the entries plans use.\n",
                            &json);
     if (rc >= 0) return rc;
+    scl_device_info def;
+    bool have_def;
+    if ((rc = cli_select_device("info", NULL, &def, &have_def)) != CLI_OK) return rc;
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", scl_version());
@@ -99,7 +101,7 @@ int cmd_info(int argc, char **argv)
     char cache[1024];
     scl_cache_default_dir(cache, sizeof cache);
     cJSON_AddStringToObject(root, "cache_dir", cache[0] ? cache : "off");
-    add_tuning(root);
+    add_tuning(root, have_def ? &def : NULL);
 
     if (json) {
         char *text = cJSON_Print(root);

@@ -46,17 +46,11 @@ int cmd_peak(int argc, char **argv)
     if (optind < argc) return cli_error("peak", CLI_USAGE, "unexpected argument '%s'", argv[optind]);
 
     scl_runtime *rt = NULL;
-    scl_status st = scl_runtime_create(device, &rt);
-    if (st != SCL_OK) {
-        int code = st == SCL_ERR_NO_DEVICE && device ? CLI_USAGE : CLI_FAILED;
-        cli_error("peak", code, "%s: %s", scl_status_string(st),
-                  rt ? scl_last_error_message(rt) : "no runtime");
-        scl_runtime_destroy(rt);
-        return code;
-    }
+    int rc = cli_runtime_create("peak", device, &rt);
+    if (rc != CLI_OK) return rc;
     const scl_device_info *d = scl_runtime_device(rt);
     scl_peak p;
-    st = scl_measure_peak(rt, &p);
+    scl_status st = scl_measure_peak(rt, &p);
     if (st != SCL_OK) {
         cli_error("peak", CLI_FAILED, "%s: %s", scl_status_string(st), scl_last_error_message(rt));
         scl_runtime_destroy(rt);

@@ -186,7 +186,7 @@ static void bad_inputs(void)
     BAD(2, "--pattern is required", "attend --q q.npy --k k.npy --v v.npy --block 16");
     BAD(2, "--block expects", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 12x");
     BAD(2, "unknown or incomplete option", "attend --q q.npy --frobnicate");
-    BAD(1, "matches no device", "attend --q q.npy --k k.npy --v v.npy %s --device no-such-device", ok);
+    BAD(2, "matches no device", "attend --q q.npy --k k.npy --v v.npy %s --device no-such-device", ok);
     BAD(2, "unknown command", "frobnicate");
 #undef BAD
 }

@@ -50,5 +50,18 @@ expect 2 "nested too deeply" pattern "$(chain 'heads(0: ' 300 dense)" --seq 256
 expect 0 "execution" pattern "$(chain 'causal & ' 150 'strided(16)')" --seq 256 --explain
 expect 0 "execution" pattern "$(chain 'local(3) | ' 150 dense)" --seq 256 --explain --decompose force
 
+# Small valid inputs: Q, K, V [1, 2, 64, 64] float32 zeros.
+mk_npy q.npy '<f4' '1, 2, 64, 64' 32768
+
+# ---- 8. A device selector that matches nothing is bad input (exit 2) in every command that uses
+# a device, from --device or from SPARSECL_DEVICE alike.
+for cmd in info devices peak; do
+    SPARSECL_DEVICE=no-such-device expect 2 "SPARSECL_DEVICE: device selector 'no-such-device' matches no device" $cmd
+done
+expect 2 "--device: device selector 'no-such-device' matches no device" peak --device no-such-device
+expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --device no-such-device
+SPARSECL_DEVICE=no-such-device expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64
+expect 2 "device index 999 out of range" peak --device 999
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
