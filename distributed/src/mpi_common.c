@@ -1,0 +1,142 @@
+/* Shared machinery of libsparsecl_mpi: agreeing on failures, staging through host memory, the
+ * row all-to-all, and the per-rank device choice. */
+#include "mpi_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double smpi_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+scl_status smpi_fail(scl_mpi_plan *p, scl_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* One MINLOC reduction finds the lowest status and the first rank that had it; that rank then
+ * broadcasts its message. Every rank takes part whatever its own outcome, which is what keeps a
+ * failing rank from leaving the others blocked in the next collective. */
+static scl_status agree_comm(MPI_Comm comm, int rank, scl_status mine, const char *msg, char *err, size_t err_len)
+{
+    struct {
+        int status, rank;
+    } in = {(int)mine, rank}, out;
+    if (MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, comm) != MPI_SUCCESS) {
+        snprintf(err, err_len, "rank %d: MPI_Allreduce failed", rank);
+        return SCL_ERR_IO;
+    }
+    if (out.status >= 0) return SCL_OK;
+    char buf[768] = "";
+    if (rank == out.rank) snprintf(buf, sizeof buf, "%s", msg && *msg ? msg : scl_status_string(mine));
+    MPI_Bcast(buf, (int)sizeof buf, MPI_CHAR, out.rank, comm);
+    snprintf(err, err_len, "rank %d: %s", out.rank, buf);
+    return (scl_status)out.status;
+}
+
+scl_status smpi_agree(scl_mpi_plan *p, scl_status mine, const char *msg)
+{
+    char local[1024];
+    snprintf(local, sizeof local, "%s", msg ? msg : "");
+    return agree_comm(p->comm, p->rank, mine, local, p->err, sizeof p->err);
+}
+
+scl_status smpi_read(scl_mpi_plan *p, cl_mem buf, void *host, size_t bytes)
+{
+    if (!bytes) return SCL_OK;
+    cl_int e = clEnqueueReadBuffer(scl_runtime_queue(p->rt), buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBuffer of %zu bytes: CL error %d", bytes, e);
+    return SCL_OK;
+}
+
+scl_status smpi_write(scl_mpi_plan *p, cl_mem buf, const void *host, size_t bytes)
+{
+    if (!bytes) return SCL_OK;
+    cl_int e = clEnqueueWriteBuffer(scl_runtime_queue(p->rt), buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    if (e != CL_SUCCESS)
+        return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBuffer of %zu bytes: CL error %d", bytes, e);
+    return SCL_OK;
+}
+
+cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st)
+{
+    cl_int e;
+    cl_mem m = clCreateBuffer(scl_runtime_context(p->rt), CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &e);
+    if (e != CL_SUCCESS) {
+        *st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "clCreateBuffer of %zu bytes: CL error %d", bytes, e);
+        return NULL;
+    }
+    return m;
+}
+
+scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl, void *recv,
+                               const int *rcount, const int *rdispl, size_t row_bytes)
+{
+    MPI_Datatype row;
+    double t0 = smpi_now_ms();
+    if (row_bytes > (size_t)1 << 30) return smpi_fail(p, SCL_ERR_UNSUPPORTED, "row of %zu bytes", row_bytes);
+    MPI_Type_contiguous((int)row_bytes, MPI_BYTE, &row);
+    MPI_Type_commit(&row);
+    int rc = MPI_Alltoallv(send, scount, sdispl, row, recv, rcount, rdispl, row, p->comm);
+    MPI_Type_free(&row);
+    if (rc != MPI_SUCCESS) return smpi_fail(p, SCL_ERR_IO, "MPI_Alltoallv failed (code %d)", rc);
+    for (int s = 0; s < p->size; s++) {
+        if (s == p->rank) continue; /* a rank's own rows never leave it */
+        p->traffic.sent += (double)scount[s] * (double)row_bytes;
+        p->traffic.received += (double)rcount[s] * (double)row_bytes;
+    }
+    p->traffic.comm_ms += smpi_now_ms() - t0;
+    return SCL_OK;
+}
+
+/* The local rank's GPU: ranks on one node are numbered by MPI_COMM_TYPE_SHARED (standard MPI-3,
+ * so the same under Open MPI and MPICH; OMPI_COMM_WORLD_LOCAL_RANK gives the same number). */
+static void pick_selector(MPI_Comm comm, char *sel, size_t len)
+{
+    MPI_Comm node;
+    int local = 0, n = 0;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    sel[0] = '\0';
+    if (scl_devices_list(NULL, 0, &n) != SCL_OK || n <= 0) return;
+    scl_device_info *d = calloc((size_t)n, sizeof *d);
+    if (!d) return;
+    int got = 0, gpus = 0;
+    if (scl_devices_list(d, n, &got) == SCL_OK) {
+        for (int i = 0; i < got && i < n; i++) gpus += (d[i].type & CL_DEVICE_TYPE_GPU) != 0;
+        for (int i = 0, g = 0; gpus > 0 && i < got && i < n; i++) {
+            if (!(d[i].type & CL_DEVICE_TYPE_GPU)) continue;
+            if (g++ == local % gpus) snprintf(sel, len, "%d", d[i].index);
+        }
+    }
+    free(d);
+}
+
+scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out)
+{
+    char sel[64] = "", err[1024];
+    int rank = 0;
+    if (!out) return SCL_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    MPI_Comm_rank(comm, &rank);
+    const char *env = getenv("SPARSECL_DEVICE");
+    if (selector && *selector)
+        snprintf(sel, sizeof sel, "%s", selector);
+    else if (!env || !*env)
+        pick_selector(comm, sel, sizeof sel);
+    scl_status s = scl_runtime_create(sel, out);
+    s = agree_comm(comm, rank, s, *out ? scl_last_error_message(*out) : "no runtime", err, sizeof err);
+    if (s != SCL_OK && rank == 0) fprintf(stderr, "sparsecl_mpi: %s\n", err);
+    return s;
+}

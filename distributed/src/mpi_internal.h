@@ -1,0 +1,76 @@
+/* Internal state of libsparsecl_mpi, shared by its source files (not installed). */
+#ifndef SCL_MPI_INTERNAL_H
+#define SCL_MPI_INTERNAL_H
+
+#include "sparsecl_mpi.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct scl_mpi_plan {
+    MPI_Comm comm; /* a duplicate: our messages never meet the caller's */
+    int rank, size;
+    scl_runtime *rt;
+    scl_shape shape; /* global; kv_heads, seq_k and scale filled in */
+    scl_dtype dtype;
+    size_t esz;      /* bytes per element of Q, K, V, O */
+    scl_mpi_exchange exchange;
+    int64_t *start, *len; /* [size]: each rank's rows */
+    /* Head all-to-all: rank r computes query heads [h0[r], h0[r] + hn[r]) and key/value heads
+     * [kv0[r], kv0[r] + kvn[r]); whole GQA groups, so a rank never needs another's K/V heads. */
+    int *h0, *hn, *kv0, *kvn;
+    /* Pattern-aware plan: this rank's frame starts at global row f0; its queries are frame rows
+     * [start - f0, start - f0 + len), its keys frame rows [0, fk). k_lo[r], k_hi[r]: the key range
+     * rank r fetches (global rows, contiguous), for every rank. */
+    int64_t f0, fq, fk;
+    int64_t *k_lo, *k_hi;
+    scl_plan *local;  /* the single-device plan this rank runs (NULL when it has no work) */
+    scl_mpi_traffic traffic;
+    char err[1024];
+};
+
+/* Agree on the outcome of a step: every rank passes its own status (and message); all return the
+ * lowest status of any rank, and plan->err then holds "rank R: message" of that rank. */
+scl_status smpi_agree(scl_mpi_plan *p, scl_status mine, const char *msg);
+/* Record a local failure in p->err (without agreeing) and return s. */
+scl_status smpi_fail(scl_mpi_plan *p, scl_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+double smpi_now_ms(void);
+
+/* Device <-> host staging on the plan's queue, blocking. */
+scl_status smpi_read(scl_mpi_plan *p, cl_mem buf, void *host, size_t bytes);
+scl_status smpi_write(scl_mpi_plan *p, cl_mem buf, const void *host, size_t bytes);
+cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st);
+
+/* MPI_Alltoallv of rows of `row_bytes` bytes; counts and displacements in rows. Adds the bytes to
+ * the plan's traffic counters. Returns SCL_OK or SCL_ERR_IO with p->err set. */
+scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl, void *recv,
+                               const int *rcount, const int *rdispl, size_t row_bytes);
+
+/* Head all-to-all plan (plan_heads.c). */
+void smpi_heads_partition(scl_mpi_plan *p);
+scl_status smpi_heads_setup(scl_mpi_plan *p, const char *spec);
+scl_status smpi_heads_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
+scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                               cl_mem dq, cl_mem dk, cl_mem dv);
+/* The spec restricted to heads [h0, h0 + hn), renumbered from 0 (heads() clauses rewritten). */
+int smpi_slice_heads(const char *spec, int h0, int hn, char *out, size_t out_len);
+
+/* Pattern-aware plan (plan_kv.c). */
+scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec);
+scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
+scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                            cl_mem dq, cl_mem dk, cl_mem dv);
+
+/* Planner (planner.c): fills k_lo/k_hi and this rank's predicted traffic; *kv_ok tells whether
+ * the pattern can run the KV plan; max_*: the busiest rank's forward bytes under each plan. Every
+ * rank computes every rank's figures from the compiled pattern: no messages. Needs the head
+ * partition (smpi_heads_partition). */
+scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads, double *max_kv_run);
+/* Does the predicate of the spec depend on i - j only (so a shifted frame computes it exactly)? */
+int smpi_shift_invariant(const char *spec);
+
+#endif

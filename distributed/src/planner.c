@@ -1,0 +1,104 @@
+/* The planner: for every pair of ranks, exactly which key blocks rank r's queries need from rank
+ * s (from the pattern compiler's block LUT over the whole sequence), the bytes each exchange plan
+ * moves per rank, and so the cost model's choice. Nothing here runs a kernel or sends a message. */
+#include "mpi_internal.h"
+#include "scl_patterns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
+{
+    int64_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* need[r * P + s]: keys of rank s that rank r's queries attend (whole blocks, all heads). */
+static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need)
+{
+    const int P = p->size, b = p->shape.block;
+    const int64_t N = p->shape.seq_q;
+    unsigned char *mark = malloc((size_t)lut->nb_k);
+    if (!mark) return;
+    for (int r = 0; r < P; r++) {
+        memset(mark, 0, (size_t)lut->nb_k);
+        int64_t rb0 = p->start[r] / b, rb1 = (p->start[r] + p->len[r] + b - 1) / b;
+        for (int L = 0; L < lut->n_layouts; L++)
+            for (int64_t row = rb0; row < rb1; row++) {
+                const int32_t *ptr = lut->row_ptr + (size_t)L * (lut->nb_q + 1);
+                for (int32_t e = ptr[row]; e < ptr[row + 1]; e++) mark[lut->col_idx[e]] = 1;
+            }
+        int first = -1, last = -1;
+        for (int c = 0; c < lut->nb_k; c++) {
+            if (!mark[c]) continue;
+            if (first < 0) first = c;
+            last = c;
+            int64_t k0 = (int64_t)c * b, k1 = k0 + b < N ? k0 + b : N;
+            for (int s = 0; s < P; s++) need[r * P + s] += overlap(k0, k1, p->start[s], p->start[s] + p->len[s]);
+        }
+        /* The KV plan fetches the whole range between the first and last needed key. */
+        p->k_lo[r] = first < 0 ? p->start[r] : (int64_t)first * b;
+        p->k_hi[r] = last < 0 ? p->start[r] : ((int64_t)last + 1) * b < N ? ((int64_t)last + 1) * b : N;
+        if (p->len[r] > 0 && p->k_hi[r] <= p->k_lo[r]) p->k_hi[r] = p->k_lo[r] + 1;
+    }
+    free(mark);
+}
+
+static double heads_bytes(const scl_mpi_plan *p, int r)
+{
+    const double B = p->shape.batch, H = p->shape.heads, Hkv = p->shape.kv_heads, N = (double)p->shape.seq_q;
+    const double n = (double)p->len[r], hn = p->hn[r], kvn = p->kvn[r], row = (double)p->shape.head_dim * p->esz;
+    double out = B * n * row * ((H - hn) + 2 * (Hkv - kvn));   /* my rows of the others' heads */
+    double in = B * (N - n) * row * (hn + 2 * kvn);            /* the others' rows of my heads */
+    double back = B * (hn * (N - n) + (H - hn) * n) * (row + 4); /* O and LSE return */
+    return out + in + back;
+}
+
+scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads, double *max_kv_run)
+{
+    const int P = p->size, me = p->rank;
+    spc_error err;
+    spc_pattern *pat = NULL;
+    spc_bound *bound = NULL;
+    spc_lut *lut = NULL;
+    spc_geometry g = {p->shape.seq_q, p->shape.seq_q, p->shape.block, p->shape.heads};
+    int64_t *need = calloc((size_t)P * P, sizeof *need);
+    scl_status st = SCL_OK;
+    if (!need) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "planner");
+    if (spc_parse(spec, &pat, &err) != 0 || spc_bind(pat, &g, &bound, &err) != 0 || spc_compile(bound, &lut, &err) != 0) {
+        st = smpi_fail(p, SCL_ERR_PATTERN, "pattern '%s': %s", spec, err.message);
+        goto done;
+    }
+    needed(p, lut, need);
+    const double kvrow = 2.0 * p->shape.batch * p->shape.kv_heads * p->shape.head_dim * (double)p->esz;
+    *kv_ok = smpi_shift_invariant(spc_pattern_text(pat));
+    *max_heads = *max_kv_run = 0;
+    for (int r = 0; r < P; r++) {
+        double exact = 0, run = 0;
+        for (int s = 0; s < P; s++) {
+            if (s == r) continue;
+            exact += (double)(need[r * P + s] + need[s * P + r]) * kvrow;
+            int64_t in = p->len[r] ? overlap(p->k_lo[r], p->k_hi[r], p->start[s], p->start[s] + p->len[s]) : 0;
+            int64_t out = p->len[s] ? overlap(p->k_lo[s], p->k_hi[s], p->start[r], p->start[r] + p->len[r]) : 0;
+            run += (double)(in + out) * kvrow;
+        }
+        double hb = heads_bytes(p, r);
+        if (hb > *max_heads) *max_heads = hb;
+        if (run > *max_kv_run) *max_kv_run = run;
+        if (r == me) {
+            p->traffic.kv_bytes = exact;
+            p->traffic.kv_run_bytes = *kv_ok ? run : -1;
+            p->traffic.heads_bytes = hb;
+        }
+    }
+    /* Ring attention: each of the P - 1 steps passes one shard's K and V on (sent) and takes the
+     * next one in (received). */
+    p->traffic.ring_bytes = 2.0 * (P - 1) * kvrow * ((double)p->shape.seq_q / P);
+done:
+    spc_lut_free(lut);
+    spc_bound_free(bound);
+    spc_pattern_free(pat);
+    free(need);
+    return st;
+}
