@@ -25,7 +25,7 @@ static void usage(void)
            "  K, V     [B, H_kv, N_k, d] same dtype as Q; H must be a multiple of H_kv\n"
            "  --out    O [B, H, N_q, d] in Q's dtype\n"
            "  --lse    log-sum-exp [B, H, N_q] float32 (-inf for rows with no allowed key)\n"
-           "  --scale  softmax scale (default 1/sqrt(d))\n"
+           "  --scale  softmax scale, a positive number (default 1/sqrt(d))\n"
            "  --block  layout block size, a power of two 8..256\n"
            "d must be one of 16, 32, 64, 80, 96, 128, 256. See `sparsecl pattern --help` for SPEC.\n");
 }
@@ -107,7 +107,13 @@ int cmd_attend(int argc, char **argv)
             if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
             break;
         case 's':
-            if (!cli_parse_double(CMD, "--scale", optarg, 0, 1e30, &scale)) return CLI_USAGE;
+            /* The API reads scale 0 as 1/sqrt(d); the CLI never substitutes a value it was given. */
+            if (!cli_parse_double(CMD, "--scale", optarg, -1e300, 1e30, &scale)) return CLI_USAGE;
+            if (!((float)scale > 0.0f))
+                return cli_error(CMD, CLI_USAGE,
+                                 "--scale must be a positive number, got '%s' (leave --scale out for the "
+                                 "default 1/sqrt(d))",
+                                 optarg);
             break;
         case 'h':
             usage();

@@ -63,5 +63,12 @@ expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern caus
 SPARSECL_DEVICE=no-such-device expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64
 expect 2 "device index 999 out of range" peak --device 999
 
+# ---- 5. --scale 0 (or any non-positive value) is refused, never replaced by 1/sqrt(d).
+for s in 0 -0 -1 0.0 1e-300 nan inf; do
+    expect 2 "--scale" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --scale "$s"
+done
+expect 2 "--scale must be a positive number, got '0'" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --scale 0
+expect 0 "density" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --scale 0.125
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
