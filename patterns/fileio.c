@@ -57,17 +57,68 @@ int scl_read_file(const char *path, size_t max_bytes, unsigned char **data, size
     return 0;
 }
 
+#define TMP_SUFFIX ".tmp.XXXXXX"
+
+/* What an output path names today: the atomic replacement (temp file + rename) is only right for
+ * a regular file or a new name. A symbolic link is followed: its target is replaced, the link
+ * stays. Character devices (/dev/null, a terminal) and FIFOs are written through: renaming over
+ * them would replace the node itself. Anything else (directory, block device, socket, dangling
+ * link) is refused. Returns 0 with *target (malloc'ed: the file to replace, NULL to write through
+ * `path`), or -1 with msg. */
+static int output_target(const char *path, char **target, char *msg, size_t len)
+{
+    struct stat st;
+    *target = NULL;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(msg, len, "cannot write '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        *target = strdup(path); /* a new file */
+    } else {
+        bool link = S_ISLNK(st.st_mode);
+        if (link && stat(path, &st) != 0) {
+            snprintf(msg, len, "cannot write '%s': a symbolic link to nothing (%s)", path, strerror(errno));
+            return -1;
+        }
+        if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return 0;
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(msg, len, "cannot write '%s': %s", path,
+                     S_ISDIR(st.st_mode) ? "it is a directory"
+                                         : "not a regular file, character device or FIFO");
+            return -1;
+        }
+        *target = link ? realpath(path, NULL) : strdup(path);
+    }
+    if (!*target) {
+        snprintf(msg, len, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 FILE *scl_atomic_open(const char *path, char **tmp_out, char *msg, size_t len)
 {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
+    char *target;
     *tmp_out = NULL;
+    if (output_target(path, &target, msg, len) != 0) return NULL;
+    if (!target) { /* write through: no temp file, nothing to rename */
+        FILE *f = fopen(path, "wb");
+        if (!f) snprintf(msg, len, "cannot write '%s': %s", path, strerror(errno));
+        return f;
+    }
+    size_t n = strlen(target) + sizeof TMP_SUFFIX;
+    char *tmp = malloc(n);
     if (!tmp) {
+        free(target);
         snprintf(msg, len, "out of memory");
         return NULL;
     }
-    /* mkstemp: a unique name per call, so threads of one process never share a temp file. */
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    /* mkstemp: a unique name per call, so threads of one process never share a temp file. The
+     * temp file sits beside the file it replaces (a link's target), so the rename stays within
+     * one file system and scl_atomic_close finds the target by dropping the suffix. */
+    snprintf(tmp, n, "%s" TMP_SUFFIX, target);
+    free(target);
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
@@ -82,8 +133,16 @@ FILE *scl_atomic_open(const char *path, char **tmp_out, char *msg, size_t len)
 
 int scl_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *msg, size_t len)
 {
-    int saved = 0;
-    if (ok && (fflush(f) != 0 || ferror(f))) saved = errno, ok = false;
+    int saved = !ok && ferror(f) ? errno : 0; /* a failed fwrite of the caller's: why, best effort */
+    if (ok && (fflush(f) != 0 || ferror(f))) saved = errno ? errno : EIO, ok = false;
+    if (!tmp) { /* written through (a device or FIFO): every write error is still an error */
+        if (fclose(f) != 0 && ok) saved = errno, ok = false;
+        if (!ok) {
+            if (saved) snprintf(msg, len, "cannot write '%s': %s", path, strerror(saved));
+            else snprintf(msg, len, "cannot write '%s'", path);
+        }
+        return ok ? 0 : -1;
+    }
     if (ok) fsync(fileno(f)); /* best effort: rename must not expose data that is not on disk */
     if (fclose(f) != 0 && ok) saved = errno, ok = false;
     /* mkstemp makes the file 0600; give it the usual permissions before it becomes `path`. */
@@ -92,7 +151,16 @@ int scl_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *msg, s
         umask(mask);
         chmod(tmp, 0666 & ~mask);
     }
-    if (ok && rename(tmp, path) != 0) saved = errno, ok = false;
+    if (ok) {
+        size_t n = strlen(tmp) - (sizeof TMP_SUFFIX - 1);
+        char *target = malloc(n + 1);
+        if (target) {
+            memcpy(target, tmp, n);
+            target[n] = '\0';
+        }
+        if (!target || rename(tmp, target) != 0) saved = target ? errno : ENOMEM, ok = false;
+        free(target);
+    }
     if (!ok) {
         remove(tmp);
         if (saved) snprintf(msg, len, "cannot write '%s': %s", path, strerror(saved));

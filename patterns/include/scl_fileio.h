@@ -14,10 +14,13 @@
 int scl_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *size, char *msg, size_t len);
 
 /* Opens a unique "<path>.tmp.XXXXXX" for writing; *tmp receives its malloc'ed name. NULL + msg on
- * failure. */
+ * failure. A symbolic link is followed (the temp file goes beside its target, which is replaced;
+ * the link stays); a character device or FIFO (/dev/null) is written through, *tmp = NULL;
+ * directories, block devices, sockets and dangling links are refused. */
 FILE *scl_atomic_open(const char *path, char **tmp, char *msg, size_t len);
-/* Closes f; when ok (and every write succeeded), syncs and renames tmp over path, else removes
- * tmp. Frees tmp. Returns 0, or -1 with msg. */
+/* Closes f; when ok (and every write succeeded), syncs and renames tmp over path (its target),
+ * else removes tmp. Frees tmp. A written-through file (tmp NULL) is flushed and closed: a write
+ * error (ENOSPC on /dev/full) is an error there too. Returns 0, or -1 with msg. */
 int scl_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *msg, size_t len);
 /* mkdir -p; 0 when the directory exists afterwards. */
 int scl_mkdirs(const char *dir);

@@ -70,5 +70,51 @@ done
 expect 2 "--scale must be a positive number, got '0'" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --scale 0
 expect 0 "density" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --scale 0.125
 
+# ---- 3. Outputs: regular files are replaced atomically, a symlink is followed (its target is
+# replaced, the link stays), character devices and FIFOs are written through, a write error is an
+# error (exit 1) and leaves nothing half-written.
+run_ok="attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64"
+is_npy() { # is_npy FILE: starts with the .npy magic
+    checks=$((checks + 1))
+    [ "$(head -c 6 "$1" | tail -c 5)" = "NUMPY" ] || fail "$1 does not hold a .npy file"
+}
+expect 0 "wrote /dev/null" $run_ok --out /dev/null --lse /dev/null
+checks=$((checks + 1))
+[ -c /dev/null ] || fail "/dev/null is no longer a character device"
+if [ -e /dev/full ]; then
+    expect 1 "No space left on device" $run_ok --out /dev/full
+    checks=$((checks + 1))
+    [ -c /dev/full ] || fail "/dev/full is no longer a character device"
+fi
+echo old >target.npy
+ln -sf target.npy link.npy
+expect 0 "wrote link.npy" $run_ok --out link.npy
+checks=$((checks + 1))
+[ -L link.npy ] || fail "link.npy was replaced instead of followed"
+is_npy target.npy
+ln -sf missing/nothing.npy dangling.npy
+expect 1 "symbolic link to nothing" $run_ok --out dangling.npy
+mkdir -p adir
+expect 1 "it is a directory" $run_ok --out adir
+if mkfifo fifo.npy 2>/dev/null; then
+    cat fifo.npy >from_fifo.npy &
+    reader=$!
+    expect 0 "wrote fifo.npy" $run_ok --out fifo.npy
+    wait $reader
+    checks=$((checks + 1))
+    [ -p fifo.npy ] || fail "fifo.npy is no longer a FIFO"
+    is_npy from_fifo.npy
+fi
+# A failed write keeps the old file: a read-only directory makes the temp file impossible.
+if [ "$(id -u)" != 0 ]; then
+    mkdir -p ro && echo keep >ro/o.npy && chmod a-w ro
+    expect 1 "cannot" $run_ok --out ro/o.npy
+    checks=$((checks + 1))
+    [ "$(cat ro/o.npy)" = keep ] || fail "ro/o.npy was lost"
+    chmod u+w ro
+fi
+checks=$((checks + 1))
+ls ./*.tmp.* >/dev/null 2>&1 && fail "temp files left behind: $(ls ./*.tmp.*)"
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
