@@ -133,6 +133,21 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) rc = load("--k", kp, &k);
     if (rc == CLI_OK) rc = load("--v", vp, &v);
     if (rc == CLI_OK) {
+        /* scl_shape reads seq_k = 0 as "same as N_q": a K/V file with no keys must never get there. */
+        const struct {
+            const char *opt, *path;
+            const npy_array *a;
+        } in[] = {{"--q", qp, &q}, {"--k", kp, &k}, {"--v", vp, &v}};
+        for (int t = 0; t < 3 && rc == CLI_OK; t++)
+            for (int d = 0; d < 4 && rc == CLI_OK; d++)
+                if (in[t].a->shape[d] < 1)
+                    rc = cli_error(CMD, CLI_USAGE,
+                                   "%s %s: dimension %d (%s) is 0: attention needs at least one %s (an empty "
+                                   "tensor is refused)",
+                                   in[t].opt, in[t].path, d, (const char *[]){"B", "H", "N", "d"}[d],
+                                   (const char *[]){"batch entry", "head", t ? "key" : "query", "element"}[d]);
+    }
+    if (rc == CLI_OK) {
         if (k.dtype != q.dtype || v.dtype != q.dtype)
             rc = cli_error(CMD, CLI_USAGE, "Q, K and V must have the same dtype (got %s, %s, %s)",
                            npy_dtype_name(q.dtype), npy_dtype_name(k.dtype), npy_dtype_name(v.dtype));

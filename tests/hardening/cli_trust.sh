@@ -116,5 +116,17 @@ fi
 checks=$((checks + 1))
 ls ./*.tmp.* >/dev/null 2>&1 && fail "temp files left behind: $(ls ./*.tmp.*)"
 
+# ---- 1. N_k = 0: refused (exit 2), never run as N_k = N_q (seq_k = 0 means N_q in scl_shape).
+mk_npy q256.npy '<f4' '1, 2, 256, 64' 131072
+mk_npy k0.npy '<f4' '1, 2, 0, 64'
+expect 2 "--k k0.npy: dimension 2 (N) is 0: attention needs at least one key" \
+    attend --q q256.npy --k k0.npy --v k0.npy --pattern causal --block 64 --out o.npy --lse l.npy
+checks=$((checks + 1))
+[ -e o.npy ] && fail "o.npy was written for N_k = 0"
+expect 2 "--q k0.npy: dimension 2 (N) is 0: attention needs at least one query" \
+    attend --q k0.npy --k q256.npy --v q256.npy --pattern causal --block 64
+mk_npy b0.npy '<f4' '0, 2, 256, 64'
+expect 2 "dimension 0 (B) is 0" attend --q q256.npy --k b0.npy --v b0.npy --pattern causal --block 64
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
