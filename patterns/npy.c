@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Largest file the reader accepts (a sanity bound, not a format limit). */
 #define NPY_MAX_FILE ((uint64_t)1 << 36)
@@ -273,44 +274,73 @@ static void byteswap(uint8_t *p, int64_t count, size_t size)
         }
 }
 
+/* The fixed preamble: magic, version, header length. `have` bytes of it are in b (10 or 12
+ * needed). Returns 0, 1 when 12 bytes are needed (versions 2 and 3) and only 10 are there, or -1. */
+static int preamble(const uint8_t *b, size_t have, size_t *hstart, size_t *hlen, char *msg, size_t msg_len)
+{
+    if (have < 10 || memcmp(b, "\x93NUMPY", 6) != 0) return fail(msg, msg_len, "not a .npy file (bad magic)");
+    int major = b[6], minor = b[7];
+    if (major < 1 || major > 3 || minor != 0)
+        return fail(msg, msg_len, "unsupported .npy version %d.%d", major, minor);
+    if (major == 1) {
+        *hlen = (size_t)b[8] | (size_t)b[9] << 8;
+        *hstart = 10;
+        return 0;
+    }
+    if (have < 12) return 1;
+    *hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+    *hstart = 12;
+    return 0;
+}
+
+/* Header text -> a (no data), the byte swap flag and the data size in bytes. */
+static int header(const char *h, size_t hlen, npy_array *a, bool *swap, uint64_t *bytes, char *msg, size_t msg_len)
+{
+    if (!parse_header(h, hlen, a, swap, msg, msg_len)) return -1;
+    a->itemsize = DTYPES[a->dtype].size;
+    int64_t count = 1;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->shape[d] != 0 && count > INT64_MAX / a->shape[d])
+            return fail(msg, msg_len, "shape is too large (element count overflows)");
+        count *= a->shape[d];
+    }
+    a->count = count;
+    if ((uint64_t)count > UINT64_MAX / a->itemsize) return fail(msg, msg_len, "shape is too large");
+    *bytes = (uint64_t)count * a->itemsize;
+    return 0;
+}
+
+/* The data of a file that announces `bytes` and holds `avail` after its header. */
+static int check_data_size(const npy_array *a, uint64_t bytes, uint64_t avail, char *msg, size_t msg_len)
+{
+    if (bytes > avail)
+        return fail(msg, msg_len,
+                    "truncated .npy data: shape needs %lld elements of %zu bytes, file holds %llu bytes",
+                    (long long)a->count, a->itemsize, (unsigned long long)avail);
+    if (bytes != avail)
+        return fail(msg, msg_len, "%llu unexpected bytes after the .npy data", (unsigned long long)(avail - bytes));
+    if (bytes > SIZE_MAX) return fail(msg, msg_len, "array is too large for this host");
+    return 0;
+}
+
 int npy_read_mem(const void *buf, size_t len, npy_array *out, char *msg, size_t msg_len)
 {
     const uint8_t *b = buf;
     npy_array a;
     memset(&a, 0, sizeof a);
     memset(out, 0, sizeof *out);
-    if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0) return fail(msg, msg_len, "not a .npy file (bad magic)");
-    int major = b[6], minor = b[7];
-    size_t hlen, hstart;
-    if (major == 1) {
-        hlen = (size_t)b[8] | (size_t)b[9] << 8;
-        hstart = 10;
-    } else if (major == 2 || major == 3) {
-        if (len < 12) return fail(msg, msg_len, "truncated .npy header");
-        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
-        hstart = 12;
-    } else {
-        return fail(msg, msg_len, "unsupported .npy version %d.%d", major, minor);
-    }
-    if (minor != 0) return fail(msg, msg_len, "unsupported .npy version %d.%d", major, minor);
+    size_t hlen = 0, hstart = 0;
+    int pr = preamble(b, len, &hstart, &hlen, msg, msg_len);
+    if (pr < 0) return -1;
+    if (pr > 0) return fail(msg, msg_len, "truncated .npy header");
     if (hlen > len - hstart) return fail(msg, msg_len, "truncated .npy header (%zu bytes announced)", hlen);
     bool swap = false;
-    if (!parse_header((const char *)b + hstart, hlen, &a, &swap, msg, msg_len)) return -1;
-    a.itemsize = DTYPES[a.dtype].size;
-    int64_t count = 1;
-    for (int d = 0; d < a.ndim; d++) {
-        if (a.shape[d] != 0 && count > INT64_MAX / a.shape[d])
-            return fail(msg, msg_len, "shape is too large (element count overflows)");
-        count *= a.shape[d];
-    }
-    a.count = count;
-    size_t avail = len - hstart - hlen;
-    if ((uint64_t)count > (uint64_t)SIZE_MAX / a.itemsize || (uint64_t)count * a.itemsize > avail)
-        return fail(msg, msg_len,
-                    "truncated .npy data: shape needs %lld elements of %zu bytes, file holds %zu bytes",
-                    (long long)count, a.itemsize, avail);
-    size_t bytes = (size_t)count * a.itemsize;
-    if (bytes != avail) return fail(msg, msg_len, "%zu unexpected bytes after the .npy data", avail - bytes);
+    uint64_t total = 0;
+    if (header((const char *)b + hstart, hlen, &a, &swap, &total, msg, msg_len) != 0 ||
+        check_data_size(&a, total, len - hstart - hlen, msg, msg_len) != 0)
+        return -1;
+    size_t bytes = (size_t)total;
+    int64_t count = a.count;
     a.data = malloc(bytes ? bytes : 1);
     if (!a.data) return fail(msg, msg_len, "out of memory for %zu bytes of .npy data", bytes);
     memcpy(a.data, b + hstart + hlen, bytes);
@@ -319,14 +349,110 @@ int npy_read_mem(const void *buf, size_t len, npy_array *out, char *msg, size_t 
     return 0;
 }
 
-int npy_read(const char *path, npy_array *out, char *msg, size_t msg_len)
+/* Headers longer than this are refused (NumPy writes a few hundred bytes at most). */
+#define NPY_MAX_HEADER ((size_t)1 << 20)
+
+struct npy_file {
+    FILE *f;
+    bool swap, regular;
+    uint64_t bytes; /* data size the header announces */
+};
+
+void npy_close(npy_file *f)
+{
+    if (!f) return;
+    if (f->f) fclose(f->f);
+    free(f);
+}
+
+int npy_open(const char *path, npy_array *out, npy_file **file, char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *buf;
-    size_t n;
-    if (scl_read_file(path, NPY_MAX_FILE, &buf, &n, msg, msg_len) != 0) return -1;
-    int rc = npy_read_mem(buf, n, out, msg, msg_len);
-    free(buf);
+    *file = NULL;
+    npy_file *nf = calloc(1, sizeof *nf);
+    if (!nf) return fail(msg, msg_len, "out of memory");
+    nf->f = fopen(path, "rb");
+    if (!nf->f) {
+        fail(msg, msg_len, "cannot open '%s': %s", path, strerror(errno));
+        npy_close(nf);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(nf->f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        fail(msg, msg_len, "cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "it is a directory" : strerror(errno));
+        npy_close(nf);
+        return -1;
+    }
+    nf->regular = S_ISREG(st.st_mode);
+    /* The preamble and the header only: nothing of the data is read (or allocated) here. */
+    uint8_t pre[12];
+    size_t have = fread(pre, 1, 10, nf->f), hstart = 0, hlen = 0;
+    int pr = preamble(pre, have, &hstart, &hlen, msg, msg_len);
+    if (pr > 0 && (have += fread(pre + 10, 1, 2, nf->f)) < 12) pr = fail(msg, msg_len, "truncated .npy header");
+    if (pr > 0) pr = preamble(pre, have, &hstart, &hlen, msg, msg_len);
+    char *h = NULL;
+    if (pr == 0 && hlen > NPY_MAX_HEADER) pr = fail(msg, msg_len, ".npy header of %zu bytes is too long", hlen);
+    if (pr == 0 && !(h = malloc(hlen ? hlen : 1))) pr = fail(msg, msg_len, "out of memory");
+    if (pr == 0 && fread(h, 1, hlen, nf->f) != hlen)
+        pr = fail(msg, msg_len, "truncated .npy header (%zu bytes announced)", hlen);
+    if (pr == 0) pr = header(h, hlen, out, &nf->swap, &nf->bytes, msg, msg_len);
+    free(h);
+    /* A regular file must hold exactly the data its header announces; a pipe or device is read
+     * for exactly that many bytes by npy_read_data, no more. */
+    if (pr == 0 && nf->regular) {
+        uint64_t size = (uint64_t)st.st_size, head = hstart + hlen;
+        pr = check_data_size(out, nf->bytes, size > head ? size - head : 0, msg, msg_len);
+    }
+    if (pr == 0 && nf->bytes > SIZE_MAX) pr = fail(msg, msg_len, "array is too large for this host");
+    if (pr != 0) {
+        npy_close(nf);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    *file = nf;
+    return 0;
+}
+
+int npy_read_data(npy_file *f, npy_array *a, char *msg, size_t msg_len)
+{
+    size_t bytes = (size_t)f->bytes;
+    free(a->data);
+    a->data = malloc(bytes ? bytes : 1);
+    if (!a->data) return fail(msg, msg_len, "out of memory for %zu bytes of .npy data", bytes);
+    /* Straight into the array, in pieces: the file is never held twice. */
+    size_t done = 0;
+    while (done < bytes) {
+        size_t piece = bytes - done < ((size_t)1 << 26) ? bytes - done : (size_t)1 << 26;
+        size_t k = fread((uint8_t *)a->data + done, 1, piece, f->f);
+        if (k == 0) break;
+        done += k;
+    }
+    int rc = 0;
+    if (done < bytes)
+        rc = ferror(f->f) ? fail(msg, msg_len, "cannot read .npy data: %s", strerror(errno))
+                          : fail(msg, msg_len,
+                                 "truncated .npy data: shape needs %lld elements of %zu bytes, got %zu bytes",
+                                 (long long)a->count, a->itemsize, done);
+    else if (!f->regular && fgetc(f->f) != EOF)
+        rc = fail(msg, msg_len, "unexpected bytes after the .npy data");
+    if (rc != 0) {
+        npy_free(a);
+        return -1;
+    }
+    if (f->swap) byteswap(a->data, a->count, a->itemsize);
+    return 0;
+}
+
+int npy_read(const char *path, npy_array *out, char *msg, size_t msg_len)
+{
+    npy_file *f;
+    if (npy_open(path, out, &f, msg, msg_len) != 0) return -1;
+    int rc = 0;
+    if ((uint64_t)out->count * out->itemsize > NPY_MAX_FILE)
+        rc = fail(msg, msg_len, "'%s' is larger than %llu bytes", path, (unsigned long long)NPY_MAX_FILE);
+    if (rc == 0) rc = npy_read_data(f, out, msg, msg_len);
+    npy_close(f);
+    if (rc != 0) memset(out, 0, sizeof *out);
     return rc;
 }
 

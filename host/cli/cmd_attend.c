@@ -30,18 +30,77 @@ static void usage(void)
            "d must be one of 16, 32, 64, 80, 96, 128, 256. See `sparsecl pattern --help` for SPEC.\n");
 }
 
-static int load(const char *opt, const char *path, npy_array *a)
+/* An input file: its header is read and checked first (npy_open), its data only once every shape
+ * has been checked against the others and against the device (npy_read_data). */
+typedef struct input {
+    const char *opt, *path;
+    npy_array a;
+    npy_file *f;
+} input;
+
+static int open_input(input *in)
 {
     char msg[512];
-    if (!path) return cli_error(CMD, CLI_USAGE, "%s is required (see --help)", opt);
-    if (npy_read(path, a, msg, sizeof msg) != 0)
-        return cli_error(CMD, CLI_USAGE, "%s %s: %s", opt, path, msg);
-    if (a->dtype != NPY_F32 && a->dtype != NPY_F16)
-        return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32 or float16", opt, path,
-                         npy_dtype_name(a->dtype));
-    if (a->ndim != 4)
-        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", opt, path,
-                         a->ndim);
+    if (!in->path) return cli_error(CMD, CLI_USAGE, "%s is required (see --help)", in->opt);
+    if (npy_open(in->path, &in->a, &in->f, msg, sizeof msg) != 0)
+        return cli_error(CMD, CLI_USAGE, "%s %s: %s", in->opt, in->path, msg);
+    if (in->a.dtype != NPY_F32 && in->a.dtype != NPY_F16)
+        return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32 or float16", in->opt, in->path,
+                         npy_dtype_name(in->a.dtype));
+    if (in->a.ndim != 4)
+        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", in->opt, in->path,
+                         in->a.ndim);
+    return CLI_OK;
+}
+
+static int read_input(input *in)
+{
+    char msg[512];
+    int rc = npy_read_data(in->f, &in->a, msg, sizeof msg);
+    npy_close(in->f);
+    in->f = NULL;
+    return rc == 0 ? CLI_OK : cli_error(CMD, CLI_USAGE, "%s %s: %s", in->opt, in->path, msg);
+}
+
+static void close_input(input *in)
+{
+    npy_close(in->f);
+    npy_free(&in->a);
+}
+
+static void human(char *out, size_t n, double b)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int k = 0;
+    for (; b >= 1024 && k < 6; k++) b /= 1024;
+    snprintf(out, n, "%.4g %s", b, u[k]);
+}
+
+/* Every tensor must fit one device buffer and all of them the device's global memory, before a
+ * byte of data is read. */
+static int check_device_memory(const scl_device_info *dev, const input *q, const input *k, bool backward)
+{
+    const double es = (double)q->a.itemsize, qb = (double)q->a.count * es, kb = (double)k->a.count * es,
+                 lb = (double)q->a.shape[0] * (double)q->a.shape[1] * (double)q->a.shape[2] * 4;
+    const struct {
+        const char *what;
+        double bytes;
+    } t[] = {{"Q", qb}, {"K", kb}, {"V", kb}, {"O", qb}, {"LSE", lb}, {"dO", qb}, {"dQ", qb}, {"dK", kb}, {"dV", kb}};
+    double total = 0, max_alloc = (double)dev->max_alloc_bytes, global = (double)dev->global_mem_bytes;
+    char a[32], b[32];
+    for (size_t i = 0; i < (backward ? 9 : 5); i++) {
+        total += t[i].bytes;
+        if (max_alloc > 0 && t[i].bytes > max_alloc) {
+            human(a, sizeof a, t[i].bytes), human(b, sizeof b, max_alloc);
+            return cli_error(CMD, CLI_USAGE, "%s would take %s, more than the largest buffer of %s (%s)", t[i].what, a,
+                             dev->name, b);
+        }
+    }
+    if (global > 0 && total > global) {
+        human(a, sizeof a, total), human(b, sizeof b, global);
+        return cli_error(CMD, CLI_USAGE, "the tensors of this %s pass take %s, more than the global memory of %s (%s)",
+                         backward ? "forward and backward" : "forward", a, dev->name, b);
+    }
     return CLI_OK;
 }
 
@@ -128,10 +187,15 @@ int cmd_attend(int argc, char **argv)
     if ((dqp || dkp || dvp) && !doutp)
         return cli_error(CMD, CLI_USAGE, "--dq/--dk/--dv need --dout (the gradient of O)");
 
-    npy_array q = {0}, k = {0}, v = {0};
-    int rc = load("--q", qp, &q);
-    if (rc == CLI_OK) rc = load("--k", kp, &k);
-    if (rc == CLI_OK) rc = load("--v", vp, &v);
+    /* Headers first: every shape is checked against the others and against the device before any
+     * data is read (a 5 GiB Q used to be read whole before a heads mismatch was found). */
+    input in_q = {"--q", qp, {0}, NULL}, in_k = {"--k", kp, {0}, NULL}, in_v = {"--v", vp, {0}, NULL},
+          in_dout = {"--dout", doutp, {0}, NULL};
+    npy_array q = {0}, k = {0}, v = {0}; /* the headers (copies; the data stays with the inputs) */
+    int rc = open_input(&in_q);
+    if (rc == CLI_OK) rc = open_input(&in_k);
+    if (rc == CLI_OK) rc = open_input(&in_v);
+    q = in_q.a, k = in_k.a, v = in_v.a;
     if (rc == CLI_OK) {
         /* scl_shape reads seq_k = 0 as "same as N_q": a K/V file with no keys must never get there. */
         const struct {
@@ -167,10 +231,14 @@ int cmd_attend(int argc, char **argv)
                            (long long)q.shape[1], (long long)k.shape[1]);
         else if (q.shape[0] > 1 << 20 || q.shape[1] > 1 << 20)
             rc = cli_error(CMD, CLI_USAGE, "batch or heads too large");
+        else if (q.shape[3] > 256) /* before the int conversion below */
+            rc = cli_error(CMD, CLI_USAGE, "head dim %lld is not supported (16, 32, 64, 80, 96, 128, 256)",
+                           (long long)q.shape[3]);
     }
     npy_array dout = {0};
     if (rc == CLI_OK && doutp) {
-        rc = load("--dout", doutp, &dout);
+        rc = open_input(&in_dout);
+        dout = in_dout.a;
         if (rc == CLI_OK && (dout.dtype != q.dtype || memcmp(dout.shape, q.shape, sizeof q.shape) != 0))
             rc = cli_error(CMD, CLI_USAGE, "--dout must have Q's dtype and shape [%lld, %lld, %lld, %lld]",
                            (long long)q.shape[0], (long long)q.shape[1], (long long)q.shape[2],
@@ -182,6 +250,7 @@ int cmd_attend(int argc, char **argv)
     void *o = NULL;
     float *lse = NULL;
     if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
+    if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(rt), &in_q, &in_k, doutp != NULL);
     scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
     scl_shape shape = {(int)q.shape[0], (int)q.shape[1], (int)k.shape[1], q.shape[2],     k.shape[2],
                        (int)q.shape[3], block,           (float)scale,    SCL_LAYOUT_BHND};
@@ -194,6 +263,12 @@ int cmd_attend(int argc, char **argv)
                            st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
                            "%s", scl_last_error_message(rt));
     }
+    /* Everything is checked: now the data, each file read once straight into its array. */
+    if (rc == CLI_OK) rc = read_input(&in_q);
+    if (rc == CLI_OK) rc = read_input(&in_k);
+    if (rc == CLI_OK) rc = read_input(&in_v);
+    if (rc == CLI_OK && doutp) rc = read_input(&in_dout);
+    q = in_q.a, k = in_k.a, v = in_v.a, dout = in_dout.a;
     if (rc == CLI_OK) {
         scl_plan_sizes sz;
         scl_plan_tensor_sizes(plan, &sz);
@@ -243,14 +318,14 @@ int cmd_attend(int argc, char **argv)
         if (doutp) printf("attend: backward done%s\n", dqp || dkp || dvp ? "; gradients written" : "");
     }
     free(dq), free(dk), free(dv);
-    npy_free(&dout);
     free(o);
     free(lse);
     scl_plan_destroy(plan);
     scl_pattern_destroy(pat);
     scl_runtime_destroy(rt);
-    npy_free(&q);
-    npy_free(&k);
-    npy_free(&v);
+    close_input(&in_q);
+    close_input(&in_k);
+    close_input(&in_v);
+    close_input(&in_dout);
     return rc;
 }

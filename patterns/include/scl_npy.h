@@ -27,9 +27,20 @@ typedef struct npy_array {
     void *data;      /* count * itemsize bytes, native little-endian */
 } npy_array;
 
-/* Read a whole .npy file. Big-endian data is byte-swapped; Fortran order, object dtypes,
- * truncated files and malformed headers are refused. Returns 0, or -1 with a one-line message. */
+/* Read a whole .npy file (npy_open + npy_read_data: the header is checked before any data is
+ * read). Big-endian data is byte-swapped; Fortran order, object dtypes, truncated files and
+ * malformed headers are refused. Returns 0, or -1 with a one-line message. */
 int npy_read(const char *path, npy_array *out, char *msg, size_t msg_len);
+/* Header first, for inputs that must be checked before their data is read: npy_open reads and
+ * validates the preamble and header only (a regular file must also hold exactly the data the
+ * header announces: its size is checked, nothing is read) and fills `out` with data = NULL;
+ * npy_read_data then reads exactly count * itemsize bytes into a fresh out->data (a pipe that
+ * ends early or goes on is an error). npy_close closes the file; npy_free frees the data.
+ * Directories are refused; pipes and devices are read for the announced size, never more. */
+typedef struct npy_file npy_file;
+int npy_open(const char *path, npy_array *out, npy_file **file, char *msg, size_t msg_len);
+int npy_read_data(npy_file *file, npy_array *out, char *msg, size_t msg_len);
+void npy_close(npy_file *file);
 /* Same as npy_read, from a complete file image in memory (used by fuzzers and embedders). */
 int npy_read_mem(const void *buf, size_t len, npy_array *out, char *msg, size_t msg_len);
 /* Write a C-order .npy file atomically (temp file + rename). */

@@ -128,5 +128,68 @@ expect 2 "--q k0.npy: dimension 2 (N) is 0: attention needs at least one query" 
 mk_npy b0.npy '<f4' '0, 2, 256, 64'
 expect 2 "dimension 0 (B) is 0" attend --q q256.npy --k b0.npy --v b0.npy --pattern causal --block 64
 
+# ---- 4. Inputs: the header is read and checked first; nothing is read (or allocated) from a
+# file before its shape has been checked against the others and against the device.
+# mk_sparse FILE DESCR SHAPE BYTES: a valid header over BYTES of data that take no disk space.
+mk_sparse() {
+    mk_npy "$1" "$2" "$3"
+    truncate -s $(($(wc -c <"$1") + $4)) "$1"
+}
+# limited SECONDS KIB ARGS...: sparsecl under a time limit and a virtual-memory limit (0: none).
+limited() {
+    secs=$1
+    kib=$2
+    shift 2
+    if [ "$kib" -gt 0 ]; then
+        (ulimit -v "$kib" && exec timeout "$secs" "$bin" "$@")
+    else
+        timeout "$secs" "$bin" "$@"
+    fi
+}
+expect_limited() { # expect_limited CODE NEEDLE SECONDS KIB ARGS...
+    code=$1
+    needle=$2
+    secs=$3
+    kib=$4
+    shift 4
+    out=$(limited "$secs" "$kib" "$@" 2>&1)
+    rc=$?
+    checks=$((checks + 1))
+    if [ "$rc" -ne "$code" ] || ! printf '%s' "$out" | grep -qF -- "$needle"; then
+        fail "sparsecl $* (${secs}s, ${kib} KiB): exit $rc, expected $code and '$needle' in:"
+        printf '%.2000s\n' "$out" | sed 's/^/    /'
+    fi
+}
+kv="--k q.npy --v q.npy --pattern causal --block 64"
+expect_limited 2 "--q /dev/zero: not a .npy file (bad magic)" 20 0 attend --q /dev/zero $kv
+if truncate -s 1G big_bad_magic.npy 2>/dev/null; then
+    expect_limited 2 "not a .npy file (bad magic)" 20 300000 attend --q big_bad_magic.npy $kv
+fi
+# Q [1, 8, 2^21, 64] float32 = 4 GiB (sparse); K/V with 3 heads: found from the headers alone.
+if mk_sparse q4g.npy '<f4' '1, 8, 2097152, 64' 4294967296 2>/dev/null; then
+    mk_npy k3.npy '<f4' '1, 3, 64, 64' 49152
+    expect_limited 2 "Q heads (8) must be a multiple of K/V heads (3)" 20 300000 \
+        attend --q q4g.npy --k k3.npy --v k3.npy --pattern causal --block 64
+    # A header that announces more than the file holds is refused before anything is read.
+    mk_npy short.npy '<f4' '1, 8, 2097152, 64' 4096
+    expect_limited 2 "truncated .npy data" 20 300000 attend --q short.npy $kv
+fi
+# 2^31 rows over a sparse file (512 GiB announced): refused against the device, not read.
+if mk_sparse q2g.npy '<f4' '1, 1, 2147483648, 64' 549755813888 2>/dev/null; then
+    mk_npy k1.npy '<f4' '1, 1, 64, 64' 16384
+    expect_limited 2 "more than the largest buffer" 60 0 attend --q q2g.npy --k k1.npy --v k1.npy --pattern causal --block 64
+fi
+rm -f q4g.npy q2g.npy big_bad_magic.npy
+# Pipes are read for exactly the size the header announces.
+if mkfifo qfifo 2>/dev/null; then
+    cat q.npy >qfifo &
+    expect 0 "density" attend --q qfifo $kv
+    wait
+    head -c 1000 q.npy >qfifo &
+    expect 2 "truncated .npy data" attend --q qfifo $kv
+    wait
+fi
+expect 2 "it is a directory" attend --q adir $kv
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
