@@ -33,8 +33,9 @@ typedef enum scl_mpi_exchange { SCL_MPI_AUTO = 0, SCL_MPI_HEADS = 1, SCL_MPI_KV 
 /* Create a runtime for this rank. selector as in scl_runtime_create; NULL or "" with
  * SPARSECL_DEVICE unset picks the local rank's GPU (rank index within MPI_COMM_TYPE_SHARED, modulo
  * the number of GPUs), else the default device. Collective over comm: a failure on one rank is a
- * failure on all (*out may then still hold a runtime carrying the message; destroy it). */
-scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out);
+ * failure on all, and msg (may be NULL) then receives "rank R: why" of the first failing rank
+ * (*out may still hold a runtime carrying a message; destroy it). */
+scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg, size_t msg_len);
 
 typedef struct scl_mpi_plan scl_mpi_plan;
 

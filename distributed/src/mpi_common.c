@@ -101,13 +101,9 @@ scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *sco
 
 /* The local rank's GPU: ranks on one node are numbered by MPI_COMM_TYPE_SHARED (standard MPI-3,
  * so the same under Open MPI and MPICH; OMPI_COMM_WORLD_LOCAL_RANK gives the same number). */
-static void pick_selector(MPI_Comm comm, char *sel, size_t len)
+static void pick_selector(int local, char *sel, size_t len)
 {
-    MPI_Comm node;
-    int local = 0, n = 0;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &local);
-    MPI_Comm_free(&node);
+    int n = 0;
     sel[0] = '\0';
     if (scl_devices_list(NULL, 0, &n) != SCL_OK || n <= 0) return;
     scl_device_info *d = calloc((size_t)n, sizeof *d);
@@ -123,20 +119,26 @@ static void pick_selector(MPI_Comm comm, char *sel, size_t len)
     free(d);
 }
 
-scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out)
+scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg, size_t msg_len)
 {
-    char sel[64] = "", err[1024];
+    char sel[64] = "", err[1024] = "";
     int rank = 0;
     if (!out) return SCL_ERR_INVALID_ARGUMENT;
     *out = NULL;
     MPI_Comm_rank(comm, &rank);
+    /* Collective, so every rank splits whether or not it needs the number. */
+    MPI_Comm node;
+    int local = 0;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
     const char *env = getenv("SPARSECL_DEVICE");
     if (selector && *selector)
         snprintf(sel, sizeof sel, "%s", selector);
     else if (!env || !*env)
-        pick_selector(comm, sel, sizeof sel);
+        pick_selector(local, sel, sizeof sel);
     scl_status s = scl_runtime_create(sel, out);
     s = agree_comm(comm, rank, s, *out ? scl_last_error_message(*out) : "no runtime", err, sizeof err);
-    if (s != SCL_OK && rank == 0) fprintf(stderr, "sparsecl_mpi: %s\n", err);
+    if (msg && msg_len) snprintf(msg, msg_len, "%s", err);
     return s;
 }

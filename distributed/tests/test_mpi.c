@@ -231,7 +231,9 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &P);
     scl_runtime *rt = NULL;
-    if (scl_mpi_runtime_create(MPI_COMM_WORLD, NULL, &rt) != SCL_OK) {
+    char msg[1024];
+    if (scl_mpi_runtime_create(MPI_COMM_WORLD, NULL, &rt, msg, sizeof msg) != SCL_OK) {
+        if (rank == 0) fprintf(stderr, "test_mpi: %s\n", msg);
         scl_runtime_destroy(rt);
         MPI_Finalize();
         return 1;

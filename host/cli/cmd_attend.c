@@ -104,8 +104,16 @@ static int check_device_memory(const scl_device_info *dev, const input *q, const
     return CLI_OK;
 }
 
+#ifdef SCL_HAVE_MPI
+int scl_mpi_cli_attend(int argc, char **argv); /* distributed/: `attend --distributed` over MPI */
+#endif
+
 int cmd_attend(int argc, char **argv)
 {
+#ifdef SCL_HAVE_MPI
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_attend(argc, argv);
+#endif
     static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
                                          {"k", required_argument, NULL, 'k'},
                                          {"v", required_argument, NULL, 'v'},
