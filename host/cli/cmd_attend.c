@@ -4,6 +4,7 @@
 #include "scl_npy.h"
 #include "sparsecl.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ static void usage(void)
 {
     printf("usage: sparsecl attend --q Q.npy --k K.npy --v V.npy --pattern SPEC --block B\n"
            "                       [--scale S] [--out O.npy] [--lse LSE.npy] [--device D]\n"
+           "                       [--layout bhnd|bnhd] [--json]\n"
            "                       [--dout dO.npy [--dq dQ.npy] [--dk dK.npy] [--dv dV.npy]]\n\n"
            "Runs fused block-sparse attention O = softmax(scale * Q K^T masked by SPEC) V.\n"
            "With --dout (the gradient of O, like Q) it then runs the backward pass, recomputing\n"
@@ -27,6 +29,9 @@ static void usage(void)
            "  --lse    log-sum-exp [B, H, N_q] float32 (-inf for rows with no allowed key)\n"
            "  --scale  softmax scale, a positive number (default 1/sqrt(d))\n"
            "  --block  layout block size, a power of two 8..256\n"
+           "  --layout bhnd (default): tensors are [B, H, N, d]; bnhd: [B, N, H, d] (Q, K, V, O,\n"
+           "           dO and the gradients alike; LSE stays [B, H, N_q])\n"
+           "  --json   print the run (shapes, pattern, density, device, files written) as JSON\n"
            "d must be one of 16, 32, 64, 80, 96, 128, 256. See `sparsecl pattern --help` for SPEC.\n");
 }
 
@@ -128,10 +133,13 @@ int cmd_attend(int argc, char **argv)
                                          {"dq", required_argument, NULL, 'Q'},
                                          {"dk", required_argument, NULL, 'K'},
                                          {"dv", required_argument, NULL, 'V'},
+                                         {"layout", required_argument, NULL, 'L'},
+                                         {"json", no_argument, NULL, 'j'},
                                          {0}};
     const char *qp = NULL, *kp = NULL, *vp = NULL, *spec = NULL, *outp = NULL, *lsep = NULL, *dev = NULL;
     const char *doutp = NULL, *dqp = NULL, *dkp = NULL, *dvp = NULL;
-    int block = 0, c;
+    int block = 0, c, json = 0;
+    bool bnhd = false;
     double scale = 0;
     opterr = 0;
     optind = 1;
@@ -173,6 +181,14 @@ int cmd_attend(int argc, char **argv)
         case 'b':
             if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
             break;
+        case 'L':
+            if (strcmp(optarg, "bhnd") != 0 && strcmp(optarg, "bnhd") != 0)
+                return cli_error(CMD, CLI_USAGE, "--layout expects bhnd or bnhd, got '%s'", optarg);
+            bnhd = strcmp(optarg, "bnhd") == 0;
+            break;
+        case 'j':
+            json = 1;
+            break;
         case 's':
             /* The API reads scale 0 as 1/sqrt(d); the CLI never substitutes a value it was given. */
             if (!cli_parse_double(CMD, "--scale", optarg, -1e300, 1e30, &scale)) return CLI_USAGE;
@@ -204,6 +220,7 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) rc = open_input(&in_k);
     if (rc == CLI_OK) rc = open_input(&in_v);
     q = in_q.a, k = in_k.a, v = in_v.a;
+    const int HI = bnhd ? 2 : 1, NI = bnhd ? 1 : 2; /* where H and N sit in the file's shape */
     if (rc == CLI_OK) {
         /* scl_shape reads seq_k = 0 as "same as N_q": a K/V file with no keys must never get there. */
         const struct {
@@ -216,8 +233,12 @@ int cmd_attend(int argc, char **argv)
                     rc = cli_error(CMD, CLI_USAGE,
                                    "%s %s: dimension %d (%s) is 0: attention needs at least one %s (an empty "
                                    "tensor is refused)",
-                                   in[t].opt, in[t].path, d, (const char *[]){"B", "H", "N", "d"}[d],
-                                   (const char *[]){"batch entry", "head", t ? "key" : "query", "element"}[d]);
+                                   in[t].opt, in[t].path, d, d == 0 ? "B" : d == 3 ? "d" : d == HI ? "H" : "N",
+                                   d == 0   ? "batch entry"
+                                   : d == 3 ? "element"
+                                   : d == HI ? "head"
+                                   : t       ? "key"
+                                             : "query");
     }
     if (rc == CLI_OK) {
         if (k.dtype != q.dtype || v.dtype != q.dtype)
@@ -234,10 +255,11 @@ int cmd_attend(int argc, char **argv)
         else if (k.shape[3] != q.shape[3])
             rc = cli_error(CMD, CLI_USAGE, "head dim of Q (%lld) and K (%lld) differ", (long long)q.shape[3],
                            (long long)k.shape[3]);
-        else if (k.shape[1] < 1 || q.shape[1] % k.shape[1] != 0)
-            rc = cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)",
-                           (long long)q.shape[1], (long long)k.shape[1]);
-        else if (q.shape[0] > 1 << 20 || q.shape[1] > 1 << 20)
+        else if (k.shape[HI] < 1 || q.shape[HI] % k.shape[HI] != 0)
+            rc = cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)%s",
+                           (long long)q.shape[HI], (long long)k.shape[HI],
+                           bnhd ? "" : " (for [B, N, H, d] files pass --layout bnhd)");
+        else if (q.shape[0] > 1 << 20 || q.shape[HI] > 1 << 20)
             rc = cli_error(CMD, CLI_USAGE, "batch or heads too large");
         else if (q.shape[3] > 256) /* before the int conversion below */
             rc = cli_error(CMD, CLI_USAGE, "head dim %lld is not supported (16, 32, 64, 80, 96, 128, 256)",
@@ -260,8 +282,14 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
     if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(rt), &in_q, &in_k, doutp != NULL);
     scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
-    scl_shape shape = {(int)q.shape[0], (int)q.shape[1], (int)k.shape[1], q.shape[2],     k.shape[2],
-                       (int)q.shape[3], block,           (float)scale,    SCL_LAYOUT_BHND};
+    scl_shape shape = {(int)q.shape[0], (int)q.shape[HI], (int)k.shape[HI], q.shape[NI],
+                       k.shape[NI],     (int)q.shape[3],  block,            (float)scale,
+                       bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
+    if (rc == CLI_OK && !bnhd && q.shape[1] > q.shape[2])
+        fprintf(stderr,
+                "sparsecl attend: note: Q has more heads (%lld) than queries (%lld); for [B, N, H, d] files "
+                "pass --layout bnhd\n",
+                (long long)q.shape[1], (long long)q.shape[2]);
     if (rc == CLI_OK && scl_pattern_create(rt, spec, &pat) != SCL_OK)
         rc = cli_error(CMD, CLI_USAGE, "%s", scl_last_error_message(rt));
     if (rc == CLI_OK) {
@@ -310,20 +338,58 @@ int cmd_attend(int argc, char **argv)
             rc = cli_error(CMD, CLI_FAILED, "%s %s: %s", grads[g].opt, grads[g].path, msg);
     if (rc == CLI_OK && outp && npy_write(outp, q.dtype, 4, q.shape, o, msg, sizeof msg) != 0)
         rc = cli_error(CMD, CLI_FAILED, "--out %s: %s", outp, msg);
-    int64_t lshape[3] = {q.shape[0], q.shape[1], q.shape[2]};
+    int64_t lshape[3] = {q.shape[0], q.shape[HI], q.shape[NI]};
     if (rc == CLI_OK && lsep && npy_write(lsep, NPY_F32, 3, lshape, lse, msg, sizeof msg) != 0)
         rc = cli_error(CMD, CLI_FAILED, "--lse %s: %s", lsep, msg);
     if (rc == CLI_OK) {
         scl_plan_stats ps;
         scl_plan_get_stats(plan, &ps);
-        printf("attend: B=%lld H=%lld H_kv=%lld N_q=%lld N_k=%lld d=%lld %s, pattern '%s', block %d: density "
-               "%.4f, "
-               "block density %.4f on %s%s%s%s%s\n",
-               (long long)q.shape[0], (long long)q.shape[1], (long long)k.shape[1], (long long)q.shape[2],
-               (long long)k.shape[2], (long long)q.shape[3], dt == SCL_F16 ? "float16" : "float32", spec,
-               block, ps.density, ps.block_density, scl_runtime_device(rt)->name, outp ? "; wrote " : "",
-               outp ? outp : "", lsep ? ", " : "", lsep ? lsep : "");
-        if (doutp) printf("attend: backward done%s\n", dqp || dkp || dvp ? "; gradients written" : "");
+        const char *fwd_files[2] = {outp, lsep}, *bwd_files[3] = {dqp, dkp, dvp};
+        if (!outp && !lsep && !dqp && !dkp && !dvp)
+            fprintf(stderr, "sparsecl attend: warning: no --out, --lse, --dq, --dk or --dv given: nothing was "
+                            "written\n");
+        if (json) {
+            cJSON *o_ = cJSON_CreateObject(), *wrote = cJSON_CreateArray();
+            cJSON_AddNumberToObject(o_, "batch", (double)shape.batch);
+            cJSON_AddNumberToObject(o_, "heads", shape.heads);
+            cJSON_AddNumberToObject(o_, "kv_heads", shape.kv_heads);
+            cJSON_AddNumberToObject(o_, "n_q", (double)shape.seq_q);
+            cJSON_AddNumberToObject(o_, "n_k", (double)shape.seq_k);
+            cJSON_AddNumberToObject(o_, "head_dim", shape.head_dim);
+            cJSON_AddStringToObject(o_, "dtype", dt == SCL_F16 ? "float16" : "float32");
+            cJSON_AddStringToObject(o_, "layout", bnhd ? "bnhd" : "bhnd");
+            cJSON_AddStringToObject(o_, "pattern", spec);
+            cJSON_AddNumberToObject(o_, "block", block);
+            cJSON_AddNumberToObject(o_, "density", ps.density);
+            cJSON_AddNumberToObject(o_, "block_density", ps.block_density);
+            cJSON_AddNumberToObject(o_, "components", ps.components);
+            cJSON_AddStringToObject(o_, "device", scl_runtime_device(rt)->name);
+            cJSON_AddBoolToObject(o_, "backward", doutp != NULL);
+            for (int f = 0; f < 5; f++) {
+                const char *p = f < 2 ? fwd_files[f] : bwd_files[f - 2];
+                if (p) cJSON_AddItemToArray(wrote, cJSON_CreateString(p));
+            }
+            cJSON_AddItemToObject(o_, "wrote", wrote);
+            char *text = cJSON_Print(o_);
+            if (text) puts(text);
+            free(text);
+            cJSON_Delete(o_);
+        } else {
+            printf("attend: B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d %s%s, pattern '%s', block %d: density %.4f, "
+                   "block density %.4f on %s",
+                   shape.batch, shape.heads, shape.kv_heads, (long long)shape.seq_q, (long long)shape.seq_k,
+                   shape.head_dim, dt == SCL_F16 ? "float16" : "float32", bnhd ? " [B, N, H, d]" : "", spec, block,
+                   ps.density, ps.block_density, scl_runtime_device(rt)->name);
+            for (int f = 0, n = 0; f < 2; f++)
+                if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);
+            printf("\n");
+            if (doutp) {
+                printf("attend: backward done");
+                for (int f = 0, n = 0; f < 3; f++)
+                    if (bwd_files[f]) printf("%s%s", n++ ? ", " : "; gradients written: ", bwd_files[f]);
+                printf("\n");
+            }
+        }
     }
     free(dq), free(dk), free(dv);
     free(o);

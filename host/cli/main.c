@@ -27,6 +27,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: sparsecl <command> [options]   (sparsecl <command> --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version (also -V, --version)");
     fprintf(f, "\nenvironment:\n"
                "  SPARSECL_DEVICE      device selector (index, cpu, gpu, nvidia, amd, intel, pocl, name part)\n"
                "  SPARSECL_CACHE_DIR   program binary cache (default $XDG_CACHE_HOME/sparsecl; 'off' disables)\n"
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "version") == 0) {
         printf("sparsecl %s\n", scl_version());
         return CLI_OK;
     }

@@ -7,6 +7,7 @@
 #include "scl_npy.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +39,20 @@ static void write_tensor(const char *name, npy_dtype t, int64_t b, int64_t h, in
 }
 
 /* attend on files, then compare O and LSE with the double reference. */
-static void round_trip(npy_dtype t, const char *spec, int block)
+/* bnhd: the files are [B, N, H, d] (--layout bnhd), the reference reads the same data so. */
+static void round_trip(npy_dtype t, const char *spec, int block, bool bnhd)
 {
     const int B = 2, H = 4, Hkv = 2, d = 32;
     const int64_t Nq = 77, Nk = 61;
     size_t nq = (size_t)B * H * Nq * d, nk = (size_t)B * Hkv * Nk * d;
     float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
-    write_tensor("q.npy", t, B, H, Nq, d, 1, q);
-    write_tensor("k.npy", t, B, Hkv, Nk, d, 2, k);
-    write_tensor("v.npy", t, B, Hkv, Nk, d, 3, v);
+    write_tensor("q.npy", t, B, bnhd ? Nq : H, bnhd ? H : Nq, d, 1, q);
+    write_tensor("k.npy", t, B, bnhd ? Nk : Hkv, bnhd ? Hkv : Nk, d, 2, k);
+    write_tensor("v.npy", t, B, bnhd ? Nk : Hkv, bnhd ? Hkv : Nk, d, 3, v);
     char args[512];
     snprintf(args, sizeof args,
-             "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --out o.npy --lse lse.npy", spec,
-             block);
+             "attend --q q.npy --k k.npy --v v.npy --pattern '%s' --block %d --out o.npy --lse lse.npy%s", spec,
+             block, bnhd ? " --layout bnhd" : "");
     cli_expect(0, "wrote o.npy", args);
 
     char path[1024], msg[256];
@@ -59,7 +61,8 @@ static void round_trip(npy_dtype t, const char *spec, int block)
     CHECK(npy_read(path, &o, msg, sizeof msg) == 0, "read O: %s", msg);
     snprintf(path, sizeof path, "%s/lse.npy", cli_work);
     CHECK(npy_read(path, &l, msg, sizeof msg) == 0, "read LSE: %s", msg);
-    CHECK(o.dtype == t && o.ndim == 4 && o.shape[0] == B && o.shape[1] == H && o.shape[2] == Nq && o.shape[3] == d,
+    CHECK(o.dtype == t && o.ndim == 4 && o.shape[0] == B && o.shape[1] == (bnhd ? Nq : H) &&
+              o.shape[2] == (bnhd ? H : Nq) && o.shape[3] == d,
           "O has Q's dtype and shape");
     CHECK(l.dtype == NPY_F32 && l.ndim == 3 && l.shape[2] == Nq, "LSE is float32 [B, H, N_q]");
 
@@ -67,7 +70,7 @@ static void round_trip(npy_dtype t, const char *spec, int block)
     spc_bound *bound = NULL;
     spc_error err;
     spc_geometry g = {Nq, Nk, block, H};
-    scl_shape shape = {B, H, Hkv, Nq, Nk, d, block, (float)(1.0 / sqrt(d)), SCL_LAYOUT_BHND};
+    scl_shape shape = {B, H, Hkv, Nq, Nk, d, block, (float)(1.0 / sqrt(d)), bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
     double *oref = malloc(nq * 8), *lref = malloc((size_t)B * H * Nq * 8);
     double worst = 0, scale = 0;
     if (o.data && l.data && spc_parse(spec, &pat, &err) == 0 && spc_bind(pat, &g, &bound, &err) == 0 &&
@@ -84,8 +87,8 @@ static void round_trip(npy_dtype t, const char *spec, int block)
     }
     double tol = t == NPY_F16 ? 2e-3 : 1e-4;
     CHECK(worst <= tol * scale, "attend '%s' %s: error %.3g of scale %.3g", spec, npy_dtype_name(t), worst, scale);
-    printf("attend round trip '%s' %s: max error %.3g relative to output scale\n", spec, npy_dtype_name(t),
-           worst / (scale > 0 ? scale : 1));
+    printf("attend round trip '%s' %s%s: max error %.3g relative to output scale\n", spec, npy_dtype_name(t),
+           bnhd ? " [B, N, H, d]" : "", worst / (scale > 0 ? scale : 1));
     spc_bound_free(bound);
     spc_pattern_free(pat);
     npy_free(&o);
@@ -223,8 +226,9 @@ int main(int argc, char **argv)
     cli_bin = abs_bin;
     cli_work = argv[2];
     mkdir(cli_work, 0755);
-    round_trip(NPY_F32, "causal & strided(8)", 16);
-    round_trip(NPY_F16, "local(9) | global(0)", 32);
+    round_trip(NPY_F32, "causal & strided(8)", 16, false);
+    round_trip(NPY_F16, "local(9) | global(0)", 32, false);
+    round_trip(NPY_F32, "causal & strided(8)", 16, true); /* --layout bnhd */
     backward_round_trip();
     bad_inputs();
     other_commands();

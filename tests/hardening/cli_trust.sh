@@ -191,5 +191,25 @@ if mkfifo qfifo 2>/dev/null; then
 fi
 expect 2 "it is a directory" attend --q adir $kv
 
+# ---- CLI consistency: attend --layout and --json, which files it wrote, a warning when it writes
+# nothing; -V and version like --version.
+mk_npy bnhd.npy '<f4' '1, 1024, 4, 64' 1048576
+expect 0 "note: Q has more heads (1024) than queries (4)" attend --q bnhd.npy --k bnhd.npy --v bnhd.npy --pattern causal --block 64
+expect 0 "H=4 H_kv=4 N_q=1024 N_k=1024 d=64 float32 [B, N, H, d]" \
+    attend --q bnhd.npy --k bnhd.npy --v bnhd.npy --pattern causal --block 64 --layout bnhd --out ob.npy
+checks=$((checks + 1))
+[ "$(head -c 128 ob.npy | tr -d '\000' | grep -o "'shape': ([0-9, ]*)")" = "'shape': (1, 1024, 4, 64)" ] ||
+    fail "ob.npy does not have Q's [B, N, H, d] shape"
+expect 2 "--layout expects bhnd or bnhd, got 'nhd'" $run_ok --layout nhd
+expect 0 "warning: no --out, --lse, --dq, --dk or --dv given: nothing was written" $run_ok
+expect 0 '"wrote":' $run_ok --json --out o2.npy --lse l2.npy
+expect 0 '"l2.npy"' $run_ok --json --out o2.npy --lse l2.npy
+expect 0 "wrote o2.npy, l2.npy" $run_ok --out o2.npy --lse l2.npy
+expect 0 "gradients written: dq.npy, dv.npy" $run_ok --dout q.npy --dq dq.npy --dv dv.npy
+version=$("$bin" --version)
+for v in -V version; do
+    expect 0 "$version" $v
+done
+
 echo "cli_trust: $checks checks, $fails failures"
 [ "$fails" -eq 0 ]
