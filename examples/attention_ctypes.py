@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""Example 3: call the installed libsparsecl.so from Python through ctypes on NumPy arrays, and
-check the result against NumPy.  usage: attention_ctypes.py [path/to/libsparsecl.so]
+"""For Python, use the sparsecl package: `pip install ./python` (python/README.md), with NumPy,
+PyTorch (autograd) and PyOpenCL front ends and a binding generated from sparsecl.h.
+
+This file stays only as the install test's check (tests/install) that an installed libsparsecl.so
+can be called from Python with nothing built: ctypes with hand-written declarations, which a real
+program should not copy.  usage: attention_ctypes.py [path/to/libsparsecl.so]
 Exit status 77 when NumPy is missing (the test suite reports a skip)."""
 import ctypes
 import sys
