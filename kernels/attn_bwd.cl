@@ -24,6 +24,48 @@
  * memory: GPUs; 0 reads them through the cache: CPUs), FAST_EXP, VEC, SCL_F16. */
 #include "common.clh"
 
+/* Defaults (the CPU family's start values, host/src/params_bwd_simt.c) so the file compiles alone;
+ * the host always passes every one of them. */
+#ifndef D
+#define D 64
+#endif
+#ifndef BLOCK
+#define BLOCK 64
+#endif
+#ifndef DQ_BQ
+#define DQ_BQ 16
+#endif
+#ifndef DQ_BK
+#define DQ_BK 64
+#endif
+#ifndef DQ_TM
+#define DQ_TM 16
+#endif
+#ifndef KV_BK
+#define KV_BK 16
+#endif
+#ifndef KV_BQ
+#define KV_BQ 64
+#endif
+#ifndef KV_TN
+#define KV_TN 16
+#endif
+#ifndef RI
+#define RI 8
+#endif
+#ifndef RJ
+#define RJ 32
+#endif
+#ifndef STAGE
+#define STAGE 0
+#endif
+#ifndef FAST_EXP
+#define FAST_EXP 1
+#endif
+#ifndef VEC
+#define VEC 16
+#endif
+
 #define PAD 1
 #define LOG2E 1.4426950408889634f
 #define DQ_WG (DQ_BQ / DQ_TM)
@@ -175,11 +217,10 @@ bwd_dq(__global const float *qt, __global const float *dot, __global const float
     __global const float *ktp = kt + (long)bhk * D * nkp;
     __global const float *vtp = vt + (long)bhk * D * nkp;
     __global const float *krp = kr + (long)bhk * nkp * D;
-    float li[DQ_TM], di[DQ_TM];
-    for (int i = 0; i < DQ_TM; i++) {
-        li[i] = lrow[(long)bh * nqp + r0 + i];
-        di[i] = drow[(long)bh * nqp + r0 + i];
-    }
+    /* L and D of the own rows are read where they are used, not held in private arrays across the
+     * tile loop: Intel's CPU runtime (2026.2) returns wrong dQ for the first 16 work-items of a
+     * 32-wide work-group when such arrays live across the staging barriers. */
+    __global const float *lrp = lrow + (long)bh * nqp + r0, *drp = drow + (long)bh * nqp + r0;
 #define QA(i, c) qp[(long)(c) * nqp + (i)]
 #define GA(i, c) gp[(long)(c) * nqp + (i)]
 #define SA(i, c) s[i][c]
@@ -232,7 +273,7 @@ bwd_dq(__global const float *qt, __global const float *dot, __global const float
                 }
             }
             for (int i = 0; i < DQ_TM; i++) {
-                const float l = li[i], dd = di[i];
+                const float l = lrp[i], dd = drp[i];
                 /* Rolled: the loop vectorizer handles it (P = 0 for masked scores and empty rows). */
                 for (int j = 0; j < DQ_BK; j++) s[i][j] = EXP2(fma(s[i][j], qscale, -l)) * (dp[i][j] - dd);
             }
