@@ -119,6 +119,13 @@ attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __glo
 #endif
 
 
+/* One level of the tree reductions below (halves 8, 4, 2, 1 of RW <= 16, those below RW): a constant
+ * trip count, so it unrolls. A loop over the halves left the inner trip count unknown to the
+ * unroller ("loop not unrolled" warnings) and part[] indexed at run time. */
+#define TREE_LEVEL(hw, OP)                                                                                     \
+    _Pragma("unroll") for (int w = 0; w < ((hw) < RW ? (hw) : 0); w++) part[w] = OP(part[w], part[w + (hw)]);
+#define ADDF(a, b) ((a) + (b))
+
 __attribute__((always_inline)) inline float row_max(const float *x)
 {
     float part[RW];
@@ -127,9 +134,7 @@ __attribute__((always_inline)) inline float row_max(const float *x)
     for (int j = RW; j < TN; j += RW)
 #pragma unroll
         for (int w = 0; w < RW; w++) part[w] = MAXF(part[w], x[j + w]);
-    for (int hw = RW / 2; hw > 0; hw /= 2)
-#pragma unroll
-        for (int w = 0; w < hw; w++) part[w] = MAXF(part[w], part[w + hw]);
+    TREE_LEVEL(8, MAXF) TREE_LEVEL(4, MAXF) TREE_LEVEL(2, MAXF) TREE_LEVEL(1, MAXF)
     return part[0];
 }
 
@@ -141,9 +146,7 @@ __attribute__((always_inline)) inline float row_sum(const float *x)
     for (int j = RW; j < TN; j += RW)
 #pragma unroll
         for (int w = 0; w < RW; w++) part[w] += x[j + w];
-    for (int hw = RW / 2; hw > 0; hw /= 2)
-#pragma unroll
-        for (int w = 0; w < hw; w++) part[w] += part[w + hw];
+    TREE_LEVEL(8, ADDF) TREE_LEVEL(4, ADDF) TREE_LEVEL(2, ADDF) TREE_LEVEL(1, ADDF)
     return part[0];
 }
 
