@@ -9,7 +9,7 @@
 #include "reference_backward.h"
 #include "scl_npy.h"
 #include "space.h"
-#include "tuning_db.h"
+#include "tuning_db_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +36,7 @@ struct tune_ctx {
     scl_runtime *rt;
     const at_tune_options *opt;
     at_tune_report *rep;
-    const at_kernel *kernel;
+    const scl_param_schema *kernel;
     const tune_ops *ops;
     at_kspace space;
     scl_pattern *pattern, *verify_pattern;
@@ -335,8 +335,8 @@ static double cost_fn(int index, void *ctx)
         c->rep->failed++;
         if (c->opt->verbose) {
             char text[256];
-            at_params_text(c->kernel, &p, text, sizeof text);
-            fprintf(c->opt->verbose, "\nfailed %s %s: %s\n", c->kernel->name, text, why);
+            scl_params_text(c->kernel, &p, text, sizeof text);
+            fprintf(c->opt->verbose, "\nfailed %s %s: %s\n", c->kernel->kernel, text, why);
         }
     } else {
         set_outcome(m, "median_ms", cJSON_CreateNumber(ms));
@@ -618,7 +618,7 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
 {
     if (!opt) return at_tune(rt, opt, rep);
     at_tune_options o = *opt;
-    o.kernel = &at_kernel_fwd;
+    o.kernel = &scl_fwd_simt_schema;
     return at_tune(rt, &o, rep);
 }
 
@@ -628,8 +628,8 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     rep->default_ms = NAN;
     if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune: NULL argument");
     tune_ctx c = {0};
-    c.kernel = opt->kernel ? opt->kernel : &at_kernel_fwd;
-    c.ops = c.kernel == &at_kernel_bwd ? &bwd_ops : &fwd_ops;
+    c.kernel = opt->kernel ? opt->kernel : &scl_fwd_simt_schema;
+    c.ops = strcmp(c.kernel->direction, "backward") == 0 ? &bwd_ops : &fwd_ops;
     c.rt = rt;
     c.opt = opt;
     c.rep = rep;
@@ -661,7 +661,7 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     if (opt->resume && !c.db && opt->progress) fprintf(opt->progress, "resume: %s; starting afresh\n", msg);
     if (!c.db) c.db = scl_tuning_db_new(&rt->dev);
     /* A fresh run of a shape class replaces its entry; other classes stay. */
-    c.entry = scl_tuning_db_entry(c.db, c.kernel->name, opt->head_dim, opt->block, opt->dtype, true);
+    c.entry = scl_tuning_db_entry(c.db, c.kernel, opt->head_dim, opt->block, opt->dtype);
     if (!cJSON_GetObjectItemCaseSensitive(c.entry, "measured")) cJSON_AddArrayToObject(c.entry, "measured");
     if (!opt->resume) {
         cJSON_DeleteItemFromObjectCaseSensitive(c.entry, "measured");
@@ -670,13 +670,13 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     if ((st = setup(&c)) != SCL_OK) goto done;
     if (opt->resume) load_known(&c);
 
-    c.kernel->defaults(&rt->dev, &pc, &rep->defaults);
+    scl_params_default(c.kernel, &rt->dev, &pc, &rep->defaults);
     int start = at_kspace_find(&c.space, &rep->defaults);
     int budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
     c.budget = budget;
     if (opt->progress)
         fprintf(opt->progress, "tune %s d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
-                c.kernel->name, opt->head_dim, opt->block, opt->dtype == SCL_F16 ? "f16" : "f32",
+                c.kernel->kernel, opt->head_dim, opt->block, scl_dtype_name(opt->dtype),
                 rt->dev.name, rep->valid_points, rep->total_points, at_strategy_name(opt->strategy),
                 opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
     at_search(&c.space.space, opt->strategy, opt->max_evals, start, c.costs, opt->seed, cost_fn, stop_fn, &c);
@@ -690,6 +690,7 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     }
     write_summary(&c, at_strategy_name(opt->strategy));
     save(&c);
+    scl_runtime_tuning_reload(rt); /* plans made from now on read the new entry */
     if (opt->progress && isatty(fileno(opt->progress))) fputc('\n', opt->progress);
     if (!rep->found) st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
 done:

@@ -24,8 +24,41 @@
  *   tile, RI, RJ register block of the inner loop nests, STAGE_Q / STAGE_KV (1: tiles in local
  *   memory, 0: read through the cache), FAST_EXP (1: polynomial exp2 that CPU compilers
  *   vectorize, 0: built-in exp2), VEC explicit vector width of the CPU path, PREP_BY_COLUMN the
- *   K/V copy's work-item mapping (1: CPU form, 0: GPU form), SCL_F16 for half storage. */
+ *   K/V copy's work-item mapping (1: CPU form, 0: GPU form), SCL_F16 / SCL_BF16 for 16-bit storage. */
 #include "common.clh"
+
+/* Defaults (the CPU family's start values, host/src/params_fwd_simt.c) so the file compiles alone;
+ * the host always passes every one of them. */
+#ifndef D
+#define D 64
+#endif
+#ifndef BLOCK
+#define BLOCK 64
+#endif
+#ifndef BQ
+#define BQ 16
+#endif
+#ifndef BK
+#define BK 64
+#endif
+#ifndef TM
+#define TM 16
+#endif
+#ifndef TN
+#define TN 64
+#endif
+#ifndef STAGE_Q
+#define STAGE_Q 1
+#endif
+#ifndef STAGE_KV
+#define STAGE_KV 0
+#endif
+#ifndef FAST_EXP
+#define FAST_EXP 1
+#endif
+#ifndef PREP_BY_COLUMN
+#define PREP_BY_COLUMN 1
+#endif
 
 #define TX (BK / TN)
 #define TY (BQ / TM)
@@ -51,6 +84,8 @@ typedef CAT(float, VEC) vfloat;
 #define VSTORE CAT(vstore, VEC)
 #ifdef SCL_F16
 #define VLOAD_STORE CAT(vload_half, VEC)
+#elif defined(SCL_BF16)
+#define VLOAD_STORE(i, p) CAT(as_float, VEC)(CAT(convert_uint, VEC)(CAT(vload, VEC)((i), (p))) << 16)
 #else
 #define VLOAD_STORE VLOAD
 #endif

@@ -20,6 +20,17 @@
  * Compile-time: D head dim, NPARTS 1..4, ROW_FORM, SCL_F16 for half storage. */
 #include "common.clh"
 
+/* Defaults so the file compiles alone; the host passes all three. */
+#ifndef D
+#define D 64
+#endif
+#ifndef NPARTS
+#define NPARTS 2
+#endif
+#ifndef ROW_FORM
+#define ROW_FORM 1
+#endif
+
 /* Work-item coordinates: CW columns [c0, c1), row, batch*head. */
 #if ROW_FORM
 #define CW D

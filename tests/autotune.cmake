@@ -1,5 +1,5 @@
 add_executable(test_autotune ${CMAKE_CURRENT_SOURCE_DIR}/autotune/test_autotune.c)
 target_compile_options(test_autotune PRIVATE ${SCL_WARNINGS})
-target_link_libraries(test_autotune PRIVATE sparsecl_static)
+target_link_libraries(test_autotune PRIVATE scl_autotune)
 add_test(NAME autotune COMMAND test_autotune ${PROJECT_SOURCE_DIR}/kernels ${CMAKE_CURRENT_BINARY_DIR}/autotune-work)
 set_tests_properties(autotune PROPERTIES TIMEOUT 600)

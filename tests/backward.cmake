@@ -1,6 +1,6 @@
 add_executable(test_backward ${CMAKE_CURRENT_SOURCE_DIR}/backward/test_backward.c)
 target_compile_options(test_backward PRIVATE ${SCL_WARNINGS})
-target_link_libraries(test_backward PRIVATE sparsecl_static)
+target_link_libraries(test_backward PRIVATE scl_autotune)
 add_test(NAME backward COMMAND test_backward)
 set_tests_properties(backward PROPERTIES TIMEOUT 900)
 

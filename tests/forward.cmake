@@ -1,12 +1,12 @@
 add_executable(test_forward ${CMAKE_CURRENT_SOURCE_DIR}/forward/test_forward.c)
 target_compile_options(test_forward PRIVATE ${SCL_WARNINGS})
-target_link_libraries(test_forward PRIVATE sparsecl_static)
+target_link_libraries(test_forward PRIVATE scl_autotune)
 add_test(NAME forward COMMAND test_forward)
 set_tests_properties(forward PROPERTIES TIMEOUT 900)
 
 add_executable(test_cli ${CMAKE_CURRENT_SOURCE_DIR}/forward/test_cli.c)
 target_compile_options(test_cli PRIVATE ${SCL_WARNINGS})
-target_link_libraries(test_cli PRIVATE sparsecl_static)
+target_link_libraries(test_cli PRIVATE scl_autotune)
 add_test(NAME cli COMMAND test_cli $<TARGET_FILE:sparsecl_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-work)
 
 # The same cases through decomposed plans (SPARSECL_DECOMPOSE=force), those that decompose.

@@ -1,7 +1,7 @@
 # Resource hygiene and fault injection: OpenCL entry points wrapped at link time.
 add_executable(test_resources ${CMAKE_CURRENT_SOURCE_DIR}/hardening/test_resources.c)
 target_compile_options(test_resources PRIVATE ${SCL_WARNINGS})
-target_link_libraries(test_resources PRIVATE sparsecl_static)
+target_link_libraries(test_resources PRIVATE scl_autotune)
 foreach(fn clCreateBuffer clCreateKernel clCreateProgramWithSource clCreateProgramWithBinary clCreateCommandQueue
            clCreateContext clReleaseMemObject clReleaseKernel clReleaseProgram clReleaseCommandQueue
            clReleaseContext clReleaseEvent clRetainCommandQueue clRetainContext clRetainEvent clEnqueueNDRangeKernel

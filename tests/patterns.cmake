@@ -24,7 +24,7 @@ foreach(target spec npy lut)
   add_test(NAME fuzz_${target}_corpus COMMAND fuzz_${target}_corpus ${SCL_FUZZ_DIR}/corpus/fuzz_${target})
 endforeach()
 
-# Parsers above the pattern library: the tuning-database reader (autotune/tuning_db.c) and the
+# Parsers above the pattern library: the tuning-database reader (host/src/tuning_db.c) and the
 # command line (every subcommand's options, host/cli/cli_util.c). They link the runtime library
 # but never open a device: the CLI target replaces the device layer at link time, and only the
 # commands' sources (not main.c) are compiled into it.
@@ -48,7 +48,7 @@ if(TARGET sparsecl_static AND TARGET sparsecl_cli)
   function(scl_runtime_fuzz_target name)
     set(fuzz_name fuzz_${name}${SCL_FUZZ_SUFFIX})
     add_executable(${fuzz_name} ${SCL_FUZZ_DIR}/fuzz_${name}.c ${ARGN})
-    target_link_libraries(${fuzz_name} PRIVATE sparsecl_static)
+    target_link_libraries(${fuzz_name} PRIVATE scl_autotune)
     target_compile_options(${fuzz_name} PRIVATE ${SCL_WARNINGS} ${SCL_FUZZ_FLAGS})
     target_link_options(${fuzz_name} PRIVATE ${SCL_FUZZ_LINK})
     if(name STREQUAL "cli")
@@ -74,8 +74,9 @@ if(TARGET sparsecl_static AND TARGET sparsecl_cli)
     set(SCL_FUZZ_SUFFIX "")
     set(SCL_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g)
     set(SCL_FUZZ_LINK -fsanitize=fuzzer,address,undefined)
-    scl_runtime_fuzz_target(tuning_db ${PROJECT_SOURCE_DIR}/autotune/tuning_db.c ${PROJECT_SOURCE_DIR}/autotune/space.c
-                            ${PROJECT_SOURCE_DIR}/host/src/params.c ${PROJECT_SOURCE_DIR}/host/src/backward_params.c)
+    scl_runtime_fuzz_target(tuning_db ${PROJECT_SOURCE_DIR}/host/src/tuning_db.c
+                            ${PROJECT_SOURCE_DIR}/autotune/tuning_db_write.c ${PROJECT_SOURCE_DIR}/host/src/param_schema.c
+                            ${PROJECT_SOURCE_DIR}/host/src/params_fwd_simt.c ${PROJECT_SOURCE_DIR}/host/src/params_bwd_simt.c)
     target_compile_definitions(fuzz_tuning_db PRIVATE ${SCL_FUZZ_TUNING_DEFS} FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
     scl_runtime_fuzz_target(cli ${SCL_CLI_SOURCES})
   endif()

@@ -5,13 +5,12 @@
 
 #include "baseline.h"
 #include "cli.h"
-#include "decomposed.h"
-#include "params.h"
 #include "peak.h"
-#include "plan_internal.h"
+#include "internal.h"
 #include "scl_fileio.h"
 #include "scl_npy.h"
 #include "tuning_db.h"
+#include "param_schema.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -71,7 +70,7 @@ static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigne
             ((float *)host)[i] = f;
     }
     cl_int err;
-    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, elems * es, host, &err);
+    cl_mem m = clCreateBuffer(scl_runtime_context(rt), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, elems * es, host, &err);
     free(host);
     if (err != CL_SUCCESS) {
         char ctx[128];
@@ -85,7 +84,7 @@ static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigne
 static cl_mem empty_buffer(scl_runtime *rt, size_t bytes, scl_status *st)
 {
     cl_int err;
-    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    cl_mem m = clCreateBuffer(scl_runtime_context(rt), CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         char ctx[128];
         snprintf(ctx, sizeof ctx, "%zu-byte output tensor", bytes);
@@ -205,14 +204,14 @@ scl_status bench_time_forward(scl_plan *plan, const bench_buffers *b, int warmup
                               bench_timing *t)
 {
     run_ctx c = {plan, NULL, b};
-    return timed(plan->rt, run_forward, &c, warmup, reps, budget_s, t, NULL);
+    return timed(scl_plan_runtime(plan), run_forward, &c, warmup, reps, budget_s, t, NULL);
 }
 
 scl_status bench_time_backward(scl_plan *plan, const bench_buffers *b, int warmup, int reps, double budget_s,
                                bench_timing *bwd, bench_timing *both)
 {
     run_ctx c = {plan, NULL, b};
-    scl_status st = timed(plan->rt, run_backward, &c, warmup, reps, budget_s, bwd, both);
+    scl_status st = timed(scl_plan_runtime(plan), run_backward, &c, warmup, reps, budget_s, bwd, both);
     if (st != SCL_OK) {
         char msg[sizeof bwd->note];
         snprintf(msg, sizeof msg, "%s", bwd->note);
@@ -241,31 +240,9 @@ scl_status bench_time_clblast(scl_runtime *rt, const scl_shape *shape, const ben
 /* CL_MEM_SIZE of one buffer (0 for NULL). */
 static size_t mem_size(cl_mem m)
 {
-    return scl_mem_bytes(&m, 1);
-}
-
-size_t bench_plan_bytes(const scl_plan *p)
-{
-    return scl_plan_device_bytes(p);
-}
-
-size_t bench_backward_scratch_bytes(const scl_plan *p)
-{
-    if (p->dec) { /* each component's sub-plan, and the gathered O/dO/LSE and gradients per component */
-        size_t n = 0;
-        for (int k = 0; k < scl_decomp_count(p); k++) {
-            const scl_plan *sub = scl_decomp_part(p, k);
-            scl_plan_sizes sz;
-            scl_plan_tensor_sizes(sub, &sz);
-            n += bench_backward_scratch_bytes(sub) + 3 * sz.q + sz.lse + 2 * sz.k;
-        }
-        return n;
-    }
-    const scl_shape *s = &p->shape;
-    size_t nqp = (size_t)((s->seq_q + s->block - 1) / s->block * s->block);
-    size_t bh = (size_t)s->batch * s->heads, bhk = (size_t)s->batch * s->kv_heads;
-    return 4 * bh * nqp * s->head_dim * 4 + 2 * bh * nqp * 4 + 4 * bhk * (size_t)p->nkp * s->head_dim * 4 +
-           (size_t)p->stats.lut_bytes;
+    size_t n = 0;
+    if (m) clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof n, &n, NULL);
+    return n;
 }
 
 cJSON *bench_timing_json(const bench_timing *t, double peak_gflops)
@@ -489,7 +466,7 @@ static cJSON *point_base(const suite_def *d, const char *kind, const char *label
     cJSON_AddStringToObject(p, "spec", spec);
     cJSON_AddNumberToObject(p, "seq", (double)n);
     cJSON_AddNumberToObject(p, "dim", dim);
-    cJSON_AddStringToObject(p, "dtype", dt == SCL_F16 ? "f16" : "f32");
+    cJSON_AddStringToObject(p, "dtype", scl_dtype_name(dt));
     cJSON_AddNumberToObject(p, "batch", d->batch);
     cJSON_AddNumberToObject(p, "heads", d->heads);
     cJSON_AddNumberToObject(p, "block", d->block);
@@ -532,23 +509,26 @@ static void run_sparse_point(suite_run *r, int pi, int64_t n, int dim, scl_dtype
     scl_plan_stats ps;
     scl_plan_get_stats(plan, &ps);
     const char *src = scl_plan_kernel_source(plan);
-    int tuned = strncmp(src, "built-in", 8) != 0;
+    int tuned = scl_plan_kernel_tuned(plan);
     cJSON_AddNumberToObject(pt, "density", ps.density);
     cJSON_AddNumberToObject(pt, "block_density", ps.block_density);
     cJSON_AddNumberToObject(pt, "allowed_pairs", ps.allowed_pairs);
     cJSON_AddStringToObject(pt, "kernel_options", scl_plan_kernel_options(plan));
     cJSON_AddStringToObject(pt, "kernel_params_from", src);
     cJSON_AddBoolToObject(pt, "tuned", tuned);
+    cJSON_AddStringToObject(pt, "variant", scl_plan_variant(plan));
+    scl_plan_memory mem;
+    scl_plan_get_memory(plan, &mem);
     size_t fwd_bytes = (size_t)(bufs->q ? mem_size(bufs->q) + mem_size(bufs->k) + mem_size(bufs->v) +
                                               mem_size(bufs->o) + mem_size(bufs->lse)
                                         : 0) +
-                       bench_plan_bytes(plan);
+                       mem.forward_bytes;
     cJSON_AddNumberToObject(pt, "memory_bytes", (double)fwd_bytes);
     if (d->backward)
         cJSON_AddNumberToObject(pt, "backward_memory_bytes",
                                 (double)(fwd_bytes + mem_size(bufs->dout) + mem_size(bufs->dq) +
                                          mem_size(bufs->dk) + mem_size(bufs->dv) +
-                                         bench_backward_scratch_bytes(plan)));
+                                         mem.backward_bytes));
     double flops = 4.0 * dim * ps.allowed_pairs;
 
     series *sf = find_series(r, pi, dim, kdt, 0);
@@ -570,12 +550,10 @@ static void run_sparse_point(suite_run *r, int pi, int64_t n, int dim, scl_dtype
         timing_flops(&both, (1.0 + BENCH_BWD_FLOP_RATIO) * flops);
     }
     if (tuned && fwd.ran) {
-        scl_param_context pc;
-        scl_fwd_params defp;
-        scl_param_context_init(&pc, scl_runtime_device(r->rt), dim, d->block);
-        if (!scl_fwd_params_default(scl_runtime_device(r->rt), &pc, &defp))
-            snprintf(def.note, sizeof def.note, "no valid default parameters");
-        else if (scl_plan_create_with_params(r->rt, pat, &shape, dt, &defp, &dplan) != SCL_OK)
+        scl_plan_options defaults;
+        scl_plan_options_init(&defaults);
+        defaults.ignore_tuning = 1;
+        if (scl_plan_create_with_options(r->rt, pat, &shape, dt, &defaults, &dplan) != SCL_OK)
             snprintf(def.note, sizeof def.note, "%s", scl_last_error_message(r->rt));
         else {
             series *sd = find_series(r, pi, dim, kdt, 2);

@@ -48,11 +48,6 @@ scl_status bench_time_backward(scl_plan *plan, const bench_buffers *b, int warmu
 scl_status bench_time_clblast(scl_runtime *rt, const scl_shape *shape, const bench_buffers *b, int warmup,
                               int reps, double budget_s, bench_timing *t, size_t *scores_bytes);
 
-/* Device bytes a plan holds (its LUT and scratch buffers, read with CL_MEM_SIZE). */
-size_t bench_plan_bytes(const scl_plan *plan);
-/* Estimated extra bytes of the backward state (column LUT and float32 scratch, see backward.c). */
-size_t bench_backward_scratch_bytes(const scl_plan *plan);
-
 /* {"ran", "median_ms", "min_ms", "max_ms", "reps", "gflops", "fraction_of_peak"} or
  * {"ran": false, "reason"}. */
 cJSON *bench_timing_json(const bench_timing *t, double peak_gflops);

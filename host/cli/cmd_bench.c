@@ -80,8 +80,16 @@ static bool has_suite(int argc, char **argv)
     return false;
 }
 
+#ifdef SCL_HAVE_MPI
+int scl_mpi_cli_bench(int argc, char **argv); /* distributed/: `bench --distributed` over MPI */
+#endif
+
 int cmd_bench(int argc, char **argv)
 {
+#ifdef SCL_HAVE_MPI
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_bench(argc, argv);
+#endif
     if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
     static const struct option opts[] = {{"pattern", required_argument, NULL, 'p'},
                                          {"seq", required_argument, NULL, 'n'},
@@ -105,7 +113,8 @@ int cmd_bench(int argc, char **argv)
     const char *spec = NULL, *dev = NULL;
     int64_t seq = 0, kv_seq = 0;
     int block = 0, heads = 1, kv_heads = 0, dim = 0, batch = 1, reps = 10, json = 0, baselines = 1, peak = 1,
-        backward = 0, c, mode = SPC_DECOMPOSE_AUTO, profile = 0;
+        backward = 0, c, profile = 0;
+    scl_decompose_mode mode = SCL_DECOMPOSE_AUTO;
     scl_dtype dt = SCL_F32;
     opterr = 0;
     optind = 1;
@@ -167,11 +176,11 @@ int cmd_bench(int argc, char **argv)
             break;
         case 'c':
             if (strcmp(optarg, "auto") == 0)
-                mode = SPC_DECOMPOSE_AUTO;
+                mode = SCL_DECOMPOSE_AUTO;
             else if (strcmp(optarg, "off") == 0)
-                mode = SPC_DECOMPOSE_OFF;
+                mode = SCL_DECOMPOSE_OFF;
             else if (strcmp(optarg, "force") == 0)
-                mode = SPC_DECOMPOSE_FORCE;
+                mode = SCL_DECOMPOSE_FORCE;
             else
                 return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'",
                                  optarg);
@@ -197,13 +206,16 @@ int cmd_bench(int argc, char **argv)
                  dboth_t = {0}, lut_t = {0}, lbwd_t = {0}, lboth_t = {0};
     scl_peak pk = {0};
     int rc = CLI_OK;
+    scl_plan_options popt;
+    scl_plan_options_init(&popt);
+    popt.decompose = mode;
     scl_status st = scl_runtime_create(dev, &rt);
     if (st != SCL_OK) {
         rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         goto done;
     }
     if ((st = scl_pattern_create(rt, spec, &pat)) != SCL_OK ||
-        (st = scl_plan_create_mode(rt, pat, &shape, dt, NULL, mode, &plan))) {
+        (st = scl_plan_create_with_options(rt, pat, &shape, dt, &popt, &plan))) {
         rc = cli_error(CMD, st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
                        "%s", scl_last_error_message(rt));
         goto done;
@@ -239,7 +251,8 @@ int cmd_bench(int argc, char **argv)
     lboth_t.flops = both_t.flops;
     if (baselines && ps.components > 0) { /* the same pattern through the plain block LUT */
         if (!json) fprintf(stderr, "bench: timing the plain block-LUT path...\n");
-        if (scl_plan_create_mode(rt, pat, &shape, dt, NULL, SPC_DECOMPOSE_OFF, &plain) == SCL_OK) {
+        popt.decompose = SCL_DECOMPOSE_OFF;
+        if (scl_plan_create_with_options(rt, pat, &shape, dt, &popt, &plain) == SCL_OK) {
             bench_time_forward(plain, &bufs, 2, reps, 0, &lut_t);
             if (backward && lut_t.ran) bench_time_backward(plain, &bufs, 2, reps, 0, &lbwd_t, &lboth_t);
         }
@@ -271,7 +284,9 @@ int cmd_bench(int argc, char **argv)
         if (!json) fprintf(stderr, "bench: measuring device peak...\n");
         if (scl_measure_peak(rt, &pk) != SCL_OK) pk.fma_gflops = 0;
     }
-    size_t mem = bufs.bytes + bench_plan_bytes(plan);
+    scl_plan_memory pmem;
+    scl_plan_get_memory(plan, &pmem);
+    size_t mem = bufs.bytes + pmem.forward_bytes;
 
     const scl_device_info *di = scl_runtime_device(rt);
     if (json) {
@@ -334,7 +349,7 @@ int cmd_bench(int argc, char **argv)
             cJSON_AddItemToObject(root, "dense_fused_forward_backward",
                                   bench_timing_json(&dboth_t, pk.fma_gflops));
             cJSON_AddNumberToObject(root, "backward_memory_bytes",
-                                    (double)(mem + bench_backward_scratch_bytes(plan)));
+                                    (double)(mem + pmem.backward_bytes));
             if (bwd_t.ran && dbwd_t.ran)
                 cJSON_AddNumberToObject(root, "sparse_backward_time_over_dense",
                                         bwd_t.median / dbwd_t.median);

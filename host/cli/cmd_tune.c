@@ -3,7 +3,8 @@
 #include "internal.h"
 #include "space.h"
 #include "tuner.h"
-#include "tuning_db.h"
+#include "tuning_db_write.h"
+#include "variants.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -59,13 +60,14 @@ static bool parse_list(const char *opt, const char *text, int *out, int *n, int 
 
 static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, const char *db)
 {
-    const at_kernel *k = o->kernel;
+    const scl_param_schema *k = o->kernel;
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kernel", k->name);
+    cJSON_AddStringToObject(j, "kernel", k->kernel);
+    cJSON_AddStringToObject(j, "variant", k->variant);
     cJSON_AddStringToObject(j, "direction", k->direction);
     cJSON_AddNumberToObject(j, "head_dim", o->head_dim);
     cJSON_AddNumberToObject(j, "block", o->block);
-    cJSON_AddStringToObject(j, "dtype", o->dtype == SCL_F16 ? "f16" : "f32");
+    cJSON_AddStringToObject(j, "dtype", scl_dtype_name(o->dtype));
     cJSON_AddStringToObject(j, "strategy", at_strategy_name(o->strategy));
     cJSON_AddNumberToObject(j, "total_points", r->total_points);
     cJSON_AddNumberToObject(j, "valid_points", r->valid_points);
@@ -109,7 +111,7 @@ int cmd_tune(int argc, char **argv)
                                          {0}};
     const char *dev = NULL, *out = NULL;
     int dims[8] = {64}, nd = 1, blocks[8] = {64}, nb = 1, json = 0, verbose = 0, c;
-    const at_kernel *kernels[2] = {&at_kernel_fwd, NULL};
+    const scl_param_schema *kernels[2] = {&scl_fwd_simt_schema, NULL};
     int nk = 1;
     at_tune_options o = {0};
     o.dtype = SCL_F32;
@@ -176,9 +178,9 @@ int cmd_tune(int argc, char **argv)
             break;
         case 'x':
             if (strcmp(optarg, "both") == 0) {
-                kernels[0] = &at_kernel_fwd, kernels[1] = &at_kernel_bwd, nk = 2;
+                kernels[0] = &scl_fwd_simt_schema, kernels[1] = &scl_bwd_simt_schema, nk = 2;
             } else if ((strcmp(optarg, "forward") == 0 || strcmp(optarg, "backward") == 0) &&
-                       (kernels[0] = at_kernel_find(optarg)) != NULL) {
+                       (kernels[0] = scl_schema_find(optarg, "simt")) != NULL) {
                 nk = 1;
             } else {
                 return cli_error(CMD, CLI_USAGE, "--direction must be forward, backward or both, got '%s'",
@@ -211,13 +213,13 @@ int cmd_tune(int argc, char **argv)
     if (out) {
         snprintf(path, sizeof path, "%s", out);
     } else {
-        char dirs[4][1024], slug[200];
+        char dir[1024], slug[200];
         scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
-        if (scl_tuning_dirs(dirs, 4) < 1 || strstr(dirs[0], "/tuning") == NULL) {
+        if (!scl_tuning_user_dir(dir, sizeof dir)) {
             scl_runtime_destroy(rt);
             return cli_error(CMD, CLI_USAGE, "the program cache is off (SPARSECL_CACHE_DIR=off): give --out");
         }
-        snprintf(path, sizeof path, "%s/%s.json", dirs[0], slug);
+        snprintf(path, sizeof path, "%s/%s.json", dir, slug);
     }
     o.db_path = path;
     o.progress = json ? NULL : stderr;
@@ -236,17 +238,17 @@ int cmd_tune(int argc, char **argv)
                 at_tune_report r;
                 scl_status st = at_tune(rt, &o, &r);
                 if (st != SCL_OK) {
-                    rc = cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o.kernel->name, dims[i],
+                    rc = cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o.kernel->kernel, dims[i],
                                    blocks[k], scl_last_error_message(rt));
                     break;
                 }
                 cJSON_AddItemToArray(all, report_json(&o, &r, path));
                 if (!json) {
                     char best[300], def[300];
-                    at_params_text(o.kernel, &r.best, best, sizeof best);
-                    at_params_text(o.kernel, &r.defaults, def, sizeof def);
+                    scl_params_text(o.kernel, &r.best, best, sizeof best);
+                    scl_params_text(o.kernel, &r.defaults, def, sizeof def);
                     printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n",
-                           o.kernel->name, o.head_dim, o.block, o.dtype == SCL_F16 ? "f16" : "f32", r.best_ms,
+                           o.kernel->kernel, o.head_dim, o.block, scl_dtype_name(o.dtype), r.best_ms,
                            r.best_gflops, r.best_error, best);
                     if (!isnan(r.default_ms))
                         printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r.default_ms,

@@ -147,7 +147,9 @@ SCL_API scl_status scl_pattern_mask(scl_runtime *rt, const scl_pattern *pattern,
                                     int64_t seq_k, int block, uint8_t *out, size_t out_bytes);
 
 /* ---- Plans -------------------------------------------------------------------------------- */
-typedef enum scl_dtype { SCL_F32 = 0, SCL_F16 = 1 } scl_dtype;
+/* Storage types; arithmetic is float32. bf16 is the upper half of a float32 (uint16_t bit
+ * patterns, round to nearest even when converting). */
+typedef enum scl_dtype { SCL_F32 = 0, SCL_F16 = 1, SCL_BF16 = 2 } scl_dtype;
 
 /* Tensor layout: BHND = [B, H, N, d] row-major (default); BNHD = [B, N, H, d]. */
 typedef enum scl_tensor_layout { SCL_LAYOUT_BHND = 0, SCL_LAYOUT_BNHD = 1 } scl_tensor_layout;
@@ -181,7 +183,7 @@ SCL_API scl_status scl_plan_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v
 SCL_API scl_status scl_plan_time_forward(scl_plan *plan, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                          double *ms);
 /* Host-array convenience: copies in, runs, copies out, blocks until done. Element types follow
- * the plan's dtype (float or uint16_t halves); lse is float (may be NULL). */
+ * the plan's dtype (float, or uint16_t f16/bf16 bit patterns); lse is float (may be NULL). */
 SCL_API scl_status scl_plan_forward_host(scl_plan *plan, const void *q, const void *k, const void *v, void *o,
                                          float *lse);
 
@@ -225,6 +227,51 @@ SCL_API const char *scl_plan_kernel_options(const scl_plan *plan);
 /* Where those parameters came from: a tuning database entry (its file and shape class), the
  * built-in defaults of the device type, plus any SPARSECL_FWD_PARAMS override. */
 SCL_API const char *scl_plan_kernel_source(const scl_plan *plan);
+
+/* ---- Plan options (appended in 0.2) ------------------------------------------------------- */
+typedef enum scl_decompose_mode {
+    SCL_DECOMPOSE_DEFAULT = 0, /* $SPARSECL_DECOMPOSE, else auto */
+    SCL_DECOMPOSE_AUTO = 1,    /* the cost model decides per pattern and shape */
+    SCL_DECOMPOSE_OFF = 2,     /* one block LUT */
+    SCL_DECOMPOSE_FORCE = 3    /* split whenever the pattern has components */
+} scl_decompose_mode;
+
+/* How a plan is made, apart from the tensor shape. Initialise with scl_plan_options_init, then
+ * set what you need; fields may be appended in later versions (`size` tells which exist). */
+typedef struct scl_plan_options {
+    size_t size;                  /* sizeof(scl_plan_options), set by scl_plan_options_init */
+    int block;                    /* layout block size (power of two 8..256); 0: scl_shape.block */
+    scl_decompose_mode decompose;
+    const char *forward_variant;  /* NULL or "auto": the first that qualifies; "simt", ...: preferred
+                                   * (falls back, with the reason in scl_plan_variant_reason) */
+    const char *forward_params;   /* "name=value,..." over the chosen forward parameters; NULL: none */
+    const char *backward_params;  /* the same for the backward kernels */
+    int ignore_tuning;            /* 1: the built-in defaults even where a tuning database has an entry */
+} scl_plan_options;
+SCL_API void scl_plan_options_init(scl_plan_options *options);
+/* scl_plan_create with options (NULL: the defaults, as scl_plan_create). */
+SCL_API scl_status scl_plan_create_with_options(scl_runtime *rt, const scl_pattern *pattern,
+                                                const scl_shape *shape, scl_dtype dtype,
+                                                const scl_plan_options *options, scl_plan **out);
+/* The forward kernel variant the plan runs ("simt", ...) and why it was chosen. */
+SCL_API const char *scl_plan_variant(const scl_plan *plan);
+SCL_API const char *scl_plan_variant_reason(const scl_plan *plan);
+/* The runtime the plan was made on (its last-error message explains the plan's failures). */
+SCL_API scl_runtime *scl_plan_runtime(const scl_plan *plan);
+/* 1 when the forward parameters came from a tuning database entry, else 0. */
+SCL_API int scl_plan_kernel_tuned(const scl_plan *plan);
+/* Device memory of the plan: what it holds now (LUTs, scratch, components), and what the backward
+ * pass holds or will allocate on its first call (kernels' scratch, column LUTs, gradients of
+ * components). */
+typedef struct scl_plan_memory {
+    size_t forward_bytes;
+    size_t backward_bytes;
+} scl_plan_memory;
+SCL_API void scl_plan_get_memory(const scl_plan *plan, scl_plan_memory *out);
+/* The backward kernels' -D options and where their parameters came from ("" before the first
+ * backward call). */
+SCL_API const char *scl_plan_backward_kernel_options(const scl_plan *plan);
+SCL_API const char *scl_plan_backward_kernel_source(const scl_plan *plan);
 
 #ifdef __cplusplus
 }

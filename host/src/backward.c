@@ -3,8 +3,6 @@
  * dQ over the row LUT, dK/dV over the column LUT. */
 #include "backward.h"
 
-#include "decomposed.h"
-#include "tuning_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,28 +35,6 @@ void scl_bwd_state_free(scl_bwd_state *b)
     free(b);
 }
 
-/* The backward kernels' parameter kind for scl_choose_params (same look-up order as forward). */
-static bool bwd_check(const void *p, const scl_param_context *c, char *r, size_t n)
-{
-    return scl_bwd_params_check(p, c, r, n);
-}
-static bool bwd_defaults(const scl_device_info *d, const scl_param_context *c, void *out)
-{
-    return scl_bwd_params_default(d, c, out);
-}
-static bool bwd_lookup(const scl_device_info *d, const scl_param_context *c, scl_dtype t, void *out, char *s,
-                       size_t n)
-{
-    return scl_tuning_lookup_bwd(d, c, t, out, s, n);
-}
-static bool bwd_override(void *p, const char *text, char *m, size_t n)
-{
-    return scl_bwd_params_override(p, text, m, n);
-}
-static const scl_param_kind bwd_kind = {"backward",  "SPARSECL_BWD_PARAMS", sizeof(scl_bwd_params),
-                                        bwd_check,   bwd_defaults,          bwd_lookup,
-                                        bwd_override};
-
 /* Partial-block masks with rows and columns swapped, for the column walk of bwd_dkv. */
 static uint32_t *transpose_masks(const spc_lut *l)
 {
@@ -85,10 +61,11 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
     const spc_lut *l = p->lut;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, s->head_dim, s->block);
-    scl_status st = scl_choose_params(rt, &bwd_kind, &pc, p->dtype, explicit_params, &b->prm, b->source,
-                                      sizeof b->source);
+    const scl_param_schema *k = &scl_bwd_simt_schema;
+    scl_param_choice how = {explicit_params, p->cfg.bwd_params, p->cfg.ignore_tuning, false};
+    scl_status st = scl_choose_params(rt, k, &pc, p->dtype, &how, &b->prm, b->source, sizeof b->source);
     if (st != SCL_OK) return st;
-    scl_bwd_params_options(&b->prm, &pc, p->dtype, b->options, sizeof b->options);
+    scl_params_options(k, &b->prm, &pc, p->dtype, b->options, sizeof b->options);
     if ((st = scl_build_program(rt, "attn_bwd.cl", b->options, &b->program, NULL)) != SCL_OK) return st;
     const char *names[] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
     cl_kernel *ks[] = {&b->prep_q, &b->prep_k, &b->dq, &b->dkv};
@@ -127,10 +104,8 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
     return st;
 }
 
-scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+scl_status scl_lut_prepare_backward(scl_plan *p, const scl_bwd_params *params)
 {
-    if (!p) return SCL_ERR_INVALID_ARGUMENT;
-    if (p->dec) return scl_decomp_prepare_backward(p, params);
     scl_bwd_state_free(p->bwd);
     p->bwd = NULL;
     scl_bwd_state *b = calloc(1, sizeof *b);
@@ -144,16 +119,42 @@ scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
     return SCL_OK;
 }
 
-const char *scl_plan_backward_options(const scl_plan *p)
+scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
 {
-    if (p && p->dec) return scl_plan_backward_options(scl_decomp_first(p));
-    return p && p->bwd ? p->bwd->options : "";
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    return p->ops->prepare_backward(p, params);
 }
 
-const char *scl_plan_backward_source(const scl_plan *p)
+const char *scl_plan_backward_kernel_options(const scl_plan *p)
 {
-    if (p && p->dec) return scl_plan_backward_source(scl_decomp_first(p));
-    return p && p->bwd ? p->bwd->source : "";
+    if (!p) return "";
+    const scl_plan *b = p->ops->backward_owner(p);
+    return b->bwd ? b->bwd->options : "";
+}
+
+const char *scl_plan_backward_kernel_source(const scl_plan *p)
+{
+    if (!p) return "";
+    const scl_plan *b = p->ops->backward_owner(p);
+    return b->bwd ? b->bwd->source : "";
+}
+
+/* Scratch and column LUT of the backward kernels (build_state's buffers), from the shape. */
+size_t scl_lut_backward_bytes(const scl_plan *p)
+{
+    if (p->bwd) {
+        const scl_bwd_state *b = p->bwd;
+        cl_mem bufs[] = {b->col_ptr, b->row_idx, b->col_mask, b->masks_t, b->qr, b->qt, b->dor,
+                         b->dot,     b->lrow,    b->drow,     b->kr,      b->kt, b->vt};
+        return scl_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
+    }
+    const scl_shape *s = &p->shape;
+    const spc_lut *l = p->lut;
+    const size_t nqp = (size_t)((s->seq_q + s->block - 1) / s->block * s->block);
+    const size_t qrows = (size_t)s->batch * s->heads * nqp, krows = (size_t)s->batch * s->kv_heads * (size_t)p->nkp;
+    const size_t d = (size_t)s->head_dim;
+    size_t lut = ((size_t)l->n_layouts * (l->nb_k + 1) + 2 * (size_t)l->nnz + (size_t)l->n_masks * l->mask_words) * 4;
+    return lut + (4 * qrows * d + 2 * qrows + 3 * krows * d) * 4;
 }
 
 static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
@@ -166,16 +167,12 @@ static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
 
 #define ARG(k, a, x) clSetKernelArg((k), (a)++, sizeof(x), &(x))
 
-/* Enqueues the four kernels (or a decomposed plan's components); `all` (may be NULL) collects
- * every command's event, `event` receives the last one. */
-scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
-                                    scl_events *all, cl_event *event)
+/* Enqueues the four kernels; `all` (may be NULL) collects every command's event, `event`
+ * receives the last one. */
+scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
+                            scl_events *all, cl_event *event)
 {
-    if (!p) return SCL_ERR_INVALID_ARGUMENT;
-    if (p->dec) return scl_decomp_backward(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, all, event);
-    if (num_wait > 0 && !wait_list)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4], dout = t[5], dq = t[6], dk = t[7], dv = t[8];
     scl_status st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true);
     if (st != SCL_OK) return st;
     if (!p->bwd && (st = scl_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
@@ -299,6 +296,17 @@ release:
     return st;
 }
 
+scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
+                                    scl_events *all, cl_event *event)
+{
+    if (!p) return SCL_ERR_INVALID_ARGUMENT;
+    if (num_wait > 0 && !wait_list)
+        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    return p->ops->backward(p, (const cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, num_wait, wait_list, all,
+                            event);
+}
+
 scl_status scl_plan_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
                              cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
                              cl_event *event)
@@ -345,16 +353,18 @@ scl_status scl_plan_backward_host(scl_plan *p, const void *q, const void *k, con
         m[i] = clCreateBuffer(ctx, src[i] ? in : CL_MEM_WRITE_ONLY, sizes[i], (void *)src[i], &err);
         if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", err, "host-array convenience");
     }
+    cl_event done = NULL;
     if (st == SCL_OK)
-        st = scl_plan_backward(p, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, NULL);
-    if (st == SCL_OK) {
+        st = scl_plan_backward(p, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, &done);
+    if (st == SCL_OK) { /* reads wait for the kernels: the queue may be out of order */
         void *dst[3] = {dq, dk, dv};
         for (int i = 0; i < 3 && st == SCL_OK; i++) {
             cl_int err =
-                clEnqueueReadBuffer(p->rt->queue, m[6 + i], CL_TRUE, 0, sizes[6 + i], dst[i], 0, NULL, NULL);
+                clEnqueueReadBuffer(p->rt->queue, m[6 + i], CL_TRUE, 0, sizes[6 + i], dst[i], 1, &done, NULL);
             if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading gradients");
         }
     }
+    if (done) clReleaseEvent(done);
     for (int i = 0; i < 9; i++)
         if (m[i]) clReleaseMemObject(m[i]);
     return st;

@@ -2,7 +2,6 @@
 #ifndef SCL_BACKWARD_H
 #define SCL_BACKWARD_H
 
-#include "backward_params.h"
 #include "plan_internal.h"
 
 /* Build (or rebuild) the plan's backward state with explicit parameters (NULL: the look-up order
@@ -10,10 +9,11 @@
  * then SPARSECL_BWD_PARAMS). Rejected parameters give
  * SCL_ERR_INVALID_ARGUMENT with the reason; the previous state is dropped either way. */
 scl_status scl_plan_prepare_backward(scl_plan *plan, const scl_bwd_params *params);
-/* The backward kernels' -D options and where their parameters came from ("" before the first
- * backward call or scl_plan_prepare_backward). */
-const char *scl_plan_backward_options(const scl_plan *plan);
-const char *scl_plan_backward_source(const scl_plan *plan);
+/* The block-LUT plan's implementations of the plan operations. */
+scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
+                            scl_events *all, cl_event *event);
+scl_status scl_lut_prepare_backward(scl_plan *p, const scl_bwd_params *params);
+size_t scl_lut_backward_bytes(const scl_plan *p);
 /* The backward pass with every command's event collected into `all` (may be NULL). */
 scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
                                     cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,

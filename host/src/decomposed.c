@@ -17,6 +17,8 @@
 
 #define MAX_PARTS 4
 
+extern const scl_plan_ops scl_decomp_plan_ops;
+
 typedef struct scl_part {
     int64_t n_q, n_k; /* mapped lengths */
     scl_plan *sub;
@@ -35,11 +37,6 @@ struct scl_decomp {
     cl_event last; /* the previous call's final command: part buffers are reused */
     int row_form;  /* helper kernels' work-item mapping (kernels/decompose.cl): the forward's prep form */
 };
-
-static size_t elem_size(scl_dtype t)
-{
-    return t == SCL_F16 ? 2 : 4;
-}
 
 static scl_strides contiguous(int heads, int64_t n, int d)
 {
@@ -75,12 +72,12 @@ void scl_decomp_free(scl_decomp *dec)
     free(dec);
 }
 
-int scl_decomp_count(const scl_plan *p)
+static int decomp_count(const scl_plan *p)
 {
     return p->dec->n;
 }
 
-double scl_decomp_computed_pairs(const scl_plan *p)
+static double decomp_computed_pairs(const scl_plan *p)
 {
     double n = 0;
     for (int k = 0; k < p->dec->n; k++) {
@@ -91,16 +88,37 @@ double scl_decomp_computed_pairs(const scl_plan *p)
     return n;
 }
 
-size_t scl_decomp_device_bytes(const scl_plan *p)
+static size_t decomp_device_bytes(const scl_plan *p)
 {
     size_t n = 0;
     for (int k = 0; k < p->dec->n; k++) {
         const scl_part *pt = &p->dec->part[k];
-        cl_mem m[PART_BUFFERS];
-        part_buffers(pt, m);
-        n += scl_mem_bytes(m, PART_BUFFERS) + scl_plan_device_bytes(pt->sub);
+        cl_mem m[] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q, pt->o, pt->lse};
+        n += scl_mem_bytes(m, sizeof m / sizeof m[0]) + pt->sub->ops->device_bytes(pt->sub);
     }
     return n;
+}
+
+/* The buffers prepare_backward_buffers makes, and the components' own backward. */
+static size_t decomp_backward_bytes(const scl_plan *p)
+{
+    const scl_shape *s = &p->shape;
+    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
+    size_t n = 0;
+    for (int k = 0; k < p->dec->n; k++) {
+        const scl_part *pt = &p->dec->part[k];
+        const size_t qb = (size_t)s->batch * s->heads * (size_t)pt->n_q * dim * e;
+        const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
+        const size_t lb = (size_t)s->batch * s->heads * (size_t)pt->n_q * 4;
+        n += (pt->row_map ? 2 * qb + lb : 0) + (pt->col_map ? 2 * kb : 0) + 2 * kb + qb;
+        n += pt->sub->ops->backward_bytes(pt->sub);
+    }
+    return n;
+}
+
+static const scl_plan *decomp_backward_owner(const scl_plan *p)
+{
+    return p->dec->part[0].sub;
 }
 
 const scl_plan *scl_decomp_part(const scl_plan *p, int k)
@@ -122,8 +140,8 @@ static scl_status build_kernels(scl_plan *p)
 {
     scl_decomp *dec = p->dec;
     char options[128];
-    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d%s", p->shape.head_dim, dec->n,
-             dec->row_form, p->dtype == SCL_F16 ? " -D SCL_F16" : "");
+    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d%s%s", p->shape.head_dim, dec->n,
+             dec->row_form, *scl_dtype_macro(p->dtype) ? " -D " : "", scl_dtype_macro(p->dtype));
     scl_status st = scl_build_program(p->rt, "decompose.cl", options, &dec->program, NULL);
     if (st != SCL_OK) return st;
     const char *names[] = {"gather_rows", "gather_lse", "merge_parts", "sum_parts"};
@@ -136,15 +154,16 @@ static scl_status build_kernels(scl_plan *p)
     return SCL_OK;
 }
 
-scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_params *params)
+scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d)
 {
     if (d->n < 1 || d->n > MAX_PARTS)
         return scl_fail(p->rt, SCL_ERR_UNSUPPORTED, "a decomposition into %d components", d->n);
     scl_decomp *dec = calloc(1, sizeof *dec);
     if (!dec) return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     p->dec = dec;
+    p->ops = &scl_decomp_plan_ops;
     const scl_shape *s = &p->shape;
-    const size_t e = elem_size(p->dtype), dim = (size_t)s->head_dim;
+    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
     scl_status st = SCL_OK;
     for (int k = 0; k < d->n && st == SCL_OK; k++) {
         spc_component *c = &d->comp[k];
@@ -156,12 +175,6 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
         ss.seq_q = c->n_q;
         ss.seq_k = c->n_k;
         ss.layout = SCL_LAYOUT_BHND;
-        spc_lut *lut = c->lut;
-        c->lut = NULL; /* the sub-plan owns it now */
-        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, params, &pt->sub)) != SCL_OK) break;
-        /* Gathered dimensions are contiguous [B][H][n][d]; the others are the caller's tensors. */
-        pt->sub->qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs;
-        pt->sub->ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks;
         const size_t qb = (size_t)s->batch * s->heads * (size_t)c->n_q * dim * e;
         const cl_mem_flags rw = CL_MEM_READ_WRITE;
         if ((st = map_buffer(p, c->row_map, c->n_q, &pt->row_map, "row map")) ||
@@ -170,13 +183,18 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
             (st = map_buffer(p, c->col_inv, s->seq_k, &pt->col_inv, "column inverse map")))
             break;
         if (c->row_map && (st = scl_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
-        if (c->col_map) { /* the forward's K/V copy gathers the keys itself */
-            scl_plan_sizes psz;
-            scl_plan_tensor_sizes(p, &psz);
-            pt->sub->kv_map = pt->col_map;
-            pt->sub->kv_src = p->ks;
-            pt->sub->kv_src_bytes = psz.k;
-        }
+        /* Gathered dimensions are contiguous [B][H][n][d]; the others are the caller's tensors. A
+         * column-mapped component's K/V copy gathers the keys itself. */
+        scl_plan_sizes psz;
+        scl_plan_tensor_sizes(p, &psz);
+        scl_subplan_io io = {.qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs,
+                             .ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks,
+                             .kv_map = c->col_map ? pt->col_map : NULL,
+                             .kv_src = p->ks,
+                             .kv_src_bytes = c->col_map ? psz.k : 0};
+        spc_lut *lut = c->lut;
+        c->lut = NULL; /* the sub-plan owns it now */
+        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK) break;
         if ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
             (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
                                   "component LSE")))
@@ -184,16 +202,19 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d, const scl_fwd_pa
     }
     if (st != SCL_OK) return st; /* the caller destroys p, and with it everything made here */
     const scl_plan *first = dec->part[0].sub;
-    dec->row_form = first->fwd.prep_by_column;
+    dec->row_form = first->variant->prep_by_column(&first->fwd);
     if ((st = build_kernels(p)) != SCL_OK) return st;
+    p->variant = first->variant;
+    snprintf(p->variant_reason, sizeof p->variant_reason, "%s", first->variant_reason);
     p->fwd = first->fwd;
     p->from_cache = first->from_cache;
     snprintf(p->fwd_options, sizeof p->fwd_options, "%s", first->fwd_options);
     snprintf(p->fwd_source, sizeof p->fwd_source, "%s", first->fwd_source);
+    p->fwd_tuned = first->fwd_tuned;
     return SCL_OK;
 }
 
-scl_status scl_decomp_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+static scl_status decomp_prepare_backward(scl_plan *p, const scl_bwd_params *params)
 {
     scl_status st = SCL_OK;
     for (int k = 0; k < p->dec->n && st == SCL_OK; k++)
@@ -329,9 +350,10 @@ static void release(cl_event *e, int n)
         if (e[i]) clReleaseEvent(e[i]);
 }
 
-scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
-                              cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event)
+static scl_status decomp_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, const cl_event *wait_list,
+                                 scl_events *all, cl_event *event)
 {
+    cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4];
     scl_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
     waits w0;
@@ -366,7 +388,7 @@ scl_status scl_decomp_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem 
 static scl_status prepare_backward_buffers(scl_plan *p)
 {
     const scl_shape *s = &p->shape;
-    const size_t e = elem_size(p->dtype), dim = (size_t)s->head_dim;
+    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
     const cl_mem_flags rw = CL_MEM_READ_WRITE;
     scl_status st = SCL_OK;
     for (int c = 0; c < p->dec->n && st == SCL_OK; c++) {
@@ -390,10 +412,10 @@ static scl_status prepare_backward_buffers(scl_plan *p)
     return st;
 }
 
-scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                               cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
-                               scl_events *all, cl_event *event)
+static scl_status decomp_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
+                                  scl_events *all, cl_event *event)
 {
+    cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4], dout = t[5], dq = t[6], dk = t[7], dv = t[8];
     scl_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
     waits w0;
@@ -445,3 +467,14 @@ scl_status scl_decomp_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
     if (st == SCL_OK) finish(p, e3, event);
     return st;
 }
+
+const scl_plan_ops scl_decomp_plan_ops = {
+    .forward = decomp_forward,
+    .backward = decomp_backward,
+    .prepare_backward = decomp_prepare_backward,
+    .backward_owner = decomp_backward_owner,
+    .computed_pairs = decomp_computed_pairs,
+    .components = decomp_count,
+    .device_bytes = decomp_device_bytes,
+    .backward_bytes = decomp_backward_bytes,
+};

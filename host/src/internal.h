@@ -4,6 +4,7 @@
 
 #include "sparsecl.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,6 +16,9 @@ struct scl_runtime {
     cl_command_queue queue;
     bool out_of_order;
     char cache_dir[1024]; /* "" = caching off */
+    /* The tuning databases of this device, read once on first use (tuning_db.h). */
+    pthread_mutex_t tuning_lock;
+    struct scl_tuning_set *tuning;
     char last_error[SCL_MSG_LEN];
 };
 
@@ -27,6 +31,11 @@ scl_status scl_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
 /* Record a failing OpenCL call: "clFoo failed: CL_BAR (-N)" plus context. */
 scl_status scl_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context);
 const char *scl_cl_error_name(cl_int err);
+
+/* The runtime's tuning databases (read on the first call; thread-safe). NULL when out of memory. */
+const struct scl_tuning_set *scl_runtime_tuning(scl_runtime *rt);
+/* Forget them, so the next plan reads the files again (after `sparsecl tune` wrote one). */
+void scl_runtime_tuning_reload(scl_runtime *rt);
 
 /* Device queries shared by listing and wrapping. */
 scl_status scl_device_describe(cl_platform_id platform, cl_device_id device, int index, scl_device_info *out);

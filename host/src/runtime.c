@@ -1,5 +1,6 @@
 /* Runtime handles: our own context and queue on a selected device, or the caller's. */
 #include "internal.h"
+#include "tuning_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,12 @@
 static scl_runtime *runtime_alloc(void)
 {
     scl_runtime *rt = calloc(1, sizeof *rt);
-    if (rt) scl_cache_default_dir(rt->cache_dir, sizeof rt->cache_dir);
+    if (!rt) return NULL;
+    if (pthread_mutex_init(&rt->tuning_lock, NULL) != 0) {
+        free(rt);
+        return NULL;
+    }
+    scl_cache_default_dir(rt->cache_dir, sizeof rt->cache_dir);
     return rt;
 }
 
@@ -79,7 +85,26 @@ void scl_runtime_destroy(scl_runtime *rt)
     if (!rt) return;
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
+    scl_runtime_tuning_reload(rt);
+    pthread_mutex_destroy(&rt->tuning_lock);
     free(rt);
+}
+
+const scl_tuning_set *scl_runtime_tuning(scl_runtime *rt)
+{
+    pthread_mutex_lock(&rt->tuning_lock);
+    if (!rt->tuning && (rt->tuning = malloc(sizeof *rt->tuning)) != NULL) scl_tuning_set_load(rt->tuning, &rt->dev);
+    pthread_mutex_unlock(&rt->tuning_lock);
+    return rt->tuning;
+}
+
+void scl_runtime_tuning_reload(scl_runtime *rt)
+{
+    pthread_mutex_lock(&rt->tuning_lock);
+    if (rt->tuning) scl_tuning_set_free(rt->tuning);
+    free(rt->tuning);
+    rt->tuning = NULL;
+    pthread_mutex_unlock(&rt->tuning_lock);
 }
 
 const scl_device_info *scl_runtime_device(const scl_runtime *rt)

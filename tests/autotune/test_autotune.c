@@ -8,7 +8,7 @@
 #include "plan_internal.h"
 #include "space.h"
 #include "tuner.h"
-#include "tuning_db.h"
+#include "tuning_db_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -119,19 +119,19 @@ static void test_strategies(void)
 static void test_pruning(void)
 {
     scl_param_context small = {64, 64, 64, 16 * 1024, 192};
-    at_fwd_space sp;
+    at_kspace sp;
     char path[600];
     snprintf(path, sizeof path, "%s/rejected.txt", work);
     FILE *log = fopen(path, "w+");
-    CHECK(at_fwd_space_build(&small, 1, log, &sp) == 0, "GPU space builds");
+    CHECK(at_kspace_build(&scl_fwd_simt_schema, &small, SCL_FAMILY_GPU, log, &sp) == 0, "GPU space builds");
     CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "pruned: %d of %d valid", sp.space.n_points, sp.total);
     int bad = 0;
     for (int i = 0; i < sp.space.n_points; i++) {
-        scl_fwd_params p;
+        at_params p;
         char reason[256];
-        at_fwd_point_params(&sp, i, &p);
-        bad += !scl_fwd_params_check(&p, &small, reason, sizeof reason);
-        bad += scl_fwd_work_group_size(&p) > 64 || scl_fwd_local_bytes(&p, 64) > 16 * 1024;
+        at_kspace_point(&sp, i, &p);
+        bad += !scl_params_check(&scl_fwd_simt_schema, &p, &small, reason, sizeof reason);
+        bad += scl_fwd_work_group_size(&p.fwd) > 64 || scl_fwd_local_bytes(&p.fwd, 64) > 16 * 1024;
     }
     CHECK(bad == 0, "every kept point fits the device limits");
     char text[65536] = "";
@@ -143,7 +143,7 @@ static void test_pruning(void)
     }
     CHECK(strstr(text, "exceeds the device maximum 64") && strstr(text, "bytes of local memory"),
           "verbose output gives the reasons (work-group, local memory)");
-    at_fwd_space_free(&sp);
+    at_kspace_free(&sp);
 }
 
 static void test_bwd_pruning(void)
@@ -153,7 +153,7 @@ static void test_bwd_pruning(void)
     char path[600];
     snprintf(path, sizeof path, "%s/rejected-bwd.txt", work);
     FILE *log = fopen(path, "w+");
-    CHECK(at_kspace_build(&at_kernel_bwd, &small, 1, log, &sp) == 0, "backward GPU space builds");
+    CHECK(at_kspace_build(&scl_bwd_simt_schema, &small, SCL_FAMILY_GPU, log, &sp) == 0, "backward GPU space builds");
     CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "backward pruned: %d of %d valid",
           sp.space.n_points, sp.total);
     int bad = 0;
@@ -161,7 +161,7 @@ static void test_bwd_pruning(void)
         at_params p;
         char reason[256];
         at_kspace_point(&sp, i, &p);
-        bad += !scl_bwd_params_check(&p.bwd, &small, reason, sizeof reason);
+        bad += !scl_params_check(&scl_bwd_simt_schema, &p, &small, reason, sizeof reason);
         bad += scl_bwd_dq_work_group_size(&p.bwd) > 32 || scl_bwd_dkv_work_group_size(&p.bwd) > 32 ||
                scl_bwd_local_bytes(&p.bwd, 64) > 16 * 1024;
     }
@@ -188,8 +188,8 @@ static void test_bwd_pruning(void)
     memset(&dev, 0, sizeof dev);
     dev.type = CL_DEVICE_TYPE_CPU;
     at_params def;
-    CHECK(at_kspace_build(&at_kernel_bwd, &cpu, 0, NULL, &sp) == 0 &&
-              at_kernel_bwd.defaults(&dev, &cpu, &def),
+    memset(&def, 0, sizeof def);
+    CHECK(at_kspace_build(&scl_bwd_simt_schema, &cpu, SCL_FAMILY_CPU, NULL, &sp) == 0 && scl_params_default(&scl_bwd_simt_schema, &dev, &cpu, &def),
           "backward CPU space and defaults");
     CHECK(at_kspace_find(&sp, &def) >= 0, "the CPU defaults are a point of the CPU space (%d of %d valid)",
           sp.space.n_points, sp.total);
@@ -212,8 +212,8 @@ static void write_db(const scl_device_info *dev, const char *dir, int block, con
 {
     mkdir(dir, 0755);
     cJSON *db = scl_tuning_db_new(dev);
-    cJSON *e = scl_tuning_db_entry(db, "attn_fwd", 64, block, SCL_F32, true);
-    cJSON_AddItemToObject(e, "params", scl_fwd_params_to_json(p));
+    cJSON *e = scl_tuning_db_entry(db, &scl_fwd_simt_schema, 64, block, SCL_F32);
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_fwd_simt_schema, p));
     char path[1400], slug[200], msg[512];
     scl_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", dir, slug);
@@ -237,10 +237,10 @@ static void test_database(scl_runtime *rt)
     scl_param_context pc;
     scl_param_context_init(&pc, dev, 64, 64);
     scl_fwd_params a, b, got;
-    scl_fwd_params_default(dev, &pc, &a);
+    scl_params_default(&scl_fwd_simt_schema, dev, &pc, &a);
     b = a;
     b.stage_q = !a.stage_q; /* a different, still valid, set */
-    CHECK(scl_fwd_params_check(&b, &pc, msg, sizeof msg), "variant valid: %s", msg);
+    CHECK(scl_params_check(&scl_fwd_simt_schema, &b, &pc, msg, sizeof msg), "variant valid: %s", msg);
 
     /* Round trip. */
     write_db(dev, user_tuning, 64, &a);
@@ -249,33 +249,33 @@ static void test_database(scl_runtime *rt)
     snprintf(path, sizeof path, "%s/%s.json", user_tuning, slug);
     cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
     CHECK(db != NULL, "load: %s", msg);
-    cJSON *e = db ? scl_tuning_db_entry(db, "attn_fwd", 64, 64, SCL_F32, false) : NULL;
-    CHECK(e && scl_fwd_params_from_json(cJSON_GetObjectItemCaseSensitive(e, "params"), &got) && !memcmp(&got, &a, sizeof a),
+    cJSON *e = db ? scl_tuning_db_find(db, &scl_fwd_simt_schema, 64, 64, SCL_F32) : NULL;
+    CHECK(e && scl_params_from_json(&scl_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) && !memcmp(&got, &a, sizeof a),
           "parameters survive the round trip");
-    CHECK(db && !scl_tuning_db_entry(db, "attn_fwd", 128, 64, SCL_F32, false), "other shape classes absent");
+    CHECK(db && !scl_tuning_db_find(db, &scl_fwd_simt_schema, 128, 64, SCL_F32), "other shape classes absent");
     cJSON_Delete(db);
 
     /* Look-up order: user cache before the shipped directory. */
     write_db(dev, shipped, 64, &b);
-    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &a, sizeof a) &&
+    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &a, sizeof a) &&
               strstr(src, user_tuning),
           "user cache first: %s", src);
     remove(path);
-    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b) &&
+    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b) &&
               strstr(src, shipped),
           "then the shipped databases: %s", src);
     /* Parameters invalid for this shape class (bq larger than the block) are skipped. */
     scl_fwd_params wide = a;
     wide.bq = 128;
     write_db(dev, user_tuning, 64, &wide);
-    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
           "invalid entry skipped: %s", src);
     /* A corrupt (truncated) database is reported and ignored. */
     write_text(path, "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entr");
     CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not valid JSON"), "corrupt refused: %s",
           msg);
     setenv("SPARSECL_QUIET", "1", 1);
-    CHECK(scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
           "corrupt user database skipped");
     write_text(path, "{\"format\": \"something-else\", \"version\": 1, \"entries\": []}");
     CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not a sparsecl tuning database"),
@@ -285,7 +285,8 @@ static void test_database(scl_runtime *rt)
     char shipped_path[1400];
     snprintf(shipped_path, sizeof shipped_path, "%s/%s.json", shipped, slug);
     remove(shipped_path);
-    CHECK(!scl_tuning_lookup_fwd(dev, &pc, SCL_F32, &got, src, sizeof src), "no database: not found");
+    CHECK(!scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src), "no database: not found");
+    scl_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
     scl_shape shape = {1, 1, 1, 64, 64, 64, 64, 0, 0};
@@ -339,7 +340,7 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
     CHECK(j != NULL, "database written: %s", msg);
     int rejected = 0, measured = 0;
-    cJSON *e = j ? scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false) : NULL;
+    cJSON *e = j ? scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
     cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
     cJSON_ArrayForEach(m, list)
     {
@@ -357,7 +358,7 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
         scl_fwd_params q = r.best.fwd;
         q.stage_q = !q.stage_q;
         q.bq = q.tm = 32; /* exhaustive order reaches bq=32 late: this point is not measured yet */
-        cJSON_AddItemToObject(p, "params", scl_fwd_params_to_json(&q));
+        cJSON_AddItemToObject(p, "params", scl_params_to_json(&scl_fwd_simt_schema, &q));
         cJSON_AddItemToObject(p, "pending", cJSON_CreateTrue());
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "measured"), p);
         scl_tuning_db_save(db, j, msg, sizeof msg);
@@ -369,7 +370,7 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     CHECK(st == SCL_OK && r.reused == 7 && r.timed == 2, "resume reuses 7 points, times 2 more (reused %d, timed %d)",
           r.reused, r.timed);
     j = scl_tuning_db_load(db, msg, sizeof msg);
-    e = j ? scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false) : NULL;
+    e = j ? scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
     measured = 0;
     int crashed = 0;
     list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
@@ -392,7 +393,7 @@ static void test_bwd_tuner(scl_runtime *rt)
     snprintf(db, sizeof db, "%s/tuned-bwd.json", work);
     remove(db);
     at_tune_options o = {0};
-    o.kernel = &at_kernel_bwd;
+    o.kernel = &scl_bwd_simt_schema;
     o.head_dim = 32;
     o.block = 32;
     o.dtype = SCL_F32;
@@ -411,22 +412,22 @@ static void test_bwd_tuner(scl_runtime *rt)
           "budget kept (%d timed, %d of %d valid)", r.timed, r.valid_points, r.total_points);
     CHECK(r.best_error <= 1e-4, "best backward candidate verified (error %.3g)", r.best_error);
     char text[300];
-    at_params_text(&at_kernel_bwd, &r.best, text, sizeof text);
+    scl_params_text(&scl_bwd_simt_schema, &r.best, text, sizeof text);
     printf(
         "backward tuning (3 points, d=32 block=32, N=128): best %.3f ms (%s), defaults %.3f ms, error %.2g\n",
         r.best_ms, text, r.default_ms, r.best_error);
     cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
-    cJSON *e = j ? scl_tuning_db_entry(j, "attn_bwd", 32, 32, SCL_F32, false) : NULL;
+    cJSON *e = j ? scl_tuning_db_find(j, &scl_bwd_simt_schema, 32, 32, SCL_F32) : NULL;
     const cJSON *dir = e ? cJSON_GetObjectItemCaseSensitive(e, "direction") : NULL;
     at_params got;
     CHECK(e && cJSON_IsString(dir) && strcmp(dir->valuestring, "backward") == 0 &&
-              scl_params_from_json(&at_kernel_bwd, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
+              scl_params_from_json(&scl_bwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
               !memcmp(&got.bwd, &r.best.bwd, sizeof got.bwd),
           "an attn_bwd entry with the best parameters written: %s", msg);
     int measured = 0;
     cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
     cJSON_ArrayForEach(m, list) measured++;
-    CHECK(measured == r.timed && j && !scl_tuning_db_entry(j, "attn_fwd", 32, 32, SCL_F32, false),
+    CHECK(measured == r.timed && j && !scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32),
           "every backward point recorded (%d), no forward entry made", measured);
     cJSON_Delete(j);
 }
@@ -435,11 +436,11 @@ static void write_bwd_db(const scl_device_info *dev, const char *dir, const scl_
 {
     mkdir(dir, 0755);
     cJSON *db = scl_tuning_db_new(dev);
-    cJSON *e = scl_tuning_db_entry(db, "attn_bwd", 32, 32, SCL_F32, true);
+    cJSON *e = scl_tuning_db_entry(db, &scl_bwd_simt_schema, 32, 32, SCL_F32);
     at_params q;
     memset(&q, 0, sizeof q);
     q.bwd = *p;
-    cJSON_AddItemToObject(e, "params", scl_params_to_json(&at_kernel_bwd, &q));
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_bwd_simt_schema, &q));
     char path[1400], slug[200], msg[512];
     scl_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", dir, slug);
@@ -457,8 +458,8 @@ static void bwd_source(scl_runtime *rt, char *src, size_t len, char *opts, size_
     if (scl_pattern_create(rt, "causal", &pat) == SCL_OK &&
         scl_plan_create(rt, pat, &shape, SCL_F32, &plan) == SCL_OK &&
         scl_plan_prepare_backward(plan, NULL) == SCL_OK) {
-        snprintf(src, len, "%s", scl_plan_backward_source(plan));
-        snprintf(opts, olen, "%s", scl_plan_backward_options(plan));
+        snprintf(src, len, "%s", scl_plan_backward_kernel_source(plan));
+        snprintf(opts, olen, "%s", scl_plan_backward_kernel_options(plan));
     } else {
         snprintf(src, len, "error: %s", scl_last_error_message(rt));
     }
@@ -481,14 +482,15 @@ static void test_bwd_lookup(scl_runtime *rt)
     scl_param_context pc;
     scl_param_context_init(&pc, dev, 32, 32);
     scl_bwd_params def, alt, got;
-    scl_bwd_params_default(dev, &pc, &def);
+    scl_params_default(&scl_bwd_simt_schema, dev, &pc, &def);
     alt = def;
     alt.stage = !def.stage; /* a different, still valid, set */
-    CHECK(scl_bwd_params_check(&alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
+    CHECK(scl_params_check(&scl_bwd_simt_schema, &alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
 
     write_bwd_db(dev, tuning, &alt);
-    CHECK(scl_tuning_lookup_bwd(dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &alt, sizeof alt),
-          "scl_tuning_lookup_bwd finds the entry");
+    scl_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
+    CHECK(scl_tuning_lookup(&scl_bwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &alt, sizeof alt),
+          "the backward look-up finds the entry");
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     snprintf(want, sizeof want, "-DSTAGE=%d ", alt.stage);
     CHECK(strstr(src, path) && strstr(opts, want), "backward kernels use the database entry: %s [%s]", src,
@@ -504,11 +506,13 @@ static void test_bwd_lookup(scl_runtime *rt)
     scl_bwd_params wide = alt;
     wide.dq_bq = 64;
     write_bwd_db(dev, tuning, &wide);
+    scl_runtime_tuning_reload(rt);
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     CHECK(strstr(src, "built-in") == src, "invalid backward entry skipped: %s", src);
     /* So does a corrupt (truncated) database. */
     write_text(path,
                "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entries\": [{\"kernel\": \"attn_bwd\"");
+    scl_runtime_tuning_reload(rt);
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     snprintf(want, sizeof want, "-DSTAGE=%d ", def.stage);
     CHECK(strstr(src, "built-in") == src && strstr(opts, want), "corrupt database: defaults: %s", src);

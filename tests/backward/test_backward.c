@@ -163,13 +163,14 @@ static void run_case(scl_runtime *rt, const bcase *c)
     if (c->gpu_style) {
         scl_param_context pc;
         scl_param_context_init(&pc, scl_runtime_device(rt), c->d, c->block);
-        scl_bwd_params gp = scl_bwd_params_start(1);
+        scl_bwd_params gp;
+        scl_params_start(&scl_bwd_simt_schema, SCL_FAMILY_GPU, &gp);
         if (gp.dq_bq > c->block) gp.dq_bq = c->block;
         if (gp.kv_bk > c->block) gp.kv_bk = c->block;
         if (gp.dq_bk > c->block) gp.dq_bk = c->block;
         if (gp.kv_bq > c->block) gp.kv_bq = c->block;
         char reason[256] = "";
-        CHECK(scl_bwd_params_check(&gp, &pc, reason, sizeof reason), "%s: %s", label, reason);
+        CHECK(scl_params_check(&scl_bwd_simt_schema, &gp, &pc, reason, sizeof reason), "%s: %s", label, reason);
         CHECK(scl_plan_prepare_backward(plan, &gp) == SCL_OK, "%s: %s", label, scl_last_error_message(rt));
     }
     const int f16 = c->dtype == SCL_F16;
@@ -358,22 +359,23 @@ static void test_validation(scl_runtime *rt)
     /* Parameter checks and overrides. */
     scl_param_context pc;
     scl_param_context_init(&pc, scl_runtime_device(rt), 64, 32);
-    scl_bwd_params p = scl_bwd_params_start(0);
+    scl_bwd_params p;
+    scl_params_start(&scl_bwd_simt_schema, SCL_FAMILY_CPU, &p);
     char reason[256];
     scl_bwd_params bad = p;
     bad.dq_bq = 24;
-    CHECK(!scl_bwd_params_check(&bad, &pc, reason, sizeof reason) && strstr(reason, "powers of two"),
+    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "powers of two"),
           "pow2: %s", reason);
     bad = p;
     bad.kv_bq = 64;
-    CHECK(!scl_bwd_params_check(&bad, &pc, reason, sizeof reason) && strstr(reason, "layout block"),
+    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "layout block"),
           "tile: %s", reason);
     bad = p;
     bad.vec = 32;
-    CHECK(!scl_bwd_params_check(&bad, &pc, reason, sizeof reason), "vec 32");
-    CHECK(scl_bwd_params_override(&p, "dq_tm=4, vec=8", reason, sizeof reason) && p.dq_tm == 4 && p.vec == 8,
+    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason), "vec 32");
+    CHECK(scl_params_override(&scl_bwd_simt_schema, &p, "dq_tm=4, vec=8", reason, sizeof reason) && p.dq_tm == 4 && p.vec == 8,
           "override");
-    CHECK(!scl_bwd_params_override(&p, "nope=3", reason, sizeof reason) && strstr(reason, "unknown"),
+    CHECK(!scl_params_override(&scl_bwd_simt_schema, &p, "nope=3", reason, sizeof reason) && strstr(reason, "unknown"),
           "unknown name");
     /* Defaults exist for every head dim and block, on a GPU-like and a CPU-like device. */
     static const int dims[] = {16, 32, 64, 80, 96, 128, 256};
@@ -387,8 +389,8 @@ static void test_validation(scl_runtime *rt)
                 scl_param_context dc;
                 scl_param_context_init(&dc, &dev, dims[di], blk);
                 scl_bwd_params dp;
-                CHECK(scl_bwd_params_default(&dev, &dc, &dp) &&
-                          scl_bwd_params_check(&dp, &dc, reason, sizeof reason),
+                CHECK(scl_params_default(&scl_bwd_simt_schema, &dev, &dc, &dp) &&
+                          scl_params_check(&scl_bwd_simt_schema, &dp, &dc, reason, sizeof reason),
                       "defaults for %s d=%d block=%d", gpu ? "GPU" : "CPU", dims[di], blk);
             }
     CHECK(scl_plan_prepare_backward(plan, &bad) == SCL_ERR_INVALID_ARGUMENT &&
@@ -396,7 +398,7 @@ static void test_validation(scl_runtime *rt)
           "explicit bad params: %s", scl_last_error_message(rt));
     /* After a rejected set, the next call rebuilds from the defaults. */
     st = scl_plan_backward(plan, bq, bk, bk, bq, bl, bq, gq, gk, gv, 0, NULL, NULL);
-    CHECK(st == SCL_OK && strstr(scl_plan_backward_source(plan), "defaults"), "rebuild: %s",
+    CHECK(st == SCL_OK && strstr(scl_plan_backward_kernel_source(plan), "defaults"), "rebuild: %s",
           scl_last_error_message(rt));
     clFinish(scl_runtime_queue(rt));
     cl_mem all[] = {small, bq, bk, bl, gq, gk, gv};

@@ -2,6 +2,7 @@
 #include "../check.h"
 #include "plan_internal.h"
 #include "reference.h"
+#include "scl_bf16.h"
 #include "scl_npy.h"
 
 #include <math.h>
@@ -28,7 +29,20 @@ static float frand(void)
     return (float)((rng_state >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
 }
 
-static double worst_f32 = 0, worst_f16 = 0;
+static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
+
+/* 16-bit storage: round x to the dtype, keep the stored bits in h and the value the device sees in x. */
+static void to_storage(scl_dtype t, float *x, uint16_t *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = t == SCL_F16 ? npy_half_to_float(h[i] = npy_float_to_half(x[i]))
+                            : scl_bf16_to_float(h[i] = scl_float_to_bf16(x[i]));
+}
+
+static float from_storage(scl_dtype t, uint16_t h)
+{
+    return t == SCL_F16 ? npy_half_to_float(h) : scl_bf16_to_float(h);
+}
 
 /* Runs one case; returns the max abs error relative to the output scale. */
 /* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
@@ -39,7 +53,7 @@ static void run_case(scl_runtime *rt, const fcase *c)
     scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
     char label[256];
     snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s", c->spec, c->batch, c->heads,
-             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, c->dtype == SCL_F16 ? "f16" : "f32",
+             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, scl_dtype_name(c->dtype),
              c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "");
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
@@ -65,17 +79,18 @@ static void run_case(scl_runtime *rt, const fcase *c)
     }
     for (size_t i = 0; i < nq; i++) q[i] = 2.0f * frand();
     for (size_t i = 0; i < nk; i++) k[i] = 2.0f * frand(), v[i] = frand();
-    if (c->dtype == SCL_F16) { /* the reference sees exactly the stored halves */
-        for (size_t i = 0; i < nq; i++) q[i] = npy_half_to_float(qh[i] = npy_float_to_half(q[i]));
-        for (size_t i = 0; i < nk; i++) k[i] = npy_half_to_float(kh[i] = npy_float_to_half(k[i]));
-        for (size_t i = 0; i < nk; i++) v[i] = npy_half_to_float(vh[i] = npy_float_to_half(v[i]));
+    const bool half = c->dtype != SCL_F32;
+    if (half) { /* the reference sees exactly the stored 16-bit values */
+        to_storage(c->dtype, q, qh, nq);
+        to_storage(c->dtype, k, kh, nk);
+        to_storage(c->dtype, v, vh, nk);
     }
-    scl_status st = c->dtype == SCL_F16 ? scl_plan_forward_host(plan, qh, kh, vh, oh, lse)
-                                        : scl_plan_forward_host(plan, q, k, v, o, lse);
+    scl_status st = half ? scl_plan_forward_host(plan, qh, kh, vh, oh, lse)
+                         : scl_plan_forward_host(plan, q, k, v, o, lse);
     CHECK(st == SCL_OK, "%s: forward: %s", label, scl_last_error_message(rt));
     if (st != SCL_OK) goto done;
-    if (c->dtype == SCL_F16)
-        for (size_t i = 0; i < nq; i++) o[i] = npy_half_to_float(oh[i]);
+    if (half)
+        for (size_t i = 0; i < nq; i++) o[i] = from_storage(c->dtype, oh[i]);
     CHECK(scl_reference_forward(plan->bound, &plan->shape, q, k, v, oref, lref) == 0, "reference");
     double scale = 0, err = 0, lerr = 0;
     int nan = 0, empty_bad = 0;
@@ -89,14 +104,14 @@ static void run_case(scl_runtime *rt, const fcase *c)
         else lerr = fmax(lerr, fabs(lse[i] - lref[i]));
     }
     double rel = err / (scale > 0 ? scale : 1);
-    double tol = c->dtype == SCL_F16 ? 2e-3 : 1e-4;
+    /* Storage rounding of O alone is 2^-11 (f16) or 2^-8 (bf16) of |O|, relative. */
+    double tol = c->dtype == SCL_F16 ? 2e-3 : c->dtype == SCL_BF16 ? 8e-3 : 1e-4;
     CHECK(nan == 0, "%s: %d NaN outputs", label, nan);
     CHECK(empty_bad == 0, "%s: %d empty rows without LSE = -inf", label, empty_bad);
     CHECK(rel <= tol, "%s: max error %.3g relative to output scale %.3g (tolerance %.0e)", label, rel, scale, tol);
-    CHECK(lerr <= (c->dtype == SCL_F16 ? 2e-3 : 1e-4) * fmax(1.0, fabs(lref[0])) * 10, "%s: LSE error %.3g", label,
-          lerr);
-    if (c->dtype == SCL_F16) worst_f16 = fmax(worst_f16, rel);
-    else worst_f32 = fmax(worst_f32, rel);
+    CHECK(lerr <= tol * fmax(1.0, fabs(lref[0])) * 10, "%s: LSE error %.3g", label, lerr);
+    double *worst = c->dtype == SCL_F16 ? &worst_f16 : c->dtype == SCL_BF16 ? &worst_bf16 : &worst_f32;
+    *worst = fmax(*worst, rel);
     printf("  %-70s err %.2e  lse err %.2e\n", label, rel, lerr);
 done:
     free(q), free(k), free(v), free(o), free(lse), free(qh), free(kh), free(vh), free(oh), free(oref), free(lref);
@@ -140,7 +155,12 @@ static const fcase cases[] = {
     /* half storage */
     {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0},
     {"dense", 1, 2, 2, 100, 100, 128, 64, SCL_F16, 0},
-    {"local(0)", 1, 1, 1, 40, 20, 32, 16, SCL_F16, 0},    /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
+    {"local(0)", 1, 1, 1, 40, 20, 32, 16, SCL_F16, 0},
+    /* bf16 storage: converted on load by the SIMT kernels, GQA, odd N, BNHD, N_q != N_k */
+    {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_BF16, 0},
+    {"dense", 1, 2, 2, 100, 77, 128, 64, SCL_BF16, SCL_LAYOUT_BNHD},
+    {"local(9) | global(3)", 1, 4, 2, 133, 133, 32, 16, SCL_BF16, 0},
+    /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
      * the stride or block, head dims 32/64/128, GQA, N_q != N_k, BNHD, half storage */
     {"causal & strided(24)", 1, 2, 2, 333, 333, 32, 16, SCL_F32, 0},
     {"strided(16)", 1, 2, 2, 250, 250, 128, 32, SCL_F32, 0},
@@ -212,7 +232,8 @@ int main(int argc, char **argv)
     printf("device: %s\n", scl_runtime_device(rt)->name);
     if (!decomposed_only) test_validation(rt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i]);
-    printf("worst error relative to output scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3)\n", worst_f32, worst_f16);
+    printf("worst error relative to output scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3), bf16 %.3g (tol 8e-3)\n",
+           worst_f32, worst_f16, worst_bf16);
     scl_runtime_destroy(rt);
     return check_summary("forward");
 }

@@ -4,7 +4,9 @@
  * every place the tuner keeps them, the validity check against a device's limits, the compiler
  * options, adding an entry and saving. Differential checks: parameters read back from their own
  * JSON are equal, each entry is found by its own shape class, and what would be saved loads again. */
-#include "tuning_db.h"
+#include "tuning_db_write.h"
+#include "params_bwd_simt.h"
+#include "variants.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,12 +27,12 @@ static scl_device_info fake_device(int gpu)
     return d;
 }
 
-static void check_params(const at_kernel *k, const cJSON *obj, int head_dim, int block, scl_dtype dtype)
+static void check_params(const scl_param_schema *k, const cJSON *obj, int head_dim, int block, scl_dtype dtype)
 {
-    at_params p, q;
+    scl_param_values p, q;
     if (!scl_params_from_json(k, obj, &p)) return;
     cJSON *back = scl_params_to_json(k, &p);
-    if (!back || !scl_params_from_json(k, back, &q) || memcmp(&p, &q, sizeof p) != 0) abort();
+    if (!back || !scl_params_from_json(k, back, &q) || memcmp(&p, &q, k->size) != 0) abort();
     cJSON_Delete(back);
     if (head_dim < 1 || block < 1) return; /* the runtime never asks for such a shape class */
     for (int gpu = 0; gpu < 2; gpu++) {
@@ -38,9 +40,8 @@ static void check_params(const at_kernel *k, const cJSON *obj, int head_dim, int
         scl_param_context pc;
         scl_param_context_init(&pc, &dev, head_dim, block);
         char reason[256] = "", opts[1024];
-        if (k->check(&p, &pc, reason, sizeof reason)) {
-            if (k == &at_kernel_fwd) scl_fwd_params_options(&p.fwd, &pc, dtype, opts, sizeof opts);
-            else scl_bwd_params_options(&p.bwd, &pc, dtype, opts, sizeof opts);
+        if (scl_params_check(k, &p, &pc, reason, sizeof reason)) {
+            scl_params_options(k, &p, &pc, dtype, opts, sizeof opts);
         } else if (reason[0] == '\0') {
             abort(); /* a rejection must say why */
         }
@@ -54,12 +55,13 @@ static void check_entry(cJSON *db, const cJSON *e)
     const cJSON *bl = cJSON_GetObjectItemCaseSensitive(e, "block");
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!cJSON_IsString(kn) || !cJSON_IsNumber(hd) || !cJSON_IsNumber(bl) || !cJSON_IsString(dt)) return;
-    const at_kernel *k = at_kernel_find(kn->valuestring);
-    scl_dtype dtype = strcmp(dt->valuestring, "f16") == 0 ? SCL_F16 : SCL_F32;
-    if (!k || strcmp(k->name, kn->valuestring) != 0) return;
-    if (strcmp(dt->valuestring, "f16") != 0 && strcmp(dt->valuestring, "f32") != 0) return;
+    const cJSON *var = cJSON_GetObjectItemCaseSensitive(e, "variant");
+    const scl_param_schema *k = scl_schema_find(kn->valuestring, cJSON_IsString(var) ? var->valuestring : NULL);
+    scl_dtype dtype = SCL_F32;
+    while (dtype <= SCL_BF16 && strcmp(dt->valuestring, scl_dtype_name(dtype)) != 0) dtype++;
+    if (!k || strcmp(k->kernel, kn->valuestring) != 0 || dtype > SCL_BF16) return;
     /* Its own shape class must find an entry (this one or an earlier duplicate). */
-    if (!scl_tuning_db_entry(db, k->name, hd->valueint, bl->valueint, dtype, false)) abort();
+    if (!scl_tuning_db_find(db, k, hd->valueint, bl->valueint, dtype)) abort();
     int d = hd->valueint, b = bl->valueint;
     if (d > 4096 || b > 4096) d = b = 0; /* outside what the CLI and the runtime accept */
     check_params(k, cJSON_GetObjectItemCaseSensitive(e, "params"), d, b, dtype);
@@ -84,13 +86,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "entries")) check_entry(db, e);
     /* What `tune --resume` does: find or add its shape class, then save; the saved text must load. */
-    cJSON *mine = scl_tuning_db_entry(db, "attn_bwd", 64, 64, SCL_F16, true);
+    cJSON *mine = scl_tuning_db_entry(db, &scl_bwd_simt_schema, 64, 64, SCL_F16);
     if (!mine) abort();
     if (!cJSON_GetObjectItemCaseSensitive(mine, "measured")) cJSON_AddArrayToObject(mine, "measured");
     char *text = cJSON_PrintUnformatted(db);
     if (text) {
         cJSON *again = scl_tuning_db_parse(text, strlen(text), "saved.json", msg, sizeof msg);
-        if (!again || !scl_tuning_db_entry(again, "attn_bwd", 64, 64, SCL_F16, false)) abort();
+        if (!again || !scl_tuning_db_find(again, &scl_bwd_simt_schema, 64, 64, SCL_F16)) abort();
         cJSON_Delete(again);
         free(text);
     }

@@ -1,14 +1,7 @@
-/* Backward-kernel parameter validity and built-in defaults (kernels/attn_bwd.cl). */
-#include "backward_params.h"
+/* The SIMT backward kernels' parameter table (kernels/attn_bwd.cl), constraints and fitting. */
+#include "params_bwd_simt.h"
 
-#include <stddef.h>
 #include <stdio.h>
-#include <string.h>
-
-static bool pow2(int x)
-{
-    return x > 0 && (x & (x - 1)) == 0;
-}
 
 static int imin(int a, int b)
 {
@@ -42,17 +35,14 @@ size_t scl_bwd_local_bytes(const scl_bwd_params *p, int d)
     return (dq > kv ? dq : kv) * sizeof(float);
 }
 
-bool scl_bwd_params_check(const scl_bwd_params *p, const scl_param_context *c, char *reason, size_t len)
+static bool constraint(const void *params, const scl_param_context *c, char *reason, size_t len)
 {
+    const scl_bwd_params *p = params;
 #define REJECT(...)                                                                                          \
     do {                                                                                                     \
         snprintf(reason, len, __VA_ARGS__);                                                                  \
         return false;                                                                                        \
     } while (0)
-    if (!pow2(p->dq_bq) || !pow2(p->dq_bk) || !pow2(p->dq_tm) || !pow2(p->kv_bk) || !pow2(p->kv_bq) ||
-        !pow2(p->kv_tn) || !pow2(p->ri) || !pow2(p->rj))
-        REJECT("dq_bq=%d dq_bk=%d dq_tm=%d kv_bk=%d kv_bq=%d kv_tn=%d ri=%d rj=%d must be powers of two",
-               p->dq_bq, p->dq_bk, p->dq_tm, p->kv_bk, p->kv_bq, p->kv_tn, p->ri, p->rj);
     if (p->dq_bq > c->block || p->dq_bk > c->block || p->kv_bk > c->block || p->kv_bq > c->block)
         REJECT("tiles dq_bq=%d dq_bk=%d kv_bk=%d kv_bq=%d must not exceed the layout block %d", p->dq_bq,
                p->dq_bk, p->kv_bk, p->kv_bq, c->block);
@@ -60,11 +50,9 @@ bool scl_bwd_params_check(const scl_bwd_params *p, const scl_param_context *c, c
     if (p->kv_tn > p->kv_bk) REJECT("kv_tn=%d exceeds kv_bk=%d", p->kv_tn, p->kv_bk);
     if (p->ri > p->dq_tm || p->ri > p->kv_tn)
         REJECT("ri=%d exceeds the rows per thread (dq_tm=%d, kv_tn=%d)", p->ri, p->dq_tm, p->kv_tn);
-    if ((p->stage | p->fast_exp) & ~1) REJECT("stage and fast_exp are 0 or 1");
     /* Column blocks of the kernels: min(rj, dq_bk), min(rj, kv_bq), min(rj, lowest set bit of d). */
     int lowbit_d = c->head_dim & -c->head_dim;
     int narrowest = imin(imin(p->rj, p->dq_bk), imin(p->kv_bq, lowbit_d));
-    if (!pow2(p->vec) || p->vec > 16) REJECT("vec=%d must be 1, 2, 4, 8 or 16", p->vec);
     if (p->vec > narrowest)
         REJECT("vec=%d exceeds the narrowest column block %d (rj, dq_bk, kv_bq, largest power of two "
                "dividing d)",
@@ -86,19 +74,10 @@ bool scl_bwd_params_check(const scl_bwd_params *p, const scl_param_context *c, c
 #undef REJECT
 }
 
-scl_bwd_params scl_bwd_params_start(int gpu)
+static bool fit(void *out, const scl_param_context *c, int family)
 {
-    /* GPUs: one query (key) row per thread, the shared K/V (Q/dO) tiles in local memory, read as
-     * broadcasts. CPUs (PoCL runs a work-group as a loop): one thread owns 16 whole rows, its
-     * loops run over consecutive keys / queries / head-dim elements in 16-wide vectors. */
-    return gpu ? (scl_bwd_params){64, 32, 1, 64, 32, 1, 1, 8, 1, 0, 1}
-               : (scl_bwd_params){16, 64, 16, 16, 64, 16, 8, 32, 0, 1, 16};
-}
-
-bool scl_bwd_params_default(const scl_device_info *dev, const scl_param_context *c, scl_bwd_params *out)
-{
-    bool gpu = dev && (dev->type & CL_DEVICE_TYPE_GPU);
-    scl_bwd_params p = scl_bwd_params_start(gpu);
+    (void)family;
+    scl_bwd_params p = *(scl_bwd_params *)out;
     char reason[256];
     const int d = c->head_dim, lowbit_d = d & -d, budget = regs_budget(c);
     if (p.dq_bq > c->block) p.dq_bq = c->block;
@@ -126,8 +105,8 @@ bool scl_bwd_params_default(const scl_device_info *dev, const scl_param_context 
         if (p.ri > p.kv_tn) p.ri = p.kv_tn;
         while (p.vec > 1 && (p.vec > p.rj || p.vec > p.dq_bk || p.vec > p.kv_bq || p.vec > lowbit_d))
             p.vec /= 2;
-        if (scl_bwd_params_check(&p, c, reason, sizeof reason)) {
-            *out = p;
+        if (scl_params_check(&scl_bwd_simt_schema, &p, c, reason, sizeof reason)) {
+            *(scl_bwd_params *)out = p;
             return true;
         }
         /* Still too big for the device (work-group, local memory): shrink the tiles. */
@@ -150,34 +129,52 @@ bool scl_bwd_params_default(const scl_device_info *dev, const scl_param_context 
     return false;
 }
 
-void scl_bwd_params_options(const scl_bwd_params *p, const scl_param_context *c, scl_dtype dtype, char *out,
-                            size_t len)
+static void tie(void *params, int family)
 {
-    snprintf(
-        out, len,
-        "-cl-mad-enable -DD=%d -DBLOCK=%d -DDQ_BQ=%d -DDQ_BK=%d -DDQ_TM=%d -DKV_BK=%d -DKV_BQ=%d -DKV_TN=%d "
-        "-DRI=%d -DRJ=%d -DSTAGE=%d -DFAST_EXP=%d -DVEC=%d%s",
-        c->head_dim, c->block, p->dq_bq, p->dq_bk, p->dq_tm, p->kv_bk, p->kv_bq, p->kv_tn, p->ri, p->rj,
-        p->stage, p->fast_exp, p->vec, dtype == SCL_F16 ? " -DSCL_F16" : "");
+    scl_bwd_params *b = params;
+    if (family == SCL_FAMILY_GPU) { /* the register block covers a thread's rows in both kernels */
+        b->ri = b->dq_tm < b->kv_tn ? b->dq_tm : b->kv_tn;
+    } else {
+        b->dq_tm = b->dq_bq;
+        b->kv_tn = b->kv_bk;
+    }
 }
 
-static const scl_param_field bwd_fields[] = {
-    {"dq_bq", offsetof(scl_bwd_params, dq_bq)}, {"dq_bk", offsetof(scl_bwd_params, dq_bk)},
-    {"dq_tm", offsetof(scl_bwd_params, dq_tm)}, {"kv_bk", offsetof(scl_bwd_params, kv_bk)},
-    {"kv_bq", offsetof(scl_bwd_params, kv_bq)}, {"kv_tn", offsetof(scl_bwd_params, kv_tn)},
-    {"ri", offsetof(scl_bwd_params, ri)},       {"rj", offsetof(scl_bwd_params, rj)},
-    {"stage", offsetof(scl_bwd_params, stage)}, {"fast_exp", offsetof(scl_bwd_params, fast_exp)},
-    {"vec", offsetof(scl_bwd_params, vec)},
+/* Start values. GPUs: one query (key) row per thread, the shared K/V (Q/dO) tiles in local
+ * memory, read as broadcasts. CPUs (PoCL runs a work-group as a loop): one thread owns 16 whole
+ * rows, its loops run over consecutive keys / queries / head-dim elements in 16-wide vectors.
+ * Search: GPUs keep few rows per thread and stage the shared tiles; CPUs give a thread whole rows
+ * (dq_tm = dq_bq, kv_tn = kv_bk) and search the register block and the vector width. */
+#define ROW(...) SCL_PARAM_ROW(scl_bwd_params, __VA_ARGS__)
+static const scl_param_def defs[] = {
+    /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
+    ROW(dq_bq, DQ_BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1))
+    ROW(dq_bk, DQ_BK, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1))
+    ROW(dq_tm, DQ_TM, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1))
+    ROW(kv_bk, KV_BK, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1))
+    ROW(kv_bq, KV_BQ, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1))
+    ROW(kv_tn, KV_TN, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1))
+    ROW(ri, RI, POW2, 1, 256, 8, 1, (4, 8, 16, -1), (-1))
+    ROW(rj, RJ, POW2, 1, 256, 32, 8, (16, 32, -1), (4, 8, 16, -1))
+    ROW(stage, STAGE, BOOL, 0, 1, 0, 1, (0, 1, -1), (0, 1, -1))
+    ROW(fast_exp, FAST_EXP, BOOL, 0, 1, 1, 0, (-1), (-1))
+    ROW(vec, VEC, POW2, 1, 16, 16, 1, (8, 16, -1), (-1))
 };
+#undef ROW
 
-const scl_param_field *scl_bwd_param_fields(int *count)
-{
-    *count = (int)(sizeof bwd_fields / sizeof bwd_fields[0]);
-    return bwd_fields;
-}
-
-bool scl_bwd_params_override(scl_bwd_params *p, const char *text, char *msg, size_t len)
-{
-    return scl_params_override(p, bwd_fields, (int)(sizeof bwd_fields / sizeof bwd_fields[0]), "backward",
-                               text, msg, len);
-}
+/* 10 d flops per allowed pair: the usual 2.5 x forward convention (five d-long products per
+ * pair; the recomputation of S and dP in the second kernel is not counted). */
+const scl_param_schema scl_bwd_simt_schema = {
+    .kernel = "attn_bwd",
+    .variant = "simt",
+    .direction = "backward",
+    .env = "SPARSECL_BWD_PARAMS",
+    .flags = "-cl-mad-enable",
+    .size = sizeof(scl_bwd_params),
+    .defs = defs,
+    .n = (int)(sizeof defs / sizeof defs[0]),
+    .constraint = constraint,
+    .fit = fit,
+    .tie = tie,
+    .flops_per_pair = 10.0,
+};

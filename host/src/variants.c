@@ -1,0 +1,110 @@
+/* The kernel-variant registry and the choice among variants. */
+#include "variants.h"
+
+#include "params_bwd_simt.h"
+#include "params_fwd_simt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- SIMT forward: every device, every dtype, every block the library accepts. ----------- */
+static bool simt_qualifies(const scl_variant_query *q, char *why, size_t len)
+{
+    (void)q, (void)why, (void)len;
+    return true;
+}
+static size_t simt_work_group(const void *p)
+{
+    return scl_fwd_work_group_size(p);
+}
+static int simt_rows(const void *p)
+{
+    return ((const scl_fwd_params *)p)->bq;
+}
+static int simt_prep_by_column(const void *p)
+{
+    return ((const scl_fwd_params *)p)->prep_by_column;
+}
+
+static const scl_fwd_variant fwd_simt = {
+    .name = "simt",
+    .schema = &scl_fwd_simt_schema,
+    .kernel_file = "attn_fwd.cl",
+    .qualifies = simt_qualifies,
+    .work_group_size = simt_work_group,
+    .rows_per_group = simt_rows,
+    .prep_by_column = simt_prep_by_column,
+};
+
+static const scl_fwd_variant *const fwd_variants[] = {&fwd_simt};
+
+int scl_fwd_variant_count(void)
+{
+    return (int)(sizeof fwd_variants / sizeof fwd_variants[0]);
+}
+
+const scl_fwd_variant *scl_fwd_variant_at(int i)
+{
+    return i >= 0 && i < scl_fwd_variant_count() ? fwd_variants[i] : NULL;
+}
+
+const scl_fwd_variant *scl_fwd_variant_find(const char *name)
+{
+    for (int i = 0; name && i < scl_fwd_variant_count(); i++)
+        if (strcmp(fwd_variants[i]->name, name) == 0) return fwd_variants[i];
+    return NULL;
+}
+
+const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const char *preferred, char *reason,
+                                              size_t len)
+{
+    if (!preferred || !*preferred) preferred = getenv("SPARSECL_FWD_VARIANT");
+    char why[256] = "";
+    if (preferred && *preferred && strcmp(preferred, "auto") != 0) {
+        const scl_fwd_variant *v = scl_fwd_variant_find(preferred);
+        if (!v) {
+            int k = snprintf(reason, len, "unknown forward variant '%s' (known: auto", preferred);
+            for (int i = 0; i < scl_fwd_variant_count() && k > 0 && (size_t)k < len; i++)
+                k += snprintf(reason + k, len - (size_t)k, ", %s", fwd_variants[i]->name);
+            if (k > 0 && (size_t)k < len) snprintf(reason + k, len - (size_t)k, ")");
+            return NULL;
+        }
+        if (v->qualifies(q, why, sizeof why)) {
+            snprintf(reason, len, "%s: requested", v->name);
+            return v;
+        }
+    }
+    char skipped[512] = "";
+    for (int i = 0; i < scl_fwd_variant_count(); i++) {
+        const scl_fwd_variant *v = fwd_variants[i];
+        char w[256];
+        if (v->qualifies(q, w, sizeof w)) {
+            if (why[0])
+                snprintf(reason, len, "%s: requested %s cannot run this (%s)", v->name, preferred, why);
+            else if (skipped[0])
+                snprintf(reason, len, "%s: first that qualifies (%s)", v->name, skipped);
+            else
+                snprintf(reason, len, "%s: first that qualifies", v->name);
+            return v;
+        }
+        size_t n = strlen(skipped);
+        snprintf(skipped + n, sizeof skipped - n, "%s%s: %s", n ? "; " : "", v->name, w);
+    }
+    snprintf(reason, len, "no forward variant can run this: %s", skipped);
+    return NULL;
+}
+
+const scl_param_schema *scl_schema_find(const char *kernel, const char *variant)
+{
+    if (!variant || !*variant) variant = "simt";
+    const scl_param_schema *all[SCL_PARAM_MAX];
+    int n = 0;
+    for (int i = 0; i < scl_fwd_variant_count(); i++) all[n++] = fwd_variants[i]->schema;
+    all[n++] = &scl_bwd_simt_schema;
+    for (int i = 0; kernel && i < n; i++)
+        if ((strcmp(kernel, all[i]->kernel) == 0 || strcmp(kernel, all[i]->direction) == 0) &&
+            strcmp(variant, all[i]->variant) == 0)
+            return all[i];
+    return NULL;
+}

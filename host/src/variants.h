@@ -1,0 +1,43 @@
+/* The kernel-variant registry: for each operation, the variants that can run it (today the
+ * portable SIMT kernels; matrix-engine kernels join here), what each needs, and the choice. */
+#ifndef SCL_VARIANTS_H
+#define SCL_VARIANTS_H
+
+#include "param_schema.h"
+
+/* What a forward variant is asked to run. */
+typedef struct scl_variant_query {
+    const scl_device_info *dev;
+    scl_dtype dtype;
+    int head_dim, block;
+} scl_variant_query;
+
+typedef struct scl_fwd_variant {
+    const char *name; /* "simt", "mma": SPARSECL_FWD_VARIANT, plan options, tuning databases */
+    const scl_param_schema *schema;
+    const char *kernel_file; /* its attn_prep_kv and attn_fwd kernels (same arguments in every variant) */
+    /* true when it can run q here; else false with why not. */
+    bool (*qualifies)(const scl_variant_query *q, char *why, size_t len);
+    /* Build options beyond the schema's (e.g. which primitives implementation); may be NULL. */
+    void (*extra_options)(const scl_variant_query *q, char *out, size_t len);
+    /* Launch geometry from a parameter set: work-items per group, query rows per group, and the
+     * K/V copy's form (1: a work-item per head-dim column, CPU form; 0: 32 x 32 tiles, GPU form). */
+    size_t (*work_group_size)(const void *p);
+    int (*rows_per_group)(const void *p);
+    int (*prep_by_column)(const void *p);
+} scl_fwd_variant;
+
+/* Registered forward variants, in the default order of preference. */
+const scl_fwd_variant *scl_fwd_variant_at(int i);
+int scl_fwd_variant_count(void);
+const scl_fwd_variant *scl_fwd_variant_find(const char *name);
+/* The variant for q: `preferred` (NULL or "" = $SPARSECL_FWD_VARIANT, else the first that qualifies).
+ * A preferred variant that cannot run q falls back to the first that can, saying why in
+ * `reason`; NULL (with reason) when the name is unknown or nothing qualifies. */
+const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const char *preferred, char *reason,
+                                              size_t len);
+
+/* Every parameter schema (forward variants, backward), for tuning databases and the tuner. */
+const scl_param_schema *scl_schema_find(const char *kernel, const char *variant);
+
+#endif
