@@ -270,6 +270,7 @@ class Runtime:
 
     @property
     def closed(self):
+        """True once :meth:`close` ran."""
         return self._ptr is None
 
     def __enter__(self):
@@ -396,6 +397,7 @@ class Pattern:
 
     @property
     def ptr(self):
+        """The ``scl_pattern *`` (cffi pointer); raises when the pattern is closed."""
         if self._ptr is None:
             raise InvalidArgumentError("this sparsecl Pattern is closed")
         return self._ptr
@@ -498,6 +500,7 @@ class Plan:
 
     @property
     def ptr(self):
+        """The ``scl_plan *`` (cffi pointer); raises when the plan is closed."""
         if self._ptr is None:
             raise InvalidArgumentError("this sparsecl Plan is closed")
         return self._ptr
@@ -596,6 +599,7 @@ class Plan:
 
     @property
     def closed(self):
+        """True once :meth:`close` ran (or the plan's runtime was closed)."""
         return self._ptr is None
 
     def __enter__(self):
