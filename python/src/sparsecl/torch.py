@@ -55,6 +55,7 @@ class SparseAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, plan):
+        """Run ``plan.forward`` on host views of q, k, v; returns (o, lse) on q's device."""
         dt = plan.dtype
         qn, kn, vn = (_to_numpy(t, dt) for t in (q, k, v))
         o, lse = plan.forward(qn, kn, vn)
@@ -66,6 +67,7 @@ class SparseAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, do, dlse):
+        """Run ``plan.backward`` with the saved tensors and dO; lse's gradient is ignored."""
         q, k, v, o, lse = ctx.saved_tensors
         plan = ctx.plan
         dt = plan.dtype
@@ -114,8 +116,10 @@ class SparseAttention(torch.nn.Module):
         self.pattern, self.block, self.scale, self.layout, self.device = pattern, block, scale, layout, device
 
     def forward(self, q, k, v):
+        """:func:`attention` of q, k, v with this module's pattern, block, scale and layout."""
         return attention(q, k, v, pattern=self.pattern, block=self.block, scale=self.scale, layout=self.layout,
                          device=self.device)
 
     def extra_repr(self):
+        """The pattern and block, for ``repr(model)``."""
         return "pattern=%r, block=%d" % (self.pattern if isinstance(self.pattern, str) else "<layout>", self.block)
