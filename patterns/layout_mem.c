@@ -29,8 +29,8 @@ static bool is_pow2_block(int b)
 }
 
 int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int64_t nb_k, int block,
-                            const int32_t *mask_ids, const uint32_t *masks, int32_t n_masks, spc_pattern **out,
-                            spc_error *err)
+                            const int32_t *mask_ids, const uint32_t *masks, int32_t n_masks,
+                            spc_pattern **out, spc_error *err)
 {
     if (err) {
         err->message[0] = '\0';
@@ -51,8 +51,8 @@ int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int6
     }
     if (nb_q < 1 || nb_k < 1 || nb_q > MEM_MAX_BLOCKS || nb_k > MEM_MAX_BLOCKS ||
         nb_q > MEM_MAX_BLOCKS / nb_k || nb_q * nb_k > MEM_MAX_BLOCKS / heads) {
-        spc_set_error(err, 0, "layout: shape [%d, %lld, %lld] is empty or too large (at most 2^36 blocks)", heads,
-                      (long long)nb_q, (long long)nb_k);
+        spc_set_error(err, 0, "layout: shape [%d, %lld, %lld] is empty or too large (at most 2^36 blocks)",
+                      heads, (long long)nb_q, (long long)nb_k);
         return -1;
     }
     if (!is_pow2_block(block)) {
@@ -62,9 +62,9 @@ int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int6
     int32_t words = block * block / 32;
     if (n_masks < 0 || (n_masks > 0 && !masks) || (n_masks > 0 && !mask_ids)) {
         spc_set_error(err, 0, "layout: %s",
-                      n_masks < 0          ? "n_masks is negative"
-                      : !masks             ? "n_masks > 0 but the masks array is NULL"
-                                           : "masks given without mask_ids to say which block uses which");
+                      n_masks < 0 ? "n_masks is negative"
+                      : !masks    ? "n_masks > 0 but the masks array is NULL"
+                                  : "masks given without mask_ids to say which block uses which");
         return -1;
     }
     if ((int64_t)n_masks > ((int64_t)1 << 34) / words) {
@@ -132,7 +132,8 @@ int spc_memlayout_array(const spc_memlayout *m, int geometry_block, npy_array *o
 {
     memset(out, 0, sizeof *out);
     if (geometry_block != m->block) {
-        snprintf(msg, len, "the layout is made for block %d, the plan uses block %d", m->block, geometry_block);
+        snprintf(msg, len, "the layout is made for block %d, the plan uses block %d", m->block,
+                 geometry_block);
         return -1;
     }
     int64_t count = (int64_t)m->heads * m->nb_q * m->nb_k;
@@ -169,7 +170,8 @@ int spc_memlayout_bind_masks(const spc_memlayout *m, bnode *n, spc_error *err, i
         return -1; /* the caller frees the node and what was allocated */
     }
     memcpy(n->lay_mid, m->mask_id, sizeof *n->lay_mid * (size_t)count);
-    if (m->n_masks > 0) memcpy(n->lay_masks, m->masks, sizeof *n->lay_masks * (size_t)m->n_masks * m->mask_words);
+    if (m->n_masks > 0)
+        memcpy(n->lay_masks, m->masks, sizeof *n->lay_masks * (size_t)m->n_masks * m->mask_words);
     for (int32_t k = 0; k < m->n_masks; k++) {
         const uint32_t *mk = n->lay_masks + (size_t)k * m->mask_words;
         int64_t on = 0;

@@ -93,13 +93,14 @@ static void test_arguments(scl_runtime *rt)
     CHECK(scl_pattern_create_layout(NULL, NULL, 1, 2, 2, 8, NULL, NULL, 0, &p) == SCL_ERR_INVALID_ARGUMENT,
           "NULL runtime");
     CHECK(scl_pattern_create_layout(NULL, lay, 1, 2, 2, 8, mid, mask, 1, &p) == SCL_OK, "valid layout");
-    CHECK(strcmp(scl_pattern_spec(p), "layout(<memory [1, 2, 2] at block 8, 1 element mask>)") == 0, "spec '%s'",
-          scl_pattern_spec(p));
+    CHECK(strcmp(scl_pattern_spec(p), "layout(<memory [1, 2, 2] at block 8, 1 element mask>)") == 0,
+          "spec '%s'", scl_pattern_spec(p));
     scl_pattern_destroy(p);
     CHECK(strcmp(scl_pattern_spec(NULL), "") == 0, "spec of NULL");
     scl_pattern *c;
     CHECK(scl_pattern_create(NULL, "causal&strided( 128 )", &c) == SCL_OK, "spec parses");
-    CHECK(strcmp(scl_pattern_spec(c), "causal & strided(128)") == 0, "normalised spec '%s'", scl_pattern_spec(c));
+    CHECK(strcmp(scl_pattern_spec(c), "causal & strided(128)") == 0, "normalised spec '%s'",
+          scl_pattern_spec(c));
     uint8_t m[16];
     CHECK(scl_pattern_mask(rt, c, 1, 4, 4, 8, m, 15) == SCL_ERR_INVALID_ARGUMENT &&
               strstr(scl_last_error_message(rt), "needs exactly"),
@@ -130,8 +131,8 @@ static void test_same_as_file(scl_runtime *rt, const char *work)
     snprintf(spec, sizeof spec, "layout(%s)", path);
     scl_pattern *pf, *pm, *p1;
     CHECK(scl_pattern_create(rt, spec, &pf) == SCL_OK, "file pattern: %s", scl_last_error_message(rt));
-    CHECK(scl_pattern_create_layout(rt, lay, H, nbq, nbk, block, NULL, NULL, 0, &pm) == SCL_OK, "memory pattern: %s",
-          scl_last_error_message(rt));
+    CHECK(scl_pattern_create_layout(rt, lay, H, nbq, nbk, block, NULL, NULL, 0, &pm) == SCL_OK,
+          "memory pattern: %s", scl_last_error_message(rt));
     size_t n = (size_t)H * (size_t)nq * (size_t)nk;
     uint8_t *mf = mask_of(rt, pf, H, nq, nk, block), *mm = mask_of(rt, pm, H, nq, nk, block);
     CHECK(differences(mf, mm, n) == 0, "memory layout = file layout (%lld elements differ)",
@@ -139,16 +140,19 @@ static void test_same_as_file(scl_runtime *rt, const char *work)
     int64_t on = 0;
     for (size_t e = 0; mm && e < n; e++)
         on += mm[e];
-    CHECK(on > 0 && on < (int64_t)n, "the random layout is neither empty nor dense (%lld of %zu)", (long long)on, n);
+    CHECK(on > 0 && on < (int64_t)n, "the random layout is neither empty nor dense (%lld of %zu)",
+          (long long)on, n);
     /* One head's layout serves every head. */
-    CHECK(scl_pattern_create_layout(rt, lay, 1, nbq, nbk, block, NULL, NULL, 0, &p1) == SCL_OK, "shared layout");
+    CHECK(scl_pattern_create_layout(rt, lay, 1, nbq, nbk, block, NULL, NULL, 0, &p1) == SCL_OK,
+          "shared layout");
     uint8_t *m1 = mask_of(rt, p1, H, nq, nk, block);
     size_t per = (size_t)nq * (size_t)nk;
     for (int h = 0; m1 && mm && h < H; h++)
         CHECK(differences(m1 + h * per, mm, per) == 0, "head %d uses the single layout", h);
     /* The geometry is checked when the pattern is bound, with layout(path.npy)'s message. */
     uint8_t tiny;
-    CHECK(scl_pattern_mask(rt, pm, H, nq + block, nk, block, &tiny, 1) == SCL_ERR_INVALID_ARGUMENT, "size first");
+    CHECK(scl_pattern_mask(rt, pm, H, nq + block, nk, block, &tiny, 1) == SCL_ERR_INVALID_ARGUMENT,
+          "size first");
     size_t big = (size_t)H * (size_t)(nq + block) * (size_t)nk;
     uint8_t *mb = malloc(big);
     scl_status st = scl_pattern_mask(rt, pm, H, nq + block, nk, block, mb, big);
@@ -164,7 +168,8 @@ static void test_same_as_file(scl_runtime *rt, const char *work)
     free(mb);
     uint8_t *m8 = malloc(n);
     st = scl_pattern_mask(rt, pm, H, nq, nk, 32, m8, n);
-    CHECK(st == SCL_ERR_PATTERN && strstr(scl_last_error_message(rt), "made for block 16, the plan uses block 32"),
+    CHECK(st == SCL_ERR_PATTERN &&
+              strstr(scl_last_error_message(rt), "made for block 16, the plan uses block 32"),
           "wrong block: '%s'", scl_last_error_message(rt));
     free(m8);
     free(mf);
@@ -198,8 +203,8 @@ static void test_masks(scl_runtime *rt)
         CHECK(scl_pattern_create(rt, "causal", &pc) == SCL_OK, "causal");
         size_t n = (size_t)(2 * N * N);
         uint8_t *a = mask_of(rt, pm, 2, N, N, block), *b = mask_of(rt, pc, 2, N, N, block);
-        CHECK(differences(a, b, n) == 0, "N=%lld: layout + diagonal mask = causal (%lld differ)", (long long)N,
-              (long long)differences(a, b, n));
+        CHECK(differences(a, b, n) == 0, "N=%lld: layout + diagonal mask = causal (%lld differ)",
+              (long long)N, (long long)differences(a, b, n));
         free(a);
         free(b);
         scl_pattern_destroy(pm);
@@ -215,7 +220,8 @@ static void test_masks(scl_runtime *rt)
         for (int w = 0; w < block * block / 32; w++)
             m1[w] = 0xffffffffu;
         m2[(3 * block + 5) / 32] = 1u << ((3 * block + 5) % 32);
-        CHECK(scl_pattern_create_layout(rt, lay, 1, nb, nb, block, mid, mask, 3, &pm) == SCL_OK, "three masks");
+        CHECK(scl_pattern_create_layout(rt, lay, 1, nb, nb, block, mid, mask, 3, &pm) == SCL_OK,
+              "three masks");
         a = mask_of(rt, pm, 1, N, N, block);
         int64_t bad = 0;
         for (int64_t i = 0; a && i < N; i++)
@@ -224,7 +230,8 @@ static void test_masks(scl_runtime *rt)
                 want = e % 3 == 0 ? 0 : e % 3 == 1 ? 1 : (i % block == 3 && j % block == 5);
                 bad += a[i * N + j] != want;
             }
-        CHECK(a && bad == 0, "N=%lld: none / all / one-element masks: %lld wrong", (long long)N, (long long)bad);
+        CHECK(a && bad == 0, "N=%lld: none / all / one-element masks: %lld wrong", (long long)N,
+              (long long)bad);
         free(a);
         scl_pattern_destroy(pm);
         free(lay);
@@ -261,7 +268,8 @@ static void test_plans(scl_runtime *rt)
     scl_plan *plm = NULL, *plc = NULL;
     scl_status st = scl_plan_create(rt, pm, &shape, SCL_F32, &plm);
     CHECK(st == SCL_OK, "plan from the memory layout: %s", scl_last_error_message(rt));
-    CHECK(scl_plan_create(rt, pc, &shape, SCL_F32, &plc) == SCL_OK, "causal plan: %s", scl_last_error_message(rt));
+    CHECK(scl_plan_create(rt, pc, &shape, SCL_F32, &plc) == SCL_OK, "causal plan: %s",
+          scl_last_error_message(rt));
     scl_pattern_destroy(pm); /* plans keep what they need */
     if (plm && plc) {
         size_t n = (size_t)B * H * N * d, nl = (size_t)B * H * N;
@@ -298,7 +306,8 @@ static void test_plans(scl_runtime *rt)
     longer.seq_q = N + block;
     plm = (scl_plan *)&plm;
     st = scl_plan_create(rt, pm, &longer, SCL_F32, &plm);
-    CHECK(st == SCL_ERR_PATTERN && plm == NULL && strstr(scl_last_error_message(rt), "does not match N_q=116"),
+    CHECK(st == SCL_ERR_PATTERN && plm == NULL &&
+              strstr(scl_last_error_message(rt), "does not match N_q=116"),
           "plan for another N: %s '%s'", scl_status_string(st), scl_last_error_message(rt));
     scl_shape other_block = shape;
     other_block.block = 32;
