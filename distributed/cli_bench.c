@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *CMD = "bench";
 
@@ -122,59 +123,102 @@ static void free_bufs(bufs *b)
         if (b->t[i]) clReleaseMemObject(b->t[i]);
 }
 
-/* Median over reps of the slowest rank's wall time (ms), after one untimed run. */
-static double time_distributed(scl_mpi_plan *plan, bufs *b, const opts *o, scl_status *st)
+/* One distributed run: the slowest rank's wall time (ms). */
+static double dist_rep(scl_mpi_plan *plan, bufs *b, const opts *o, scl_status *st)
 {
-    double *t = calloc((size_t)o->reps, sizeof *t), med;
     cl_mem *m = b->t;
-    for (int r = -1; r < o->reps && *st == SCL_OK; r++) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        double t0 = MPI_Wtime();
-        *st = scl_mpi_plan_forward(plan, m[0], m[1], m[2], m[3], m[4]);
-        if (*st == SCL_OK && o->backward)
-            *st = scl_mpi_plan_backward(plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
-        double dt = (MPI_Wtime() - t0) * 1e3;
-        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (r >= 0) t[r] = dt;
-    }
-    qsort(t, (size_t)o->reps, sizeof *t, cmp);
-    med = t[o->reps / 2];
-    free(t);
-    return med;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    *st = scl_mpi_plan_forward(plan, m[0], m[1], m[2], m[3], m[4]);
+    if (*st == SCL_OK && o->backward)
+        *st = scl_mpi_plan_backward(plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
+    double dt = (MPI_Wtime() - t0) * 1e3;
+    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return dt;
 }
 
-/* The whole problem on rank 0 alone (the other ranks wait), same pattern and shape. */
-static double time_single(scl_runtime *rt, const opts *o, int rank, char *msg, size_t len)
+/* The whole problem on rank 0 alone: the plan and buffers, made once. */
+typedef struct single {
+    scl_pattern *pat;
+    scl_plan *plan;
+    bufs b;
+} single;
+
+static scl_status single_setup(scl_runtime *rt, const opts *o, single *sg)
 {
-    double med = -1;
+    scl_shape s = {o->batch, o->heads, o->kv_heads, o->n, o->n, o->dim, o->block, 0, SCL_LAYOUT_BHND};
+    scl_status st = scl_pattern_create(rt, o->spec, &sg->pat);
+    if (st == SCL_OK) st = scl_plan_create(rt, sg->pat, &s, (scl_dtype)o->dtype, &sg->plan);
+    if (st == SCL_OK) make_bufs(rt, o, o->n, &sg->b);
+    return st;
+}
+
+/* One single-rank run on rank 0 while the others wait without spinning (a busy MPI wait would
+ * take a core from it); returns its wall time (ms), or -1 on failure, on every rank. */
+static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank)
+{
+    double dt = -1;
     if (rank == 0) {
-        scl_shape s = {o->batch, o->heads, o->kv_heads, o->n, o->n, o->dim, o->block, 0, SCL_LAYOUT_BHND};
-        scl_pattern *pat = NULL;
-        scl_plan *plan = NULL;
-        bufs b = {{0}};
-        scl_status st = scl_pattern_create(rt, o->spec, &pat);
-        if (st == SCL_OK) st = scl_plan_create(rt, pat, &s, (scl_dtype)o->dtype, &plan);
-        if (st == SCL_OK) make_bufs(rt, o, o->n, &b);
-        double *t = calloc((size_t)o->reps, sizeof *t);
-        cl_mem *m = b.t;
-        for (int r = -1; r < o->reps && st == SCL_OK; r++) {
-            double t0 = MPI_Wtime();
-            st = scl_plan_forward(plan, m[0], m[1], m[2], m[3], m[4], 0, NULL, NULL);
-            if (st == SCL_OK && o->backward)
-                st = scl_plan_backward(plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, NULL);
-            clFinish(scl_runtime_queue(rt));
-            if (r >= 0) t[r] = (MPI_Wtime() - t0) * 1e3;
-        }
-        if (st != SCL_OK) snprintf(msg, len, "single-rank run: %s", scl_last_error_message(rt));
-        qsort(t, (size_t)o->reps, sizeof *t, cmp);
-        if (st == SCL_OK) med = t[o->reps / 2];
-        free(t);
-        free_bufs(&b);
-        scl_plan_destroy(plan);
-        scl_pattern_destroy(pat);
+        cl_mem *m = sg->b.t;
+        double t0 = MPI_Wtime();
+        scl_status st = scl_plan_forward(sg->plan, m[0], m[1], m[2], m[3], m[4], 0, NULL, NULL);
+        if (st == SCL_OK && o->backward)
+            st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, NULL);
+        if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS) dt = (MPI_Wtime() - t0) * 1e3;
     }
-    MPI_Bcast(&med, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    return med;
+    MPI_Request req;
+    MPI_Ibcast(&dt, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req);
+    for (int done = 0; !done;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+    return dt;
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    return t[n / 2];
+}
+
+/* Distributed and single-rank runs alternate, after one untimed run of each, so a change in the
+ * machine's load hits both alike. Medians in *dist and *one (-1 when not run). */
+static int time_both(scl_runtime *rt, scl_mpi_plan *plan, const opts *o, int rank, double *dist, double *one)
+{
+    int64_t n;
+    bufs b = {{0}};
+    single sg = {0};
+    char msg[1024] = "";
+    scl_mpi_plan_shard(plan, rank, NULL, &n);
+    make_bufs(rt, o, n, &b);
+    int want_single = !o->no_single, code = CLI_OK;
+    scl_status st = rank == 0 && want_single ? single_setup(rt, o, &sg) : SCL_OK;
+    if (st != SCL_OK) snprintf(msg, sizeof msg, "single-rank plan: %s", scl_last_error_message(rt));
+    code = cli_mpi_agree(CMD, st == SCL_OK ? CLI_OK : CLI_FAILED, msg);
+    double *td = calloc((size_t)o->reps * 2, sizeof *td), *ts = td + o->reps;
+    for (int r = -1; r < o->reps && !code; r++) {
+        double d = dist_rep(plan, &b, o, &st);
+        if (st != SCL_OK) {
+            if (rank == 0) fprintf(stderr, "sparsecl %s: error: %s\n", CMD, scl_mpi_plan_error(plan));
+            code = CLI_FAILED;
+            break;
+        }
+        double s1 = want_single ? single_rep(rt, o, &sg, rank) : 0;
+        if (s1 < 0) {
+            if (rank == 0) fprintf(stderr, "sparsecl %s: error: single-rank run: %s\n", CMD, scl_last_error_message(rt));
+            code = CLI_FAILED;
+            break;
+        }
+        if (r >= 0) td[r] = d, ts[r] = s1;
+    }
+    *dist = code ? -1 : median(td, o->reps);
+    *one = code || !want_single ? -1 : median(ts, o->reps);
+    free(td);
+    free_bufs(&b);
+    free_bufs(&sg.b);
+    scl_plan_destroy(sg.plan);
+    scl_pattern_destroy(sg.pat);
+    return code;
 }
 
 static void print_table(const scl_mpi_plan *plan, int rank, int P)
@@ -209,7 +253,6 @@ int scl_mpi_cli_bench(int argc, char **argv)
     char msg[1024] = "";
     scl_runtime *rt = NULL;
     scl_mpi_plan *plan = NULL;
-    bufs b = {{0}};
     scl_status st = scl_mpi_runtime_create(MPI_COMM_WORLD, o.dev, &rt, msg, sizeof msg);
     scl_shape s = {o.batch, o.heads, o.kv_heads, o.n, o.n, o.dim, o.block, 0, SCL_LAYOUT_BHND};
     if (st == SCL_OK) st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, o.spec, &s, (scl_dtype)o.dtype, o.exchange, &plan);
@@ -223,35 +266,26 @@ int scl_mpi_cli_bench(int argc, char **argv)
                o.backward ? "forward+backward" : "forward", o.spec, (long long)o.n, o.heads, o.kv_heads, o.dim,
                o.block, o.dtype == SCL_F16 ? "f16" : "f32", P, scl_runtime_device(rt)->name);
     double dist = -1, single = -1;
-    if (!o.plan_only) {
-        int64_t n;
-        scl_mpi_plan_shard(plan, rank, NULL, &n);
-        make_bufs(rt, &o, n, &b);
-        dist = time_distributed(plan, &b, &o, &st);
-        if (st != SCL_OK) {
-            if (rank == 0) fprintf(stderr, "sparsecl %s: error: %s\n", CMD, scl_mpi_plan_error(plan));
-            code = CLI_FAILED;
-            goto done;
-        }
-    }
+    if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single)) != CLI_OK) goto done;
     if (rank == 0)
         printf("plan: %s (cost model's choice unless --exchange); bytes are forward, sent + received per rank;\n"
                "heads a2a / kv needed / kv fetched / ring: the planner's figures for the same shape\n",
                cli_mpi_exchange_name(scl_mpi_plan_exchange(plan)));
-    print_table(plan, rank, P);
-    if (!o.plan_only && !o.no_single) {
-        single = time_single(rt, &o, rank, msg, sizeof msg);
-        if ((code = cli_mpi_agree(CMD, single < 0 ? CLI_FAILED : CLI_OK, msg)) != CLI_OK) goto done;
+    if (rank == 0) {
+        scl_mpi_traffic tr;
+        scl_mpi_plan_traffic(plan, &tr);
+        printf("cost model (busiest rank's bytes + its work in byte units): heads %.4g, kv %.4g%s\n", tr.heads_cost,
+               tr.kv_cost, tr.kv_cost < 0 ? " (pattern not of i - j alone)" : "");
     }
+    print_table(plan, rank, P);
     if (rank == 0 && dist >= 0) {
         printf("time: distributed %.2f ms (median of %d, slowest rank, staging and MPI included)", dist, o.reps);
         if (single >= 0)
-            printf("; one rank %.2f ms; speed-up %.2fx; distributed / (one rank / %d) = %.2f", single, o.reps ? single / dist : 0,
-                   P, dist / (single / P));
+            printf("; one rank %.2f ms (runs alternating); speed-up %.2fx; distributed / (one rank / %d) = %.2f",
+                   single, single / dist, P, dist / (single / P));
         printf("\n");
     }
 done:
-    free_bufs(&b);
     scl_mpi_plan_destroy(plan);
     scl_runtime_destroy(rt);
     return cli_mpi_end(code);

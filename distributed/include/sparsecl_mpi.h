@@ -73,6 +73,10 @@ typedef struct scl_mpi_traffic {
                           * the pattern cannot run KV */
     double ring_bytes;   /* ring attention forward: K and V of the P - 1 other shards pass through
                           * every rank, sent + received */
+    /* The cost model, the same on every rank: the busiest rank's bytes under the plan plus the
+     * busiest rank's work (non-empty blocks x block^2 x 4d flops) divided by
+     * SPARSECL_MPI_FLOP_PER_BYTE (default 1000); the cheaper plan runs. kv_cost -1: cannot run KV. */
+    double heads_cost, kv_cost;
     double sent, received;       /* last call on this rank */
     double comm_ms, compute_ms;  /* last call on this rank: MPI + staging, and the local plan */
 } scl_mpi_traffic;

@@ -66,7 +66,8 @@ scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_me
                             cl_mem dq, cl_mem dk, cl_mem dv);
 
 /* Planner (planner.c): fills k_lo/k_hi and this rank's predicted traffic; *kv_ok tells whether
- * the pattern can run the KV plan; max_*: the busiest rank's forward bytes under each plan. Every
+ * the pattern can run the KV plan; max_*: the cost model's figure for each plan (the busiest
+ * rank's forward bytes plus the busiest rank's work in byte units, see planner.c). Every
  * rank computes every rank's figures from the compiled pattern: no messages. Needs the head
  * partition (smpi_heads_partition). */
 scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads, double *max_kv_run);

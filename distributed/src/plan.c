@@ -43,8 +43,8 @@ static scl_status setup(scl_mpi_plan *p, const char *spec, scl_mpi_exchange want
         return smpi_fail(p, SCL_ERR_UNSUPPORTED,
                          "the pattern-aware plan runs only patterns of i - j alone (dense, causal, local, strided, "
                          "dilated); '%s' needs the head all-to-all", spec);
-    /* The cost model: bytes of the busiest rank. Compute is the same in both plans up to the KV
-     * plan's padding rows (at most the halo), so traffic decides. */
+    /* The cost model (planner.c): the busiest rank's bytes plus its work, so a KV plan that moves
+     * a little less but leaves causal work piled on the last ranks loses to the balanced heads. */
     p->exchange = want != SCL_MPI_AUTO ? want : kv_ok && max_kv < max_heads ? SCL_MPI_KV : SCL_MPI_HEADS;
     st = p->exchange == SCL_MPI_KV ? smpi_kv_setup(p, spec) : smpi_heads_setup(p, spec);
     return smpi_agree(p, st, p->err);

@@ -37,6 +37,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     if (!sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
     for (int s = 0, so = 0, ro = 0; s < P; s++) {
         int64_t lo, give = fetch(p, s, me, &lo), take = fetch(p, me, s, &lo);
+        if (s == me && !reverse) give = take = 0; /* forward: a rank's own keys are copied on its device */
         sc[s] = (int)(B * X * (reverse ? take : give)), rc[s] = (int)(B * X * (reverse ? give : take));
         sd[s] = so, rd[s] = ro, so += sc[s], ro += rc[s];
     }
@@ -46,7 +47,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     if (!sb || !rb) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", ns + nr);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done; /* all ranks enter the all-to-all or none */
     for (int s = 0, o = 0; s < P; s++) {
-        int64_t lo = 0, cnt = reverse ? fetch(p, me, s, &lo) : fetch(p, s, me, &lo);
+        int64_t lo = 0, cnt = reverse ? fetch(p, me, s, &lo) : s == me ? 0 : fetch(p, s, me, &lo);
         for (int64_t bh = 0; bh < (int64_t)B * X && cnt > 0; bh++, o += (int)cnt) {
             size_t at = reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
             memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
@@ -55,7 +56,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     if ((st = smpi_alltoallv_rows(p, sb, sc, sd, rb, rc, rd, row)) != SCL_OK) goto done;
     if (reverse) memset(sh, 0, (size_t)B * X * n * row);
     for (int s = 0, o = 0; s < P; s++) {
-        int64_t lo = 0, cnt = reverse ? fetch(p, s, me, &lo) : fetch(p, me, s, &lo);
+        int64_t lo = 0, cnt = reverse ? fetch(p, s, me, &lo) : s == me ? 0 : fetch(p, me, s, &lo);
         for (int64_t bh = 0; bh < (int64_t)B * X && cnt > 0; bh++, o += (int)cnt) {
             const char *src = rb + (size_t)o * row;
             if (!reverse) {
@@ -81,17 +82,6 @@ done:
     return st;
 }
 
-/* Copy this rank's query rows between its shard [B][H][n][w] and its frame [B][H][fq][w]. */
-static void frame_rows(const scl_mpi_plan *p, char *shard, char *frame, size_t row, int to_frame)
-{
-    const int64_t n = p->len[p->rank], off = p->start[p->rank] - p->f0;
-    for (int64_t bh = 0; bh < (int64_t)p->shape.batch * p->shape.heads; bh++) {
-        char *a = shard + (size_t)(bh * n) * row, *f = frame + (size_t)(bh * p->fq + off) * row;
-        if (to_frame) memcpy(f, a, (size_t)n * row);
-        else memcpy(a, f, (size_t)n * row);
-    }
-}
-
 enum { T_Q, T_KV, T_LSE };
 typedef struct tensor {
     int kind, out; /* out: the plan writes it */
@@ -111,39 +101,123 @@ static size_t rows_of(const scl_mpi_plan *p, const tensor *t, int frame)
     return (size_t)(p->shape.batch * x * n);
 }
 
-/* Stage inputs into frames (K, V through the exchange), run, and return outputs to the shards. */
+/* Rows [r0, r0 + rows) of every (batch, head) slice between buffers whose slices hold `sp` and
+ * `dp` rows: one rectangular copy on the device, no host round trip. */
+static scl_status copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0, size_t dp,
+                            size_t rows, size_t bh, size_t row)
+{
+    if (!rows || !bh) return SCL_OK;
+    size_t so[3] = {s0 * row, 0, 0}, dor[3] = {d0 * row, 0, 0}, region[3] = {rows * row, bh, 1};
+    cl_int e = clEnqueueCopyBufferRect(scl_runtime_queue(p->rt), src, dst, so, dor, region, sp * row, 0, dp * row, 0,
+                                       0, NULL, NULL);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueCopyBufferRect: CL error %d", e);
+}
+
+/* The rows other ranks sent, from the host frame into the device frame (same layout). */
+static scl_status write_remote(scl_mpi_plan *p, cl_mem dev, const char *hf, size_t bh, size_t row)
+{
+    for (int s = 0; s < p->size; s++) {
+        int64_t lo = 0, cnt = s == p->rank ? 0 : fetch(p, p->rank, s, &lo);
+        if (cnt <= 0) continue;
+        size_t o[3] = {(size_t)(lo - p->f0) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
+        cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, (size_t)p->fk * row,
+                                            0, (size_t)p->fk * row, 0, hf, 0, NULL, NULL);
+        if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
+    }
+    return SCL_OK;
+}
+
+/* The rows of this rank's keys that other ranks fetch, from its device shard into the host shard
+ * (same layout): a halo, not the whole shard, crosses to the host. */
+static scl_status read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row)
+{
+    const int me = p->rank;
+    for (int s = 0; s < p->size; s++) {
+        int64_t lo = 0, cnt = s == me ? 0 : fetch(p, s, me, &lo);
+        if (cnt <= 0) continue;
+        size_t o[3] = {(size_t)(lo - p->start[me]) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
+        size_t pitch = (size_t)p->len[me] * row;
+        cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0, pitch, 0,
+                                           hs, 0, NULL, NULL);
+        if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBufferRect: CL error %d", e);
+    }
+    return SCL_OK;
+}
+
+static scl_status fill(scl_mpi_plan *p, cl_mem dev, float value, size_t bytes)
+{
+    cl_int e = clEnqueueFillBuffer(scl_runtime_queue(p->rt), dev, &value, sizeof value, 0, bytes, 0, NULL, NULL);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueFillBuffer: CL error %d", e);
+}
+
+static size_t slices(const scl_mpi_plan *p, int kind)
+{
+    return (size_t)p->shape.batch * (kind == T_KV ? p->shape.kv_heads : p->shape.heads);
+}
+
+/* An input into its device frame. Queries and LSE: padding rows filled (zero Q, O, dO; LSE so
+ * large that P = exp(S - LSE) = 0), this rank's rows copied on the device. Keys and values: the
+ * other ranks' rows through the exchange, this rank's own on the device. Collective for K, V. */
+static scl_status stage_in(scl_mpi_plan *p, tensor *t, scl_status st)
+{
+    const int me = p->rank, have = p->len[me] > 0;
+    const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
+    const size_t off = (size_t)(p->start[me] - p->f0);
+    if (t->kind != T_KV) {
+        if (st == SCL_OK && have) st = fill(p, t->dev, t->kind == T_LSE ? 1e30f : 0.0f, rows_of(p, t, 1) * row);
+        if (st == SCL_OK && have) st = copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
+        return st;
+    }
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
+    if ((st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 0)) != SCL_OK || !have) return st;
+    int64_t lo = 0, own = fetch(p, me, me, &lo);
+    if (p->f0 < p->k_lo[me]) st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys nobody attends */
+    if (st == SCL_OK) st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
+                                     (size_t)p->fk, (size_t)own, bh, row);
+    return st == SCL_OK ? write_remote(p, t->dev, t->hf, bh, row) : st;
+}
+
+/* An output back to the caller: queries' rows copied on the device; dK, dV partials sent to
+ * their owners and summed there. Collective for K, V. */
+static scl_status stage_out(scl_mpi_plan *p, tensor *t, scl_status st)
+{
+    const int me = p->rank, have = p->len[me] > 0;
+    const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
+    if (t->kind != T_KV) {
+        if (st == SCL_OK && have && t->shard)
+            st = copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh, row);
+        return st;
+    }
+    if (st == SCL_OK && have) st = smpi_read(p, t->dev, t->hf, rows_of(p, t, 1) * row);
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
+    st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 1);
+    if (st == SCL_OK && have) st = smpi_write(p, t->shard, t->hs, rows_of(p, t, 0) * row);
+    return st;
+}
+
+/* Stage inputs into frames, run the plan, return the outputs. Every collective follows an
+ * agreement, so a local failure never strands another rank. */
 static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
 {
     const int have = p->len[p->rank] > 0;
     scl_status st = SCL_OK;
     for (int i = 0; i < nt && st == SCL_OK; i++) {
         size_t row = row_of(p, t[i].kind), ns = rows_of(p, &t[i], 0) * row, nf = rows_of(p, &t[i], 1) * row;
-        t[i].hs = malloc(ns + 1);
-        t[i].hf = calloc(nf + 1, 1);
-        if (!t[i].hs || !t[i].hf) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nf);
+        if (t[i].kind == T_KV) { /* only keys and values pass through the host */
+            t[i].hs = malloc(ns + 1);
+            t[i].hf = malloc(nf + 1);
+            if (!t[i].hs || !t[i].hf) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nf);
+            if (st == SCL_OK && have && !t[i].out) st = read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
+        }
         if (st == SCL_OK && have) t[i].dev = smpi_buffer(p, nf, &st);
-        if (st == SCL_OK && have && !t[i].out) st = smpi_read(p, t[i].shard, t[i].hs, ns);
-        if (st == SCL_OK && t[i].kind == T_LSE && have) { /* padding rows: P = exp(S - LSE) = 0 */
-            float *l = (float *)t[i].hf;
-            for (size_t e = 0; e < nf / sizeof(float); e++) l[e] = 1e30f;
-        }
-    }
-    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
-    /* Collectives only ever follow an agreement, so a local failure never strands another rank. */
-    for (int i = 0; i < nt; i++) {
-        if (t[i].out) continue;
-        size_t row = row_of(p, t[i].kind);
-        if (t[i].kind == T_KV) {
-            if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
-            st = exchange(p, t[i].hs, t[i].hf, p->shape.kv_heads, row, 0);
-        } else if (have && st == SCL_OK) {
-            frame_rows(p, t[i].hs, t[i].hf, row, 1);
-        }
-        if (st == SCL_OK && have) st = smpi_write(p, t[i].dev, t[i].hf, rows_of(p, &t[i], 1) * row);
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
     double t0 = smpi_now_ms();
-    if (st == SCL_OK && p->local) {
+    for (int i = 0; i < nt; i++) /* no early exit: every rank must reach the same agreements */
+        if (!t[i].out) st = stage_in(p, &t[i], st);
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
+    double t1 = smpi_now_ms();
+    if (p->local) {
         if (!backward)
             st = scl_plan_forward(p->local, t[0].dev, t[1].dev, t[2].dev, t[3].dev, t[4].dev, 0, NULL, NULL);
         else
@@ -152,20 +226,16 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
         if (st == SCL_OK && clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS) st = SCL_ERR_OPENCL;
         if (st != SCL_OK) smpi_fail(p, st, "local plan: %s", scl_last_error_message(p->rt));
     }
-    p->traffic.compute_ms += smpi_now_ms() - t0;
+    double t2 = smpi_now_ms();
+    p->traffic.compute_ms += t2 - t1;
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
-    for (int i = 0; i < nt; i++) {
-        if (!t[i].out) continue;
-        size_t row = row_of(p, t[i].kind);
-        if (have && st == SCL_OK) st = smpi_read(p, t[i].dev, t[i].hf, rows_of(p, &t[i], 1) * row);
-        if (t[i].kind == T_KV) {
-            if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
-            st = exchange(p, t[i].hs, t[i].hf, p->shape.kv_heads, row, 1);
-        } else if (have && st == SCL_OK) {
-            frame_rows(p, t[i].hs, t[i].hf, row, 0);
-        }
-        if (st == SCL_OK && have && t[i].shard) st = smpi_write(p, t[i].shard, t[i].hs, rows_of(p, &t[i], 0) * row);
-    }
+    for (int i = 0; i < nt; i++)
+        if (t[i].out) st = stage_out(p, &t[i], st);
+    if (st == SCL_OK && clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS)
+        st = smpi_fail(p, SCL_ERR_OPENCL, "clFinish after the output copies failed");
+    if (getenv("SPARSECL_MPI_TRACE"))
+        fprintf(stderr, "rank %d: inputs %.1f ms, plan %.1f ms, wait + outputs %.1f ms\n", p->rank, t1 - t0, t2 - t1,
+                smpi_now_ms() - t2);
 done:
     for (int i = 0; i < nt; i++) {
         free(t[i].hs);

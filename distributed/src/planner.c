@@ -14,8 +14,10 @@ static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
     return hi > lo ? hi - lo : 0;
 }
 
-/* need[r * P + s]: keys of rank s that rank r's queries attend (whole blocks, all heads). */
-static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need)
+/* need[r * P + s]: keys of rank s that rank r's queries attend (whole blocks, all heads);
+ * kv_blocks[r]: the non-empty blocks of rank r's rows over all heads (its work in the KV plan);
+ * head_blocks[h]: the non-empty blocks of head h (the work it brings in the head all-to-all). */
+static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *kv_blocks, double *head_blocks)
 {
     const int P = p->size, b = p->shape.block;
     const int64_t N = p->shape.seq_q;
@@ -29,6 +31,11 @@ static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need)
                 const int32_t *ptr = lut->row_ptr + (size_t)L * (lut->nb_q + 1);
                 for (int32_t e = ptr[row]; e < ptr[row + 1]; e++) mark[lut->col_idx[e]] = 1;
             }
+        for (int h = 0; h < lut->heads; h++) {
+            const int32_t *ptr = lut->row_ptr + (size_t)lut->head_layout[h] * (lut->nb_q + 1);
+            kv_blocks[r] += ptr[rb1] - ptr[rb0];
+            if (r == 0) head_blocks[h] = ptr[lut->nb_q] - ptr[0];
+        }
         int first = -1, last = -1;
         for (int c = 0; c < lut->nb_k; c++) {
             if (!mark[c]) continue;
@@ -64,18 +71,33 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
     spc_lut *lut = NULL;
     spc_geometry g = {p->shape.seq_q, p->shape.seq_q, p->shape.block, p->shape.heads};
     int64_t *need = calloc((size_t)P * P, sizeof *need);
+    double *kv_blocks = calloc((size_t)P + (size_t)p->shape.heads, sizeof *kv_blocks), *head_blocks = kv_blocks + P;
     scl_status st = SCL_OK;
-    if (!need) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "planner");
+    if (!need || !kv_blocks) {
+        free(need);
+        free(kv_blocks);
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "planner");
+    }
     if (spc_parse(spec, &pat, &err) != 0 || spc_bind(pat, &g, &bound, &err) != 0 || spc_compile(bound, &lut, &err) != 0) {
         st = smpi_fail(p, SCL_ERR_PATTERN, "pattern '%s': %s", spec, err.message);
         goto done;
     }
-    needed(p, lut, need);
+    needed(p, lut, need, kv_blocks, head_blocks);
+    /* Work in the cost model's unit, bytes: a computed score costs 4d flops (forward), a byte on
+     * the wire is worth SPARSECL_MPI_FLOP_PER_BYTE flops (default 1000: a GPU at tens of TFLOP/s
+     * behind a link of tens of GB/s). Only the busiest rank's work counts: it sets the time. */
+    const char *fpb = getenv("SPARSECL_MPI_FLOP_PER_BYTE");
+    double ratio = fpb && atof(fpb) > 0 ? atof(fpb) : 1000.0;
+    double per_block = (double)p->shape.batch * p->shape.block * p->shape.block * 4.0 * p->shape.head_dim / ratio;
     const double kvrow = 2.0 * p->shape.batch * p->shape.kv_heads * p->shape.head_dim * (double)p->esz;
     *kv_ok = smpi_shift_invariant(spc_pattern_text(pat));
     *max_heads = *max_kv_run = 0;
+    double work_heads = 0, work_kv = 0;
     for (int r = 0; r < P; r++) {
-        double exact = 0, run = 0;
+        double exact = 0, run = 0, wh = 0;
+        for (int h = p->h0[r]; h < p->h0[r] + p->hn[r]; h++) wh += head_blocks[h];
+        if (wh > work_heads) work_heads = wh;
+        if (kv_blocks[r] > work_kv) work_kv = kv_blocks[r];
         for (int s = 0; s < P; s++) {
             if (s == r) continue;
             exact += (double)(need[r * P + s] + need[s * P + r]) * kvrow;
@@ -92,6 +114,10 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
             p->traffic.heads_bytes = hb;
         }
     }
+    p->traffic.heads_cost = *max_heads + work_heads * per_block;
+    p->traffic.kv_cost = *kv_ok ? *max_kv_run + work_kv * per_block : -1;
+    *max_heads = p->traffic.heads_cost;
+    *max_kv_run = p->traffic.kv_cost;
     /* Ring attention: each of the P - 1 steps passes one shard's K and V on (sent) and takes the
      * next one in (received). */
     p->traffic.ring_bytes = 2.0 * (P - 1) * kvrow * ((double)p->shape.seq_q / P);
@@ -100,5 +126,6 @@ done:
     spc_bound_free(bound);
     spc_pattern_free(pat);
     free(need);
+    free(kv_blocks);
     return st;
 }
