@@ -165,9 +165,10 @@ static bool is_integer_dtype(npy_dtype t)
 static bnode *bind_layout(binder *bd, const spc_node *s, int head_base, int head_count)
 {
     npy_array a;
+    npy_file *f = NULL; /* a file's header is checked against the geometry before its data is read */
     char msg[400];
     if (s->mem ? spc_memlayout_array(s->mem, bd->g->block, &a, msg, sizeof msg) != 0
-               : npy_read(s->path, &a, msg, sizeof msg) != 0) {
+               : npy_open(s->path, &a, &f, msg, sizeof msg) != 0) {
         spc_set_error(bd->err, s->column, "layout(%s): %s", s->path, msg);
         return NULL;
     }
@@ -197,6 +198,10 @@ static bnode *bind_layout(binder *bd, const spc_node *s, int head_base, int head
                       (long long)lh, head_count, head_count == 1 ? "" : "s");
         goto done;
     }
+    if (f && npy_read_data(f, &a, msg, sizeof msg) != 0) {
+        spc_set_error(bd->err, s->column, "layout(%s): %s", s->path, msg);
+        goto done;
+    }
     n = bnew(bd, K_LAYOUT, s->column);
     if (!n) goto done;
     n->lay_heads = (int)lh;
@@ -221,6 +226,7 @@ static bnode *bind_layout(binder *bd, const spc_node *s, int head_base, int head
         n = NULL;
     }
 done:
+    npy_close(f);
     npy_free(&a);
     return n;
 }

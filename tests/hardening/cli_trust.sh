@@ -184,7 +184,12 @@ if mk_sparse q2g.npy '<f4' '1, 1, 2147483648, 64' 549755813888 2>/dev/null; then
     mk_npy k1.npy '<f4' '1, 1, 64, 64' 16384
     expect_limited 2 "more than the largest buffer" 60 0 attend --q q2g.npy --k k1.npy --v k1.npy --pattern causal --block 64
 fi
-rm -f q4g.npy q2g.npy big_bad_magic.npy
+# A layout() file is checked against the geometry from its header: 10^6 x 10^6 blocks (1 TB,
+# sparse) for a 4 x 4 geometry are refused without reading them.
+if mk_sparse huge_layout.npy '|u1' '1000000, 1000000' 1000000000000 2>/dev/null; then
+    expect_limited 2 "does not match" 20 300000 pattern "layout($work/huge_layout.npy)" --seq 256 --block 64
+fi
+rm -f q4g.npy q2g.npy big_bad_magic.npy huge_layout.npy
 # Pipes are read for exactly the size the header announces.
 if mkfifo qfifo 2>/dev/null; then
     cat q.npy >qfifo &
