@@ -112,6 +112,25 @@ void scl_mpi_plan_traffic(const scl_mpi_plan *p, scl_mpi_traffic *out)
     if (p && out) *out = p->traffic;
 }
 
+/* Each buffer at least as large as this rank's shard of its tensor: a short buffer on one rank is
+ * that rank's bad input, reported by every rank, never an out-of-bounds kernel. */
+static scl_status check_buffers(scl_mpi_plan *p, cl_mem *m, const int *kind, const char *const *name, int n)
+{
+    const int64_t rows = p->len[p->rank], B = p->shape.batch;
+    for (int i = 0; i < n; i++) {
+        if (!m[i] || !rows) continue;
+        int64_t heads = kind[i] == 1 ? p->shape.kv_heads : p->shape.heads;
+        size_t need = (size_t)(B * heads * rows) * (kind[i] == 2 ? sizeof(float) : (size_t)p->shape.head_dim * p->esz);
+        size_t have = 0;
+        if (clGetMemObjectInfo(m[i], CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
+            return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "%s is not a valid buffer", name[i]);
+        if (have < need)
+            return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "%s holds %zu bytes; this rank's shard (%lld rows) needs %zu",
+                             name[i], have, (long long)rows, need);
+    }
+    return SCL_OK;
+}
+
 static void reset_counters(scl_mpi_plan *p)
 {
     p->traffic.sent = p->traffic.received = 0;
@@ -126,6 +145,10 @@ scl_status scl_mpi_plan_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, c
     scl_status st = p->len[p->rank] && (!q || !k || !v || !o)
                         ? smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "forward: q, k, v and o are required")
                         : SCL_OK;
+    cl_mem m[5] = {q, k, v, o, lse};
+    static const int kind[5] = {0, 1, 1, 0, 2};
+    static const char *const name[5] = {"q", "k", "v", "o", "lse"};
+    if (st == SCL_OK) st = check_buffers(p, m, kind, name, 5);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     return p->exchange == SCL_MPI_KV ? smpi_kv_forward(p, q, k, v, o, lse) : smpi_heads_forward(p, q, k, v, o, lse);
 }
@@ -138,6 +161,10 @@ scl_status scl_mpi_plan_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
     scl_status st = p->len[p->rank] && (!q || !k || !v || !o || !lse || !dout || !dq || !dk || !dv)
                         ? smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "backward: every tensor is required")
                         : SCL_OK;
+    cl_mem m[9] = {q, k, v, o, lse, dout, dq, dk, dv};
+    static const int kind[9] = {0, 1, 1, 0, 2, 0, 0, 1, 1};
+    static const char *const name[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
+    if (st == SCL_OK) st = check_buffers(p, m, kind, name, 9);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if (p->exchange == SCL_MPI_KV) return smpi_kv_backward(p, q, k, v, o, lse, dout, dq, dk, dv);
     return smpi_heads_backward(p, q, k, v, o, lse, dout, dq, dk, dv);
