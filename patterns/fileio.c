@@ -138,8 +138,10 @@ int scl_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *msg, s
     if (!tmp) { /* written through (a device or FIFO): every write error is still an error */
         if (fclose(f) != 0 && ok) saved = errno, ok = false;
         if (!ok) {
-            if (saved) snprintf(msg, len, "cannot write '%s': %s", path, strerror(saved));
-            else snprintf(msg, len, "cannot write '%s'", path);
+            if (saved)
+                snprintf(msg, len, "cannot write '%s': %s", path, strerror(saved));
+            else
+                snprintf(msg, len, "cannot write '%s'", path);
         }
         return ok ? 0 : -1;
     }

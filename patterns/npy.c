@@ -294,7 +294,8 @@ static int preamble(const uint8_t *b, size_t have, size_t *hstart, size_t *hlen,
 }
 
 /* Header text -> a (no data), the byte swap flag and the data size in bytes. */
-static int header(const char *h, size_t hlen, npy_array *a, bool *swap, uint64_t *bytes, char *msg, size_t msg_len)
+static int header(const char *h, size_t hlen, npy_array *a, bool *swap, uint64_t *bytes, char *msg,
+                  size_t msg_len)
 {
     if (!parse_header(h, hlen, a, swap, msg, msg_len)) return -1;
     a->itemsize = DTYPES[a->dtype].size;
@@ -318,7 +319,8 @@ static int check_data_size(const npy_array *a, uint64_t bytes, uint64_t avail, c
                     "truncated .npy data: shape needs %lld elements of %zu bytes, file holds %llu bytes",
                     (long long)a->count, a->itemsize, (unsigned long long)avail);
     if (bytes != avail)
-        return fail(msg, msg_len, "%llu unexpected bytes after the .npy data", (unsigned long long)(avail - bytes));
+        return fail(msg, msg_len, "%llu unexpected bytes after the .npy data",
+                    (unsigned long long)(avail - bytes));
     if (bytes > SIZE_MAX) return fail(msg, msg_len, "array is too large for this host");
     return 0;
 }
@@ -379,7 +381,8 @@ int npy_open(const char *path, npy_array *out, npy_file **file, char *msg, size_
     }
     struct stat st;
     if (fstat(fileno(nf->f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        fail(msg, msg_len, "cannot read '%s': %s", path, S_ISDIR(st.st_mode) ? "it is a directory" : strerror(errno));
+        fail(msg, msg_len, "cannot read '%s': %s", path,
+             S_ISDIR(st.st_mode) ? "it is a directory" : strerror(errno));
         npy_close(nf);
         return -1;
     }
@@ -388,10 +391,12 @@ int npy_open(const char *path, npy_array *out, npy_file **file, char *msg, size_
     uint8_t pre[12];
     size_t have = fread(pre, 1, 10, nf->f), hstart = 0, hlen = 0;
     int pr = preamble(pre, have, &hstart, &hlen, msg, msg_len);
-    if (pr > 0 && (have += fread(pre + 10, 1, 2, nf->f)) < 12) pr = fail(msg, msg_len, "truncated .npy header");
+    if (pr > 0 && (have += fread(pre + 10, 1, 2, nf->f)) < 12)
+        pr = fail(msg, msg_len, "truncated .npy header");
     if (pr > 0) pr = preamble(pre, have, &hstart, &hlen, msg, msg_len);
     char *h = NULL;
-    if (pr == 0 && hlen > NPY_MAX_HEADER) pr = fail(msg, msg_len, ".npy header of %zu bytes is too long", hlen);
+    if (pr == 0 && hlen > NPY_MAX_HEADER)
+        pr = fail(msg, msg_len, ".npy header of %zu bytes is too long", hlen);
     if (pr == 0 && !(h = malloc(hlen ? hlen : 1))) pr = fail(msg, msg_len, "out of memory");
     if (pr == 0 && fread(h, 1, hlen, nf->f) != hlen)
         pr = fail(msg, msg_len, "truncated .npy header (%zu bytes announced)", hlen);

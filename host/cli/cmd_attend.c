@@ -53,8 +53,8 @@ static int open_input(input *in)
         return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32 or float16", in->opt, in->path,
                          npy_dtype_name(in->a.dtype));
     if (in->a.ndim != 4)
-        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", in->opt, in->path,
-                         in->a.ndim);
+        return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", in->opt,
+                         in->path, in->a.ndim);
     return CLI_OK;
 }
 
@@ -77,7 +77,8 @@ static void human(char *out, size_t n, double b)
 {
     const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int k = 0;
-    for (; b >= 1024 && k < 6; k++) b /= 1024;
+    for (; b >= 1024 && k < 6; k++)
+        b /= 1024;
     snprintf(out, n, "%.4g %s", b, u[k]);
 }
 
@@ -90,20 +91,22 @@ static int check_device_memory(const scl_device_info *dev, const input *q, const
     const struct {
         const char *what;
         double bytes;
-    } t[] = {{"Q", qb}, {"K", kb}, {"V", kb}, {"O", qb}, {"LSE", lb}, {"dO", qb}, {"dQ", qb}, {"dK", kb}, {"dV", kb}};
+    } t[] = {{"Q", qb},  {"K", kb},  {"V", kb},  {"O", qb}, {"LSE", lb},
+             {"dO", qb}, {"dQ", qb}, {"dK", kb}, {"dV", kb}};
     double total = 0, max_alloc = (double)dev->max_alloc_bytes, global = (double)dev->global_mem_bytes;
     char a[32], b[32];
     for (size_t i = 0; i < (backward ? 9 : 5); i++) {
         total += t[i].bytes;
         if (max_alloc > 0 && t[i].bytes > max_alloc) {
             human(a, sizeof a, t[i].bytes), human(b, sizeof b, max_alloc);
-            return cli_error(CMD, CLI_USAGE, "%s would take %s, more than the largest buffer of %s (%s)", t[i].what, a,
-                             dev->name, b);
+            return cli_error(CMD, CLI_USAGE, "%s would take %s, more than the largest buffer of %s (%s)",
+                             t[i].what, a, dev->name, b);
         }
     }
     if (global > 0 && total > global) {
         human(a, sizeof a, total), human(b, sizeof b, global);
-        return cli_error(CMD, CLI_USAGE, "the tensors of this %s pass take %s, more than the global memory of %s (%s)",
+        return cli_error(CMD, CLI_USAGE,
+                         "the tensors of this %s pass take %s, more than the global memory of %s (%s)",
                          backward ? "forward and backward" : "forward", a, dev->name, b);
     }
     return CLI_OK;
@@ -233,9 +236,13 @@ int cmd_attend(int argc, char **argv)
                     rc = cli_error(CMD, CLI_USAGE,
                                    "%s %s: dimension %d (%s) is 0: attention needs at least one %s (an empty "
                                    "tensor is refused)",
-                                   in[t].opt, in[t].path, d, d == 0 ? "B" : d == 3 ? "d" : d == HI ? "H" : "N",
-                                   d == 0   ? "batch entry"
-                                   : d == 3 ? "element"
+                                   in[t].opt, in[t].path, d,
+                                   d == 0    ? "B"
+                                   : d == 3  ? "d"
+                                   : d == HI ? "H"
+                                             : "N",
+                                   d == 0    ? "batch entry"
+                                   : d == 3  ? "element"
                                    : d == HI ? "head"
                                    : t       ? "key"
                                              : "query");
@@ -282,9 +289,9 @@ int cmd_attend(int argc, char **argv)
     if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
     if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(rt), &in_q, &in_k, doutp != NULL);
     scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
-    scl_shape shape = {(int)q.shape[0], (int)q.shape[HI], (int)k.shape[HI], q.shape[NI],
-                       k.shape[NI],     (int)q.shape[3],  block,            (float)scale,
-                       bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
+    scl_shape shape = {(int)q.shape[0], (int)q.shape[HI], (int)k.shape[HI],
+                       q.shape[NI],     k.shape[NI],      (int)q.shape[3],
+                       block,           (float)scale,     bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
     if (rc == CLI_OK && !bnhd && q.shape[1] > q.shape[2])
         fprintf(stderr,
                 "sparsecl attend: note: Q has more heads (%lld) than queries (%lld); for [B, N, H, d] files "
@@ -346,8 +353,9 @@ int cmd_attend(int argc, char **argv)
         scl_plan_get_stats(plan, &ps);
         const char *fwd_files[2] = {outp, lsep}, *bwd_files[3] = {dqp, dkp, dvp};
         if (!outp && !lsep && !dqp && !dkp && !dvp)
-            fprintf(stderr, "sparsecl attend: warning: no --out, --lse, --dq, --dk or --dv given: nothing was "
-                            "written\n");
+            fprintf(stderr,
+                    "sparsecl attend: warning: no --out, --lse, --dq, --dk or --dv given: nothing was "
+                    "written\n");
         if (json) {
             cJSON *o_ = cJSON_CreateObject(), *wrote = cJSON_CreateArray();
             cJSON_AddNumberToObject(o_, "batch", (double)shape.batch);
@@ -375,11 +383,12 @@ int cmd_attend(int argc, char **argv)
             free(text);
             cJSON_Delete(o_);
         } else {
-            printf("attend: B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d %s%s, pattern '%s', block %d: density %.4f, "
+            printf("attend: B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d %s%s, pattern '%s', block %d: density "
+                   "%.4f, "
                    "block density %.4f on %s",
                    shape.batch, shape.heads, shape.kv_heads, (long long)shape.seq_q, (long long)shape.seq_k,
-                   shape.head_dim, dt == SCL_F16 ? "float16" : "float32", bnhd ? " [B, N, H, d]" : "", spec, block,
-                   ps.density, ps.block_density, scl_runtime_device(rt)->name);
+                   shape.head_dim, dt == SCL_F16 ? "float16" : "float32", bnhd ? " [B, N, H, d]" : "", spec,
+                   block, ps.density, ps.block_density, scl_runtime_device(rt)->name);
             for (int f = 0, n = 0; f < 2; f++)
                 if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);
             printf("\n");
