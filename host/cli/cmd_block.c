@@ -40,19 +40,32 @@ static void usage(void)
            "See `sparsecl pattern --help` for SPEC.\n");
 }
 
-/* Reads an .npy file as float32 (converting float16/float64), checking its rank. */
-static int load_f32(const char *what, const char *path, int min_ndim, int max_ndim, npy_array *a)
+/* Opens an .npy file and checks its header (rank, dtype): its data is read by read_f32 once every
+ * shape has been checked against the others. */
+static int open_f32(const char *what, const char *path, int min_ndim, int max_ndim, npy_array *a,
+                    npy_file **file)
 {
     char msg[512];
-    if (npy_read(path, a, msg, sizeof msg) != 0)
+    if (npy_open(path, a, file, msg, sizeof msg) != 0)
         return cli_error(CMD, CLI_USAGE, "%s %s: %s", what, path, msg);
     if (a->ndim < min_ndim || a->ndim > max_ndim)
         return cli_error(CMD, CLI_USAGE, "%s %s: expected %d to %d dimensions, got %d", what, path, min_ndim,
                          max_ndim, a->ndim);
-    if (a->dtype == NPY_F32) return CLI_OK;
-    if (a->dtype != NPY_F16 && a->dtype != NPY_F64)
+    if (a->dtype != NPY_F32 && a->dtype != NPY_F16 && a->dtype != NPY_F64)
         return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32, float16 or float64", what, path,
                          npy_dtype_name(a->dtype));
+    return CLI_OK;
+}
+
+/* Reads the data of an opened file as float32 (converting float16/float64). */
+static int read_f32(const char *what, const char *path, npy_array *a, npy_file **file)
+{
+    char msg[512];
+    int rc = npy_read_data(*file, a, msg, sizeof msg);
+    npy_close(*file);
+    *file = NULL;
+    if (rc != 0) return cli_error(CMD, CLI_USAGE, "%s %s: %s", what, path, msg);
+    if (a->dtype == NPY_F32) return CLI_OK;
     float *f = malloc((size_t)(a->count ? a->count : 1) * sizeof *f);
     if (!f) return cli_error(CMD, CLI_FAILED, "out of host memory reading %s", path);
     for (int64_t i = 0; i < a->count; i++)
@@ -77,14 +90,20 @@ static void shape_text(const npy_array *a, char *out, size_t len)
     if (n < len) snprintf(out + n, len - n, "]");
 }
 
-/* Loads every weight and checks its shape against D (from x) and D_ff (from w_1). */
-static int load_weights(const char *dir, int64_t D, npy_array *w, int64_t *d_ff)
+static void weight_path(const char *dir, int i, char *path, size_t len, char *what, size_t wlen)
+{
+    snprintf(path, len, "%s/%s.npy", dir, wnames[i]);
+    snprintf(what, wlen, "weight %s", wnames[i]);
+}
+
+/* Opens every weight and checks its shape against D (from x) and D_ff (from w_1), from the
+ * headers alone. */
+static int open_weights(const char *dir, int64_t D, npy_array *w, npy_file **wf, int64_t *d_ff)
 {
     for (int i = 0; i < NW; i++) {
         char path[4096], what[64];
-        snprintf(path, sizeof path, "%s/%s.npy", dir, wnames[i]);
-        snprintf(what, sizeof what, "weight %s", wnames[i]);
-        int rc = load_f32(what, path, 1, 2, &w[i]);
+        weight_path(dir, i, path, sizeof path, what, sizeof what);
+        int rc = open_f32(what, path, 1, 2, &w[i], &wf[i]);
         if (rc != CLI_OK) return rc;
     }
     *d_ff = w[W_1].ndim == 2 ? w[W_1].shape[1] : 0;
@@ -166,10 +185,12 @@ int cmd_block(int argc, char **argv)
     if (!spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
     if (!block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
 
+    /* Headers first: x and every weight are checked against each other before any data is read. */
     npy_array x = {0}, w[NW];
+    npy_file *xf = NULL, *wf[NW] = {NULL};
     memset(w, 0, sizeof w);
     int64_t d_ff = 0;
-    int rc = load_f32("--x", xp, 2, 3, &x);
+    int rc = open_f32("--x", xp, 2, 3, &x, &xf);
     int64_t B = 1, N = 0, D = 0;
     if (rc == CLI_OK) {
         B = x.ndim == 3 ? x.shape[0] : 1;
@@ -178,12 +199,18 @@ int cmd_block(int argc, char **argv)
         if (B < 1 || N < 1 || D < 1 || B > (1 << 20) || D > (1 << 20))
             rc = cli_error(CMD, CLI_USAGE, "--x %s: shape must be [B, N, D] with B, N, D >= 1", xp);
     }
-    if (rc == CLI_OK) rc = load_weights(wdir, D, w, &d_ff);
+    if (rc == CLI_OK) rc = open_weights(wdir, D, w, wf, &d_ff);
     if (rc == CLI_OK && (D % heads != 0))
         rc = cli_error(CMD, CLI_USAGE, "D = %lld (from --x) is not a multiple of --heads %d", (long long)D,
                        heads);
     if (rc == CLI_OK && d_ff > (1 << 24))
         rc = cli_error(CMD, CLI_USAGE, "D_ff = %lld is too large", (long long)d_ff);
+    if (rc == CLI_OK) rc = read_f32("--x", xp, &x, &xf);
+    for (int i = 0; i < NW && rc == CLI_OK; i++) {
+        char path[4096], what[64];
+        weight_path(wdir, i, path, sizeof path, what, sizeof what);
+        rc = read_f32(what, path, &w[i], &wf[i]);
+    }
 
     scl_runtime *rt = NULL;
     scl_pattern *pat = NULL;
@@ -231,8 +258,11 @@ int cmd_block(int argc, char **argv)
     scl_block_destroy(blk);
     scl_pattern_destroy(pat);
     scl_runtime_destroy(rt);
+    npy_close(xf);
     npy_free(&x);
-    for (int i = 0; i < NW; i++)
+    for (int i = 0; i < NW; i++) {
+        npy_close(wf[i]);
         npy_free(&w[i]);
+    }
     return rc;
 }

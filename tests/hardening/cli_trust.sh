@@ -189,7 +189,22 @@ fi
 if mk_sparse huge_layout.npy '|u1' '1000000, 1000000' 1000000000000 2>/dev/null; then
     expect_limited 2 "does not match" 20 300000 pattern "layout($work/huge_layout.npy)" --seq 256 --block 64
 fi
-rm -f q4g.npy q2g.npy big_bad_magic.npy huge_layout.npy
+# block: x [1, 2^24, 64] (4 GiB, sparse) against weights for D = 32 is refused from the headers.
+mkdir -p w
+for n in ln1_g ln1_b b_o ln2_g ln2_b b_2; do mk_npy w/$n.npy '<f4' '32,' 128; done
+mk_npy w/w_qkv.npy '<f4' '32, 96' 12288
+mk_npy w/b_qkv.npy '<f4' '96,' 384
+mk_npy w/w_o.npy '<f4' '32, 32' 4096
+mk_npy w/w_1.npy '<f4' '32, 64' 8192
+mk_npy w/b_1.npy '<f4' '64,' 256
+mk_npy w/w_2.npy '<f4' '64, 32' 8192
+if mk_sparse x4g.npy '<f4' '1, 16777216, 64' 4294967296 2>/dev/null; then
+    expect_limited 2 "weight w/ln1_g.npy has shape [32], expected [64]" 20 300000 \
+        block --x x4g.npy --weights w --heads 2 --pattern causal --block 64
+fi
+mk_npy x.npy '<f4' '1, 64, 32' 8192
+expect 0 "block: B=1 N=64 D=32" block --x x.npy --weights w --heads 2 --pattern causal --block 16 --out y.npy
+rm -f q4g.npy q2g.npy big_bad_magic.npy huge_layout.npy x4g.npy
 # Pipes are read for exactly the size the header announces.
 if mkfifo qfifo 2>/dev/null; then
     cat q.npy >qfifo &
