@@ -5,6 +5,7 @@
 #define SCL_SPACE_H
 
 #include "params_bwd_simt.h"
+#include "params_fwd_mma.h"
 #include "params_fwd_simt.h"
 #include "search.h"
 
@@ -15,6 +16,7 @@
 typedef union at_params {
     scl_fwd_params fwd;
     scl_bwd_params bwd;
+    scl_fwd_mma_params mma;
     scl_param_values any;
 } at_params;
 

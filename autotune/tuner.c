@@ -111,7 +111,8 @@ static double fwd_verify(tune_ctx *c, const at_params *prm, double *err_out, cha
     scl_runtime *rt = c->rt;
     const scl_fwd_params *p = &prm->fwd;
     scl_plan *plan = NULL;
-    scl_status st = scl_plan_create_with_params(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, p, &plan);
+    scl_status st = scl_plan_create_with_params(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, c->kernel, p,
+                                                &plan);
     if (st != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
         return INFINITY;
@@ -160,7 +161,8 @@ static double fwd_verify(tune_ctx *c, const at_params *prm, double *err_out, cha
 static scl_plan *fwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
 {
     scl_plan *plan = NULL;
-    if (scl_plan_create_with_params(c->rt, c->pattern, &c->shape, c->opt->dtype, &p->fwd, &plan) != SCL_OK) {
+    if (scl_plan_create_with_params(c->rt, c->pattern, &c->shape, c->opt->dtype, c->kernel, &p->fwd, &plan) !=
+        SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(c->rt));
         return NULL;
     }

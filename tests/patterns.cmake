@@ -76,7 +76,9 @@ if(TARGET sparsecl_static AND TARGET sparsecl_cli)
     set(SCL_FUZZ_LINK -fsanitize=fuzzer,address,undefined)
     scl_runtime_fuzz_target(tuning_db ${PROJECT_SOURCE_DIR}/host/src/tuning_db.c
                             ${PROJECT_SOURCE_DIR}/autotune/tuning_db_write.c ${PROJECT_SOURCE_DIR}/host/src/param_schema.c
-                            ${PROJECT_SOURCE_DIR}/host/src/params_fwd_simt.c ${PROJECT_SOURCE_DIR}/host/src/params_bwd_simt.c)
+                            ${PROJECT_SOURCE_DIR}/host/src/params_fwd_simt.c ${PROJECT_SOURCE_DIR}/host/src/params_bwd_simt.c
+                            ${PROJECT_SOURCE_DIR}/host/src/params_fwd_mma.c ${PROJECT_SOURCE_DIR}/host/src/matrix_engine.c
+                            ${PROJECT_SOURCE_DIR}/host/src/variants.c)
     target_compile_definitions(fuzz_tuning_db PRIVATE ${SCL_FUZZ_TUNING_DEFS} FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
     scl_runtime_fuzz_target(cli ${SCL_CLI_SOURCES})
   endif()

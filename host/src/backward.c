@@ -167,6 +167,28 @@ static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
 
 #define ARG(k, a, x) clSetKernelArg((k), (a)++, sizeof(x), &(x))
 
+/* The scalar arguments that follow the buffers of bwd_dq and bwd_dkv: lengths, heads and group,
+ * the strides of the side the kernel walks, its block count, mask words, scale. */
+typedef struct sweep_args {
+    cl_int dims[6]; /* n_q, n_k, nqp, nkp, heads, group */
+    cl_long strides[3];
+    cl_int nb, mask_words;
+    cl_float scale;
+} sweep_args;
+
+static cl_int set_sweep(cl_kernel k, cl_uint *a, const sweep_args *s)
+{
+    cl_int err = CL_SUCCESS;
+    for (int i = 0; i < 6; i++)
+        err |= clSetKernelArg(k, (*a)++, sizeof(cl_int), &s->dims[i]);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(k, (*a)++, sizeof(cl_long), &s->strides[i]);
+    err |= clSetKernelArg(k, (*a)++, sizeof(cl_int), &s->nb);
+    err |= clSetKernelArg(k, (*a)++, sizeof(cl_int), &s->mask_words);
+    err |= clSetKernelArg(k, (*a)++, sizeof(cl_float), &s->scale);
+    return err;
+}
+
 /* Enqueues the four kernels; `all` (may be NULL) collects every command's event, `event`
  * receives the last one. */
 scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
@@ -229,17 +251,8 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
                       dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
         a = 0;
         err = set_args(kr, &a, m, 13);
-        err |= ARG(kr, a, n_q);
-        err |= ARG(kr, a, n_k);
-        err |= ARG(kr, a, nqp);
-        err |= ARG(kr, a, nkp);
-        err |= ARG(kr, a, heads);
-        err |= ARG(kr, a, group);
-        for (int i = 0; i < 3; i++)
-            err |= ARG(kr, a, qstr[i]);
-        err |= ARG(kr, a, nb_q);
-        err |= ARG(kr, a, mask_words);
-        err |= ARG(kr, a, scale);
+        const sweep_args sa = {{n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
+        err |= set_sweep(kr, &a, &sa);
         what = "bwd_dq";
         if (err != CL_SUCCESS) goto set_failed;
         size_t wg = scl_bwd_dq_work_group_size(&b->prm);
@@ -255,17 +268,8 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
                       dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
         a = 0;
         err = set_args(kr, &a, m, 15);
-        err |= ARG(kr, a, n_q);
-        err |= ARG(kr, a, n_k);
-        err |= ARG(kr, a, nqp);
-        err |= ARG(kr, a, nkp);
-        err |= ARG(kr, a, heads);
-        err |= ARG(kr, a, group);
-        for (int i = 0; i < 3; i++)
-            err |= ARG(kr, a, kstr[i]);
-        err |= ARG(kr, a, nb_k);
-        err |= ARG(kr, a, mask_words);
-        err |= ARG(kr, a, scale);
+        const sweep_args sa = {{n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
+        err |= set_sweep(kr, &a, &sa);
         what = "bwd_dkv";
         if (err != CL_SUCCESS) goto set_failed;
         size_t wg = scl_bwd_dkv_work_group_size(&b->prm);

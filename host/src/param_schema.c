@@ -2,6 +2,8 @@
  * overrides, build options, text. */
 #include "param_schema.h"
 
+#include "matrix_engine.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +15,9 @@ void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, in
     c->local_mem_bytes = (size_t)dev->local_mem_bytes;
     /* GPUs spill beyond ~255 registers per thread; CPUs keep private arrays in L1 anyway. */
     c->max_private_floats = (dev->type & CL_DEVICE_TYPE_GPU) ? 192 : 4096;
+    char why[160];
+    c->matrix_engine = scl_mma_native(dev, why, sizeof why);
+    c->local_mem_static_bytes = c->matrix_engine ? SCL_NV_STATIC_LOCAL_BYTES : 0;
 }
 
 int scl_param_family(const scl_device_info *dev)

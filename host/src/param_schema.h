@@ -46,6 +46,8 @@ typedef struct scl_param_context {
     size_t max_work_group_size;
     size_t local_mem_bytes;
     int max_private_floats; /* per-thread register budget: small on GPUs, large on CPUs */
+    int matrix_engine;      /* 1: the matrix-engine primitives run natively (else their emulation) */
+    size_t local_mem_static_bytes; /* static __local arrays that build beyond the query (0: none) */
 } scl_param_context;
 
 typedef struct scl_param_schema {

@@ -108,6 +108,9 @@ static scl_status build_forward(scl_plan *p)
     scl_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
     p->variant = scl_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
     if (!p->variant) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
+    if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
+        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "explicit parameters of variant %s, which cannot run this: %s",
+                        p->cfg.variant, p->variant_reason);
     const scl_param_schema *k = p->variant->schema;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
@@ -123,8 +126,8 @@ static scl_status build_forward(scl_plan *p)
     st = scl_build_program(rt, p->variant->kernel_file, p->fwd_options, &p->fwd_program, &p->from_cache);
     if (st != SCL_OK) return st;
     cl_int err;
-    p->fwd_kernel = clCreateKernel(p->fwd_program, "attn_fwd", &err);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_fwd");
+    p->fwd_kernel = clCreateKernel(p->fwd_program, p->variant->kernel_name, &err);
+    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, p->variant->kernel_name);
     p->prep_kernel = clCreateKernel(p->fwd_program, "attn_prep_kv", &err);
     if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
     return SCL_OK;
@@ -288,10 +291,12 @@ scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const sc
 }
 
 scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
-                                       scl_dtype dtype, const void *fwd_params, scl_plan **out)
+                                       scl_dtype dtype, const scl_param_schema *k, const void *fwd_params,
+                                       scl_plan **out)
 {
     scl_plan_config cfg = default_config();
     cfg.fwd_explicit = fwd_params;
+    cfg.variant = k ? k->variant : NULL;
     return scl_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
 }
 

@@ -157,10 +157,10 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 1, &prep, &done);
     if (err != CL_SUCCESS) {
         clReleaseEvent(prep);
-        return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_fwd");
+        return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, p->variant->kernel_name);
     }
     scl_events_push(all, prep, "attn_prep_kv");
-    scl_events_push(all, done, "attn_fwd");
+    scl_events_push(all, done, p->variant->kernel_name);
     clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */

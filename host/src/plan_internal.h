@@ -134,9 +134,10 @@ scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, c
  * decomposed plan. The shape's lengths are the LUT's. */
 scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_shape *shape, scl_dtype dtype,
                                     const scl_plan_config *cfg, const scl_subplan_io *io, scl_plan **out);
-/* The autotuner's entry: explicit forward parameters (NULL: look-up order). */
+/* The autotuner's entry: explicit forward parameters of schema k's variant (NULL: look-up order). */
 scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
-                                       scl_dtype dtype, const void *fwd_params, scl_plan **out);
+                                       scl_dtype dtype, const scl_param_schema *k, const void *fwd_params,
+                                       scl_plan **out);
 
 void scl_events_push(scl_events *all, cl_event e, const char *what); /* retains; NULL `all` or event: no-op */
 void scl_events_release(scl_events *all);

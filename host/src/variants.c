@@ -1,7 +1,9 @@
 /* The kernel-variant registry and the choice among variants. */
 #include "variants.h"
 
+#include "matrix_engine.h"
 #include "params_bwd_simt.h"
+#include "params_fwd_mma.h"
 #include "params_fwd_simt.h"
 
 #include <stdio.h>
@@ -31,13 +33,70 @@ static const scl_fwd_variant fwd_simt = {
     .name = "simt",
     .schema = &scl_fwd_simt_schema,
     .kernel_file = "attn_fwd.cl",
+    .kernel_name = "attn_fwd",
     .qualifies = simt_qualifies,
     .work_group_size = simt_work_group,
     .rows_per_group = simt_rows,
     .prep_by_column = simt_prep_by_column,
 };
 
-static const scl_fwd_variant *const fwd_variants[] = {&fwd_simt};
+/* ---- Matrix engine forward (kernels/attn_fwd_mma.cl): f16/bf16, blocks of 16+, d a multiple of
+ * 16. Chosen by default where the device runs the primitives natively; elsewhere only when asked
+ * for by name, through the portable emulation (how CI tests the kernel on CPUs). ----------- */
+static bool mma_shape_ok(const scl_variant_query *q, char *why, size_t len)
+{
+    if (q->dtype == SCL_F32) {
+        snprintf(why, len, "float32 storage (the matrix engine runs f16/bf16)");
+        return false;
+    }
+    if (q->block < 16 || q->head_dim % 16) {
+        snprintf(why, len, "block %d / head dim %d (the tile needs blocks of 16+ and d a multiple of 16)", q->block,
+                 q->head_dim);
+        return false;
+    }
+    return true;
+}
+static bool mma_qualifies(const scl_variant_query *q, char *why, size_t len)
+{
+    return mma_shape_ok(q, why, len) && scl_mma_native(q->dev, why, len);
+}
+static bool mma_runs_emulated(const scl_variant_query *q, char *why, size_t len)
+{
+    return mma_shape_ok(q, why, len);
+}
+static void mma_options(const scl_variant_query *q, char *out, size_t len)
+{
+    char why[160];
+    snprintf(out, len, "%s", scl_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "");
+}
+static size_t mma_work_group(const void *p)
+{
+    return 32 * (size_t)((const scl_fwd_mma_params *)p)->warps;
+}
+static int mma_rows(const void *p)
+{
+    return ((const scl_fwd_mma_params *)p)->bq;
+}
+static int mma_prep_by_column(const void *p)
+{
+    (void)p;
+    return 0;
+}
+
+static const scl_fwd_variant fwd_mma = {
+    .name = "mma",
+    .schema = &scl_fwd_mma_schema,
+    .kernel_file = "attn_fwd_mma.cl",
+    .kernel_name = "attn_fwd_mma",
+    .qualifies = mma_qualifies,
+    .emulated = mma_runs_emulated,
+    .extra_options = mma_options,
+    .work_group_size = mma_work_group,
+    .rows_per_group = mma_rows,
+    .prep_by_column = mma_prep_by_column,
+};
+
+static const scl_fwd_variant *const fwd_variants[] = {&fwd_mma, &fwd_simt};
 
 int scl_fwd_variant_count(void)
 {
@@ -72,6 +131,11 @@ const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const 
         }
         if (v->qualifies(q, why, sizeof why)) {
             snprintf(reason, len, "%s: requested", v->name);
+            return v;
+        }
+        char ewhy[256];
+        if (v->emulated && v->emulated(q, ewhy, sizeof ewhy)) {
+            snprintf(reason, len, "%s: requested; portable emulation (%s)", v->name, why);
             return v;
         }
     }

@@ -15,9 +15,13 @@ typedef struct scl_variant_query {
 typedef struct scl_fwd_variant {
     const char *name; /* "simt", "mma": SPARSECL_FWD_VARIANT, plan options, tuning databases */
     const scl_param_schema *schema;
-    const char *kernel_file; /* its attn_prep_kv and attn_fwd kernels (same arguments in every variant) */
+    const char *kernel_file; /* its attn_prep_kv and attention kernels (same arguments in every variant) */
+    const char *kernel_name; /* the attention kernel's name in kernel_file */
     /* true when it can run q here; else false with why not. */
     bool (*qualifies)(const scl_variant_query *q, char *why, size_t len);
+    /* May be NULL: true when, asked for by name where it does not qualify, it runs q through a
+     * portable emulation of its primitives instead (slow: for testing on any device). */
+    bool (*emulated)(const scl_variant_query *q, char *why, size_t len);
     /* Build options beyond the schema's (e.g. which primitives implementation); may be NULL. */
     void (*extra_options)(const scl_variant_query *q, char *out, size_t len);
     /* Launch geometry from a parameter set: work-items per group, query rows per group, and the

@@ -118,7 +118,7 @@ static void test_strategies(void)
 /* ---- pruning against device limits -------------------------------------------------------- */
 static void test_pruning(void)
 {
-    scl_param_context small = {64, 64, 64, 16 * 1024, 192};
+    scl_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
     at_kspace sp;
     char path[600];
     snprintf(path, sizeof path, "%s/rejected.txt", work);
@@ -148,7 +148,7 @@ static void test_pruning(void)
 
 static void test_bwd_pruning(void)
 {
-    scl_param_context small = {64, 64, 32, 16 * 1024, 192};
+    scl_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
     at_kspace sp;
     char path[600];
     snprintf(path, sizeof path, "%s/rejected-bwd.txt", work);
@@ -183,7 +183,7 @@ static void test_bwd_pruning(void)
     at_kspace_free(&sp);
 
     /* A CPU-like device: the space holds the built-in CPU defaults (the local search's start). */
-    scl_param_context cpu = {64, 64, 4096, 32 * 1024, 4096};
+    scl_param_context cpu = {64, 64, 4096, 32 * 1024, 4096, 0, 0};
     scl_device_info dev;
     memset(&dev, 0, sizeof dev);
     dev.type = CL_DEVICE_TYPE_CPU;

@@ -4,7 +4,7 @@
 #include "backward.h"
 #include "reference.h"
 #include "reference_backward.h"
-#include "scl_npy.h"
+#include "../storage16.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -133,7 +133,7 @@ static const fdcase fd_cases[] = {
 
 /* ---- Kernels against the reference ---------------------------------------------------------- */
 
-static double worst_f32 = 0, worst_f16 = 0;
+static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
 
 /* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
 static int decomposed_only;
@@ -145,7 +145,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
     char label[400];
     snprintf(label, sizeof label, "'%.40s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s%s", spec, c->batch,
              c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
-             c->dtype == SCL_F16 ? "f16" : "f32", c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
+             scl_dtype_name(c->dtype), c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
              c->gpu_style ? " gpu-style" : "");
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
@@ -173,7 +173,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
         CHECK(scl_params_check(&scl_bwd_simt_schema, &gp, &pc, reason, sizeof reason), "%s: %s", label, reason);
         CHECK(scl_plan_prepare_backward(plan, &gp) == SCL_OK, "%s: %s", label, scl_last_error_message(rt));
     }
-    const int f16 = c->dtype == SCL_F16;
+    const int f16 = c->dtype != SCL_F32; /* 16-bit storage: f16 or bf16 */
     size_t nq = (size_t)scl_shape_q_elems(&plan->shape), nk = (size_t)scl_shape_kv_elems(&plan->shape);
     size_t nl = (size_t)c->batch * c->heads * c->n_q, es = f16 ? 2 : 4;
     float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *g = malloc(nq * 4),
@@ -198,7 +198,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
     for (int t = 0; t < 4; t++)
         for (size_t i = 0; i < xn[t]; i++) {
             if (f16)
-                xs[t][i] = npy_half_to_float(((uint16_t *)xd[t])[i] = npy_float_to_half(xs[t][i]));
+                xs[t][i] = load16(c->dtype, ((uint16_t *)xd[t])[i] = store16(c->dtype, xs[t][i]));
             else
                 ((float *)xd[t])[i] = xs[t][i];
         }
@@ -211,7 +211,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
     void *yd[3] = {dqd, dkd, dvd};
     for (int t = 0; t < 3; t++)
         for (size_t i = 0; i < xn[t]; i++)
-            ys[t][i] = f16 ? npy_half_to_float(((uint16_t *)yd[t])[i]) : ((float *)yd[t])[i];
+            ys[t][i] = f16 ? load16(c->dtype, ((uint16_t *)yd[t])[i]) : ((float *)yd[t])[i];
     CHECK(scl_reference_backward(plan->bound, &plan->shape, q, k, v, g, rq, rk, rv) == 0, "reference");
     double *rs[3] = {rq, rk, rv}, rel[3] = {0, 0, 0}, sc[3] = {0, 0, 0};
     int nan = 0, empty_bad = 0;
@@ -232,15 +232,14 @@ static void run_case(scl_runtime *rt, const bcase *c)
         for (int x = 0; x < c->d; x++)
             empty_bad += row[x] != 0.0f;
     }
-    const double tol = f16 ? 2e-3 : 1e-4, worst = fmax(rel[0], fmax(rel[1], rel[2]));
+    /* Storage rounding of the gradients alone is 2^-11 (f16) or 2^-8 (bf16) of their scale. */
+    const double tol = c->dtype == SCL_F16 ? 2e-3 : c->dtype == SCL_BF16 ? 8e-3 : 1e-4, worst = fmax(rel[0], fmax(rel[1], rel[2]));
     CHECK(nan == 0, "%s: %d NaN gradients", label, nan);
     CHECK(empty_bad == 0, "%s: %d non-zero dQ elements in empty rows", label, empty_bad);
     CHECK(worst <= tol, "%s: max error relative to gradient scale dq %.3g dk %.3g dv %.3g (tolerance %.0e)",
           label, rel[0], rel[1], rel[2], tol);
-    if (f16)
-        worst_f16 = fmax(worst_f16, worst);
-    else
-        worst_f32 = fmax(worst_f32, worst);
+    double *w = c->dtype == SCL_F16 ? &worst_f16 : c->dtype == SCL_BF16 ? &worst_bf16 : &worst_f32;
+    *w = fmax(*w, worst);
     printf("  %-78s dq %.1e dk %.1e dv %.1e\n", label, rel[0], rel[1], rel[2]);
 done:
     free(q), free(k), free(v), free(g), free(lse), free(dq), free(dk), free(dv);
@@ -282,7 +281,11 @@ static const bcase cases[] = {
     /* half storage */
     {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0, 0},
     {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F16, 0, 0},
-    {"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD, 0},    /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
+    {"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD, 0},
+    /* bf16 storage (SIMT kernels, conversion on load): GQA, BNHD, N_q != N_k */
+    {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_BF16, 0, 0},
+    {"local(9) | global(3)", 1, 4, 2, 133, 90, 32, 16, SCL_BF16, SCL_LAYOUT_BNHD, 0},
+    /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
      * the stride or block, head dims 32/64/128, GQA, N_q != N_k, BNHD, half storage */
     {"causal & strided(24)", 1, 2, 2, 333, 333, 32, 16, SCL_F32, 0, 0},
     {"strided(16)", 1, 2, 2, 250, 250, 128, 32, SCL_F32, 0, 0},
@@ -448,8 +451,9 @@ int main(int argc, char **argv)
     if (!decomposed_only) test_validation(rt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(rt, &cases[i]);
-    printf("worst gradient error relative to gradient scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3)\n",
-           worst_f32, worst_f16);
+    printf("worst gradient error relative to gradient scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3), bf16 %.3g "
+           "(tol 8e-3)\n",
+           worst_f32, worst_f16, worst_bf16);
     char path[256];
     snprintf(path, sizeof path, "%.*s", (int)(strlen(layout_spec) - 8), layout_spec + 7);
     remove(path);

@@ -2,8 +2,7 @@
 #include "../check.h"
 #include "plan_internal.h"
 #include "reference.h"
-#include "scl_bf16.h"
-#include "scl_npy.h"
+#include "../storage16.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -31,22 +30,14 @@ static float frand(void)
 
 static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
 
-/* 16-bit storage: round x to the dtype, keep the stored bits in h and the value the device sees in x. */
-static void to_storage(scl_dtype t, float *x, uint16_t *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = t == SCL_F16 ? npy_half_to_float(h[i] = npy_float_to_half(x[i]))
-                            : scl_bf16_to_float(h[i] = scl_float_to_bf16(x[i]));
-}
-
-static float from_storage(scl_dtype t, uint16_t h)
-{
-    return t == SCL_F16 ? npy_half_to_float(h) : scl_bf16_to_float(h);
-}
 
 /* Runs one case; returns the max abs error relative to the output scale. */
 /* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
 static int decomposed_only;
+/* --variant NAME (with SPARSECL_FWD_VARIANT=NAME): every 16-bit case with blocks of 16+ must run on
+ * that variant (the matrix-engine kernel, through its emulation on CPUs); the rest fall back. */
+static const char *want_variant;
+static int on_variant;
 
 static void run_case(scl_runtime *rt, const fcase *c)
 {
@@ -62,6 +53,11 @@ static void run_case(scl_runtime *rt, const fcase *c)
         CHECK(0, "%s: %s", label, scl_last_error_message(rt));
         scl_pattern_destroy(pat);
         return;
+    }
+    if (want_variant && c->dtype != SCL_F32 && c->block >= 16 && c->d % 16 == 0) {
+        CHECK(strcmp(scl_plan_variant(plan), want_variant) == 0, "%s: runs on '%s', not '%s' (%s)", label,
+              scl_plan_variant(plan), want_variant, scl_plan_variant_reason(plan));
+        on_variant++;
     }
     if (decomposed_only && !plan->dec) { /* this run checks decomposed plans only */
         scl_plan_destroy(plan);
@@ -90,7 +86,7 @@ static void run_case(scl_runtime *rt, const fcase *c)
     CHECK(st == SCL_OK, "%s: forward: %s", label, scl_last_error_message(rt));
     if (st != SCL_OK) goto done;
     if (half)
-        for (size_t i = 0; i < nq; i++) o[i] = from_storage(c->dtype, oh[i]);
+        for (size_t i = 0; i < nq; i++) o[i] = load16(c->dtype, oh[i]);
     CHECK(scl_reference_forward(plan->bound, &plan->shape, q, k, v, oref, lref) == 0, "reference");
     double scale = 0, err = 0, lerr = 0;
     int nan = 0, empty_bad = 0;
@@ -222,7 +218,10 @@ static void test_validation(scl_runtime *rt)
 
 int main(int argc, char **argv)
 {
-    decomposed_only = argc > 1 && strcmp(argv[1], "--decomposed-only") == 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--decomposed-only") == 0) decomposed_only = 1;
+        if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) want_variant = argv[++i];
+    }
     scl_runtime *rt = NULL;
     if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
         fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
@@ -235,5 +234,9 @@ int main(int argc, char **argv)
     printf("worst error relative to output scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3), bf16 %.3g (tol 8e-3)\n",
            worst_f32, worst_f16, worst_bf16);
     scl_runtime_destroy(rt);
+    if (want_variant) {
+        printf("%d cases ran on the '%s' variant\n", on_variant, want_variant);
+        CHECK(on_variant > 0, "some cases ran on the '%s' variant", want_variant);
+    }
     return check_summary("forward");
 }

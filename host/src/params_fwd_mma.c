@@ -1,0 +1,102 @@
+/* The matrix-engine forward kernel's parameter table, constraints and fitting of the start values. */
+#include "params_fwd_mma.h"
+
+#include <stdio.h>
+
+size_t scl_fwd_mma_local_bytes(const scl_fwd_mma_params *p, int d, int emulated)
+{
+    size_t tiles = 2 * (size_t)d * ((size_t)p->bq + 2 * (size_t)p->stages * p->bk);
+    /* kernels/mma.clh SCL_MMA_SCRATCH_WORDS(warps, 2 * m16 tiles per warp) */
+    size_t mt = (size_t)p->bq / (16 * (size_t)(p->warps > 0 ? p->warps : 1)), a = 384 * (size_t)p->warps,
+           b = 64 * (size_t)p->warps * mt;
+    return tiles + (emulated ? 4 * (a > b ? a : b) : 0);
+}
+
+/* Local memory: the device query, or on NVIDIA the static limit measured on sm_90 (227 KiB,
+ * shared/matrix-engines/README.md): static __local arrays above the query build and run there;
+ * the plan's build is the trial that confirms it (a failure falls back to the SIMT variant). */
+static bool constraint(const void *params, const scl_param_context *c, char *reason, size_t len)
+{
+    const scl_fwd_mma_params *p = params;
+#define REJECT(...)                                                                                          \
+    do {                                                                                                     \
+        snprintf(reason, len, __VA_ARGS__);                                                                  \
+        return false;                                                                                        \
+    } while (0)
+    if (c->head_dim % 16) REJECT("head dim %d is not a multiple of 16 (the mma k-step)", c->head_dim);
+    if (p->bq % (16 * p->warps)) REJECT("bq=%d is not a multiple of 16 x warps (%d)", p->bq, 16 * p->warps);
+    if (p->bk % 16) REJECT("bk=%d is not a multiple of 16", p->bk);
+    if (c->block % p->bq || c->block % p->bk)
+        REJECT("bq=%d and bk=%d must divide the layout block %d", p->bq, p->bk, c->block);
+    size_t wg = 32 * (size_t)p->warps;
+    if (wg > c->max_work_group_size)
+        REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
+    size_t lm = scl_fwd_mma_local_bytes(p, c->head_dim, !c->matrix_engine);
+    size_t limit = c->matrix_engine && c->local_mem_static_bytes > c->local_mem_bytes ? c->local_mem_static_bytes
+                                                                                        : c->local_mem_bytes;
+    if (lm > limit) REJECT("needs %zu bytes of local memory, device has %zu", lm, limit);
+    /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
+     * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
+    int mt = p->bq / (16 * p->warps);
+    int regs = mt * (c->head_dim / 2 + p->bk / 2 + (p->qreg ? c->head_dim / 4 : 0));
+    if (c->matrix_engine && regs > 224)
+        REJECT("per-lane accumulators and fragments need ~%d registers (budget 224)", regs);
+    return true;
+#undef REJECT
+}
+
+/* The start values shrunk to the block, Q fragments in registers only while they fit (d <= 64). */
+static bool fit(void *out, const scl_param_context *c, int family)
+{
+    (void)family;
+    scl_fwd_mma_params p = *(scl_fwd_mma_params *)out;
+    char reason[256];
+    p.qreg = c->head_dim <= 64;
+    if (c->head_dim >= 256 && p.bk > 32) p.bk = 32;
+    for (int tries = 0; tries < 16; tries++) {
+        if (p.bk > c->block) p.bk = c->block;
+        while (p.bq > c->block && p.bq > 16) p.bq /= 2;
+        while (p.warps > 1 && p.bq < 16 * p.warps) p.warps /= 2;
+        if (scl_params_check(&scl_fwd_mma_schema, &p, c, reason, sizeof reason)) {
+            *(scl_fwd_mma_params *)out = p;
+            return true;
+        }
+        if (p.stages > 1)
+            p.stages = 1;
+        else if (p.bk > 16)
+            p.bk /= 2;
+        else if (p.bq > 16)
+            p.bq /= 2;
+        else
+            return false;
+    }
+    return false;
+}
+
+/* Start values: FlashAttention-2's forward (4 warps, 64-key tiles, double-buffered), with 64-row
+ * query tiles so that block 64 keeps them; the emulation (CPU family) runs the same tiles. */
+#define ROW(...) SCL_PARAM_ROW(scl_fwd_mma_params, __VA_ARGS__)
+static const scl_param_def defs[] = {
+    /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
+    ROW(bq, BQ, POW2, 16, 256, 64, 64, (-1), (32, 64, 128, -1))
+    ROW(bk, BK, POW2, 16, 256, 64, 64, (-1), (32, 64, 128, -1))
+    ROW(warps, WARPS, POW2, 1, 8, 4, 4, (-1), (2, 4, 8, -1))
+    ROW(stages, STAGES, INT, 1, 2, 2, 2, (-1), (1, 2, -1))
+    ROW(swizzle, SWIZZLE, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1))
+    ROW(qreg, QREG, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1))
+};
+#undef ROW
+
+const scl_param_schema scl_fwd_mma_schema = {
+    .kernel = "attn_fwd",
+    .variant = "mma",
+    .direction = "forward",
+    .env = "SPARSECL_FWD_PARAMS",
+    .flags = "-cl-mad-enable",
+    .size = sizeof(scl_fwd_mma_params),
+    .defs = defs,
+    .n = (int)(sizeof defs / sizeof defs[0]),
+    .constraint = constraint,
+    .fit = fit,
+    .flops_per_pair = 4.0,
+};

@@ -1,0 +1,22 @@
+/* Parameters of the matrix-engine forward kernel (kernels/attn_fwd_mma.cl): the schema's table. */
+#ifndef SCL_PARAMS_FWD_MMA_H
+#define SCL_PARAMS_FWD_MMA_H
+
+#include "param_schema.h"
+
+typedef struct scl_fwd_mma_params {
+    int bq;      /* query rows per work-group: 16 x warps x m16 tiles per warp; divides the block */
+    int bk;      /* keys per K/V tile: a multiple of 16 dividing the block */
+    int warps;   /* warps per work-group */
+    int stages;  /* 2: K/V tiles double-buffered; 1: FlashAttention-2's single-buffer order */
+    int swizzle; /* 1: XOR-swizzled local tiles (no bank conflicts for ldmatrix) */
+    int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers) */
+} scl_fwd_mma_params;
+
+extern const scl_param_schema scl_fwd_mma_schema;
+
+/* Static local memory of the kernel: Q tile, STAGES K and V tiles (16-bit), plus the emulation's
+ * exchange scratch when `emulated`. */
+size_t scl_fwd_mma_local_bytes(const scl_fwd_mma_params *p, int head_dim, int emulated);
+
+#endif
