@@ -19,6 +19,8 @@ int cmd_peak(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_block(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+/* `sparsecl bench --suite ...` (cmd_bench_suite.c): argv is the bench command's whole argument vector. */
+int bench_suite_main(int argc, char **argv);
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 

@@ -133,8 +133,14 @@ static cJSON *suite_run(char *dir, size_t len)
     CHECK(str(dev, "name") && str(dev, "driver") && str(dev, "slug"), "device name, driver, slug");
     CHECK(num(cJSON_GetObjectItem(doc, "peak"), "fma_gflops") > 0, "peak measured");
     const cJSON *pts = cJSON_GetObjectItem(doc, "points"), *p;
-    int n = cJSON_GetArraySize(pts), sparse = 0, clblast = 0, f16 = 0;
-    CHECK(n == 8, "8 points in the test suite, got %d", n);
+    int n = cJSON_GetArraySize(pts), sparse = 0, clblast = 0, f16 = 0, bf16 = 0;
+    CHECK(n == 10, "10 points in the test suite, got %d", n);
+    const cJSON *shapes = cJSON_GetObjectItem(doc, "shapes");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(shapes, "seq")) == 2 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(shapes, "dim")) == 1 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(shapes, "dtype")) == 3 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(shapes, "patterns")) == 2,
+          "bench.json records the suite's shapes (2 N, 1 d, 3 dtypes, 2 patterns)");
     cJSON_ArrayForEach(p, pts)
     {
         const char *kind = str(p, "kind");
@@ -147,6 +153,9 @@ static cJSON *suite_run(char *dir, size_t len)
         if (kind && strcmp(kind, "sparse") == 0) {
             sparse++;
             f16 += str(p, "dtype") && strcmp(str(p, "dtype"), "f16") == 0;
+            bf16 += str(p, "dtype") && strcmp(str(p, "dtype"), "bf16") == 0;
+            CHECK(str(p, "variant") && *str(p, "variant") && str(p, "variant_reason"), "%s: variant and why",
+                  what);
             CHECK(num(p, "density") > 0 && num(p, "density") <= 1, "%s: density", what);
             CHECK(str(p, "kernel_params_from") != NULL, "%s: parameter source", what);
             CHECK(num(p, "backward_memory_bytes") > num(p, "memory_bytes"), "%s: backward memory", what);
@@ -157,16 +166,17 @@ static cJSON *suite_run(char *dir, size_t len)
             CHECK(num(p, "scores_bytes") > 0, "%s: CLBlast scores bytes", what);
         }
     }
-    CHECK(sparse == 6 && clblast == 2 && f16 == 2, "6 sparse (2 f16) and 2 CLBlast points: %d %d %d", sparse,
-          f16, clblast);
+    CHECK(sparse == 8 && clblast == 2 && f16 == 2 && bf16 == 2,
+          "8 sparse (2 f16, 2 bf16) and 2 CLBlast points: %d %d %d %d", sparse, f16, bf16, clblast);
     snprintf(path, sizeof path, "%s/bench.md", dir);
     text = slurp(path);
     CHECK(text != NULL, "%s written", path);
     if (text) {
         const char *needles[] = {"# sparsecl benchmark: ",
-                                 "| suite | `test` v1",
+                                 "| suite | `test` v2",
                                  "## float32 storage, d = 32",
                                  "## float16 storage, d = 32",
+                                 "## bfloat16 storage, d = 32",
                                  "#### Forward time (ms)",
                                  "| N | dense (fused) | local | dense CLBlast |",
                                  "| 128 |",
@@ -253,6 +263,33 @@ static void report(cJSON *doc)
     expect(1, "not a sparsecl-bench JSON file", "report rep");
 }
 
+/* A bench.json written before "shapes" existed gives the same bench.md (shapes from its points). */
+static void old_files(cJSON *doc)
+{
+    char cmd[4096], path[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/rep-old' && mkdir -p '%s/rep-old/new' '%s/rep-old/old'", work, work,
+             work);
+    CHECK(sh(NULL, 0, cmd) == 0, "make the old-format results dir");
+    for (int i = 0; i < 2; i++) {
+        cJSON *d = cJSON_Duplicate(doc, 1);
+        if (i == 1) cJSON_DeleteItemFromObject(d, "shapes");
+        char *text = cJSON_Print(d);
+        snprintf(path, sizeof path, "%s/rep-old/%s/bench.json", work, i ? "old" : "new");
+        CHECK(text && write_text(path, text) == 0, "write %s", path);
+        free(text);
+        cJSON_Delete(d);
+    }
+    expect(0, "2 devices", "report rep-old");
+    snprintf(path, sizeof path, "%s/rep-old/new/bench.md", work);
+    char *a = slurp(path);
+    snprintf(path, sizeof path, "%s/rep-old/old/bench.md", work);
+    char *b = slurp(path);
+    CHECK(a && b && strcmp(a, b) == 0, "bench.md from a file without \"shapes\" is the same");
+    CHECK(a && strstr(a, "## bfloat16 storage, d = 32"), "bf16 tables from the shapes");
+    free(a);
+    free(b);
+}
+
 static void plots(const char *dir)
 {
     const char *py = NULL, *cands[] = {"python3", "/usr/bin/python3"};
@@ -310,6 +347,7 @@ int main(int argc, char **argv)
     cJSON *doc = suite_run(dir, sizeof dir);
     if (doc) {
         report(doc);
+        old_files(doc);
         plots(dir);
     }
     cJSON_Delete(doc);

@@ -205,7 +205,15 @@ static void other_commands(void)
     cli_expect(0, "\"kernels\"", "info --json");
     cli_expect(0, "\"sparse_time_over_dense\"",
            "bench --pattern 'local(16)' --seq 200 --block 32 --heads 2 --dim 32 --reps 2 --no-peak --json");
-    cli_expect(2, "--dtype must be f32 or f16", "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
+    cli_expect(2, "--dtype must be f32, f16 or bf16",
+               "bench --pattern dense --seq 64 --block 32 --dim 32 --dtype f64");
+    /* bf16 storage; the variant and why it was chosen, beside where the parameters came from */
+    cli_expect(0, "bfloat16 storage: the CLBlast baseline is float32 only",
+               "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
+               "--dtype bf16");
+    cli_expect(0, "\nvariant  ", "bench --pattern 'local(16)' --seq 128 --block 32 --dim 32 --reps 2 --no-peak");
+    cli_expect(0, "\"variant_reason\"",
+               "bench --pattern dense --seq 64 --block 32 --dim 32 --reps 2 --no-peak --no-baselines --json");
     cli_expect(2, "head dim 40", "bench --pattern dense --seq 64 --block 32 --dim 40 --no-baselines --no-peak");
     /* A shape larger than the device: fails cleanly, naming the allocation and its size. */
     cli_expect(1, "scratch buffers of 68719476736 bytes",

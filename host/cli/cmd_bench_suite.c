@@ -1,0 +1,161 @@
+/* `sparsecl bench --suite`: the command line of a suite run (the runs themselves are in bench/). */
+#include "bench.h"
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *CMD = "bench";
+
+static void usage(void)
+{
+    printf("usage: sparsecl bench --suite SUITE [--device D|all] [--out DIR] [--note TEXT]\n"
+           "                      [--reps R] [--max-point-seconds S] [--no-plots] [--no-peak] [--json]\n\n"
+           "Runs a named, versioned sweep and writes DIR/<device-slug>/bench.json (raw figures with\n"
+           "device, driver, library version, git commit, date and suite version), bench.md (tables)\n"
+           "and, when python3 with matplotlib is there, PNG plots (scripts/plot_bench.py). DIR defaults\n"
+           "to results. `sparsecl report DIR` then rebuilds DIR/README.md across devices.\n\n"
+           "suites:\n");
+    for (int i = 0; i < bench_suite_count(); i++) {
+        const bench_suite_def *s = bench_suite_at(i);
+        if (!s->hidden) printf("  %-6s v%d  %s\n", s->name, s->version, s->about);
+    }
+    printf("\nEvery point: median/min/max of R event-timed runs after warm-up, effective GFLOP/s on\n"
+           "allowed elements, fraction of the measured fp32 FMA peak, device memory, the dense fused\n"
+           "kernel and CLBlast where they fit, and tuned vs built-in default parameters when a tuning\n"
+           "database supplied them. Points that do not fit the device memory, or whose predicted run\n"
+           "time exceeds --max-point-seconds (default per suite), are skipped and listed as such.\n"
+           "--device all runs every OpenCL device in turn. Progress goes to stderr; --json prints\n"
+           "only a JSON summary on stdout.\n");
+}
+
+typedef struct suite_opts {
+    const char *suite, *dev;
+    bench_suite_config cfg;
+} suite_opts;
+
+/* -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, suite_opts *o)
+{
+    static const struct option opts[] = {{"suite", required_argument, NULL, 's'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"note", required_argument, NULL, 'N'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"max-point-seconds", required_argument, NULL, 'T'},
+                                         {"no-plots", no_argument, NULL, 'x'},
+                                         {"no-peak", no_argument, NULL, 'P'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int c;
+    opterr = 0;
+    optind = 1;
+    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
+        bool ok = true;
+        switch (c) {
+        case 's':
+            o->suite = optarg;
+            break;
+        case 'D':
+            o->dev = optarg;
+            break;
+        case 'o':
+            o->cfg.out_root = optarg;
+            break;
+        case 'N':
+            o->cfg.note = optarg;
+            break;
+        case 'r':
+            ok = cli_parse_int(CMD, "--reps", optarg, 1, 10000, &o->cfg.reps);
+            break;
+        case 'T':
+            ok = cli_parse_double(CMD, "--max-point-seconds", optarg, 0.001, 1e6, &o->cfg.max_point_s);
+            break;
+        case 'x':
+            o->cfg.plots = 0;
+            break;
+        case 'P':
+            o->cfg.peak = 0;
+            break;
+        case 'j':
+            o->cfg.quiet = 1;
+            break;
+        case 'h':
+            usage();
+            return CLI_OK;
+        default:
+            return cli_error(CMD, CLI_USAGE, "option '%s' is unknown or not valid with --suite (see --help)",
+                             cli_refused_option(argv, before, (char[8]){0}, 8));
+        }
+        if (!ok) return CLI_USAGE;
+    }
+    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+/* The suite on one device (a selector); a CLI exit code. */
+static int run_device(const bench_suite_def *def, const char *selector, const bench_suite_config *cfg,
+                      cJSON *summary)
+{
+    scl_runtime *rt = NULL;
+    int rc = CLI_OK;
+    char msg[1200];
+    if (scl_runtime_create(selector, &rt) != SCL_OK)
+        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
+    else if (bench_suite_run(rt, def, cfg, summary, msg, sizeof msg) != 0)
+        rc = cli_error(CMD, CLI_FAILED, "%s", msg);
+    scl_runtime_destroy(rt);
+    return rc;
+}
+
+static void print_summary(const bench_suite_def *def, cJSON *summary)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "suite", def->name);
+    cJSON_AddNumberToObject(root, "suite_version", def->version);
+    cJSON_AddItemToObject(root, "devices", summary);
+    char *text = cJSON_Print(root);
+    if (text) puts(text);
+    free(text);
+    cJSON_Delete(root);
+}
+
+int bench_suite_main(int argc, char **argv)
+{
+    suite_opts o = {.cfg = {.out_root = "results", .note = "", .plots = 1, .peak = 1}};
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    const bench_suite_def *def = o.suite ? bench_suite_find(o.suite) : NULL;
+    if (!def) return cli_error(CMD, CLI_USAGE, "unknown suite '%s' (quick, full)", o.suite ? o.suite : "");
+    char cmdline[2048] = "sparsecl";
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(cmdline);
+        snprintf(cmdline + n, sizeof cmdline - n, " %s", argv[i]);
+    }
+    o.cfg.cmdline = cmdline;
+    cJSON *summary = cJSON_CreateArray();
+    rc = CLI_OK;
+    if (o.dev && strcmp(o.dev, "all") == 0) {
+        int count = 0;
+        if (scl_devices_list(NULL, 0, &count) != SCL_OK || count == 0) {
+            cJSON_Delete(summary);
+            return cli_error(CMD, CLI_FAILED, "no OpenCL device");
+        }
+        for (int i = 0; i < count; i++) {
+            char sel[16];
+            snprintf(sel, sizeof sel, "%d", i);
+            int one = run_device(def, sel, &o.cfg, summary);
+            if (one != CLI_OK) rc = one;
+        }
+    } else {
+        rc = run_device(def, o.dev, &o.cfg, summary);
+    }
+    if (o.cfg.quiet)
+        print_summary(def, summary);
+    else
+        cJSON_Delete(summary);
+    return rc;
+}
