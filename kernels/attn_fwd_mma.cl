@@ -1,0 +1,408 @@
+/* Block-sparse attention forward on matrix engines (FlashAttention-2 structure, LUT driven).
+ *
+ * The same algorithm, arguments, LUT and outputs as attn_fwd in attn_fwd.cl, with the two products
+ * on the tensor cores through kernels/mma.clh: NVIDIA mma.sync m16n8k16 by inline PTX with
+ * -DSCL_MMA_PTX (compute capability >= 8.0), else the header's portable emulation (any OpenCL 1.2
+ * device: PoCL in CI; slow, for testing only).
+ *
+ * attn_prep_kv (same arguments and GPU launch geometry as the SIMT one: global
+ * {ceil(D/32)*32, ceil(NKP/32)*2, B*H_kv}, local {32, 2, 1}) copies K and V, NOT transposed, into
+ * [B*H_kv][NKP][D] scratch (kt and vp), zero rows beyond n_k (or where map[r] = -1), so every key
+ * tile is BK whole rows of 16-byte chunks: cp.async without bounds checks. 16-bit values are copied
+ * bit for bit (f16 or bf16).
+ *
+ * attn_fwd_mma: one work-group of WARPS warps per (query tile of BQ rows, batch*head); launch
+ * local {WARPS*32, 1}, global {ceil(n_q/BQ)*WARPS*32, B*H}. Warp w owns query rows w*WM.. +WM
+ * (WM = BQ/WARPS = 16*MT). Q is staged in local memory once (cp.async) and its A fragments are
+ * kept in registers (QREG=1) or re-read by ldmatrix at every k-step (QREG=0: fewer registers,
+ * for d >= 128). For each LUT entry of the block row, the BK-key tiles inside the block (tiles
+ * wholly beyond n_k skipped): K and V tiles are copied by cp.async into swizzled local tiles,
+ * S = Q K^T in f32 accumulators (ldmatrix), scale*log2(e) applied to S in f32, the partial-block
+ * bitmask (only when the LUT entry is partial), online softmax on the fragments (row max over the
+ * quad by shfl.sync.bfly), P rounded to f16/bf16 (round to nearest even, as FlashAttention does)
+ * and reused in registers as the A operand of O += P V (ldmatrix.trans for V). The row sum uses the
+ * unrounded f32 P. Output O = acc / l rounded to the storage type; LSE = ln(sum exp) as float
+ * [B*H][n_q], -inf and O = 0 for rows with no allowed key; rows >= n_q are not written.
+ *
+ * Pipelines: STAGES=2 double-buffers K and V (tile t+1 is copied while tile t is computed, one
+ * barrier per tile); STAGES=1 has one K and one V buffer in FlashAttention-2's order (V[t] copied
+ * during S = QK^T, K[t+1] during O += PV, two barriers per tile).
+ *
+ * Compile-time parameters (each has a default, so the file builds alone):
+ *   D       head dim: 16, 32, 64, 80, 96, 128, 256 (any multiple of 16)
+ *   BLOCK   layout block: 16, 32, 64, 128, 256 (BLOCK 8 is not served: BQ >= 16; host falls back)
+ *   BQ      query rows per work-group: 16*WARPS*MT, divides BLOCK
+ *   BK      keys per tile: multiple of 16, divides BLOCK
+ *   WARPS   warps per work-group: 1, 2, 4, 8 (1 and 2 exist for BLOCK 16 and 32)
+ *   STAGES  1 or 2, SWIZZLE 0 or 1, QREG 0 or 1
+ *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
+ * Supported (BLOCK, D): every BLOCK in {16..256} with every D in {16, 32, 64, 80, 96, 128, 256},
+ * subject to registers and local memory: local bytes = 2*D*(BQ + 2*STAGES*BK) (+ emulation scratch)
+ * must fit the device (up to 227 KiB static on sm_90, see shared/matrix-engines/README.md); for
+ * D = 256 use MT = 1 and BK <= 32 (accumulators O: 4*D/8*MT registers per lane).
+ * Tensor addresses: the Q/O strides (elements) must be multiples of 8 and the buffers 16-byte
+ * aligned (true for [B,H,N,d] and [B,N,H,d] with D % 8 == 0). */
+#ifndef D
+#define D 64
+#endif
+#ifndef BLOCK
+#define BLOCK 64
+#endif
+#ifndef WARPS
+#define WARPS 4
+#endif
+#ifndef BQ
+#define BQ (BLOCK < 16 * WARPS ? BLOCK : 16 * WARPS)
+#endif
+#ifndef BK
+#define BK (BLOCK < 64 ? BLOCK : 64)
+#endif
+#ifndef STAGES
+#define STAGES 2
+#endif
+#ifndef SWIZZLE
+#define SWIZZLE 1
+#endif
+#ifndef QREG
+#define QREG (D <= 64)
+#endif
+#ifndef ABLATE
+#define ABLATE 0 /* timing experiments only: 1 = no exponentials, 2 = no P V products */
+#endif
+#if !defined(SCL_F16) && !defined(SCL_BF16)
+#define SCL_F16
+#endif
+#if defined(SCL_F16) && defined(SCL_BF16)
+#error "SCL_F16 and SCL_BF16 are exclusive"
+#endif
+#include "mma.clh"
+
+#define WG (WARPS * 32)
+#define WM (BQ / WARPS) /* query rows per warp */
+#define MT (WM / 16)    /* m16 tiles per warp */
+#define NT (BK / 8)     /* n8 tiles of S */
+#define KS (D / 16)     /* k-steps of S = Q K^T */
+#define DT (D / 8)      /* n8 tiles of O */
+#define TPB (BLOCK / BK)
+#define NCH (D / 8) /* 16-byte chunks per row */
+#define KV_TILE (BK * D)
+#define CP_KV ((BK * NCH + WG - 1) / WG) /* chunks each work-item copies per K or V tile */
+#define CP_Q ((BQ * NCH + WG - 1) / WG)
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+#if D % 16 != 0
+#error "D must be a multiple of 16"
+#endif
+#if WM % 16 != 0 || WM < 16
+#error "BQ must be a multiple of 16 * WARPS"
+#endif
+#if BK % 16 != 0 || BLOCK % BK != 0 || BLOCK % BQ != 0
+#error "BK must be a multiple of 16, BQ and BK must divide BLOCK"
+#endif
+#if STAGES != 1 && STAGES != 2
+#error "STAGES must be 1 or 2"
+#endif
+
+/* GPU form of the SIMT prep (same geometry): 32 x 32 tiles (keys x head-dim columns) per group of
+ * 32 x 2 work-items, rows read and written along the head dim (coalesced), no transpose. */
+#define PT 32
+__kernel __attribute__((reqd_work_group_size(PT, 2, 1))) void
+attn_prep_kv(__global const ushort *k, __global const ushort *v, __global ushort *kt, __global ushort *vp,
+             __global const int *map, const int n_k, const int nkp, const int kv_heads, const long k_sb,
+             const long k_sh, const long k_sn)
+{
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int c = get_group_id(0) * PT + tx, r0 = get_group_id(1) * PT, bh = get_global_id(2);
+    if (c >= D) return; /* no barriers here: early exit is fine */
+    const int b = bh / kv_heads, h = bh % kv_heads;
+    __global const ushort *ks = k + b * k_sb + h * k_sh, *vs = v + b * k_sb + h * k_sh;
+    __global ushort *ktd = kt + (long)bh * nkp * D, *vpd = vp + (long)bh * nkp * D;
+    for (int j = ty; j < PT; j += 2) {
+        const int r = r0 + j;
+        if (r >= nkp) break;
+        const int src = r < n_k ? (map ? map[r] : r) : -1;
+        ktd[(long)r * D + c] = src >= 0 ? ks[(long)src * k_sn + c] : (ushort)0;
+        vpd[(long)r * D + c] = src >= 0 ? vs[(long)src * k_sn + c] : (ushort)0;
+    }
+}
+
+/* Copy one BK x D tile (rows k0.. of a [NKP][D] scratch) into a swizzled local tile. */
+__attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *src, const int lid)
+{
+    SCL_UNROLL
+    for (int it = 0; it < CP_KV; it++) {
+        const int i = lid + it * WG, r = i / NCH, c = i % NCH;
+        if (CP_KV * WG == BK * NCH || i < BK * NCH) scl_cp16(dst + r * D + scl_swz(NCH, r, c) * 8, src + (long)r * D + c * 8);
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const ushort *vp, __global ushort *o,
+             __global float *lse, __global const int *row_ptr, __global const int *col_idx,
+             __global const int *row_mask, __global const uint *masks, __global const int *head_layout,
+             const int n_q, const int n_k, const int nkp, const int heads, const int group, /* group = H / H_kv */
+             const long q_sb, const long q_sh, const long q_sn, /* strides (elements) of Q and O */
+             const int nb_q, const int mask_words, const float scale)
+{
+    __local ushort qs[BQ * D] __attribute__((aligned(16)));
+    __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(16)));
+    __local ushort vs[STAGES * KV_TILE] __attribute__((aligned(16)));
+    SCL_MMA_SCRATCH(WARPS, 2 * MT);
+
+    const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t4 = lane & 3;
+    const int q0 = get_group_id(0) * BQ, bh = get_group_id(1);
+    const int b = bh / heads, h = bh % heads;
+    const int bhk = b * (heads / group) + h / group;
+    const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + warp * WM + g; /* row in block of this lane's first row */
+    __global const ushort *qp = q + b * q_sb + h * q_sh;
+    __global const ushort *kp = kt + (long)bhk * nkp * D, *vpp = vp + (long)bhk * nkp * D;
+    /* Scores in base 2: p = exp2(s * scale * log2(e) - m). For scale > 0 the row max is taken on
+     * the raw scores and the scaling folds into the exponent's fma (sfma); otherwise the scores
+     * are scaled first (smul) and sfma = 1. */
+    const float qscale = scale * LOG2E;
+    const float sfma = qscale > 0.0f ? qscale : 1.0f, smul = qscale > 0.0f ? 1.0f : qscale;
+
+    /* Q tile: rows beyond n_q are zero (never read from memory). */
+    SCL_UNROLL
+    for (int it = 0; it < CP_Q; it++) {
+        const int i = lid + it * WG, r = i / NCH, c = i % NCH;
+        if (CP_Q * WG == BQ * NCH || i < BQ * NCH) {
+            __local ushort *dst = qs + r * D + scl_swz(NCH, r, c) * 8;
+            if (q0 + r < n_q) scl_cp16(dst, qp + (long)(q0 + r) * q_sn + c * 8);
+            else vstore4((uint4)(0u), 0, (__local uint *)dst);
+        }
+    }
+    scl_cp_commit();
+
+    /* Tiles of this block row: TPB per LUT entry, minus the tiles of the tail block beyond n_k
+     * (only the last entry can be the tail: col_idx ascends). */
+    const int lay = head_layout[h];
+    const int e0 = row_ptr[lay * (nb_q + 1) + brow], e1 = row_ptr[lay * (nb_q + 1) + brow + 1];
+    int n_tiles = (e1 - e0) * TPB;
+    if (e1 > e0) {
+        const int valid = min(BLOCK, n_k - col_idx[e1 - 1] * BLOCK);
+        n_tiles -= TPB - (valid + BK - 1) / BK;
+    }
+#define TILE_K0(tt) (col_idx[e0 + (tt) / TPB] * BLOCK + ((tt) % TPB) * BK)
+
+    if (n_tiles > 0) {
+        const long k0 = TILE_K0(0);
+        load_tile(ks, kp + k0 * D, lid);
+#if STAGES == 2
+        load_tile(vs, vpp + k0 * D, lid);
+#endif
+    }
+    scl_cp_commit();
+    SCL_CP_WAIT(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+#if QREG
+    uint4 qf[MT][KS];
+    SCL_UNROLL
+    for (int mi = 0; mi < MT; mi++)
+        SCL_UNROLL
+        for (int kk = 0; kk < KS; kk++) qf[mi][kk] = scl_ldsm_a(qs, D, warp * WM + mi * 16, kk * 16);
+#define QF(mi, kk) qf[mi][kk]
+#else
+#define QF(mi, kk) scl_ldsm_a(qs, D, warp * WM + (mi) * 16, (kk) * 16)
+#endif
+
+    /* Per lane: rows (mi, hh) = warp*WM + mi*16 + g + 8*hh, index i = 2*mi + hh. */
+    float m[2 * MT], l[2 * MT];
+    float4 acc[MT][DT];
+    SCL_UNROLL
+    for (int i = 0; i < 2 * MT; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    SCL_UNROLL
+    for (int mi = 0; mi < MT; mi++)
+        SCL_UNROLL
+        for (int j = 0; j < DT; j++) acc[mi][j] = (float4)(0.0f);
+
+    for (int t = 0; t < n_tiles; t++) {
+        const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
+        const int mid = row_mask[e];
+#if STAGES == 2
+        if (t > 0) {
+            SCL_CP_WAIT(0); /* tile t landed (this work-item's copies) ... */
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... everyone's, and tile t-1's buffers are free */
+        }
+        if (t + 1 < n_tiles) {
+            const long k1 = TILE_K0(t + 1);
+            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp + k1 * D, lid);
+            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp + k1 * D, lid);
+        }
+        scl_cp_commit();
+        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + (t & 1) * KV_TILE;
+#else
+        load_tile(vs, vpp + (long)(col_idx[e] * BLOCK + kt0) * D, lid); /* V[t] during S = QK^T */
+        scl_cp_commit();
+        __local const ushort *kb = ks, *vb = vs;
+#endif
+
+        /* S = Q K^T */
+        float4 s[MT][NT];
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) s[mi][j] = (float4)(0.0f);
+        SCL_UNROLL
+        for (int kk = 0; kk < KS; kk++)
+            SCL_UNROLL
+            for (int jp = 0; jp < NT / 2; jp++) {
+                const uint4 bk = scl_ldsm_b2(kb, D, jp * 16, kk * 16);
+                SCL_UNROLL
+                for (int mi = 0; mi < MT; mi++) {
+                    const uint4 a = QF(mi, kk);
+                    scl_mma(&s[mi][2 * jp], a, bk.xy, scl_scr);
+                    scl_mma(&s[mi][2 * jp + 1], a, bk.zw, scl_scr);
+                }
+            }
+
+        /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */
+        if (mid >= 0) {
+            __global const uint *mk = masks + (long)mid * mask_words;
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++) {
+                const int b0 = (rib0 + mi * 16) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;
+                SCL_UNROLL
+                for (int j = 0; j < NT; j++) {
+                    const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);
+                    const uint w1 = mk[(b1 + j * 8) >> 5] >> ((b1 + j * 8) & 31);
+                    float4 v = s[mi][j];
+                    v.x = (w0 & 1u) ? v.x : -INFINITY;
+                    v.y = (w0 & 2u) ? v.y : -INFINITY;
+                    v.z = (w1 & 1u) ? v.z : -INFINITY;
+                    v.w = (w1 & 2u) ? v.w : -INFINITY;
+                    s[mi][j] = v;
+                }
+            }
+        }
+        if (smul != 1.0f) { /* scale <= 0 only (uniform): the max must be taken on scaled scores */
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++)
+                SCL_UNROLL
+                for (int j = 0; j < NT; j++) s[mi][j] *= smul;
+        }
+
+        /* Online softmax: row max over the lane's columns, then over the quad. */
+        float mx[2 * MT];
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++) {
+            float a = -INFINITY, c = -INFINITY;
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) {
+                a = fmax(a, fmax(s[mi][j].x, s[mi][j].y));
+                c = fmax(c, fmax(s[mi][j].z, s[mi][j].w));
+            }
+            mx[2 * mi] = a;
+            mx[2 * mi + 1] = c;
+        }
+        scl_quad_max(mx, 2 * MT, scl_scr);
+        float msub[2 * MT];
+        bool rescale = false;
+        SCL_UNROLL
+        for (int i = 0; i < 2 * MT; i++) {
+            const float mn = fmax(m[i], mx[i] * sfma); /* running max, base-2 scaled domain */
+            /* A row that has seen no allowed key keeps m = -inf and gets p = 0. */
+            const float alpha = mn == -INFINITY ? 1.0f : SCL_EXP2(m[i] - mn);
+            msub[i] = mn == -INFINITY ? 0.0f : mn;
+            m[i] = mn;
+            l[i] *= alpha;
+            mx[i] = alpha;
+            rescale |= alpha != 1.0f;
+        }
+        /* Once a row's max has settled, alpha = 1: skip the multiplications (exact either way). */
+        if (rescale) {
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++)
+                SCL_UNROLL
+                for (int j = 0; j < DT; j++) {
+                    acc[mi][j].xy *= mx[2 * mi];
+                    acc[mi][j].zw *= mx[2 * mi + 1];
+                }
+        }
+        /* P = exp2(S * sfma - m) (one fma per score): f32 for the row sum, rounded to the storage
+         * type for P V. Two n8 tiles of S are one A fragment of the k16 step (accumulator layout =
+         * A layout). */
+        uint4 pa[MT][BK / 16];
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) {
+                float4 p;
+#if ABLATE == 1 /* timing experiment only: no exponentials (wrong results) */
+                p = s[mi][j];
+#else
+                p.x = SCL_EXP2(fma(s[mi][j].x, sfma, -msub[2 * mi]));
+                p.y = SCL_EXP2(fma(s[mi][j].y, sfma, -msub[2 * mi]));
+                p.z = SCL_EXP2(fma(s[mi][j].z, sfma, -msub[2 * mi + 1]));
+                p.w = SCL_EXP2(fma(s[mi][j].w, sfma, -msub[2 * mi + 1]));
+#endif
+                l[2 * mi] += p.x + p.y;
+                l[2 * mi + 1] += p.z + p.w;
+                const uint lo = scl_pack2(p.x, p.y), hi = scl_pack2(p.z, p.w);
+                if (j & 1) {
+                    pa[mi][j / 2].z = lo;
+                    pa[mi][j / 2].w = hi;
+                }
+                else {
+                    pa[mi][j / 2].x = lo;
+                    pa[mi][j / 2].y = hi;
+                }
+            }
+
+#if STAGES == 1
+        SCL_CP_WAIT(0); /* V[t] landed */
+        barrier(CLK_LOCAL_MEM_FENCE); /* ... for everyone; everyone is done with K[t] */
+        if (t + 1 < n_tiles) load_tile(ks, kp + (long)TILE_K0(t + 1) * D, lid); /* K[t+1] during O += PV */
+        scl_cp_commit();
+#endif
+
+        /* O += P V */
+#if ABLATE != 2
+        SCL_UNROLL
+        for (int kk = 0; kk < BK / 16; kk++)
+            SCL_UNROLL
+            for (int dp = 0; dp < D / 16; dp++) {
+                const uint4 bv = scl_ldsm_bt2(vb, D, kk * 16, dp * 16);
+                SCL_UNROLL
+                for (int mi = 0; mi < MT; mi++) {
+                    scl_mma(&acc[mi][2 * dp], pa[mi][kk], bv.xy, scl_scr);
+                    scl_mma(&acc[mi][2 * dp + 1], pa[mi][kk], bv.zw, scl_scr);
+                }
+            }
+#else
+        uint keep = 0; /* keeps every P alive */
+        for (int mi = 0; mi < MT; mi++)
+            for (int kk = 0; kk < BK / 16; kk++) keep ^= pa[mi][kk].x ^ pa[mi][kk].y ^ pa[mi][kk].z ^ pa[mi][kk].w;
+        acc[0][0].x += as_float(keep) * 0.0f;
+#endif
+#if STAGES == 1
+        SCL_CP_WAIT(0); /* K[t+1] landed */
+        barrier(CLK_LOCAL_MEM_FENCE); /* ... for everyone; everyone is done with V[t] */
+#endif
+    }
+    SCL_CP_WAIT(0); /* nothing left in flight at exit */
+
+    /* Each lane summed its own columns: reduce over the quad, then normalise and store. */
+    scl_quad_sum(l, 2 * MT, scl_scr);
+    SCL_UNROLL
+    for (int mi = 0; mi < MT; mi++)
+        SCL_UNROLL
+        for (int hh = 0; hh < 2; hh++) {
+            const int i = 2 * mi + hh, r = q0 + warp * WM + mi * 16 + g + 8 * hh;
+            if (r >= n_q) continue;
+            const bool empty = l[i] == 0.0f; /* no allowed key: O = 0, LSE = -inf */
+            const float inv = empty ? 0.0f : 1.0f / l[i];
+            __global uint *op = (__global uint *)(o + b * q_sb + h * q_sh + (long)r * q_sn + 2 * t4);
+            SCL_UNROLL
+            for (int j = 0; j < DT; j++) {
+                const float2 v = hh ? acc[mi][j].zw : acc[mi][j].xy;
+                op[j * 4] = scl_pack2(v.x * inv, v.y * inv);
+            }
+            if (lse && t4 == 0) lse[(long)bh * n_q + r] = empty ? -INFINITY : (m[i] + log2(l[i])) * LN2;
+        }
+}
