@@ -102,15 +102,10 @@ scl_status scl_choose_params(scl_runtime *rt, const scl_param_schema *k, const s
     return st;
 }
 
-static scl_status build_forward(scl_plan *p)
+/* Parameters, options and kernels of variant v (p->variant). */
+static scl_status build_variant(scl_plan *p, const scl_variant_query *q)
 {
     scl_runtime *rt = p->rt;
-    scl_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
-    p->variant = scl_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
-    if (!p->variant) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
-    if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "explicit parameters of variant %s, which cannot run this: %s",
-                        p->cfg.variant, p->variant_reason);
     const scl_param_schema *k = p->variant->schema;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
@@ -121,7 +116,7 @@ static scl_status build_forward(scl_plan *p)
     scl_params_options(k, &p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
     if (p->variant->extra_options) {
         size_t n = strlen(p->fwd_options);
-        p->variant->extra_options(&q, p->fwd_options + n, sizeof p->fwd_options - n);
+        p->variant->extra_options(q, p->fwd_options + n, sizeof p->fwd_options - n);
     }
     st = scl_build_program(rt, p->variant->kernel_file, p->fwd_options, &p->fwd_program, &p->from_cache);
     if (st != SCL_OK) return st;
@@ -131,6 +126,40 @@ static scl_status build_forward(scl_plan *p)
     p->prep_kernel = clCreateKernel(p->fwd_program, "attn_prep_kv", &err);
     if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
     return SCL_OK;
+}
+
+static void release_forward(scl_plan *p)
+{
+    if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
+    if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
+    if (p->fwd_program) clReleaseProgram(p->fwd_program);
+    p->fwd_kernel = p->prep_kernel = NULL;
+    p->fwd_program = NULL;
+}
+
+static scl_status build_forward(scl_plan *p)
+{
+    scl_runtime *rt = p->rt;
+    scl_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
+    p->variant = scl_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
+    if (!p->variant) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
+    if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
+        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "explicit parameters of variant %s, which cannot run this: %s",
+                        p->cfg.variant, p->variant_reason);
+    scl_status st = build_variant(p, &q);
+    const scl_fwd_variant *simt = scl_fwd_variant_find("simt");
+    if (st != SCL_ERR_BUILD || p->cfg.fwd_explicit || p->variant == simt) return st;
+    /* The build is the trial of a parameter set the device query cannot vouch for (static local
+     * memory beyond CL_DEVICE_LOCAL_MEM_SIZE): when it fails, the portable kernel runs instead. */
+    char failed[200];
+    snprintf(failed, sizeof failed, "%.199s", scl_last_error_message(rt));
+    char *nl = strchr(failed, '\n');
+    if (nl) *nl = '\0';
+    release_forward(p);
+    snprintf(p->variant_reason, sizeof p->variant_reason, "simt: %s did not build here (%s)", p->variant->name,
+             failed);
+    p->variant = simt;
+    return build_variant(p, &q);
 }
 
 static scl_status alloc_scratch(scl_plan *p)
@@ -337,12 +366,10 @@ void scl_plan_destroy(scl_plan *p)
     cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
-    if (p->fwd_kernel) clReleaseKernel(p->fwd_kernel);
-    if (p->prep_kernel) clReleaseKernel(p->prep_kernel);
+    release_forward(p);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     scl_decomp_free(p->dec);
     scl_bwd_state_free(p->bwd);
-    if (p->fwd_program) clReleaseProgram(p->fwd_program);
     spc_lut_free(p->lut);
     spc_bound_free(p->bound);
     free(p);
