@@ -275,7 +275,7 @@ int scl_mpi_cli_bench(int argc, char **argv)
         scl_mpi_traffic tr;
         scl_mpi_plan_traffic(plan, &tr);
         printf("cost model (busiest rank's bytes + its work in byte units): heads %.4g, kv %.4g%s\n", tr.heads_cost,
-               tr.kv_cost, tr.kv_cost < 0 ? " (pattern not of i - j alone)" : "");
+               tr.kv_cost, tr.kv_cost < 0 ? " (no KV plan)" : "");
     }
     print_table(plan, rank, P);
     if (rank == 0 && dist >= 0) {

@@ -22,7 +22,7 @@ static void usage(void)
            "scatters every rank its contiguous shard of the sequence (whole blocks), and gathers and writes\n"
            "the outputs. Each rank runs on --device, else SPARSECL_DEVICE, else its local rank's GPU, else\n"
            "the default device. --exchange: heads = head all-to-all, kv = pattern-aware K/V exchange\n"
-           "(patterns of i - j only), auto = the plan that moves fewer bytes.\n");
+           "(only the needed key blocks move), auto = the cost model's choice (bytes and work).\n");
 }
 
 enum { F_Q, F_K, F_V, F_DOUT, F_IN, F_O = F_IN, F_LSE, F_DQ, F_DK, F_DV, F_ALL };

@@ -27,7 +27,8 @@ extern "C" {
  * single-device plan on H/P heads over the whole sequence, and back; works for every pattern.
  * KV: pattern-aware: each rank fetches only the key/value rows its queries need, from their owners,
  * and runs one plan over its queries and those keys; the backward returns the partial dK, dV to
- * their owners, which sum them. AUTO: the cost model picks the plan that moves fewer bytes. */
+ * their owners, which sum them. AUTO: the cost model picks the cheaper plan (bytes and the busiest
+ * rank's work; see scl_mpi_traffic). */
 typedef enum scl_mpi_exchange { SCL_MPI_AUTO = 0, SCL_MPI_HEADS = 1, SCL_MPI_KV = 2 } scl_mpi_exchange;
 
 /* Create a runtime for this rank. selector as in scl_runtime_create; NULL or "" with
@@ -40,10 +41,10 @@ scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runti
 typedef struct scl_mpi_plan scl_mpi_plan;
 
 /* Plan for the global shape (seq_q = seq_k = N: self-attention over the sharded sequence; layout
- * BHND). `exchange` forces a plan or lets the cost model choose (SCL_MPI_AUTO). KV runs only
- * patterns whose predicate depends on i - j alone (dense, causal, local, strided, dilated and their
- * unions/intersections, per head too); forcing KV for any other pattern is SCL_ERR_UNSUPPORTED,
- * and AUTO then picks HEADS (its byte figures are still computed). Collective. */
+ * BHND). `exchange` forces a plan or lets the cost model choose (SCL_MPI_AUTO). KV runs every
+ * pattern: those of i - j alone (dense, causal, local, strided, dilated, unions/intersections, per
+ * head too) on a shifted frame of the shard and its halo, the others on a whole-sequence frame
+ * (exact bytes, unsharded memory; distributed/README.md). Collective. */
 scl_status scl_mpi_plan_create(scl_runtime *rt, MPI_Comm comm, const char *spec, const scl_shape *shape,
                                scl_dtype dtype, scl_mpi_exchange exchange, scl_mpi_plan **out);
 void scl_mpi_plan_destroy(scl_mpi_plan *plan);
@@ -69,8 +70,8 @@ typedef struct scl_mpi_traffic {
     double heads_bytes;  /* head all-to-all forward: Q, K, V out and O, LSE back, sent + received */
     double kv_bytes;     /* pattern-aware forward: exactly the key blocks this rank's queries need
                           * from others plus the ones others need from it, K and V, sent + received */
-    double kv_run_bytes; /* what the KV plan's forward really moves (whole key ranges), or -1 when
-                          * the pattern cannot run KV */
+    double kv_run_bytes; /* what the KV plan's forward really moves (shifted frames: whole key
+                          * ranges; absolute frames: kv_bytes) */
     double ring_bytes;   /* ring attention forward: K and V of the P - 1 other shards pass through
                           * every rank, sent + received */
     /* The cost model, the same on every rank: the busiest rank's bytes under the plan plus the

@@ -24,6 +24,12 @@ struct scl_mpi_plan {
      * rank r fetches (global rows, contiguous), for every rank. */
     int64_t f0, fq, fk;
     int64_t *k_lo, *k_hi;
+    /* need[r * nb + c]: rank r's queries attend key block c (any head). exact: the KV plan runs
+     * the absolute frame (f0 = 0, the whole sequence's positions, only this rank's query rows
+     * allowed) and fetches exactly those blocks: the way for patterns not of i - j alone. */
+    unsigned char *need;
+    int64_t nb;
+    int exact;
     scl_plan *local;  /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];
@@ -65,8 +71,8 @@ scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
 scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
                             cl_mem dq, cl_mem dk, cl_mem dv);
 
-/* Planner (planner.c): fills k_lo/k_hi and this rank's predicted traffic; *kv_ok tells whether
- * the pattern can run the KV plan; max_*: the cost model's figure for each plan (the busiest
+/* Planner (planner.c): fills k_lo/k_hi, need, exact and this rank's predicted traffic; *kv_ok
+ * tells whether the KV plan can run (always, now: shifted or absolute frame); max_*: the cost model's figure for each plan (the busiest
  * rank's forward bytes plus the busiest rank's work in byte units, see planner.c). Every
  * rank computes every rank's figures from the compiled pattern: no messages. Needs the head
  * partition (smpi_heads_partition). */

@@ -40,9 +40,7 @@ static scl_status setup(scl_mpi_plan *p, const char *spec, scl_mpi_exchange want
     scl_status st = smpi_plan_traffic(p, spec, &kv_ok, &max_heads, &max_kv);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if (want == SCL_MPI_KV && !kv_ok)
-        return smpi_fail(p, SCL_ERR_UNSUPPORTED,
-                         "the pattern-aware plan runs only patterns of i - j alone (dense, causal, local, strided, "
-                         "dilated); '%s' needs the head all-to-all", spec);
+        return smpi_fail(p, SCL_ERR_UNSUPPORTED, "the pattern-aware plan cannot run '%s'", spec);
     /* The cost model (planner.c): the busiest rank's bytes plus its work, so a KV plan that moves
      * a little less but leaves causal work piled on the last ranks loses to the balanced heads. */
     p->exchange = want != SCL_MPI_AUTO ? want : kv_ok && max_kv < max_heads ? SCL_MPI_KV : SCL_MPI_HEADS;
@@ -93,6 +91,7 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
     if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);
     free(p->start);
     free(p->h0);
+    free(p->need);
     free(p);
 }
 

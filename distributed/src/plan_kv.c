@@ -1,9 +1,11 @@
-/* Pattern-aware plan: rank r fetches from each owner only the key/value rows in the range its
- * queries need (the planner's [k_lo, k_hi)), and runs one single-device plan over a shifted frame
- * that starts at f0 = min(k_lo, first query): frame row t is global row f0 + t for queries and keys
- * alike. For a predicate of i - j alone that plan computes exactly the global pattern; the frame
- * rows before the first query are padding (zero Q, their outputs dropped; in the backward their
- * dO is zero and their LSE huge, so they add nothing to dK, dV). The backward sends each owner the
+/* Pattern-aware plan: rank r fetches from each owner only the key/value rows its queries need and
+ * runs one single-device plan over a frame of positions. Patterns of i - j alone use a shifted
+ * frame that starts at f0 = min(k_lo, first query), with the planner's key range [k_lo, k_hi):
+ * frame row t is global row f0 + t for queries and keys alike, so the plan computes exactly the
+ * global pattern. Other patterns use the absolute frame (f0 = 0, the whole sequence) with only
+ * this rank's query rows allowed, and exactly the needed key blocks fetched (the rest stay zero:
+ * no allowed element reaches them). Padding rows: zero Q, outputs dropped; in the backward their
+ * dO is zero and their LSE huge, so they add nothing to dK, dV. The backward sends each owner the
  * partial dK, dV of its rows, and the owner sums them. */
 #include "mpi_internal.h"
 #include "scl_npy.h"
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t ov_lo(int64_t a0, int64_t b0) { return a0 > b0 ? a0 : b0; }
 static int64_t ov_n(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
@@ -19,26 +22,60 @@ static int64_t ov_n(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
     return hi > lo ? hi - lo : 0;
 }
 
-/* The rows of rank s's shard that rank r fetches: [*lo, *lo + return). */
-static int64_t fetch(const scl_mpi_plan *p, int r, int s, int64_t *lo)
+/* The next run of rows of rank s's shard that rank r fetches, at or after *pos (start at s's first
+ * row): its first row in *lo, its length returned (0: no more); *pos moves past it. A shifted frame
+ * fetches one range; the absolute frame exactly the key blocks the planner found needed. Sender
+ * and receiver walk the same runs in the same order, which is what keeps the packing in step. */
+static int64_t next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo)
 {
-    if (!p->len[r]) return 0;
-    *lo = ov_lo(p->k_lo[r], p->start[s]);
-    return ov_n(p->k_lo[r], p->k_hi[r], p->start[s], p->start[s] + p->len[s]);
+    const int64_t end = p->start[s] + p->len[s], b = p->shape.block;
+    if (!p->len[r] || *pos >= end) return 0;
+    if (!p->exact) {
+        *lo = ov_lo(p->k_lo[r], p->start[s]);
+        *pos = end;
+        return ov_n(p->k_lo[r], p->k_hi[r], p->start[s], end);
+    }
+    const unsigned char *need = p->need + (size_t)r * (size_t)p->nb;
+    int64_t c = *pos / b, c1;
+    while (c * b < end && !need[c]) c++;
+    for (c1 = c; c1 * b < end && need[c1]; c1++) {}
+    *lo = c * b;
+    *pos = c1 * b < end ? c1 * b : end;
+    return *pos > *lo ? *pos - *lo : 0;
 }
 
-/* Forward direction: this rank's shard [B][X][n][w] -> its key frame [B][X][fk][w]. Reverse: its
- * frame's partial gradients -> summed into its shard (f32, or f16 accumulated in f32). */
+static int64_t fetched(const scl_mpi_plan *p, int r, int s)
+{
+    int64_t total = 0, lo, n;
+    for (int64_t pos = p->start[s]; (n = next_run(p, r, s, &pos, &lo)) > 0;) total += n;
+    return total;
+}
+
+/* Add n elements of a into d (f32, or f16 accumulated in f32). */
+static void accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
+{
+    if (p->dtype == SCL_F32) {
+        for (size_t i = 0; i < n; i++) ((float *)d)[i] += ((const float *)a)[i];
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float x = npy_half_to_float(((uint16_t *)d)[i]) + npy_half_to_float(((const uint16_t *)a)[i]);
+        ((uint16_t *)d)[i] = npy_float_to_half(x);
+    }
+}
+
+/* Forward direction: this rank's shard [B][X][n][w] -> its key frame [B][X][fk][w] (the other
+ * ranks' rows only). Reverse: its frame's partial gradients -> summed into its shard (its own
+ * partials included). Packed in (peer, run, batch-head) order. */
 static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, size_t row, int reverse)
 {
-    const int P = p->size, me = p->rank, B = p->shape.batch;
-    const int64_t n = p->len[me];
+    const int P = p->size, me = p->rank;
+    const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
     int *sc = calloc((size_t)P * 4, sizeof *sc), *sd = sc + P, *rc = sc + 2 * P, *rd = sc + 3 * P;
     if (!sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
     for (int s = 0, so = 0, ro = 0; s < P; s++) {
-        int64_t lo, give = fetch(p, s, me, &lo), take = fetch(p, me, s, &lo);
-        if (s == me && !reverse) give = take = 0; /* forward: a rank's own keys are copied on its device */
-        sc[s] = (int)(B * X * (reverse ? take : give)), rc[s] = (int)(B * X * (reverse ? give : take));
+        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me), take = s == me && !reverse ? 0 : fetched(p, me, s);
+        sc[s] = (int)(BX * (reverse ? take : give)), rc[s] = (int)(BX * (reverse ? give : take));
         sd[s] = so, rd[s] = ro, so += sc[s], ro += rc[s];
     }
     size_t ns = (size_t)(sd[P - 1] + sc[P - 1]), nr = (size_t)(rd[P - 1] + rc[P - 1]);
@@ -47,33 +84,27 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     if (!sb || !rb) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", ns + nr);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done; /* all ranks enter the all-to-all or none */
     for (int s = 0, o = 0; s < P; s++) {
-        int64_t lo = 0, cnt = reverse ? fetch(p, me, s, &lo) : s == me ? 0 : fetch(p, s, me, &lo);
-        for (int64_t bh = 0; bh < (int64_t)B * X && cnt > 0; bh++, o += (int)cnt) {
-            size_t at = reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
-            memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
-        }
+        if (s == me && !reverse) continue; /* forward: a rank's own keys are copied on its device */
+        int r = reverse ? me : s, owner = reverse ? s : me;
+        int64_t lo, cnt;
+        for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
+            for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
+                size_t at = reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
+                memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
+            }
     }
     if ((st = smpi_alltoallv_rows(p, sb, sc, sd, rb, rc, rd, row)) != SCL_OK) goto done;
-    if (reverse) memset(sh, 0, (size_t)B * X * n * row);
+    if (reverse) memset(sh, 0, (size_t)(BX * n) * row);
     for (int s = 0, o = 0; s < P; s++) {
-        int64_t lo = 0, cnt = reverse ? fetch(p, s, me, &lo) : s == me ? 0 : fetch(p, me, s, &lo);
-        for (int64_t bh = 0; bh < (int64_t)B * X && cnt > 0; bh++, o += (int)cnt) {
-            const char *src = rb + (size_t)o * row;
-            if (!reverse) {
-                memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
-                continue;
+        if (s == me && !reverse) continue;
+        int r = reverse ? s : me, owner = reverse ? me : s;
+        int64_t lo, cnt;
+        for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
+            for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
+                const char *src = rb + (size_t)o * row;
+                if (!reverse) memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
+                else accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src, (size_t)cnt * row / p->esz);
             }
-            size_t at = (size_t)(bh * n + lo - p->start[me]) * row, m = (size_t)cnt * row / p->esz;
-            if (p->dtype == SCL_F32) {
-                float *d = (float *)(sh + at);
-                const float *a = (const float *)src;
-                for (size_t i = 0; i < m; i++) d[i] += a[i];
-            } else {
-                uint16_t *d = (uint16_t *)(sh + at);
-                const uint16_t *a = (const uint16_t *)src;
-                for (size_t i = 0; i < m; i++) d[i] = npy_float_to_half(npy_half_to_float(d[i]) + npy_half_to_float(a[i]));
-            }
-        }
     }
 done:
     free(sb);
@@ -117,12 +148,13 @@ static scl_status copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, c
 static scl_status write_remote(scl_mpi_plan *p, cl_mem dev, const char *hf, size_t bh, size_t row)
 {
     for (int s = 0; s < p->size; s++) {
-        int64_t lo = 0, cnt = s == p->rank ? 0 : fetch(p, p->rank, s, &lo);
-        if (cnt <= 0) continue;
-        size_t o[3] = {(size_t)(lo - p->f0) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
-        cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, (size_t)p->fk * row,
-                                            0, (size_t)p->fk * row, 0, hf, 0, NULL, NULL);
-        if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
+        int64_t lo, cnt;
+        for (int64_t pos = p->start[s]; s != p->rank && (cnt = next_run(p, p->rank, s, &pos, &lo)) > 0;) {
+            size_t o[3] = {(size_t)(lo - p->f0) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
+            cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region,
+                                                (size_t)p->fk * row, 0, (size_t)p->fk * row, 0, hf, 0, NULL, NULL);
+            if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
+        }
     }
     return SCL_OK;
 }
@@ -133,13 +165,14 @@ static scl_status read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, s
 {
     const int me = p->rank;
     for (int s = 0; s < p->size; s++) {
-        int64_t lo = 0, cnt = s == me ? 0 : fetch(p, s, me, &lo);
-        if (cnt <= 0) continue;
-        size_t o[3] = {(size_t)(lo - p->start[me]) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
-        size_t pitch = (size_t)p->len[me] * row;
-        cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0, pitch, 0,
-                                           hs, 0, NULL, NULL);
-        if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBufferRect: CL error %d", e);
+        int64_t lo, cnt;
+        for (int64_t pos = p->start[me]; s != me && (cnt = next_run(p, s, me, &pos, &lo)) > 0;) {
+            size_t o[3] = {(size_t)(lo - p->start[me]) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
+            size_t pitch = (size_t)p->len[me] * row;
+            cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0, pitch,
+                                               0, hs, 0, NULL, NULL);
+            if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBufferRect: CL error %d", e);
+        }
     }
     return SCL_OK;
 }
@@ -170,10 +203,11 @@ static scl_status stage_in(scl_mpi_plan *p, tensor *t, scl_status st)
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if ((st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 0)) != SCL_OK || !have) return st;
-    int64_t lo = 0, own = fetch(p, me, me, &lo);
-    if (p->f0 < p->k_lo[me]) st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys nobody attends */
-    if (st == SCL_OK) st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
-                                     (size_t)p->fk, (size_t)own, bh, row);
+    if (p->exact || p->f0 < p->k_lo[me]) st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys not fetched */
+    int64_t lo, own;
+    for (int64_t pos = p->start[me]; st == SCL_OK && (own = next_run(p, me, me, &pos, &lo)) > 0;)
+        st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0), (size_t)p->fk,
+                       (size_t)own, bh, row);
     return st == SCL_OK ? write_remote(p, t->dev, t->hf, bh, row) : st;
 }
 
@@ -261,20 +295,55 @@ scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_me
     return run(p, t, 9, 1);
 }
 
+/* The absolute frame's spec: the pattern intersected with a block layout that allows only this
+ * rank's query rows. Shards are whole blocks, so the layout is exact at element level, and the
+ * compiler then skips every other row: no work for the padding rows. The layout goes through a
+ * temporary .npy file because specs are text; it is read when the plan binds and removed after. */
+static scl_status rows_spec(scl_mpi_plan *p, const char *spec, char *out, size_t len, char *path, size_t plen)
+{
+    const int64_t nb = p->nb, b = p->shape.block, r0 = p->start[p->rank] / b;
+    const int64_t r1 = (p->start[p->rank] + p->len[p->rank] + b - 1) / b;
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, plen, "%s/sparsecl_mpi_rows_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) return smpi_fail(p, SCL_ERR_IO, "cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
+    close(fd);
+    unsigned char *m = calloc((size_t)(nb * nb), 1);
+    if (!m) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "row layout of %lld blocks", (long long)nb);
+    memset(m + (size_t)(r0 * nb), 1, (size_t)((r1 - r0) * nb));
+    int64_t shape[2] = {nb, nb};
+    char msg[256];
+    int rc = npy_write(path, NPY_U8, 2, shape, m, msg, sizeof msg);
+    free(m);
+    if (rc != 0) return smpi_fail(p, SCL_ERR_IO, "%s: %s", path, msg);
+    if ((size_t)snprintf(out, len, "(%s) & layout(%s)", spec, path) >= len)
+        return smpi_fail(p, SCL_ERR_PATTERN, "spec too long");
+    return SCL_OK;
+}
+
 scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
 {
     const int me = p->rank;
     if (!p->len[me]) return SCL_OK;
-    p->f0 = p->k_lo[me] < p->start[me] ? p->k_lo[me] : p->start[me];
-    p->fq = p->start[me] + p->len[me] - p->f0;
-    p->fk = p->k_hi[me] - p->f0;
+    char text[8192], path[512] = "";
+    scl_status st = SCL_OK;
+    if (p->exact) { /* frame row t is global row t */
+        p->f0 = 0, p->fq = p->fk = p->shape.seq_q;
+        st = rows_spec(p, spec, text, sizeof text, path, sizeof path);
+    } else {
+        p->f0 = p->k_lo[me] < p->start[me] ? p->k_lo[me] : p->start[me];
+        p->fq = p->start[me] + p->len[me] - p->f0;
+        p->fk = p->k_hi[me] - p->f0;
+        snprintf(text, sizeof text, "%s", spec);
+    }
     scl_shape s = p->shape;
     s.seq_q = p->fq;
     s.seq_k = p->fk;
     scl_pattern *pat = NULL;
-    scl_status st = scl_pattern_create(p->rt, spec, &pat);
+    if (st == SCL_OK) st = scl_pattern_create(p->rt, text, &pat);
     if (st == SCL_OK) st = scl_plan_create(p->rt, pat, &s, p->dtype, &p->local);
-    if (st != SCL_OK) smpi_fail(p, st, "%s", scl_last_error_message(p->rt));
+    if (st != SCL_OK && !p->err[0]) smpi_fail(p, st, "%s", scl_last_error_message(p->rt));
     scl_pattern_destroy(pat);
+    if (path[0]) remove(path);
     return st;
 }

@@ -17,14 +17,12 @@ static int64_t overlap(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
 /* need[r * P + s]: keys of rank s that rank r's queries attend (whole blocks, all heads);
  * kv_blocks[r]: the non-empty blocks of rank r's rows over all heads (its work in the KV plan);
  * head_blocks[h]: the non-empty blocks of head h (the work it brings in the head all-to-all). */
-static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *kv_blocks, double *head_blocks)
+static void needed(scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *kv_blocks, double *head_blocks)
 {
     const int P = p->size, b = p->shape.block;
     const int64_t N = p->shape.seq_q;
-    unsigned char *mark = malloc((size_t)lut->nb_k);
-    if (!mark) return;
     for (int r = 0; r < P; r++) {
-        memset(mark, 0, (size_t)lut->nb_k);
+        unsigned char *mark = p->need + (size_t)r * (size_t)lut->nb_k;
         int64_t rb0 = p->start[r] / b, rb1 = (p->start[r] + p->len[r] + b - 1) / b;
         for (int L = 0; L < lut->n_layouts; L++)
             for (int64_t row = rb0; row < rb1; row++) {
@@ -49,7 +47,6 @@ static void needed(const scl_mpi_plan *p, const spc_lut *lut, int64_t *need, dou
         p->k_hi[r] = last < 0 ? p->start[r] : ((int64_t)last + 1) * b < N ? ((int64_t)last + 1) * b : N;
         if (p->len[r] > 0 && p->k_hi[r] <= p->k_lo[r]) p->k_hi[r] = p->k_lo[r] + 1;
     }
-    free(mark);
 }
 
 static double heads_bytes(const scl_mpi_plan *p, int r)
@@ -82,6 +79,12 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
         st = smpi_fail(p, SCL_ERR_PATTERN, "pattern '%s': %s", spec, err.message);
         goto done;
     }
+    p->nb = lut->nb_k;
+    free(p->need);
+    if (!(p->need = calloc((size_t)P * (size_t)p->nb, 1))) {
+        st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "planner: %lld x %d block flags", (long long)p->nb, P);
+        goto done;
+    }
     needed(p, lut, need, kv_blocks, head_blocks);
     /* Work in the cost model's unit, bytes: a computed score costs 4d flops (forward), a byte on
      * the wire is worth SPARSECL_MPI_FLOP_PER_BYTE flops (default 1000: a GPU at tens of TFLOP/s
@@ -90,7 +93,10 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
     double ratio = fpb && atof(fpb) > 0 ? atof(fpb) : 1000.0;
     double per_block = (double)p->shape.batch * p->shape.block * p->shape.block * 4.0 * p->shape.head_dim / ratio;
     const double kvrow = 2.0 * p->shape.batch * p->shape.kv_heads * p->shape.head_dim * (double)p->esz;
-    *kv_ok = smpi_shift_invariant(spc_pattern_text(pat));
+    /* i - j patterns run a shifted frame (memory of the shard plus its halo); the others the
+     * absolute frame, exactly the needed blocks moved but whole-sequence buffers on every rank. */
+    p->exact = !smpi_shift_invariant(spc_pattern_text(pat));
+    *kv_ok = 1;
     *max_heads = *max_kv_run = 0;
     double work_heads = 0, work_kv = 0;
     for (int r = 0; r < P; r++) {
@@ -103,7 +109,7 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
             exact += (double)(need[r * P + s] + need[s * P + r]) * kvrow;
             int64_t in = p->len[r] ? overlap(p->k_lo[r], p->k_hi[r], p->start[s], p->start[s] + p->len[s]) : 0;
             int64_t out = p->len[s] ? overlap(p->k_lo[s], p->k_hi[s], p->start[r], p->start[r] + p->len[r]) : 0;
-            run += (double)(in + out) * kvrow;
+            run += p->exact ? (double)(need[r * P + s] + need[s * P + r]) * kvrow : (double)(in + out) * kvrow;
         }
         double hb = heads_bytes(p, r);
         if (hb > *max_heads) *max_heads = hb;
