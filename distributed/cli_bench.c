@@ -15,14 +15,20 @@ static const char *CMD = "bench";
 
 static void usage(void)
 {
-    printf("usage: mpirun -np P sparsecl bench --distributed --pattern SPEC --seq N --block B --heads H --dim d\n"
-           "                      [--kv-heads Hk] [--batch B] [--dtype f32|f16] [--exchange auto|heads|kv]\n"
-           "                      [--reps R] [--backward] [--plan-only] [--no-single] [--device D]\n\n"
-           "Prints per rank the bytes the chosen plan moved (sent + received) and the planner's figures for the\n"
-           "head all-to-all, the pattern-aware K/V exchange (exactly the key blocks needed; and the key ranges it\n"
-           "really fetches) and ring attention; the median wall time of the distributed forward over --reps runs\n"
-           "(slowest rank, staging and MPI included), and the single-rank time of the same problem on rank 0,\n"
-           "measured in the same run (--no-single skips it). --plan-only prints the byte figures without running.\n");
+    printf(
+        "usage: mpirun -np P sparsecl bench --distributed --pattern SPEC --seq N --block B --heads H --dim "
+        "d\n"
+        "                      [--kv-heads Hk] [--batch B] [--dtype f32|f16] [--exchange auto|heads|kv]\n"
+        "                      [--reps R] [--backward] [--plan-only] [--no-single] [--device D]\n\n"
+        "Prints per rank the bytes the chosen plan moved (sent + received) and the planner's figures for "
+        "the\n"
+        "head all-to-all, the pattern-aware K/V exchange (exactly the key blocks needed; and the key ranges "
+        "it\n"
+        "really fetches) and ring attention; the median wall time of the distributed forward over --reps "
+        "runs\n"
+        "(slowest rank, staging and MPI included), and the single-rank time of the same problem on rank 0,\n"
+        "measured in the same run (--no-single skips it). --plan-only prints the byte figures without "
+        "running.\n");
 }
 
 typedef struct opts {
@@ -33,34 +39,66 @@ typedef struct opts {
 
 static int parse(int argc, char **argv, opts *o, int rank)
 {
-    static const struct option lo[] = {
-        {"pattern", required_argument, NULL, 'p'}, {"seq", required_argument, NULL, 'n'},
-        {"block", required_argument, NULL, 'b'},   {"heads", required_argument, NULL, 'H'},
-        {"kv-heads", required_argument, NULL, 'K'}, {"dim", required_argument, NULL, 'd'},
-        {"batch", required_argument, NULL, 'B'},   {"dtype", required_argument, NULL, 't'},
-        {"reps", required_argument, NULL, 'r'},    {"exchange", required_argument, NULL, 'x'},
-        {"device", required_argument, NULL, 'D'},  {"backward", no_argument, NULL, 'w'},
-        {"plan-only", no_argument, NULL, 'P'},     {"no-single", no_argument, NULL, 'S'},
-        {"distributed", no_argument, NULL, 'z'},   {"help", no_argument, NULL, 'h'},
-        {0}};
+    static const struct option lo[] = {{"pattern", required_argument, NULL, 'p'},
+                                       {"seq", required_argument, NULL, 'n'},
+                                       {"block", required_argument, NULL, 'b'},
+                                       {"heads", required_argument, NULL, 'H'},
+                                       {"kv-heads", required_argument, NULL, 'K'},
+                                       {"dim", required_argument, NULL, 'd'},
+                                       {"batch", required_argument, NULL, 'B'},
+                                       {"dtype", required_argument, NULL, 't'},
+                                       {"reps", required_argument, NULL, 'r'},
+                                       {"exchange", required_argument, NULL, 'x'},
+                                       {"device", required_argument, NULL, 'D'},
+                                       {"backward", no_argument, NULL, 'w'},
+                                       {"plan-only", no_argument, NULL, 'P'},
+                                       {"no-single", no_argument, NULL, 'S'},
+                                       {"distributed", no_argument, NULL, 'z'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
     int c, ok = 1;
     opterr = 0;
     optind = 1;
     for (int before = optind; ok && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1; before = optind) {
         switch (c) {
-        case 'p': o->spec = optarg; break;
-        case 'D': o->dev = optarg; break;
-        case 'n': ok = cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 31, &o->n); break;
-        case 'b': ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block); break;
-        case 'H': ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads); break;
-        case 'K': ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &o->kv_heads); break;
-        case 'd': ok = cli_parse_int(CMD, "--dim", optarg, 1, 256, &o->dim); break;
-        case 'B': ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &o->batch); break;
-        case 'r': ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o->reps); break;
-        case 'w': o->backward = 1; break;
-        case 'P': o->plan_only = 1; break;
-        case 'S': o->no_single = 1; break;
-        case 'z': break;
+        case 'p':
+            o->spec = optarg;
+            break;
+        case 'D':
+            o->dev = optarg;
+            break;
+        case 'n':
+            ok = cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 31, &o->n);
+            break;
+        case 'b':
+            ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block);
+            break;
+        case 'H':
+            ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
+            break;
+        case 'K':
+            ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &o->kv_heads);
+            break;
+        case 'd':
+            ok = cli_parse_int(CMD, "--dim", optarg, 1, 256, &o->dim);
+            break;
+        case 'B':
+            ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &o->batch);
+            break;
+        case 'r':
+            ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o->reps);
+            break;
+        case 'w':
+            o->backward = 1;
+            break;
+        case 'P':
+            o->plan_only = 1;
+            break;
+        case 'S':
+            o->no_single = 1;
+            break;
+        case 'z':
+            break;
         case 't':
             if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
                 return cli_error(CMD, CLI_USAGE, "--dtype %s: expected f32 or f16", optarg);
@@ -80,7 +118,8 @@ static int parse(int argc, char **argv, opts *o, int rank)
     if (!ok) return CLI_USAGE;
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!o->spec || !o->n || !o->block || !o->heads || !o->dim)
-        return cli_error(CMD, CLI_USAGE, "--pattern, --seq, --block, --heads and --dim are required (see --help)");
+        return cli_error(CMD, CLI_USAGE,
+                         "--pattern, --seq, --block, --heads and --dim are required (see --help)");
     return CLI_OK;
 }
 
@@ -104,7 +143,6 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-
 typedef struct bufs {
     cl_mem t[10]; /* q k v o lse dout dq dk dv */
 } bufs;
@@ -112,9 +150,11 @@ typedef struct bufs {
 static void make_bufs(scl_runtime *rt, const opts *o, int64_t n, bufs *b)
 {
     const size_t esz = o->dtype == SCL_F16 ? 2 : 4, q = (size_t)o->batch * o->heads * n * o->dim * esz;
-    const size_t kv = (size_t)o->batch * o->kv_heads * n * o->dim * esz, l = (size_t)o->batch * o->heads * n * 4;
+    const size_t kv = (size_t)o->batch * o->kv_heads * n * o->dim * esz,
+                 l = (size_t)o->batch * o->heads * n * 4;
     const size_t sz[9] = {q, kv, kv, q, l, q, q, kv, kv};
-    for (int i = 0; i < 9; i++) b->t[i] = random_buffer(rt, sz[i], 17u + (unsigned)i);
+    for (int i = 0; i < 9; i++)
+        b->t[i] = random_buffer(rt, sz[i], 17u + (unsigned)i);
 }
 
 static void free_bufs(bufs *b)
@@ -163,7 +203,8 @@ static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank)
         double t0 = MPI_Wtime();
         scl_status st = scl_plan_forward(sg->plan, m[0], m[1], m[2], m[3], m[4], 0, NULL, NULL);
         if (st == SCL_OK && o->backward)
-            st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL, NULL);
+            st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL,
+                                   NULL);
         if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS) dt = (MPI_Wtime() - t0) * 1e3;
     }
     MPI_Request req;
@@ -205,7 +246,8 @@ static int time_both(scl_runtime *rt, scl_mpi_plan *plan, const opts *o, int ran
         }
         double s1 = want_single ? single_rep(rt, o, &sg, rank) : 0;
         if (s1 < 0) {
-            if (rank == 0) fprintf(stderr, "sparsecl %s: error: single-rank run: %s\n", CMD, scl_last_error_message(rt));
+            if (rank == 0)
+                fprintf(stderr, "sparsecl %s: error: single-rank run: %s\n", CMD, scl_last_error_message(rt));
             code = CLI_FAILED;
             break;
         }
@@ -225,19 +267,20 @@ static void print_table(const scl_mpi_plan *plan, int rank, int P)
 {
     scl_mpi_traffic tr;
     scl_mpi_plan_traffic(plan, &tr);
-    double mine[9] = {tr.heads_bytes, tr.kv_bytes, tr.kv_run_bytes, tr.ring_bytes, tr.sent, tr.received,
-                      tr.comm_ms, tr.compute_ms, 0};
+    double mine[9] = {tr.heads_bytes, tr.kv_bytes,   tr.kv_run_bytes,
+                      tr.ring_bytes,  tr.sent,       tr.received,
+                      tr.comm_ms,     tr.compute_ms, 0};
     double *all = rank == 0 ? calloc((size_t)P * 9, sizeof *all) : NULL;
     MPI_Gather(mine, 9, MPI_DOUBLE, all, 9, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     if (rank != 0) return;
-    printf("%-5s %9s %12s %12s %12s %12s %12s %12s %9s %9s %8s\n", "rank", "rows", "sent", "received", "heads a2a",
-           "kv needed", "kv fetched", "ring", "comm ms", "local ms", "kv/ring");
+    printf("%-5s %9s %12s %12s %12s %12s %12s %12s %9s %9s %8s\n", "rank", "rows", "sent", "received",
+           "heads a2a", "kv needed", "kv fetched", "ring", "comm ms", "local ms", "kv/ring");
     for (int r = 0; r < P; r++) {
         const double *a = all + r * 9;
         int64_t n;
         scl_mpi_plan_shard(plan, r, NULL, &n);
-        printf("%-5d %9lld %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f %9.1f %9.1f %8.4f\n", r, (long long)n, a[4],
-               a[5], a[0], a[1], a[2], a[3], a[6], a[7], a[3] > 0 ? a[1] / a[3] : 0);
+        printf("%-5d %9lld %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f %9.1f %9.1f %8.4f\n", r, (long long)n,
+               a[4], a[5], a[0], a[1], a[2], a[3], a[6], a[7], a[3] > 0 ? a[1] / a[3] : 0);
     }
     free(all);
 }
@@ -255,34 +298,40 @@ int scl_mpi_cli_bench(int argc, char **argv)
     scl_mpi_plan *plan = NULL;
     scl_status st = scl_mpi_runtime_create(MPI_COMM_WORLD, o.dev, &rt, msg, sizeof msg);
     scl_shape s = {o.batch, o.heads, o.kv_heads, o.n, o.n, o.dim, o.block, 0, SCL_LAYOUT_BHND};
-    if (st == SCL_OK) st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, o.spec, &s, (scl_dtype)o.dtype, o.exchange, &plan);
+    if (st == SCL_OK)
+        st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, o.spec, &s, (scl_dtype)o.dtype, o.exchange, &plan);
     if (st != SCL_OK) {
-        if (rank == 0) fprintf(stderr, "sparsecl %s: error: %s\n", CMD, plan ? scl_mpi_plan_error(plan) : msg);
-        code = st == SCL_ERR_OPENCL || st == SCL_ERR_OUT_OF_MEMORY || st == SCL_ERR_IO ? CLI_FAILED : CLI_USAGE;
+        if (rank == 0)
+            fprintf(stderr, "sparsecl %s: error: %s\n", CMD, plan ? scl_mpi_plan_error(plan) : msg);
+        code =
+            st == SCL_ERR_OPENCL || st == SCL_ERR_OUT_OF_MEMORY || st == SCL_ERR_IO ? CLI_FAILED : CLI_USAGE;
         goto done;
     }
     if (rank == 0)
         printf("distributed %s: %s, N=%lld, H=%d/%d, d=%d, block %d, %s, %d ranks on %s\n",
-               o.backward ? "forward+backward" : "forward", o.spec, (long long)o.n, o.heads, o.kv_heads, o.dim,
-               o.block, o.dtype == SCL_F16 ? "f16" : "f32", P, scl_runtime_device(rt)->name);
+               o.backward ? "forward+backward" : "forward", o.spec, (long long)o.n, o.heads, o.kv_heads,
+               o.dim, o.block, o.dtype == SCL_F16 ? "f16" : "f32", P, scl_runtime_device(rt)->name);
     double dist = -1, single = -1;
     if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single)) != CLI_OK) goto done;
     if (rank == 0)
-        printf("plan: %s (cost model's choice unless --exchange); bytes are forward, sent + received per rank;\n"
-               "heads a2a / kv needed / kv fetched / ring: the planner's figures for the same shape\n",
-               cli_mpi_exchange_name(scl_mpi_plan_exchange(plan)));
+        printf(
+            "plan: %s (cost model's choice unless --exchange); bytes are forward, sent + received per rank;\n"
+            "heads a2a / kv needed / kv fetched / ring: the planner's figures for the same shape\n",
+            cli_mpi_exchange_name(scl_mpi_plan_exchange(plan)));
     if (rank == 0) {
         scl_mpi_traffic tr;
         scl_mpi_plan_traffic(plan, &tr);
-        printf("cost model (busiest rank's bytes + its work in byte units): heads %.4g, kv %.4g%s\n", tr.heads_cost,
-               tr.kv_cost, tr.kv_cost < 0 ? " (no KV plan)" : "");
+        printf("cost model (busiest rank's bytes + its work in byte units): heads %.4g, kv %.4g%s\n",
+               tr.heads_cost, tr.kv_cost, tr.kv_cost < 0 ? " (no KV plan)" : "");
     }
     print_table(plan, rank, P);
     if (rank == 0 && dist >= 0) {
-        printf("time: distributed %.2f ms (median of %d, slowest rank, staging and MPI included)", dist, o.reps);
+        printf("time: distributed %.2f ms (median of %d, slowest rank, staging and MPI included)", dist,
+               o.reps);
         if (single >= 0)
-            printf("; one rank %.2f ms (runs alternating); speed-up %.2fx; distributed / (one rank / %d) = %.2f",
-                   single, single / dist, P, dist / (single / P));
+            printf(
+                "; one rank %.2f ms (runs alternating); speed-up %.2fx; distributed / (one rank / %d) = %.2f",
+                single, single / dist, P, dist / (single / P));
         printf("\n");
     }
 done:

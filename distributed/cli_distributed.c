@@ -16,7 +16,8 @@ static const char *CMD = "attend";
 static void usage(void)
 {
     printf("usage: mpirun -np P sparsecl attend --distributed --q Q.npy --k K.npy --v V.npy --pattern SPEC\n"
-           "                       --block B [--exchange auto|heads|kv] [--scale S] [--out O.npy] [--lse L.npy]\n"
+           "                       --block B [--exchange auto|heads|kv] [--scale S] [--out O.npy] [--lse "
+           "L.npy]\n"
            "                       [--device D] [--dout dO.npy [--dq dQ.npy] [--dk dK.npy] [--dv dV.npy]]\n\n"
            "The files and their shapes are those of `sparsecl attend` (N_q = N_k): rank 0 reads them whole,\n"
            "scatters every rank its contiguous shard of the sequence (whole blocks), and gathers and writes\n"
@@ -37,16 +38,23 @@ typedef struct job {
 
 static int parse(int argc, char **argv, job *j, int rank)
 {
-    static const struct option opts[] = {
-        {"q", required_argument, NULL, 'q'},       {"k", required_argument, NULL, 'k'},
-        {"v", required_argument, NULL, 'v'},       {"pattern", required_argument, NULL, 'p'},
-        {"block", required_argument, NULL, 'b'},   {"scale", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},     {"lse", required_argument, NULL, 'l'},
-        {"device", required_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
-        {"dout", required_argument, NULL, 'G'},    {"dq", required_argument, NULL, 'Q'},
-        {"dk", required_argument, NULL, 'K'},      {"dv", required_argument, NULL, 'V'},
-        {"exchange", required_argument, NULL, 'x'}, {"distributed", no_argument, NULL, 'D'},
-        {0}};
+    static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
+                                         {"k", required_argument, NULL, 'k'},
+                                         {"v", required_argument, NULL, 'v'},
+                                         {"pattern", required_argument, NULL, 'p'},
+                                         {"block", required_argument, NULL, 'b'},
+                                         {"scale", required_argument, NULL, 's'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"lse", required_argument, NULL, 'l'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"dout", required_argument, NULL, 'G'},
+                                         {"dq", required_argument, NULL, 'Q'},
+                                         {"dk", required_argument, NULL, 'K'},
+                                         {"dv", required_argument, NULL, 'V'},
+                                         {"exchange", required_argument, NULL, 'x'},
+                                         {"distributed", no_argument, NULL, 'D'},
+                                         {0}};
     static const char keys[] = "qkvGolQKV";
     static const int slot[] = {F_Q, F_K, F_V, F_DOUT, F_O, F_LSE, F_DQ, F_DK, F_DV};
     int c;
@@ -54,9 +62,12 @@ static int parse(int argc, char **argv, job *j, int rank)
     optind = 1;
     for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         const char *k = c ? strchr(keys, c) : NULL;
-        if (k) j->path[slot[k - keys]] = optarg;
-        else if (c == 'p') j->spec = optarg;
-        else if (c == 'd') j->dev = optarg;
+        if (k)
+            j->path[slot[k - keys]] = optarg;
+        else if (c == 'p')
+            j->spec = optarg;
+        else if (c == 'd')
+            j->dev = optarg;
         else if (c == 'b') {
             if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &j->block)) return CLI_USAGE;
         } else if (c == 's') {
@@ -88,14 +99,19 @@ static int load(job *j, npy_array *a, char *msg, size_t len)
         if (npy_read(j->path[f], &a[f], m, sizeof m) != 0)
             return snprintf(msg, len, "%s %s: %s", opt[f], j->path[f], m), CLI_USAGE;
         if (a[f].ndim != 4 || (a[f].dtype != NPY_F32 && a[f].dtype != NPY_F16))
-            return snprintf(msg, len, "%s %s: expected a float32 or float16 [B, H, N, d] array", opt[f], j->path[f]),
+            return snprintf(msg, len, "%s %s: expected a float32 or float16 [B, H, N, d] array", opt[f],
+                            j->path[f]),
                    CLI_USAGE;
         memcpy(j->dims[f], a[f].shape, sizeof j->dims[f]);
-        if (a[f].dtype != a[F_Q].dtype) return snprintf(msg, len, "%s: dtype differs from Q's", opt[f]), CLI_USAGE;
+        if (a[f].dtype != a[F_Q].dtype)
+            return snprintf(msg, len, "%s: dtype differs from Q's", opt[f]), CLI_USAGE;
     }
     const int64_t *q = j->dims[F_Q], *k = j->dims[F_K], *v = j->dims[F_V], *g = j->dims[F_DOUT];
-    if (memcmp(k, v, sizeof j->dims[0]) || k[0] != q[0] || k[2] != q[2] || k[3] != q[3] || k[1] < 1 || q[1] % k[1])
-        return snprintf(msg, len, "K and V must be [B, H_kv, N, d] with Q's B, N (N_q = N_k here) and d, H %% H_kv = 0"),
+    if (memcmp(k, v, sizeof j->dims[0]) || k[0] != q[0] || k[2] != q[2] || k[3] != q[3] || k[1] < 1 ||
+        q[1] % k[1])
+        return snprintf(
+                   msg, len,
+                   "K and V must be [B, H_kv, N, d] with Q's B, N (N_q = N_k here) and d, H %% H_kv = 0"),
                CLI_USAGE;
     if (j->path[F_DOUT] && memcmp(g, q, sizeof j->dims[0]))
         return snprintf(msg, len, "--dout must have Q's shape"), CLI_USAGE;
@@ -106,7 +122,8 @@ static int load(job *j, npy_array *a, char *msg, size_t len)
 }
 
 /* Rows [a, a + n) of every (batch, head) slice between a whole [BH][N] array and a shard. */
-static void rows(char *full, char *shard, int64_t bh, int64_t N, int64_t a, int64_t n, size_t row, int to_shard)
+static void rows(char *full, char *shard, int64_t bh, int64_t N, int64_t a, int64_t n, size_t row,
+                 int to_shard)
 {
     for (int64_t i = 0; i < bh; i++) {
         char *f = full + (size_t)(i * N + a) * row, *s = shard + (size_t)(i * n) * row;
@@ -115,7 +132,8 @@ static void rows(char *full, char *shard, int64_t bh, int64_t N, int64_t a, int6
 }
 
 /* Whole tensor on rank 0 <-> shards: scatter (to_ranks) or gather, through one packed buffer. */
-static void move(const scl_mpi_plan *plan, char *full, char *shard, int64_t bh, int64_t N, size_t row, int to_ranks)
+static void move(const scl_mpi_plan *plan, char *full, char *shard, int64_t bh, int64_t N, size_t row,
+                 int to_ranks)
 {
     int rank, P;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -131,8 +149,10 @@ static void move(const scl_mpi_plan *plan, char *full, char *shard, int64_t bh, 
         cnt[r] = (int)(bh * n), dis[r] = o, o += cnt[r];
         if (rank == 0 && to_ranks) rows(full, pack + (size_t)dis[r] * row, bh, N, a, n, row, 1);
     }
-    if (to_ranks) MPI_Scatterv(pack, cnt, dis, t, shard, cnt[rank], t, 0, MPI_COMM_WORLD);
-    else MPI_Gatherv(shard, cnt[rank], t, pack, cnt, dis, t, 0, MPI_COMM_WORLD);
+    if (to_ranks)
+        MPI_Scatterv(pack, cnt, dis, t, shard, cnt[rank], t, 0, MPI_COMM_WORLD);
+    else
+        MPI_Gatherv(shard, cnt[rank], t, pack, cnt, dis, t, 0, MPI_COMM_WORLD);
     for (int r = 0; rank == 0 && !to_ranks && r < P; r++) {
         int64_t a, n;
         scl_mpi_plan_shard(plan, r, &a, &n);
@@ -143,10 +163,10 @@ static void move(const scl_mpi_plan *plan, char *full, char *shard, int64_t bh, 
     free(cnt);
 }
 
-
 static int status_code(scl_status s)
 {
-    return s == SCL_ERR_INVALID_ARGUMENT || s == SCL_ERR_PATTERN || s == SCL_ERR_NO_DEVICE || s == SCL_ERR_UNSUPPORTED
+    return s == SCL_ERR_INVALID_ARGUMENT || s == SCL_ERR_PATTERN || s == SCL_ERR_NO_DEVICE ||
+                   s == SCL_ERR_UNSUPPORTED
                ? CLI_USAGE
                : CLI_FAILED;
 }
@@ -186,15 +206,16 @@ static int compute(job *j, npy_array *a, scl_runtime *rt, int rank)
     }
     st = scl_mpi_plan_forward(plan, dev[F_Q], dev[F_K], dev[F_V], dev[F_O], dev[F_LSE]);
     if (st == SCL_OK && bwd)
-        st = scl_mpi_plan_backward(plan, dev[F_Q], dev[F_K], dev[F_V], dev[F_O], dev[F_LSE], dev[F_DOUT], dev[F_DQ],
-                                   dev[F_DK], dev[F_DV]);
+        st = scl_mpi_plan_backward(plan, dev[F_Q], dev[F_K], dev[F_V], dev[F_O], dev[F_LSE], dev[F_DOUT],
+                                   dev[F_DQ], dev[F_DK], dev[F_DV]);
     int code = st == SCL_OK ? CLI_OK : CLI_FAILED;
     if (code && rank == 0) fprintf(stderr, "sparsecl %s: error: %s\n", CMD, scl_mpi_plan_error(plan));
     char msg[600] = "";
     for (int f = F_O; f < F_ALL && !code; f++) {
         if (!dev[f]) continue;
         size_t bytes = (size_t)(bh[f] * n) * rw[f];
-        if (bytes) clEnqueueReadBuffer(scl_runtime_queue(rt), dev[f], CL_TRUE, 0, bytes, host[f], 0, NULL, NULL);
+        if (bytes)
+            clEnqueueReadBuffer(scl_runtime_queue(rt), dev[f], CL_TRUE, 0, bytes, host[f], 0, NULL, NULL);
         if (rank == 0) whole[f] = malloc((size_t)(bh[f] * N) * rw[f] + 1);
         move(plan, whole[f], host[f], bh[f], N, rw[f], 0);
         if (rank != 0 || !j->path[f] || code) continue;
@@ -210,8 +231,8 @@ static int compute(job *j, npy_array *a, scl_runtime *rt, int rank)
         scl_mpi_plan_traffic(plan, &tr);
         int P;
         MPI_Comm_size(MPI_COMM_WORLD, &P);
-        fprintf(stderr, "sparsecl %s: %d ranks, %s exchange, rank 0 sent %.0f and received %.0f bytes\n", CMD, P,
-                cli_mpi_exchange_name(scl_mpi_plan_exchange(plan)), tr.sent, tr.received);
+        fprintf(stderr, "sparsecl %s: %d ranks, %s exchange, rank 0 sent %.0f and received %.0f bytes\n", CMD,
+                P, cli_mpi_exchange_name(scl_mpi_plan_exchange(plan)), tr.sent, tr.received);
     }
     for (int f = 0; f < F_ALL; f++) {
         free(host[f]);
@@ -245,6 +266,7 @@ int scl_mpi_cli_attend(int argc, char **argv)
     }
     scl_runtime_destroy(rt);
 done:
-    for (int f = 0; f < F_IN; f++) npy_free(&a[f]);
+    for (int f = 0; f < F_IN; f++)
+        npy_free(&a[f]);
     return cli_mpi_end(code);
 }

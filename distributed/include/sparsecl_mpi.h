@@ -36,7 +36,8 @@ typedef enum scl_mpi_exchange { SCL_MPI_AUTO = 0, SCL_MPI_HEADS = 1, SCL_MPI_KV 
  * the number of GPUs), else the default device. Collective over comm: a failure on one rank is a
  * failure on all, and msg (may be NULL) then receives "rank R: why" of the first failing rank
  * (*out may still hold a runtime carrying a message; destroy it). */
-scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg, size_t msg_len);
+scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg,
+                                  size_t msg_len);
 
 typedef struct scl_mpi_plan scl_mpi_plan;
 
@@ -78,8 +79,8 @@ typedef struct scl_mpi_traffic {
      * busiest rank's work (non-empty blocks x block^2 x 4d flops) divided by
      * SPARSECL_MPI_FLOP_PER_BYTE (default 1000); the cheaper plan runs. kv_cost -1: cannot run KV. */
     double heads_cost, kv_cost;
-    double sent, received;       /* last call on this rank */
-    double comm_ms, compute_ms;  /* last call on this rank: MPI + staging, and the local plan */
+    double sent, received;      /* last call on this rank */
+    double comm_ms, compute_ms; /* last call on this rank: MPI + staging, and the local plan */
 } scl_mpi_traffic;
 void scl_mpi_plan_traffic(const scl_mpi_plan *plan, scl_mpi_traffic *out);
 

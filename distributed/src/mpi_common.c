@@ -27,7 +27,8 @@ scl_status smpi_fail(scl_mpi_plan *p, scl_status s, const char *fmt, ...)
 /* One MINLOC reduction finds the lowest status and the first rank that had it; that rank then
  * broadcasts its message. Every rank takes part whatever its own outcome, which is what keeps a
  * failing rank from leaving the others blocked in the next collective. */
-static scl_status agree_comm(MPI_Comm comm, int rank, scl_status mine, const char *msg, char *err, size_t err_len)
+static scl_status agree_comm(MPI_Comm comm, int rank, scl_status mine, const char *msg, char *err,
+                             size_t err_len)
 {
     struct {
         int status, rank;
@@ -55,7 +56,8 @@ scl_status smpi_read(scl_mpi_plan *p, cl_mem buf, void *host, size_t bytes)
 {
     if (!bytes) return SCL_OK;
     cl_int e = clEnqueueReadBuffer(scl_runtime_queue(p->rt), buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
-    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBuffer of %zu bytes: CL error %d", bytes, e);
+    if (e != CL_SUCCESS)
+        return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBuffer of %zu bytes: CL error %d", bytes, e);
     return SCL_OK;
 }
 
@@ -79,8 +81,8 @@ cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st)
     return m;
 }
 
-scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl, void *recv,
-                               const int *rcount, const int *rdispl, size_t row_bytes)
+scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl,
+                               void *recv, const int *rcount, const int *rdispl, size_t row_bytes)
 {
     MPI_Datatype row;
     double t0 = smpi_now_ms();
@@ -110,7 +112,8 @@ static void pick_selector(int local, char *sel, size_t len)
     if (!d) return;
     int got = 0, gpus = 0;
     if (scl_devices_list(d, n, &got) == SCL_OK) {
-        for (int i = 0; i < got && i < n; i++) gpus += (d[i].type & CL_DEVICE_TYPE_GPU) != 0;
+        for (int i = 0; i < got && i < n; i++)
+            gpus += (d[i].type & CL_DEVICE_TYPE_GPU) != 0;
         for (int i = 0, g = 0; gpus > 0 && i < got && i < n; i++) {
             if (!(d[i].type & CL_DEVICE_TYPE_GPU)) continue;
             if (g++ == local % gpus) snprintf(sel, len, "%d", d[i].index);
@@ -119,7 +122,8 @@ static void pick_selector(int local, char *sel, size_t len)
     free(d);
 }
 
-scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg, size_t msg_len)
+scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runtime **out, char *msg,
+                                  size_t msg_len)
 {
     char sel[64] = "", err[1024] = "";
     int rank = 0;

@@ -13,7 +13,7 @@ struct scl_mpi_plan {
     scl_runtime *rt;
     scl_shape shape; /* global; kv_heads, seq_k and scale filled in */
     scl_dtype dtype;
-    size_t esz;      /* bytes per element of Q, K, V, O */
+    size_t esz; /* bytes per element of Q, K, V, O */
     scl_mpi_exchange exchange;
     int64_t *start, *len; /* [size]: each rank's rows */
     /* Head all-to-all: rank r computes query heads [h0[r], h0[r] + hn[r]) and key/value heads
@@ -30,7 +30,7 @@ struct scl_mpi_plan {
     unsigned char *need;
     int64_t nb;
     int exact;
-    scl_plan *local;  /* the single-device plan this rank runs (NULL when it has no work) */
+    scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];
 };
@@ -53,15 +53,15 @@ cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st);
 
 /* MPI_Alltoallv of rows of `row_bytes` bytes; counts and displacements in rows. Adds the bytes to
  * the plan's traffic counters. Returns SCL_OK or SCL_ERR_IO with p->err set. */
-scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl, void *recv,
-                               const int *rcount, const int *rdispl, size_t row_bytes);
+scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl,
+                               void *recv, const int *rcount, const int *rdispl, size_t row_bytes);
 
 /* Head all-to-all plan (plan_heads.c). */
 void smpi_heads_partition(scl_mpi_plan *p);
 scl_status smpi_heads_setup(scl_mpi_plan *p, const char *spec);
 scl_status smpi_heads_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
-scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                               cl_mem dq, cl_mem dk, cl_mem dv);
+scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                               cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv);
 /* The spec restricted to heads [h0, h0 + hn), renumbered from 0 (heads() clauses rewritten). */
 int smpi_slice_heads(const char *spec, int h0, int hn, char *out, size_t out_len);
 
@@ -72,11 +72,12 @@ scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_me
                             cl_mem dq, cl_mem dk, cl_mem dv);
 
 /* Planner (planner.c): fills k_lo/k_hi, need, exact and this rank's predicted traffic; *kv_ok
- * tells whether the KV plan can run (always, now: shifted or absolute frame); max_*: the cost model's figure for each plan (the busiest
- * rank's forward bytes plus the busiest rank's work in byte units, see planner.c). Every
- * rank computes every rank's figures from the compiled pattern: no messages. Needs the head
- * partition (smpi_heads_partition). */
-scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads, double *max_kv_run);
+ * tells whether the KV plan can run (always, now: shifted or absolute frame); max_*: the cost model's figure
+ * for each plan (the busiest rank's forward bytes plus the busiest rank's work in byte units, see planner.c).
+ * Every rank computes every rank's figures from the compiled pattern: no messages. Needs the head partition
+ * (smpi_heads_partition). */
+scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads,
+                             double *max_kv_run);
 /* Does the predicate of the spec depend on i - j only (so a shifted frame computes it exactly)? */
 int smpi_shift_invariant(const char *spec);
 

@@ -9,15 +9,19 @@
 static scl_status check_shape(scl_mpi_plan *p, const scl_shape *s)
 {
     if (s->seq_k != 0 && s->seq_k != s->seq_q)
-        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "seq_k (%lld) must equal seq_q (%lld): the sequence is sharded",
-                         (long long)s->seq_k, (long long)s->seq_q);
-    if (s->layout != SCL_LAYOUT_BHND) return smpi_fail(p, SCL_ERR_UNSUPPORTED, "only the BHND layout is sharded");
-    if (s->batch < 1 || s->heads < 1 || s->seq_q < 1 || s->block < 8 || s->block > 256 || (s->block & (s->block - 1)))
-        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad shape (batch %d, heads %d, seq %lld, block %d)", s->batch,
-                         s->heads, (long long)s->seq_q, s->block);
+        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT,
+                         "seq_k (%lld) must equal seq_q (%lld): the sequence is sharded", (long long)s->seq_k,
+                         (long long)s->seq_q);
+    if (s->layout != SCL_LAYOUT_BHND)
+        return smpi_fail(p, SCL_ERR_UNSUPPORTED, "only the BHND layout is sharded");
+    if (s->batch < 1 || s->heads < 1 || s->seq_q < 1 || s->block < 8 || s->block > 256 ||
+        (s->block & (s->block - 1)))
+        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad shape (batch %d, heads %d, seq %lld, block %d)",
+                         s->batch, s->heads, (long long)s->seq_q, s->block);
     int kv = s->kv_heads ? s->kv_heads : s->heads;
     if (kv < 1 || s->heads % kv)
-        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "heads (%d) must be a multiple of kv_heads (%d)", s->heads, kv);
+        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "heads (%d) must be a multiple of kv_heads (%d)",
+                         s->heads, kv);
     if (s->seq_q > ((int64_t)1 << 40)) return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "sequence too long");
     return SCL_OK;
 }
@@ -68,10 +72,14 @@ scl_status scl_mpi_plan_create(scl_runtime *rt, MPI_Comm comm, const char *spec,
     p->dtype = dtype;
     p->esz = dtype == SCL_F16 ? 2 : 4;
     scl_status st = SCL_OK;
-    if (!rt || !spec || !shape) st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "NULL runtime, spec or shape");
-    else if (dtype != SCL_F32 && dtype != SCL_F16) st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad dtype %d", dtype);
-    else if ((unsigned)exchange > SCL_MPI_KV) st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad exchange %d", exchange);
-    else st = check_shape(p, shape);
+    if (!rt || !spec || !shape)
+        st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "NULL runtime, spec or shape");
+    else if (dtype != SCL_F32 && dtype != SCL_F16)
+        st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad dtype %d", dtype);
+    else if ((unsigned)exchange > SCL_MPI_KV)
+        st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad exchange %d", exchange);
+    else
+        st = check_shape(p, shape);
     if (st == SCL_OK) {
         p->shape = *shape;
         if (!p->shape.kv_heads) p->shape.kv_heads = p->shape.heads;
@@ -95,7 +103,10 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
     free(p);
 }
 
-const char *scl_mpi_plan_error(const scl_mpi_plan *p) { return p ? p->err : "no plan"; }
+const char *scl_mpi_plan_error(const scl_mpi_plan *p)
+{
+    return p ? p->err : "no plan";
+}
 
 void scl_mpi_plan_shard(const scl_mpi_plan *p, int rank, int64_t *start, int64_t *len)
 {
@@ -104,7 +115,10 @@ void scl_mpi_plan_shard(const scl_mpi_plan *p, int rank, int64_t *start, int64_t
     if (len) *len = ok ? p->len[rank] : 0;
 }
 
-scl_mpi_exchange scl_mpi_plan_exchange(const scl_mpi_plan *p) { return p ? p->exchange : SCL_MPI_AUTO; }
+scl_mpi_exchange scl_mpi_plan_exchange(const scl_mpi_plan *p)
+{
+    return p ? p->exchange : SCL_MPI_AUTO;
+}
 
 void scl_mpi_plan_traffic(const scl_mpi_plan *p, scl_mpi_traffic *out)
 {
@@ -119,13 +133,15 @@ static scl_status check_buffers(scl_mpi_plan *p, cl_mem *m, const int *kind, con
     for (int i = 0; i < n; i++) {
         if (!m[i] || !rows) continue;
         int64_t heads = kind[i] == 1 ? p->shape.kv_heads : p->shape.heads;
-        size_t need = (size_t)(B * heads * rows) * (kind[i] == 2 ? sizeof(float) : (size_t)p->shape.head_dim * p->esz);
+        size_t need =
+            (size_t)(B * heads * rows) * (kind[i] == 2 ? sizeof(float) : (size_t)p->shape.head_dim * p->esz);
         size_t have = 0;
         if (clGetMemObjectInfo(m[i], CL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS)
             return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "%s is not a valid buffer", name[i]);
         if (have < need)
-            return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "%s holds %zu bytes; this rank's shard (%lld rows) needs %zu",
-                             name[i], have, (long long)rows, need);
+            return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT,
+                             "%s holds %zu bytes; this rank's shard (%lld rows) needs %zu", name[i], have,
+                             (long long)rows, need);
     }
     return SCL_OK;
 }
@@ -149,11 +165,12 @@ scl_status scl_mpi_plan_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, c
     static const char *const name[5] = {"q", "k", "v", "o", "lse"};
     if (st == SCL_OK) st = check_buffers(p, m, kind, name, 5);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
-    return p->exchange == SCL_MPI_KV ? smpi_kv_forward(p, q, k, v, o, lse) : smpi_heads_forward(p, q, k, v, o, lse);
+    return p->exchange == SCL_MPI_KV ? smpi_kv_forward(p, q, k, v, o, lse)
+                                     : smpi_heads_forward(p, q, k, v, o, lse);
 }
 
-scl_status scl_mpi_plan_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                                 cl_mem dq, cl_mem dk, cl_mem dv)
+scl_status scl_mpi_plan_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                 cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     reset_counters(p);

@@ -27,7 +27,8 @@ static scl_status exchange(scl_mpi_plan *p, const void *in, void *out, int x, co
     const char *src = in;
     char *dst = out;
     scl_status st = SCL_OK;
-    if (!sb || !rb) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", total_s + total_r);
+    if (!sb || !rb)
+        st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", total_s + total_r);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done; /* all ranks enter the all-to-all or none */
     /* Pack in (destination, batch, head, row) order: each (batch, head) run of rows is contiguous
      * on both sides, so packing and unpacking are one memcpy per run. */
@@ -87,7 +88,8 @@ static scl_status alloc_tensor(scl_mpi_plan *p, tensor *t)
     scl_status st = SCL_OK;
     t->host_shard = malloc(ns + 1);
     t->host_heads = calloc(nh + 1, 1);
-    if (!t->host_shard || !t->host_heads) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nh);
+    if (!t->host_shard || !t->host_heads)
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nh);
     t->heads = smpi_buffer(p, nh, &st);
     return st;
 }
@@ -129,7 +131,9 @@ static scl_status scatter(scl_mpi_plan *p, tensor *t, int n_in)
         size_t row;
         geom(p, t[i].kind, &x, &x0, &xn, &row);
         double t0 = smpi_now_ms();
-        scl_status st = t[i].shard && !failed ? smpi_read(p, t[i].shard, t[i].host_shard, shard_bytes(p, t[i].kind)) : failed;
+        scl_status st = t[i].shard && !failed
+                            ? smpi_read(p, t[i].shard, t[i].host_shard, shard_bytes(p, t[i].kind))
+                            : failed;
         p->traffic.comm_ms += smpi_now_ms() - t0;
         if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
         if ((st = exchange(p, t[i].host_shard, t[i].host_heads, x, x0, xn, row, 1)) != SCL_OK) return st;
@@ -150,7 +154,8 @@ static scl_status gather(scl_mpi_plan *p, tensor *t, int from, int n)
         size_t row;
         geom(p, t[i].kind, &x, &x0, &xn, &row);
         double t0 = smpi_now_ms();
-        scl_status st = failed ? failed : smpi_read(p, t[i].heads, t[i].host_heads, heads_bytes(p, t[i].kind));
+        scl_status st =
+            failed ? failed : smpi_read(p, t[i].heads, t[i].host_heads, heads_bytes(p, t[i].kind));
         p->traffic.comm_ms += smpi_now_ms() - t0;
         if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
         if ((st = exchange(p, t[i].host_heads, t[i].host_shard, x, x0, xn, row, 0)) != SCL_OK) return st;
@@ -164,13 +169,15 @@ static scl_status gather(scl_mpi_plan *p, tensor *t, int from, int n)
 static scl_status run(scl_mpi_plan *p, tensor *t, int n, int n_in, int backward)
 {
     scl_status st = SCL_OK;
-    for (int i = 0; i < n && st == SCL_OK; i++) st = alloc_tensor(p, &t[i]);
+    for (int i = 0; i < n && st == SCL_OK; i++)
+        st = alloc_tensor(p, &t[i]);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
     if ((st = smpi_agree(p, scatter(p, t, n_in), p->err)) != SCL_OK) goto done;
     double t0 = smpi_now_ms();
     if (p->local) {
         if (!backward)
-            st = scl_plan_forward(p->local, t[0].heads, t[1].heads, t[2].heads, t[3].heads, t[4].heads, 0, NULL, NULL);
+            st = scl_plan_forward(p->local, t[0].heads, t[1].heads, t[2].heads, t[3].heads, t[4].heads, 0,
+                                  NULL, NULL);
         else
             st = scl_plan_backward(p->local, t[0].heads, t[1].heads, t[2].heads, t[3].heads, t[4].heads,
                                    t[5].heads, t[6].heads, t[7].heads, t[8].heads, 0, NULL, NULL);
@@ -187,16 +194,17 @@ done:
 
 scl_status smpi_heads_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse)
 {
-    tensor t[5] = {{T_Q, q, 0, 0, 0}, {T_KV, k, 0, 0, 0}, {T_KV, v, 0, 0, 0}, {T_Q, o, 0, 0, 0}, {T_LSE, lse, 0, 0, 0}};
+    tensor t[5] = {
+        {T_Q, q, 0, 0, 0}, {T_KV, k, 0, 0, 0}, {T_KV, v, 0, 0, 0}, {T_Q, o, 0, 0, 0}, {T_LSE, lse, 0, 0, 0}};
     return run(p, t, 5, 3, 0);
 }
 
-scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                               cl_mem dq, cl_mem dk, cl_mem dv)
+scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                               cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv)
 {
-    tensor t[9] = {{T_Q, q, 0, 0, 0},     {T_KV, k, 0, 0, 0},  {T_KV, v, 0, 0, 0},
-                   {T_Q, o, 0, 0, 0},     {T_LSE, lse, 0, 0, 0}, {T_Q, dout, 0, 0, 0},
-                   {T_Q, dq, 0, 0, 0},    {T_KV, dk, 0, 0, 0}, {T_KV, dv, 0, 0, 0}};
+    tensor t[9] = {{T_Q, q, 0, 0, 0},  {T_KV, k, 0, 0, 0},    {T_KV, v, 0, 0, 0},
+                   {T_Q, o, 0, 0, 0},  {T_LSE, lse, 0, 0, 0}, {T_Q, dout, 0, 0, 0},
+                   {T_Q, dq, 0, 0, 0}, {T_KV, dk, 0, 0, 0},   {T_KV, dv, 0, 0, 0}};
     return run(p, t, 9, 6, 1);
 }
 

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static int64_t ov_lo(int64_t a0, int64_t b0) { return a0 > b0 ? a0 : b0; }
+static int64_t ov_lo(int64_t a0, int64_t b0)
+{
+    return a0 > b0 ? a0 : b0;
+}
 static int64_t ov_n(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
 {
     int64_t lo = ov_lo(a0, b0), hi = a1 < b1 ? a1 : b1;
@@ -37,8 +40,10 @@ static int64_t next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64
     }
     const unsigned char *need = p->need + (size_t)r * (size_t)p->nb;
     int64_t c = *pos / b, c1;
-    while (c * b < end && !need[c]) c++;
-    for (c1 = c; c1 * b < end && need[c1]; c1++) {}
+    while (c * b < end && !need[c])
+        c++;
+    for (c1 = c; c1 * b < end && need[c1]; c1++) {
+    }
     *lo = c * b;
     *pos = c1 * b < end ? c1 * b : end;
     return *pos > *lo ? *pos - *lo : 0;
@@ -47,7 +52,8 @@ static int64_t next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64
 static int64_t fetched(const scl_mpi_plan *p, int r, int s)
 {
     int64_t total = 0, lo, n;
-    for (int64_t pos = p->start[s]; (n = next_run(p, r, s, &pos, &lo)) > 0;) total += n;
+    for (int64_t pos = p->start[s]; (n = next_run(p, r, s, &pos, &lo)) > 0;)
+        total += n;
     return total;
 }
 
@@ -55,7 +61,8 @@ static int64_t fetched(const scl_mpi_plan *p, int r, int s)
 static void accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
 {
     if (p->dtype == SCL_F32) {
-        for (size_t i = 0; i < n; i++) ((float *)d)[i] += ((const float *)a)[i];
+        for (size_t i = 0; i < n; i++)
+            ((float *)d)[i] += ((const float *)a)[i];
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -74,7 +81,8 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     int *sc = calloc((size_t)P * 4, sizeof *sc), *sd = sc + P, *rc = sc + 2 * P, *rd = sc + 3 * P;
     if (!sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
     for (int s = 0, so = 0, ro = 0; s < P; s++) {
-        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me), take = s == me && !reverse ? 0 : fetched(p, me, s);
+        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me),
+                take = s == me && !reverse ? 0 : fetched(p, me, s);
         sc[s] = (int)(BX * (reverse ? take : give)), rc[s] = (int)(BX * (reverse ? give : take));
         sd[s] = so, rd[s] = ro, so += sc[s], ro += rc[s];
     }
@@ -89,7 +97,8 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
         int64_t lo, cnt;
         for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
-                size_t at = reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
+                size_t at =
+                    reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
                 memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
             }
     }
@@ -102,8 +111,11 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
         for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
                 const char *src = rb + (size_t)o * row;
-                if (!reverse) memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
-                else accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src, (size_t)cnt * row / p->esz);
+                if (!reverse)
+                    memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
+                else
+                    accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src,
+                               (size_t)cnt * row / p->esz);
             }
     }
 done:
@@ -134,13 +146,13 @@ static size_t rows_of(const scl_mpi_plan *p, const tensor *t, int frame)
 
 /* Rows [r0, r0 + rows) of every (batch, head) slice between buffers whose slices hold `sp` and
  * `dp` rows: one rectangular copy on the device, no host round trip. */
-static scl_status copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0, size_t dp,
-                            size_t rows, size_t bh, size_t row)
+static scl_status copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0,
+                            size_t dp, size_t rows, size_t bh, size_t row)
 {
     if (!rows || !bh) return SCL_OK;
     size_t so[3] = {s0 * row, 0, 0}, dor[3] = {d0 * row, 0, 0}, region[3] = {rows * row, bh, 1};
-    cl_int e = clEnqueueCopyBufferRect(scl_runtime_queue(p->rt), src, dst, so, dor, region, sp * row, 0, dp * row, 0,
-                                       0, NULL, NULL);
+    cl_int e = clEnqueueCopyBufferRect(scl_runtime_queue(p->rt), src, dst, so, dor, region, sp * row, 0,
+                                       dp * row, 0, 0, NULL, NULL);
     return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueCopyBufferRect: CL error %d", e);
 }
 
@@ -151,9 +163,11 @@ static scl_status write_remote(scl_mpi_plan *p, cl_mem dev, const char *hf, size
         int64_t lo, cnt;
         for (int64_t pos = p->start[s]; s != p->rank && (cnt = next_run(p, p->rank, s, &pos, &lo)) > 0;) {
             size_t o[3] = {(size_t)(lo - p->f0) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
-            cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region,
-                                                (size_t)p->fk * row, 0, (size_t)p->fk * row, 0, hf, 0, NULL, NULL);
-            if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
+            cl_int e =
+                clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region,
+                                         (size_t)p->fk * row, 0, (size_t)p->fk * row, 0, hf, 0, NULL, NULL);
+            if (e != CL_SUCCESS)
+                return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
         }
     }
     return SCL_OK;
@@ -169,9 +183,10 @@ static scl_status read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, s
         for (int64_t pos = p->start[me]; s != me && (cnt = next_run(p, s, me, &pos, &lo)) > 0;) {
             size_t o[3] = {(size_t)(lo - p->start[me]) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
             size_t pitch = (size_t)p->len[me] * row;
-            cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0, pitch,
-                                               0, hs, 0, NULL, NULL);
-            if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBufferRect: CL error %d", e);
+            cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0,
+                                               pitch, 0, hs, 0, NULL, NULL);
+            if (e != CL_SUCCESS)
+                return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueReadBufferRect: CL error %d", e);
         }
     }
     return SCL_OK;
@@ -179,7 +194,8 @@ static scl_status read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, s
 
 static scl_status fill(scl_mpi_plan *p, cl_mem dev, float value, size_t bytes)
 {
-    cl_int e = clEnqueueFillBuffer(scl_runtime_queue(p->rt), dev, &value, sizeof value, 0, bytes, 0, NULL, NULL);
+    cl_int e =
+        clEnqueueFillBuffer(scl_runtime_queue(p->rt), dev, &value, sizeof value, 0, bytes, 0, NULL, NULL);
     return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueFillBuffer: CL error %d", e);
 }
 
@@ -197,17 +213,19 @@ static scl_status stage_in(scl_mpi_plan *p, tensor *t, scl_status st)
     const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
     const size_t off = (size_t)(p->start[me] - p->f0);
     if (t->kind != T_KV) {
-        if (st == SCL_OK && have) st = fill(p, t->dev, t->kind == T_LSE ? 1e30f : 0.0f, rows_of(p, t, 1) * row);
+        if (st == SCL_OK && have)
+            st = fill(p, t->dev, t->kind == T_LSE ? 1e30f : 0.0f, rows_of(p, t, 1) * row);
         if (st == SCL_OK && have) st = copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
         return st;
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if ((st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 0)) != SCL_OK || !have) return st;
-    if (p->exact || p->f0 < p->k_lo[me]) st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys not fetched */
+    if (p->exact || p->f0 < p->k_lo[me])
+        st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys not fetched */
     int64_t lo, own;
     for (int64_t pos = p->start[me]; st == SCL_OK && (own = next_run(p, me, me, &pos, &lo)) > 0;)
-        st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0), (size_t)p->fk,
-                       (size_t)own, bh, row);
+        st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
+                       (size_t)p->fk, (size_t)own, bh, row);
     return st == SCL_OK ? write_remote(p, t->dev, t->hf, bh, row) : st;
 }
 
@@ -219,7 +237,8 @@ static scl_status stage_out(scl_mpi_plan *p, tensor *t, scl_status st)
     const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
     if (t->kind != T_KV) {
         if (st == SCL_OK && have && t->shard)
-            st = copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh, row);
+            st = copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh,
+                           row);
         return st;
     }
     if (st == SCL_OK && have) st = smpi_read(p, t->dev, t->hf, rows_of(p, t, 1) * row);
@@ -240,8 +259,10 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
         if (t[i].kind == T_KV) { /* only keys and values pass through the host */
             t[i].hs = malloc(ns + 1);
             t[i].hf = malloc(nf + 1);
-            if (!t[i].hs || !t[i].hf) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nf);
-            if (st == SCL_OK && have && !t[i].out) st = read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
+            if (!t[i].hs || !t[i].hf)
+                st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nf);
+            if (st == SCL_OK && have && !t[i].out)
+                st = read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
         }
         if (st == SCL_OK && have) t[i].dev = smpi_buffer(p, nf, &st);
     }
@@ -255,8 +276,8 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
         if (!backward)
             st = scl_plan_forward(p->local, t[0].dev, t[1].dev, t[2].dev, t[3].dev, t[4].dev, 0, NULL, NULL);
         else
-            st = scl_plan_backward(p->local, t[0].dev, t[1].dev, t[2].dev, t[3].dev, t[4].dev, t[5].dev, t[6].dev,
-                                   t[7].dev, t[8].dev, 0, NULL, NULL);
+            st = scl_plan_backward(p->local, t[0].dev, t[1].dev, t[2].dev, t[3].dev, t[4].dev, t[5].dev,
+                                   t[6].dev, t[7].dev, t[8].dev, 0, NULL, NULL);
         if (st == SCL_OK && clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS) st = SCL_ERR_OPENCL;
         if (st != SCL_OK) smpi_fail(p, st, "local plan: %s", scl_last_error_message(p->rt));
     }
@@ -268,8 +289,8 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
     if (st == SCL_OK && clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS)
         st = smpi_fail(p, SCL_ERR_OPENCL, "clFinish after the output copies failed");
     if (getenv("SPARSECL_MPI_TRACE"))
-        fprintf(stderr, "rank %d: inputs %.1f ms, plan %.1f ms, wait + outputs %.1f ms\n", p->rank, t1 - t0, t2 - t1,
-                smpi_now_ms() - t2);
+        fprintf(stderr, "rank %d: inputs %.1f ms, plan %.1f ms, wait + outputs %.1f ms\n", p->rank, t1 - t0,
+                t2 - t1, smpi_now_ms() - t2);
 done:
     for (int i = 0; i < nt; i++) {
         free(t[i].hs);
@@ -281,7 +302,10 @@ done:
 
 scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse)
 {
-    tensor t[5] = {{T_Q, 0, q, 0, 0, 0}, {T_KV, 0, k, 0, 0, 0}, {T_KV, 0, v, 0, 0, 0}, {T_Q, 1, o, 0, 0, 0},
+    tensor t[5] = {{T_Q, 0, q, 0, 0, 0},
+                   {T_KV, 0, k, 0, 0, 0},
+                   {T_KV, 0, v, 0, 0, 0},
+                   {T_Q, 1, o, 0, 0, 0},
                    {T_LSE, 1, lse, 0, 0, 0}};
     return run(p, t, 5, 0);
 }
@@ -289,9 +313,9 @@ scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem
 scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
                             cl_mem dq, cl_mem dk, cl_mem dv)
 {
-    tensor t[9] = {{T_Q, 0, q, 0, 0, 0},    {T_KV, 0, k, 0, 0, 0},  {T_KV, 0, v, 0, 0, 0},
-                   {T_Q, 0, o, 0, 0, 0},    {T_LSE, 0, lse, 0, 0, 0}, {T_Q, 0, dout, 0, 0, 0},
-                   {T_Q, 1, dq, 0, 0, 0},   {T_KV, 1, dk, 0, 0, 0}, {T_KV, 1, dv, 0, 0, 0}};
+    tensor t[9] = {{T_Q, 0, q, 0, 0, 0},  {T_KV, 0, k, 0, 0, 0},    {T_KV, 0, v, 0, 0, 0},
+                   {T_Q, 0, o, 0, 0, 0},  {T_LSE, 0, lse, 0, 0, 0}, {T_Q, 0, dout, 0, 0, 0},
+                   {T_Q, 1, dq, 0, 0, 0}, {T_KV, 1, dk, 0, 0, 0},   {T_KV, 1, dv, 0, 0, 0}};
     return run(p, t, 9, 1);
 }
 
@@ -306,7 +330,8 @@ static scl_status rows_spec(scl_mpi_plan *p, const char *spec, char *out, size_t
     const char *dir = getenv("TMPDIR");
     snprintf(path, plen, "%s/sparsecl_mpi_rows_XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(path);
-    if (fd < 0) return smpi_fail(p, SCL_ERR_IO, "cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
+    if (fd < 0)
+        return smpi_fail(p, SCL_ERR_IO, "cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
     close(fd);
     unsigned char *m = calloc((size_t)(nb * nb), 1);
     if (!m) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "row layout of %lld blocks", (long long)nb);

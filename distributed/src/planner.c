@@ -27,7 +27,8 @@ static void needed(scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *k
         for (int L = 0; L < lut->n_layouts; L++)
             for (int64_t row = rb0; row < rb1; row++) {
                 const int32_t *ptr = lut->row_ptr + (size_t)L * (lut->nb_q + 1);
-                for (int32_t e = ptr[row]; e < ptr[row + 1]; e++) mark[lut->col_idx[e]] = 1;
+                for (int32_t e = ptr[row]; e < ptr[row + 1]; e++)
+                    mark[lut->col_idx[e]] = 1;
             }
         for (int h = 0; h < lut->heads; h++) {
             const int32_t *ptr = lut->row_ptr + (size_t)lut->head_layout[h] * (lut->nb_q + 1);
@@ -40,7 +41,8 @@ static void needed(scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *k
             if (first < 0) first = c;
             last = c;
             int64_t k0 = (int64_t)c * b, k1 = k0 + b < N ? k0 + b : N;
-            for (int s = 0; s < P; s++) need[r * P + s] += overlap(k0, k1, p->start[s], p->start[s] + p->len[s]);
+            for (int s = 0; s < P; s++)
+                need[r * P + s] += overlap(k0, k1, p->start[s], p->start[s] + p->len[s]);
         }
         /* The KV plan fetches the whole range between the first and last needed key. */
         p->k_lo[r] = first < 0 ? p->start[r] : (int64_t)first * b;
@@ -52,14 +54,16 @@ static void needed(scl_mpi_plan *p, const spc_lut *lut, int64_t *need, double *k
 static double heads_bytes(const scl_mpi_plan *p, int r)
 {
     const double B = p->shape.batch, H = p->shape.heads, Hkv = p->shape.kv_heads, N = (double)p->shape.seq_q;
-    const double n = (double)p->len[r], hn = p->hn[r], kvn = p->kvn[r], row = (double)p->shape.head_dim * p->esz;
-    double out = B * n * row * ((H - hn) + 2 * (Hkv - kvn));   /* my rows of the others' heads */
-    double in = B * (N - n) * row * (hn + 2 * kvn);            /* the others' rows of my heads */
+    const double n = (double)p->len[r], hn = p->hn[r], kvn = p->kvn[r],
+                 row = (double)p->shape.head_dim * p->esz;
+    double out = B * n * row * ((H - hn) + 2 * (Hkv - kvn));     /* my rows of the others' heads */
+    double in = B * (N - n) * row * (hn + 2 * kvn);              /* the others' rows of my heads */
     double back = B * (hn * (N - n) + (H - hn) * n) * (row + 4); /* O and LSE return */
     return out + in + back;
 }
 
-scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads, double *max_kv_run)
+scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, double *max_heads,
+                             double *max_kv_run)
 {
     const int P = p->size, me = p->rank;
     spc_error err;
@@ -68,14 +72,16 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
     spc_lut *lut = NULL;
     spc_geometry g = {p->shape.seq_q, p->shape.seq_q, p->shape.block, p->shape.heads};
     int64_t *need = calloc((size_t)P * P, sizeof *need);
-    double *kv_blocks = calloc((size_t)P + (size_t)p->shape.heads, sizeof *kv_blocks), *head_blocks = kv_blocks + P;
+    double *kv_blocks = calloc((size_t)P + (size_t)p->shape.heads, sizeof *kv_blocks),
+           *head_blocks = kv_blocks + P;
     scl_status st = SCL_OK;
     if (!need || !kv_blocks) {
         free(need);
         free(kv_blocks);
         return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "planner");
     }
-    if (spc_parse(spec, &pat, &err) != 0 || spc_bind(pat, &g, &bound, &err) != 0 || spc_compile(bound, &lut, &err) != 0) {
+    if (spc_parse(spec, &pat, &err) != 0 || spc_bind(pat, &g, &bound, &err) != 0 ||
+        spc_compile(bound, &lut, &err) != 0) {
         st = smpi_fail(p, SCL_ERR_PATTERN, "pattern '%s': %s", spec, err.message);
         goto done;
     }
@@ -91,7 +97,8 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
      * behind a link of tens of GB/s). Only the busiest rank's work counts: it sets the time. */
     const char *fpb = getenv("SPARSECL_MPI_FLOP_PER_BYTE");
     double ratio = fpb && atof(fpb) > 0 ? atof(fpb) : 1000.0;
-    double per_block = (double)p->shape.batch * p->shape.block * p->shape.block * 4.0 * p->shape.head_dim / ratio;
+    double per_block =
+        (double)p->shape.batch * p->shape.block * p->shape.block * 4.0 * p->shape.head_dim / ratio;
     const double kvrow = 2.0 * p->shape.batch * p->shape.kv_heads * p->shape.head_dim * (double)p->esz;
     /* i - j patterns run a shifted frame (memory of the shard plus its halo); the others the
      * absolute frame, exactly the needed blocks moved but whole-sequence buffers on every rank. */
@@ -101,15 +108,19 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
     double work_heads = 0, work_kv = 0;
     for (int r = 0; r < P; r++) {
         double exact = 0, run = 0, wh = 0;
-        for (int h = p->h0[r]; h < p->h0[r] + p->hn[r]; h++) wh += head_blocks[h];
+        for (int h = p->h0[r]; h < p->h0[r] + p->hn[r]; h++)
+            wh += head_blocks[h];
         if (wh > work_heads) work_heads = wh;
         if (kv_blocks[r] > work_kv) work_kv = kv_blocks[r];
         for (int s = 0; s < P; s++) {
             if (s == r) continue;
             exact += (double)(need[r * P + s] + need[s * P + r]) * kvrow;
-            int64_t in = p->len[r] ? overlap(p->k_lo[r], p->k_hi[r], p->start[s], p->start[s] + p->len[s]) : 0;
-            int64_t out = p->len[s] ? overlap(p->k_lo[s], p->k_hi[s], p->start[r], p->start[r] + p->len[r]) : 0;
-            run += p->exact ? (double)(need[r * P + s] + need[s * P + r]) * kvrow : (double)(in + out) * kvrow;
+            int64_t in =
+                p->len[r] ? overlap(p->k_lo[r], p->k_hi[r], p->start[s], p->start[s] + p->len[s]) : 0;
+            int64_t out =
+                p->len[s] ? overlap(p->k_lo[s], p->k_hi[s], p->start[r], p->start[r] + p->len[r]) : 0;
+            run +=
+                p->exact ? (double)(need[r * P + s] + need[s * P + r]) * kvrow : (double)(in + out) * kvrow;
         }
         double hb = heads_bytes(p, r);
         if (hb > *max_heads) *max_heads = hb;

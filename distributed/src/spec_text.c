@@ -36,10 +36,14 @@ static size_t body_end(const char *s, size_t n)
             quote = s[i] != '"';
             continue;
         }
-        if (s[i] == '"') quote = 1;
-        else if (s[i] == '(') depth++;
-        else if (s[i] == ')' && depth-- == 0) return i;
-        else if (s[i] == ';' && depth == 0) return i;
+        if (s[i] == '"')
+            quote = 1;
+        else if (s[i] == '(')
+            depth++;
+        else if (s[i] == ')' && depth-- == 0)
+            return i;
+        else if (s[i] == ';' && depth == 0)
+            return i;
     }
     return n;
 }
@@ -55,16 +59,19 @@ static size_t slice_heads(const char *s, size_t n, int h0, int hn, out_buf *o)
         char ranges[512] = "";
         size_t rl = 0;
         while (i < n && s[i] != ':') { /* "a-b, c" */
-            while (i < n && (isspace((unsigned char)s[i]) || s[i] == ',')) i++;
+            while (i < n && (isspace((unsigned char)s[i]) || s[i] == ','))
+                i++;
             if (i >= n || s[i] == ':') break;
             char *e;
             long a = strtol(s + i, &e, 10), b = a;
             i = (size_t)(e - s);
-            while (i < n && isspace((unsigned char)s[i])) i++;
+            while (i < n && isspace((unsigned char)s[i]))
+                i++;
             if (i < n && s[i] == '-') b = strtol(s + i + 1, &e, 10), i = (size_t)(e - s);
             long lo = a > h0 ? a : h0, hi = b < h0 + hn - 1 ? b : h0 + hn - 1;
             if (lo <= hi && rl < sizeof ranges - 48)
-                rl += (size_t)snprintf(ranges + rl, sizeof ranges - rl, "%s%ld-%ld", rl ? "," : "", lo - h0, hi - h0);
+                rl += (size_t)snprintf(ranges + rl, sizeof ranges - rl, "%s%ld-%ld", rl ? "," : "", lo - h0,
+                                       hi - h0);
         }
         if (i >= n) {
             o->bad = 1;
@@ -79,7 +86,8 @@ static size_t slice_heads(const char *s, size_t n, int h0, int hn, out_buf *o)
             slice(s + i, e - i, h0, hn, o);
         }
         i = e < n && s[e] == ';' ? e + 1 : e;
-        while (i < n && isspace((unsigned char)s[i])) i++;
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
     }
     if (!clauses) o->bad = 1;
     put(o, ")", 1);
@@ -91,14 +99,16 @@ static void slice(const char *s, size_t n, int h0, int hn, out_buf *o)
     for (size_t i = 0; i < n && !o->bad;) {
         if (s[i] == '"') { /* a quoted path: copied as it is */
             size_t j = i + 1;
-            while (j < n && s[j] != '"') j++;
+            while (j < n && s[j] != '"')
+                j++;
             put(o, s + i, j < n ? j - i + 1 : n - i);
             i = j + 1;
             continue;
         }
         if (n - i >= 5 && strncmp(s + i, "heads", 5) == 0 && (i == 0 || !isalnum((unsigned char)s[i - 1]))) {
             size_t j = i + 5;
-            while (j < n && isspace((unsigned char)s[j])) j++;
+            while (j < n && isspace((unsigned char)s[j]))
+                j++;
             if (j < n && s[j] == '(') {
                 i = j + slice_heads(s + j, n - j, h0, hn, o);
                 continue;
@@ -129,7 +139,8 @@ int smpi_shift_invariant(const char *spec)
             continue;
         }
         const char *w = s;
-        while (isalnum((unsigned char)*s) || *s == '_') s++;
+        while (isalnum((unsigned char)*s) || *s == '_')
+            s++;
         int good = 0;
         for (size_t k = 0; k < sizeof ok / sizeof *ok; k++)
             good |= strlen(ok[k]) == (size_t)(s - w) && strncmp(w, ok[k], (size_t)(s - w)) == 0;

@@ -12,7 +12,8 @@ static int gen(char **a)
 {
     int64_t shape[4];
     uint64_t s = strtoull(a[0 + 1], NULL, 10);
-    for (int i = 0; i < 4; i++) shape[i] = strtoll(a[2 + i], NULL, 10);
+    for (int i = 0; i < 4; i++)
+        shape[i] = strtoll(a[2 + i], NULL, 10);
     size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
     float *x = malloc(n * sizeof *x + 1);
     for (size_t i = 0; i < n; i++) {
@@ -44,7 +45,8 @@ static int cmp(char **a)
         if (!(d <= e)) e = d;
         if (fabs(q) > scale && !isinf(q)) scale = fabs(q);
     }
-    printf("%s vs %s: %s, max error %.2e relative\n", a[0], a[1], same ? "same shape" : "SHAPES DIFFER", e / scale);
+    printf("%s vs %s: %s, max error %.2e relative\n", a[0], a[1], same ? "same shape" : "SHAPES DIFFER",
+           e / scale);
     npy_free(&x);
     npy_free(&y);
     return same && e <= 1e-4 * scale ? 0 : 1;

@@ -28,11 +28,11 @@ static const tcase CASES[] = {
     {"bigbird(3, 1, 2, 7)", 256, 4, 4, 16, 16, 0},
     {"heads(0-1: causal & local(12); 2: dense; 3: causal & dilated(4, 3))", 200, 4, 4, 16, 16, 0},
     {"heads(0: bigbird(3, 1, 1, 5); 1-3: longformer(4, 9))", 192, 4, 4, 16, 16, 0},
-    {"causal", 200, 4, 2, 16, 16, 0},      /* GQA */
-    {"local(20)", 200, 8, 2, 32, 16, 0},   /* GQA, 4 query heads per K/V head */
+    {"causal", 200, 4, 2, 16, 16, 0},            /* GQA */
+    {"local(20)", 200, 8, 2, 32, 16, 0},         /* GQA, 4 query heads per K/V head */
     {"causal & local(9)", 101, 2, 1, 16, 32, 0}, /* N not divisible by the block or by P */
-    {"causal", 37, 3, 3, 16, 8, 0},        /* a tail block and odd heads */
-    {"causal & local(5)", 20, 2, 2, 16, 16, 0}, /* fewer blocks than ranks at P = 4: idle ranks */
+    {"causal", 37, 3, 3, 16, 8, 0},              /* a tail block and odd heads */
+    {"causal & local(5)", 20, 2, 2, 16, 16, 0},  /* fewer blocks than ranks at P = 4: idle ranks */
     {"causal & local(24)", 160, 4, 2, 16, 16, 1},
     {"longformer(6, 3)", 160, 2, 2, 32, 16, 1},
 };
@@ -46,7 +46,8 @@ static float frand(uint64_t *s)
 static float *filled(size_t n, uint64_t seed)
 {
     float *a = malloc(n * sizeof *a);
-    for (size_t i = 0; i < n && a; i++) a[i] = frand(&seed);
+    for (size_t i = 0; i < n && a; i++)
+        a[i] = frand(&seed);
     return a;
 }
 
@@ -55,8 +56,10 @@ static void rows(float *full, float *shard, int64_t bh, int64_t N, int64_t a, in
 {
     for (int64_t i = 0; i < bh; i++) {
         float *f = full + (size_t)(i * N + a) * w, *s = shard + (size_t)(i * n) * w;
-        if (to_shard) memcpy(s, f, (size_t)(n * w) * sizeof *s);
-        else memcpy(f, s, (size_t)(n * w) * sizeof *s);
+        if (to_shard)
+            memcpy(s, f, (size_t)(n * w) * sizeof *s);
+        else
+            memcpy(f, s, (size_t)(n * w) * sizeof *s);
     }
 }
 
@@ -64,13 +67,15 @@ static void rows(float *full, float *shard, int64_t bh, int64_t N, int64_t a, in
 static uint16_t *halves(const float *a, size_t n)
 {
     uint16_t *h = a ? malloc((n + 1) * sizeof *h) : NULL;
-    for (size_t i = 0; h && i < n; i++) h[i] = npy_float_to_half(a[i]);
+    for (size_t i = 0; h && i < n; i++)
+        h[i] = npy_float_to_half(a[i]);
     return h;
 }
 
 static void widen(const uint16_t *h, float *a, size_t n)
 {
-    for (size_t i = n; i-- > 0;) a[i] = npy_half_to_float(h[i]); /* backwards: h may alias a */
+    for (size_t i = n; i-- > 0;)
+        a[i] = npy_half_to_float(h[i]); /* backwards: h may alias a */
 }
 
 static cl_mem upload(scl_runtime *rt, const float *host, size_t n, int f16)
@@ -84,8 +89,8 @@ static cl_mem upload(scl_runtime *rt, const float *host, size_t n, int f16)
 }
 
 /* The ranks' shards of one output tensor, gathered onto rank 0 into a [BH][N][w] array. */
-static void collect(scl_runtime *rt, const scl_mpi_plan *plan, cl_mem buf, float *full, int64_t bh, int64_t N, int w,
-                    int f16)
+static void collect(scl_runtime *rt, const scl_mpi_plan *plan, cl_mem buf, float *full, int64_t bh, int64_t N,
+                    int w, int f16)
 {
     int rank, P;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -94,7 +99,8 @@ static void collect(scl_runtime *rt, const scl_mpi_plan *plan, cl_mem buf, float
     scl_mpi_plan_shard(plan, rank, &a, &n);
     size_t cnt = (size_t)(bh * n * w);
     float *mine = malloc((cnt + 1) * sizeof *mine);
-    if (cnt) clEnqueueReadBuffer(scl_runtime_queue(rt), buf, CL_TRUE, 0, cnt * (f16 ? 2 : 4), mine, 0, NULL, NULL);
+    if (cnt)
+        clEnqueueReadBuffer(scl_runtime_queue(rt), buf, CL_TRUE, 0, cnt * (f16 ? 2 : 4), mine, 0, NULL, NULL);
     if (f16) widen((const uint16_t *)mine, mine, cnt);
     for (int r = 0; r < P; r++) {
         int64_t ra, rn;
@@ -122,7 +128,6 @@ static double max_err(const float *a, const float *ref, size_t n, double *scale)
     *scale = s > 1 ? s : 1;
     return e;
 }
-
 
 /* The single-device plan on the whole tensors (rank 0). */
 static scl_status reference(scl_runtime *rt, const tcase *c, const float *q, const float *k, const float *v,
@@ -161,10 +166,12 @@ static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
     const int64_t N = c->n, H = c->heads, Hk = c->kv_heads, d = c->dim;
     scl_shape s = {1, c->heads, c->kv_heads, N, N, c->dim, c->block, 0, SCL_LAYOUT_BHND};
     scl_mpi_plan *plan = NULL;
-    scl_status st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, c->spec, &s, c->f16 ? SCL_F16 : SCL_F32, ex, &plan);
+    scl_status st =
+        scl_mpi_plan_create(rt, MPI_COMM_WORLD, c->spec, &s, c->f16 ? SCL_F16 : SCL_F32, ex, &plan);
     if (st != SCL_OK) {
         int refused = ex == SCL_MPI_KV && st == SCL_ERR_UNSUPPORTED;
-        if (rank == 0 && !refused) printf("FAIL %-60s %-5s plan: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
+        if (rank == 0 && !refused)
+            printf("FAIL %-60s %-5s plan: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
         if (rank == 0 && refused) printf("ok   %-60s %-5s refused as it must be\n", c->spec, EXNAME[ex]);
         scl_mpi_plan_destroy(plan);
         return refused ? 2 : 1;
@@ -190,7 +197,8 @@ static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
     st = scl_mpi_plan_forward(plan, bq, bk, bv, bo, bl);
     if (st == SCL_OK) st = scl_mpi_plan_backward(plan, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv);
     int failed = st != SCL_OK;
-    if (failed && rank == 0) printf("FAIL %-60s %-5s run: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
+    if (failed && rank == 0)
+        printf("FAIL %-60s %-5s run: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
     cl_mem bufs[5] = {bo, bl, bdq, bdk, bdv};
     for (int t = 0; t < 5; t++) {
         out[t] = calloc((size_t)(bh[t] * N * w[t]), sizeof(float));
@@ -212,14 +220,16 @@ static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
         }
         scl_mpi_traffic tr;
         scl_mpi_plan_traffic(plan, &tr);
-        printf("%s %-60s %-5s ran %-5s N=%lld H=%lld/%lld b=%d %s:%s\n", failed ? "FAIL" : "ok  ", c->spec, EXNAME[ex],
-               EXNAME[scl_mpi_plan_exchange(plan)], (long long)N, (long long)H, (long long)Hk, c->block,
-               h ? "f16" : "f32", line);
+        printf("%s %-60s %-5s ran %-5s N=%lld H=%lld/%lld b=%d %s:%s\n", failed ? "FAIL" : "ok  ", c->spec,
+               EXNAME[ex], EXNAME[scl_mpi_plan_exchange(plan)], (long long)N, (long long)H, (long long)Hk,
+               c->block, h ? "f16" : "f32", line);
     }
     MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    for (int t = 0; t < 5; t++) free(out[t]), free(ref[t]);
+    for (int t = 0; t < 5; t++)
+        free(out[t]), free(ref[t]);
     cl_mem all[9] = {bq, bk, bv, bdo, bo, bl, bdq, bdk, bdv};
-    for (int t = 0; t < 9; t++) clReleaseMemObject(all[t]);
+    for (int t = 0; t < 9; t++)
+        clReleaseMemObject(all[t]);
     free(q), free(k), free(v), free(dout), free(sq), free(sk), free(sv), free(sdo);
     scl_mpi_plan_destroy(plan);
     return failed;
@@ -239,8 +249,9 @@ static int run_failures(scl_runtime *rt)
     scl_mpi_plan *plan = NULL;
     scl_status st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, spec, &s, SCL_F32, SCL_MPI_AUTO, &plan);
     int bad = st == SCL_OK || strncmp(scl_mpi_plan_error(plan), want, strlen(want)) != 0;
-    if (rank == 0) printf("%s bad spec on rank %d -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, scl_status_string(st),
-                          scl_mpi_plan_error(plan));
+    if (rank == 0)
+        printf("%s bad spec on rank %d -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, scl_status_string(st),
+               scl_mpi_plan_error(plan));
     failed += bad;
     scl_mpi_plan_destroy(plan);
     for (int ex = SCL_MPI_HEADS; ex <= SCL_MPI_KV; ex++) {
@@ -251,15 +262,17 @@ static int run_failures(scl_runtime *rt)
         /* the last rank forgets its output buffer */
         if (st == SCL_OK) st = scl_mpi_plan_forward(plan, b, b, b, rank == P - 1 ? NULL : b, NULL);
         bad = st == SCL_OK || strncmp(scl_mpi_plan_error(plan), want, strlen(want)) != 0;
-        if (rank == 0) printf("%s missing buffer on rank %d (%s) -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1,
-                              EXNAME[ex], scl_status_string(st), scl_mpi_plan_error(plan));
+        if (rank == 0)
+            printf("%s missing buffer on rank %d (%s) -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, EXNAME[ex],
+                   scl_status_string(st), scl_mpi_plan_error(plan));
         failed += bad;
         /* the last rank's V is one row short of its shard */
         cl_mem shortb = upload(rt, NULL, (size_t)(2 * n * 16) - (rank == P - 1 ? 16 : 0), 0);
         st = scl_mpi_plan_forward(plan, b, b, shortb, b, NULL);
         bad = st == SCL_OK || strncmp(scl_mpi_plan_error(plan), want, strlen(want)) != 0;
-        if (rank == 0) printf("%s short buffer on rank %d (%s) -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, EXNAME[ex],
-                              scl_status_string(st), scl_mpi_plan_error(plan));
+        if (rank == 0)
+            printf("%s short buffer on rank %d (%s) -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, EXNAME[ex],
+                   scl_status_string(st), scl_mpi_plan_error(plan));
         failed += bad;
         clReleaseMemObject(shortb);
         clReleaseMemObject(b);
