@@ -659,8 +659,14 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     for (int i = 0; i < rep->valid_points; i++) c.costs[i] = NAN;
 
     char msg[1200];
-    c.db = opt->resume ? scl_tuning_db_load(opt->db_path, msg, sizeof msg) : NULL;
-    if (opt->resume && !c.db && opt->progress) fprintf(opt->progress, "resume: %s; starting afresh\n", msg);
+    /* The run merges into the database: other shape classes, directions, variants stay. An
+     * existing file that cannot be read is never replaced. */
+    FILE *existing = fopen(opt->db_path, "rb");
+    if (existing) fclose(existing);
+    if (existing && !(c.db = scl_tuning_db_load(opt->db_path, msg, sizeof msg))) {
+        st = scl_fail(rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
+        goto done;
+    }
     if (!c.db) c.db = scl_tuning_db_new(&rt->dev);
     /* A fresh run of a shape class replaces its entry; other classes stay. */
     c.entry = scl_tuning_db_entry(c.db, c.kernel, opt->head_dim, opt->block, opt->dtype);

@@ -430,6 +430,28 @@ static void test_bwd_tuner(scl_runtime *rt)
     CHECK(measured == r.timed && j && !scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32),
           "every backward point recorded (%d), no forward entry made", measured);
     cJSON_Delete(j);
+    /* A later run without --resume (another direction) merges: the backward entry stays. */
+    o.kernel = &scl_fwd_simt_schema;
+    o.max_evals = 1;
+    st = at_tune(rt, &o, &r);
+    j = scl_tuning_db_load(db, msg, sizeof msg);
+    CHECK(st == SCL_OK && j && scl_tuning_db_find(j, &scl_bwd_simt_schema, 32, 32, SCL_F32) &&
+              scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32),
+          "a forward run merges into the database: both entries present (%s)", msg);
+    cJSON_Delete(j);
+    /* An existing database that cannot be read is never replaced. */
+    FILE *f = fopen(db, "w");
+    if (f) {
+        fputs("{\"format\": \"sparsecl-tuning\", \"vers", f);
+        fclose(f);
+    }
+    st = at_tune(rt, &o, &r);
+    CHECK(st == SCL_ERR_IO && strstr(scl_last_error_message(rt), "not valid JSON"), "corrupt database refused: %s",
+          scl_last_error_message(rt));
+    f = fopen(db, "r");
+    char head[64] = "";
+    CHECK(f && fgets(head, sizeof head, f) && strstr(head, "\"vers"), "corrupt database left as it was");
+    if (f) fclose(f);
 }
 
 static void write_bwd_db(const scl_device_info *dev, const char *dir, const scl_bwd_params *p)
