@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *dtype_words(scl_dtype t)
+{
+    return t == SCL_F16 ? "float16" : t == SCL_BF16 ? "bfloat16 (uint16 bits)" : "float32";
+}
+
 static const char *CMD = "attend";
 
 static void usage(void)
@@ -23,7 +28,7 @@ static void usage(void)
            "With --dout (the gradient of O, like Q) it then runs the backward pass, recomputing\n"
            "the attention weights from the saved log-sum-exp, and writes dQ (like Q) and dK, dV\n"
            "(like K, V; summed over the query heads that share a key/value head).\n"
-           "  Q        [B, H, N_q, d]    float32 or float16\n"
+           "  Q        [B, H, N_q, d]    float32, float16, or uint16 holding bfloat16 bit patterns\n"
            "  K, V     [B, H_kv, N_k, d] same dtype as Q; H must be a multiple of H_kv\n"
            "  --out    O [B, H, N_q, d] in Q's dtype\n"
            "  --lse    log-sum-exp [B, H, N_q] float32 (-inf for rows with no allowed key)\n"
@@ -49,9 +54,10 @@ static int open_input(input *in)
     if (!in->path) return cli_error(CMD, CLI_USAGE, "%s is required (see --help)", in->opt);
     if (npy_open(in->path, &in->a, &in->f, msg, sizeof msg) != 0)
         return cli_error(CMD, CLI_USAGE, "%s %s: %s", in->opt, in->path, msg);
-    if (in->a.dtype != NPY_F32 && in->a.dtype != NPY_F16)
-        return cli_error(CMD, CLI_USAGE, "%s %s: dtype %s is not float32 or float16", in->opt, in->path,
-                         npy_dtype_name(in->a.dtype));
+    if (in->a.dtype != NPY_F32 && in->a.dtype != NPY_F16 && in->a.dtype != NPY_U16)
+        return cli_error(CMD, CLI_USAGE,
+                         "%s %s: dtype %s is not float32, float16 or uint16 (bfloat16 bit patterns)", in->opt,
+                         in->path, npy_dtype_name(in->a.dtype));
     if (in->a.ndim != 4)
         return cli_error(CMD, CLI_USAGE, "%s %s: expected 4 dimensions [B, H, N, d], got %d", in->opt,
                          in->path, in->a.ndim);
@@ -288,7 +294,8 @@ int cmd_attend(int argc, char **argv)
     float *lse = NULL;
     if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
     if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(rt), &in_q, &in_k, doutp != NULL);
-    scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : SCL_F32;
+    /* NumPy has no bfloat16: bf16 tensors travel as uint16 bit patterns (x.view(np.uint16)). */
+    scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : q.dtype == NPY_U16 ? SCL_BF16 : SCL_F32;
     scl_shape shape = {(int)q.shape[0], (int)q.shape[HI], (int)k.shape[HI],
                        q.shape[NI],     k.shape[NI],      (int)q.shape[3],
                        block,           (float)scale,     bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
@@ -364,7 +371,7 @@ int cmd_attend(int argc, char **argv)
             cJSON_AddNumberToObject(o_, "n_q", (double)shape.seq_q);
             cJSON_AddNumberToObject(o_, "n_k", (double)shape.seq_k);
             cJSON_AddNumberToObject(o_, "head_dim", shape.head_dim);
-            cJSON_AddStringToObject(o_, "dtype", dt == SCL_F16 ? "float16" : "float32");
+            cJSON_AddStringToObject(o_, "dtype", dtype_words(dt));
             cJSON_AddStringToObject(o_, "layout", bnhd ? "bnhd" : "bhnd");
             cJSON_AddStringToObject(o_, "pattern", spec);
             cJSON_AddNumberToObject(o_, "block", block);
@@ -387,7 +394,7 @@ int cmd_attend(int argc, char **argv)
                    "%.4f, "
                    "block density %.4f on %s",
                    shape.batch, shape.heads, shape.kv_heads, (long long)shape.seq_q, (long long)shape.seq_k,
-                   shape.head_dim, dt == SCL_F16 ? "float16" : "float32", bnhd ? " [B, N, H, d]" : "", spec,
+                   shape.head_dim, dtype_words(dt), bnhd ? " [B, N, H, d]" : "", spec,
                    block, ps.density, ps.block_density, scl_runtime_device(rt)->name);
             for (int f = 0, n = 0; f < 2; f++)
                 if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);

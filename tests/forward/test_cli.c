@@ -4,6 +4,7 @@
 #include "../cli_expect.h"
 #include "reference.h"
 #include "reference_backward.h"
+#include "scl_bf16.h"
 #include "scl_npy.h"
 
 #include <math.h>
@@ -27,6 +28,9 @@ static void write_tensor(const char *name, npy_dtype t, int64_t b, int64_t h, in
         if (t == NPY_F16) {
             ((uint16_t *)data)[i] = npy_float_to_half(f);
             f = npy_half_to_float(((uint16_t *)data)[i]);
+        } else if (t == NPY_U16) { /* bfloat16 bit patterns, the attend convention */
+            ((uint16_t *)data)[i] = scl_float_to_bf16(f);
+            f = scl_bf16_to_float(((uint16_t *)data)[i]);
         } else {
             ((float *)data)[i] = f;
         }
@@ -76,7 +80,9 @@ static void round_trip(npy_dtype t, const char *spec, int block, bool bnhd)
     if (o.data && l.data && spc_parse(spec, &pat, &err) == 0 && spc_bind(pat, &g, &bound, &err) == 0 &&
         scl_reference_forward(bound, &shape, q, k, v, oref, lref) == 0) {
         for (size_t i = 0; i < nq; i++) {
-            double got = t == NPY_F16 ? npy_half_to_float(((uint16_t *)o.data)[i]) : ((float *)o.data)[i];
+            double got = t == NPY_F16   ? npy_half_to_float(((uint16_t *)o.data)[i])
+                         : t == NPY_U16 ? scl_bf16_to_float(((uint16_t *)o.data)[i])
+                                        : ((float *)o.data)[i];
             worst = fmax(worst, fabs(got - oref[i]));
             scale = fmax(scale, fabs(oref[i]));
         }
@@ -85,7 +91,7 @@ static void round_trip(npy_dtype t, const char *spec, int block, bool bnhd)
     } else {
         CHECK(0, "reference for '%s'", spec);
     }
-    double tol = t == NPY_F16 ? 2e-3 : 1e-4;
+    double tol = t == NPY_F16 ? 2e-3 : t == NPY_U16 ? 8e-3 : 1e-4;
     CHECK(worst <= tol * scale, "attend '%s' %s: error %.3g of scale %.3g", spec, npy_dtype_name(t), worst, scale);
     printf("attend round trip '%s' %s%s: max error %.3g relative to output scale\n", spec, npy_dtype_name(t),
            bnhd ? " [B, N, H, d]" : "", worst / (scale > 0 ? scale : 1));
@@ -236,6 +242,7 @@ int main(int argc, char **argv)
     mkdir(cli_work, 0755);
     round_trip(NPY_F32, "causal & strided(8)", 16, false);
     round_trip(NPY_F16, "local(9) | global(0)", 32, false);
+    round_trip(NPY_U16, "causal & strided(8)", 16, false); /* bf16 as uint16 bit patterns */
     round_trip(NPY_F32, "causal & strided(8)", 16, true); /* --layout bnhd */
     backward_round_trip();
     bad_inputs();
