@@ -273,3 +273,30 @@ def test_threads_share_a_cached_plan():
     assert not errors and len(out) == 12
     for o in out:
         np.testing.assert_array_equal(o, want)
+
+
+def test_patterns_need_no_device():
+    """Without a usable device patterns and masks still work; attention says why it cannot run."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, sparsecl
+assert sparsecl.to_mask("causal", 4).sum() == 10
+lay = sparsecl.Pattern.from_layout(np.ones((2, 2), np.uint8), 8)
+assert lay.mask(16).all()
+try:
+    sparsecl.Pattern("causal &")
+except sparsecl.PatternError as e:
+    print("pattern error:", e.status_name)
+try:
+    sparsecl.attention(*(np.ones((1, 1, 8, 16), np.float32),) * 3, block=8)
+except sparsecl.NoDeviceError as e:
+    print("no device:", e)
+"""
+    env = dict(os.environ, SPARSECL_DEVICE="no-such-device-anywhere")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "pattern error: SCL_ERR_PATTERN" in r.stdout
+    assert "no device:" in r.stdout and "no-such-device-anywhere" in r.stdout, r.stdout

@@ -306,6 +306,18 @@ def default_runtime(device=None):
 # ---- patterns ----------------------------------------------------------------------------------
 
 
+def _message_runtime(runtime):
+    """The scl_runtime * that receives a pattern call's error message: the given runtime, else the
+    default one; NULL where no device exists (patterns need none: only the message's details are
+    lost then, the call still works)."""
+    if runtime is not None:
+        return default_runtime(runtime).ptr
+    try:
+        return default_runtime().ptr
+    except NoDeviceError:
+        return ffi.NULL
+
+
 def _pack_masks(masks, block):
     """Element masks [n, block, block] (bool) -> uint32 words, the LUT bit layout."""
     m = np.ascontiguousarray(np.asarray(masks) != 0).reshape(-1, block * block)
@@ -317,15 +329,16 @@ class Pattern:
     ``"causal & strided(128)"``) or, through :meth:`from_layout`, a block layout in memory.
 
     Patterns are geometry-free: one pattern serves plans of any shape (layouts: of the shape they
-    were made for).  ``runtime`` (default: the default runtime) only receives error messages."""
+    were made for).  ``runtime`` (default: the default runtime) only receives error messages;
+    patterns and their masks need no device."""
 
     def __init__(self, spec, runtime=None, _ptr=None, _key=None, _block=None):
         if _ptr is None:
             if not isinstance(spec, str):
                 raise InvalidArgumentError("a pattern spec is a string, got %s" % type(spec).__name__)
-            rt = default_runtime(runtime)
+            rt = _message_runtime(runtime)
             out = ffi.new("scl_pattern **")
-            _check(lib.scl_pattern_create(rt.ptr, spec.encode(), out), rt.ptr)
+            _check(lib.scl_pattern_create(rt, spec.encode(), out), rt)
             _ptr = out[0]
         self._ptr = ffi.gc(_ptr, lib.scl_pattern_destroy)
         self.spec = ffi.string(lib.scl_pattern_spec(self._ptr)).decode()
@@ -375,12 +388,12 @@ class Pattern:
             keep = [ids, w]
             ids_c = ffi.cast("int32_t *", ids.ctypes.data)
             words = ffi.cast("uint32_t *", w.ctypes.data) if n_masks else ffi.NULL
-        rt = default_runtime(runtime)
+        rt = _message_runtime(runtime)
         out = ffi.new("scl_pattern **")
-        st = lib.scl_pattern_create_layout(rt.ptr, ffi.cast("uint8_t *", lay8.ctypes.data), h, nbq, nbk, int(block),
+        st = lib.scl_pattern_create_layout(rt, ffi.cast("uint8_t *", lay8.ctypes.data), h, nbq, nbk, int(block),
                                            ids_c, words, n_masks, out)
         del keep
-        _check(st, rt.ptr)
+        _check(st, rt)
         return cls(None, _ptr=out[0], _key=("layout", digest.hexdigest()), _block=int(block))
 
     def mask(self, seq_q, seq_k=None, heads=1, block=None, runtime=None):
@@ -390,9 +403,9 @@ class Pattern:
         seq_k = seq_q if seq_k is None else seq_k
         block = block or self.block or 64
         out = np.empty((heads, seq_q, seq_k), np.uint8)
-        rt = default_runtime(runtime)
-        _check(lib.scl_pattern_mask(rt.ptr, self._ptr, heads, seq_q, seq_k, block,
-                                    ffi.cast("uint8_t *", out.ctypes.data), out.nbytes), rt.ptr)
+        rt = _message_runtime(runtime)
+        _check(lib.scl_pattern_mask(rt, self.ptr, heads, seq_q, seq_k, block,
+                                    ffi.cast("uint8_t *", out.ctypes.data), out.nbytes), rt)
         return out.view(np.bool_)
 
     @property
