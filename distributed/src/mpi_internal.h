@@ -30,6 +30,9 @@ struct scl_mpi_plan {
     unsigned char *need;
     int64_t nb;
     int exact;
+    /* KV exchanges on graph topologies: in-neighbours = the ranks this one fetches keys from,
+     * out-neighbours = the ranks fetching from it (graph[0]); graph[1] is the reverse, for dK, dV. */
+    MPI_Comm graph[2];
     scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];
@@ -55,6 +58,12 @@ cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st);
  * the plan's traffic counters. Returns SCL_OK or SCL_ERR_IO with p->err set. */
 scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl,
                                void *recv, const int *rcount, const int *rdispl, size_t row_bytes);
+
+/* MPI_Neighbor_alltoallv over a graph communicator, with counts and displacements (in rows)
+ * given for every rank of the plan (only the neighbours' are used). Counts the bytes. */
+scl_status smpi_neighbor_rows(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
+                              const int *sdispl, void *recv, const int *rcount, const int *rdispl,
+                              size_t row_bytes);
 
 /* Head all-to-all plan (plan_heads.c). */
 void smpi_heads_partition(scl_mpi_plan *p);

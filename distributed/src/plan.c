@@ -60,6 +60,7 @@ scl_status scl_mpi_plan_create(scl_runtime *rt, MPI_Comm comm, const char *spec,
     scl_mpi_plan *p = calloc(1, sizeof *p);
     if (!p) MPI_Abort(comm, 1);
     MPI_Comm_dup(comm, &p->comm);
+    p->graph[0] = p->graph[1] = MPI_COMM_NULL;
     MPI_Comm_rank(p->comm, &p->rank);
     MPI_Comm_size(p->comm, &p->size);
     const int P = p->size;
@@ -96,6 +97,8 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
 {
     if (!p) return;
     scl_plan_destroy(p->local);
+    for (int i = 0; i < 2; i++)
+        if (p->graph[i] != MPI_COMM_NULL) MPI_Comm_free(&p->graph[i]);
     if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);
     free(p->start);
     free(p->h0);

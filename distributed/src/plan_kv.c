@@ -102,7 +102,8 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
                 memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
             }
     }
-    if ((st = smpi_alltoallv_rows(p, sb, sc, sd, rb, rc, rd, row)) != SCL_OK) goto done;
+    /* Only the ranks that share keys talk; a rank's own partials (reverse) stay in sb. */
+    if ((st = smpi_neighbor_rows(p, p->graph[reverse], sb, sc, sd, rb, rc, rd, row)) != SCL_OK) goto done;
     if (reverse) memset(sh, 0, (size_t)(BX * n) * row);
     for (int s = 0, o = 0; s < P; s++) {
         if (s == me && !reverse) continue;
@@ -110,7 +111,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
         int64_t lo, cnt;
         for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
-                const char *src = rb + (size_t)o * row;
+                const char *src = s == me ? sb + (size_t)(sd[me] + o - rd[me]) * row : rb + (size_t)o * row;
                 if (!reverse)
                     memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
                 else
@@ -346,9 +347,26 @@ static scl_status rows_spec(scl_mpi_plan *p, const char *spec, char *out, size_t
     return SCL_OK;
 }
 
+/* The two graph topologies of the exchanges, neighbours in rank order (the packing's order). */
+static void make_graphs(scl_mpi_plan *p)
+{
+    const int P = p->size, me = p->rank;
+    int *in = calloc((size_t)P * 3 + 2, sizeof *in), *out = in + P, *w = out + P, ni = 0, no = 0;
+    if (!in) MPI_Abort(p->comm, 1);
+    for (int s = 0; s < P; s++) w[s] = 1; /* equal weights: gcc refuses MPI_UNWEIGHTED as an array */
+    for (int s = 0; s < P; s++) {
+        if (s != me && fetched(p, me, s) > 0) in[ni++] = s;
+        if (s != me && fetched(p, s, me) > 0) out[no++] = s;
+    }
+    MPI_Dist_graph_create_adjacent(p->comm, ni, in, w, no, out, w, MPI_INFO_NULL, 0, &p->graph[0]);
+    MPI_Dist_graph_create_adjacent(p->comm, no, out, w, ni, in, w, MPI_INFO_NULL, 0, &p->graph[1]);
+    free(in);
+}
+
 scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
 {
     const int me = p->rank;
+    make_graphs(p); /* collective: before any rank may leave */
     if (!p->len[me]) return SCL_OK;
     char text[8192], path[512] = "";
     scl_status st = SCL_OK;
