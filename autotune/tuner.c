@@ -1,14 +1,12 @@
 /* Kernel tuning: build, verify, time each candidate; keep the database current. The search,
  * the database record and the timing loop are shared; each kernel brings its own verification
- * and timed run (the `ops` table below). */
+ * (tune_verify.c: the reference problem, every storage type) and timed run (the `ops` table). */
 #include "tuner.h"
 
 #include "backward.h"
 #include "plan_internal.h"
-#include "reference.h"
-#include "reference_backward.h"
-#include "scl_npy.h"
 #include "space.h"
+#include "tune_verify.h"
 #include "tuning_db_write.h"
 
 #include <math.h>
@@ -39,24 +37,19 @@ struct tune_ctx {
     const scl_param_schema *kernel;
     const tune_ops *ops;
     at_kspace space;
-    scl_pattern *pattern, *verify_pattern;
-    scl_shape shape, verify_shape;
+    scl_pattern *pattern;
+    scl_shape shape;
     double flops;
     cl_mem q, k, v, o, lse; /* representative problem's tensors, shared by all candidates */
-    float *vq, *vk, *vv;    /* verification problem, host side */
-    double *vo_ref, *vl_ref, verify_scale;
+    at_verify ver;          /* the verification problem and its reference */
     cJSON *db, *entry;
     double t_start;
     int budget;
-    double *costs;          /* per valid point: ms, INFINITY = failed, NaN = not measured */
-    /* Backward only: gradient buffers of the representative problem, plans that keep their
-     * forward (default parameters) and rebuild only the backward kernels per candidate, and the
-     * verification problem's stored inputs, forward outputs and reference gradients. */
+    double *costs; /* per valid point: ms, INFINITY = failed, NaN = not measured */
+    /* Backward only: gradient buffers of the representative problem and a plan that keeps its
+     * forward (default parameters) and rebuilds only the backward kernels per candidate. */
     cl_mem dout, dq, dk, dv;
-    scl_plan *bplan, *vplan;
-    void *sq, *sk, *sv, *sdo, *so; /* storage dtype */
-    float *vdo, *vlse;
-    double *gref[3], gscale[3];
+    scl_plan *bplan;
 };
 
 static double now_s(void)
@@ -106,56 +99,9 @@ static void set_outcome(cJSON *m, const char *key, cJSON *value)
 }
 
 /* ---- attn_fwd ---------------------------------------------------------------------------- */
-static double fwd_verify(tune_ctx *c, const at_params *prm, double *err_out, char *why, size_t len)
+static double fwd_verify(tune_ctx *c, const at_params *p, double *err, char *why, size_t len)
 {
-    scl_runtime *rt = c->rt;
-    const scl_fwd_params *p = &prm->fwd;
-    scl_plan *plan = NULL;
-    scl_status st = scl_plan_create_with_params(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, c->kernel, p,
-                                                &plan);
-    if (st != SCL_OK) {
-        snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
-        return INFINITY;
-    }
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(plan, &sz);
-    size_t nq = sz.q / (c->opt->dtype == SCL_F16 ? 2 : 4), nl = sz.lse / 4;
-    void *o = malloc(sz.o);
-    float *lse = malloc(sz.lse);
-    void *qh = NULL, *kh = NULL, *vh = NULL;
-    if (c->opt->dtype == SCL_F16) {
-        size_t nk = sz.k / 2;
-        qh = malloc(sz.q), kh = malloc(sz.k), vh = malloc(sz.v);
-        for (size_t i = 0; qh && i < nq; i++) ((uint16_t *)qh)[i] = npy_float_to_half(c->vq[i]);
-        for (size_t i = 0; kh && vh && i < nk; i++) {
-            ((uint16_t *)kh)[i] = npy_float_to_half(c->vk[i]);
-            ((uint16_t *)vh)[i] = npy_float_to_half(c->vv[i]);
-        }
-    }
-    double result = INFINITY;
-    if (!o || !lse || (c->opt->dtype == SCL_F16 && (!qh || !kh || !vh))) {
-        snprintf(why, len, "out of host memory");
-    } else if ((st = c->opt->dtype == SCL_F16 ? scl_plan_forward_host(plan, qh, kh, vh, o, lse)
-                                              : scl_plan_forward_host(plan, c->vq, c->vk, c->vv, o, lse)) != SCL_OK) {
-        snprintf(why, len, "verification run: %.400s", scl_last_error_message(rt));
-    } else {
-        double err = 0;
-        for (size_t i = 0; i < nq; i++) {
-            double x = c->opt->dtype == SCL_F16 ? npy_half_to_float(((uint16_t *)o)[i]) : ((float *)o)[i];
-            double e = fabs(x - c->vo_ref[i]);
-            if (!(e <= err)) err = isnan(e) ? INFINITY : e;
-        }
-        for (size_t i = 0; i < nl; i++)
-            if (!isinf(c->vl_ref[i]) && !(fabs(lse[i] - c->vl_ref[i]) <= 1e-3)) err = INFINITY;
-        err /= c->verify_scale;
-        *err_out = err;
-        double tol = c->opt->dtype == SCL_F16 ? 2e-3 : 1e-4;
-        if (!(err <= tol)) snprintf(why, len, "verification failed: max error %.3g relative (tolerance %.0e)", err, tol);
-        else result = 0;
-    }
-    free(o), free(lse), free(qh), free(kh), free(vh);
-    scl_plan_destroy(plan);
-    return result;
+    return at_verify_forward(&c->ver, c->kernel, p, err, why, len);
 }
 
 static scl_plan *fwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
@@ -181,51 +127,9 @@ static void fwd_end_timing(tune_ctx *c, scl_plan *plan)
 }
 
 /* ---- attn_bwd ---------------------------------------------------------------------------- */
-static double bwd_verify(tune_ctx *c, const at_params *p, double *err_out, char *why, size_t len)
+static double bwd_verify(tune_ctx *c, const at_params *p, double *err, char *why, size_t len)
 {
-    scl_runtime *rt = c->rt;
-    if (scl_plan_prepare_backward(c->vplan, &p->bwd) != SCL_OK) {
-        snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
-        return INFINITY;
-    }
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(c->vplan, &sz);
-    const bool f16 = c->opt->dtype == SCL_F16;
-    size_t bytes[3] = {sz.q, sz.k, sz.v};
-    void *g[3] = {malloc(sz.q), malloc(sz.k), malloc(sz.v)};
-    double result = INFINITY;
-    if (!g[0] || !g[1] || !g[2]) {
-        snprintf(why, len, "out of host memory");
-    } else if (scl_plan_backward_host(c->vplan, c->sq, c->sk, c->sv, c->so, c->vlse, c->sdo, g[0], g[1],
-                                      g[2]) != SCL_OK) {
-        snprintf(why, len, "verification run: %.400s", scl_last_error_message(rt));
-    } else {
-        /* Each gradient relative to its own scale (as tests/backward does); the worst of the three. */
-        double err = 0, rel[3];
-        for (int t = 0; t < 3; t++) {
-            size_t n = bytes[t] / (f16 ? 2 : 4);
-            double e = 0;
-            for (size_t i = 0; i < n; i++) {
-                double x = f16 ? npy_half_to_float(((uint16_t *)g[t])[i]) : ((float *)g[t])[i];
-                double d = fabs(x - c->gref[t][i]);
-                if (!(d <= e)) e = isnan(d) ? INFINITY : d;
-            }
-            rel[t] = e / c->gscale[t];
-            err = fmax(err, rel[t]);
-        }
-        *err_out = err;
-        double tol = f16 ? 2e-3 : 1e-4;
-        if (!(err <= tol))
-            snprintf(why, len,
-                     "verification failed: max error relative to gradient scale dq %.3g dk %.3g dv %.3g "
-                     "(tolerance "
-                     "%.0e)",
-                     rel[0], rel[1], rel[2], tol);
-        else
-            result = 0;
-    }
-    free(g[0]), free(g[1]), free(g[2]);
-    return result;
+    return at_verify_backward(&c->ver, &p->bwd, err, why, len);
 }
 
 static scl_plan *bwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
@@ -358,15 +262,6 @@ static bool stop_fn(void *ctx)
     return c->opt->max_seconds > 0 && now_s() - c->t_start > c->opt->max_seconds;
 }
 
-static void fill_random(float *x, size_t n, unsigned seed)
-{
-    uint32_t s = seed * 2654435761u + 12345u;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)((s >> 8) / 16777216.0) * 2.0f - 1.0f;
-    }
-}
-
 /* The representative problem (device buffers) and the verification problem (host + reference). */
 static scl_status setup(tune_ctx *c)
 {
@@ -376,12 +271,8 @@ static scl_status setup(tune_ctx *c)
     int64_t seq = o->seq > 0 ? o->seq : gpu ? 8192 : 2048;
     int heads = o->heads > 0 ? o->heads : gpu ? 16 : 2;
     scl_status st = scl_pattern_create(rt, o->pattern ? o->pattern : "causal", &c->pattern);
-    if (st == SCL_OK) st = scl_pattern_create(rt, "causal | global(1)", &c->verify_pattern);
     if (st != SCL_OK) return st;
     c->shape = (scl_shape){1, heads, heads, seq, seq, o->head_dim, o->block, 0.0f, SCL_LAYOUT_BHND};
-    /* Small, awkward verification shape: a tail block, grouped-query heads, a global row. */
-    int64_t vn = 2 * (int64_t)o->block + 3;
-    c->verify_shape = (scl_shape){1, 2, 1, vn, vn, o->head_dim, o->block, 0.0f, SCL_LAYOUT_BHND};
 
     scl_plan *plan = NULL; /* default plan: sizes, flops, and the defaults' own timing */
     if ((st = scl_plan_create(rt, c->pattern, &c->shape, o->dtype, &plan)) != SCL_OK) return st;
@@ -392,12 +283,11 @@ static scl_status setup(tune_ctx *c)
     scl_plan_tensor_sizes(plan, &sz);
     scl_plan_destroy(plan);
     cl_int e[5];
-    size_t elems = sz.q / (o->dtype == SCL_F16 ? 2 : 4);
-    float *host = malloc(sz.q * (o->dtype == SCL_F16 ? 2 : 1));
+    size_t elems = sz.q / scl_dtype_size(o->dtype);
+    float *host = malloc(elems * sizeof(float));
     if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    fill_random(host, elems, 7);
-    if (o->dtype == SCL_F16)
-        for (size_t i = 0; i < elems; i++) ((uint16_t *)host)[i] = npy_float_to_half(host[i]);
+    at_fill_random(host, elems, 7);
+    at_store(o->dtype, host, host, elems); /* in place: element i's bits never pass float i */
     c->q = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.q, host, &e[0]);
     c->k = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.k, host, &e[1]);
     c->v = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.v, host, &e[2]);
@@ -407,56 +297,24 @@ static scl_status setup(tune_ctx *c)
     free(host);
     for (int i = 0; i < 5; i++)
         if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem tensors");
-
-    const scl_shape *vs = &c->verify_shape;
-    size_t vq = (size_t)vs->heads * vs->seq_q * vs->head_dim, vk = (size_t)vs->kv_heads * vs->seq_k * vs->head_dim;
-    c->vq = malloc(vq * 4), c->vk = malloc(vk * 4), c->vv = malloc(vk * 4);
-    c->vo_ref = malloc(vq * 8), c->vl_ref = malloc((size_t)vs->heads * vs->seq_q * 8);
-    if (!c->vq || !c->vk || !c->vv || !c->vo_ref || !c->vl_ref)
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    fill_random(c->vq, vq, 1), fill_random(c->vk, vk, 2), fill_random(c->vv, vk, 3);
-    if (o->dtype == SCL_F16) { /* the reference sees exactly the stored halves */
-        for (size_t i = 0; i < vq; i++) c->vq[i] = npy_half_to_float(npy_float_to_half(c->vq[i]));
-        for (size_t i = 0; i < vk; i++) c->vk[i] = npy_half_to_float(npy_float_to_half(c->vk[i]));
-        for (size_t i = 0; i < vk; i++) c->vv[i] = npy_half_to_float(npy_float_to_half(c->vv[i]));
-    }
-    spc_geometry g = {vs->seq_q, vs->seq_k, vs->block, vs->heads};
-    spc_bound *bound = NULL;
-    spc_error perr;
-    scl_shape vsn;
-    char msg[256];
-    scl_shape_normalize(vs, &vsn, msg, sizeof msg);
-    if (spc_bind(c->verify_pattern->spec, &g, &bound, &perr) != 0 ||
-        scl_reference_forward(bound, &vsn, c->vq, c->vk, c->vv, c->vo_ref, c->vl_ref) != 0) {
-        spc_bound_free(bound);
-        return scl_fail(rt, SCL_ERR_PATTERN, "verification reference: %s", perr.message);
-    }
-    spc_bound_free(bound);
-    c->verify_scale = 0;
-    for (size_t i = 0; i < vq; i++) c->verify_scale = fmax(c->verify_scale, fabs(c->vo_ref[i]));
-    if (c->verify_scale == 0) c->verify_scale = 1;
-    return c->ops->setup(c);
+    st = at_verify_init(&c->ver, rt, o->dtype, o->head_dim, o->block, c->ops == &bwd_ops);
+    return st == SCL_OK ? c->ops->setup(c) : st;
 }
 
-/* The backward problems: dO, gradient buffers and a forward pass (default forward parameters)
- * for O and LSE on the representative problem; on the verification problem the stored inputs,
- * the kernel's own O and LSE, and the double reference gradients. */
+/* The backward problem: dO, gradient buffers and a forward pass (default forward parameters)
+ * for O and LSE on the representative problem. */
 static scl_status bwd_setup(tune_ctx *c)
 {
     scl_runtime *rt = c->rt;
-    const bool f16 = c->opt->dtype == SCL_F16;
-    const size_t es = f16 ? 2 : 4;
     scl_status st = scl_plan_create(rt, c->pattern, &c->shape, c->opt->dtype, &c->bplan);
     if (st != SCL_OK) return st;
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(c->bplan, &sz);
-    size_t elems = sz.o / es;
+    size_t elems = sz.o / scl_dtype_size(c->opt->dtype);
     float *host = malloc(elems * 4);
     if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    fill_random(host, elems, 11);
-    if (f16)
-        for (size_t i = 0; i < elems; i++)
-            ((uint16_t *)host)[i] = npy_float_to_half(host[i]);
+    at_fill_random(host, elems, 11);
+    at_store(c->opt->dtype, host, host, elems);
     cl_int e[4];
     c->dout = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.o, host, &e[0]);
     c->dq = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.q, NULL, &e[1]);
@@ -468,61 +326,18 @@ static scl_status bwd_setup(tune_ctx *c)
     if ((st = scl_plan_forward(c->bplan, c->q, c->k, c->v, c->o, c->lse, 0, NULL, NULL)) != SCL_OK) return st;
     cl_int err = clFinish(rt->queue);
     if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "forward pass of the tuning problem");
-
-    if ((st = scl_plan_create(rt, c->verify_pattern, &c->verify_shape, c->opt->dtype, &c->vplan)) != SCL_OK)
-        return st;
-    scl_plan_tensor_sizes(c->vplan, &sz);
-    size_t nq = sz.q / es, nk = sz.k / es;
-    c->vdo = malloc(nq * 4), c->vlse = malloc(sz.lse), c->so = malloc(sz.o);
-    for (int t = 0; t < 3; t++)
-        c->gref[t] = malloc((t ? nk : nq) * 8);
-    if (!c->vdo || !c->vlse || !c->so || !c->gref[0] || !c->gref[1] || !c->gref[2])
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-    fill_random(c->vdo, nq, 4);
-    if (f16) { /* device copies in half; the reference sees exactly the stored halves */
-        c->sq = malloc(sz.q), c->sk = malloc(sz.k), c->sv = malloc(sz.v), c->sdo = malloc(sz.o);
-        if (!c->sq || !c->sk || !c->sv || !c->sdo)
-            return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
-        for (size_t i = 0; i < nq; i++) {
-            ((uint16_t *)c->sq)[i] = npy_float_to_half(c->vq[i]);
-            c->vdo[i] = npy_half_to_float(((uint16_t *)c->sdo)[i] = npy_float_to_half(c->vdo[i]));
-        }
-        for (size_t i = 0; i < nk; i++) {
-            ((uint16_t *)c->sk)[i] = npy_float_to_half(c->vk[i]);
-            ((uint16_t *)c->sv)[i] = npy_float_to_half(c->vv[i]);
-        }
-    } else {
-        c->sq = c->vq, c->sk = c->vk, c->sv = c->vv, c->sdo = c->vdo;
-    }
-    if ((st = scl_plan_forward_host(c->vplan, c->sq, c->sk, c->sv, c->so, c->vlse)) != SCL_OK) return st;
-    if (scl_reference_backward(c->vplan->bound, &c->vplan->shape, c->vq, c->vk, c->vv, c->vdo, c->gref[0],
-                               c->gref[1], c->gref[2]) != 0)
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (reference gradients)");
-    for (int t = 0; t < 3; t++) {
-        size_t n = t ? nk : nq;
-        c->gscale[t] = 0;
-        for (size_t i = 0; i < n; i++)
-            c->gscale[t] = fmax(c->gscale[t], fabs(c->gref[t][i]));
-        if (c->gscale[t] == 0) c->gscale[t] = 1;
-    }
     return SCL_OK;
 }
 
 static void teardown(tune_ctx *c)
 {
-    cl_mem m[] = {c->q, c->k, c->v, c->o, c->lse};
-    for (int i = 0; i < 5; i++)
+    cl_mem m[] = {c->q, c->k, c->v, c->o, c->lse, c->dout, c->dq, c->dk, c->dv};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (m[i]) clReleaseMemObject(m[i]);
     scl_pattern_destroy(c->pattern);
-    scl_pattern_destroy(c->verify_pattern);
-    free(c->vq), free(c->vk), free(c->vv), free(c->vo_ref), free(c->vl_ref), free(c->costs);
-    cl_mem g[] = {c->dout, c->dq, c->dk, c->dv};
-    for (int i = 0; i < 4; i++)
-        if (g[i]) clReleaseMemObject(g[i]);
     scl_plan_destroy(c->bplan);
-    scl_plan_destroy(c->vplan);
-    if (c->sq != (void *)c->vq) free(c->sq), free(c->sk), free(c->sv), free(c->sdo);
-    free(c->so), free(c->vdo), free(c->vlse), free(c->gref[0]), free(c->gref[1]), free(c->gref[2]);
+    at_verify_free(&c->ver);
+    free(c->costs);
     at_kspace_free(&c->space);
     cJSON_Delete(c->db);
 }

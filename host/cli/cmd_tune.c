@@ -18,7 +18,7 @@ static const char *CMD = "tune";
 
 static void usage(void)
 {
-    printf("usage: sparsecl tune [--device D] [--dim d[,d...]] [--block b[,b...]] [--dtype f32|f16]\n"
+    printf("usage: sparsecl tune [--device D] [--dim d[,d...]] [--block b[,b...]] [--dtype f32|f16|bf16]\n"
            "                     [--strategy exhaustive|random|local] [--budget N|Ns] [--resume]\n"
            "                     [--out DB.json] [--seq N] [--heads H] [--reps R] [--family cpu|gpu]\n"
            "                     [--direction forward|backward|both] [--verbose] [--json]\n\n"
@@ -29,7 +29,9 @@ static void usage(void)
            "(`causal`, N = 2048 x 2 heads on CPUs, 8192 x 16 on GPUs; --seq/--heads change it).\n"
            "Backward candidates (kernel attn_bwd: dQ, dK/dV) run after a forward pass with the default\n"
            "forward parameters and are checked on all three gradients.\n"
-           "Candidates that fail to build, run or verify are recorded as rejected and never chosen.\n\n"
+           "Candidates that fail to build, run or verify are recorded as rejected and never chosen; the\n"
+           "verification tolerance is relative to the output (gradient) scale: f32 1e-4, f16 2e-3, bf16 "
+           "8e-3.\n\n"
            "The database (default: the user cache, $SPARSECL_CACHE_DIR/tuning/<device>.json, which\n"
            "plans read first) is rewritten atomically after every measured point: an interrupted run\n"
            "loses nothing, and --resume continues it without re-measuring.\n\n"
@@ -90,7 +92,52 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
     return j;
 }
 
-int cmd_tune(int argc, char **argv)
+typedef struct tune_cli {
+    const char *dev, *out;
+    int dims[8], nd, blocks[8], nb, json, verbose;
+    const scl_param_schema *kernels[2];
+    int nk;
+    at_tune_options o;
+} tune_cli;
+
+static bool parse_dtype(const char *text, scl_dtype *dt)
+{
+    static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(text, scl_dtype_name(all[i])) == 0) return *dt = all[i], true;
+    return cli_error(CMD, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
+}
+
+/* "Ns" seconds per shape class and direction, or N points. */
+static bool parse_budget(const char *text, at_tune_options *o)
+{
+    size_t n = strlen(text);
+    if (n > 1 && text[n - 1] == 's') {
+        char num[64];
+        if (n > sizeof num)
+            return cli_error(CMD, CLI_USAGE, "--budget: '%s' is not a number of seconds", text), false;
+        snprintf(num, sizeof num, "%.*s", (int)(n - 1), text);
+        return cli_parse_double(CMD, "--budget", num, 1, 1e7, &o->max_seconds);
+    }
+    return cli_parse_int(CMD, "--budget", text, 1, 1000000, &o->max_evals);
+}
+
+static bool parse_direction(const char *text, tune_cli *t)
+{
+    if (strcmp(text, "both") == 0) {
+        t->kernels[0] = &scl_fwd_simt_schema, t->kernels[1] = &scl_bwd_simt_schema, t->nk = 2;
+        return true;
+    }
+    if ((strcmp(text, "forward") == 0 || strcmp(text, "backward") == 0) &&
+        (t->kernels[0] = scl_schema_find(text, "simt")) != NULL) {
+        t->nk = 1;
+        return true;
+    }
+    return cli_error(CMD, CLI_USAGE, "--direction must be forward, backward or both, got '%s'", text), false;
+}
+
+/* -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, tune_cli *t)
 {
     static const struct option opts[] = {{"device", required_argument, NULL, 'D'},
                                          {"dim", required_argument, NULL, 'd'},
@@ -109,89 +156,61 @@ int cmd_tune(int argc, char **argv)
                                          {"direction", required_argument, NULL, 'x'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    const char *dev = NULL, *out = NULL;
-    int dims[8] = {64}, nd = 1, blocks[8] = {64}, nb = 1, json = 0, verbose = 0, c;
-    const scl_param_schema *kernels[2] = {&scl_fwd_simt_schema, NULL};
-    int nk = 1;
-    at_tune_options o = {0};
-    o.dtype = SCL_F32;
-    o.strategy = AT_LOCAL;
-    o.family = -1;
-    o.reps = 5;
-    o.seed = 1;
+    at_tune_options *o = &t->o;
+    int c;
     opterr = 0;
     optind = 1;
     for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         bool ok = true;
         switch (c) {
         case 'D':
-            dev = optarg;
+            t->dev = optarg;
             break;
         case 'o':
-            out = optarg;
+            t->out = optarg;
             break;
         case 'd':
-            ok = parse_list("--dim", optarg, dims, &nd, 1, 4096);
+            ok = parse_list("--dim", optarg, t->dims, &t->nd, 1, 4096);
             break;
         case 'b':
-            ok = parse_list("--block", optarg, blocks, &nb, 1, 4096);
+            ok = parse_list("--block", optarg, t->blocks, &t->nb, 1, 4096);
             break;
         case 't':
-            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
-                return cli_error(CMD, CLI_USAGE, "--dtype must be f32 or f16, got '%s'", optarg);
-            o.dtype = strcmp(optarg, "f16") == 0 ? SCL_F16 : SCL_F32;
+            ok = parse_dtype(optarg, &o->dtype);
             break;
         case 's':
-            if (!at_strategy_parse(optarg, &o.strategy))
+            if (!at_strategy_parse(optarg, &o->strategy))
                 return cli_error(CMD, CLI_USAGE, "--strategy must be exhaustive, random or local, got '%s'",
                                  optarg);
             break;
-        case 'B': {
-            size_t n = strlen(optarg);
-            if (n > 1 && optarg[n - 1] == 's') {
-                char num[64];
-                if (n > sizeof num)
-                    return cli_error(CMD, CLI_USAGE, "--budget: '%s' is not a number of seconds", optarg);
-                snprintf(num, sizeof num, "%.*s", (int)(n - 1), optarg);
-                ok = cli_parse_double(CMD, "--budget", num, 1, 1e7, &o.max_seconds);
-            } else {
-                ok = cli_parse_int(CMD, "--budget", optarg, 1, 1000000, &o.max_evals);
-            }
+        case 'B':
+            ok = parse_budget(optarg, o);
             break;
-        }
         case 'r':
-            o.resume = true;
+            o->resume = true;
             break;
         case 'n':
-            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 24, &o.seq);
+            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 24, &o->seq);
             break;
         case 'H':
-            ok = cli_parse_int(CMD, "--heads", optarg, 1, 1024, &o.heads);
+            ok = cli_parse_int(CMD, "--heads", optarg, 1, 1024, &o->heads);
             break;
         case 'R':
-            ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o.reps);
+            ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o->reps);
             break;
         case 'f':
             if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu"))
                 return cli_error(CMD, CLI_USAGE, "--family must be cpu or gpu, got '%s'", optarg);
-            o.family = strcmp(optarg, "gpu") == 0;
+            o->family = strcmp(optarg, "gpu") == 0;
             break;
         case 'x':
-            if (strcmp(optarg, "both") == 0) {
-                kernels[0] = &scl_fwd_simt_schema, kernels[1] = &scl_bwd_simt_schema, nk = 2;
-            } else if ((strcmp(optarg, "forward") == 0 || strcmp(optarg, "backward") == 0) &&
-                       (kernels[0] = scl_schema_find(optarg, "simt")) != NULL) {
-                nk = 1;
-            } else {
-                return cli_error(CMD, CLI_USAGE, "--direction must be forward, backward or both, got '%s'",
-                                 optarg);
-            }
+            ok = parse_direction(optarg, t);
             break;
         case 'v':
-            verbose = 1;
+            t->verbose = 1;
             break;
         case 'j':
-            json = 1;
+            t->json = 1;
             break;
         case 'h':
             usage();
@@ -202,62 +221,85 @@ int cmd_tune(int argc, char **argv)
         if (!ok) return CLI_USAGE;
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
 
+/* --out, else the user cache's database of the device; false (message printed) when neither. */
+static bool db_path(const tune_cli *t, scl_runtime *rt, char *path, size_t len)
+{
+    if (t->out) {
+        snprintf(path, len, "%s", t->out);
+        return true;
+    }
+    char dir[1024], slug[200];
+    scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
+    if (!scl_tuning_user_dir(dir, sizeof dir))
+        return cli_error(CMD, CLI_USAGE, "the program cache is off (SPARSECL_CACHE_DIR=off): give --out"),
+               false;
+    snprintf(path, len, "%s/%s.json", dir, slug);
+    return true;
+}
+
+static void print_class(const at_tune_options *o, const at_tune_report *r)
+{
+    char best[300], def[300];
+    scl_params_text(o->kernel, &r->best, best, sizeof best);
+    scl_params_text(o->kernel, &r->defaults, def, sizeof def);
+    printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n", o->kernel->kernel,
+           o->head_dim, o->block, scl_dtype_name(o->dtype), r->best_ms, r->best_gflops, r->best_error, best);
+    if (!isnan(r->default_ms))
+        printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r->default_ms, r->default_ms / r->best_ms, def);
+    printf("  %d valid of %d points; %d timed this run, %d reused, %d rejected; %.0f s\n", r->valid_points,
+           r->total_points, r->timed, r->reused, r->failed, r->seconds);
+}
+
+/* Every shape class (head dim x block x direction) into the same database; a CLI exit code. */
+static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all)
+{
+    at_tune_options *o = &t->o;
+    o->db_path = path;
+    o->progress = t->json ? NULL : stderr;
+    o->verbose = t->verbose ? stderr : NULL;
+    bool resume = o->resume;
+    for (int i = 0; i < t->nd; i++)
+        for (int k = 0; k < t->nb; k++)
+            for (int x = 0; x < t->nk; x++) {
+                o->head_dim = t->dims[i];
+                o->block = t->blocks[k];
+                o->kernel = t->kernels[x];
+                /* Later classes add to the same file: always keep what earlier ones wrote. */
+                o->resume = resume || i > 0 || k > 0 || x > 0;
+                at_tune_report r;
+                if (at_tune(rt, o, &r) != SCL_OK)
+                    return cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o->kernel->kernel, t->dims[i],
+                                     t->blocks[k], scl_last_error_message(rt));
+                cJSON_AddItemToArray(all, report_json(o, &r, path));
+                if (!t->json) print_class(o, &r);
+            }
+    return CLI_OK;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    tune_cli t = {
+        .dims = {64}, .nd = 1, .blocks = {64}, .nb = 1, .kernels = {&scl_fwd_simt_schema, NULL}, .nk = 1};
+    t.o = (at_tune_options){.dtype = SCL_F32, .strategy = AT_LOCAL, .family = -1, .reps = 5, .seed = 1};
+    int rc = parse(argc, argv, &t);
+    if (rc >= 0) return rc;
     scl_runtime *rt = NULL;
-    if (scl_runtime_create(dev, &rt) != SCL_OK) {
-        int rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
+    if (scl_runtime_create(t.dev, &rt) != SCL_OK) {
+        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
         scl_runtime_destroy(rt);
         return rc;
     }
     char path[1400];
-    if (out) {
-        snprintf(path, sizeof path, "%s", out);
-    } else {
-        char dir[1024], slug[200];
-        scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
-        if (!scl_tuning_user_dir(dir, sizeof dir)) {
-            scl_runtime_destroy(rt);
-            return cli_error(CMD, CLI_USAGE, "the program cache is off (SPARSECL_CACHE_DIR=off): give --out");
-        }
-        snprintf(path, sizeof path, "%s/%s.json", dir, slug);
+    if (!db_path(&t, rt, path, sizeof path)) {
+        scl_runtime_destroy(rt);
+        return CLI_USAGE;
     }
-    o.db_path = path;
-    o.progress = json ? NULL : stderr;
-    o.verbose = verbose ? stderr : NULL;
-    bool resume = o.resume;
     cJSON *all = cJSON_CreateArray();
-    int rc = CLI_OK;
-    for (int i = 0; i < nd && rc == CLI_OK; i++)
-        for (int k = 0; k < nb && rc == CLI_OK; k++)
-            for (int x = 0; x < nk && rc == CLI_OK; x++) {
-                o.head_dim = dims[i];
-                o.block = blocks[k];
-                o.kernel = kernels[x];
-                /* Later classes add to the same file: always keep what earlier ones wrote. */
-                o.resume = resume || i > 0 || k > 0 || x > 0;
-                at_tune_report r;
-                scl_status st = at_tune(rt, &o, &r);
-                if (st != SCL_OK) {
-                    rc = cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o.kernel->kernel, dims[i],
-                                   blocks[k], scl_last_error_message(rt));
-                    break;
-                }
-                cJSON_AddItemToArray(all, report_json(&o, &r, path));
-                if (!json) {
-                    char best[300], def[300];
-                    scl_params_text(o.kernel, &r.best, best, sizeof best);
-                    scl_params_text(o.kernel, &r.defaults, def, sizeof def);
-                    printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n",
-                           o.kernel->kernel, o.head_dim, o.block, scl_dtype_name(o.dtype), r.best_ms,
-                           r.best_gflops, r.best_error, best);
-                    if (!isnan(r.default_ms))
-                        printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r.default_ms,
-                               r.default_ms / r.best_ms, def);
-                    printf("  %d valid of %d points; %d timed this run, %d reused, %d rejected; %.0f s\n",
-                           r.valid_points, r.total_points, r.timed, r.reused, r.failed, r.seconds);
-                }
-            }
-    if (json) {
+    rc = tune_all(&t, rt, path, all);
+    if (t.json) {
         char *text = cJSON_Print(all);
         if (text) puts(text);
         free(text);
