@@ -132,7 +132,14 @@ static int open_weights(const char *dir, int64_t D, npy_array *w, npy_file **wf,
     return CLI_OK;
 }
 
-int cmd_block(int argc, char **argv)
+typedef struct block_opts {
+    const char *xp, *wdir, *spec, *outp, *dev;
+    int heads, block;
+    double eps;
+} block_opts;
+
+/* -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, block_opts *o)
 {
     static const struct option opts[] = {
         {"x", required_argument, NULL, 'x'},     {"weights", required_argument, NULL, 'w'},
@@ -140,36 +147,34 @@ int cmd_block(int argc, char **argv)
         {"block", required_argument, NULL, 'b'}, {"out", required_argument, NULL, 'o'},
         {"eps", required_argument, NULL, 'e'},   {"device", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},        {0}};
-    const char *xp = NULL, *wdir = NULL, *spec = NULL, *outp = NULL, *dev = NULL;
-    int heads = 0, block = 0, c;
-    double eps = 0;
+    int c;
     opterr = 0;
     optind = 1;
     for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
         switch (c) {
         case 'x':
-            xp = optarg;
+            o->xp = optarg;
             break;
         case 'w':
-            wdir = optarg;
+            o->wdir = optarg;
             break;
         case 'p':
-            spec = optarg;
+            o->spec = optarg;
             break;
         case 'o':
-            outp = optarg;
+            o->outp = optarg;
             break;
         case 'd':
-            dev = optarg;
+            o->dev = optarg;
             break;
         case 'H':
-            if (!cli_parse_int(CMD, "--heads", optarg, 1, 1 << 20, &heads)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--heads", optarg, 1, 1 << 20, &o->heads)) return CLI_USAGE;
             break;
         case 'b':
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return CLI_USAGE;
             break;
         case 'e':
-            if (!cli_parse_double(CMD, "--eps", optarg, 1e-30, 1.0, &eps)) return CLI_USAGE;
+            if (!cli_parse_double(CMD, "--eps", optarg, 1e-30, 1.0, &o->eps)) return CLI_USAGE;
             break;
         case 'h':
             usage();
@@ -179,11 +184,22 @@ int cmd_block(int argc, char **argv)
         }
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!xp) return cli_error(CMD, CLI_USAGE, "--x is required (see --help)");
-    if (!wdir) return cli_error(CMD, CLI_USAGE, "--weights is required (see --help)");
-    if (!heads) return cli_error(CMD, CLI_USAGE, "--heads is required (see --help)");
-    if (!spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
-    if (!block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
+    if (!o->xp) return cli_error(CMD, CLI_USAGE, "--x is required (see --help)");
+    if (!o->wdir) return cli_error(CMD, CLI_USAGE, "--weights is required (see --help)");
+    if (!o->heads) return cli_error(CMD, CLI_USAGE, "--heads is required (see --help)");
+    if (!o->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
+    if (!o->block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
+    return -1;
+}
+
+int cmd_block(int argc, char **argv)
+{
+    block_opts o = {0};
+    int prc = parse(argc, argv, &o);
+    if (prc >= 0) return prc;
+    const char *xp = o.xp, *wdir = o.wdir, *spec = o.spec, *outp = o.outp, *dev = o.dev;
+    const int heads = o.heads, block = o.block;
+    const double eps = o.eps;
 
     /* Headers first: x and every weight are checked against each other before any data is read. */
     npy_array x = {0}, w[NW];

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include "scl_fileio.h"
 #include "tuning_db.h"
+#include "variants.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -62,12 +63,71 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
     cJSON_Delete(used);
 }
 
+/* The registered forward variants in their default order, and which storage types each runs on
+ * the default device (at d = 64, block 64), else why not. */
+static void add_variants(cJSON *root, const scl_device_info *dev)
+{
+    cJSON *all = cJSON_AddArrayToObject(root, "forward_variants");
+    static const scl_dtype dts[] = {SCL_F32, SCL_F16, SCL_BF16};
+    for (int i = 0; i < scl_fwd_variant_count(); i++) {
+        const scl_fwd_variant *v = scl_fwd_variant_at(i);
+        cJSON *o = cJSON_CreateObject(), *params = cJSON_CreateArray();
+        cJSON_AddStringToObject(o, "name", v->name);
+        cJSON_AddStringToObject(o, "kernel_file", v->kernel_file);
+        for (int k = 0; k < v->schema->n; k++)
+            cJSON_AddItemToArray(params, cJSON_CreateString(v->schema->defs[k].name));
+        cJSON_AddItemToObject(o, "parameters", params);
+        if (dev) {
+            cJSON *runs = cJSON_AddArrayToObject(o, "runs_here"), *not = cJSON_CreateObject();
+            for (size_t t = 0; t < sizeof dts / sizeof dts[0]; t++) {
+                scl_variant_query q = {.dev = dev, .dtype = dts[t], .head_dim = 64, .block = 64};
+                char why[256];
+                if (v->qualifies(&q, why, sizeof why))
+                    cJSON_AddItemToArray(runs, cJSON_CreateString(scl_dtype_name(dts[t])));
+                else
+                    cJSON_AddStringToObject(not, scl_dtype_name(dts[t]), why);
+            }
+            cJSON_AddItemToObject(o, "why_not", not);
+        }
+        cJSON_AddItemToArray(all, o);
+    }
+}
+
+static void print_variants(const cJSON *root)
+{
+    printf("forward variants, in the default order (SPARSECL_FWD_VARIANT prefers one):\n");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "forward_variants"))
+    {
+        const cJSON *runs = cJSON_GetObjectItem(v, "runs_here"), *t, *prev = NULL;
+        printf("  %-6s %-18s", cJSON_GetObjectItem(v, "name")->valuestring,
+               cJSON_GetObjectItem(v, "kernel_file")->valuestring);
+        if (runs) {
+            printf(" runs");
+            cJSON_ArrayForEach(t, runs) printf(" %s", t->valuestring);
+            if (!cJSON_GetArraySize(runs)) printf(" nothing");
+            printf(" on the default device (d=64, block=64)");
+            /* the reasons, each once after the storage types it holds for */
+            cJSON_ArrayForEach(t, cJSON_GetObjectItem(v, "why_not"))
+            {
+                bool same = prev && strcmp(prev->valuestring, t->valuestring) == 0;
+                if (prev && !same) printf(": %s", prev->valuestring);
+                printf("%s%s", same ? ", " : "; not ", t->string);
+                prev = t;
+            }
+            if (prev) printf(": %s", prev->valuestring);
+        }
+        printf("\n");
+    }
+}
+
 int cmd_info(int argc, char **argv)
 {
     int json;
     int rc = cli_json_only("info", argc, argv,
                            "usage: sparsecl info [--json]\n\nShows the library version, the hash of each embedded "
-                           "kernel source (as compiled, includes expanded),\nthe program cache directory, and the "
+                           "kernel source (as compiled, includes expanded),\nthe program cache directory, the registered "
+                           "forward kernel variants (which storage types each\nruns on the default device), and the "
                            "default device's tuning databases with the entries plans use.\n",
                            &json);
     if (rc >= 0) return rc;
@@ -102,6 +162,7 @@ int cmd_info(int argc, char **argv)
     scl_cache_default_dir(cache, sizeof cache);
     cJSON_AddStringToObject(root, "cache_dir", cache[0] ? cache : "off");
     add_tuning(root, have_def ? &def : NULL);
+    add_variants(root, have_def ? &def : NULL);
 
     if (json) {
         char *text = cJSON_Print(root);
@@ -118,6 +179,7 @@ int cmd_info(int argc, char **argv)
                    h ? h->valuestring : cJSON_GetObjectItem(k, "error")->valuestring);
         }
         printf("program cache: %s\n", cache[0] ? cache : "off");
+        print_variants(root);
         cJSON *dbs = cJSON_GetObjectItem(root, "tuning_databases");
         const cJSON *dev = cJSON_GetObjectItem(root, "tuning_device");
         printf("tuning databases for %s, in look-up order:\n", cJSON_IsString(dev) ? dev->valuestring : "(no device)");

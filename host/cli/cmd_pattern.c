@@ -223,7 +223,74 @@ enum {
     OPT_DECOMPOSE
 };
 
-int cmd_pattern(int argc, char **argv)
+typedef struct pattern_opts {
+    const char *spec;
+    int64_t n_q, n_k;
+    int block, heads;
+    bool json, explain;
+    spc_decompose_mode mode;
+    const char *layout_out, *mask_out, *lut_out, *lut_json, *png;
+} pattern_opts;
+
+static bool parse_decompose(const char *text, spc_decompose_mode *mode)
+{
+    if (strcmp(text, "auto") == 0)
+        *mode = SPC_DECOMPOSE_AUTO;
+    else if (strcmp(text, "off") == 0)
+        *mode = SPC_DECOMPOSE_OFF;
+    else if (strcmp(text, "force") == 0)
+        *mode = SPC_DECOMPOSE_FORCE;
+    else
+        return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", text), false;
+    return true;
+}
+
+/* One option; false (message printed) when its value is refused. */
+static bool parse_one(int c, pattern_opts *o)
+{
+    switch (c) {
+    case OPT_SEQ:
+        return cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 40, &o->n_q);
+    case OPT_KV:
+        return cli_parse_i64(CMD, "--kv-seq", optarg, 1, (int64_t)1 << 40, &o->n_k);
+    case OPT_BLOCK:
+        if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return false;
+        if (o->block & (o->block - 1))
+            return cli_error(CMD, CLI_USAGE, "--block must be a power of two from 8 to 256, got %d",
+                             o->block),
+                   false;
+        return true;
+    case OPT_HEADS:
+        return cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
+    case OPT_JSON:
+        o->json = true;
+        return true;
+    case OPT_LAYOUT:
+        o->layout_out = optarg;
+        return true;
+    case OPT_MASK:
+        o->mask_out = optarg;
+        return true;
+    case OPT_LUT:
+        o->lut_out = optarg;
+        return true;
+    case OPT_LUT_JSON:
+        o->lut_json = optarg;
+        return true;
+    case OPT_PNG:
+        o->png = optarg;
+        return true;
+    case OPT_EXPLAIN:
+        o->explain = true;
+        return true;
+    case OPT_DECOMPOSE:
+        return parse_decompose(optarg, &o->mode);
+    }
+    return false;
+}
+
+/* -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, pattern_opts *o)
 {
     static const struct option opts[] = {
         {"seq", required_argument, NULL, OPT_SEQ},
@@ -245,94 +312,73 @@ int cmd_pattern(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    int64_t n_q = 0, n_k = 0;
-    int block = 64, heads = 1;
-    bool json = false, explain = false;
-    spc_decompose_mode mode = SPC_DECOMPOSE_AUTO;
-    const char *layout_out = NULL, *mask_out = NULL, *lut_out = NULL, *lut_json = NULL, *png = NULL;
     optind = 0; /* glibc: full re-initialisation, in case getopt ran before */
     opterr = 0; /* we print our own messages */
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_SEQ:
-            if (!cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 40, &n_q)) return CLI_USAGE;
-            break;
-        case OPT_KV:
-            if (!cli_parse_i64(CMD, "--kv-seq", optarg, 1, (int64_t)1 << 40, &n_k)) return CLI_USAGE;
-            break;
-        case OPT_BLOCK:
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
-            if (block & (block - 1))
-                return cli_error(CMD, CLI_USAGE, "--block must be a power of two from 8 to 256, got %d",
-                                 block);
-            break;
-        case OPT_HEADS:
-            if (!cli_parse_int(CMD, "--heads", optarg, 1, 65536, &heads)) return CLI_USAGE;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        case OPT_LAYOUT:
-            layout_out = optarg;
-            break;
-        case OPT_MASK:
-            mask_out = optarg;
-            break;
-        case OPT_LUT:
-            lut_out = optarg;
-            break;
-        case OPT_LUT_JSON:
-            lut_json = optarg;
-            break;
-        case OPT_PNG:
-            png = optarg;
-            break;
-        case OPT_EXPLAIN:
-            explain = true;
-            break;
-        case OPT_DECOMPOSE:
-            if (strcmp(optarg, "auto") == 0) mode = SPC_DECOMPOSE_AUTO;
-            else if (strcmp(optarg, "off") == 0) mode = SPC_DECOMPOSE_OFF;
-            else if (strcmp(optarg, "force") == 0) mode = SPC_DECOMPOSE_FORCE;
-            else return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", optarg);
-            break;
         case 'h':
             usage(stdout);
             return CLI_OK;
         case ':':
             return cli_error(CMD, CLI_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
-        default:
+        case '?':
             if (optopt) return cli_error(CMD, CLI_USAGE, "unknown option '-%c' (see --help)", optopt);
             return cli_error(CMD, CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+        default:
+            if (!parse_one(c, o)) return CLI_USAGE;
         }
     }
     if (optind >= argc) return cli_error(CMD, CLI_USAGE, "missing SPEC (see --help)");
     if (optind + 1 < argc)
         return cli_error(CMD, CLI_USAGE, "unexpected argument '%s' (quote the spec if it has spaces)",
                          argv[optind + 1]);
-    const char *spec = argv[optind];
-    if (n_q == 0) return cli_error(CMD, CLI_USAGE, "--seq N is required");
-    if (n_k == 0) n_k = n_q;
-    double mask_bytes = (double)heads * (double)n_q * (double)n_k;
-    if (mask_out && mask_bytes > (double)MASK_LIMIT)
+    o->spec = argv[optind];
+    if (o->n_q == 0) return cli_error(CMD, CLI_USAGE, "--seq N is required");
+    if (o->n_k == 0) o->n_k = o->n_q;
+    double mask_bytes = (double)o->heads * (double)o->n_q * (double)o->n_k;
+    if (o->mask_out && mask_bytes > (double)MASK_LIMIT)
         return cli_error(
             CMD, CLI_USAGE,
             "--mask-out: the element mask would be %.0f bytes (%.1f MiB: %d x %lld x %lld), above the "
             "256 MiB limit; use --layout-out or shorter sequences",
-            mask_bytes, mask_bytes / (1 << 20), heads, (long long)n_q, (long long)n_k);
+            mask_bytes, mask_bytes / (1 << 20), o->heads, (long long)o->n_q, (long long)o->n_k);
+    return -1;
+}
 
+/* The files the options name; a CLI exit code. */
+static int write_outputs(const pattern_opts *o, const spc_bound *bound, const spc_lut *lut)
+{
+    spc_error err;
+    if (o->layout_out && spc_lut_write_layout_npy(lut, o->layout_out, &err) != 0)
+        return cli_error(CMD, CLI_FAILED, "--layout-out: %s", err.message);
+    if (o->mask_out && spc_write_mask_npy(bound, o->mask_out, MASK_LIMIT, &err) != 0)
+        return cli_error(CMD, CLI_FAILED, "--mask-out: %s", err.message);
+    if (o->lut_out && spc_lut_write(lut, o->lut_out, &err) != 0)
+        return cli_error(CMD, CLI_FAILED, "--lut-out: %s", err.message);
+    if (o->lut_json && spc_lut_write_json(lut, o->lut_json, &err) != 0)
+        return cli_error(CMD, CLI_FAILED, "--lut-json: %s", err.message);
+    if (o->png && spc_lut_write_png(lut, o->png, &err) != 0)
+        return cli_error(CMD, CLI_FAILED, "--png: %s", err.message);
+    return CLI_OK;
+}
+
+int cmd_pattern(int argc, char **argv)
+{
+    pattern_opts o = {.block = 64, .heads = 1, .mode = SPC_DECOMPOSE_AUTO};
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
     spc_error err;
     spc_pattern *pat = NULL;
     spc_bound *bound = NULL;
     spc_lut *lut = NULL;
     spc_decomposition *dec = NULL;
-    int rc = CLI_FAILED;
+    rc = CLI_FAILED;
     double t0 = now_ms();
-    if (spc_parse(spec, &pat, &err) != 0) return spec_error(spec, &err);
-    spc_geometry g = {n_q, n_k, block, heads};
+    if (spc_parse(o.spec, &pat, &err) != 0) return spec_error(o.spec, &err);
+    spc_geometry g = {o.n_q, o.n_k, o.block, o.heads};
     if (spc_bind(pat, &g, &bound, &err) != 0) {
-        rc = spec_error(spec, &err);
+        rc = spec_error(o.spec, &err);
         goto done;
     }
     if (spc_compile(bound, &lut, &err) != 0) {
@@ -342,11 +388,11 @@ int cmd_pattern(int argc, char **argv)
     double ms = now_ms() - t0;
     spc_stats s;
     spc_lut_stats(lut, &s);
-    if (explain && spc_decompose(bound, &s, mode, &dec, &err) != 0) {
+    if (o.explain && spc_decompose(bound, &s, o.mode, &dec, &err) != 0) {
         cli_error(CMD, CLI_FAILED, "--explain: %s", err.message);
         goto done;
     }
-    if (json) {
+    if (o.json) {
         if (print_json(spc_pattern_text(pat), lut, &s, ms, dec) != 0) {
             cli_error(CMD, CLI_FAILED, "out of memory printing JSON");
             goto done;
@@ -355,27 +401,7 @@ int cmd_pattern(int argc, char **argv)
         print_human(spc_pattern_text(pat), lut, &s, ms);
         if (dec) print_explain(dec);
     }
-    if (layout_out && spc_lut_write_layout_npy(lut, layout_out, &err) != 0) {
-        cli_error(CMD, CLI_FAILED, "--layout-out: %s", err.message);
-        goto done;
-    }
-    if (mask_out && spc_write_mask_npy(bound, mask_out, MASK_LIMIT, &err) != 0) {
-        cli_error(CMD, CLI_FAILED, "--mask-out: %s", err.message);
-        goto done;
-    }
-    if (lut_out && spc_lut_write(lut, lut_out, &err) != 0) {
-        cli_error(CMD, CLI_FAILED, "--lut-out: %s", err.message);
-        goto done;
-    }
-    if (lut_json && spc_lut_write_json(lut, lut_json, &err) != 0) {
-        cli_error(CMD, CLI_FAILED, "--lut-json: %s", err.message);
-        goto done;
-    }
-    if (png && spc_lut_write_png(lut, png, &err) != 0) {
-        cli_error(CMD, CLI_FAILED, "--png: %s", err.message);
-        goto done;
-    }
-    rc = CLI_OK;
+    rc = write_outputs(&o, bound, lut);
 done:
     spc_decomposition_free(dec);
     spc_lut_free(lut);

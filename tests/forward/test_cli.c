@@ -209,6 +209,12 @@ static void other_commands(void)
     cli_expect(0, "usage: sparsecl info", "info --help");
     cli_expect(0, "\"devices\"", "devices --json");
     cli_expect(0, "\"kernels\"", "info --json");
+    cli_expect(0, "\"forward_variants\"", "info --json");
+    cli_expect(0, "forward variants, in the default order", "info");
+    /* tune --dtype bf16: candidates verified against the reference with the bf16 tolerance */
+    cli_expect(0, "attn_fwd d=32 block=32 bf16: best",
+               "tune --dtype bf16 --dim 32 --block 32 --seq 128 --budget 1 --reps 1 --out tune-bf16.json");
+    cli_expect(2, "--dtype must be f32, f16 or bf16", "tune --dtype f64 --out x.json");
     cli_expect(0, "\"sparse_time_over_dense\"",
            "bench --pattern 'local(16)' --seq 200 --block 32 --heads 2 --dim 32 --reps 2 --no-peak --json");
     cli_expect(2, "--dtype must be f32, f16 or bf16",
