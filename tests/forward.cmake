@@ -12,3 +12,11 @@ add_test(NAME cli COMMAND test_cli $<TARGET_FILE:sparsecl_cli> ${CMAKE_CURRENT_B
 # The same cases through decomposed plans (SPARSECL_DECOMPOSE=force), those that decompose.
 add_test(NAME forward_decomposed COMMAND test_forward --decomposed-only)
 set_tests_properties(forward_decomposed PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_DECOMPOSE=force)
+
+# The matrix-engine forward (kernels/attn_fwd_mma.cl) on every 16-bit case: on CPUs through the
+# portable emulation of its primitives (kernels/mma.clh), the same source the GPU compiles.
+add_test(NAME forward_mma COMMAND test_forward --variant mma)
+set_tests_properties(forward_mma PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_FWD_VARIANT=mma)
+add_test(NAME forward_mma_decomposed COMMAND test_forward --decomposed-only --variant mma)
+set_tests_properties(forward_mma_decomposed PROPERTIES TIMEOUT 900
+                     ENVIRONMENT "SPARSECL_FWD_VARIANT=mma;SPARSECL_DECOMPOSE=force")
