@@ -77,7 +77,8 @@ static size_t slice_heads(const char *s, size_t n, int h0, int hn, out_buf *o)
             o->bad = 1;
             return n;
         }
-        i++; /* ':' */
+        for (i++; i < n && isspace((unsigned char)s[i]); i++) {
+        } /* ':' and the blanks after it */
         size_t e = i + body_end(s + i, n - i);
         if (rl) {
             if (clauses++) put(o, "; ", 2);

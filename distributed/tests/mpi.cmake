@@ -16,6 +16,12 @@ foreach(np 2 4)
   set_tests_properties(mpi_np${np} PROPERTIES LABELS mpi TIMEOUT 900
                        ENVIRONMENT "POCL_MAX_PTHREAD_COUNT=1;OMP_NUM_THREADS=1")
 endforeach()
+add_executable(test_mpi_spec ${CMAKE_CURRENT_LIST_DIR}/test_mpi_spec.c)
+target_compile_options(test_mpi_spec PRIVATE ${SCL_WARNINGS})
+target_link_libraries(test_mpi_spec PRIVATE sparsecl_mpi)
+add_test(NAME mpi_spec COMMAND test_mpi_spec)
+set_tests_properties(mpi_spec PROPERTIES LABELS mpi TIMEOUT 120)
+
 add_executable(npy_tool ${CMAKE_CURRENT_LIST_DIR}/npy_tool.c)
 target_compile_options(npy_tool PRIVATE ${SCL_WARNINGS})
 target_link_libraries(npy_tool PRIVATE scl_patterns m)
