@@ -320,24 +320,28 @@ scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_me
     return run(p, t, 9, 1);
 }
 
-/* The absolute frame's spec: the pattern intersected with a block layout that allows only this
- * rank's query rows. Shards are whole blocks, so the layout is exact at element level, and the
- * compiler then skips every other row: no work for the padding rows. The layout goes through a
- * temporary .npy file because specs are text; it is read when the plan binds and removed after. */
+/* The frame's spec when it has padding rows: the pattern intersected with a block layout (frame
+ * blocks) that allows only this rank's query rows. Shards are whole blocks, so the layout is exact
+ * at element level, and the compiler then skips every other row: no work for the padding rows. The layout
+ * goes through a temporary .npy file because specs are text; it is read when the plan binds and removed
+ * after. */
 static scl_status rows_spec(scl_mpi_plan *p, const char *spec, char *out, size_t len, char *path, size_t plen)
 {
-    const int64_t nb = p->nb, b = p->shape.block, r0 = p->start[p->rank] / b;
-    const int64_t r1 = (p->start[p->rank] + p->len[p->rank] + b - 1) / b;
+    const int64_t b = p->shape.block, nq = (p->fq + b - 1) / b, nk = (p->fk + b - 1) / b;
+    const int64_t r0 = (p->start[p->rank] - p->f0) / b,
+                  r1 = (p->start[p->rank] + p->len[p->rank] - p->f0 + b - 1) / b;
     const char *dir = getenv("TMPDIR");
     snprintf(path, plen, "%s/sparsecl_mpi_rows_XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(path);
     if (fd < 0)
         return smpi_fail(p, SCL_ERR_IO, "cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
     close(fd);
-    unsigned char *m = calloc((size_t)(nb * nb), 1);
-    if (!m) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "row layout of %lld blocks", (long long)nb);
-    memset(m + (size_t)(r0 * nb), 1, (size_t)((r1 - r0) * nb));
-    int64_t shape[2] = {nb, nb};
+    unsigned char *m = calloc((size_t)(nq * nk), 1);
+    if (!m)
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "row layout of %lld x %lld blocks", (long long)nq,
+                         (long long)nk);
+    memset(m + (size_t)(r0 * nk), 1, (size_t)((r1 - r0) * nk));
+    int64_t shape[2] = {nq, nk};
     char msg[256];
     int rc = npy_write(path, NPY_U8, 2, shape, m, msg, sizeof msg);
     free(m);
@@ -353,7 +357,8 @@ static void make_graphs(scl_mpi_plan *p)
     const int P = p->size, me = p->rank;
     int *in = calloc((size_t)P * 3 + 2, sizeof *in), *out = in + P, *w = out + P, ni = 0, no = 0;
     if (!in) MPI_Abort(p->comm, 1);
-    for (int s = 0; s < P; s++) w[s] = 1; /* equal weights: gcc refuses MPI_UNWEIGHTED as an array */
+    for (int s = 0; s < P; s++)
+        w[s] = 1; /* equal weights: gcc refuses MPI_UNWEIGHTED as an array */
     for (int s = 0; s < P; s++) {
         if (s != me && fetched(p, me, s) > 0) in[ni++] = s;
         if (s != me && fetched(p, s, me) > 0) out[no++] = s;
@@ -372,13 +377,17 @@ scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
     scl_status st = SCL_OK;
     if (p->exact) { /* frame row t is global row t */
         p->f0 = 0, p->fq = p->fk = p->shape.seq_q;
-        st = rows_spec(p, spec, text, sizeof text, path, sizeof path);
     } else {
         p->f0 = p->k_lo[me] < p->start[me] ? p->k_lo[me] : p->start[me];
         p->fq = p->start[me] + p->len[me] - p->f0;
         p->fk = p->k_hi[me] - p->f0;
-        snprintf(text, sizeof text, "%s", spec);
     }
+    /* Padding query rows (whole blocks: shards and f0 are block-aligned) are cut out of the pattern,
+     * so no kernel works on them. */
+    if (p->exact || p->f0 < p->start[me])
+        st = rows_spec(p, spec, text, sizeof text, path, sizeof path);
+    else
+        snprintf(text, sizeof text, "%s", spec);
     scl_shape s = p->shape;
     s.seq_q = p->fq;
     s.seq_k = p->fk;
