@@ -52,7 +52,7 @@
 #define WARPS 4
 #endif
 #ifndef BQ
-#define BQ (BLOCK < 16 * WARPS ? BLOCK : 16 * WARPS)
+#define BQ (BLOCK < 32 * WARPS ? BLOCK : 32 * WARPS) /* 2 m16 tiles per warp where possible */
 #endif
 #ifndef BK
 #define BK (BLOCK < 64 ? BLOCK : 64)
@@ -127,14 +127,26 @@ attn_prep_kv(__global const ushort *k, __global const ushort *v, __global ushort
     }
 }
 
-/* Copy one BK x D tile (rows k0.. of a [NKP][D] scratch) into a swizzled local tile. */
+/* Copy one BK x D tile (rows k0.. of a [NKP][D] scratch) into a swizzled local tile. When the
+ * work-group covers whole 8-row swizzle periods per pass (the usual case), each work-item keeps
+ * its chunk column and the swizzle is computed once: the passes differ by constant offsets. */
+#define CP_REGULAR (WG % NCH == 0 && (WG / NCH) % 8 == 0 && (BK * NCH) % WG == 0)
 __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *src, const int lid)
 {
+#if CP_REGULAR
+    const int r0 = lid / NCH, c = lid % NCH, dcol = scl_swz(NCH, r0, c) * 8;
+    SCL_UNROLL
+    for (int it = 0; it < CP_KV; it++) {
+        const int r = r0 + it * (WG / NCH);
+        scl_cp16(dst + r * D + dcol, src + (long)r * D + c * 8);
+    }
+#else
     SCL_UNROLL
     for (int it = 0; it < CP_KV; it++) {
         const int i = lid + it * WG, r = i / NCH, c = i % NCH;
         if (CP_KV * WG == BK * NCH || i < BK * NCH) scl_cp16(dst + r * D + scl_swz(NCH, r, c) * 8, src + (long)r * D + c * 8);
     }
+#endif
 }
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
@@ -249,17 +261,20 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             SCL_UNROLL
             for (int j = 0; j < NT; j++) s[mi][j] = (float4)(0.0f);
         SCL_UNROLL
-        for (int kk = 0; kk < KS; kk++)
+        for (int kk = 0; kk < KS; kk++) {
+            uint4 qa[MT]; /* once per k-step (ldmatrix is volatile: never re-read per key tile) */
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++) qa[mi] = QF(mi, kk);
             SCL_UNROLL
             for (int jp = 0; jp < NT / 2; jp++) {
                 const uint4 bk = scl_ldsm_b2(kb, D, jp * 16, kk * 16);
                 SCL_UNROLL
                 for (int mi = 0; mi < MT; mi++) {
-                    const uint4 a = QF(mi, kk);
-                    scl_mma(&s[mi][2 * jp], a, bk.xy, scl_scr);
-                    scl_mma(&s[mi][2 * jp + 1], a, bk.zw, scl_scr);
+                    scl_mma(&s[mi][2 * jp], qa[mi], bk.xy, scl_scr);
+                    scl_mma(&s[mi][2 * jp + 1], qa[mi], bk.zw, scl_scr);
                 }
             }
+        }
 
         /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */
         if (mid >= 0) {

@@ -47,8 +47,11 @@ static int scl_mma_ptx_capable(cl_device_id dev)
              strstr(ext, "cl_nv_device_attribute_query") != NULL;
     free(ext);
     cl_uint major = 0, minor = 0;
-    if (ok) ok = clGetDeviceInfo(dev, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) == CL_SUCCESS &&
-                 clGetDeviceInfo(dev, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) == CL_SUCCESS;
+    if (ok)
+        ok = clGetDeviceInfo(dev, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) ==
+                 CL_SUCCESS &&
+             clGetDeviceInfo(dev, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) ==
+                 CL_SUCCESS;
     return ok && major >= 8;
 }
 
@@ -62,7 +65,9 @@ static mma_params mma_defaults(int d, int block)
 {
     mma_params p = {0};
     p.bq = block < 128 ? block : 128;
-    p.warps = p.bq >= 64 ? 4 : p.bq / 16;
+    /* Measured on the H200 (results/matrix-engine): 2 m16 tiles per warp where the tile allows
+     * (BQ 128: 4 warps; BQ 64 at d <= 64: 2 warps), else 16 rows per warp. */
+    p.warps = p.bq >= 128 || (p.bq == 64 && d > 64) ? 4 : p.bq == 64 ? 2 : p.bq / 16;
     if (d >= 256) {
         p.bq = block < 64 ? block : 64;
         p.warps = p.bq >= 64 ? 4 : p.bq / 16;
@@ -83,12 +88,18 @@ static void params_override(mma_params *p, const char *text)
         char key[16];
         int val, used = 0;
         if (sscanf(s, "%15[A-Z]=%d%n", key, &val, &used) != 2) break;
-        if (!strcmp(key, "BQ")) p->bq = val;
-        else if (!strcmp(key, "BK")) p->bk = val;
-        else if (!strcmp(key, "WARPS")) p->warps = val;
-        else if (!strcmp(key, "STAGES")) p->stages = val;
-        else if (!strcmp(key, "QREG")) p->qreg = val;
-        else if (!strcmp(key, "SWIZZLE")) p->swizzle = val;
+        if (!strcmp(key, "BQ"))
+            p->bq = val;
+        else if (!strcmp(key, "BK"))
+            p->bk = val;
+        else if (!strcmp(key, "WARPS"))
+            p->warps = val;
+        else if (!strcmp(key, "STAGES"))
+            p->stages = val;
+        else if (!strcmp(key, "QREG"))
+            p->qreg = val;
+        else if (!strcmp(key, "SWIZZLE"))
+            p->swizzle = val;
         s += used;
         if (*s == ',') s++;
     }
@@ -162,7 +173,8 @@ static FILE *build_log_file;
 
 static void build_opts(char *buf, size_t n, int d, int block, int bf16, const mma_params *p)
 {
-    snprintf(buf, n, "-DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DWARPS=%d -DSTAGES=%d -DQREG=%d -DSWIZZLE=%d -D%s%s%s", d,
+    snprintf(buf, n,
+             "-DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DWARPS=%d -DSTAGES=%d -DQREG=%d -DSWIZZLE=%d -D%s%s%s", d,
              block, p->bq, p->bk, p->warps, p->stages, p->qreg, p->swizzle, bf16 ? "SCL_BF16" : "SCL_F16",
              use_ptx ? " -DSCL_MMA_PTX -cl-nv-verbose" : "", extra_opts);
 }
@@ -195,7 +207,8 @@ static prog_entry *get_program(scl_runtime *rt, const char *opts)
     if (log && ls) clGetProgramBuildInfo(e->prog, dev, CL_PROGRAM_BUILD_LOG, ls, log, NULL);
     double sec = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
     if (build_log_file)
-        fprintf(build_log_file, "=== %s (%.2f s%s)\n%s\n", opts, sec, from_cache ? ", cached" : "", log ? log : "");
+        fprintf(build_log_file, "=== %s (%.2f s%s)\n%s\n", opts, sec, from_cache ? ", cached" : "",
+                log ? log : "");
     if (verbose) printf("build %s: %.2f s%s\n%s\n", opts, sec, from_cache ? " (cached)" : "", log ? log : "");
     /* One summary line per build from ptxas' report: registers, spills, shared memory. */
     if (log && use_ptx) {
@@ -208,7 +221,8 @@ static prog_entry *get_program(scl_runtime *rt, const char *opts)
             int spill = 0;
             if (sp) {
                 const char *q = sp;
-                while (q > u && q[-1] != ',' && q[-1] != '\n' && q[-1] != ':') q--;
+                while (q > u && q[-1] != ',' && q[-1] != '\n' && q[-1] != ':')
+                    q--;
                 sscanf(q, " %d", &spill);
             }
             printf("ptxas attn_fwd_mma: %d registers, %d bytes spill stores [%s]\n", regs, spill, opts);
@@ -219,7 +233,8 @@ static prog_entry *get_program(scl_runtime *rt, const char *opts)
     e->prep = clCreateKernel(e->prog, "attn_prep_kv", &err);
     e->fwd = clCreateKernel(e->prog, "attn_fwd_mma", &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (verbose) printf("kernels created after %.2f s\n", (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+    if (verbose)
+        printf("kernels created after %.2f s\n", (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
     if (!e->prep || !e->fwd) {
         CHECK(0, "clCreateKernel failed (%d) for '%s'", err, opts);
         return NULL;
@@ -294,8 +309,8 @@ typedef struct tensors {
 } tensors;
 
 /* Enqueue prep + forward; returns the forward's event (and the prep's through *prep_ev). */
-static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_params *p, run_ctx *r, tensors *t,
-                   cl_event *prep_ev, cl_event *fwd_ev)
+static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_params *p, run_ctx *r,
+                   tensors *t, cl_event *prep_ev, cl_event *fwd_ev)
 {
     cl_command_queue qu = scl_runtime_queue(rt);
     cl_int err = CL_SUCCESS;
@@ -305,49 +320,68 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
     cl_mem nomap = NULL;
     cl_uint a = 0;
     cl_mem pa[] = {t->bk, t->bv, t->bkt, t->bvp};
-    for (int i = 0; i < 4; i++) err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &pa[i]);
+    for (int i = 0; i < 4; i++)
+        err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &pa[i]);
     err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &nomap);
     err |= clSetKernelArg(pe->prep, a++, sizeof n_k, &n_k);
     err |= clSetKernelArg(pe->prep, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(pe->prep, a++, sizeof kvh, &kvh);
     cl_long ks[3] = {t->k_sb, t->k_sh, t->k_sn};
-    for (int i = 0; i < 3; i++) err |= clSetKernelArg(pe->prep, a++, sizeof(cl_long), &ks[i]);
-    size_t pg[3] = {((size_t)c->d + 31) / 32 * 32, ((size_t)t->nkp + 31) / 32 * 2, (size_t)c->batch * c->kv_heads},
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(pe->prep, a++, sizeof(cl_long), &ks[i]);
+    size_t pg[3] = {((size_t)c->d + 31) / 32 * 32, ((size_t)t->nkp + 31) / 32 * 2,
+                    (size_t)c->batch * c->kv_heads},
            pl[3] = {32, 2, 1};
-    if (err != CL_SUCCESS) { CHECK(0, "prep args: %d", err); return 0; }
+    if (err != CL_SUCCESS) {
+        CHECK(0, "prep args: %d", err);
+        return 0;
+    }
     err = clEnqueueNDRangeKernel(qu, pe->prep, 3, NULL, pg, pl, 0, NULL, prep_ev);
-    if (err != CL_SUCCESS) { CHECK(0, "prep enqueue: %d", err); return 0; }
+    if (err != CL_SUCCESS) {
+        CHECK(0, "prep enqueue: %d", err);
+        return 0;
+    }
     a = 0;
-    cl_mem fa[] = {t->bq, t->bkt, t->bvp, t->bo, t->blse, r->row_ptr, r->col_idx, r->row_mask, r->masks, r->head_layout};
-    for (int i = 0; i < 10; i++) err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &fa[i]);
+    cl_mem fa[] = {t->bq,      t->bkt,     t->bvp,      t->bo,    t->blse,
+                   r->row_ptr, r->col_idx, r->row_mask, r->masks, r->head_layout};
+    for (int i = 0; i < 10; i++)
+        err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &fa[i]);
     err |= clSetKernelArg(pe->fwd, a++, sizeof n_q, &n_q);
     err |= clSetKernelArg(pe->fwd, a++, sizeof n_k, &n_k);
     err |= clSetKernelArg(pe->fwd, a++, sizeof nkp, &nkp);
     err |= clSetKernelArg(pe->fwd, a++, sizeof heads, &heads);
     err |= clSetKernelArg(pe->fwd, a++, sizeof group, &group);
     cl_long qs[3] = {t->q_sb, t->q_sh, t->q_sn};
-    for (int i = 0; i < 3; i++) err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_long), &qs[i]);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_long), &qs[i]);
     err |= clSetKernelArg(pe->fwd, a++, sizeof nb_q, &nb_q);
     err |= clSetKernelArg(pe->fwd, a++, sizeof mw, &mw);
     err |= clSetKernelArg(pe->fwd, a++, sizeof scale, &scale);
-    if (err != CL_SUCCESS) { CHECK(0, "fwd args: %d", err); return 0; }
+    if (err != CL_SUCCESS) {
+        CHECK(0, "fwd args: %d", err);
+        return 0;
+    }
     size_t wg = (size_t)p->warps * 32;
-    size_t gws[2] = {(size_t)((c->n_q + p->bq - 1) / p->bq) * wg, (size_t)c->batch * c->heads}, lws[2] = {wg, 1};
+    size_t gws[2] = {(size_t)((c->n_q + p->bq - 1) / p->bq) * wg, (size_t)c->batch * c->heads},
+           lws[2] = {wg, 1};
     err = clEnqueueNDRangeKernel(qu, pe->fwd, 2, NULL, gws, lws, 1, prep_ev, fwd_ev);
-    if (err != CL_SUCCESS) { CHECK(0, "fwd enqueue: %d", err); return 0; }
+    if (err != CL_SUCCESS) {
+        CHECK(0, "fwd enqueue: %d", err);
+        return 0;
+    }
     return 1;
 }
 
 static int make_tensors(scl_runtime *rt, const mcase *c, tensors *t)
 {
     cl_context ctx = scl_runtime_context(rt);
-    size_t nq = (size_t)c->batch * c->heads * c->n_q * c->d, nk = (size_t)c->batch * c->kv_heads * c->n_k * c->d;
+    size_t nq = (size_t)c->batch * c->heads * c->n_q * c->d,
+           nk = (size_t)c->batch * c->kv_heads * c->n_k * c->d;
     t->nkp = (c->n_k + c->block - 1) / c->block * c->block;
     if (c->bnhd) {
         t->q_sb = (long)c->n_q * c->heads * c->d, t->q_sh = c->d, t->q_sn = (long)c->heads * c->d;
         t->k_sb = (long)c->n_k * c->kv_heads * c->d, t->k_sh = c->d, t->k_sn = (long)c->kv_heads * c->d;
-    }
-    else {
+    } else {
         t->q_sb = (long)c->heads * c->n_q * c->d, t->q_sh = (long)c->n_q * c->d, t->q_sn = c->d;
         t->k_sb = (long)c->kv_heads * c->n_k * c->d, t->k_sh = (long)c->n_k * c->d, t->k_sn = c->d;
     }
@@ -355,10 +389,14 @@ static int make_tensors(scl_runtime *rt, const mcase *c, tensors *t)
     t->lse = malloc((size_t)c->batch * c->heads * c->n_q * 4);
     if (!t->q || !t->k || !t->v || !t->o || !t->lse) return 0;
     uint16_t (*cv)(float) = c->bf16 ? f2bf : f2h;
-    for (size_t i = 0; i < nq; i++) t->q[i] = cv(frand());
-    for (size_t i = 0; i < nk; i++) t->k[i] = cv(frand()), t->v[i] = cv(frand());
-    for (size_t i = 0; i < nq; i++) t->o[i] = 0x7e00; /* NaN pattern: unwritten outputs show */
-    t->bq = make_buf(ctx, nq * 2, t->q), t->bk = make_buf(ctx, nk * 2, t->k), t->bv = make_buf(ctx, nk * 2, t->v);
+    for (size_t i = 0; i < nq; i++)
+        t->q[i] = cv(frand());
+    for (size_t i = 0; i < nk; i++)
+        t->k[i] = cv(frand()), t->v[i] = cv(frand());
+    for (size_t i = 0; i < nq; i++)
+        t->o[i] = 0x7e00; /* NaN pattern: unwritten outputs show */
+    t->bq = make_buf(ctx, nq * 2, t->q), t->bk = make_buf(ctx, nk * 2, t->k),
+    t->bv = make_buf(ctx, nk * 2, t->v);
     t->bo = make_buf(ctx, nq * 2, t->o);
     t->blse = make_buf(ctx, (size_t)c->batch * c->heads * c->n_q * 4, NULL);
     size_t np = (size_t)c->batch * c->kv_heads * t->nkp * c->d * 2;
@@ -376,8 +414,8 @@ static void free_tensors(tensors *t)
 }
 
 /* Reference row (b, h, i) in double; returns the LSE, fills o_ref[d]. */
-static double ref_row(const mcase *c, const run_ctx *r, const tensors *t, int b, int h, int64_t i, double *o_ref,
-                      double *s)
+static double ref_row(const mcase *c, const run_ctx *r, const tensors *t, int b, int h, int64_t i,
+                      double *o_ref, double *s)
 {
     float (*cv)(uint16_t) = c->bf16 ? bf2f : h2f;
     const int hk = h / (c->heads / c->kv_heads);
@@ -390,11 +428,13 @@ static double ref_row(const mcase *c, const run_ctx *r, const tensors *t, int b,
         }
         const uint16_t *kr = t->k + b * t->k_sb + hk * t->k_sh + j * t->k_sn;
         double acc = 0;
-        for (int x = 0; x < c->d; x++) acc += (double)cv(qr[x]) * cv(kr[x]);
+        for (int x = 0; x < c->d; x++)
+            acc += (double)cv(qr[x]) * cv(kr[x]);
         s[j] = acc / sqrt((double)c->d);
         if (s[j] > mx) mx = s[j];
     }
-    for (int x = 0; x < c->d; x++) o_ref[x] = 0;
+    for (int x = 0; x < c->d; x++)
+        o_ref[x] = 0;
     if (mx == -INFINITY) return -INFINITY;
     double l = 0;
     for (int64_t j = 0; j < c->n_k; j++) {
@@ -402,9 +442,11 @@ static double ref_row(const mcase *c, const run_ctx *r, const tensors *t, int b,
         const double p = exp(s[j] - mx);
         l += p;
         const uint16_t *vr = t->v + b * t->k_sb + hk * t->k_sh + j * t->k_sn;
-        for (int x = 0; x < c->d; x++) o_ref[x] += p * cv(vr[x]);
+        for (int x = 0; x < c->d; x++)
+            o_ref[x] += p * cv(vr[x]);
     }
-    for (int x = 0; x < c->d; x++) o_ref[x] /= l;
+    for (int x = 0; x < c->d; x++)
+        o_ref[x] /= l;
     return mx + log(l);
 }
 
@@ -426,7 +468,8 @@ static void compare(const mcase *c, const run_ctx *r, const tensors *t, int samp
         const uint16_t *orow = t->o + b * t->q_sb + h * t->q_sh + i * t->q_sn;
         if (lref == -INFINITY) {
             int ok = lg == -INFINITY;
-            for (int x = 0; x < c->d; x++) ok &= cv(orow[x]) == 0.0f;
+            for (int x = 0; x < c->d; x++)
+                ok &= cv(orow[x]) == 0.0f;
             *bad_empty += !ok;
             continue;
         }
@@ -448,8 +491,8 @@ static void run_case(scl_runtime *rt, const mcase *c, const mma_params *p_in)
     if (p.bq > c->block) p.bq = c->block, p.warps = p.bq / 16 < p.warps ? p.bq / 16 : p.warps;
     if (p.bk > c->block) p.bk = c->block;
     char label[384];
-    snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s [BQ=%d BK=%d W=%d S=%d Q=%d]", c->spec,
-             c->batch, c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
+    snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s [BQ=%d BK=%d W=%d S=%d Q=%d]",
+             c->spec, c->batch, c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
              c->bf16 ? "bf16" : "f16", c->bnhd ? " BNHD" : "", p.bq, p.bk, p.warps, p.stages, p.qreg);
     char opts[512];
     build_opts(opts, sizeof opts, c->d, c->block, c->bf16, &p);
@@ -477,8 +520,8 @@ static void run_case(scl_runtime *rt, const mcase *c, const mma_params *p_in)
         int bad_empty;
         compare(c, &r, &t, 0, &eo, &el, &bad_empty);
         const double tol = c->bf16 ? TOL_BF16 : TOL_F16;
-        CHECK(eo <= tol && el <= TOL_LSE && !bad_empty, "%s: O err %.3g (tol %.3g), LSE err %.3g, bad empty rows %d",
-              label, eo, tol, el, bad_empty);
+        CHECK(eo <= tol && el <= TOL_LSE && !bad_empty,
+              "%s: O err %.3g (tol %.3g), LSE err %.3g, bad empty rows %d", label, eo, tol, el, bad_empty);
         if (eo > worst_o[c->bf16]) worst_o[c->bf16] = eo;
         if (el > worst_lse[c->bf16]) worst_lse[c->bf16] = el;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -551,14 +594,17 @@ static double bench_case(scl_runtime *rt, const mcase *c, const mma_params *p_in
             compare(c, &r, &t, 48, &eo, &el, &bad);
             const double tol = c->bf16 ? TOL_BF16 : TOL_F16;
             if (!*extra_opts) /* ablations compute wrong results on purpose */
-                CHECK(eo <= tol && el <= TOL_LSE && !bad, "bench %s %s: O err %.3g LSE err %.3g", tag, c->spec, eo, el);
-            printf("| %s | %s | %s | %d | %d | %.4f | %d,%d,%d,%d,%d,%d | %.3f | %.3f | %.1f | %.2e |\n", tag, c->spec,
-                   c->bf16 ? "bf16" : "f16", c->d, c->block, st.density, p.bq, p.bk, p.warps, p.stages, p.qreg,
-                   p.swizzle, ms, pms, tf, eo);
+                CHECK(eo <= tol && el <= TOL_LSE && !bad, "bench %s %s: O err %.3g LSE err %.3g", tag,
+                      c->spec, eo, el);
+            printf("| %s | %s | %s | %d | %d | %.4f | %d,%d,%d,%d,%d,%d | %.3f | %.3f | %.1f | %.2e |\n", tag,
+                   c->spec, c->bf16 ? "bf16" : "f16", c->d, c->block, st.density, p.bq, p.bk, p.warps,
+                   p.stages, p.qreg, p.swizzle, ms, pms, tf, eo);
             if (json)
                 fprintf(json,
-                        "{\"tag\":\"%s\",\"spec\":\"%s\",\"dtype\":\"%s\",\"n\":%lld,\"heads\":%d,\"d\":%d,\"block\":%d,"
-                        "\"density\":%.6f,\"bq\":%d,\"bk\":%d,\"warps\":%d,\"stages\":%d,\"qreg\":%d,\"swizzle\":%d,"
+                        "{\"tag\":\"%s\",\"spec\":\"%s\",\"dtype\":\"%s\",\"n\":%lld,\"heads\":%d,\"d\":%d,"
+                        "\"block\":%d,"
+                        "\"density\":%.6f,\"bq\":%d,\"bk\":%d,\"warps\":%d,\"stages\":%d,\"qreg\":%d,"
+                        "\"swizzle\":%d,"
                         "\"fwd_ms\":%.4f,\"prep_ms\":%.4f,\"tflops\":%.2f,\"max_err\":%.3g}\n",
                         tag, c->spec, c->bf16 ? "bf16" : "f16", (long long)c->n_q, c->heads, c->d, c->block,
                         st.density, p.bq, p.bk, p.warps, p.stages, p.qreg, p.swizzle, ms, pms, tf, eo);
@@ -572,7 +618,8 @@ static double bench_case(scl_runtime *rt, const mcase *c, const mma_params *p_in
 
 static void bench_header(void)
 {
-    printf("| run | pattern | dtype | d | block | density | BQ,BK,W,S,QREG,SWZ | fwd ms | prep ms | TFLOP/s | max err |\n");
+    printf("| run | pattern | dtype | d | block | density | BQ,BK,W,S,QREG,SWZ | fwd ms | prep ms | TFLOP/s "
+           "| max err |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
 }
 
@@ -583,12 +630,15 @@ static int write_layout_npy(const char *path)
     static const uint8_t lay[9] = {1, 0, 1, 0, 0, 0, 0, 1, 1};
     char hdr[128];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 3), }");
-    while ((10 + n + 1) % 64) hdr[n++] = ' ';
+    while ((10 + n + 1) % 64)
+        hdr[n++] = ' ';
     hdr[n++] = '\n';
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
-    const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xff), (unsigned char)(n >> 8)};
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n && fwrite(lay, 1, 9, f) == 9;
+    const unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(n & 0xff), (unsigned char)(n >> 8)};
+    int ok =
+        fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n && fwrite(lay, 1, 9, f) == 9;
     return fclose(f) == 0 && ok;
 }
 
@@ -625,15 +675,16 @@ int main(int argc, char **argv)
         const mma_params *p;
     } base[] = {
         {{"dense", 1, 2, 2, 64, 64, 32, 32, 0, 0}, &pa},
-        {{layout_spec, 1, 2, 2, 96, 96, 32, 32, 0, 0}, &pa}, /* block row 1 empty */
-        {{"causal", 2, 4, 2, 77, 130, 32, 32, 0, 0}, &pa},   /* N_q < N_k, GQA 4/2, B = 2 */
+        {{layout_spec, 1, 2, 2, 96, 96, 32, 32, 0, 0}, &pa},  /* block row 1 empty */
+        {{"causal", 2, 4, 2, 77, 130, 32, 32, 0, 0}, &pa},    /* N_q < N_k, GQA 4/2, B = 2 */
         {{"local(40)", 1, 4, 2, 150, 63, 32, 32, 0, 1}, &pa}, /* N_q > N_k (empty rows), BNHD */
         {{"causal & strided(24)", 1, 2, 2, 128, 128, 64, 64, 1, 0}, &pb},
         {{"local(20)", 1, 4, 2, 96, 130, 64, 64, 1, 0}, &pb},
         {{"causal & strided(40)", 1, 2, 1, 333, 333, 128, 128, 0, 0}, &pc},
         {{"causal", 1, 2, 2, 77, 77, 16, 16, 1, 0}, &pd},
     };
-    for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++) run_case(rt, &base[i].c, base[i].p);
+    for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
+        run_case(rt, &base[i].c, base[i].p);
     if (full) { /* every feature on its own build too, with the default parameters */
         const mcase cases[] = {
             {"dense", 1, 2, 2, 64, 64, 32, 32, 0, 0},
@@ -647,7 +698,8 @@ int main(int argc, char **argv)
             {"causal", 1, 1, 1, 200, 200, 64, 128, 0, 0},
             {"causal & strided(40)", 1, 2, 2, 333, 333, 16, 128, 1, 0},
         };
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i], NULL);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            run_case(rt, &cases[i], NULL);
         /* The other pipeline, Q re-read from local memory, no swizzle, 8 warps. */
         mma_params p1 = {64, 32, 4, 1, 0, 1}, p2 = {64, 64, 2, 2, 1, 0}, p3 = {128, 32, 8, 1, 1, 1};
         static const mcase c1 = {"causal", 1, 2, 2, 100, 100, 64, 64, 0, 0};
@@ -665,8 +717,16 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
             for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {
                 const int bf = (int)((i + j) & 1);
-                const mcase c = {bf ? "causal & strided(40)" : "local(100) | causal", 1, 4, 2, 333, 301, ds[i],
-                                 blocks[j], bf, 0};
+                const mcase c = {bf ? "causal & strided(40)" : "local(100) | causal",
+                                 1,
+                                 4,
+                                 2,
+                                 333,
+                                 301,
+                                 ds[i],
+                                 blocks[j],
+                                 bf,
+                                 0};
                 run_case(rt, &c, NULL);
             }
         static const int ds2[] = {32, 64, 128};
@@ -680,7 +740,8 @@ int main(int argc, char **argv)
             {"causal", 1, 8, 2, 1024, 2048, 128, 128, 0, 0},
             {layout_spec, 1, 2, 2, 96, 96, 128, 32, 1, 0},
         };
-        for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) run_case(rt, &more[i], NULL);
+        for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+            run_case(rt, &more[i], NULL);
     }
     printf("worst errors: f16 O %.3g LSE %.3g (tol %.3g / %.3g); bf16 O %.3g LSE %.3g (tol %.3g / %.3g)\n",
            worst_o[0], worst_lse[0], TOL_F16, TOL_LSE, worst_o[1], worst_lse[1], TOL_BF16, TOL_LSE);
@@ -693,14 +754,12 @@ int main(int argc, char **argv)
     if (sweep && *sweep == '1') {
         /* Tile configurations at the benchmark's dense shape, block 128 (BQ up to 128). */
         static const mma_params cfg64[] = {
-            {128, 64, 4, 2, 1, 1}, {128, 64, 4, 1, 1, 1}, {128, 128, 4, 2, 1, 1}, {128, 32, 4, 2, 1, 1},
-            {128, 64, 8, 2, 1, 1}, {64, 64, 4, 2, 1, 1},  {64, 64, 2, 2, 1, 1},   {128, 64, 4, 2, 0, 1},
-            {128, 64, 4, 2, 1, 0},
+            {128, 64, 4, 2, 1, 1}, {128, 64, 4, 1, 1, 1}, {128, 32, 4, 2, 1, 1}, {128, 64, 4, 2, 0, 1},
+            {64, 64, 4, 2, 1, 1},  {64, 64, 2, 2, 1, 1},  {64, 32, 4, 2, 1, 1},
         };
         static const mma_params cfg128[] = {
-            {128, 64, 4, 2, 0, 1}, {128, 64, 4, 1, 0, 1}, {128, 32, 4, 2, 0, 1}, {128, 32, 4, 2, 1, 1},
-            {128, 64, 8, 2, 1, 1}, {128, 64, 8, 2, 0, 1}, {64, 64, 4, 2, 1, 1},  {64, 64, 2, 2, 0, 1},
-            {128, 64, 4, 2, 0, 0},
+            {128, 64, 4, 2, 0, 1}, {128, 32, 4, 2, 0, 1}, {128, 32, 4, 2, 1, 1}, {128, 64, 8, 2, 1, 1},
+            {64, 64, 4, 2, 1, 1},  {64, 32, 4, 2, 1, 1},  {64, 64, 4, 2, 0, 1},
         };
         printf("\nsweep (dense, N = 16384, H = 16, bf16, block 128)\n");
         bench_header();
@@ -721,6 +780,13 @@ int main(int argc, char **argv)
             bench_case(rt, &c, &best[di], "no-exp", json);
             extra_opts = " -DABLATE=2";
             bench_case(rt, &c, &best[di], "no-PV", json);
+            /* Registers capped for 3 work-groups per SM instead of 2 (ptxas spills instead). */
+            extra_opts = " -cl-nv-maxrregcount=168";
+            bench_case(rt, &c, &best[di], "maxrreg168", json);
+            extra_opts = " -DSCL_ASM_VOLATILE=0";
+            bench_case(rt, &c, &best[di], "asm-nonvolatile", json);
+            extra_opts = " -DSCL_LDSM_LANEID=1";
+            bench_case(rt, &c, &best[di], "ldsm-laneid", json);
             extra_opts = "";
         }
     }
