@@ -35,6 +35,10 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 bool cli_parse_i64(const char *cmd, const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out);
 bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, int hi, int *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+/* --dtype: f32, f16 or bf16; false (error printed) otherwise. */
+bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt);
+/* --decompose: auto, off or force into *which (0, 1, 2); false (error printed) otherwise. */
+bool cli_parse_decompose(const char *cmd, const char *text, int *which);
 /* Option parsing for commands whose only option is --json: prints `help` for --help. Returns -1
  * to go on (with *json set), else the exit code to return. */
 /* The option getopt_long just refused, as typed: a long one, or "-x" for a short one (also inside

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "param_schema.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -52,6 +54,22 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *text, double
     }
     *out = v;
     return true;
+}
+
+bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt)
+{
+    static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(text, scl_dtype_name(all[i])) == 0) return *dt = all[i], true;
+    return cli_error(cmd, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
+}
+
+bool cli_parse_decompose(const char *cmd, const char *text, int *which)
+{
+    static const char *names[] = {"auto", "off", "force"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, names[i]) == 0) return *which = i, true;
+    return cli_error(cmd, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", text), false;
 }
 
 /* The option getopt_long just refused, as typed. A long one ("--frob", "--json=x") has been

@@ -57,23 +57,12 @@ typedef struct bench_opts {
     scl_dtype dt;
 } bench_opts;
 
-static bool parse_dtype(const char *text, scl_dtype *dt)
-{
-    for (int i = 0; i < BENCH_N_DTYPES; i++)
-        if (strcmp(text, scl_dtype_name(bench_dtype_at(i))) == 0) return *dt = bench_dtype_at(i), true;
-    return cli_error(CMD, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
-}
-
 static bool parse_decompose(const char *text, scl_decompose_mode *mode)
 {
-    if (strcmp(text, "auto") == 0)
-        *mode = SCL_DECOMPOSE_AUTO;
-    else if (strcmp(text, "off") == 0)
-        *mode = SCL_DECOMPOSE_OFF;
-    else if (strcmp(text, "force") == 0)
-        *mode = SCL_DECOMPOSE_FORCE;
-    else
-        return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", text), false;
+    static const scl_decompose_mode modes[] = {SCL_DECOMPOSE_AUTO, SCL_DECOMPOSE_OFF, SCL_DECOMPOSE_FORCE};
+    int which;
+    if (!cli_parse_decompose(CMD, text, &which)) return false;
+    *mode = modes[which];
     return true;
 }
 
@@ -136,7 +125,7 @@ static int parse(int argc, char **argv, bench_opts *o)
             ok = cli_parse_int(CMD, "--reps", optarg, 1, 100000, &o->reps);
             break;
         case 't':
-            ok = parse_dtype(optarg, &o->dt);
+            ok = cli_parse_dtype(CMD, optarg, &o->dt);
             break;
         case 'c':
             ok = parse_decompose(optarg, &o->mode);

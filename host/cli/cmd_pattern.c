@@ -234,14 +234,10 @@ typedef struct pattern_opts {
 
 static bool parse_decompose(const char *text, spc_decompose_mode *mode)
 {
-    if (strcmp(text, "auto") == 0)
-        *mode = SPC_DECOMPOSE_AUTO;
-    else if (strcmp(text, "off") == 0)
-        *mode = SPC_DECOMPOSE_OFF;
-    else if (strcmp(text, "force") == 0)
-        *mode = SPC_DECOMPOSE_FORCE;
-    else
-        return cli_error(CMD, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", text), false;
+    static const spc_decompose_mode modes[] = {SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF, SPC_DECOMPOSE_FORCE};
+    int which;
+    if (!cli_parse_decompose(CMD, text, &which)) return false;
+    *mode = modes[which];
     return true;
 }
 

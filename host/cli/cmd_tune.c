@@ -100,14 +100,6 @@ typedef struct tune_cli {
     at_tune_options o;
 } tune_cli;
 
-static bool parse_dtype(const char *text, scl_dtype *dt)
-{
-    static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(text, scl_dtype_name(all[i])) == 0) return *dt = all[i], true;
-    return cli_error(CMD, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
-}
-
 /* "Ns" seconds per shape class and direction, or N points. */
 static bool parse_budget(const char *text, at_tune_options *o)
 {
@@ -176,7 +168,7 @@ static int parse(int argc, char **argv, tune_cli *t)
             ok = parse_list("--block", optarg, t->blocks, &t->nb, 1, 4096);
             break;
         case 't':
-            ok = parse_dtype(optarg, &o->dtype);
+            ok = cli_parse_dtype(CMD, optarg, &o->dtype);
             break;
         case 's':
             if (!at_strategy_parse(optarg, &o->strategy))

@@ -3,6 +3,7 @@
  * README.md), usage errors, and scripts/plot_bench.py when matplotlib is there.
  * Usage: test_bench SPARSECL WORK_DIR PLOT_SCRIPT */
 #include "../check.h"
+#include "files.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -45,28 +46,6 @@ static void expect(int code, const char *needle, const char *args)
     int rc = run(out, sizeof out, args, 0);
     CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
     CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    fputs(text, f);
-    return fclose(f);
 }
 
 static const char *str(const cJSON *o, const char *k)

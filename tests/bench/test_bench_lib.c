@@ -3,6 +3,7 @@
  * back by bench_doc_shapes, the fallback for files without "shapes" (scanned from the points),
  * and bench.md from a synthetic document. Usage: test_bench_lib WORK_DIR */
 #include "../check.h"
+#include "files.h"
 #include "bench.h"
 #include "param_schema.h"
 
@@ -51,20 +52,6 @@ static cJSON *point(const bench_suite_def *d, const char *label, const char *spe
     cJSON_AddNumberToObject(p, "memory_bytes", 1 << 20);
     cJSON_AddItemToObject(p, "forward", bench_timing_json(&t, 0));
     return p;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
 }
 
 static void documents(const char *work)
