@@ -186,6 +186,15 @@ static cJSON *suite_run(char *dir, size_t len)
     return doc;
 }
 
+/* Writes d to path and deletes it. */
+static void write_doc(cJSON *d, const char *path)
+{
+    char *text = cJSON_Print(d);
+    CHECK(text && write_text(path, text) == 0, "write %s", path);
+    free(text);
+    cJSON_Delete(d);
+}
+
 /* Two fake devices made from the real run; the second twice as slow and missing one point. */
 static void report(cJSON *doc)
 {
@@ -208,11 +217,8 @@ static void report(cJSON *doc)
                 cJSON_SetNumberHelper(cJSON_GetObjectItem(t, "median_ms"), 2 * num(t, "median_ms"));
         }
         if (i == 1) cJSON_DeleteItemFromArray(cJSON_GetObjectItem(d, "points"), 0);
-        char *text = cJSON_Print(d);
         snprintf(path, sizeof path, "%s/rep/%s/bench.json", work, slugs[i]);
-        CHECK(text && write_text(path, text) == 0, "write %s", path);
-        free(text);
-        cJSON_Delete(d);
+        write_doc(d, path);
     }
     expect(0, "2 devices", "report rep");
     snprintf(path, sizeof path, "%s/rep/README.md", work);
@@ -252,11 +258,8 @@ static void old_files(cJSON *doc)
     for (int i = 0; i < 2; i++) {
         cJSON *d = cJSON_Duplicate(doc, 1);
         if (i == 1) cJSON_DeleteItemFromObject(d, "shapes");
-        char *text = cJSON_Print(d);
         snprintf(path, sizeof path, "%s/rep-old/%s/bench.json", work, i ? "old" : "new");
-        CHECK(text && write_text(path, text) == 0, "write %s", path);
-        free(text);
-        cJSON_Delete(d);
+        write_doc(d, path);
     }
     expect(0, "2 devices", "report rep-old");
     snprintf(path, sizeof path, "%s/rep-old/new/bench.md", work);
