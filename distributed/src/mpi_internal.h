@@ -33,6 +33,7 @@ struct scl_mpi_plan {
     /* KV exchanges on graph topologies: in-neighbours = the ranks this one fetches keys from,
      * out-neighbours = the ranks fetching from it (graph[0]); graph[1] is the reverse, for dK, dV. */
     MPI_Comm graph[2];
+    cl_mem frame[9]; /* the KV plan's device frames, by tensor slot, kept between calls */
     scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];

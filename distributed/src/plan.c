@@ -47,7 +47,8 @@ static scl_status setup(scl_mpi_plan *p, const char *spec, scl_mpi_exchange want
         return smpi_fail(p, SCL_ERR_UNSUPPORTED, "the pattern-aware plan cannot run '%s'", spec);
     /* The cost model (planner.c): the busiest rank's bytes plus its work, so a KV plan that moves
      * a little less but leaves causal work piled on the last ranks loses to the balanced heads. */
-    p->exchange = want != SCL_MPI_AUTO ? want : kv_ok && max_kv < max_heads ? SCL_MPI_KV : SCL_MPI_HEADS;
+    /* A tie (one rank, say) goes to KV: it stages only halos through the host, the heads plan all. */
+    p->exchange = want != SCL_MPI_AUTO ? want : kv_ok && max_kv <= max_heads ? SCL_MPI_KV : SCL_MPI_HEADS;
     st = p->exchange == SCL_MPI_KV ? smpi_kv_setup(p, spec) : smpi_heads_setup(p, spec);
     return smpi_agree(p, st, p->err);
 }
@@ -97,6 +98,8 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
 {
     if (!p) return;
     scl_plan_destroy(p->local);
+    for (int i = 0; i < 9; i++)
+        if (p->frame[i]) clReleaseMemObject(p->frame[i]);
     for (int i = 0; i < 2; i++)
         if (p->graph[i] != MPI_COMM_NULL) MPI_Comm_free(&p->graph[i]);
     if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);

@@ -214,15 +214,12 @@ static scl_status stage_in(scl_mpi_plan *p, tensor *t, scl_status st)
     const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
     const size_t off = (size_t)(p->start[me] - p->f0);
     if (t->kind != T_KV) {
-        if (st == SCL_OK && have)
-            st = fill(p, t->dev, t->kind == T_LSE ? 1e30f : 0.0f, rows_of(p, t, 1) * row);
-        if (st == SCL_OK && have) st = copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
+        if (st == SCL_OK && have && t->dev != t->shard)
+            st = copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
         return st;
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if ((st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 0)) != SCL_OK || !have) return st;
-    if (p->exact || p->f0 < p->k_lo[me])
-        st = fill(p, t->dev, 0.0f, rows_of(p, t, 1) * row); /* keys not fetched */
     int64_t lo, own;
     for (int64_t pos = p->start[me]; st == SCL_OK && (own = next_run(p, me, me, &pos, &lo)) > 0;)
         st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
@@ -237,7 +234,7 @@ static scl_status stage_out(scl_mpi_plan *p, tensor *t, scl_status st)
     const int me = p->rank, have = p->len[me] > 0;
     const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
     if (t->kind != T_KV) {
-        if (st == SCL_OK && have && t->shard)
+        if (st == SCL_OK && have && t->shard && t->dev != t->shard)
             st = copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh,
                            row);
         return st;
@@ -246,6 +243,26 @@ static scl_status stage_out(scl_mpi_plan *p, tensor *t, scl_status st)
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 1);
     if (st == SCL_OK && have) st = smpi_write(p, t->shard, t->hs, rows_of(p, t, 0) * row);
+    return st;
+}
+
+/* The device frame of tensor slot i. Queries, outputs and LSE of a frame without padding rows are
+ * the caller's own buffers (no copy). Other frames are the plan's, made on first use and kept:
+ * zero once, which is all the padding rows and the keys never fetched need (the pattern reaches
+ * neither: padding rows are cut out of it, and every key block an allowed element touches is
+ * fetched whole), and fresh allocations each call would cost their page faults every time. */
+static scl_status frame_buffer(scl_mpi_plan *p, tensor *t, int i, size_t bytes)
+{
+    scl_status st = SCL_OK;
+    if (t->kind != T_KV && p->f0 == p->start[p->rank] && p->fq == p->len[p->rank]) {
+        t->dev = t->shard;
+        return SCL_OK;
+    }
+    if (!p->frame[i]) {
+        p->frame[i] = smpi_buffer(p, bytes, &st);
+        if (st == SCL_OK) st = fill(p, p->frame[i], 0.0f, bytes);
+    }
+    t->dev = p->frame[i];
     return st;
 }
 
@@ -265,7 +282,7 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
             if (st == SCL_OK && have && !t[i].out)
                 st = read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
         }
-        if (st == SCL_OK && have) t[i].dev = smpi_buffer(p, nf, &st);
+        if (st == SCL_OK && have) st = frame_buffer(p, &t[i], i, nf);
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
     double t0 = smpi_now_ms();
@@ -296,7 +313,6 @@ done:
     for (int i = 0; i < nt; i++) {
         free(t[i].hs);
         free(t[i].hf);
-        if (t[i].dev) clReleaseMemObject(t[i].dev);
     }
     return smpi_agree(p, st, p->err);
 }
