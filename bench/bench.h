@@ -9,9 +9,10 @@
 #ifndef SCL_BENCH_H
 #define SCL_BENCH_H
 
-#include "internal.h"
+#include "sparsecl.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
 
