@@ -17,12 +17,13 @@
  * kept in registers (QREG=1) or re-read by ldmatrix at every k-step (QREG=0: fewer registers,
  * for d >= 128). For each LUT entry of the block row, the BK-key tiles inside the block (tiles
  * wholly beyond n_k skipped): K and V tiles are copied by cp.async into swizzled local tiles,
- * S = Q K^T in f32 accumulators (ldmatrix), scale*log2(e) applied to S in f32, the partial-block
- * bitmask (only when the LUT entry is partial), online softmax on the fragments (row max over the
- * quad by shfl.sync.bfly), P rounded to f16/bf16 (round to nearest even, as FlashAttention does)
- * and reused in registers as the A operand of O += P V (ldmatrix.trans for V). The row sum uses the
- * unrounded f32 P. Output O = acc / l rounded to the storage type; LSE = ln(sum exp) as float
- * [B*H][n_q], -inf and O = 0 for rows with no allowed key; rows >= n_q are not written.
+ * S = Q K^T in f32 accumulators (ldmatrix), the partial-block bitmask (only when the LUT entry is
+ * partial), online softmax on the fragments (row max over the quad by shfl.sync.bfly; for scale > 0
+ * on the raw scores, p = exp2(s * scale*log2(e) - m) as one fma, else the scores are scaled first),
+ * P rounded to f16/bf16 (round to nearest even, as FlashAttention does) and reused in registers as
+ * the A operand of O += P V (ldmatrix.trans for V); O is rescaled only when a row max moved. The row
+ * sum uses the unrounded f32 P. Output O = acc / l rounded to the storage type; LSE = ln(sum exp) as
+ * float [B*H][n_q], -inf and O = 0 for rows with no allowed key; rows >= n_q are not written.
  *
  * Pipelines: STAGES=2 double-buffers K and V (tile t+1 is copied while tile t is computed, one
  * barrier per tile); STAGES=1 has one K and one V buffer in FlashAttention-2's order (V[t] copied
@@ -33,13 +34,18 @@
  *   BLOCK   layout block: 16, 32, 64, 128, 256 (BLOCK 8 is not served: BQ >= 16; host falls back)
  *   BQ      query rows per work-group: 16*WARPS*MT, divides BLOCK
  *   BK      keys per tile: multiple of 16, divides BLOCK
- *   WARPS   warps per work-group: 1, 2, 4, 8 (1 and 2 exist for BLOCK 16 and 32)
+ *   WARPS   warps per work-group: 1, 2, 4, 8 (BQ = 16*WARPS*MT; 1 warp for BLOCK 16)
  *   STAGES  1 or 2, SWIZZLE 0 or 1, QREG 0 or 1
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
- * Supported (BLOCK, D): every BLOCK in {16..256} with every D in {16, 32, 64, 80, 96, 128, 256},
- * subject to registers and local memory: local bytes = 2*D*(BQ + 2*STAGES*BK) (+ emulation scratch)
- * must fit the device (up to 227 KiB static on sm_90, see shared/matrix-engines/README.md); for
- * D = 256 use MT = 1 and BK <= 32 (accumulators O: 4*D/8*MT registers per lane).
+ * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
+ * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit
+ * (227 KiB on sm_90: shared/matrix-engines/README.md). Verified on the H200 (PTX) for every D with
+ * BLOCK 16, 64, 128 and for D 32/64/128 with BLOCK 32, 256 (tests/mma/test_mma_fwd.c --full); D = 256
+ * with BQ <= 64, BK <= 32 (its O accumulators take 4*D/8*MT registers). Measured best, to pass by -D
+ * (mma_defaults() in tests/mma/test_mma_fwd.c; H200, results/matrix-engine): BQ = min(BLOCK, 128), BK = min(BLOCK, 64), STAGES 2, SWIZZLE 1; 2 m16 tiles
+ * per warp (BQ 128: WARPS 4; BQ 64 and D <= 64: WARPS 2); QREG = (D <= 64).
+ * Experiments only (default off): ABLATE=1 (no exponentials) / 2 (no P V) for timing, wrong results;
+ * SCL_ASM_VOLATILE=0 and SCL_LDSM_LANEID=1 in mma.clh.
  * Tensor addresses: the Q/O strides (elements) must be multiples of 8 and the buffers 16-byte
  * aligned (true for [B,H,N,d] and [B,N,H,d] with D % 8 == 0). */
 #ifndef D
