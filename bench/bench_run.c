@@ -24,6 +24,7 @@
 #endif
 
 /* ---- Skipping what would exceed the cap, progress ------------------------------------------ */
+
 /* A measurement series whose time is extrapolated to skip points predicted to run too long. */
 typedef struct series {
     int pattern, dim, dtype, kind; /* kind: 0 forward, 1 forward+backward, 2 default forward, 3 CLBlast */
@@ -96,6 +97,7 @@ static void progress(suite_run *r, const char *what, double weight)
     double eta = r->work_done > 0 ? el * (r->work_total - r->work_done) / r->work_done : 0;
     fprintf(stderr, "bench: [%d/%d] %-70s elapsed %4.0f s, ETA %4.0f s\n", r->done, r->total, what, el, eta);
 }
+
 /* ---- Points ------------------------------------------------------------------------------- */
 
 /* The plan's figures into the point: density, kernel parameters and their source, the forward
@@ -283,6 +285,7 @@ static void run_clblast_point(suite_run *r, int64_t n, int dim, const bench_buff
                  t.note);
     progress(r, what, point_weight(n, dim, 0));
 }
+
 /* ---- Run metadata, plots ------------------------------------------------------------------- */
 
 static void git_commit(char *out, size_t len)
