@@ -10,57 +10,133 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The default device's tuning databases, in look-up order, and which entry each shape class of
- * each kernel uses (the first database that has it; later ones are shadowed). */
+/* The default device's tuning databases, in look-up order (its own, then those of other devices
+ * of the same architecture), and for each shape class they hold what a plan really uses: the
+ * runtime's own look-up (scl_tuning_set_choose) over the same set, so the two cannot disagree. */
+static const char *class_text(const cJSON *e, char *out, size_t len)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel"), *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"),
+                *b = cJSON_GetObjectItemCaseSensitive(e, "block"), *t = cJSON_GetObjectItemCaseSensitive(e, "dtype"),
+                *v = cJSON_GetObjectItemCaseSensitive(e, "variant");
+    if (!cJSON_IsString(k) || !cJSON_IsNumber(hd) || !cJSON_IsNumber(b) || !cJSON_IsString(t)) return NULL;
+    snprintf(out, len, "%s %s d=%d block=%d %s", k->valuestring, cJSON_IsString(v) ? v->valuestring : "simt",
+             hd->valueint, b->valueint, t->valuestring);
+    return out;
+}
+
 static void add_tuning(cJSON *root, const scl_device_info *dev)
 {
-    char dirs[4][1024], slug[200], msg[1200];
-    int n = scl_tuning_dirs(dirs, 4);
+    static scl_tuning_set set; /* large: not on the stack */
+    if (dev) {
+        scl_tuning_set_read(&set, dev, false);
+    } else {
+        memset(&set, 0, sizeof set);
+        set.n_dirs = scl_tuning_dirs(set.dirs, SCL_TUNING_MAX_DIRS);
+    }
     cJSON *searched = cJSON_AddArrayToObject(root, "tuning_search_path");
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(searched, cJSON_CreateString(dirs[i]));
+    for (int i = 0; i < set.n_dirs; i++) cJSON_AddItemToArray(searched, cJSON_CreateString(set.dirs[i]));
     cJSON *dbs = cJSON_AddArrayToObject(root, "tuning_databases");
     if (!dev) return; /* no device at all (a selector that matches none was refused before) */
     cJSON_AddStringToObject(root, "tuning_device", dev->name);
-    scl_device_slug(dev, slug, sizeof slug);
-    cJSON *used = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        char path[1400];
-        snprintf(path, sizeof path, "%s/%s.json", dirs[i], slug);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        fclose(f);
+    cJSON_AddStringToObject(root, "tuning_architecture", set.arch);
+    for (int i = 0; i < set.n_errors; i++) {
         cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "file", path);
-        cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
-        if (!db) {
-            cJSON_AddStringToObject(d, "error", msg);
-            cJSON_AddItemToArray(dbs, d);
-            continue;
-        }
-        cJSON *entries = cJSON_AddArrayToObject(d, "entries");
-        cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "entries"))
-        {
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel"), *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"),
-                        *b = cJSON_GetObjectItemCaseSensitive(e, "block"), *t = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-            if (!cJSON_IsString(k) || !cJSON_IsNumber(hd) || !cJSON_IsNumber(b) || !cJSON_IsString(t)) continue;
-            char cls[128];
-            snprintf(cls, sizeof cls, "%s d=%d block=%d %s", k->valuestring, hd->valueint, b->valueint, t->valuestring);
-            bool shadowed = false;
-            cJSON *u;
-            cJSON_ArrayForEach(u, used) shadowed |= strcmp(u->valuestring, cls) == 0;
-            if (!shadowed) cJSON_AddItemToArray(used, cJSON_CreateString(cls));
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "class", cls);
-            cJSON_AddBoolToObject(x, "used", !shadowed);
-            const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "median_ms");
-            if (cJSON_IsNumber(ms)) cJSON_AddNumberToObject(x, "median_ms", ms->valuedouble);
-            cJSON_AddItemToArray(entries, x);
-        }
-        cJSON_Delete(db);
+        cJSON_AddStringToObject(d, "file", set.error_path[i]);
+        cJSON_AddStringToObject(d, "error", set.errors[i]);
         cJSON_AddItemToArray(dbs, d);
     }
-    cJSON_Delete(used);
+    cJSON **entries = calloc((size_t)set.n + 1, sizeof *entries);
+    for (int i = 0; i < set.n; i++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "file", set.dbs[i].path);
+        cJSON_AddStringToObject(d, "match", set.dbs[i].exact ? "exact" : "fallback");
+        cJSON_AddStringToObject(d, "tuned_on", set.dbs[i].device);
+        cJSON *x = cJSON_AddArrayToObject(d, "entries");
+        if (entries) entries[i] = x;
+        cJSON_AddItemToArray(dbs, d);
+    }
+    /* Every shape class of every database, in look-up order, and what plans take for it. */
+    cJSON *classes = cJSON_AddArrayToObject(root, "tuning_shape_classes");
+    for (int i = 0; i < set.n; i++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(set.dbs[i].db, "entries"))
+        {
+            char cls[160];
+            if (!class_text(e, cls, sizeof cls)) continue;
+            bool seen = false;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, classes) seen |= strcmp(cJSON_GetObjectItem(c, "class")->valuestring, cls) == 0;
+            if (seen) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "class", cls);
+            cJSON_AddItemToArray(classes, o);
+            const cJSON *var = cJSON_GetObjectItemCaseSensitive(e, "variant");
+            const scl_param_schema *k = scl_schema_find(cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring,
+                                                        cJSON_IsString(var) ? var->valuestring : "simt");
+            const char *tn = cJSON_GetObjectItemCaseSensitive(e, "dtype")->valuestring;
+            static const scl_dtype dts[] = {SCL_F32, SCL_F16, SCL_BF16};
+            int dt = -1;
+            for (int t = 0; t < 3; t++)
+                if (strcmp(tn, scl_dtype_name(dts[t])) == 0) dt = t;
+            if (!k || dt < 0) {
+                cJSON_AddStringToObject(o, "match", "none");
+                cJSON_AddStringToObject(o, "uses", k ? "nothing: unknown storage type" : "nothing: unknown kernel or variant");
+                continue;
+            }
+            scl_param_context pc;
+            scl_param_context_init(&pc, dev, cJSON_GetObjectItemCaseSensitive(e, "head_dim")->valueint,
+                                   cJSON_GetObjectItemCaseSensitive(e, "block")->valueint);
+            scl_param_values p;
+            scl_tuning_choice ch;
+            char text[2048];
+            bool found = scl_tuning_set_choose(&set, k, &pc, dts[dt], &p, &ch);
+            scl_tuning_choice_text(&set, &ch, &pc, dts[dt], text, sizeof text);
+            if (found) {
+                cJSON_AddStringToObject(o, "match", set.dbs[ch.db].exact ? "exact" : "fallback");
+                cJSON_AddStringToObject(o, "file", set.dbs[ch.db].path);
+                cJSON_AddStringToObject(o, "uses", text);
+                const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ch.entry, "median_ms");
+                if (cJSON_IsNumber(ms)) cJSON_AddNumberToObject(o, "median_ms", ms->valuedouble);
+            } else {
+                char what[2300];
+                bool ok = scl_params_default(k, dev, &pc, &p);
+                snprintf(what, sizeof what, "%s%s%s",
+                         !ok ? "no valid parameters here (plans fail)"
+                             : dev->type & CL_DEVICE_TYPE_GPU ? "built-in GPU defaults" : "built-in CPU defaults",
+                         text[0] ? ": " : "", text);
+                cJSON_AddStringToObject(o, "match", "defaults");
+                cJSON_AddStringToObject(o, "uses", what);
+            }
+            cJSON *skipped = cJSON_AddArrayToObject(o, "passed_over");
+            for (int s = 0; s < ch.n_skipped; s++) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "file", set.dbs[ch.skipped[s].db].path);
+                cJSON_AddStringToObject(x, "reason", ch.skipped[s].reason);
+                cJSON_AddItemToArray(skipped, x);
+            }
+            const char *env = getenv(k->env);
+            if (env && *env) cJSON_AddStringToObject(o, "then_overridden_by", k->env);
+            /* Each database's entry of this class: used, passed over (invalid here), or behind another. */
+            for (int j = 0; j < set.n && entries; j++) {
+                const cJSON *mine = scl_tuning_db_find(set.dbs[j].db, k, pc.head_dim, pc.block, dts[dt]);
+                if (!mine) continue;
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "class", cls);
+                char status[600] = "";
+                if (found && ch.db == j) snprintf(status, sizeof status, "used");
+                for (int s = 0; s < ch.n_skipped; s++)
+                    if (ch.skipped[s].db == j) snprintf(status, sizeof status, "invalid here: %s", ch.skipped[s].reason);
+                if (!status[0] && ch.db >= 0) snprintf(status, sizeof status, "not used: %s comes first", set.dbs[ch.db].path);
+                cJSON_AddStringToObject(x, "status", status);
+                cJSON_AddBoolToObject(x, "used", found && ch.db == j);
+                const cJSON *ms = cJSON_GetObjectItemCaseSensitive(mine, "median_ms");
+                if (cJSON_IsNumber(ms)) cJSON_AddNumberToObject(x, "median_ms", ms->valuedouble);
+                cJSON_AddItemToArray(entries[j], x);
+            }
+        }
+    }
+    free(entries);
+    scl_tuning_set_free(&set);
 }
 
 /* The registered forward variants in their default order, and which storage types each runs on
@@ -181,24 +257,33 @@ int cmd_info(int argc, char **argv)
         printf("program cache: %s\n", cache[0] ? cache : "off");
         print_variants(root);
         cJSON *dbs = cJSON_GetObjectItem(root, "tuning_databases");
-        const cJSON *dev = cJSON_GetObjectItem(root, "tuning_device");
-        printf("tuning databases for %s, in look-up order:\n", cJSON_IsString(dev) ? dev->valuestring : "(no device)");
+        const cJSON *dev = cJSON_GetObjectItem(root, "tuning_device"), *arch = cJSON_GetObjectItem(root, "tuning_architecture");
+        printf("tuning databases for %s (architecture %s), in look-up order:\n",
+               cJSON_IsString(dev) ? dev->valuestring : "(no device)",
+               cJSON_IsString(arch) && arch->valuestring[0] ? arch->valuestring : "unknown: no fallback");
         cJSON_ArrayForEach(k, cJSON_GetObjectItem(root, "tuning_search_path")) printf("  searched %s\n", k->valuestring);
         if (cJSON_GetArraySize(dbs) == 0) printf("  none found: every kernel uses the built-in defaults of its device type\n");
         cJSON_ArrayForEach(k, dbs)
         {
-            printf("  %s\n", cJSON_GetObjectItem(k, "file")->valuestring);
             const cJSON *err = cJSON_GetObjectItem(k, "error");
-            if (err) printf("    ignored: %s\n", err->valuestring);
-            cJSON *x;
-            cJSON_ArrayForEach(x, cJSON_GetObjectItem(k, "entries"))
-            {
-                const cJSON *ms = cJSON_GetObjectItem(x, "median_ms");
-                printf("    %-32s %s", cJSON_GetObjectItem(x, "class")->valuestring,
-                       cJSON_IsTrue(cJSON_GetObjectItem(x, "used")) ? "used" : "shadowed by an earlier database");
-                if (cJSON_IsNumber(ms)) printf(" (%.3f ms when tuned)", ms->valuedouble);
-                printf("\n");
+            if (err) {
+                printf("  %s\n    ignored: %s\n", cJSON_GetObjectItem(k, "file")->valuestring, err->valuestring);
+                continue;
             }
+            bool exact = strcmp(cJSON_GetObjectItem(k, "match")->valuestring, "exact") == 0;
+            printf("  %s (%s%s)\n", cJSON_GetObjectItem(k, "file")->valuestring,
+                   exact ? "exact device" : "fallback: same architecture, tuned on ",
+                   exact ? "" : cJSON_GetObjectItem(k, "tuned_on")->valuestring);
+        }
+        const cJSON *classes = cJSON_GetObjectItem(root, "tuning_shape_classes");
+        if (cJSON_GetArraySize(classes) > 0) printf("what plans use for the shape classes of these databases:\n");
+        cJSON_ArrayForEach(k, classes)
+        {
+            const cJSON *ms = cJSON_GetObjectItem(k, "median_ms"), *env = cJSON_GetObjectItem(k, "then_overridden_by");
+            printf("  %-34s %s", cJSON_GetObjectItem(k, "class")->valuestring, cJSON_GetObjectItem(k, "uses")->valuestring);
+            if (cJSON_IsNumber(ms)) printf(" (%.3f ms when tuned)", ms->valuedouble);
+            if (cJSON_IsString(env)) printf(", then $%s", env->valuestring);
+            printf("\n");
         }
         printf("other shape classes use the built-in defaults of the device type\n");
     }

@@ -29,12 +29,12 @@ void scl_build_commit_text(char *out, size_t len)
     snprintf(out, len, "%s%s", SCL_GIT_COMMIT, strcmp(SCL_GIT_COMMIT, "unknown") != 0 && SCL_GIT_DIRTY ? "-dirty" : "");
 }
 
-const char *scl_layout_name(scl_layout l)
+const char *scl_data_origin_name(scl_data_origin l)
 {
     switch (l) {
-    case SCL_LAYOUT_INSTALLED: return "installed";
-    case SCL_LAYOUT_BUILD_TREE: return "build tree";
-    case SCL_LAYOUT_CONFIGURED: return "configured prefix";
+    case SCL_DATA_INSTALLED: return "installed";
+    case SCL_DATA_BUILD_TREE: return "build tree";
+    case SCL_DATA_CONFIGURED: return "configured prefix";
     default: return "none";
     }
 }
@@ -104,7 +104,7 @@ static bool inside(const char *path, const char *dir)
     return n > 0 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-scl_layout scl_shipped_path(const char *installed, const char *source_rel, char *out, size_t len)
+scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, char *out, size_t len)
 {
     char module[PATH_MAX], build[PATH_MAX];
     bool is_exe = false;
@@ -126,26 +126,26 @@ scl_layout scl_shipped_path(const char *installed, const char *source_rel, char 
      * installed place, absent. */
     if (in_build && !layout) {
         snprintf(out, len, "%s/%s", SCL_SOURCE_DIR, source_rel);
-        return SCL_LAYOUT_BUILD_TREE;
+        return SCL_DATA_BUILD_TREE;
     }
     char real[PATH_MAX];
     if (cand[0] && realpath(cand, real)) {
         snprintf(out, len, "%s", real);
-        return SCL_LAYOUT_INSTALLED;
+        return SCL_DATA_INSTALLED;
     }
     if (in_build) {
         snprintf(out, len, "%s/%s", SCL_SOURCE_DIR, source_rel);
-        return SCL_LAYOUT_BUILD_TREE;
+        return SCL_DATA_BUILD_TREE;
     }
     char conf[PATH_MAX + 256];
     snprintf(conf, sizeof conf, "%s/sparsecl/%s", SCL_CONFIGURED_DATADIR, installed);
     if (exists(conf)) {
         snprintf(out, len, "%s", conf);
-        return SCL_LAYOUT_CONFIGURED;
+        return SCL_DATA_CONFIGURED;
     }
     if (layout) {
         snprintf(out, len, "%s", cand);
-        return SCL_LAYOUT_INSTALLED;
+        return SCL_DATA_INSTALLED;
     }
-    return SCL_LAYOUT_NONE;
+    return SCL_DATA_NONE;
 }

@@ -16,13 +16,13 @@ bool scl_build_dirty(void);
 /* "<commit>" or "<commit>-dirty", or "unknown" (what bench.json records). */
 void scl_build_commit_text(char *out, size_t len);
 
-typedef enum scl_layout {
-    SCL_LAYOUT_INSTALLED,  /* <prefix>/{lib,bin}/... with <prefix>/share/sparsecl next to it */
-    SCL_LAYOUT_BUILD_TREE, /* an uninstalled build: the binary lies in the build directory */
-    SCL_LAYOUT_CONFIGURED, /* neither (a program linking the static library): the configured prefix */
-    SCL_LAYOUT_NONE,       /* nothing found */
-} scl_layout;
-const char *scl_layout_name(scl_layout l);
+typedef enum scl_data_origin {
+    SCL_DATA_INSTALLED,  /* <prefix>/{lib,bin}/... with <prefix>/share/sparsecl next to it */
+    SCL_DATA_BUILD_TREE, /* an uninstalled build: the binary lies in the build directory */
+    SCL_DATA_CONFIGURED, /* neither (a program linking the static library): the configured prefix */
+    SCL_DATA_NONE,       /* nothing found */
+} scl_data_origin;
+const char *scl_data_origin_name(scl_data_origin l);
 
 /* The file holding this code, resolved (realpath): libsparsecl.so, or the executable that linked
  * the static library (/proc/self/exe). Sets *is_exe. False when it cannot be found. */
@@ -31,8 +31,8 @@ bool scl_module_path(char *out, size_t len, bool *is_exe);
  * installed library, found relative to scl_module_path (lib/ -> ../share, bin/ -> ../share, as
  * configured); for an uninstalled build `<source tree>/<source_rel>`; for a program that linked
  * the static library outside both, `<configured prefix>/share/sparsecl/<installed>` when it
- * exists. out is "" for SCL_LAYOUT_NONE. The installed path is given even when absent (it is
+ * exists. out is "" for SCL_DATA_NONE. The installed path is given even when absent (it is
  * where the library looks). */
-scl_layout scl_shipped_path(const char *installed, const char *source_rel, char *out, size_t len);
+scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, char *out, size_t len);
 
 #endif

@@ -1,10 +1,12 @@
 /* Tuning database files, the reading side: search path, parsing, entry and parameter look-up. */
 #include "tuning_db.h"
 
+#include "build_info.h"
 #include "internal.h"
 #include "scl_fileio.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,120 @@ void scl_device_slug(const scl_device_info *dev, char *out, size_t len)
     if (n == 0) snprintf(out, len, "device");
 }
 
+/* ---- Architectures ---------------------------------------------------------------------------- */
+#ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
+#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
+#define CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
+#endif
+
+/* Compute capability x 10 of an NVIDIA part from its name's family; 0 when not known. */
+static int nvidia_cc_from_name(const char *name)
+{
+    static const struct {
+        const char *token;
+        int cc;
+    } models[] = {
+        {"GH200", 90}, {"H100", 90}, {"H200", 90}, {"H800", 90}, {"H20", 90},  {"GB200", 100}, {"B200", 100},
+        {"B100", 100}, {"A100", 80}, {"A800", 80}, {"A30", 80},  {"A10", 86},  {"A10G", 86},   {"A40", 86},
+        {"A16", 86},   {"A2", 86},   {"A6000", 86}, {"A5000", 86}, {"A4000", 86}, {"L4", 89},   {"L40", 89},
+        {"L40S", 89},  {"L20", 89},  {"V100", 70}, {"T4", 75},
+    };
+    char buf[128], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", name);
+    bool rtx = false, ada = strstr(name, " Ada") != NULL;
+    for (char *t = strtok_r(buf, " -_/", &save); t; t = strtok_r(NULL, " -_/", &save)) {
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+            if (strcmp(t, models[i].token) == 0) return models[i].cc;
+        if (rtx && isdigit((unsigned char)t[0]) && strlen(t) == 4) {
+            if (ada) return 89;
+            int series = (t[0] - '0') * 10 + (t[1] - '0'); /* RTX 4090: 40 */
+            if (series == 50) return 120;
+            if (series == 40) return 89;
+            if (series == 30) return 86;
+            if (series == 20) return 75;
+        }
+        rtx = strcmp(t, "RTX") == 0;
+    }
+    return 0;
+}
+
+/* The LLVM CPU of a PoCL CPU device: from "HSTR: <driver>-<triple>-<cpu>" (Linux triples end in
+ * "-linux-gnu"), else from the name "<driver>-<cpu>-<model>" (the CPU is lower case, the model
+ * starts with a capital: "pthread-skylake-avx512-AMD EPYC", "cpu-skylake-avx512-Intel(R) Xeon(R)"). */
+static bool pocl_cpu(const char *name, const char *opencl, char *out, size_t len)
+{
+    const char *h = opencl ? strstr(opencl, "HSTR: ") : NULL;
+    const char *g = h ? strstr(h, "-linux-gnu-") : NULL;
+    if (g && g[11]) {
+        snprintf(out, len, "%s", g + 11);
+        out[strcspn(out, " ")] = '\0';
+        return out[0] != '\0';
+    }
+    static const char *drivers[] = {"cpu-minimal-", "pthread-", "cpu-", "basic-", "tbb-"};
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
+        size_t n = strlen(drivers[i]);
+        if (strncmp(name, drivers[i], n) != 0) continue;
+        const char *p = name + n, *end = p;
+        while (*end && !(end[0] == '-' && isupper((unsigned char)end[1]))) end++;
+        if (end == p) return false;
+        snprintf(out, len, "%.*s", (int)(end - p), p);
+        return true;
+    }
+    return false;
+}
+
+static void arch_from_strings(const char *name, const char *vendor, const char *platform, const char *opencl, int cc,
+                              char *out, size_t len)
+{
+    char cpu[64];
+    out[0] = '\0';
+    if (!name) return;
+    bool nvidia = (vendor && strstr(vendor, "NVIDIA")) || strncmp(name, "NVIDIA", 6) == 0;
+    bool pocl = (platform && strstr(platform, "Portable Computing Language")) || (opencl && strstr(opencl, "PoCL"));
+    if (nvidia) {
+        if (cc <= 0) cc = nvidia_cc_from_name(name);
+        if (cc > 0) snprintf(out, len, "nvidia-sm_%d", cc);
+    } else if (pocl) {
+        if (pocl_cpu(name, opencl, cpu, sizeof cpu)) snprintf(out, len, "pocl-%s", cpu);
+    } else if (strncmp(name, "gfx", 3) == 0 && isdigit((unsigned char)name[3])) {
+        /* AMD's drivers name a GPU by its ISA: "gfx90a:sramecc+:xnack-". */
+        snprintf(out, len, "amd-%.*s", (int)strcspn(name, ":"), name);
+    }
+}
+
+void scl_device_arch(const scl_device_info *dev, char *out, size_t len)
+{
+    int cc = 0;
+    if (dev->device && strstr(dev->vendor, "NVIDIA")) {
+        cl_uint major = 0, minor = 0;
+        if (clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof major, &major, NULL) ==
+                CL_SUCCESS &&
+            clGetDeviceInfo(dev->device, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof minor, &minor, NULL) ==
+                CL_SUCCESS &&
+            major > 0)
+            cc = (int)(major * 10 + minor);
+    }
+    arch_from_strings(dev->name, dev->vendor, dev->platform_name, dev->device_version, cc, out, len);
+}
+
+static const char *db_string(const cJSON *db, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(db, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void scl_tuning_db_arch(const cJSON *db, char *out, size_t len)
+{
+    const char *arch = db_string(db, "arch");
+    if (arch) {
+        snprintf(out, len, "%s", arch);
+        return;
+    }
+    arch_from_strings(db_string(db, "device"), db_string(db, "vendor"), db_string(db, "platform"),
+                      db_string(db, "opencl"), 0, out, len);
+}
+
+/* ---- Search path, files ------------------------------------------------------------------------ */
 int scl_tuning_dirs(char dirs[][1024], int max)
 {
     int n = 0;
@@ -37,8 +153,9 @@ int scl_tuning_dirs(char dirs[][1024], int max)
     /* SPARSECL_SHIPPED_TUNING=off leaves the shipped databases out (hermetic tests, experiments). */
     const char *shipped = getenv("SPARSECL_SHIPPED_TUNING");
     if (shipped && strcmp(shipped, "off") == 0) return n;
-    if (n < max) snprintf(dirs[n++], 1024, "%s", SCL_INSTALLED_TUNING_DIR);
-    if (n < max) snprintf(dirs[n++], 1024, "%s", SCL_SOURCE_TUNING_DIR);
+    /* Relative to the installed library (a moved prefix still finds its own), or the source tree
+     * of an uninstalled build; never the configure-time prefix of a library installed elsewhere. */
+    if (n < max && scl_shipped_path("tuning", "results/tuning", dirs[n], 1024) != SCL_DATA_NONE) n++;
     return n;
 }
 
@@ -114,48 +231,139 @@ bool scl_params_from_json(const scl_param_schema *k, const cJSON *obj, void *out
     return true;
 }
 
-void scl_tuning_set_load(scl_tuning_set *set, const scl_device_info *dev)
+/* ---- A device's set of databases -------------------------------------------------------------- */
+static int name_cmp(const void *a, const void *b)
 {
-    char dirs[SCL_TUNING_MAX_DIRS][1024], slug[200], msg[1200];
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_db(scl_tuning_set *set, const char *path, cJSON *db, bool exact)
+{
+    scl_tuning_db_ref *r = &set->dbs[set->n++];
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->db = db;
+    r->exact = exact;
+    const char *dev = db_string(db, "device");
+    snprintf(r->device, sizeof r->device, "%s", dev ? dev : "?");
+}
+
+/* The other devices' databases of directory dir whose architecture is set->arch, by file name. */
+static void add_fallbacks(scl_tuning_set *set, const char *dir, const char *own)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[256];
+    int n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(ent->d_name);
+        if (l > 5 && strcmp(ent->d_name + l - 5, ".json") == 0 && strcmp(ent->d_name, own) != 0)
+            if ((names[n] = strdup(ent->d_name)) != NULL) n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], name_cmp);
+    for (int i = 0; i < n; i++) {
+        char path[1300], msg[1200], arch[64];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        free(names[i]);
+        if (set->n >= SCL_TUNING_MAX_DBS) continue;
+        cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+        if (!db) continue; /* another device's problem */
+        scl_tuning_db_arch(db, arch, sizeof arch);
+        if (strcmp(arch, set->arch) == 0) add_db(set, path, db, false);
+        else cJSON_Delete(db);
+    }
+}
+
+void scl_tuning_set_read(scl_tuning_set *set, const scl_device_info *dev, bool warn)
+{
+    char slug[200], own[220], msg[1200];
     memset(set, 0, sizeof *set);
     scl_device_slug(dev, slug, sizeof slug);
-    int n = scl_tuning_dirs(dirs, SCL_TUNING_MAX_DIRS);
-    for (int i = 0; i < n; i++) {
-        char *path = set->path[set->n];
-        snprintf(path, sizeof set->path[0], "%s/%s.json", dirs[i], slug);
+    snprintf(own, sizeof own, "%s.json", slug);
+    scl_device_arch(dev, set->arch, sizeof set->arch);
+    set->n_dirs = scl_tuning_dirs(set->dirs, SCL_TUNING_MAX_DIRS);
+    for (int i = 0; i < set->n_dirs; i++) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/%s", set->dirs[i], own);
         struct stat st;
         if (stat(path, &st) != 0) continue;
         cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
         if (!db) { /* a corrupt database is reported and skipped, never fatal */
-            if (!getenv("SPARSECL_QUIET")) fprintf(stderr, "sparsecl: warning: %s\n", msg);
+            if (warn && !getenv("SPARSECL_QUIET")) fprintf(stderr, "sparsecl: warning: %s\n", msg);
+            if (set->n_errors < SCL_TUNING_MAX_DIRS) {
+                snprintf(set->error_path[set->n_errors], sizeof set->error_path[0], "%s", path);
+                snprintf(set->errors[set->n_errors++], sizeof set->errors[0], "%s", msg);
+            }
             continue;
         }
-        set->db[set->n++] = db;
+        add_db(set, path, db, true);
     }
+    if (set->arch[0])
+        for (int i = 0; i < set->n_dirs; i++) add_fallbacks(set, set->dirs[i], own);
+}
+
+void scl_tuning_set_load(scl_tuning_set *set, const scl_device_info *dev)
+{
+    scl_tuning_set_read(set, dev, true);
 }
 
 void scl_tuning_set_free(scl_tuning_set *set)
 {
-    for (int i = 0; i < set->n; i++) cJSON_Delete(set->db[i]);
+    for (int i = 0; i < set->n; i++) cJSON_Delete(set->dbs[i].db);
     set->n = 0;
+}
+
+bool scl_tuning_set_choose(const scl_tuning_set *set, const scl_param_schema *k, const scl_param_context *pc,
+                           scl_dtype dtype, void *out, scl_tuning_choice *c)
+{
+    c->db = -1;
+    c->entry = NULL;
+    c->n_skipped = 0;
+    for (int i = 0; i < set->n; i++) {
+        const cJSON *e = scl_tuning_db_find(set->dbs[i].db, k, pc->head_dim, pc->block, dtype);
+        if (!e) continue;
+        scl_param_values p;
+        char reason[256];
+        if (!scl_params_from_json(k, cJSON_GetObjectItemCaseSensitive(e, "params"), &p)) {
+            snprintf(reason, sizeof reason, "its parameters are missing or not integers");
+        } else if (scl_params_check(k, &p, pc, reason, sizeof reason)) {
+            memcpy(out, &p, k->size);
+            c->db = i;
+            c->entry = e;
+            return true;
+        }
+        c->skipped[c->n_skipped].db = i;
+        snprintf(c->skipped[c->n_skipped].reason, sizeof c->skipped[0].reason, "%s", reason);
+        c->n_skipped++;
+    }
+    return false;
+}
+
+void scl_tuning_choice_text(const scl_tuning_set *set, const scl_tuning_choice *c, const scl_param_context *pc,
+                            scl_dtype dtype, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+#define SCL_APPEND(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__), n = n < len ? n : len)
+    if (c->db >= 0) {
+        const scl_tuning_db_ref *r = &set->dbs[c->db];
+        SCL_APPEND("%s (d=%d block=%d %s, ", r->path, pc->head_dim, pc->block, scl_dtype_name(dtype));
+        if (r->exact) SCL_APPEND("exact device)");
+        else SCL_APPEND("fallback: same architecture %s, tuned on %s)", set->arch, r->device);
+    }
+    for (int i = 0; i < c->n_skipped; i++)
+        SCL_APPEND("%spassed over %s: %s", n ? "; " : "", set->dbs[c->skipped[i].db].path, c->skipped[i].reason);
+#undef SCL_APPEND
 }
 
 bool scl_tuning_set_lookup(const scl_tuning_set *set, const scl_param_schema *k, const scl_param_context *pc,
                            scl_dtype dtype, void *out, char *source, size_t len)
 {
-    for (int i = 0; i < set->n; i++) {
-        const cJSON *e = scl_tuning_db_find(set->db[i], k, pc->head_dim, pc->block, dtype);
-        scl_param_values p;
-        char reason[256];
-        if (e && scl_params_from_json(k, cJSON_GetObjectItemCaseSensitive(e, "params"), &p) &&
-            scl_params_check(k, &p, pc, reason, sizeof reason)) {
-            memcpy(out, &p, k->size);
-            snprintf(source, len, "%s (d=%d block=%d %s)", set->path[i], pc->head_dim, pc->block,
-                     scl_dtype_name(dtype));
-            return true;
-        }
-    }
-    return false;
+    scl_tuning_choice c;
+    if (!scl_tuning_set_choose(set, k, pc, dtype, out, &c)) return false;
+    scl_tuning_choice_text(set, &c, pc, dtype, source, len);
+    return true;
 }
 
 bool scl_tuning_lookup(const scl_param_schema *k, const scl_device_info *dev, const scl_param_context *pc,
