@@ -19,3 +19,8 @@ set_tests_properties(examples_cmake examples_pkgconfig example_python PROPERTIES
 # The two example builds share nothing but the prefix; run them one after the other on small CI machines.
 set_tests_properties(examples_cmake examples_pkgconfig PROPERTIES RESOURCE_LOCK scl_examples_build)
 set_tests_properties(example_python PROPERTIES SKIP_RETURN_CODE 77)
+# A moved prefix stands alone: info and plans find its share/sparsecl/tuning, the static archive
+# links through pkg-config --static (issue 17).
+add_test(NAME install_moved
+         COMMAND sh ${SCL_INSTALL_SH} moved ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/install-moved)
+set_tests_properties(install_moved PROPERTIES TIMEOUT 600 RESOURCE_LOCK scl_examples_build)

@@ -5,6 +5,9 @@
 #   install_test.sh cmake     SOURCE_DIR PREFIX WORK       examples through find_package(sparsecl)
 #   install_test.sh pkgconfig SOURCE_DIR PREFIX WORK       examples through pkg-config (sparsecl.pc)
 #   install_test.sh python    SOURCE_DIR PREFIX            ctypes example (exit 77: NumPy missing)
+#   install_test.sh moved     BUILD_DIR SOURCE_DIR WORK    install, move the prefix, run from there: info
+#                             and plans find <moved>/share/sparsecl/tuning, a static example links
+#                             through pkg-config --static
 set -eu
 mode=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -18,11 +21,13 @@ install)
   lib=$(libdir "$prefix")
   for f in "$prefix/bin/sparsecl" "$prefix/include/sparsecl.h" "$prefix/include/sparsecl_block.h" \
            "$lib/libsparsecl.so" "$lib/libsparsecl_static.a" "$lib/pkgconfig/sparsecl.pc" \
+           "$lib/pkgconfig/sparsecl_static.pc" "$prefix/share/sparsecl/plot_bench.py" \
            "$lib/cmake/sparsecl/sparseclConfig.cmake" "$lib/cmake/sparsecl/sparseclConfigVersion.cmake"; do
     [ -e "$f" ] || fail "not installed: $f"
   done
   [ -d "$prefix/share/sparsecl/tuning" ] || fail "tuning database directory not installed"
   echo "installed tuning databases: $(ls "$prefix/share/sparsecl/tuning" | grep -c '\.json$' || true)"
+  [ -x "$prefix/share/sparsecl/plot_bench.py" ] || fail "plot_bench.py not installed executable"
   # Only scl_* leaves the shared library, and every one of them is declared in a public header.
   syms=$(nm -D --defined-only "$lib/libsparsecl.so" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//')
   [ -n "$syms" ] || fail "no exported symbols found"
@@ -65,6 +70,70 @@ python)
   done
   [ -n "$py" ] || { echo "python3 with numpy not found: skipped"; exit 77; }
   "$py" "$src/examples/attention_ctypes.py" "$(libdir "$prefix")/libsparsecl.so"
+  ;;
+moved)
+  build=$2 src=$3 work=$4
+  rm -rf "$work"
+  mkdir -p "$work"
+  cmake --install "$build" --prefix "$work/prefix" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "cmake --install"; }
+  mv "$work/prefix" "$work/moved"
+  moved=$(cd "$work/moved" && pwd -P)
+  cli=$moved/bin/sparsecl
+  tuning=$moved/share/sparsecl/tuning
+  # Only the moved prefix: no user databases, no extra directory, the shipped ones on.
+  export SPARSECL_CACHE_DIR="$work/cache"
+  unset SPARSECL_TUNING_DIR SPARSECL_SHIPPED_TUNING XDG_CACHE_HOME
+  "$cli" info > "$work/info.txt" 2>&1 || { cat "$work/info.txt"; fail "info"; }
+  grep -q "searched $tuning\$" "$work/info.txt" || { cat "$work/info.txt"; fail "info does not search $tuning"; }
+  ! grep -q "$work/prefix" "$work/info.txt" || { cat "$work/info.txt"; fail "info still searches the prefix it was installed to"; }
+  ! grep -q "searched $src/results/tuning" "$work/info.txt" || { cat "$work/info.txt"; fail "an installed CLI searches the source tree"; }
+  echo "info searches $tuning"
+  # A database placed there for the default device: d=64, block=32 takes it (the defaults with
+  # stage_q flipped, so the kernel options show it); block=16 has an entry invalid here
+  # (bq=64 > block), so plans and info fall back to the defaults and say why.
+  dev=$("$cli" info --json | sed -n 's/^[[:space:]]*"tuning_device":[[:space:]]*"\(.*\)",\{0,1\}$/\1/p')
+  [ -n "$dev" ] || fail "no default device"
+  slug=$(printf '%s' "$dev" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9][^a-z0-9]*/-/g; s/^-*//; s/-*$//')
+  bench() { "$cli" bench --pattern causal --seq 64 --block "$1" --heads 1 --dim 64 --reps 1 --json 2> "$work/bench.err" ||
+              { cat "$work/bench.err"; fail "bench --block $1"; }; }
+  opts=$(SPARSECL_SHIPPED_TUNING=off bench 32 | sed -n 's/^[[:space:]]*"kernel_options":[[:space:]]*"\(.*\)",$/\1/p')
+  params=$(printf '%s\n' $opts | sed -n 's/^-D\([A-Z_]*\)=\([0-9]*\)$/\1 \2/p' | grep -v '^D \|^BLOCK ' |
+           awk '{ n = tolower($1); v = $2; if (n == "stage_q") v = 1 - v; printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), n, v }')
+  stage_q=$(printf '%s\n' $opts | sed -n 's/^-DSTAGE_Q=//p')
+  [ -n "$params" ] && [ -n "$stage_q" ] || fail "no kernel options from bench: $opts"
+  wide=$(printf '%s' "$params" | sed 's/"bq": [0-9]*/"bq": 64/')
+  cat > "$tuning/$slug.json" <<JSON
+{"format": "sparsecl-tuning", "version": 1, "device": "$dev", "entries": [
+ {"kernel": "attn_fwd", "variant": "simt", "direction": "forward", "head_dim": 64, "block": 32, "dtype": "f32", "params": {$params}},
+ {"kernel": "attn_fwd", "variant": "simt", "direction": "forward", "head_dim": 64, "block": 16, "dtype": "f32", "params": {$wide}}]}
+JSON
+  out=$(bench 32)
+  echo "$out" | grep -q "\"kernel_params_from\":[[:space:]]*\"$tuning/$slug.json (d=64 block=32 f32, exact device)" ||
+    { echo "$out"; fail "the plan does not take the database in the moved prefix"; }
+  echo "$out" | grep -q -- "-DSTAGE_Q=$((1 - stage_q))" || { echo "$out"; fail "the plan does not use the database's parameters"; }
+  echo "plan (block 32): $tuning/$slug.json, exact device"
+  out=$(bench 16)
+  echo "$out" | grep -q '"kernel_params_from":[[:space:]]*"built-in' || { echo "$out"; fail "an invalid entry was used"; }
+  "$cli" info > "$work/info.txt" 2>&1
+  grep -q "attn_fwd simt d=64 block=32 f32 *$tuning/$slug.json (d=64 block=32 f32, exact device)" "$work/info.txt" ||
+    { cat "$work/info.txt"; fail "info does not say what plans use for block 32"; }
+  grep -q "attn_fwd simt d=64 block=16 f32 *built-in [CG]PU defaults: passed over $tuning/$slug.json: .*bq" "$work/info.txt" ||
+    { cat "$work/info.txt"; fail "info does not say that block 16 falls back to the defaults, and why"; }
+  grep "block=16" "$work/info.txt"
+  # The static archive through pkg-config --static: links without libsparsecl.so, runs.
+  lib=$(libdir "$moved")
+  export PKG_CONFIG_PATH="$lib/pkgconfig"
+  cc=${CC:-cc}
+  flags=$(pkg-config --cflags sparsecl_static) libs=$(pkg-config --static --libs sparsecl_static) ||
+    fail "pkg-config sparsecl_static"
+  echo "pkg-config --static --libs sparsecl_static: $libs"
+  ! echo "$libs" | grep -q -- '-lsparsecl\( \|$\)' || fail "the static flags name the shared library too"
+  $cc -std=c11 -D_POSIX_C_SOURCE=200809L $flags "$src/examples/embed_attention.c" $libs -o "$work/embed_static" \
+    > "$work/link.log" 2>&1 || { cat "$work/link.log"; fail "static example does not link"; }
+  ! ldd "$work/embed_static" | grep -q libsparsecl || { ldd "$work/embed_static"; fail "static example loads libsparsecl.so"; }
+  "$work/embed_static" 128 || fail "static example"
+  shared=$(pkg-config --static --libs sparsecl)
+  ! echo "$shared" | grep -q sparsecl_static || fail "sparsecl.pc names the static archive: $shared"
   ;;
 *) fail "unknown mode $mode" ;;
 esac
