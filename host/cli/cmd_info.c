@@ -1,4 +1,5 @@
 /* `sparsecl info`: what this build contains and where it keeps things. */
+#include "build_info.h"
 #include "cli.h"
 #include "internal.h"
 #include "scl_fileio.h"
@@ -213,6 +214,12 @@ int cmd_info(int argc, char **argv)
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", scl_version());
+    char commit[160], shipped[1100];
+    scl_build_commit_text(commit, sizeof commit);
+    cJSON_AddStringToObject(root, "build_commit", commit);
+    scl_data_origin origin = scl_shipped_path("", "", shipped, sizeof shipped);
+    cJSON_AddStringToObject(root, "shipped_data", shipped);
+    cJSON_AddStringToObject(root, "shipped_data_from", scl_data_origin_name(origin));
     const char *kdir = getenv("SPARSECL_KERNEL_DIR");
     cJSON_AddStringToObject(root, "kernel_sources", kdir && *kdir ? kdir : "embedded");
     cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
@@ -246,6 +253,8 @@ int cmd_info(int argc, char **argv)
         free(text);
     } else {
         printf("sparsecl %s\n", scl_version());
+        printf("built from commit %s; shipped data: %s (%s)\n", commit, shipped[0] ? shipped : "none",
+               scl_data_origin_name(origin));
         printf("kernel sources: %s\n", kdir && *kdir ? kdir : "embedded");
         cJSON *k;
         cJSON_ArrayForEach(k, kernels)

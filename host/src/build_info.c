@@ -125,7 +125,7 @@ scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, 
      * that linked the static archive: where the archive was configured to be installed; else the
      * installed place, absent. */
     if (in_build && !layout) {
-        snprintf(out, len, "%s/%s", SCL_SOURCE_DIR, source_rel);
+        snprintf(out, len, "%s%s%s", SCL_SOURCE_DIR, source_rel[0] ? "/" : "", source_rel);
         return SCL_DATA_BUILD_TREE;
     }
     char real[PATH_MAX];
@@ -134,7 +134,7 @@ scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, 
         return SCL_DATA_INSTALLED;
     }
     if (in_build) {
-        snprintf(out, len, "%s/%s", SCL_SOURCE_DIR, source_rel);
+        snprintf(out, len, "%s%s%s", SCL_SOURCE_DIR, source_rel[0] ? "/" : "", source_rel);
         return SCL_DATA_BUILD_TREE;
     }
     char conf[PATH_MAX + 256];

@@ -87,6 +87,7 @@ moved)
   grep -q "searched $tuning\$" "$work/info.txt" || { cat "$work/info.txt"; fail "info does not search $tuning"; }
   ! grep -q "$work/prefix" "$work/info.txt" || { cat "$work/info.txt"; fail "info still searches the prefix it was installed to"; }
   ! grep -q "searched $src/results/tuning" "$work/info.txt" || { cat "$work/info.txt"; fail "an installed CLI searches the source tree"; }
+  grep -q "shipped data: $moved/share/sparsecl (installed)" "$work/info.txt" || { cat "$work/info.txt"; fail "info: shipped data"; }
   echo "info searches $tuning"
   # A database placed there for the default device: d=64, block=32 takes it (the defaults with
   # stage_q flipped, so the kernel options show it); block=16 has an entry invalid here
@@ -133,6 +134,34 @@ JSON
   ! ldd "$work/embed_static" | grep -q libsparsecl || { ldd "$work/embed_static"; fail "static example loads libsparsecl.so"; }
   "$work/embed_static" 128 || fail "static example"
   shared=$(pkg-config --static --libs sparsecl)
+  # The shared library finds the moved prefix's databases relative to itself (lib/../share), in a
+  # program that lies outside the prefix.
+  cat > "$work/plan_source.c" <<'C'
+#include <sparsecl.h>
+#include <stdio.h>
+int main(void)
+{
+    scl_runtime *rt = NULL;
+    scl_pattern *pat = NULL;
+    scl_plan *plan = NULL;
+    scl_shape shape = {1, 1, 1, 64, 64, 64, 32, 0, 0};
+    if (scl_runtime_create(NULL, &rt) != SCL_OK || scl_pattern_create(rt, "causal", &pat) != SCL_OK ||
+        scl_plan_create(rt, pat, &shape, SCL_F32, &plan) != SCL_OK) {
+        fprintf(stderr, "%s\n", scl_last_error_message(rt));
+        return 1;
+    }
+    printf("%s\n", scl_plan_kernel_source(plan));
+    scl_plan_destroy(plan);
+    scl_pattern_destroy(pat);
+    scl_runtime_destroy(rt);
+    return 0;
+}
+C
+  $cc -std=c11 $(pkg-config --cflags sparsecl) "$work/plan_source.c" $shared -o "$work/plan_source" \
+    > "$work/link.log" 2>&1 || { cat "$work/link.log"; fail "shared example does not link"; }
+  from=$(LD_LIBRARY_PATH="$lib" "$work/plan_source") || fail "shared example: $from"
+  echo "shared library, plan: $from"
+  case $from in "$tuning/$slug.json (d=64 block=32 f32, exact device)"*) ;; *) fail "libsparsecl.so does not find $tuning" ;; esac
   ! echo "$shared" | grep -q sparsecl_static || fail "sparsecl.pc names the static archive: $shared"
   ;;
 *) fail "unknown mode $mode" ;;
