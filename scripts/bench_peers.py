@@ -180,7 +180,10 @@ def main():
     ap.add_argument("--flex-dtypes", nargs="+", default=["bf16"], help="dtypes FlexAttention is timed in")
     ap.add_argument("--fp32-patterns", nargs="*", default=["dense", "causal"],
                     help="fp32 SDPA (TF32 off) is slow: only these patterns")
-    ap.add_argument("--block", type=int, default=128, help="FlexAttention BLOCK_SIZE (and bigbird's block)")
+    ap.add_argument("--block", type=int, default=128, help="FlexAttention BLOCK_SIZE")
+    ap.add_argument("--pattern-block", type=int, default=0,
+                    help="the sparsecl layout block that block-level patterns (bigbird) are defined in "
+                         "(default: --block)")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--no-sdpa-mask", action="store_true", help="skip SDPA with a dense boolean mask")
     ap.add_argument("--json", default="")
@@ -201,7 +204,7 @@ def main():
     print(f"# peers on {torch.cuda.get_device_name()} (torch {torch.__version__}), B={args.batch} H={args.heads} "
           f"N={n_q}/{n_k}", flush=True)
     for spec in args.patterns:
-        mask_mod, elem = make_pattern(spec, n_q, n_k, args.block, dev)
+        mask_mod, elem = make_pattern(spec, n_q, n_k, args.pattern_block or args.block, dev)
         if elem is None:
             allowed = n_q * n_k
             dense_mask = None
