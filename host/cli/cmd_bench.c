@@ -212,8 +212,9 @@ static int setup(const bench_opts *o, const scl_plan_options *popt, bench_state 
 {
     s->shape = (scl_shape){o->batch, o->heads, o->kv_heads, o->seq,         o->kv_seq,
                            o->dim,   o->block, 0.0f,        SCL_LAYOUT_BHND};
-    scl_status st = scl_runtime_create(o->dev, &s->rt);
-    if (st != SCL_OK) return cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(s->rt));
+    int rc = cli_runtime_create(CMD, o->dev, &s->rt);
+    if (rc != CLI_OK) return rc;
+    scl_status st;
     if ((st = scl_pattern_create(s->rt, o->spec, &s->pat)) != SCL_OK ||
         (st = scl_plan_create_with_options(s->rt, s->pat, &s->shape, o->dt, popt, &s->plan)))
         return cli_error(CMD,

@@ -103,9 +103,9 @@ static int run_device(const bench_suite_def *def, const char *selector, const be
     scl_runtime *rt = NULL;
     int rc = CLI_OK;
     char msg[1200];
-    if (scl_runtime_create(selector, &rt) != SCL_OK)
-        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
-    else if (bench_suite_run(rt, def, cfg, summary, msg, sizeof msg) != 0)
+    if ((rc = cli_runtime_create(CMD, selector, &rt)) != CLI_OK)
+        return rc;
+    if (bench_suite_run(rt, def, cfg, summary, msg, sizeof msg) != 0)
         rc = cli_error(CMD, CLI_FAILED, "%s", msg);
     scl_runtime_destroy(rt);
     return rc;

@@ -192,6 +192,8 @@ static int load_all(const char *root, report_set *rs)
     while ((e = readdir(d)) != NULL)
         if (e->d_name[0] != '.' && load_one(root, e->d_name, rs) != CLI_OK) rc = CLI_FAILED;
     closedir(d);
+    if (rs->nd == 0)
+        return cli_error(CMD, CLI_USAGE, "%s holds no <device>/bench.json (run sparsecl bench --suite first)", root);
     qsort(rs->devs, (size_t)rs->nd, sizeof rs->devs[0], cmp_dev);
     for (int i = 1; i < rs->no; i++)
         for (int j = i; j > 0 && strcmp(rs->others[j - 1], rs->others[j]) > 0; j--) {
@@ -257,7 +259,6 @@ static void readme_devices(FILE *f, const report_set *rs)
                 bench_jnum(doc, "suite_version", 0), cJSON_GetArraySize(bench_jobj(doc, "points")),
                 bench_jstr(doc, "date"), commit, bench_jstr(doc, "note"));
     }
-    if (!rs->nd) fprintf(f, "| (no bench.json yet) | | | | | | | | | |\n");
 }
 
 /* DIR/README.md (or `out`); a CLI exit code. */

@@ -279,11 +279,7 @@ int cmd_tune(int argc, char **argv)
     int rc = parse(argc, argv, &t);
     if (rc >= 0) return rc;
     scl_runtime *rt = NULL;
-    if (scl_runtime_create(t.dev, &rt) != SCL_OK) {
-        rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
-        scl_runtime_destroy(rt);
-        return rc;
-    }
+    if ((rc = cli_runtime_create(CMD, t.dev, &rt)) != CLI_OK) return rc;
     char path[1400];
     if (!db_path(&t, rt, path, sizeof path)) {
         scl_runtime_destroy(rt);

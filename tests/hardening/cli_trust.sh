@@ -62,6 +62,11 @@ expect 2 "--device: device selector 'no-such-device' matches no device" peak --d
 expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --device no-such-device
 SPARSECL_DEVICE=no-such-device expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64
 expect 2 "device index 999 out of range" peak --device 999
+SPARSECL_DEVICE=no-such-device expect 2 "matches no device" bench --pattern causal --seq 64 --block 16 --heads 1 --dim 64
+expect 2 "matches no device" bench --suite quick --device no-such-device --out "$PWD/suite-out"
+expect 2 "matches no device" tune --device no-such-device --budget 1
+mkdir -p empty-results
+expect 2 "holds no <device>/bench.json" report empty-results
 
 # ---- 5. --scale 0 (or any non-positive value) is refused, never replaced by 1/sqrt(d).
 for s in 0 -0 -1 0.0 1e-300 nan inf; do
