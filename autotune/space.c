@@ -7,7 +7,8 @@
 static void apply(const at_kspace *s, const at_point *pt, at_params *out)
 {
     *out = s->base;
-    for (int d = 0; d < s->n_dims; d++) *scl_param_at(s->kernel, out, s->dims[d].param) = s->dims[d].values[pt->v[d]];
+    for (int d = 0; d < s->n_dims; d++)
+        *scl_param_at(s->kernel, out, s->dims[d].param) = s->dims[d].values[pt->v[d]];
     if (s->kernel->tie) s->kernel->tie(out, s->family);
 }
 

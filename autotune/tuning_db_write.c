@@ -69,6 +69,7 @@ cJSON *scl_tuning_db_entry(cJSON *db, const scl_param_schema *k, int head_dim, i
 cJSON *scl_params_to_json(const scl_param_schema *k, const void *p)
 {
     cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < k->n; i++) cJSON_AddNumberToObject(o, k->defs[i].name, *scl_param_at(k, (void *)p, i));
+    for (int i = 0; i < k->n; i++)
+        cJSON_AddNumberToObject(o, k->defs[i].name, *scl_param_at(k, (void *)p, i));
     return o;
 }

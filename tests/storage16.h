@@ -23,7 +23,8 @@ static inline float load16(scl_dtype t, uint16_t h)
 /* Round x to dtype t: h receives the stored bits, x the value the device sees. */
 static inline void to_storage(scl_dtype t, float *x, uint16_t *h, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = load16(t, h[i] = store16(t, x[i]));
+    for (size_t i = 0; i < n; i++)
+        x[i] = load16(t, h[i] = store16(t, x[i]));
 }
 
 #endif

@@ -122,12 +122,16 @@ static int check_device_memory(const scl_device_info *dev, const input *q, const
 int scl_mpi_cli_attend(int argc, char **argv); /* distributed/: `attend --distributed` over MPI */
 #endif
 
-int cmd_attend(int argc, char **argv)
+typedef struct attend_opts {
+    const char *q, *k, *v, *spec, *out, *lse, *dev, *dout, *dq, *dk, *dv;
+    int block, json;
+    bool bnhd;
+    double scale;
+} attend_opts;
+
+/* Options into *o; CLI_OK, or the exit code (-1 after --help: exit 0). */
+static int parse(int argc, char **argv, attend_opts *o)
 {
-#ifdef SCL_HAVE_MPI
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_attend(argc, argv);
-#endif
     static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
                                          {"k", required_argument, NULL, 'k'},
                                          {"v", required_argument, NULL, 'v'},
@@ -145,63 +149,33 @@ int cmd_attend(int argc, char **argv)
                                          {"layout", required_argument, NULL, 'L'},
                                          {"json", no_argument, NULL, 'j'},
                                          {0}};
-    const char *qp = NULL, *kp = NULL, *vp = NULL, *spec = NULL, *outp = NULL, *lsep = NULL, *dev = NULL;
-    const char *doutp = NULL, *dqp = NULL, *dkp = NULL, *dvp = NULL;
-    int block = 0, c, json = 0;
-    bool bnhd = false;
-    double scale = 0;
+    const char **paths[] = {
+        ['q'] = &o->q,   ['k'] = &o->k,    ['v'] = &o->v,  ['p'] = &o->spec, ['o'] = &o->out, ['l'] = &o->lse,
+        ['d'] = &o->dev, ['G'] = &o->dout, ['Q'] = &o->dq, ['K'] = &o->dk,   ['V'] = &o->dv};
+    int c;
     opterr = 0;
     optind = 1;
     for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
+        if (c > 0 && c < (int)(sizeof paths / sizeof paths[0]) && paths[c]) {
+            *paths[c] = optarg;
+            continue;
+        }
         switch (c) {
-        case 'q':
-            qp = optarg;
-            break;
-        case 'k':
-            kp = optarg;
-            break;
-        case 'v':
-            vp = optarg;
-            break;
-        case 'p':
-            spec = optarg;
-            break;
-        case 'o':
-            outp = optarg;
-            break;
-        case 'l':
-            lsep = optarg;
-            break;
-        case 'd':
-            dev = optarg;
-            break;
-        case 'G':
-            doutp = optarg;
-            break;
-        case 'Q':
-            dqp = optarg;
-            break;
-        case 'K':
-            dkp = optarg;
-            break;
-        case 'V':
-            dvp = optarg;
-            break;
         case 'b':
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &block)) return CLI_USAGE;
+            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return CLI_USAGE;
             break;
         case 'L':
             if (strcmp(optarg, "bhnd") != 0 && strcmp(optarg, "bnhd") != 0)
                 return cli_error(CMD, CLI_USAGE, "--layout expects bhnd or bnhd, got '%s'", optarg);
-            bnhd = strcmp(optarg, "bnhd") == 0;
+            o->bnhd = strcmp(optarg, "bnhd") == 0;
             break;
         case 'j':
-            json = 1;
+            o->json = 1;
             break;
         case 's':
             /* The API reads scale 0 as 1/sqrt(d); the CLI never substitutes a value it was given. */
-            if (!cli_parse_double(CMD, "--scale", optarg, -1e300, 1e30, &scale)) return CLI_USAGE;
-            if (!((float)scale > 0.0f))
+            if (!cli_parse_double(CMD, "--scale", optarg, -1e300, 1e30, &o->scale)) return CLI_USAGE;
+            if (!((float)o->scale > 0.0f))
                 return cli_error(CMD, CLI_USAGE,
                                  "--scale must be a positive number, got '%s' (leave --scale out for the "
                                  "default 1/sqrt(d))",
@@ -209,213 +183,262 @@ int cmd_attend(int argc, char **argv)
             break;
         case 'h':
             usage();
-            return CLI_OK;
+            return -1;
         default:
             return cli_refused(CMD, argv, before);
         }
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
-    if (!block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
-    if ((dqp || dkp || dvp) && !doutp)
+    if (!o->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
+    if (!o->block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
+    if ((o->dq || o->dk || o->dv) && !o->dout)
         return cli_error(CMD, CLI_USAGE, "--dq/--dk/--dv need --dout (the gradient of O)");
+    return CLI_OK;
+}
 
-    /* Headers first: every shape is checked against the others and against the device before any
-     * data is read (a 5 GiB Q used to be read whole before a heads mismatch was found). */
-    input in_q = {"--q", qp, {0}, NULL}, in_k = {"--k", kp, {0}, NULL}, in_v = {"--v", vp, {0}, NULL},
-          in_dout = {"--dout", doutp, {0}, NULL};
-    npy_array q = {0}, k = {0}, v = {0}; /* the headers (copies; the data stays with the inputs) */
-    int rc = open_input(&in_q);
-    if (rc == CLI_OK) rc = open_input(&in_k);
-    if (rc == CLI_OK) rc = open_input(&in_v);
-    q = in_q.a, k = in_k.a, v = in_v.a;
-    const int HI = bnhd ? 2 : 1, NI = bnhd ? 1 : 2; /* where H and N sit in the file's shape */
-    if (rc == CLI_OK) {
-        /* scl_shape reads seq_k = 0 as "same as N_q": a K/V file with no keys must never get there. */
-        const struct {
-            const char *opt, *path;
-            const npy_array *a;
-        } in[] = {{"--q", qp, &q}, {"--k", kp, &k}, {"--v", vp, &v}};
-        for (int t = 0; t < 3 && rc == CLI_OK; t++)
-            for (int d = 0; d < 4 && rc == CLI_OK; d++)
-                if (in[t].a->shape[d] < 1)
-                    rc = cli_error(CMD, CLI_USAGE,
-                                   "%s %s: dimension %d (%s) is 0: attention needs at least one %s (an empty "
-                                   "tensor is refused)",
-                                   in[t].opt, in[t].path, d,
-                                   d == 0    ? "B"
-                                   : d == 3  ? "d"
-                                   : d == HI ? "H"
-                                             : "N",
-                                   d == 0    ? "batch entry"
-                                   : d == 3  ? "element"
-                                   : d == HI ? "head"
-                                   : t       ? "key"
-                                             : "query");
-    }
-    if (rc == CLI_OK) {
-        if (k.dtype != q.dtype || v.dtype != q.dtype)
-            rc = cli_error(CMD, CLI_USAGE, "Q, K and V must have the same dtype (got %s, %s, %s)",
-                           npy_dtype_name(q.dtype), npy_dtype_name(k.dtype), npy_dtype_name(v.dtype));
-        else if (memcmp(k.shape, v.shape, sizeof k.shape) != 0)
-            rc = cli_error(
-                CMD, CLI_USAGE, "K and V shapes differ: [%lld, %lld, %lld, %lld] vs [%lld, %lld, %lld, %lld]",
-                (long long)k.shape[0], (long long)k.shape[1], (long long)k.shape[2], (long long)k.shape[3],
-                (long long)v.shape[0], (long long)v.shape[1], (long long)v.shape[2], (long long)v.shape[3]);
-        else if (k.shape[0] != q.shape[0])
-            rc = cli_error(CMD, CLI_USAGE, "batch of Q (%lld) and K (%lld) differ", (long long)q.shape[0],
-                           (long long)k.shape[0]);
-        else if (k.shape[3] != q.shape[3])
-            rc = cli_error(CMD, CLI_USAGE, "head dim of Q (%lld) and K (%lld) differ", (long long)q.shape[3],
-                           (long long)k.shape[3]);
-        else if (k.shape[HI] < 1 || q.shape[HI] % k.shape[HI] != 0)
-            rc = cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)%s",
-                           (long long)q.shape[HI], (long long)k.shape[HI],
-                           bnhd ? "" : " (for [B, N, H, d] files pass --layout bnhd)");
-        else if (q.shape[0] > 1 << 20 || q.shape[HI] > 1 << 20)
-            rc = cli_error(CMD, CLI_USAGE, "batch or heads too large");
-        else if (q.shape[3] > 256) /* before the int conversion below */
-            rc = cli_error(CMD, CLI_USAGE, "head dim %lld is not supported (16, 32, 64, 80, 96, 128, 256)",
-                           (long long)q.shape[3]);
-    }
-    npy_array dout = {0};
-    if (rc == CLI_OK && doutp) {
-        rc = open_input(&in_dout);
-        dout = in_dout.a;
-        if (rc == CLI_OK && (dout.dtype != q.dtype || memcmp(dout.shape, q.shape, sizeof q.shape) != 0))
+/* Every dimension of Q, K and V is at least 1: scl_shape reads seq_k = 0 as "same as N_q", so a
+ * K/V file with no keys must never get there. hi: where H sits in the file's shape. */
+static int check_nonempty(const input *const in[3], int hi)
+{
+    for (int t = 0; t < 3; t++)
+        for (int d = 0; d < 4; d++)
+            if (in[t]->a.shape[d] < 1)
+                return cli_error(CMD, CLI_USAGE,
+                                 "%s %s: dimension %d (%s) is 0: attention needs at least one %s (an empty "
+                                 "tensor is refused)",
+                                 in[t]->opt, in[t]->path, d,
+                                 d == 0    ? "B"
+                                 : d == 3  ? "d"
+                                 : d == hi ? "H"
+                                           : "N",
+                                 d == 0    ? "batch entry"
+                                 : d == 3  ? "element"
+                                 : d == hi ? "head"
+                                 : t       ? "key"
+                                           : "query");
+    return CLI_OK;
+}
+
+/* Q, K and V agree with each other (the headers only). */
+static int check_shapes(const npy_array *q, const npy_array *k, const npy_array *v, int hi, bool bnhd)
+{
+    if (k->dtype != q->dtype || v->dtype != q->dtype)
+        return cli_error(CMD, CLI_USAGE, "Q, K and V must have the same dtype (got %s, %s, %s)",
+                         npy_dtype_name(q->dtype), npy_dtype_name(k->dtype), npy_dtype_name(v->dtype));
+    if (memcmp(k->shape, v->shape, sizeof k->shape) != 0)
+        return cli_error(
+            CMD, CLI_USAGE, "K and V shapes differ: [%lld, %lld, %lld, %lld] vs [%lld, %lld, %lld, %lld]",
+            (long long)k->shape[0], (long long)k->shape[1], (long long)k->shape[2], (long long)k->shape[3],
+            (long long)v->shape[0], (long long)v->shape[1], (long long)v->shape[2], (long long)v->shape[3]);
+    if (k->shape[0] != q->shape[0])
+        return cli_error(CMD, CLI_USAGE, "batch of Q (%lld) and K (%lld) differ", (long long)q->shape[0],
+                         (long long)k->shape[0]);
+    if (k->shape[3] != q->shape[3])
+        return cli_error(CMD, CLI_USAGE, "head dim of Q (%lld) and K (%lld) differ", (long long)q->shape[3],
+                         (long long)k->shape[3]);
+    if (k->shape[hi] < 1 || q->shape[hi] % k->shape[hi] != 0)
+        return cli_error(CMD, CLI_USAGE, "Q heads (%lld) must be a multiple of K/V heads (%lld)%s",
+                         (long long)q->shape[hi], (long long)k->shape[hi],
+                         bnhd ? "" : " (for [B, N, H, d] files pass --layout bnhd)");
+    if (q->shape[0] > 1 << 20 || q->shape[hi] > 1 << 20)
+        return cli_error(CMD, CLI_USAGE, "batch or heads too large");
+    if (q->shape[3] > 256) /* before the int conversion of the shape */
+        return cli_error(CMD, CLI_USAGE, "head dim %lld is not supported (16, 32, 64, 80, 96, 128, 256)",
+                         (long long)q->shape[3]);
+    return CLI_OK;
+}
+
+/* One attend run: its inputs (headers, then data), the plan, the outputs. */
+typedef struct attend_run {
+    input q, k, v, dout;
+    int hi, ni; /* where H and N sit in the files' shape */
+    scl_dtype dt;
+    scl_shape shape;
+    scl_runtime *rt;
+    scl_pattern *pat;
+    scl_plan *plan;
+    void *o, *dq, *dk, *dv;
+    float *lse;
+} attend_run;
+
+/* Headers first: every shape is checked against the others and against the device before any data
+ * is read (a 5 GiB Q used to be read whole before a heads mismatch was found). */
+static int open_and_check(const attend_opts *o, attend_run *r)
+{
+    r->q = (input){"--q", o->q, {0}, NULL}, r->k = (input){"--k", o->k, {0}, NULL};
+    r->v = (input){"--v", o->v, {0}, NULL}, r->dout = (input){"--dout", o->dout, {0}, NULL};
+    r->hi = o->bnhd ? 2 : 1, r->ni = o->bnhd ? 1 : 2;
+    int rc = open_input(&r->q);
+    if (rc == CLI_OK) rc = open_input(&r->k);
+    if (rc == CLI_OK) rc = open_input(&r->v);
+    const input *const all[3] = {&r->q, &r->k, &r->v};
+    if (rc == CLI_OK) rc = check_nonempty(all, r->hi);
+    const npy_array *q = &r->q.a, *k = &r->k.a;
+    if (rc == CLI_OK) rc = check_shapes(q, k, &r->v.a, r->hi, o->bnhd);
+    if (rc == CLI_OK && o->dout) {
+        rc = open_input(&r->dout);
+        if (rc == CLI_OK &&
+            (r->dout.a.dtype != q->dtype || memcmp(r->dout.a.shape, q->shape, sizeof q->shape) != 0))
             rc = cli_error(CMD, CLI_USAGE, "--dout must have Q's dtype and shape [%lld, %lld, %lld, %lld]",
-                           (long long)q.shape[0], (long long)q.shape[1], (long long)q.shape[2],
-                           (long long)q.shape[3]);
+                           (long long)q->shape[0], (long long)q->shape[1], (long long)q->shape[2],
+                           (long long)q->shape[3]);
     }
-    scl_runtime *rt = NULL;
-    scl_pattern *pat = NULL;
-    scl_plan *plan = NULL;
-    void *o = NULL;
-    float *lse = NULL;
-    if (rc == CLI_OK) rc = cli_runtime_create(CMD, dev, &rt);
-    if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(rt), &in_q, &in_k, doutp != NULL);
+    if (rc == CLI_OK) rc = cli_runtime_create(CMD, o->dev, &r->rt);
+    if (rc == CLI_OK) rc = check_device_memory(scl_runtime_device(r->rt), &r->q, &r->k, o->dout != NULL);
     /* NumPy has no bfloat16: bf16 tensors travel as uint16 bit patterns (x.view(np.uint16)). */
-    scl_dtype dt = q.dtype == NPY_F16 ? SCL_F16 : q.dtype == NPY_U16 ? SCL_BF16 : SCL_F32;
-    scl_shape shape = {(int)q.shape[0], (int)q.shape[HI], (int)k.shape[HI],
-                       q.shape[NI],     k.shape[NI],      (int)q.shape[3],
-                       block,           (float)scale,     bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
-    if (rc == CLI_OK && !bnhd && q.shape[1] > q.shape[2])
+    r->dt = q->dtype == NPY_F16 ? SCL_F16 : q->dtype == NPY_U16 ? SCL_BF16 : SCL_F32;
+    r->shape =
+        (scl_shape){(int)q->shape[0], (int)q->shape[r->hi], (int)k->shape[r->hi],
+                    q->shape[r->ni],  k->shape[r->ni],      (int)q->shape[3],
+                    o->block,         (float)o->scale,      o->bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
+    if (rc == CLI_OK && !o->bnhd && q->shape[1] > q->shape[2])
         fprintf(stderr,
                 "sparsecl attend: note: Q has more heads (%lld) than queries (%lld); for [B, N, H, d] files "
                 "pass --layout bnhd\n",
-                (long long)q.shape[1], (long long)q.shape[2]);
-    if (rc == CLI_OK && scl_pattern_create(rt, spec, &pat) != SCL_OK)
-        rc = cli_error(CMD, CLI_USAGE, "%s", scl_last_error_message(rt));
-    if (rc == CLI_OK) {
-        scl_status st = scl_plan_create(rt, pat, &shape, dt, &plan);
-        if (st != SCL_OK)
-            rc = cli_error(CMD,
-                           st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
-                           "%s", scl_last_error_message(rt));
-    }
-    /* Everything is checked: now the data, each file read once straight into its array. */
-    if (rc == CLI_OK) rc = read_input(&in_q);
-    if (rc == CLI_OK) rc = read_input(&in_k);
-    if (rc == CLI_OK) rc = read_input(&in_v);
-    if (rc == CLI_OK && doutp) rc = read_input(&in_dout);
-    q = in_q.a, k = in_k.a, v = in_v.a, dout = in_dout.a;
-    if (rc == CLI_OK) {
-        scl_plan_sizes sz;
-        scl_plan_tensor_sizes(plan, &sz);
-        o = malloc(sz.o);
-        lse = malloc(sz.lse);
-        if (!o || !lse)
-            rc = cli_error(CMD, CLI_FAILED, "out of host memory (%zu bytes)", sz.o + sz.lse);
-        else if (scl_plan_forward_host(plan, q.data, k.data, v.data, o, lse) != SCL_OK)
-            rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
-    }
-    void *dq = NULL, *dk = NULL, *dv = NULL;
-    if (rc == CLI_OK && doutp) {
-        scl_plan_sizes sz;
-        scl_plan_tensor_sizes(plan, &sz);
-        dq = malloc(sz.q), dk = malloc(sz.k), dv = malloc(sz.v);
-        if (!dq || !dk || !dv)
-            rc = cli_error(CMD, CLI_FAILED, "out of host memory for the gradients");
-        else if (scl_plan_backward_host(plan, q.data, k.data, v.data, o, lse, dout.data, dq, dk, dv) !=
-                 SCL_OK)
-            rc = cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(rt));
-    }
+                (long long)q->shape[1], (long long)q->shape[2]);
+    return rc;
+}
+
+/* The plan, the data (each file read once straight into its array), forward and backward. */
+static int compute(const attend_opts *o, attend_run *r)
+{
+    int rc = CLI_OK;
+    if (scl_pattern_create(r->rt, o->spec, &r->pat) != SCL_OK)
+        return cli_error(CMD, CLI_USAGE, "%s", scl_last_error_message(r->rt));
+    scl_status st = scl_plan_create(r->rt, r->pat, &r->shape, r->dt, &r->plan);
+    if (st != SCL_OK)
+        return cli_error(CMD,
+                         st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
+                         "%s", scl_last_error_message(r->rt));
+    if (rc == CLI_OK) rc = read_input(&r->q);
+    if (rc == CLI_OK) rc = read_input(&r->k);
+    if (rc == CLI_OK) rc = read_input(&r->v);
+    if (rc == CLI_OK && o->dout) rc = read_input(&r->dout);
+    if (rc != CLI_OK) return rc;
+    scl_plan_sizes sz;
+    scl_plan_tensor_sizes(r->plan, &sz);
+    r->o = malloc(sz.o);
+    r->lse = malloc(sz.lse);
+    if (!r->o || !r->lse) return cli_error(CMD, CLI_FAILED, "out of host memory (%zu bytes)", sz.o + sz.lse);
+    if (scl_plan_forward_host(r->plan, r->q.a.data, r->k.a.data, r->v.a.data, r->o, r->lse) != SCL_OK)
+        return cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(r->rt));
+    if (!o->dout) return CLI_OK;
+    r->dq = malloc(sz.q), r->dk = malloc(sz.k), r->dv = malloc(sz.v);
+    if (!r->dq || !r->dk || !r->dv) return cli_error(CMD, CLI_FAILED, "out of host memory for the gradients");
+    if (scl_plan_backward_host(r->plan, r->q.a.data, r->k.a.data, r->v.a.data, r->o, r->lse, r->dout.a.data,
+                               r->dq, r->dk, r->dv) != SCL_OK)
+        return cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(r->rt));
+    return CLI_OK;
+}
+
+static int write_outputs(const attend_opts *o, const attend_run *r)
+{
     char msg[512];
+    const npy_array *q = &r->q.a;
     const struct {
         const char *opt, *path;
         const npy_array *like;
         void *data;
-    } grads[] = {{"--dq", dqp, &q, dq}, {"--dk", dkp, &k, dk}, {"--dv", dvp, &v, dv}};
-    for (int g = 0; g < 3 && rc == CLI_OK; g++)
+    } grads[] = {{"--dq", o->dq, q, r->dq}, {"--dk", o->dk, &r->k.a, r->dk}, {"--dv", o->dv, &r->v.a, r->dv}};
+    for (int g = 0; g < 3; g++)
         if (grads[g].path &&
-            npy_write(grads[g].path, q.dtype, 4, grads[g].like->shape, grads[g].data, msg, sizeof msg) != 0)
-            rc = cli_error(CMD, CLI_FAILED, "%s %s: %s", grads[g].opt, grads[g].path, msg);
-    if (rc == CLI_OK && outp && npy_write(outp, q.dtype, 4, q.shape, o, msg, sizeof msg) != 0)
-        rc = cli_error(CMD, CLI_FAILED, "--out %s: %s", outp, msg);
-    int64_t lshape[3] = {q.shape[0], q.shape[HI], q.shape[NI]};
-    if (rc == CLI_OK && lsep && npy_write(lsep, NPY_F32, 3, lshape, lse, msg, sizeof msg) != 0)
-        rc = cli_error(CMD, CLI_FAILED, "--lse %s: %s", lsep, msg);
+            npy_write(grads[g].path, q->dtype, 4, grads[g].like->shape, grads[g].data, msg, sizeof msg) != 0)
+            return cli_error(CMD, CLI_FAILED, "%s %s: %s", grads[g].opt, grads[g].path, msg);
+    if (o->out && npy_write(o->out, q->dtype, 4, q->shape, r->o, msg, sizeof msg) != 0)
+        return cli_error(CMD, CLI_FAILED, "--out %s: %s", o->out, msg);
+    int64_t lshape[3] = {q->shape[0], q->shape[r->hi], q->shape[r->ni]};
+    if (o->lse && npy_write(o->lse, NPY_F32, 3, lshape, r->lse, msg, sizeof msg) != 0)
+        return cli_error(CMD, CLI_FAILED, "--lse %s: %s", o->lse, msg);
+    return CLI_OK;
+}
+
+static void print_json(const attend_opts *o, const attend_run *r, const scl_plan_stats *ps)
+{
+    const scl_shape *s = &r->shape;
+    const char *files[5] = {o->out, o->lse, o->dq, o->dk, o->dv};
+    cJSON *j = cJSON_CreateObject(), *wrote = cJSON_CreateArray();
+    cJSON_AddNumberToObject(j, "batch", (double)s->batch);
+    cJSON_AddNumberToObject(j, "heads", s->heads);
+    cJSON_AddNumberToObject(j, "kv_heads", s->kv_heads);
+    cJSON_AddNumberToObject(j, "n_q", (double)s->seq_q);
+    cJSON_AddNumberToObject(j, "n_k", (double)s->seq_k);
+    cJSON_AddNumberToObject(j, "head_dim", s->head_dim);
+    cJSON_AddStringToObject(j, "dtype", dtype_words(r->dt));
+    cJSON_AddStringToObject(j, "layout", o->bnhd ? "bnhd" : "bhnd");
+    cJSON_AddStringToObject(j, "pattern", o->spec);
+    cJSON_AddNumberToObject(j, "block", o->block);
+    cJSON_AddNumberToObject(j, "density", ps->density);
+    cJSON_AddNumberToObject(j, "block_density", ps->block_density);
+    cJSON_AddNumberToObject(j, "components", ps->components);
+    cJSON_AddStringToObject(j, "device", scl_runtime_device(r->rt)->name);
+    cJSON_AddBoolToObject(j, "backward", o->dout != NULL);
+    for (int f = 0; f < 5; f++)
+        if (files[f]) cJSON_AddItemToArray(wrote, cJSON_CreateString(files[f]));
+    cJSON_AddItemToObject(j, "wrote", wrote);
+    char *text = cJSON_Print(j);
+    if (text) puts(text);
+    free(text);
+    cJSON_Delete(j);
+}
+
+static void print_text(const attend_opts *o, const attend_run *r, const scl_plan_stats *ps)
+{
+    const scl_shape *s = &r->shape;
+    const char *fwd_files[2] = {o->out, o->lse}, *bwd_files[3] = {o->dq, o->dk, o->dv};
+    printf("attend: B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d %s%s, pattern '%s', block %d: density "
+           "%.4f, "
+           "block density %.4f on %s",
+           s->batch, s->heads, s->kv_heads, (long long)s->seq_q, (long long)s->seq_k, s->head_dim,
+           dtype_words(r->dt), o->bnhd ? " [B, N, H, d]" : "", o->spec, o->block, ps->density,
+           ps->block_density, scl_runtime_device(r->rt)->name);
+    for (int f = 0, n = 0; f < 2; f++)
+        if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);
+    printf("\n");
+    if (o->dout) {
+        printf("attend: backward done");
+        for (int f = 0, n = 0; f < 3; f++)
+            if (bwd_files[f]) printf("%s%s", n++ ? ", " : "; gradients written: ", bwd_files[f]);
+        printf("\n");
+    }
+}
+
+static void release(attend_run *r)
+{
+    free(r->dq), free(r->dk), free(r->dv), free(r->o), free(r->lse);
+    scl_plan_destroy(r->plan);
+    scl_pattern_destroy(r->pat);
+    scl_runtime_destroy(r->rt);
+    close_input(&r->q);
+    close_input(&r->k);
+    close_input(&r->v);
+    close_input(&r->dout);
+}
+
+int cmd_attend(int argc, char **argv)
+{
+#ifdef SCL_HAVE_MPI
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_attend(argc, argv);
+#endif
+    attend_opts o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    attend_run r = {0};
+    rc = open_and_check(&o, &r);
+    if (rc == CLI_OK) rc = compute(&o, &r);
+    if (rc == CLI_OK) rc = write_outputs(&o, &r);
     if (rc == CLI_OK) {
         scl_plan_stats ps;
-        scl_plan_get_stats(plan, &ps);
-        const char *fwd_files[2] = {outp, lsep}, *bwd_files[3] = {dqp, dkp, dvp};
-        if (!outp && !lsep && !dqp && !dkp && !dvp)
+        scl_plan_get_stats(r.plan, &ps);
+        if (!o.out && !o.lse && !o.dq && !o.dk && !o.dv)
             fprintf(stderr,
                     "sparsecl attend: warning: no --out, --lse, --dq, --dk or --dv given: nothing was "
                     "written\n");
-        if (json) {
-            cJSON *o_ = cJSON_CreateObject(), *wrote = cJSON_CreateArray();
-            cJSON_AddNumberToObject(o_, "batch", (double)shape.batch);
-            cJSON_AddNumberToObject(o_, "heads", shape.heads);
-            cJSON_AddNumberToObject(o_, "kv_heads", shape.kv_heads);
-            cJSON_AddNumberToObject(o_, "n_q", (double)shape.seq_q);
-            cJSON_AddNumberToObject(o_, "n_k", (double)shape.seq_k);
-            cJSON_AddNumberToObject(o_, "head_dim", shape.head_dim);
-            cJSON_AddStringToObject(o_, "dtype", dtype_words(dt));
-            cJSON_AddStringToObject(o_, "layout", bnhd ? "bnhd" : "bhnd");
-            cJSON_AddStringToObject(o_, "pattern", spec);
-            cJSON_AddNumberToObject(o_, "block", block);
-            cJSON_AddNumberToObject(o_, "density", ps.density);
-            cJSON_AddNumberToObject(o_, "block_density", ps.block_density);
-            cJSON_AddNumberToObject(o_, "components", ps.components);
-            cJSON_AddStringToObject(o_, "device", scl_runtime_device(rt)->name);
-            cJSON_AddBoolToObject(o_, "backward", doutp != NULL);
-            for (int f = 0; f < 5; f++) {
-                const char *p = f < 2 ? fwd_files[f] : bwd_files[f - 2];
-                if (p) cJSON_AddItemToArray(wrote, cJSON_CreateString(p));
-            }
-            cJSON_AddItemToObject(o_, "wrote", wrote);
-            char *text = cJSON_Print(o_);
-            if (text) puts(text);
-            free(text);
-            cJSON_Delete(o_);
-        } else {
-            printf("attend: B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d %s%s, pattern '%s', block %d: density "
-                   "%.4f, "
-                   "block density %.4f on %s",
-                   shape.batch, shape.heads, shape.kv_heads, (long long)shape.seq_q, (long long)shape.seq_k,
-                   shape.head_dim, dtype_words(dt), bnhd ? " [B, N, H, d]" : "", spec,
-                   block, ps.density, ps.block_density, scl_runtime_device(rt)->name);
-            for (int f = 0, n = 0; f < 2; f++)
-                if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);
-            printf("\n");
-            if (doutp) {
-                printf("attend: backward done");
-                for (int f = 0, n = 0; f < 3; f++)
-                    if (bwd_files[f]) printf("%s%s", n++ ? ", " : "; gradients written: ", bwd_files[f]);
-                printf("\n");
-            }
-        }
+        if (o.json)
+            print_json(&o, &r, &ps);
+        else
+            print_text(&o, &r, &ps);
     }
-    free(dq), free(dk), free(dv);
-    free(o);
-    free(lse);
-    scl_plan_destroy(plan);
-    scl_pattern_destroy(pat);
-    scl_runtime_destroy(rt);
-    close_input(&in_q);
-    close_input(&in_k);
-    close_input(&in_v);
-    close_input(&in_dout);
+    release(&r);
     return rc;
 }

@@ -3,7 +3,6 @@
  * dQ over the row LUT, dK/dV over the column LUT. */
 #include "backward.h"
 
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +150,11 @@ size_t scl_lut_backward_bytes(const scl_plan *p)
     const scl_shape *s = &p->shape;
     const spc_lut *l = p->lut;
     const size_t nqp = (size_t)((s->seq_q + s->block - 1) / s->block * s->block);
-    const size_t qrows = (size_t)s->batch * s->heads * nqp, krows = (size_t)s->batch * s->kv_heads * (size_t)p->nkp;
+    const size_t qrows = (size_t)s->batch * s->heads * nqp,
+                 krows = (size_t)s->batch * s->kv_heads * (size_t)p->nkp;
     const size_t d = (size_t)s->head_dim;
-    size_t lut = ((size_t)l->n_layouts * (l->nb_k + 1) + 2 * (size_t)l->nnz + (size_t)l->n_masks * l->mask_words) * 4;
+    size_t lut =
+        ((size_t)l->n_layouts * (l->nb_k + 1) + 2 * (size_t)l->nnz + (size_t)l->n_masks * l->mask_words) * 4;
     return lut + (4 * qrows * d + 2 * qrows + 3 * krows * d) * 4;
 }
 
@@ -251,7 +252,8 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
                       dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
         a = 0;
         err = set_args(kr, &a, m, 13);
-        const sweep_args sa = {{n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
+        const sweep_args sa = {
+            {n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
         err |= set_sweep(kr, &a, &sa);
         what = "bwd_dq";
         if (err != CL_SUCCESS) goto set_failed;
@@ -268,7 +270,8 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
                       dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
         a = 0;
         err = set_args(kr, &a, m, 15);
-        const sweep_args sa = {{n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
+        const sweep_args sa = {
+            {n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
         err |= set_sweep(kr, &a, &sa);
         what = "bwd_dkv";
         if (err != CL_SUCCESS) goto set_failed;
@@ -300,9 +303,9 @@ release:
     return st;
 }
 
-scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
-                                    scl_events *all, cl_event *event)
+scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                    cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait,
+                                    const cl_event *wait_list, scl_events *all, cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (num_wait > 0 && !wait_list)

@@ -15,8 +15,8 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
 scl_status scl_lut_prepare_backward(scl_plan *p, const scl_bwd_params *params);
 size_t scl_lut_backward_bytes(const scl_plan *p);
 /* The backward pass with every command's event collected into `all` (may be NULL). */
-scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                                    cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
-                                    scl_events *all, cl_event *event);
+scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                    cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait,
+                                    const cl_event *wait_list, scl_events *all, cl_event *event);
 
 #endif

@@ -194,7 +194,8 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d)
                              .kv_src_bytes = c->col_map ? psz.k : 0};
         spc_lut *lut = c->lut;
         c->lut = NULL; /* the sub-plan owns it now */
-        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK) break;
+        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK)
+            break;
         if ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
             (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
                                   "component LSE")))

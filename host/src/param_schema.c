@@ -40,15 +40,19 @@ int scl_param_index(const scl_param_schema *s, const char *name)
 void scl_params_start(const scl_param_schema *s, int family, void *out)
 {
     memset(out, 0, s->size);
-    for (int i = 0; i < s->n; i++) *scl_param_at(s, out, i) = s->defs[i].start[family];
+    for (int i = 0; i < s->n; i++)
+        *scl_param_at(s, out, i) = s->defs[i].start[family];
 }
 
 static bool value_ok(const scl_param_def *d, int v)
 {
     switch (d->type) {
-    case SCL_PARAM_BOOL: return v == 0 || v == 1;
-    case SCL_PARAM_POW2: return v >= d->lo && v <= d->hi && (v & (v - 1)) == 0;
-    default: return v >= d->lo && v <= d->hi;
+    case SCL_PARAM_BOOL:
+        return v == 0 || v == 1;
+    case SCL_PARAM_POW2:
+        return v >= d->lo && v <= d->hi && (v & (v - 1)) == 0;
+    default:
+        return v >= d->lo && v <= d->hi;
     }
 }
 

@@ -29,24 +29,26 @@ typedef struct scl_param_def {
     size_t offset;     /* of its int inside the variant's parameter struct */
     scl_param_type type;
     int lo, hi;
-    int start[2];                            /* built-in start value per family */
-    int search[2][SCL_PARAM_VALUES + 1];     /* searched values per family, increasing, -1 ends; {-1}: fixed */
+    int start[2];                        /* built-in start value per family */
+    int search[2][SCL_PARAM_VALUES + 1]; /* searched values per family, increasing, -1 ends; {-1}: fixed */
 } scl_param_def;
 
 /* A row of a variant's table, for a struct T whose fields are all int:
- * SCL_PARAM_ROW(T, name, MACRO, POW2, lo, hi, cpu_start, gpu_start, (cpu values, -1), (gpu values, -1)). */
+ * SCL_PARAM_ROW(T, name, MACRO, POW2, lo, hi, cpu_start, gpu_start, (cpu values, -1), (gpu values, -1)), */
+/* clang-format off */
 #define SCL_PARAM_BRACE(...) {__VA_ARGS__}
-#define SCL_PARAM_ROW(T, name, macro, type, lo, hi, cpu, gpu, cpu_search, gpu_search)                            \
-    {#name, #macro, offsetof(T, name), SCL_PARAM_##type, lo, hi, {cpu, gpu},                                    \
-     {SCL_PARAM_BRACE cpu_search, SCL_PARAM_BRACE gpu_search}},
+#define SCL_PARAM_ROW(T, name, macro, type, lo, hi, cpu, gpu, cpu_search, gpu_search)                          \
+    {#name, #macro, offsetof(T, name), SCL_PARAM_##type, lo, hi, {cpu, gpu},                                  \
+     {SCL_PARAM_BRACE cpu_search, SCL_PARAM_BRACE gpu_search}}
+/* clang-format on */
 
 /* What a parameter set is checked against: the problem and the device's limits. */
 typedef struct scl_param_context {
     int head_dim, block;
     size_t max_work_group_size;
     size_t local_mem_bytes;
-    int max_private_floats; /* per-thread register budget: small on GPUs, large on CPUs */
-    int matrix_engine;      /* 1: the matrix-engine primitives run natively (else their emulation) */
+    int max_private_floats;        /* per-thread register budget: small on GPUs, large on CPUs */
+    int matrix_engine;             /* 1: the matrix-engine primitives run natively (else their emulation) */
     size_t local_mem_static_bytes; /* static __local arrays that build beyond the query (0: none) */
 } scl_param_context;
 

@@ -148,17 +148,17 @@ static void tie(void *params, int family)
 #define ROW(...) SCL_PARAM_ROW(scl_bwd_params, __VA_ARGS__)
 static const scl_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
-    ROW(dq_bq, DQ_BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1))
-    ROW(dq_bk, DQ_BK, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1))
-    ROW(dq_tm, DQ_TM, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1))
-    ROW(kv_bk, KV_BK, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1))
-    ROW(kv_bq, KV_BQ, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1))
-    ROW(kv_tn, KV_TN, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1))
-    ROW(ri, RI, POW2, 1, 256, 8, 1, (4, 8, 16, -1), (-1))
-    ROW(rj, RJ, POW2, 1, 256, 32, 8, (16, 32, -1), (4, 8, 16, -1))
-    ROW(stage, STAGE, BOOL, 0, 1, 0, 1, (0, 1, -1), (0, 1, -1))
-    ROW(fast_exp, FAST_EXP, BOOL, 0, 1, 1, 0, (-1), (-1))
-    ROW(vec, VEC, POW2, 1, 16, 16, 1, (8, 16, -1), (-1))
+    ROW(dq_bq, DQ_BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1)),
+    ROW(dq_bk, DQ_BK, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1)),
+    ROW(dq_tm, DQ_TM, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1)),
+    ROW(kv_bk, KV_BK, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1)),
+    ROW(kv_bq, KV_BQ, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1)),
+    ROW(kv_tn, KV_TN, POW2, 1, 256, 16, 1, (-1), (1, 2, 4, -1)),
+    ROW(ri, RI, POW2, 1, 256, 8, 1, (4, 8, 16, -1), (-1)),
+    ROW(rj, RJ, POW2, 1, 256, 32, 8, (16, 32, -1), (4, 8, 16, -1)),
+    ROW(stage, STAGE, BOOL, 0, 1, 0, 1, (0, 1, -1), (0, 1, -1)),
+    ROW(fast_exp, FAST_EXP, BOOL, 0, 1, 1, 0, (-1), (-1)),
+    ROW(vec, VEC, POW2, 1, 16, 16, 1, (8, 16, -1), (-1)),
 };
 #undef ROW
 

@@ -32,8 +32,9 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
     size_t lm = scl_fwd_mma_local_bytes(p, c->head_dim, !c->matrix_engine);
-    size_t limit = c->matrix_engine && c->local_mem_static_bytes > c->local_mem_bytes ? c->local_mem_static_bytes
-                                                                                        : c->local_mem_bytes;
+    size_t limit = c->matrix_engine && c->local_mem_static_bytes > c->local_mem_bytes
+                       ? c->local_mem_static_bytes
+                       : c->local_mem_bytes;
     if (lm > limit) REJECT("needs %zu bytes of local memory, device has %zu", lm, limit);
     /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
      * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
@@ -61,7 +62,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
     }
     for (int tries = 0; tries < 16; tries++) {
         if (p.bk > c->block) p.bk = c->block;
-        while (p.bq > c->block && p.bq > 16) p.bq /= 2;
+        while (p.bq > c->block && p.bq > 16)
+            p.bq /= 2;
         p.warps = p.bq >= 128 ? 4 : p.bq == 64 ? (c->head_dim <= 64 ? 2 : 4) : p.bq / 16;
         if (scl_params_check(&scl_fwd_mma_schema, &p, c, reason, sizeof reason)) {
             *(scl_fwd_mma_params *)out = p;
@@ -84,12 +86,12 @@ static bool fit(void *out, const scl_param_context *c, int family)
 #define ROW(...) SCL_PARAM_ROW(scl_fwd_mma_params, __VA_ARGS__)
 static const scl_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
-    ROW(bq, BQ, POW2, 16, 256, 128, 128, (-1), (32, 64, 128, -1))
-    ROW(bk, BK, POW2, 16, 256, 64, 64, (-1), (32, 64, 128, -1))
-    ROW(warps, WARPS, POW2, 1, 8, 4, 4, (-1), (2, 4, 8, -1))
-    ROW(stages, STAGES, INT, 1, 2, 2, 2, (-1), (1, 2, -1))
-    ROW(swizzle, SWIZZLE, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1))
-    ROW(qreg, QREG, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1))
+    ROW(bq, BQ, POW2, 16, 256, 128, 128, (-1), (32, 64, 128, -1)),
+    ROW(bk, BK, POW2, 16, 256, 64, 64, (-1), (32, 64, 128, -1)),
+    ROW(warps, WARPS, POW2, 1, 8, 4, 4, (-1), (2, 4, 8, -1)),
+    ROW(stages, STAGES, INT, 1, 2, 2, 2, (-1), (1, 2, -1)),
+    ROW(swizzle, SWIZZLE, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1)),
+    ROW(qreg, QREG, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1)),
 };
 #undef ROW
 

@@ -119,17 +119,17 @@ static void tie(void *params, int family)
 #define ROW(...) SCL_PARAM_ROW(scl_fwd_params, __VA_ARGS__)
 static const scl_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
-    ROW(bq, BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (16, 32, 64, 128, -1))
-    ROW(bk, BK, POW2, 1, 256, 64, 32, (32, 64, 128, -1), (16, 32, 64, -1))
-    ROW(tm, TM, POW2, 1, 256, 16, 4, (-1), (1, 2, 4, 8, -1))
-    ROW(tn, TN, POW2, 1, 256, 64, 4, (-1), (1, 2, 4, 8, -1))
-    ROW(ri, RI, POW2, 1, 256, 8, 4, (4, 8, 16, -1), (-1))
-    ROW(rj, RJ, POW2, 1, 256, 32, 4, (16, 32, 64, -1), (-1))
-    ROW(stage_q, STAGE_Q, BOOL, 0, 1, 1, 1, (0, 1, -1), (0, 1, -1))
-    ROW(stage_kv, STAGE_KV, BOOL, 0, 1, 0, 1, (-1), (0, 1, -1))
-    ROW(fast_exp, FAST_EXP, BOOL, 0, 1, 1, 0, (-1), (-1))
-    ROW(vec, VEC, POW2, 1, 16, 16, 1, (8, 16, -1), (-1))
-    ROW(prep_by_column, PREP_BY_COLUMN, BOOL, 0, 1, 1, 0, (-1), (-1))
+    ROW(bq, BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (16, 32, 64, 128, -1)),
+    ROW(bk, BK, POW2, 1, 256, 64, 32, (32, 64, 128, -1), (16, 32, 64, -1)),
+    ROW(tm, TM, POW2, 1, 256, 16, 4, (-1), (1, 2, 4, 8, -1)),
+    ROW(tn, TN, POW2, 1, 256, 64, 4, (-1), (1, 2, 4, 8, -1)),
+    ROW(ri, RI, POW2, 1, 256, 8, 4, (4, 8, 16, -1), (-1)),
+    ROW(rj, RJ, POW2, 1, 256, 32, 4, (16, 32, 64, -1), (-1)),
+    ROW(stage_q, STAGE_Q, BOOL, 0, 1, 1, 1, (0, 1, -1), (0, 1, -1)),
+    ROW(stage_kv, STAGE_KV, BOOL, 0, 1, 0, 1, (-1), (0, 1, -1)),
+    ROW(fast_exp, FAST_EXP, BOOL, 0, 1, 1, 0, (-1), (-1)),
+    ROW(vec, VEC, POW2, 1, 16, 16, 1, (8, 16, -1), (-1)),
+    ROW(prep_by_column, PREP_BY_COLUMN, BOOL, 0, 1, 1, 0, (-1), (-1)),
 };
 #undef ROW
 

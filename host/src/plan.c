@@ -28,7 +28,8 @@ scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const 
     return SCL_OK;
 }
 
-static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out, const char *what)
+static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out,
+                         const char *what)
 {
     return scl_plan_buffer(p, CL_MEM_READ_ONLY, count * elem, data, out, what);
 }
@@ -110,7 +111,8 @@ static scl_status build_variant(scl_plan *p, const scl_variant_query *q)
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
     scl_param_choice how = {p->cfg.fwd_explicit, p->cfg.fwd_params, p->cfg.ignore_tuning, false};
-    scl_status st = scl_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);
+    scl_status st =
+        scl_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);
     if (st != SCL_OK) return st;
     p->fwd_tuned = how.from_database;
     scl_params_options(k, &p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
@@ -144,8 +146,9 @@ static scl_status build_forward(scl_plan *p)
     p->variant = scl_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
     if (!p->variant) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
     if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "explicit parameters of variant %s, which cannot run this: %s",
-                        p->cfg.variant, p->variant_reason);
+        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+                        "explicit parameters of variant %s, which cannot run this: %s", p->cfg.variant,
+                        p->variant_reason);
     scl_status st = build_variant(p, &q);
     const scl_fwd_variant *simt = scl_fwd_variant_find("simt");
     if (st != SCL_ERR_BUILD || p->cfg.fwd_explicit || p->variant == simt) return st;
@@ -156,8 +159,8 @@ static scl_status build_forward(scl_plan *p)
     char *nl = strchr(failed, '\n');
     if (nl) *nl = '\0';
     release_forward(p);
-    snprintf(p->variant_reason, sizeof p->variant_reason, "simt: %s did not build here (%s)", p->variant->name,
-             failed);
+    snprintf(p->variant_reason, sizeof p->variant_reason, "simt: %s did not build here (%s)",
+             p->variant->name, failed);
     p->variant = simt;
     return build_variant(p, &q);
 }
@@ -214,8 +217,8 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* A new plan with its shape checked and normalised; NULL with the error recorded. */
-static scl_plan *plan_new(scl_runtime *rt, const scl_shape *shape, scl_dtype dtype, const scl_plan_config *cfg,
-                          scl_status *st)
+static scl_plan *plan_new(scl_runtime *rt, const scl_shape *shape, scl_dtype dtype,
+                          const scl_plan_config *cfg, scl_status *st)
 {
     scl_plan *p = calloc(1, sizeof *p);
     if (!p) {
@@ -252,7 +255,8 @@ scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, c
     if (st != SCL_OK) return st;
     if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
     spc_decompose_mode dmode = (spc_decompose_mode)cfg->decompose;
-    if (cfg->decompose == SCL_DECOMPOSE_ENV && (st = decompose_mode_from_env(rt, &dmode)) != SCL_OK) return st;
+    if (cfg->decompose == SCL_DECOMPOSE_ENV && (st = decompose_mode_from_env(rt, &dmode)) != SCL_OK)
+        return st;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     scl_plan *p = plan_new(rt, shape, dtype, cfg, &st);
@@ -343,11 +347,13 @@ scl_status scl_plan_create_with_options(scl_runtime *rt, const scl_pattern *patt
     if (!o) return scl_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
     if (o->size < sizeof *o)
         return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
-                        "scl_plan_create_with_options: options.size is %zu (call scl_plan_options_init)", o->size);
-    static const int modes[] = {SCL_DECOMPOSE_ENV, SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF, SPC_DECOMPOSE_FORCE};
+                        "scl_plan_create_with_options: options.size is %zu (call scl_plan_options_init)",
+                        o->size);
+    static const int modes[] = {SCL_DECOMPOSE_ENV, SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF,
+                                SPC_DECOMPOSE_FORCE};
     if ((int)o->decompose < 0 || (int)o->decompose > 3)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create_with_options: decompose mode %d unknown",
-                        (int)o->decompose);
+        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+                        "scl_plan_create_with_options: decompose mode %d unknown", (int)o->decompose);
     cfg.decompose = modes[o->decompose];
     cfg.variant = o->forward_variant;
     cfg.fwd_params = o->forward_params;

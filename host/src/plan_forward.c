@@ -67,7 +67,8 @@ void scl_events_print(const scl_events *all, FILE *f)
     for (int i = 0; i < all->n; i++) {
         double ms = event_ns(all->e[i], CL_PROFILING_COMMAND_END) * 1e-6 -
                     event_ns(all->e[i], CL_PROFILING_COMMAND_START) * 1e-6;
-        fprintf(f, "    %2d %-14s %9.3f ms  %5.1f%%\n", i + 1, all->what[i], ms, span > 0 ? 100 * ms / span : 0);
+        fprintf(f, "    %2d %-14s %9.3f ms  %5.1f%%\n", i + 1, all->what[i], ms,
+                span > 0 ? 100 * ms / span : 0);
     }
     fprintf(f, "       %-14s %9.3f ms  (first start to last end)\n", "span", span);
 }
@@ -122,10 +123,11 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
     if (p->last_fwd) waits[n_waits++] = p->last_fwd;
     cl_event prep = NULL;
-    err = p->variant->prep_by_column(&p->fwd) ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits,
-                                                         n_waits ? waits : NULL, &prep)
-                                : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
-                                                         n_waits ? waits : NULL, &prep);
+    err = p->variant->prep_by_column(&p->fwd)
+              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits,
+                                       n_waits ? waits : NULL, &prep)
+              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
+                                       n_waits ? waits : NULL, &prep);
     if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
 
     /* 2. The fused attention, after the copy (also on out-of-order queues). */
@@ -172,7 +174,8 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
 }
 
 scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
-                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event)
+                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all,
+                                   cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (num_wait > 0 && !wait_list)
@@ -185,7 +188,6 @@ scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o,
 {
     return scl_plan_forward_events(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
 }
-
 
 double scl_events_span_ms(const cl_event *ev, int n)
 {

@@ -51,10 +51,10 @@ extern const scl_plan_ops scl_lut_plan_ops;
 
 /* How a plan is made beyond its shape: the public options plus what internal callers set. */
 typedef struct scl_plan_config {
-    int decompose;           /* an spc_decompose_mode, or SCL_DECOMPOSE_ENV */
-    const char *variant;     /* forward variant wanted (NULL: $SPARSECL_FWD_VARIANT, else the default order) */
-    const char *fwd_params;  /* name=value overrides of the forward parameters (NULL: none) */
-    const char *bwd_params;  /* the same for the backward */
+    int decompose;          /* an spc_decompose_mode, or SCL_DECOMPOSE_ENV */
+    const char *variant;    /* forward variant wanted (NULL: $SPARSECL_FWD_VARIANT, else the default order) */
+    const char *fwd_params; /* name=value overrides of the forward parameters (NULL: none) */
+    const char *bwd_params; /* the same for the backward */
     const void *fwd_explicit; /* the autotuner's candidate (NULL: look-up order) */
     bool ignore_tuning;       /* skip the tuning databases: built-in defaults */
 } scl_plan_config;
@@ -88,9 +88,9 @@ struct scl_plan {
     cl_program fwd_program;
     cl_kernel fwd_kernel, prep_kernel;
     cl_mem row_ptr, col_idx, row_mask, masks, head_layout;
-    int64_t nkp;       /* key length padded to the layout block */
-    cl_mem kt, vp;     /* scratch: the variant's K and V copies [B*H_kv][nkp][d], zero-padded */
-    cl_mem kv_map;     /* see scl_subplan_io; NULL: key r is row r */
+    int64_t nkp;   /* key length padded to the layout block */
+    cl_mem kt, vp; /* scratch: the variant's K and V copies [B*H_kv][nkp][d], zero-padded */
+    cl_mem kv_map; /* see scl_subplan_io; NULL: key r is row r */
     scl_strides kv_src;
     size_t kv_src_bytes;
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
@@ -145,6 +145,7 @@ void scl_events_release(scl_events *all);
 void scl_events_print(const scl_events *all, FILE *f);
 /* The forward pass with every command's event collected into `all` (may be NULL). */
 scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
-                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all, cl_event *event);
+                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all,
+                                   cl_event *event);
 
 #endif

@@ -50,8 +50,8 @@ static bool mma_shape_ok(const scl_variant_query *q, char *why, size_t len)
         return false;
     }
     if (q->block < 16 || q->head_dim % 16) {
-        snprintf(why, len, "block %d / head dim %d (the tile needs blocks of 16+ and d a multiple of 16)", q->block,
-                 q->head_dim);
+        snprintf(why, len, "block %d / head dim %d (the tile needs blocks of 16+ and d a multiple of 16)",
+                 q->block, q->head_dim);
         return false;
     }
     return true;
@@ -164,7 +164,8 @@ const scl_param_schema *scl_schema_find(const char *kernel, const char *variant)
     if (!variant || !*variant) variant = "simt";
     const scl_param_schema *all[SCL_PARAM_MAX];
     int n = 0;
-    for (int i = 0; i < scl_fwd_variant_count(); i++) all[n++] = fwd_variants[i]->schema;
+    for (int i = 0; i < scl_fwd_variant_count(); i++)
+        all[n++] = fwd_variants[i]->schema;
     all[n++] = &scl_bwd_simt_schema;
     for (int i = 0; kernel && i < n; i++)
         if ((strcmp(kernel, all[i]->kernel) == 0 || strcmp(kernel, all[i]->direction) == 0) &&
