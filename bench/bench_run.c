@@ -5,6 +5,7 @@
 #include "bench.h"
 
 #include "baseline.h"
+#include "build_info.h"
 #include "internal.h"
 #include "param_schema.h"
 #include "peak.h"
@@ -18,10 +19,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-
-#ifndef SCL_SOURCE_DIR
-#define SCL_SOURCE_DIR "."
-#endif
 
 /* ---- Skipping what would exceed the cap, progress ------------------------------------------ */
 
@@ -288,27 +285,6 @@ static void run_clblast_point(suite_run *r, int64_t n, int dim, const bench_buff
 
 /* ---- Run metadata, plots ------------------------------------------------------------------- */
 
-static void git_commit(char *out, size_t len)
-{
-    snprintf(out, len, "unknown");
-    FILE *p = popen("git -C '" SCL_SOURCE_DIR "' rev-parse HEAD 2>/dev/null", "r");
-    if (!p) return;
-    char line[128] = "";
-    if (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strlen(line) >= 7) snprintf(out, len, "%s", line);
-    }
-    pclose(p);
-    if (strcmp(out, "unknown") == 0) return;
-    p = popen("git -C '" SCL_SOURCE_DIR "' status --porcelain --untracked-files=no 2>/dev/null", "r");
-    if (!p) return;
-    if (fgets(line, sizeof line, p)) {
-        size_t n = strlen(out);
-        snprintf(out + n, len - n, "-dirty");
-    }
-    pclose(p);
-}
-
 static void utc_date(char *out, size_t len)
 {
     time_t t = time(NULL);
@@ -319,10 +295,14 @@ static void utc_date(char *out, size_t len)
 
 static int make_plots(const char *json_path, int quiet, char *why, size_t len)
 {
-    const char *script = SCL_SOURCE_DIR "/scripts/plot_bench.py";
+    /* <prefix>/share/sparsecl/plot_bench.py of the installed library, else the source tree's. */
+    char script[1100];
+    scl_shipped_path("plot_bench.py", "scripts/plot_bench.py", script, sizeof script);
     struct stat sb;
-    if (stat(script, &sb) != 0) return snprintf(why, len, "%s not found", script), -1;
-    if (strchr(json_path, '\'')) return snprintf(why, len, "output path contains a quote"), -1;
+    if (!script[0] || stat(script, &sb) != 0)
+        return snprintf(why, len, "%s not found", script[0] ? script : "plot_bench.py"), -1;
+    if (strchr(json_path, '\'') || strchr(script, '\''))
+        return snprintf(why, len, "output or script path contains a quote"), -1;
     /* the first python3 that has matplotlib: $SPARSECL_PYTHON, the one on PATH, Debian's */
     const char *env = getenv("SPARSECL_PYTHON"),
                *cands[] = {env && *env ? env : "python3", "python3", "/usr/bin/python3"};
@@ -476,7 +456,7 @@ int bench_suite_run(scl_runtime *rt, const bench_suite_def *def, const bench_sui
     snprintf(dir, sizeof dir, "%s/%s", cfg->out_root, slug);
     if (scl_mkdirs(dir) != 0) return snprintf(msg, len, "cannot create %s", dir), -1;
     snprintf(path, sizeof path, "%s/bench.json", dir);
-    git_commit(commit, sizeof commit);
+    scl_build_commit_text(commit, sizeof commit); /* baked in when the library was built */
     utc_date(date, sizeof date);
     scl_peak pk = {0};
     if (cfg->peak) {
