@@ -209,8 +209,8 @@ static bool diff_invariant(const bnode *n)
  * original index relative to the first row's, INT64_MIN where the block has no position. Equal
  * keys give equal matrices of i - j, hence equal masks: a permuted space's diagonal blocks all
  * share one key, so their masks are evaluated once. */
-static bool diff_key(compiler *cc, const int32_t *rmap, int64_t i0, int64_t i1, const int32_t *cmap, int64_t j0,
-                     int64_t j1)
+static bool diff_key(compiler *cc, const int32_t *rmap, int64_t i0, int64_t i1, const int32_t *cmap,
+                     int64_t j0, int64_t j1)
 {
     int64_t B = cc->b->g.block, ref = INT64_MIN;
     cc->key.n = 0;
@@ -302,7 +302,8 @@ static int32_t cached_mask(compiler *cc, const bnode *root, int head)
  * runs are in cc->rruns, cc->cruns.
  * A block of one run each is a rectangle of the original space: classified analytically and
  * its mask computed once per key. */
-static int32_t block_mask(compiler *cc, const bnode *root, int head, int64_t p0, int64_t p1, int64_t q0, int64_t q1)
+static int32_t block_mask(compiler *cc, const bnode *root, int head, int64_t p0, int64_t p1, int64_t q0,
+                          int64_t q1)
 {
     int64_t B = cc->b->g.block;
     if (cc->rruns.n == 0 || cc->cruns.n == 0) return M_EMPTY;
@@ -408,7 +409,94 @@ int spc_compile(const spc_bound *b, spc_lut **out, spc_error *err)
     return spc_compile_space(b, NULL, &sp, out, err);
 }
 
-int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp, spc_lut **out, spc_error *err)
+/* One layout per distinct head predicate: head h's index into lays in head_layout[h]. */
+static int compile_heads(compiler *cc, const bnode *pred, layout *lays, const bnode **lay_root, int *nl,
+                         int32_t *head_layout)
+{
+    const spc_bound *b = cc->b;
+    for (int h = 0; h < b->g.heads; h++) {
+        const bnode *root = pred ? pred : spc_node_for_head(b->root, h);
+        cc->diff_inv = root && diff_invariant(root);
+        int found = -1;
+        /* A head-independent subtree compiles to the same layout for every head that reaches it. */
+        for (int L = 0; L < *nl && found < 0 && root && !root->head_dep; L++)
+            if (lay_root[L] == root) found = L;
+        if (found < 0) {
+            if (!root) {
+                spc_set_error(cc->err, 0, "head %d is not covered by the spec", h);
+                return -1;
+            }
+            if (compile_layout(cc, root, h, &lays[*nl]) != 0) return -1;
+            for (int L = 0; L < *nl && found < 0; L++)
+                if (same_layout(&lays[L], &lays[*nl], cc->nb_q)) found = L;
+            if (found >= 0) {
+                layout_free(&lays[*nl]);
+            } else {
+                lay_root[*nl] = root;
+                found = (*nl)++;
+            }
+        }
+        head_layout[h] = found;
+    }
+    return 0;
+}
+
+/* The layouts packed into the LUT's row CSR, its column CSR and the mask table (taken over). */
+static int pack_lut(compiler *cc, const layout *lays, int nl, const spc_space *sp, spc_lut *lut)
+{
+    int64_t nnz = 0;
+    for (int L = 0; L < nl; L++)
+        nnz += (int64_t)lays[L].cols.n;
+    if (nnz > INT32_MAX) {
+        spc_set_error(cc->err, 0, "more than 2^31 non-empty blocks; use a larger block size");
+        return -1;
+    }
+    lut->n_q = sp->n_q;
+    lut->n_k = sp->n_k;
+    lut->block = cc->b->g.block;
+    lut->heads = cc->b->g.heads;
+    lut->nb_q = cc->nb_q;
+    lut->nb_k = cc->nb_k;
+    lut->n_layouts = nl;
+    lut->nnz = nnz;
+    lut->mask_words = cc->masks.words;
+    lut->n_masks = cc->masks.n;
+    size_t en = nnz ? (size_t)nnz : 1;
+    lut->row_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc->nb_q + 1));
+    lut->col_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc->nb_k + 1));
+    lut->col_idx = malloc(sizeof(int32_t) * en);
+    lut->row_mask = malloc(sizeof(int32_t) * en);
+    lut->row_idx = malloc(sizeof(int32_t) * en);
+    lut->col_mask = malloc(sizeof(int32_t) * en);
+    if (!lut->row_ptr || !lut->col_ptr || !lut->col_idx || !lut->row_mask || !lut->row_idx ||
+        !lut->col_mask) {
+        spc_set_error(cc->err, 0, "out of memory");
+        return -1;
+    }
+    int32_t base = 0;
+    for (int L = 0; L < nl; L++) {
+        int32_t *rp = lut->row_ptr + (size_t)L * (cc->nb_q + 1);
+        for (int r = 0; r <= cc->nb_q; r++)
+            rp[r] = base + lays[L].row_ptr[r];
+        if (lays[L].cols.n) { /* empty layouts have no arrays at all */
+            memcpy(lut->col_idx + base, lays[L].cols.v, sizeof(int32_t) * lays[L].cols.n);
+            memcpy(lut->row_mask + base, lays[L].mids.v, sizeof(int32_t) * lays[L].mids.n);
+        }
+        base += (int32_t)lays[L].cols.n;
+    }
+    for (int L = 0; L < nl; L++)
+        transpose(lut, L);
+    lut->masks = cc->masks.masks; /* shrink the table to its size */
+    cc->masks.masks = NULL;
+    if (lut->n_masks > 0) {
+        uint32_t *m = realloc(lut->masks, sizeof *m * (size_t)lut->n_masks * (size_t)lut->mask_words);
+        if (m) lut->masks = m;
+    }
+    return 0;
+}
+
+int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp, spc_lut **out,
+                      spc_error *err)
 {
     *out = NULL;
     if (err) {
@@ -433,88 +521,16 @@ int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp
     int32_t *head_layout = malloc(sizeof *head_layout * (size_t)H);
     spc_lut *lut = calloc(1, sizeof *lut);
     int nl = 0, rc = -1;
-    if (!cc.scratch || !lays || !lay_root || !head_layout || !lut) {
+    if (!cc.scratch || !lays || !lay_root || !head_layout || !lut)
         spc_set_error(err, 0, "out of memory");
-        goto done;
+    else if (compile_heads(&cc, pred, lays, lay_root, &nl, head_layout) == 0 &&
+             pack_lut(&cc, lays, nl, sp, lut) == 0) {
+        lut->head_layout = head_layout;
+        head_layout = NULL;
+        *out = lut;
+        lut = NULL;
+        rc = 0;
     }
-    for (int h = 0; h < H; h++) {
-        const bnode *root = pred ? pred : spc_node_for_head(b->root, h);
-        cc.diff_inv = root && diff_invariant(root);
-        int found = -1;
-        /* A head-independent subtree compiles to the same layout for every head that reaches it. */
-        for (int L = 0; L < nl && found < 0 && root && !root->head_dep; L++)
-            if (lay_root[L] == root) found = L;
-        if (found < 0) {
-            if (!root) {
-                spc_set_error(err, 0, "head %d is not covered by the spec", h);
-                goto done;
-            }
-            if (compile_layout(&cc, root, h, &lays[nl]) != 0) goto done;
-            for (int L = 0; L < nl && found < 0; L++)
-                if (same_layout(&lays[L], &lays[nl], cc.nb_q)) found = L;
-            if (found >= 0) {
-                layout_free(&lays[nl]);
-            } else {
-                lay_root[nl] = root;
-                found = nl++;
-            }
-        }
-        head_layout[h] = found;
-    }
-    int64_t nnz = 0;
-    for (int L = 0; L < nl; L++)
-        nnz += (int64_t)lays[L].cols.n;
-    if (nnz > INT32_MAX) {
-        spc_set_error(err, 0, "more than 2^31 non-empty blocks; use a larger block size");
-        goto done;
-    }
-    lut->n_q = sp->n_q;
-    lut->n_k = sp->n_k;
-    lut->block = b->g.block;
-    lut->heads = H;
-    lut->nb_q = cc.nb_q;
-    lut->nb_k = cc.nb_k;
-    lut->n_layouts = nl;
-    lut->nnz = nnz;
-    lut->mask_words = cc.masks.words;
-    lut->n_masks = cc.masks.n;
-    size_t en = nnz ? (size_t)nnz : 1;
-    lut->row_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc.nb_q + 1));
-    lut->col_ptr = malloc(sizeof(int32_t) * (size_t)nl * ((size_t)cc.nb_k + 1));
-    lut->col_idx = malloc(sizeof(int32_t) * en);
-    lut->row_mask = malloc(sizeof(int32_t) * en);
-    lut->row_idx = malloc(sizeof(int32_t) * en);
-    lut->col_mask = malloc(sizeof(int32_t) * en);
-    if (!lut->row_ptr || !lut->col_ptr || !lut->col_idx || !lut->row_mask || !lut->row_idx ||
-        !lut->col_mask) {
-        spc_set_error(err, 0, "out of memory");
-        goto done;
-    }
-    int32_t base = 0;
-    for (int L = 0; L < nl; L++) {
-        int32_t *rp = lut->row_ptr + (size_t)L * (cc.nb_q + 1);
-        for (int r = 0; r <= cc.nb_q; r++)
-            rp[r] = base + lays[L].row_ptr[r];
-        if (lays[L].cols.n) { /* empty layouts have no arrays at all */
-            memcpy(lut->col_idx + base, lays[L].cols.v, sizeof(int32_t) * lays[L].cols.n);
-            memcpy(lut->row_mask + base, lays[L].mids.v, sizeof(int32_t) * lays[L].mids.n);
-        }
-        base += (int32_t)lays[L].cols.n;
-    }
-    for (int L = 0; L < nl; L++)
-        transpose(lut, L);
-    lut->head_layout = head_layout;
-    head_layout = NULL;
-    lut->masks = cc.masks.masks; /* shrink the table to its size */
-    cc.masks.masks = NULL;
-    if (lut->n_masks > 0) {
-        uint32_t *m = realloc(lut->masks, sizeof *m * (size_t)lut->n_masks * (size_t)lut->mask_words);
-        if (m) lut->masks = m;
-    }
-    *out = lut;
-    lut = NULL;
-    rc = 0;
-done:
     for (int L = 0; L < nl; L++)
         layout_free(&lays[L]);
     free(lays);

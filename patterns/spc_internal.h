@@ -121,6 +121,10 @@ const bnode *spc_node_for_head(const bnode *n, int head);
 
 /* Parse tree helpers. */
 void spc_node_free(spc_node *n);
+/* The primitive's name and fixed argument count (-1: a list), or NULL for operators. */
+const char *spc_kind_name(spc_kind kind, int *nargs);
+/* The normalised text of a parse tree (malloc'ed), or NULL when out of memory (spec_print.c). */
+char *spc_node_text(const spc_node *root);
 
 /* Growable arrays. */
 typedef struct spc_i64vec {

@@ -403,7 +403,8 @@ static bool parse_heads(parser *p, spc_node *n)
     return expect(p, T_RP, "to close heads() (clauses are separated by ';')");
 }
 
-static spc_node *parse_primitive(parser *p)
+/* The primitive named by the current token, or NULL (error set). */
+static const prim_info *lookup_primitive(parser *p)
 {
     token name = p->tok;
     if (name.kind != T_IDENT) {
@@ -413,106 +414,52 @@ static spc_node *parse_primitive(parser *p)
             fail(p, name.column, "expected a pattern name or '(', found %s", tok_name(name.kind));
         return NULL;
     }
-    const prim_info *info = NULL;
     for (size_t k = 0; k < sizeof PRIMS / sizeof PRIMS[0]; k++)
         if (strlen(PRIMS[k].name) == name.len && memcmp(PRIMS[k].name, p->s + name.pos, name.len) == 0)
-            info = &PRIMS[k];
-    if (!info) {
-        fail(p, name.column,
-             "unknown pattern '%.*s' (expected dense, causal, local, strided, fixed, dilated, global, "
-             "longformer, bigbird, layout or heads)",
-             (int)(name.len > 40 ? 40 : name.len), p->s + name.pos);
-        return NULL;
-    }
-    next(p);
-    spc_node *n = new_node(p, info->kind, name.column);
-    if (!n) return NULL;
-    bool has_parens = p->tok.kind == T_LP;
-    if (!has_parens) {
-        if (info->nargs == 0) return n;
-        if (info->kind == K_BIGBIRD)
-            fail(p, name.column, "bigbird() takes 4 arguments (window, globals, randoms, seed), got none");
-        else
-            fail(p, name.column, "%s needs arguments: %s", info->name, info->signature);
-        spc_node_free(n);
-        return NULL;
-    }
-    next(p);
-    if (info->kind == K_LAYOUT) {
-        if (!parse_path(p, n)) goto bad;
-        return n;
-    }
-    if (info->kind == K_HEADS) {
-        if (!parse_heads(p, n)) goto bad;
-        return n;
-    }
-    if (info->kind == K_GLOBAL || info->kind == K_LONGFORMER) {
-        bool first = true;
-        while (!(info->kind == K_GLOBAL && first && p->tok.kind == T_RP)) {
-            if (info->kind == K_LONGFORMER && first) {
-                if (!parse_int(p, &n->p[0], "longformer() window w")) goto bad;
-                n->np = 1;
-            } else {
-                /* DESIGN.md spells longformer's globals as `global=0,5,9`; accept that prefix. */
-                if (info->kind == K_LONGFORMER && p->tok.kind == T_IDENT && p->tok.len == 6 &&
-                    memcmp(p->s + p->tok.pos, "global", 6) == 0) {
-                    next(p);
-                    if (!expect(p, T_EQ, "after 'global' in longformer()")) goto bad;
-                }
-                spc_range r;
-                if (!parse_range(p, &r, "global token") || !push_range(p, &n->ranges, &n->n_ranges, r))
-                    goto bad;
-            }
-            first = false;
-            if (p->tok.kind == T_COMMA) {
+            return &PRIMS[k];
+    fail(p, name.column,
+         "unknown pattern '%.*s' (expected dense, causal, local, strided, fixed, dilated, global, "
+         "longformer, bigbird, layout or heads)",
+         (int)(name.len > 40 ? 40 : name.len), p->s + name.pos);
+    return NULL;
+}
+
+/* global(t, a-b, ...) and longformer(w, t, ...): after the '('. */
+static bool parse_token_list(parser *p, const prim_info *info, spc_node *n, int column)
+{
+    bool first = true;
+    while (!(info->kind == K_GLOBAL && first && p->tok.kind == T_RP)) {
+        if (info->kind == K_LONGFORMER && first) {
+            if (!parse_int(p, &n->p[0], "longformer() window w")) return false;
+            n->np = 1;
+        } else {
+            /* DESIGN.md spells longformer's globals as `global=0,5,9`; accept that prefix. */
+            if (info->kind == K_LONGFORMER && p->tok.kind == T_IDENT && p->tok.len == 6 &&
+                memcmp(p->s + p->tok.pos, "global", 6) == 0) {
                 next(p);
-                continue;
+                if (!expect(p, T_EQ, "after 'global' in longformer()")) return false;
             }
-            break;
+            spc_range r;
+            if (!parse_range(p, &r, "global token") || !push_range(p, &n->ranges, &n->n_ranges, r))
+                return false;
         }
-        if (!expect(p, T_RP, info->kind == K_GLOBAL ? "to close global()" : "to close longformer()"))
-            goto bad;
-        if (info->kind == K_GLOBAL && n->n_ranges == 0) {
-            fail(p, name.column, "global() needs at least one token index or range");
-            goto bad;
-        }
-        return n;
+        first = false;
+        if (p->tok.kind != T_COMMA) break;
+        next(p);
     }
-    /* Fixed-arity primitives: count the arguments first so arity errors point at the name. */
-    int got = 0;
-    int arg_col[8] = {0};
-    if (p->tok.kind != T_RP) {
-        for (;;) {
-            int64_t v;
-            int col = p->tok.column;
-            const char *an = got < info->nargs && got < 4 ? ARG_NAMES[info->kind][got] : "argument";
-            char what[96];
-            snprintf(what, sizeof what, "%s() argument %s", info->name, an ? an : "argument");
-            if (!parse_int(p, &v, what)) goto bad;
-            if (got < 4) {
-                n->p[got] = v;
-                arg_col[got] = col;
-            }
-            got++;
-            if (p->tok.kind == T_COMMA) {
-                next(p);
-                continue;
-            }
-            break;
-        }
+    if (!expect(p, T_RP, info->kind == K_GLOBAL ? "to close global()" : "to close longformer()"))
+        return false;
+    if (info->kind == K_GLOBAL && n->n_ranges == 0) {
+        fail(p, column, "global() needs at least one token index or range");
+        return false;
     }
-    if (!expect(p, T_RP, "to close the argument list")) goto bad;
-    if (got != info->nargs) {
-        if (info->kind == K_BIGBIRD && got == 3)
-            fail(p, name.column,
-                 "bigbird() takes 4 arguments (window, globals, randoms, seed), got 3: the seed is missing");
-        else
-            fail(p, name.column, "%s() takes %d argument%s, got %d (usage: %s)", info->name, info->nargs,
-                 info->nargs == 1 ? "" : "s", got, info->signature);
-        goto bad;
-    }
-    n->np = got;
-    switch (info->kind) {
+    return true;
+}
+
+/* The value constraints of the fixed-arity primitives, each error at its argument's column. */
+static void check_arguments(parser *p, const spc_node *n, const int arg_col[4])
+{
+    switch (n->kind) {
     case K_STRIDED:
         if (n->p[0] == 0) fail(p, arg_col[0], "strided() stride l must be at least 1");
         break;
@@ -529,9 +476,69 @@ static spc_node *parse_primitive(parser *p)
     default:
         break;
     }
-    if (p->failed) goto bad;
-    return n;
-bad:
+}
+
+/* Fixed-arity primitives, after the '(': the arguments are counted first so that arity errors
+ * point at the name. */
+static bool parse_fixed_args(parser *p, const prim_info *info, spc_node *n, int column)
+{
+    int got = 0;
+    int arg_col[4] = {0};
+    if (p->tok.kind != T_RP) {
+        for (;;) {
+            int64_t v;
+            int col = p->tok.column;
+            const char *an = got < info->nargs && got < 4 ? ARG_NAMES[info->kind][got] : "argument";
+            char what[96];
+            snprintf(what, sizeof what, "%s() argument %s", info->name, an ? an : "argument");
+            if (!parse_int(p, &v, what)) return false;
+            if (got < 4) {
+                n->p[got] = v;
+                arg_col[got] = col;
+            }
+            got++;
+            if (p->tok.kind != T_COMMA) break;
+            next(p);
+        }
+    }
+    if (!expect(p, T_RP, "to close the argument list")) return false;
+    if (got != info->nargs) {
+        if (info->kind == K_BIGBIRD && got == 3)
+            fail(p, column,
+                 "bigbird() takes 4 arguments (window, globals, randoms, seed), got 3: the seed is missing");
+        else
+            fail(p, column, "%s() takes %d argument%s, got %d (usage: %s)", info->name, info->nargs,
+                 info->nargs == 1 ? "" : "s", got, info->signature);
+        return false;
+    }
+    n->np = got;
+    check_arguments(p, n, arg_col);
+    return !p->failed;
+}
+
+static spc_node *parse_primitive(parser *p)
+{
+    const int column = p->tok.column;
+    const prim_info *info = lookup_primitive(p);
+    if (!info) return NULL;
+    next(p);
+    spc_node *n = new_node(p, info->kind, column);
+    if (!n) return NULL;
+    if (p->tok.kind != T_LP) {
+        if (info->nargs == 0) return n;
+        if (info->kind == K_BIGBIRD)
+            fail(p, column, "bigbird() takes 4 arguments (window, globals, randoms, seed), got none");
+        else
+            fail(p, column, "%s needs arguments: %s", info->name, info->signature);
+        spc_node_free(n);
+        return NULL;
+    }
+    next(p);
+    bool ok = info->kind == K_LAYOUT                                 ? parse_path(p, n)
+              : info->kind == K_HEADS                                ? parse_heads(p, n)
+              : info->kind == K_GLOBAL || info->kind == K_LONGFORMER ? parse_token_list(p, info, n, column)
+                                                                     : parse_fixed_args(p, info, n, column);
+    if (ok) return n;
     spc_node_free(n);
     return NULL;
 }
@@ -596,107 +603,14 @@ static spc_node *parse_or(parser *p)
     return parse_binary(p, true);
 }
 
-/* ---- normalised text ---- */
-
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
+const char *spc_kind_name(spc_kind kind, int *nargs)
 {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
+    for (size_t k = 0; k < sizeof PRIMS / sizeof PRIMS[0]; k++)
+        if (PRIMS[k].kind == kind) {
+            if (nargs) *nargs = PRIMS[k].nargs;
+            return PRIMS[k].name;
         }
-        if (b->s && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 64) + (size_t)k;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-}
-
-static void print_ranges(sbuf *b, const spc_range *r, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (i) sb_printf(b, ", ");
-        if (r[i].lo == r[i].hi)
-            sb_printf(b, "%lld", (long long)r[i].lo);
-        else
-            sb_printf(b, "%lld-%lld", (long long)r[i].lo, (long long)r[i].hi);
-    }
-}
-
-static void print_node(sbuf *b, const spc_node *n, int parent_prec)
-{
-    switch (n->kind) {
-    case K_OR:
-    case K_AND: {
-        int prec = n->kind == K_OR ? 1 : 2;
-        if (prec < parent_prec) sb_printf(b, "(");
-        print_node(b, n->a, prec);
-        sb_printf(b, n->kind == K_OR ? " | " : " & ");
-        print_node(b, n->b, prec + 1); /* operators are left-associative */
-        if (prec < parent_prec) sb_printf(b, ")");
-        return;
-    }
-    case K_HEADS:
-        sb_printf(b, "heads(");
-        for (int i = 0; i < n->n_clauses; i++) {
-            if (i) sb_printf(b, "; ");
-            print_ranges(b, n->clauses[i].ranges, n->clauses[i].n_ranges);
-            sb_printf(b, ": ");
-            print_node(b, n->clauses[i].spec, 0);
-        }
-        sb_printf(b, ")");
-        return;
-    case K_LAYOUT:
-        sb_printf(b, "layout(%s)", n->path);
-        return;
-    case K_GLOBAL:
-        sb_printf(b, "global(");
-        print_ranges(b, n->ranges, n->n_ranges);
-        sb_printf(b, ")");
-        return;
-    case K_LONGFORMER:
-        sb_printf(b, "longformer(%lld", (long long)n->p[0]);
-        if (n->n_ranges) sb_printf(b, ", ");
-        print_ranges(b, n->ranges, n->n_ranges);
-        sb_printf(b, ")");
-        return;
-    default:
-        break;
-    }
-    for (size_t k = 0; k < sizeof PRIMS / sizeof PRIMS[0]; k++) {
-        if (PRIMS[k].kind != n->kind) continue;
-        sb_printf(b, "%s", PRIMS[k].name);
-        if (PRIMS[k].nargs > 0) {
-            sb_printf(b, "(");
-            for (int i = 0; i < PRIMS[k].nargs; i++)
-                sb_printf(b, i ? ", %lld" : "%lld", (long long)n->p[i]);
-            sb_printf(b, ")");
-        }
-    }
+    return NULL;
 }
 
 int spc_parse(const char *spec, spc_pattern **out, spc_error *err)
@@ -745,17 +659,16 @@ int spc_parse(const char *spec, spc_pattern **out, spc_error *err)
         return -1;
     }
     spc_pattern *pat = calloc(1, sizeof *pat);
-    sbuf b = {0};
-    print_node(&b, root, 0);
-    if (!pat || b.oom || !b.s) {
+    char *text = spc_node_text(root);
+    if (!pat || !text) {
         free(pat);
-        free(b.s);
+        free(text);
         spc_node_free(root);
         spc_set_error(err, 0, "out of memory");
         return -1;
     }
     pat->root = root;
-    pat->text = b.s;
+    pat->text = text;
     *out = pat;
     return 0;
 }
