@@ -6,6 +6,22 @@
 #include <math.h>
 #include <stdlib.h>
 
+double scl_reference_scores(const spc_bound *pattern, const scl_shape *s, int h, int64_t i, const float *qi,
+                            const float *kh, int64_t kn, double *scores)
+{
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < s->seq_k; j++) {
+        scores[j] = -INFINITY;
+        if (!spc_allowed(pattern, h, i, j)) continue;
+        const float *kj = kh + j * kn;
+        double dot = 0;
+        for (int c = 0; c < s->head_dim; c++) dot += (double)qi[c] * kj[c];
+        scores[j] = dot * s->scale;
+        if (scores[j] > mx) mx = scores[j];
+    }
+    return mx;
+}
+
 int scl_reference_forward(const spc_bound *pattern, const scl_shape *s, const float *q, const float *k,
                           const float *v, double *o, double *lse)
 {
@@ -19,16 +35,8 @@ int scl_reference_forward(const spc_bound *pattern, const scl_shape *s, const fl
             const int hk = h / group;
             for (int64_t i = 0; i < s->seq_q; i++) {
                 const float *qi = q + b * qs.b + h * qs.h + i * qs.n;
-                double mx = -INFINITY;
-                for (int64_t j = 0; j < s->seq_k; j++) {
-                    scores[j] = -INFINITY;
-                    if (!spc_allowed(pattern, h, i, j)) continue;
-                    const float *kj = k + b * ks.b + hk * ks.h + j * ks.n;
-                    double dot = 0;
-                    for (int c = 0; c < d; c++) dot += (double)qi[c] * kj[c];
-                    scores[j] = dot * s->scale;
-                    if (scores[j] > mx) mx = scores[j];
-                }
+                const double mx =
+                    scl_reference_scores(pattern, s, h, i, qi, k + b * ks.b + hk * ks.h, ks.n, scores);
                 double *oi = o + b * qs.b + h * qs.h + i * qs.n;
                 for (int c = 0; c < d; c++) oi[c] = 0;
                 double sum = 0;

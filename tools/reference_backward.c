@@ -3,6 +3,8 @@
  * dK_j = scale sum_i dS_ij Q_i. */
 #include "reference_backward.h"
 
+#include "reference.h"
+
 #include "shape.h"
 
 #include <math.h>
@@ -31,17 +33,8 @@ int scl_reference_backward(const spc_bound *pattern, const scl_shape *s, const f
             for (int64_t i = 0; i < s->seq_q; i++) {
                 const float *qi = q + b * qs.b + h * qs.h + i * qs.n;
                 const float *gi = dout + b * qs.b + h * qs.h + i * qs.n;
-                double mx = -INFINITY;
-                for (int64_t j = 0; j < s->seq_k; j++) {
-                    p[j] = -INFINITY;
-                    if (!spc_allowed(pattern, h, i, j)) continue;
-                    const float *kj = k + b * ks.b + hk * ks.h + j * ks.n;
-                    double dot = 0;
-                    for (int c = 0; c < d; c++)
-                        dot += (double)qi[c] * kj[c];
-                    p[j] = dot * s->scale;
-                    if (p[j] > mx) mx = p[j];
-                }
+                const double mx =
+                    scl_reference_scores(pattern, s, h, i, qi, k + b * ks.b + hk * ks.h, ks.n, p);
                 if (mx == -INFINITY) continue; /* empty row: no gradient flows */
                 double sum = 0;
                 for (int64_t j = 0; j < s->seq_k; j++)
