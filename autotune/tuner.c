@@ -5,8 +5,10 @@
 
 #include "backward.h"
 #include "plan_internal.h"
+#include "scl_fileio.h"
 #include "space.h"
 #include "tune_verify.h"
+#include "tuner_internal.h"
 #include "tuning_db_write.h"
 
 #include <math.h>
@@ -16,43 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct tune_ctx tune_ctx;
-
-/* What differs between kernels: extra set-up of the problems, verification of a candidate on
- * the small problem, and one timed run on the representative problem. */
-typedef struct tune_ops {
-    scl_status (*setup)(tune_ctx *c);
-    /* 0 when verified (*err = its error), INFINITY with *why otherwise. */
-    double (*verify)(tune_ctx *c, const at_params *p, double *err, char *why, size_t len);
-    /* A plan ready for timed runs of p (NULL with *why); released by end_timing. */
-    scl_plan *(*begin_timing)(tune_ctx *c, const at_params *p, char *why, size_t len);
-    scl_status (*timed_run)(tune_ctx *c, scl_plan *plan, double *ms);
-    void (*end_timing)(tune_ctx *c, scl_plan *plan);
-} tune_ops;
-
-struct tune_ctx {
-    scl_runtime *rt;
-    const at_tune_options *opt;
-    at_tune_report *rep;
-    const scl_param_schema *kernel;
-    const tune_ops *ops;
-    at_kspace space;
-    scl_pattern *pattern;
-    scl_shape shape;
-    double flops;
-    cl_mem q, k, v, o, lse; /* representative problem's tensors, shared by all candidates */
-    at_verify ver;          /* the verification problem and its reference */
-    cJSON *db, *entry;
-    double t_start;
-    int budget;
-    double *costs; /* per valid point: ms, INFINITY = failed, NaN = not measured */
-    /* Backward only: gradient buffers of the representative problem and a plan that keeps its
-     * forward (default parameters) and rebuilds only the backward kernels per candidate. */
-    cl_mem dout, dq, dk, dv;
-    scl_plan *bplan;
-};
-
-static double now_s(void)
+double at_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -158,60 +124,92 @@ static scl_status no_setup(tune_ctx *c)
     return SCL_OK;
 }
 
-static const tune_ops fwd_ops = {no_setup, fwd_verify, fwd_begin_timing, fwd_timed_run, fwd_end_timing};
-static const tune_ops bwd_ops = {bwd_setup, bwd_verify, bwd_begin_timing, bwd_timed_run, bwd_end_timing};
+static const tune_ops fwd_ops = {no_setup,      fwd_verify,     fwd_begin_timing,
+                                 fwd_timed_run, fwd_end_timing, false};
+static const tune_ops bwd_ops = {bwd_setup,     bwd_verify,     bwd_begin_timing,
+                                 bwd_timed_run, bwd_end_timing, true};
 
 /* ---- shared -------------------------------------------------------------------------------- */
-/* Verify on the small problem, then time on the representative one (median of reps after a
- * warm-up). Returns ms or INFINITY (with *why filled). */
-static double measure(tune_ctx *c, const at_params *p, double *err_out, char *why, size_t len)
+int at_tuner_reps(const tune_ctx *c)
 {
-    *err_out = NAN;
-    if (isinf(c->ops->verify(c, p, err_out, why, len))) return INFINITY;
-    scl_plan *plan = c->ops->begin_timing(c, p, why, len);
-    if (!plan) return INFINITY;
-    int reps = c->opt->reps > 0 ? c->opt->reps : 5;
-    double *ms = calloc((size_t)reps, sizeof *ms), result;
-    scl_status st = SCL_OK;
-    for (int r = -1; ms && r < reps; r++) { /* one warm-up */
-        double t = 0;
-        if ((st = c->ops->timed_run(c, plan, &t)) != SCL_OK) {
+    return c->opt->reps > 0 ? c->opt->reps : 5;
+}
+
+bool at_tuner_time(tune_ctx *c, scl_plan *plan, const at_params *p, int n, double *ms, char *why, size_t len)
+{
+    for (int r = -1; r < n; r++) { /* one warm-up */
+        double t = 0, t0 = at_now_s();
+        if (c->ops->timed_run(c, plan, &t) != SCL_OK) {
             snprintf(why, len, "timed run: %.400s", scl_last_error_message(c->rt));
-            break;
+            return false;
         }
+        c->run_s += at_now_s() - t0;
+        c->run_n++;
+        if (c->opt->fake_ms) t = c->opt->fake_ms(p, t, c->opt->fake_ctx);
         if (r >= 0) ms[r] = t;
     }
-    if (ms && st == SCL_OK) {
-        for (int i = 1; i < reps; i++) /* insertion sort: reps is small */
-            for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
-                double t = ms[j];
-                ms[j] = ms[j - 1];
-                ms[j - 1] = t;
-            }
-        result = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
-    } else {
-        result = INFINITY;
-        if (!ms) snprintf(why, len, "out of host memory");
+    return true;
+}
+
+static double median_of(double *ms, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            double t = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = t;
+        }
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+double at_tuner_measure(tune_ctx *c, const at_params *p, double *err_out, char *why, size_t len)
+{
+    double t0 = at_now_s(), result = INFINITY;
+    *err_out = NAN;
+    if (!isinf(c->ops->verify(c, p, err_out, why, len))) {
+        double tb = at_now_s();
+        scl_plan *plan = c->ops->begin_timing(c, p, why, len);
+        c->plan_s += at_now_s() - tb;
+        c->plan_n++;
+        if (plan) {
+            int reps = at_tuner_reps(c);
+            double *ms = calloc((size_t)reps, sizeof *ms);
+            if (!ms)
+                snprintf(why, len, "out of host memory");
+            else if (at_tuner_time(c, plan, p, reps, ms, why, len))
+                result = median_of(ms, reps);
+            free(ms);
+            c->ops->end_timing(c, plan);
+        }
     }
-    free(ms);
-    c->ops->end_timing(c, plan);
+    c->point_s += at_now_s() - t0;
+    c->point_n++;
     return result;
+}
+
+double at_tuner_eta(tune_ctx *c, int points_left)
+{
+    double per = c->point_n > 0 ? c->point_s / c->point_n : 0;
+    double eta = (points_left > 0 ? points_left : 0) * per + at_retime_estimate(c);
+    if (c->opt->max_seconds > 0) eta = fmin(eta, fmax(0.0, c->opt->max_seconds - (at_now_s() - c->t_start)));
+    return eta;
 }
 
 static void progress(tune_ctx *c, int done)
 {
     if (!c->opt->progress) return;
-    double el = now_s() - c->t_start;
-    double per = done > 0 ? el / done : 0;
+    double el = at_now_s() - c->t_start;
     int left = c->budget - done;
+    if (left > c->rep->valid_points - c->rep->reused - done)
+        left = c->rep->valid_points - c->rep->reused - done;
     char best[256] = "none yet";
     if (c->rep->found) {
         snprintf(best, sizeof best, "%.3f ms (%.1f GFLOP/s)", c->rep->best_ms, c->rep->best_gflops);
     }
     /* A live line on a terminal; one line per point when the output is a log. */
     bool tty = isatty(fileno(c->opt->progress));
-    fprintf(c->opt->progress, "%s  %d/%d points timed, best %s, elapsed %.0fs, ETA %.0fs%s", tty ? "\r" : "", done,
-            c->budget, best, el, left > 0 ? per * left : 0.0, tty ? "   " : "\n");
+    fprintf(c->opt->progress, "%s  %d/%d points timed, best %s, elapsed %.0fs, ETA %.0fs%s", tty ? "\r" : "",
+            done, c->budget, best, el, at_tuner_eta(c, left), tty ? "   " : "\n");
     fflush(c->opt->progress);
 }
 
@@ -235,7 +233,7 @@ static double cost_fn(int index, void *ctx)
     save(c);
     char why[512] = "";
     double err = NAN;
-    double ms = measure(c, &p, &err, why, sizeof why);
+    double ms = at_tuner_measure(c, &p, &err, why, sizeof why);
     if (isinf(ms)) {
         set_outcome(m, "rejected", cJSON_CreateString(why));
         c->rep->failed++;
@@ -250,6 +248,7 @@ static double cost_fn(int index, void *ctx)
         note_best(c, &p, ms, err);
     }
     c->costs[index] = ms;
+    c->errs[index] = err;
     c->rep->timed++;
     save(c);
     progress(c, c->rep->timed);
@@ -259,7 +258,10 @@ static double cost_fn(int index, void *ctx)
 static bool stop_fn(void *ctx)
 {
     tune_ctx *c = ctx;
-    return c->opt->max_seconds > 0 && now_s() - c->t_start > c->opt->max_seconds;
+    if (c->opt->max_seconds <= 0) return false;
+    /* Stop before a point that would not fit with the re-timing phase after it. */
+    double per = c->point_n > 0 ? c->point_s / c->point_n : 0;
+    return at_now_s() - c->t_start + per + at_retime_estimate(c) > c->opt->max_seconds;
 }
 
 /* The representative problem (device buffers) and the verification problem (host + reference). */
@@ -338,6 +340,8 @@ static void teardown(tune_ctx *c)
     scl_plan_destroy(c->bplan);
     at_verify_free(&c->ver);
     free(c->costs);
+    free(c->errs);
+    free(c->orig);
     at_kspace_free(&c->space);
     cJSON_Delete(c->db);
 }
@@ -357,6 +361,7 @@ static void load_known(tune_ctx *c)
         if (cJSON_IsNumber(ms)) {
             c->costs[i] = ms->valuedouble;
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(m, "max_error");
+            c->errs[i] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
             note_best(c, &p, ms->valuedouble, cJSON_IsNumber(e) ? e->valuedouble : NAN);
         } else {
             /* Rejected, or pending: the earlier run died measuring it. Never chosen. */
@@ -371,10 +376,29 @@ static void load_known(tune_ctx *c)
 static void write_summary(tune_ctx *c, const char *strategy)
 {
     cJSON *e = c->entry;
-    const char *keys[] = {"params", "median_ms", "gflops", "max_error", "seq", "heads", "pattern", "strategy",
-                          "valid_points", "total_points", "timed_points", "default_params", "default_median_ms",
-                          "speedup_vs_default", "runners_up", "date"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(e, keys[i]);
+    const char *keys[] = {"params",
+                          "median_ms",
+                          "gflops",
+                          "max_error",
+                          "seq",
+                          "heads",
+                          "pattern",
+                          "strategy",
+                          "valid_points",
+                          "total_points",
+                          "timed_points",
+                          "default_params",
+                          "default_median_ms",
+                          "speedup_vs_default",
+                          "runners_up",
+                          "date",
+                          "incumbent",
+                          "incumbent_params",
+                          "incumbent_median_ms",
+                          "speedup_vs_incumbent",
+                          "noise"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(e, keys[i]);
     at_tune_report *r = c->rep;
     if (r->found) {
         cJSON_AddItemToObject(e, "params", scl_params_to_json(c->kernel, &r->best));
@@ -389,13 +413,22 @@ static void write_summary(tune_ctx *c, const char *strategy)
     cJSON_AddNumberToObject(e, "valid_points", r->valid_points);
     cJSON_AddNumberToObject(e, "total_points", r->total_points);
     int timed = 0;
-    for (int i = 0; i < c->space.space.n_points; i++) timed += !isnan(c->costs[i]);
+    for (int i = 0; i < c->space.space.n_points; i++)
+        timed += !isnan(c->costs[i]);
     cJSON_AddNumberToObject(e, "timed_points", timed);
     cJSON_AddItemToObject(e, "default_params", scl_params_to_json(c->kernel, &r->defaults));
     if (!isnan(r->default_ms)) {
         cJSON_AddNumberToObject(e, "default_median_ms", r->default_ms);
         if (r->found) cJSON_AddNumberToObject(e, "speedup_vs_default", r->default_ms / r->best_ms);
     }
+    /* What it replaced, timed in the same run (the winner beat it by more than the noise). */
+    cJSON_AddStringToObject(e, "incumbent", r->incumbent_source);
+    cJSON_AddItemToObject(e, "incumbent_params", scl_params_to_json(c->kernel, &r->incumbent));
+    if (isfinite(r->incumbent_ms)) {
+        cJSON_AddNumberToObject(e, "incumbent_median_ms", r->incumbent_ms);
+        cJSON_AddNumberToObject(e, "speedup_vs_incumbent", r->incumbent_ms / r->best_ms);
+    }
+    cJSON_AddNumberToObject(e, "noise", r->noise);
     /* Runners-up: the next best measured points. */
     cJSON *ru = cJSON_AddArrayToObject(e, "runners_up");
     for (int k = 0; k < 4; k++) {
@@ -439,10 +472,81 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
     return at_tune(rt, &o, rep);
 }
 
+/* The database to merge into, and a copy of its bytes (written back when the incumbent stays). */
+static scl_status open_db(tune_ctx *c)
+{
+    const at_tune_options *opt = c->opt;
+    char msg[1200];
+    /* The run merges into the database: other shape classes, directions, variants stay. An
+     * existing file that cannot be read is never replaced. */
+    FILE *existing = fopen(opt->db_path, "rb");
+    if (existing) fclose(existing);
+    c->orig_exists = existing != NULL;
+    if (existing &&
+        (scl_read_file(opt->db_path, (size_t)64 << 20, &c->orig, &c->orig_size, msg, sizeof msg) != 0 ||
+         !(c->db = scl_tuning_db_parse((const char *)c->orig, c->orig_size, opt->db_path, msg, sizeof msg))))
+        return scl_fail(c->rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
+    if (!c->db) c->db = scl_tuning_db_new(&c->rt->dev);
+    /* A fresh run of a shape class replaces its entry's record; other classes stay. */
+    c->entry = scl_tuning_db_entry(c->db, c->kernel, opt->head_dim, opt->block, opt->dtype);
+    if (!cJSON_GetObjectItemCaseSensitive(c->entry, "measured")) cJSON_AddArrayToObject(c->entry, "measured");
+    if (!opt->resume) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c->entry, "measured");
+        cJSON_AddArrayToObject(c->entry, "measured");
+    }
+    return SCL_OK;
+}
+
+/* The incumbent stays: the database file goes back to what it was (nothing new is written). */
+static void restore_db(tune_ctx *c)
+{
+    char msg[1200];
+    if (!c->orig_exists) {
+        remove(c->opt->db_path);
+    } else if (scl_write_file_atomic(c->opt->db_path, c->orig, c->orig_size, msg, sizeof msg) != 0 &&
+               c->opt->progress) {
+        fprintf(c->opt->progress, "\nwarning: %s\n", msg);
+    }
+}
+
+static scl_status run_search(tune_ctx *c, const scl_param_context *pc)
+{
+    const at_tune_options *opt = c->opt;
+    at_tune_report *rep = c->rep;
+    scl_status st = open_db(c);
+    if (st != SCL_OK || (st = setup(c)) != SCL_OK) return st;
+    if (opt->resume) load_known(c);
+    scl_params_default(c->kernel, &c->rt->dev, pc, &rep->defaults);
+    at_find_incumbent(c, pc);
+    c->budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
+    if (opt->progress)
+        fprintf(opt->progress, "tune %s d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
+                c->kernel->kernel, opt->head_dim, opt->block, scl_dtype_name(opt->dtype), c->rt->dev.name,
+                rep->valid_points, rep->total_points, at_strategy_name(opt->strategy),
+                opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
+    at_time_baselines(c);
+    /* The local search starts from what plans use today. */
+    int start = c->inc_index >= 0 ? c->inc_index : c->def_index;
+    at_search(&c->space.space, opt->strategy, opt->max_evals, start, c->costs, opt->seed, cost_fn, stop_fn,
+              c);
+    if (opt->progress && isatty(fileno(opt->progress))) fputc('\n', opt->progress);
+    at_retime_and_decide(c);
+    if (!rep->found)
+        return scl_fail(c->rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
+    if (rep->kept_incumbent) {
+        restore_db(c);
+    } else {
+        write_summary(c, at_strategy_name(opt->strategy));
+        save(c);
+    }
+    scl_runtime_tuning_reload(c->rt); /* plans made from now on read the new entry */
+    return SCL_OK;
+}
+
 scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *rep)
 {
     memset(rep, 0, sizeof *rep);
-    rep->default_ms = NAN;
+    rep->default_ms = rep->incumbent_ms = NAN;
     if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune: NULL argument");
     tune_ctx c = {0};
     c.kernel = opt->kernel ? opt->kernel : &scl_fwd_simt_schema;
@@ -450,7 +554,8 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
     c.rt = rt;
     c.opt = opt;
     c.rep = rep;
-    c.t_start = now_s();
+    c.t_start = at_now_s();
+    c.inc_index = c.def_index = -1;
     scl_param_context pc;
     scl_param_context_init(&pc, &rt->dev, opt->head_dim, opt->block);
     int family = opt->family >= 0 ? opt->family : (rt->dev.type & CL_DEVICE_TYPE_GPU) != 0;
@@ -467,57 +572,16 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
         goto done;
     }
     c.costs = malloc(sizeof(double) * (size_t)rep->valid_points);
-    if (!c.costs) {
+    c.errs = malloc(sizeof(double) * (size_t)rep->valid_points);
+    if (!c.costs || !c.errs) {
         st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
-    for (int i = 0; i < rep->valid_points; i++) c.costs[i] = NAN;
-
-    char msg[1200];
-    /* The run merges into the database: other shape classes, directions, variants stay. An
-     * existing file that cannot be read is never replaced. */
-    FILE *existing = fopen(opt->db_path, "rb");
-    if (existing) fclose(existing);
-    if (existing && !(c.db = scl_tuning_db_load(opt->db_path, msg, sizeof msg))) {
-        st = scl_fail(rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
-        goto done;
-    }
-    if (!c.db) c.db = scl_tuning_db_new(&rt->dev);
-    /* A fresh run of a shape class replaces its entry; other classes stay. */
-    c.entry = scl_tuning_db_entry(c.db, c.kernel, opt->head_dim, opt->block, opt->dtype);
-    if (!cJSON_GetObjectItemCaseSensitive(c.entry, "measured")) cJSON_AddArrayToObject(c.entry, "measured");
-    if (!opt->resume) {
-        cJSON_DeleteItemFromObjectCaseSensitive(c.entry, "measured");
-        cJSON_AddArrayToObject(c.entry, "measured");
-    }
-    if ((st = setup(&c)) != SCL_OK) goto done;
-    if (opt->resume) load_known(&c);
-
-    scl_params_default(c.kernel, &rt->dev, &pc, &rep->defaults);
-    int start = at_kspace_find(&c.space, &rep->defaults);
-    int budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
-    c.budget = budget;
-    if (opt->progress)
-        fprintf(opt->progress, "tune %s d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
-                c.kernel->kernel, opt->head_dim, opt->block, scl_dtype_name(opt->dtype),
-                rt->dev.name, rep->valid_points, rep->total_points, at_strategy_name(opt->strategy),
-                opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
-    at_search(&c.space.space, opt->strategy, opt->max_evals, start, c.costs, opt->seed, cost_fn, stop_fn, &c);
-    /* The defaults' own time, for the speed-up (measured here unless the search did). */
-    if (start >= 0 && !isnan(c.costs[start])) rep->default_ms = isinf(c.costs[start]) ? NAN : c.costs[start];
-    else {
-        char why[512];
-        double err;
-        double ms = measure(&c, &rep->defaults, &err, why, sizeof why);
-        rep->default_ms = isinf(ms) ? NAN : ms;
-    }
-    write_summary(&c, at_strategy_name(opt->strategy));
-    save(&c);
-    scl_runtime_tuning_reload(rt); /* plans made from now on read the new entry */
-    if (opt->progress && isatty(fileno(opt->progress))) fputc('\n', opt->progress);
-    if (!rep->found) st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
+    for (int i = 0; i < rep->valid_points; i++)
+        c.costs[i] = c.errs[i] = NAN;
+    st = run_search(&c, &pc);
 done:
-    rep->seconds = now_s() - c.t_start;
+    rep->seconds = at_now_s() - c.t_start;
     teardown(&c);
     return st;
 }

@@ -9,3 +9,10 @@ target_compile_options(test_lookup PRIVATE ${SCL_WARNINGS})
 target_link_libraries(test_lookup PRIVATE scl_autotune)
 add_test(NAME lookup COMMAND test_lookup ${CMAKE_CURRENT_BINARY_DIR}/lookup-work)
 set_tests_properties(lookup PROPERTIES TIMEOUT 300)
+# The incumbent rule of `sparsecl tune`: timed beside the candidates, replaced only by a winner
+# faster by more than the noise; the ETA within the time budget (issue 17).
+add_executable(test_incumbent ${CMAKE_CURRENT_SOURCE_DIR}/autotune/test_incumbent.c)
+target_compile_options(test_incumbent PRIVATE ${SCL_WARNINGS})
+target_link_libraries(test_incumbent PRIVATE scl_autotune)
+add_test(NAME autotune_incumbent COMMAND test_incumbent ${CMAKE_CURRENT_BINARY_DIR}/incumbent-work)
+set_tests_properties(autotune_incumbent PROPERTIES TIMEOUT 300)

@@ -35,9 +35,16 @@ static void usage(void)
            "The database (default: the user cache, $SPARSECL_CACHE_DIR/tuning/<device>.json, which\n"
            "plans read first) is rewritten atomically after every measured point: an interrupted run\n"
            "loses nothing, and --resume continues it without re-measuring.\n\n"
+           "The incumbent (what plans on this device use today: the user cache, the shipped database,\n"
+           "a same-architecture fallback, or the built-in defaults) and the defaults are timed in the\n"
+           "same run; at the end the best 3 candidates are re-timed with them, interleaved over 3 rounds,\n"
+           "and ranked by median. A winner is written only when it beats the incumbent by more than the\n"
+           "noise (the interquartile range over median of the two, at least 1%%); otherwise the database\n"
+           "is left exactly as it was and the report says the incumbent stays.\n\n"
            "  --strategy  exhaustive (every valid point), random (sampling), local (greedy\n"
-           "              neighbourhood search from the defaults, with restarts; default)\n"
+           "              neighbourhood search from the incumbent, with restarts; default)\n"
            "  --budget    at most N timed points, or Ns seconds per shape class and direction\n"
+           "              (the re-timing of the finalists included)\n"
            "  --direction forward (attn_fwd, default), backward (attn_bwd) or both\n"
            "  --family    parameter space: gpu (threads share tiles) or cpu (a thread owns rows);\n"
            "              default from the device type\n"
@@ -88,6 +95,34 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
     if (!isnan(r->default_ms)) {
         cJSON_AddNumberToObject(j, "default_ms", r->default_ms);
         if (r->found) cJSON_AddNumberToObject(j, "speedup_vs_default", r->default_ms / r->best_ms);
+    }
+    /* The incumbent rule: all times are medians of the interleaved re-timing of this run. */
+    cJSON_AddItemToObject(j, "incumbent", scl_params_to_json(k, &r->incumbent));
+    cJSON_AddStringToObject(j, "incumbent_source", r->incumbent_source);
+    if (isfinite(r->incumbent_ms))
+        cJSON_AddNumberToObject(j, "incumbent_ms", r->incumbent_ms);
+    else
+        cJSON_AddNullToObject(j, "incumbent_ms");
+    if (r->has_challenger) {
+        cJSON_AddItemToObject(j, "candidate", scl_params_to_json(k, &r->challenger));
+        cJSON_AddNumberToObject(j, "candidate_ms", r->challenger_ms);
+        if (isfinite(r->incumbent_ms))
+            cJSON_AddNumberToObject(j, "candidate_speedup_vs_incumbent", r->incumbent_ms / r->challenger_ms);
+    }
+    cJSON_AddNumberToObject(j, "noise", r->noise);
+    cJSON_AddBoolToObject(j, "kept_incumbent", r->kept_incumbent);
+    cJSON *fin = cJSON_AddArrayToObject(j, "finalists");
+    for (int i = 0; i < r->n_final; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "role", r->final[i].role);
+        cJSON_AddItemToObject(f, "params", scl_params_to_json(k, &r->final[i].p));
+        if (isfinite(r->final[i].ms)) {
+            cJSON_AddNumberToObject(f, "median_ms", r->final[i].ms);
+            cJSON_AddNumberToObject(f, "iqr_over_median", r->final[i].spread);
+        } else {
+            cJSON_AddNullToObject(f, "median_ms");
+        }
+        cJSON_AddItemToArray(fin, f);
     }
     return j;
 }
@@ -234,19 +269,41 @@ static bool db_path(const tune_cli *t, scl_runtime *rt, char *path, size_t len)
 
 static void print_class(const at_tune_options *o, const at_tune_report *r)
 {
-    char best[300], def[300];
+    char best[300], text[300];
     scl_params_text(o->kernel, &r->best, best, sizeof best);
-    scl_params_text(o->kernel, &r->defaults, def, sizeof def);
-    printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)\n  %s\n", o->kernel->kernel,
-           o->head_dim, o->block, scl_dtype_name(o->dtype), r->best_ms, r->best_gflops, r->best_error, best);
+    printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)%s\n  %s\n",
+           o->kernel->kernel, o->head_dim, o->block, scl_dtype_name(o->dtype), r->best_ms, r->best_gflops,
+           r->best_error, r->kept_incumbent ? ": the incumbent stays" : "", best);
+    printf("  re-timed together (%d rounds, median; noise %.1f%%):\n", o->rounds > 0 ? o->rounds : 3,
+           100 * r->noise);
+    for (int i = 0; i < r->n_final; i++) {
+        scl_params_text(o->kernel, &r->final[i].p, text, sizeof text);
+        if (isfinite(r->final[i].ms))
+            printf("    %-20s %.3f ms (IQR %.1f%%)  %s\n", r->final[i].role, r->final[i].ms,
+                   100 * r->final[i].spread, text);
+        else
+            printf("    %-20s failed  %s\n", r->final[i].role, text);
+    }
+    printf("  incumbent: %s\n", r->incumbent_source);
+    if (r->kept_incumbent && r->has_challenger)
+        printf("  kept: the best candidate (%.3f ms, %.2fx the incumbent's speed) is not faster by more than "
+               "the noise; nothing written\n",
+               r->challenger_ms, r->incumbent_ms / r->challenger_ms);
+    else if (r->kept_incumbent)
+        printf("  kept: no other candidate passed verification and timing; nothing written\n");
+    else if (isfinite(r->incumbent_ms))
+        printf("  new winner: %.2fx faster than the incumbent (%.3f ms)\n", r->incumbent_ms / r->best_ms,
+               r->incumbent_ms);
+    else
+        printf("  new winner: the incumbent failed here\n");
     if (!isnan(r->default_ms))
-        printf("  defaults %.3f ms -> %.2fx faster (%s)\n", r->default_ms, r->default_ms / r->best_ms, def);
+        printf("  vs the built-in defaults (%.3f ms): %.2fx\n", r->default_ms, r->default_ms / r->best_ms);
     printf("  %d valid of %d points; %d timed this run, %d reused, %d rejected; %.0f s\n", r->valid_points,
            r->total_points, r->timed, r->reused, r->failed, r->seconds);
 }
 
 /* Every shape class (head dim x block x direction) into the same database; a CLI exit code. */
-static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all)
+static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all, int *written)
 {
     at_tune_options *o = &t->o;
     o->db_path = path;
@@ -266,6 +323,7 @@ static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all)
                     return cli_error(CMD, CLI_FAILED, "%s d=%d block=%d: %s", o->kernel->kernel, t->dims[i],
                                      t->blocks[k], scl_last_error_message(rt));
                 cJSON_AddItemToArray(all, report_json(o, &r, path));
+                *written += !r.kept_incumbent;
                 if (!t->json) print_class(o, &r);
             }
     return CLI_OK;
@@ -286,13 +344,14 @@ int cmd_tune(int argc, char **argv)
         return CLI_USAGE;
     }
     cJSON *all = cJSON_CreateArray();
-    rc = tune_all(&t, rt, path, all);
+    int written = 0;
+    rc = tune_all(&t, rt, path, all, &written);
     if (t.json) {
         char *text = cJSON_Print(all);
         if (text) puts(text);
         free(text);
     } else if (rc == CLI_OK) {
-        printf("database: %s\n", path);
+        printf("database: %s%s\n", path, written ? "" : " (unchanged: the incumbents stay)");
     }
     cJSON_Delete(all);
     scl_runtime_destroy(rt);

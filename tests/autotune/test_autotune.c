@@ -302,6 +302,32 @@ static void test_database(scl_runtime *rt)
 }
 
 /* ---- the tuner itself --------------------------------------------------------------------- */
+/* Timing for the tuning runs: the built-in defaults (the incumbent here) at 2 ms, every other
+ * candidate at 1 ms, so a winner always replaces the incumbent and its entry is written. */
+typedef struct fake_timing {
+    const scl_param_schema *k;
+    at_params defaults;
+} fake_timing;
+
+static double fake_ms(const at_params *p, double measured, void *ctx)
+{
+    const fake_timing *f = ctx;
+    (void)measured;
+    return memcmp(p, &f->defaults, f->k->size) == 0 ? 2.0 : 1.0;
+}
+
+static void fake_for(scl_runtime *rt, const scl_param_schema *k, int d, int block, fake_timing *f,
+                     at_tune_options *o)
+{
+    scl_param_context pc;
+    scl_param_context_init(&pc, scl_runtime_device(rt), d, block);
+    memset(f, 0, sizeof *f);
+    f->k = k;
+    scl_params_default(k, scl_runtime_device(rt), &pc, &f->defaults);
+    o->fake_ms = fake_ms;
+    o->fake_ctx = f;
+}
+
 static void test_tuner(scl_runtime *rt, const char *kernels)
 {
     /* A kernel that is wrong for bq=8: those candidates must fail verification and never win.
@@ -330,6 +356,8 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     o.db_path = db;
     o.family = 0; /* the CPU-style space: ri is one of its dimensions */
     o.seed = 1;
+    fake_timing fake;
+    fake_for(rt, &scl_fwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
     scl_status st = at_tune_fwd(rt, &o, &r);
     CHECK(st == SCL_OK && r.found, "tuning ran: %s", scl_last_error_message(rt));
@@ -405,6 +433,8 @@ static void test_bwd_tuner(scl_runtime *rt)
     o.db_path = db;
     o.family = 0;
     o.seed = 1;
+    fake_timing fake;
+    fake_for(rt, &scl_bwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
     scl_status st = at_tune(rt, &o, &r);
     CHECK(st == SCL_OK && r.found, "backward tuning ran: %s", scl_last_error_message(rt));
@@ -433,6 +463,7 @@ static void test_bwd_tuner(scl_runtime *rt)
     /* A later run without --resume (another direction) merges: the backward entry stays. */
     o.kernel = &scl_fwd_simt_schema;
     o.max_evals = 1;
+    fake_for(rt, &scl_fwd_simt_schema, 32, 32, &fake, &o);
     st = at_tune(rt, &o, &r);
     j = scl_tuning_db_load(db, msg, sizeof msg);
     CHECK(st == SCL_OK && j && scl_tuning_db_find(j, &scl_bwd_simt_schema, 32, 32, SCL_F32) &&
