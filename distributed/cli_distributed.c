@@ -38,21 +38,7 @@ typedef struct job {
 
 static int parse(int argc, char **argv, job *j, int rank)
 {
-    static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
-                                         {"k", required_argument, NULL, 'k'},
-                                         {"v", required_argument, NULL, 'v'},
-                                         {"pattern", required_argument, NULL, 'p'},
-                                         {"block", required_argument, NULL, 'b'},
-                                         {"scale", required_argument, NULL, 's'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"lse", required_argument, NULL, 'l'},
-                                         {"device", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"dout", required_argument, NULL, 'G'},
-                                         {"dq", required_argument, NULL, 'Q'},
-                                         {"dk", required_argument, NULL, 'K'},
-                                         {"dv", required_argument, NULL, 'V'},
-                                         {"exchange", required_argument, NULL, 'x'},
+    static const struct option opts[] = {CLI_ATTEND_OPTIONS{"exchange", required_argument, NULL, 'x'},
                                          {"distributed", no_argument, NULL, 'D'},
                                          {0}};
     static const char keys[] = "qkvGolQKV";

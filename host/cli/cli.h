@@ -60,4 +60,17 @@ bool cli_wants_help(int argc, char **argv);
 int cli_runtime_create(const char *cmd, const char *device, scl_runtime **rt);
 int cli_select_device(const char *cmd, const char *device, scl_device_info *out, bool *found);
 
+/* ---- What a command shares with its `--distributed` form (distributed/, over MPI) ------------ */
+/* Entries of a getopt_long table (<getopt.h>), each with its comma: the same names, arguments and
+ * codes in both forms. */
+/* attend: the files, --pattern, --block, --scale, --device, --help. */
+#define CLI_ATTEND_OPTIONS                                                                                   \
+    {"q", required_argument, NULL, 'q'}, {"k", required_argument, NULL, 'k'},                                \
+        {"v", required_argument, NULL, 'v'}, {"pattern", required_argument, NULL, 'p'},                      \
+        {"block", required_argument, NULL, 'b'}, {"scale", required_argument, NULL, 's'},                    \
+        {"out", required_argument, NULL, 'o'}, {"lse", required_argument, NULL, 'l'},                        \
+        {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},                          \
+        {"dout", required_argument, NULL, 'G'}, {"dq", required_argument, NULL, 'Q'},                        \
+        {"dk", required_argument, NULL, 'K'}, {"dv", required_argument, NULL, 'V'},
+
 #endif

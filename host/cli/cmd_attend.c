@@ -132,23 +132,8 @@ typedef struct attend_opts {
 /* Options into *o; CLI_OK, or the exit code (-1 after --help: exit 0). */
 static int parse(int argc, char **argv, attend_opts *o)
 {
-    static const struct option opts[] = {{"q", required_argument, NULL, 'q'},
-                                         {"k", required_argument, NULL, 'k'},
-                                         {"v", required_argument, NULL, 'v'},
-                                         {"pattern", required_argument, NULL, 'p'},
-                                         {"block", required_argument, NULL, 'b'},
-                                         {"scale", required_argument, NULL, 's'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"lse", required_argument, NULL, 'l'},
-                                         {"device", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"dout", required_argument, NULL, 'G'},
-                                         {"dq", required_argument, NULL, 'Q'},
-                                         {"dk", required_argument, NULL, 'K'},
-                                         {"dv", required_argument, NULL, 'V'},
-                                         {"layout", required_argument, NULL, 'L'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {0}};
+    static const struct option opts[] = {
+        CLI_ATTEND_OPTIONS{"layout", required_argument, NULL, 'L'}, {"json", no_argument, NULL, 'j'}, {0}};
     const char **paths[] = {
         ['q'] = &o->q,   ['k'] = &o->k,    ['v'] = &o->v,  ['p'] = &o->spec, ['o'] = &o->out, ['l'] = &o->lse,
         ['d'] = &o->dev, ['G'] = &o->dout, ['Q'] = &o->dq, ['K'] = &o->dk,   ['V'] = &o->dv};
