@@ -32,64 +32,31 @@ static void usage(void)
 }
 
 typedef struct opts {
-    const char *spec, *dev;
+    cli_bench_shared sh; /* --pattern, --device, --block, --heads, --kv-heads, --batch, --backward */
     int64_t n;
-    int block, heads, kv_heads, dim, batch, reps, exchange, dtype, backward, plan_only, no_single;
+    int dim, reps, exchange, dtype, plan_only, no_single;
 } opts;
 
 static int parse(int argc, char **argv, opts *o, int rank)
 {
-    static const struct option lo[] = {{"pattern", required_argument, NULL, 'p'},
-                                       {"seq", required_argument, NULL, 'n'},
-                                       {"block", required_argument, NULL, 'b'},
-                                       {"heads", required_argument, NULL, 'H'},
-                                       {"kv-heads", required_argument, NULL, 'K'},
-                                       {"dim", required_argument, NULL, 'd'},
-                                       {"batch", required_argument, NULL, 'B'},
-                                       {"dtype", required_argument, NULL, 't'},
-                                       {"reps", required_argument, NULL, 'r'},
-                                       {"exchange", required_argument, NULL, 'x'},
-                                       {"device", required_argument, NULL, 'D'},
-                                       {"backward", no_argument, NULL, 'w'},
+    static const struct option lo[] = {CLI_BENCH_OPTIONS{"exchange", required_argument, NULL, 'x'},
                                        {"plan-only", no_argument, NULL, 'P'},
                                        {"no-single", no_argument, NULL, 'S'},
                                        {"distributed", no_argument, NULL, 'z'},
-                                       {"help", no_argument, NULL, 'h'},
                                        {0}};
     int c, ok = 1;
     opterr = 0;
     optind = 1;
     for (int before = optind; ok && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1; before = optind) {
         switch (c) {
-        case 'p':
-            o->spec = optarg;
-            break;
-        case 'D':
-            o->dev = optarg;
-            break;
         case 'n':
             ok = cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 31, &o->n);
-            break;
-        case 'b':
-            ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block);
-            break;
-        case 'H':
-            ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
-            break;
-        case 'K':
-            ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &o->kv_heads);
             break;
         case 'd':
             ok = cli_parse_int(CMD, "--dim", optarg, 1, 256, &o->dim);
             break;
-        case 'B':
-            ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &o->batch);
-            break;
         case 'r':
             ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o->reps);
-            break;
-        case 'w':
-            o->backward = 1;
             break;
         case 'P':
             o->plan_only = 1;
@@ -112,12 +79,13 @@ static int parse(int argc, char **argv, opts *o, int rank)
             if (rank == 0) usage();
             return -1;
         default:
-            return rank == 0 ? cli_refused(CMD, argv, before) : CLI_USAGE;
+            if ((ok = cli_bench_option(CMD, c, optarg, &o->sh)) < 0)
+                return rank == 0 ? cli_refused(CMD, argv, before) : CLI_USAGE;
         }
     }
     if (!ok) return CLI_USAGE;
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!o->spec || !o->n || !o->block || !o->heads || !o->dim)
+    if (!o->sh.spec || !o->n || !o->sh.block || !o->sh.heads || !o->dim)
         return cli_error(CMD, CLI_USAGE,
                          "--pattern, --seq, --block, --heads and --dim are required (see --help)");
     return CLI_OK;
@@ -149,9 +117,9 @@ typedef struct bufs {
 
 static void make_bufs(scl_runtime *rt, const opts *o, int64_t n, bufs *b)
 {
-    const size_t esz = o->dtype == SCL_F16 ? 2 : 4, q = (size_t)o->batch * o->heads * n * o->dim * esz;
-    const size_t kv = (size_t)o->batch * o->kv_heads * n * o->dim * esz,
-                 l = (size_t)o->batch * o->heads * n * 4;
+    const size_t esz = o->dtype == SCL_F16 ? 2 : 4, q = (size_t)o->sh.batch * o->sh.heads * n * o->dim * esz;
+    const size_t kv = (size_t)o->sh.batch * o->sh.kv_heads * n * o->dim * esz,
+                 l = (size_t)o->sh.batch * o->sh.heads * n * 4;
     const size_t sz[9] = {q, kv, kv, q, l, q, q, kv, kv};
     for (int i = 0; i < 9; i++)
         b->t[i] = random_buffer(rt, sz[i], 17u + (unsigned)i);
@@ -170,7 +138,7 @@ static double dist_rep(scl_mpi_plan *plan, bufs *b, const opts *o, scl_status *s
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
     *st = scl_mpi_plan_forward(plan, m[0], m[1], m[2], m[3], m[4]);
-    if (*st == SCL_OK && o->backward)
+    if (*st == SCL_OK && o->sh.backward)
         *st = scl_mpi_plan_backward(plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
     double dt = (MPI_Wtime() - t0) * 1e3;
     MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -186,8 +154,9 @@ typedef struct single {
 
 static scl_status single_setup(scl_runtime *rt, const opts *o, single *sg)
 {
-    scl_shape s = {o->batch, o->heads, o->kv_heads, o->n, o->n, o->dim, o->block, 0, SCL_LAYOUT_BHND};
-    scl_status st = scl_pattern_create(rt, o->spec, &sg->pat);
+    scl_shape s = {o->sh.batch, o->sh.heads, o->sh.kv_heads, o->n, o->n, o->dim,
+                   o->sh.block, 0,           SCL_LAYOUT_BHND};
+    scl_status st = scl_pattern_create(rt, o->sh.spec, &sg->pat);
     if (st == SCL_OK) st = scl_plan_create(rt, sg->pat, &s, (scl_dtype)o->dtype, &sg->plan);
     if (st == SCL_OK) make_bufs(rt, o, o->n, &sg->b);
     return st;
@@ -202,7 +171,7 @@ static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank)
         cl_mem *m = sg->b.t;
         double t0 = MPI_Wtime();
         scl_status st = scl_plan_forward(sg->plan, m[0], m[1], m[2], m[3], m[4], 0, NULL, NULL);
-        if (st == SCL_OK && o->backward)
+        if (st == SCL_OK && o->sh.backward)
             st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL,
                                    NULL);
         if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS) dt = (MPI_Wtime() - t0) * 1e3;
@@ -289,17 +258,17 @@ int scl_mpi_cli_bench(int argc, char **argv)
 {
     int P, rank = cli_mpi_begin(&argc, &argv, &P);
     opts o = {0};
-    o.batch = 1, o.reps = 3;
+    o.sh.batch = 1, o.reps = 3;
     int code = parse(argc, argv, &o, rank);
     if (code) return cli_mpi_end(code < 0 ? CLI_OK : code);
-    if (!o.kv_heads) o.kv_heads = o.heads;
+    if (!o.sh.kv_heads) o.sh.kv_heads = o.sh.heads;
     char msg[1024] = "";
     scl_runtime *rt = NULL;
     scl_mpi_plan *plan = NULL;
-    scl_status st = scl_mpi_runtime_create(MPI_COMM_WORLD, o.dev, &rt, msg, sizeof msg);
-    scl_shape s = {o.batch, o.heads, o.kv_heads, o.n, o.n, o.dim, o.block, 0, SCL_LAYOUT_BHND};
+    scl_status st = scl_mpi_runtime_create(MPI_COMM_WORLD, o.sh.dev, &rt, msg, sizeof msg);
+    scl_shape s = {o.sh.batch, o.sh.heads, o.sh.kv_heads, o.n, o.n, o.dim, o.sh.block, 0, SCL_LAYOUT_BHND};
     if (st == SCL_OK)
-        st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, o.spec, &s, (scl_dtype)o.dtype, o.exchange, &plan);
+        st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, o.sh.spec, &s, (scl_dtype)o.dtype, o.exchange, &plan);
     if (st != SCL_OK) {
         if (rank == 0)
             fprintf(stderr, "sparsecl %s: error: %s\n", CMD, plan ? scl_mpi_plan_error(plan) : msg);
@@ -309,8 +278,9 @@ int scl_mpi_cli_bench(int argc, char **argv)
     }
     if (rank == 0)
         printf("distributed %s: %s, N=%lld, H=%d/%d, d=%d, block %d, %s, %d ranks on %s\n",
-               o.backward ? "forward+backward" : "forward", o.spec, (long long)o.n, o.heads, o.kv_heads,
-               o.dim, o.block, o.dtype == SCL_F16 ? "f16" : "f32", P, scl_runtime_device(rt)->name);
+               o.sh.backward ? "forward+backward" : "forward", o.sh.spec, (long long)o.n, o.sh.heads,
+               o.sh.kv_heads, o.dim, o.sh.block, o.dtype == SCL_F16 ? "f16" : "f32", P,
+               scl_runtime_device(rt)->name);
     double dist = -1, single = -1;
     if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single)) != CLI_OK) goto done;
     if (rank == 0)

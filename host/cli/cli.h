@@ -72,5 +72,22 @@ int cli_select_device(const char *cmd, const char *device, scl_device_info *out,
         {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},                          \
         {"dout", required_argument, NULL, 'G'}, {"dq", required_argument, NULL, 'Q'},                        \
         {"dk", required_argument, NULL, 'K'}, {"dv", required_argument, NULL, 'V'},
+/* bench: the problem (--seq, --dim, --reps and --dtype take the bounds and types of their command). */
+#define CLI_BENCH_OPTIONS                                                                                    \
+    {"pattern", required_argument, NULL, 'p'}, {"seq", required_argument, NULL, 'n'},                        \
+        {"block", required_argument, NULL, 'b'}, {"heads", required_argument, NULL, 'H'},                    \
+        {"kv-heads", required_argument, NULL, 'K'}, {"dim", required_argument, NULL, 'd'},                   \
+        {"batch", required_argument, NULL, 'B'}, {"dtype", required_argument, NULL, 't'},                    \
+        {"reps", required_argument, NULL, 'r'}, {"device", required_argument, NULL, 'D'},                    \
+        {"backward", no_argument, NULL, 'w'}, {"help", no_argument, NULL, 'h'},
+/* The bench options both forms read alike: --pattern, --device, --block, --heads, --kv-heads,
+ * --batch and --backward. */
+typedef struct cli_bench_shared {
+    const char *spec, *dev;
+    int block, heads, kv_heads, batch, backward;
+} cli_bench_shared;
+/* One option (getopt_long's code c, its value arg) into *s: 1 taken, 0 its value refused (error
+ * printed), -1 not one of those. */
+int cli_bench_option(const char *cmd, int c, const char *arg, cli_bench_shared *s);
 
 #endif

@@ -158,3 +158,28 @@ int cli_select_device(const char *cmd, const char *device, scl_device_info *out,
     if (st == SCL_OK || (st == SCL_ERR_NO_DEVICE && !from)) return CLI_OK;
     return selection_error(cmd, st, from, msg);
 }
+
+int cli_bench_option(const char *cmd, int c, const char *arg, cli_bench_shared *s)
+{
+    switch (c) {
+    case 'p':
+        s->spec = arg;
+        return 1;
+    case 'D':
+        s->dev = arg;
+        return 1;
+    case 'b':
+        return cli_parse_int(cmd, "--block", arg, 8, 256, &s->block);
+    case 'H':
+        return cli_parse_int(cmd, "--heads", arg, 1, 65536, &s->heads);
+    case 'K':
+        return cli_parse_int(cmd, "--kv-heads", arg, 1, 65536, &s->kv_heads);
+    case 'B':
+        return cli_parse_int(cmd, "--batch", arg, 1, 65536, &s->batch);
+    case 'w':
+        s->backward = 1;
+        return 1;
+    default:
+        return -1;
+    }
+}

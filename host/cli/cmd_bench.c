@@ -49,10 +49,10 @@ static void usage(void)
 /* ---- Options ------------------------------------------------------------------------------ */
 
 typedef struct bench_opts {
-    const char *spec, *dev;
+    cli_bench_shared sh; /* --pattern, --device, --block, --heads, --kv-heads, --batch, --backward */
     int64_t seq, kv_seq;
-    int block, heads, kv_heads, dim, batch, reps;
-    int json, baselines, peak, backward, profile;
+    int dim, reps;
+    int json, baselines, peak, profile;
     scl_decompose_mode mode;
     scl_dtype dt;
 } bench_opts;
@@ -69,57 +69,27 @@ static bool parse_decompose(const char *text, scl_decompose_mode *mode)
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, bench_opts *o)
 {
-    static const struct option opts[] = {{"pattern", required_argument, NULL, 'p'},
-                                         {"seq", required_argument, NULL, 'n'},
-                                         {"kv-seq", required_argument, NULL, 'm'},
-                                         {"block", required_argument, NULL, 'b'},
-                                         {"heads", required_argument, NULL, 'H'},
-                                         {"kv-heads", required_argument, NULL, 'K'},
-                                         {"dim", required_argument, NULL, 'd'},
-                                         {"batch", required_argument, NULL, 'B'},
-                                         {"dtype", required_argument, NULL, 't'},
-                                         {"reps", required_argument, NULL, 'r'},
-                                         {"device", required_argument, NULL, 'D'},
+    static const struct option opts[] = {CLI_BENCH_OPTIONS{"kv-seq", required_argument, NULL, 'm'},
                                          {"no-baselines", no_argument, NULL, 'x'},
                                          {"no-peak", no_argument, NULL, 'P'},
                                          {"json", no_argument, NULL, 'j'},
-                                         {"backward", no_argument, NULL, 'w'},
                                          {"decompose", required_argument, NULL, 'c'},
                                          {"profile", no_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {0}};
     int c;
     opterr = 0;
     optind = 1;
     for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        bool ok = true;
+        int ok = 1;
         switch (c) {
-        case 'p':
-            o->spec = optarg;
-            break;
-        case 'D':
-            o->dev = optarg;
-            break;
         case 'n':
             ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 30, &o->seq);
             break;
         case 'm':
             ok = cli_parse_i64(CMD, "--kv-seq", optarg, 1, 1 << 30, &o->kv_seq);
             break;
-        case 'b':
-            ok = cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block);
-            break;
-        case 'H':
-            ok = cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
-            break;
-        case 'K':
-            ok = cli_parse_int(CMD, "--kv-heads", optarg, 1, 65536, &o->kv_heads);
-            break;
         case 'd':
             ok = cli_parse_int(CMD, "--dim", optarg, 1, 4096, &o->dim);
-            break;
-        case 'B':
-            ok = cli_parse_int(CMD, "--batch", optarg, 1, 65536, &o->batch);
             break;
         case 'r':
             ok = cli_parse_int(CMD, "--reps", optarg, 1, 100000, &o->reps);
@@ -139,9 +109,6 @@ static int parse(int argc, char **argv, bench_opts *o)
         case 'j':
             o->json = 1;
             break;
-        case 'w':
-            o->backward = 1;
-            break;
         case 'F':
             o->profile = 1;
             break;
@@ -149,12 +116,12 @@ static int parse(int argc, char **argv, bench_opts *o)
             usage();
             return CLI_OK;
         default:
-            return cli_refused(CMD, argv, before);
+            if ((ok = cli_bench_option(CMD, c, optarg, &o->sh)) < 0) return cli_refused(CMD, argv, before);
         }
         if (!ok) return CLI_USAGE;
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!o->spec || !o->seq || !o->block || !o->dim)
+    if (!o->sh.spec || !o->seq || !o->sh.block || !o->dim)
         return cli_error(CMD, CLI_USAGE, "--pattern, --seq, --block and --dim are required (see --help)");
     return -1;
 }
@@ -195,7 +162,7 @@ static void print_profile(scl_plan *plan, const bench_buffers *b, int backward, 
 
 static void set_flops(const bench_opts *o, bench_state *s)
 {
-    double dense_pairs = (double)o->batch * o->heads * (double)s->norm.seq_q * (double)s->norm.seq_k;
+    double dense_pairs = (double)o->sh.batch * o->sh.heads * (double)s->norm.seq_q * (double)s->norm.seq_k;
     s->sparse.flops = 4.0 * o->dim * s->ps.allowed_pairs;
     s->dense_t.flops = s->blast.flops = 4.0 * o->dim * dense_pairs;
     s->bwd.flops = BENCH_BWD_FLOP_RATIO * s->sparse.flops;
@@ -210,20 +177,20 @@ static void set_flops(const bench_opts *o, bench_state *s)
 /* The runtime, the plan and the input buffers; a CLI exit code. */
 static int setup(const bench_opts *o, const scl_plan_options *popt, bench_state *s)
 {
-    s->shape = (scl_shape){o->batch, o->heads, o->kv_heads, o->seq,         o->kv_seq,
-                           o->dim,   o->block, 0.0f,        SCL_LAYOUT_BHND};
-    int rc = cli_runtime_create(CMD, o->dev, &s->rt);
+    s->shape = (scl_shape){o->sh.batch, o->sh.heads, o->sh.kv_heads, o->seq,         o->kv_seq,
+                           o->dim,      o->sh.block, 0.0f,           SCL_LAYOUT_BHND};
+    int rc = cli_runtime_create(CMD, o->sh.dev, &s->rt);
     if (rc != CLI_OK) return rc;
     scl_status st;
-    if ((st = scl_pattern_create(s->rt, o->spec, &s->pat)) != SCL_OK ||
+    if ((st = scl_pattern_create(s->rt, o->sh.spec, &s->pat)) != SCL_OK ||
         (st = scl_plan_create_with_options(s->rt, s->pat, &s->shape, o->dt, popt, &s->plan)))
         return cli_error(CMD,
                          st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
                          "%s", scl_last_error_message(s->rt));
     s->norm = s->shape;
-    if (!s->norm.kv_heads) s->norm.kv_heads = o->heads;
+    if (!s->norm.kv_heads) s->norm.kv_heads = o->sh.heads;
     if (!s->norm.seq_k) s->norm.seq_k = o->seq;
-    if (bench_make_buffers(s->rt, &s->norm, o->dt, o->backward, &s->bufs) != SCL_OK)
+    if (bench_make_buffers(s->rt, &s->norm, o->dt, o->sh.backward, &s->bufs) != SCL_OK)
         return cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(s->rt));
     scl_plan_get_stats(s->plan, &s->ps);
     return CLI_OK;
@@ -238,7 +205,7 @@ static void run_baselines(const bench_opts *o, scl_plan_options *popt, bench_sta
         popt->decompose = SCL_DECOMPOSE_OFF;
         if (scl_plan_create_with_options(s->rt, s->pat, &s->shape, o->dt, popt, &s->plain) == SCL_OK) {
             bench_time_forward(s->plain, &s->bufs, 2, o->reps, 0, &s->lut);
-            if (o->backward && s->lut.ran)
+            if (o->sh.backward && s->lut.ran)
                 bench_time_backward(s->plain, &s->bufs, 2, o->reps, 0, &s->lbwd, &s->lboth);
         }
         if (!s->lut.ran) snprintf(s->lut.note, sizeof s->lut.note, "%s", scl_last_error_message(s->rt));
@@ -247,12 +214,12 @@ static void run_baselines(const bench_opts *o, scl_plan_options *popt, bench_sta
     if (scl_pattern_create(s->rt, "dense", &s->dense_pat) == SCL_OK &&
         scl_plan_create(s->rt, s->dense_pat, &s->shape, o->dt, &s->dense) == SCL_OK) {
         bench_time_forward(s->dense, &s->bufs, 2, o->reps, 0, &s->dense_t);
-        if (o->backward && s->dense_t.ran)
+        if (o->sh.backward && s->dense_t.ran)
             bench_time_backward(s->dense, &s->bufs, 2, o->reps, 0, &s->dbwd, &s->dboth);
     }
     if (!s->dense_t.ran)
         snprintf(s->dense_t.note, sizeof s->dense_t.note, "%s", scl_last_error_message(s->rt));
-    if (o->backward && !s->dbwd.ran && !s->dbwd.note[0])
+    if (o->sh.backward && !s->dbwd.ran && !s->dbwd.note[0])
         snprintf(s->dbwd.note, sizeof s->dbwd.note, "%s", s->dense_t.note);
     if (!o->json) fprintf(stderr, "bench: timing CLBlast baseline...\n");
     if (o->dt != SCL_F32)
@@ -270,15 +237,15 @@ static int run(const bench_opts *o, bench_state *s)
     popt.decompose = o->mode;
     int rc = setup(o, &popt, s);
     if (rc != CLI_OK) return rc;
-    if (!o->json) fprintf(stderr, "bench: timing '%s' (%d+2 runs)...\n", o->spec, o->reps);
+    if (!o->json) fprintf(stderr, "bench: timing '%s' (%d+2 runs)...\n", o->sh.spec, o->reps);
     if (bench_time_forward(s->plan, &s->bufs, 2, o->reps, 0, &s->sparse) != SCL_OK)
         return cli_error(CMD, CLI_FAILED, "%s", scl_last_error_message(s->rt));
     set_flops(o, s);
-    if (o->backward) {
+    if (o->sh.backward) {
         if (!o->json) fprintf(stderr, "bench: timing the backward pass...\n");
         bench_time_backward(s->plan, &s->bufs, 2, o->reps, 0, &s->bwd, &s->both);
     }
-    if (o->profile) print_profile(s->plan, &s->bufs, o->backward, o->json ? stderr : stdout);
+    if (o->profile) print_profile(s->plan, &s->bufs, o->sh.backward, o->json ? stderr : stdout);
     if (o->baselines) {
         run_baselines(o, &popt, s);
     } else {
@@ -321,14 +288,14 @@ static void json_plan(cJSON *root, const bench_opts *o, const bench_state *s)
     cJSON_AddStringToObject(root, "platform", di->platform_name);
     cJSON_AddStringToObject(root, "driver", di->driver_version);
     cJSON_AddStringToObject(root, "version", scl_version());
-    cJSON_AddStringToObject(root, "pattern", o->spec);
-    cJSON_AddNumberToObject(root, "batch", o->batch);
-    cJSON_AddNumberToObject(root, "heads", o->heads);
+    cJSON_AddStringToObject(root, "pattern", o->sh.spec);
+    cJSON_AddNumberToObject(root, "batch", o->sh.batch);
+    cJSON_AddNumberToObject(root, "heads", o->sh.heads);
     cJSON_AddNumberToObject(root, "kv_heads", s->norm.kv_heads);
     cJSON_AddNumberToObject(root, "seq_q", (double)s->norm.seq_q);
     cJSON_AddNumberToObject(root, "seq_k", (double)s->norm.seq_k);
     cJSON_AddNumberToObject(root, "dim", o->dim);
-    cJSON_AddNumberToObject(root, "block", o->block);
+    cJSON_AddNumberToObject(root, "block", o->sh.block);
     cJSON_AddStringToObject(root, "dtype", scl_dtype_name(o->dt));
     cJSON_AddNumberToObject(root, "reps", o->reps);
     cJSON_AddNumberToObject(root, "density", s->ps.density);
@@ -360,7 +327,7 @@ static void json_timings(cJSON *root, const bench_opts *o, const bench_state *s)
         if (s->lut.ran)
             cJSON_AddNumberToObject(root, "decomposed_speedup_over_block_lut",
                                     s->lut.median / s->sparse.median);
-        if (o->backward) {
+        if (o->sh.backward) {
             add_timing(root, "block_lut_backward", &s->lbwd, s);
             if (s->lbwd.ran && s->bwd.ran)
                 cJSON_AddNumberToObject(root, "decomposed_backward_speedup_over_block_lut",
@@ -376,7 +343,7 @@ static void json_timings(cJSON *root, const bench_opts *o, const bench_state *s)
     if (s->blast.ran && s->dense_t.ran)
         cJSON_AddNumberToObject(root, "dense_fused_speedup_over_clblast",
                                 s->blast.median / s->dense_t.median);
-    if (o->backward) {
+    if (o->sh.backward) {
         add_timing(root, "backward", &s->bwd, s);
         add_timing(root, "forward_backward", &s->both, s);
         add_timing(root, "dense_fused_backward", &s->dbwd, s);
@@ -417,10 +384,10 @@ static void print_plan(const bench_opts *o, const bench_state *s)
     const scl_device_info *di = scl_runtime_device(s->rt);
     const scl_plan_stats *ps = &s->ps;
     printf("device   %s (%s)\n", di->name, di->driver_version);
-    printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", o->batch, o->heads,
-           s->norm.kv_heads, (long long)s->norm.seq_q, (long long)s->norm.seq_k, o->dim, o->block,
+    printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", o->sh.batch, o->sh.heads,
+           s->norm.kv_heads, (long long)s->norm.seq_q, (long long)s->norm.seq_k, o->dim, o->sh.block,
            scl_dtype_name(o->dt));
-    printf("pattern  '%s': density %.4f, block density %.4f\n", o->spec, ps->density, ps->block_density);
+    printf("pattern  '%s': density %.4f, block density %.4f\n", o->sh.spec, ps->density, ps->block_density);
     if (ps->components > 0)
         printf("plan     decomposed into %d components: %.4g computed / allowed pairs (sparsecl pattern "
                "--explain)\n",
@@ -444,7 +411,7 @@ static void print_text(const bench_opts *o, const bench_state *s)
     if (s->ps.components > 0) print_row("sparse block LUT", &s->lut, pk);
     print_row("dense fused", &s->dense_t, pk);
     print_row("dense CLBlast", &s->blast, pk);
-    if (o->backward) {
+    if (o->sh.backward) {
         print_row("sparse backward", &s->bwd, pk);
         print_row("sparse fwd+bwd", &s->both, pk);
         if (s->ps.components > 0) print_row("block LUT backward", &s->lbwd, pk);
@@ -489,8 +456,7 @@ int cmd_bench(int argc, char **argv)
         if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_bench(argc, argv);
 #endif
     if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
-    bench_opts o = {.heads = 1,
-                    .batch = 1,
+    bench_opts o = {.sh = {.heads = 1, .batch = 1},
                     .reps = 10,
                     .baselines = 1,
                     .peak = 1,
