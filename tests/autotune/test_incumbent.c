@@ -96,6 +96,33 @@ static bool pick_incumbent(scl_runtime *rt, const at_params *def, at_params *out
     return ok;
 }
 
+/* How many of the entry's measured points are one step from `from` in one searched dimension. */
+static int neighbours_of(scl_runtime *rt, const cJSON *entry, const at_params *from, int *total)
+{
+    scl_param_context pc;
+    scl_param_context_init(&pc, scl_runtime_device(rt), 32, 32);
+    at_kspace sp;
+    *total = 0;
+    if (at_kspace_build(&scl_fwd_simt_schema, &pc, SCL_FAMILY_CPU, NULL, &sp) != 0) return 0;
+    int f = at_kspace_find(&sp, from), near = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(entry, "measured"))
+    {
+        at_params p;
+        int i = scl_params_from_json(&scl_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)
+                    ? at_kspace_find(&sp, &p)
+                    : -1;
+        (*total)++;
+        if (i < 0 || f < 0) continue;
+        int steps = 0;
+        for (int d = 0; d < sp.n_dims; d++)
+            steps += abs(sp.space.points[i].v[d] - sp.space.points[f].v[d]);
+        near += steps == 1;
+    }
+    at_kspace_free(&sp);
+    return near;
+}
+
 static void test_rule(scl_runtime *rt)
 {
     const scl_device_info *dev = scl_runtime_device(rt);
@@ -160,6 +187,9 @@ static void test_rule(scl_runtime *rt)
             cJSON_GetObjectItemCaseSensitive(e, "incumbent"),
         "the winner is written with its speed-up over the incumbent (%.2f)",
         cJSON_IsNumber(sp) ? sp->valuedouble : 0);
+    int total = 0, near = e ? neighbours_of(rt, e, &f.incumbent, &total) : 0;
+    CHECK(total == 3 && near == 3, "the local search started from the incumbent: %d of %d points next to it",
+          near, total);
     cJSON_Delete(db);
 
     /* 4. No entry anywhere: the incumbent is the defaults; a candidate within noise writes nothing. */
