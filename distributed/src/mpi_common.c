@@ -176,3 +176,30 @@ scl_status scl_mpi_runtime_create(MPI_Comm comm, const char *selector, scl_runti
     if (msg && msg_len) snprintf(msg, msg_len, "%s", err);
     return s;
 }
+
+void smpi_rows_counts(scl_mpi_plan *p, smpi_rows *x)
+{
+    const int P = p->size;
+    x->sc = calloc((size_t)P * 4, sizeof *x->sc), x->sb = x->rb = NULL;
+    if (!x->sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
+    x->sd = x->sc + P, x->rc = x->sc + 2 * P, x->rd = x->sc + 3 * P;
+}
+
+scl_status smpi_rows_buffers(scl_mpi_plan *p, smpi_rows *x, size_t row_bytes)
+{
+    const int P = p->size;
+    for (int s = 0, so = 0, ro = 0; s < P; s++)
+        x->sd[s] = so, x->rd[s] = ro, so += x->sc[s], ro += x->rc[s];
+    size_t ns = (size_t)(x->sd[P - 1] + x->sc[P - 1]), nr = (size_t)(x->rd[P - 1] + x->rc[P - 1]);
+    x->sb = malloc(ns * row_bytes + 1), x->rb = malloc(nr * row_bytes + 1);
+    scl_status st = SCL_OK;
+    if (!x->sb || !x->rb) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", ns + nr);
+    return smpi_agree(p, st, p->err); /* all ranks enter the exchange or none */
+}
+
+void smpi_rows_free(smpi_rows *x)
+{
+    free(x->sb);
+    free(x->rb);
+    free(x->sc);
+}

@@ -60,6 +60,19 @@ cl_mem smpi_buffer(scl_mpi_plan *p, size_t bytes, scl_status *st);
 scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *scount, const int *sdispl,
                                void *recv, const int *rcount, const int *rdispl, size_t row_bytes);
 
+/* The host side of one exchange of rows, shared by both plans: per rank the send and receive counts
+ * (sc, rc: the caller fills them) and displacements (sd, rd), in rows, and the packed buffers. */
+typedef struct smpi_rows {
+    int *sc, *sd, *rc, *rd;
+    char *sb, *rb;
+} smpi_rows;
+/* Zeroed counts and displacements for the plan's P ranks (MPI_Abort when even they cannot be had). */
+void smpi_rows_counts(scl_mpi_plan *p, smpi_rows *x);
+/* The displacements from the counts, then the buffers of rows of `row_bytes` bytes; agreed: every
+ * rank goes on to the exchange (SCL_OK) or none does. */
+scl_status smpi_rows_buffers(scl_mpi_plan *p, smpi_rows *x, size_t row_bytes);
+void smpi_rows_free(smpi_rows *x);
+
 /* MPI_Neighbor_alltoallv over a graph communicator, with counts and displacements (in rows)
  * given for every rank of the plan (only the neighbours' are used). Counts the bytes. */
 scl_status smpi_neighbor_rows(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,

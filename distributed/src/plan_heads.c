@@ -14,22 +14,19 @@ static scl_status exchange(scl_mpi_plan *p, const void *in, void *out, int x, co
 {
     const int P = p->size, me = p->rank, B = p->shape.batch;
     const int64_t N = p->shape.seq_q, n_me = p->len[me];
-    int *sc = calloc((size_t)P * 4, sizeof *sc), *sd = sc + P, *rc = sc + 2 * P, *rd = sc + 3 * P;
-    if (!sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
-    for (int s = 0, so = 0, ro = 0; s < P; s++) {
+    smpi_rows xr;
+    smpi_rows_counts(p, &xr);
+    for (int s = 0; s < P; s++) {
         int64_t send = to_heads ? (int64_t)B * xn[s] * n_me : (int64_t)B * xn[me] * p->len[s];
         int64_t recv = to_heads ? (int64_t)B * xn[me] * p->len[s] : (int64_t)B * xn[s] * n_me;
-        sc[s] = (int)send, rc[s] = (int)recv, sd[s] = so, rd[s] = ro;
-        so += sc[s], ro += rc[s];
+        xr.sc[s] = (int)send, xr.rc[s] = (int)recv;
     }
-    size_t total_s = (size_t)(sd[P - 1] + sc[P - 1]), total_r = (size_t)(rd[P - 1] + rc[P - 1]);
-    char *sb = malloc(total_s * row_bytes + 1), *rb = malloc(total_r * row_bytes + 1);
     const char *src = in;
     char *dst = out;
-    scl_status st = SCL_OK;
-    if (!sb || !rb)
-        st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", total_s + total_r);
-    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done; /* all ranks enter the all-to-all or none */
+    scl_status st = smpi_rows_buffers(p, &xr, row_bytes);
+    const int *sc = xr.sc, *sd = xr.sd, *rc = xr.rc, *rd = xr.rd;
+    char *sb = xr.sb, *rb = xr.rb;
+    if (st != SCL_OK) goto done;
     /* Pack in (destination, batch, head, row) order: each (batch, head) run of rows is contiguous
      * on both sides, so packing and unpacking are one memcpy per run. */
     for (int s = 0, o = 0; s < P; s++)
@@ -53,9 +50,7 @@ static scl_status exchange(scl_mpi_plan *p, const void *in, void *out, int x, co
                 o += (int)rows;
             }
 done:
-    free(sb);
-    free(rb);
-    free(sc);
+    smpi_rows_free(&xr);
     return st;
 }
 

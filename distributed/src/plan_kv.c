@@ -78,19 +78,18 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
 {
     const int P = p->size, me = p->rank;
     const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
-    int *sc = calloc((size_t)P * 4, sizeof *sc), *sd = sc + P, *rc = sc + 2 * P, *rd = sc + 3 * P;
-    if (!sc) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
-    for (int s = 0, so = 0, ro = 0; s < P; s++) {
+    smpi_rows xr;
+    smpi_rows_counts(p, &xr);
+    for (int s = 0; s < P; s++) {
         int64_t give = s == me && !reverse ? 0 : fetched(p, s, me),
                 take = s == me && !reverse ? 0 : fetched(p, me, s);
-        sc[s] = (int)(BX * (reverse ? take : give)), rc[s] = (int)(BX * (reverse ? give : take));
-        sd[s] = so, rd[s] = ro, so += sc[s], ro += rc[s];
+        xr.sc[s] = (int)(BX * (reverse ? take : give)), xr.rc[s] = (int)(BX * (reverse ? give : take));
     }
-    size_t ns = (size_t)(sd[P - 1] + sc[P - 1]), nr = (size_t)(rd[P - 1] + rc[P - 1]);
-    char *sb = malloc(ns * row + 1), *rb = malloc(nr * row + 1), *sh = shard, *fr = frame;
-    scl_status st = SCL_OK;
-    if (!sb || !rb) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "exchange buffers of %zu rows", ns + nr);
-    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done; /* all ranks enter the all-to-all or none */
+    char *sh = shard, *fr = frame;
+    scl_status st = smpi_rows_buffers(p, &xr, row);
+    const int *sc = xr.sc, *sd = xr.sd, *rc = xr.rc, *rd = xr.rd;
+    char *sb = xr.sb, *rb = xr.rb;
+    if (st != SCL_OK) goto done;
     for (int s = 0, o = 0; s < P; s++) {
         if (s == me && !reverse) continue; /* forward: a rank's own keys are copied on its device */
         int r = reverse ? me : s, owner = reverse ? s : me;
@@ -120,9 +119,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
             }
     }
 done:
-    free(sb);
-    free(rb);
-    free(sc);
+    smpi_rows_free(&xr);
     return st;
 }
 
