@@ -205,7 +205,9 @@ static bool entry_is(const cJSON *e, const scl_param_schema *k, int d, int block
     const cJSON *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "block");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-    const char *variant = cJSON_IsString(var) ? var->valuestring : "simt";
+    /* No variant (databases from before variants), or an empty one, is the portable kernel's: the
+     * same rule as scl_schema_find. */
+    const char *variant = cJSON_IsString(var) && var->valuestring[0] ? var->valuestring : "simt";
     return cJSON_IsString(kn) && strcmp(kn->valuestring, k->kernel) == 0 && strcmp(variant, k->variant) == 0 &&
            cJSON_IsNumber(hd) && hd->valueint == d &&
            cJSON_IsNumber(b) && b->valueint == block && cJSON_IsString(t) &&
