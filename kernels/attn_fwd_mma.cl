@@ -239,6 +239,10 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         SCL_UNROLL
         for (int j = 0; j < DT; j++) acc[mi][j] = (float4)(0.0f);
 
+    /* The next tile's first key, read one tile ahead: its cp.async does not wait on the load. */
+#if STAGES == 2
+    long k_next = n_tiles > 1 ? TILE_K0(1) : 0;
+#endif
     for (int t = 0; t < n_tiles; t++) {
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
         const int mid = row_mask[e];
@@ -248,11 +252,11 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             barrier(CLK_LOCAL_MEM_FENCE); /* ... everyone's, and tile t-1's buffers are free */
         }
         if (t + 1 < n_tiles) {
-            const long k1 = TILE_K0(t + 1);
-            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp + k1 * D, lid);
-            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp + k1 * D, lid);
+            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp + k_next * D, lid);
+            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp + k_next * D, lid);
         }
         scl_cp_commit();
+        k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;
         __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + (t & 1) * KV_TILE;
 #else
         load_tile(vs, vpp + (long)(col_idx[e] * BLOCK + kt0) * D, lid); /* V[t] during S = QK^T */

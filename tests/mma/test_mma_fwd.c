@@ -169,6 +169,10 @@ static prog_entry progs[64];
 static int n_progs;
 static int use_ptx, verbose;
 static const char *extra_opts = ""; /* appended to the build options (timing experiments) */
+/* "maxnreg=N" (.maxnreg), "minctas=N" (.minnctapersm), "sm90a" (.target sm_90a), "wgfence" (a
+ * wgmma.fence at entry: is Hopper's wgmma reachable this way?), comma-separated */
+static const char *ptx_patch = "";
+static char *ptx_dump_path; /* SCL_MMA_PTX_DUMP: the PTX of every program, appended */
 static FILE *build_log_file;
 
 static void build_opts(char *buf, size_t n, int d, int block, int bf16, const mma_params *p)
@@ -177,6 +181,72 @@ static void build_opts(char *buf, size_t n, int d, int block, int bf16, const mm
              "-DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DWARPS=%d -DSTAGES=%d -DQREG=%d -DSWIZZLE=%d -D%s%s%s", d,
              block, p->bq, p->bk, p->warps, p->stages, p->qreg, p->swizzle, bf16 ? "SCL_BF16" : "SCL_F16",
              use_ptx ? " -DSCL_MMA_PTX -cl-nv-verbose" : "", extra_opts);
+    if (*ptx_patch) snprintf(buf + strlen(buf), n - strlen(buf), " -DSCL_PTX_PATCH_%s", ptx_patch);
+}
+
+/* Timing experiments only: PTX directives the OpenCL compiler cannot be asked for, patched into the
+ * program's PTX (NVIDIA returns PTX as the program binary) and JIT-compiled again from it. */
+static cl_program repatch_ptx(cl_program prog, scl_runtime *rt, const char *patch)
+{
+    cl_device_id dev = scl_runtime_device(rt)->device;
+    size_t sz = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof sz, &sz, NULL) != CL_SUCCESS || !sz) return NULL;
+    char *bin = calloc(sz + 1, 1), *out = calloc(sz + 1024, 1);
+    unsigned char *bins[1] = {(unsigned char *)bin};
+    cl_program np = NULL;
+    if (!bin || !out || clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) goto done;
+    const char *ent = strstr(bin, ".entry attn_fwd_mma(");
+    const char *close = ent ? strstr(ent, "\n)") : NULL;
+    if (!close) goto done;
+    const char *after = strchr(close + 1, '\n');
+    if (!after) goto done;
+    after++;
+    char dirs[256] = "";
+    int v;
+    const char *q;
+    if ((q = strstr(patch, "maxnreg=")) && sscanf(q, "maxnreg=%d", &v) == 1)
+        snprintf(dirs + strlen(dirs), sizeof dirs - strlen(dirs), ".maxnreg %d\n", v);
+    if ((q = strstr(patch, "minctas=")) && sscanf(q, "minctas=%d", &v) == 1)
+        snprintf(dirs + strlen(dirs), sizeof dirs - strlen(dirs), ".minnctapersm %d\n", v);
+    size_t head = (size_t)(after - bin);
+    memcpy(out, bin, head);
+    strcpy(out + head, dirs);
+    strcat(out, after);
+    if (strstr(patch, "wgfence")) { /* does ptxas take a Hopper wgmma instruction from here? */
+        char *body = strstr(out + head, "\n{\n");
+        if (body) {
+            static const char ins[] = "\twgmma.fence.sync.aligned;\n";
+            body += 3;
+            memmove(body + sizeof ins - 1, body, strlen(body) + 1);
+            memcpy(body, ins, sizeof ins - 1);
+        }
+    }
+    if (strstr(patch, "sm90a")) {
+        char *t = strstr(out, ".target sm_90");
+        if (t && t[13] != 'a') {
+            memmove(t + 14, t + 13, strlen(t + 13) + 1);
+            t[13] = 'a';
+        }
+    }
+    if (ptx_dump_path) {
+        FILE *f = fopen(ptx_dump_path, "a");
+        if (f) fprintf(f, "// ===== patched (%s)\n%s\n", patch, out), fclose(f);
+    }
+    size_t len = strlen(out);
+    const unsigned char *src = (const unsigned char *)out;
+    cl_int st = 0, err = 0;
+    np = clCreateProgramWithBinary(scl_runtime_context(rt), 1, &dev, &len, &src, &st, &err);
+    if (np && clBuildProgram(np, 1, &dev, "-cl-nv-verbose", NULL, NULL) != CL_SUCCESS) {
+        char log[4096] = "";
+        clGetProgramBuildInfo(np, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+        printf("patched PTX (%s) does not build: %s\n", patch, log);
+        clReleaseProgram(np);
+        np = NULL;
+    }
+done:
+    free(bin);
+    free(out);
+    return np;
 }
 
 static prog_entry *get_program(scl_runtime *rt, const char *opts)
@@ -199,8 +269,28 @@ static prog_entry *get_program(scl_runtime *rt, const char *opts)
         CHECK(0, "build '%s': %s", opts, scl_last_error_message(rt));
         return NULL;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     cl_device_id dev = scl_runtime_device(rt)->device;
+    if (ptx_dump_path && !*ptx_patch) {
+        size_t sz = 0;
+        clGetProgramInfo(e->prog, CL_PROGRAM_BINARY_SIZES, sizeof sz, &sz, NULL);
+        char *bin = calloc(sz + 1, 1);
+        unsigned char *bins[1] = {(unsigned char *)bin};
+        FILE *f = bin ? fopen(ptx_dump_path, "a") : NULL;
+        if (f && clGetProgramInfo(e->prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+            fprintf(f, "// ===== %s\n%s\n", opts, bin);
+        if (f) fclose(f);
+        free(bin);
+    }
+    if (*ptx_patch && use_ptx) {
+        cl_program np = repatch_ptx(e->prog, rt, ptx_patch);
+        clReleaseProgram(e->prog);
+        e->prog = np;
+        if (!np) {
+            CHECK(0, "PTX patch '%s' failed for '%s'", ptx_patch, opts);
+            return NULL;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     size_t ls = 0;
     clGetProgramBuildInfo(e->prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &ls);
     char *log = calloc(ls + 1, 1);
@@ -593,7 +683,7 @@ static double bench_case(scl_runtime *rt, const mcase *c, const mma_params *p_in
             int bad;
             compare(c, &r, &t, 48, &eo, &el, &bad);
             const double tol = c->bf16 ? TOL_BF16 : TOL_F16;
-            if (!*extra_opts) /* ablations compute wrong results on purpose */
+            if (!strstr(extra_opts, "ABLATE")) /* ablations compute wrong results on purpose */
                 CHECK(eo <= tol && el <= TOL_LSE && !bad, "bench %s %s: O err %.3g LSE err %.3g", tag,
                       c->spec, eo, el);
             printf("| %s | %s | %s | %d | %d | %.4f | %d,%d,%d,%d,%d,%d | %.3f | %.3f | %.1f | %.2e |\n", tag,
@@ -649,6 +739,7 @@ int main(int argc, char **argv)
     verbose = getenv("SCL_MMA_VERBOSE") && *getenv("SCL_MMA_VERBOSE") == '1';
     const char *blog = getenv("SCL_MMA_BUILD_LOG");
     if (blog && *blog) build_log_file = fopen(blog, "w");
+    ptx_dump_path = getenv("SCL_MMA_PTX_DUMP");
     scl_runtime *rt = NULL;
     if (scl_runtime_create(NULL, &rt) != SCL_OK) {
         fprintf(stderr, "test_mma_fwd: no OpenCL device: %s\n", rt ? scl_last_error_message(rt) : "");
@@ -789,6 +880,29 @@ int main(int argc, char **argv)
             bench_case(rt, &c, &best[di], "ldsm-laneid", json);
             extra_opts = "";
         }
+    }
+    const char *exps = getenv("SCL_MMA_EXPERIMENTS"); /* "tag|extra build options|PTX patch;..." */
+    if (exps && *exps) {
+        printf("\nexperiments (dense and causal, N = 16384, H = 16, bf16, block 128, best tiles)\n");
+        bench_header();
+        char buf[2048], ex[512];
+        snprintf(buf, sizeof buf, "%s", exps);
+        char *save = NULL;
+        for (char *it = strtok_r(buf, ";", &save); it; it = strtok_r(NULL, ";", &save)) {
+            char *f1 = strchr(it, '|'), *f2 = f1 ? strchr(f1 + 1, '|') : NULL;
+            if (f1) *f1++ = 0;
+            if (f2) *f2++ = 0;
+            snprintf(ex, sizeof ex, "%s%s", f1 && *f1 ? " " : "", f1 ? f1 : "");
+            extra_opts = ex;
+            ptx_patch = f2 ? f2 : "";
+            for (int di = 0; di < 2; di++)
+                for (int pi = 0; pi < 2; pi++) {
+                    const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, 128, 1, 0};
+                    bench_case(rt, &c, &best[di], it, json);
+                }
+        }
+        extra_opts = "";
+        ptx_patch = "";
     }
     if (bench && *bench == '1') {
         static const char *pats[] = {"dense", "causal", "local(256)", "causal & strided(128)"};
