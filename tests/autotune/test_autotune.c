@@ -9,6 +9,8 @@
 #include "space.h"
 #include "tuner.h"
 #include "tuning_db_write.h"
+#include "tune_env.h"
+#include "../test_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -224,15 +226,8 @@ static void write_db(const scl_device_info *dev, const char *dir, int block, con
 static void test_database(scl_runtime *rt)
 {
     const scl_device_info *dev = scl_runtime_device(rt);
-    char user[512], shipped[512], msg[512], src[1400];
-    snprintf(user, sizeof user, "%s/cache", work);
-    snprintf(shipped, sizeof shipped, "%s/shipped", work);
-    mkdir(user, 0755);
-    setenv("SPARSECL_CACHE_DIR", user, 1);
-    setenv("SPARSECL_TUNING_DIR", shipped, 1);
-    setenv("SPARSECL_SHIPPED_TUNING", "off", 1); /* only the databases this test writes */
-    char user_tuning[600];
-    snprintf(user_tuning, sizeof user_tuning, "%s/tuning", user);
+    char user[600], shipped[600], user_tuning[600], msg[512], src[1400];
+    tuning_sandbox(work, "shipped", user, shipped, user_tuning, sizeof user);
 
     scl_param_context pc;
     scl_param_context_init(&pc, dev, 64, 64);
@@ -344,18 +339,10 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     char db[700];
     snprintf(db, sizeof db, "%s/tuned.json", work);
     remove(db);
-    at_tune_options o = {0};
-    o.head_dim = 32;
-    o.block = 32;
-    o.dtype = SCL_F32;
+    at_tune_options o = short_tune(db, 1); /* the CPU-style space: ri is one of its dimensions */
     o.strategy = AT_EXHAUSTIVE;
     o.max_evals = 6;
     o.seq = 256;
-    o.heads = 1;
-    o.reps = 1;
-    o.db_path = db;
-    o.family = 0; /* the CPU-style space: ri is one of its dimensions */
-    o.seed = 1;
     fake_timing fake;
     fake_for(rt, &scl_fwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
@@ -420,19 +407,8 @@ static void test_bwd_tuner(scl_runtime *rt)
     char db[700], msg[512];
     snprintf(db, sizeof db, "%s/tuned-bwd.json", work);
     remove(db);
-    at_tune_options o = {0};
+    at_tune_options o = short_tune(db, 1);
     o.kernel = &scl_bwd_simt_schema;
-    o.head_dim = 32;
-    o.block = 32;
-    o.dtype = SCL_F32;
-    o.strategy = AT_LOCAL;
-    o.max_evals = 3;
-    o.seq = 128;
-    o.heads = 1;
-    o.reps = 1;
-    o.db_path = db;
-    o.family = 0;
-    o.seed = 1;
     fake_timing fake;
     fake_for(rt, &scl_bwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
@@ -576,10 +552,7 @@ static void test_bwd_lookup(scl_runtime *rt)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_autotune KERNEL_DIR WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 2, "test_autotune KERNEL_DIR WORK_DIR");
     work = argv[2];
     mkdir(work, 0755);
     test_strategies();

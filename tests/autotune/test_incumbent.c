@@ -8,6 +8,8 @@
 #include "space.h"
 #include "tuner.h"
 #include "tuning_db_write.h"
+#include "tune_env.h"
+#include "../test_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,33 +40,10 @@ static double fake_ms(const at_params *p, double measured, void *ctx)
 
 static at_tune_options options(fake *f)
 {
-    at_tune_options o = {0};
-    o.head_dim = 32;
-    o.block = 32;
-    o.dtype = SCL_F32;
-    o.strategy = AT_LOCAL;
-    o.max_evals = 3;
-    o.seq = 128;
-    o.heads = 1;
-    o.reps = 3;
-    o.db_path = user_db;
-    o.family = 0;
-    o.seed = 1;
+    at_tune_options o = short_tune(user_db, 3);
     o.fake_ms = fake_ms;
     o.fake_ctx = f;
     return o;
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = malloc(1 << 20);
-    if (buf) *n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    if (buf) buf[*n] = '\0';
-    return buf;
 }
 
 static void write_incumbent(const scl_device_info *dev, const scl_fwd_params *p)
@@ -137,11 +116,11 @@ static void test_rule(scl_runtime *rt)
     /* 1. The incumbent is faster than anything the budget lets the search find: unchanged. */
     write_incumbent(dev, &f.incumbent.fwd);
     size_t n0, n1;
-    char *before = slurp(user_db, &n0);
+    char *before = read_file(user_db, &n0);
     f.inc_ms = 1.0, f.def_ms = 3.0, f.other_ms = 2.0;
     at_tune_options o = options(&f);
     scl_status st = at_tune(rt, &o, &r);
-    char *after = slurp(user_db, &n1);
+    char *after = read_file(user_db, &n1);
     CHECK(st == SCL_OK && r.incumbent_from_db && strstr(r.incumbent_source, user_db) &&
               !memcmp(&r.incumbent, &f.incumbent, sizeof(scl_fwd_params)),
           "the incumbent is the user cache's entry: %s", r.incumbent_source);
@@ -157,10 +136,10 @@ static void test_rule(scl_runtime *rt)
     free(after);
 
     /* 2. A candidate within the noise of the incumbent (3% faster, 10% jitter): unchanged. */
-    before = slurp(user_db, &n0);
+    before = read_file(user_db, &n0);
     f.inc_ms = 1.0, f.def_ms = 3.0, f.other_ms = 0.97, f.jitter = 0.10;
     st = at_tune(rt, &o, &r);
-    after = slurp(user_db, &n1);
+    after = read_file(user_db, &n1);
     CHECK(st == SCL_OK && r.kept_incumbent && r.has_challenger && r.noise > 0.05,
           "within the noise: kept (candidate %.3f vs %.3f ms, noise %.1f%%)", r.challenger_ms, r.incumbent_ms,
           100 * r.noise);
@@ -244,10 +223,7 @@ static void test_eta(scl_runtime *rt)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_incumbent WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 1, "test_incumbent WORK_DIR");
     work = argv[1];
     mkdir(work, 0755);
     char cache[800];

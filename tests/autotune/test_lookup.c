@@ -8,6 +8,8 @@
 #include "params_fwd_simt.h"
 #include "tuning_db.h"
 #include "tuning_db_write.h"
+#include "tune_env.h"
+#include "../test_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,25 +64,27 @@ static void test_arch_keys(void)
         CHECK(strcmp(a, nv[i].arch) == 0, "%s: architecture '%s', expected '%s'", nv[i].name, a, nv[i].arch);
     }
     /* PoCL: the LLVM CPU from the HSTR, else from the name; the driver (pthread, cpu) is not part of it. */
-    scl_device_info p = fake("pthread-skylake-avx512-AMD EPYC", "AuthenticAMD", "Portable Computing Language",
-                             "OpenCL 3.0 PoCL HSTR: pthread-x86_64-pc-linux-gnu-skylake-avx512", CL_DEVICE_TYPE_CPU);
-    arch_of(&p, a, sizeof a);
-    CHECK(strcmp(a, "pocl-skylake-avx512") == 0, "PoCL from HSTR: '%s'", a);
-    p = fake("cpu-skylake-avx512-Intel(R) Xeon(R) Processor", "GenuineIntel", "Portable Computing Language",
-             "OpenCL 3.0 PoCL", CL_DEVICE_TYPE_CPU);
-    arch_of(&p, a, sizeof a);
-    CHECK(strcmp(a, "pocl-skylake-avx512") == 0, "PoCL from the name: '%s'", a);
-    p = fake("cpu-haswell-Intel(R) Core(TM) i7", "GenuineIntel", "Portable Computing Language", "OpenCL 3.0 PoCL",
-             CL_DEVICE_TYPE_CPU);
-    arch_of(&p, a, sizeof a);
-    CHECK(strcmp(a, "pocl-haswell") == 0, "another PoCL CPU: '%s'", a);
-    p = fake("gfx90a:sramecc+:xnack-", "Advanced Micro Devices, Inc.", "AMD Accelerated Parallel Processing",
-             "OpenCL 2.0", CL_DEVICE_TYPE_GPU);
-    arch_of(&p, a, sizeof a);
-    CHECK(strcmp(a, "amd-gfx90a") == 0, "AMD ISA: '%s'", a);
-    p = fake("Mystery Accelerator", "Nobody", "Some Platform", "OpenCL 1.2", CL_DEVICE_TYPE_ACCELERATOR);
-    arch_of(&p, a, sizeof a);
-    CHECK(a[0] == '\0', "unknown device: no architecture ('%s')", a);
+    static const struct {
+        const char *name, *vendor, *platform, *version, *arch, *what;
+        cl_device_type type;
+    } other[] = {
+        {"pthread-skylake-avx512-AMD EPYC", "AuthenticAMD", "Portable Computing Language",
+         "OpenCL 3.0 PoCL HSTR: pthread-x86_64-pc-linux-gnu-skylake-avx512", "pocl-skylake-avx512", "PoCL from HSTR",
+         CL_DEVICE_TYPE_CPU},
+        {"cpu-skylake-avx512-Intel(R) Xeon(R) Processor", "GenuineIntel", "Portable Computing Language",
+         "OpenCL 3.0 PoCL", "pocl-skylake-avx512", "PoCL from the name", CL_DEVICE_TYPE_CPU},
+        {"cpu-haswell-Intel(R) Core(TM) i7", "GenuineIntel", "Portable Computing Language", "OpenCL 3.0 PoCL",
+         "pocl-haswell", "another PoCL CPU", CL_DEVICE_TYPE_CPU},
+        {"gfx90a:sramecc+:xnack-", "Advanced Micro Devices, Inc.", "AMD Accelerated Parallel Processing",
+         "OpenCL 2.0", "amd-gfx90a", "AMD ISA", CL_DEVICE_TYPE_GPU},
+        {"Mystery Accelerator", "Nobody", "Some Platform", "OpenCL 1.2", "", "unknown device: no architecture",
+         CL_DEVICE_TYPE_ACCELERATOR},
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        scl_device_info p = fake(other[i].name, other[i].vendor, other[i].platform, other[i].version, other[i].type);
+        arch_of(&p, a, sizeof a);
+        CHECK(strcmp(a, other[i].arch) == 0, "%s: '%s', expected '%s'", other[i].what, a, other[i].arch);
+    }
 }
 
 /* A database of device dev in dir with one forward entry (d = 64, block) and, optionally, an
@@ -132,14 +136,8 @@ static outcome look(const scl_device_info *dev, int block)
 
 static void test_order(void)
 {
-    char user[600], env[600], user_tuning[700];
-    snprintf(user, sizeof user, "%s/cache", work);
-    snprintf(env, sizeof env, "%s/env", work);
-    snprintf(user_tuning, sizeof user_tuning, "%s/tuning", user);
-    mkdir(user, 0755);
-    setenv("SPARSECL_CACHE_DIR", user, 1);
-    setenv("SPARSECL_TUNING_DIR", env, 1);
-    setenv("SPARSECL_SHIPPED_TUNING", "off", 1); /* only the databases this test writes */
+    char user[700], env[700], user_tuning[700];
+    tuning_sandbox(work, "env", user, env, user_tuning, sizeof user);
     setenv("SPARSECL_QUIET", "1", 1);
 
     scl_device_info h200 = nvidia("NVIDIA H200"), h100 = nvidia("NVIDIA H100 80GB HBM3"),
@@ -319,10 +317,7 @@ static void test_plan(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_lookup WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 1, "test_lookup WORK_DIR");
     work = argv[1];
     char cmd[700];
     if (!strchr(work, '\'')) { /* databases left by an earlier, failed run */

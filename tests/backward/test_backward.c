@@ -1,16 +1,19 @@
 /* Backward kernels against the double-precision reference gradients, and the reference itself
  * against central differences of the double-precision forward, across patterns, shapes, dtypes. */
 #include "../check.h"
+#include "../plan_case.h"
 #include "backward.h"
 #include "reference.h"
 #include "reference_backward.h"
 #include "../storage16.h"
+#include "../test_util.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct bcase {
     const char *spec;
@@ -21,15 +24,6 @@ typedef struct bcase {
     scl_tensor_layout layout;
     int gpu_style; /* run the GPU parameter family (local-memory tiles, one row per thread) */
 } bcase;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static float frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
-}
 
 static char layout_spec[300]; /* "layout(<file>)", written at start-up */
 
@@ -147,14 +141,9 @@ static void run_case(scl_runtime *rt, const bcase *c)
              c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
              scl_dtype_name(c->dtype), c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
              c->gpu_style ? " gpu-style" : "");
-    scl_pattern *pat = NULL;
-    scl_plan *plan = NULL;
-    if (scl_pattern_create(rt, spec, &pat) != SCL_OK ||
-        scl_plan_create(rt, pat, &shape, c->dtype, &plan) != SCL_OK) {
-        CHECK(0, "%s: %s", label, scl_last_error_message(rt));
-        scl_pattern_destroy(pat);
-        return;
-    }
+    scl_pattern *pat;
+    scl_plan *plan = case_plan(rt, spec, &shape, c->dtype, label, &pat);
+    if (!plan) return;
     if (decomposed_only && !plan->dec) { /* this run checks decomposed plans only */
         scl_plan_destroy(plan);
         scl_pattern_destroy(pat);
@@ -232,8 +221,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
         for (int x = 0; x < c->d; x++)
             empty_bad += row[x] != 0.0f;
     }
-    /* Storage rounding of the gradients alone is 2^-11 (f16) or 2^-8 (bf16) of their scale. */
-    const double tol = c->dtype == SCL_F16 ? 2e-3 : c->dtype == SCL_BF16 ? 8e-3 : 1e-4, worst = fmax(rel[0], fmax(rel[1], rel[2]));
+    const double tol = storage_tol(c->dtype), worst = fmax(rel[0], fmax(rel[1], rel[2]));
     CHECK(nan == 0, "%s: %d NaN gradients", label, nan);
     CHECK(empty_bad == 0, "%s: %d non-zero dQ elements in empty rows", label, empty_bad);
     CHECK(worst <= tol, "%s: max error relative to gradient scale dq %.3g dk %.3g dv %.3g (tolerance %.0e)",
@@ -416,7 +404,7 @@ static void write_layout_file(void)
 {
     const char *dir = getenv("TMPDIR");
     snprintf(layout_spec, sizeof layout_spec, "layout(%s/scl_test_bwd_layout_%d.npy)",
-             dir && *dir ? dir : "/tmp", (int)(rng_state & 0xffff));
+             dir && *dir ? dir : "/tmp", (int)getpid()); /* backward and backward_decomposed run at once */
     char path[256];
     snprintf(path, sizeof path, "%.*s", (int)(strlen(layout_spec) - 8), layout_spec + 7);
     spc_pattern *pat = NULL;

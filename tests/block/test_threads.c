@@ -26,64 +26,46 @@ typedef struct job {
     int failures;
 } job;
 
-static void *own_plan_worker(void *arg)
+/* Forward rounds against the reference: on the job's own plan of specs[id], or on the one shared
+ * plan (of specs[0]) with every call under the lock. */
+static void *plan_worker(void *arg)
 {
     job *j = arg;
-    scl_pattern *pat = NULL;
-    scl_plan *plan = NULL;
-    if (scl_pattern_create(rt, specs[j->id], &pat) != SCL_OK ||
-        scl_plan_create(rt, pat, &shape, SCL_F32, &plan) != SCL_OK) {
-        j->failures++;
+    const char *spec = j->shared ? specs[0] : specs[j->id];
+    scl_plan *plan = j->shared;
+    if (!plan) {
+        scl_pattern *pat = NULL;
+        if (scl_pattern_create(rt, spec, &pat) != SCL_OK ||
+            scl_plan_create(rt, pat, &shape, SCL_F32, &plan) != SCL_OK) {
+            j->failures++;
+            scl_pattern_destroy(pat);
+            return NULL;
+        }
         scl_pattern_destroy(pat);
-        return NULL;
     }
-    scl_pattern_destroy(pat);
+    const unsigned seed = (j->shared ? 1000u : 100u) * j->id;
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(plan, &sz);
     float *q = malloc(sz.q), *k = malloc(sz.k), *v = malloc(sz.v), *o = malloc(sz.o);
     scl_shape ns = shape;
     ns.scale = (float)(1.0 / sqrt(32.0));
     for (int r = 0; r < ROUNDS; r++) {
-        fill_uniform(q, sz.q / 4, 100u * j->id + r, 1.0f);
-        fill_uniform(k, sz.k / 4, 100u * j->id + r + 50, 1.0f);
-        fill_uniform(v, sz.v / 4, 100u * j->id + r + 70, 1.0f);
-        if (scl_plan_forward_host(plan, q, k, v, o, NULL) != SCL_OK) {
-            j->failures++;
-            continue;
-        }
-        double e = attn_error(specs[j->id], &ns, q, k, v, o);
-        if (!(e >= 0 && e <= TOL)) j->failures++;
-        if (e > j->worst) j->worst = e;
-    }
-    free(q), free(k), free(v), free(o);
-    scl_plan_destroy(plan);
-    return NULL;
-}
-
-static void *shared_plan_worker(void *arg)
-{
-    job *j = arg;
-    scl_plan_sizes sz;
-    scl_plan_tensor_sizes(j->shared, &sz);
-    float *q = malloc(sz.q), *k = malloc(sz.k), *v = malloc(sz.v), *o = malloc(sz.o);
-    scl_shape ns = shape;
-    ns.scale = (float)(1.0 / sqrt(32.0));
-    for (int r = 0; r < ROUNDS; r++) {
-        fill_uniform(q, sz.q / 4, 1000u * j->id + r, 1.0f);
-        fill_uniform(k, sz.k / 4, 1000u * j->id + r + 50, 1.0f);
-        fill_uniform(v, sz.v / 4, 1000u * j->id + r + 70, 1.0f);
-        pthread_mutex_lock(j->lock);
-        scl_status st = scl_plan_forward_host(j->shared, q, k, v, o, NULL);
-        pthread_mutex_unlock(j->lock);
+        fill_uniform(q, sz.q / 4, seed + r, 1.0f);
+        fill_uniform(k, sz.k / 4, seed + r + 50, 1.0f);
+        fill_uniform(v, sz.v / 4, seed + r + 70, 1.0f);
+        if (j->lock) pthread_mutex_lock(j->lock);
+        scl_status st = scl_plan_forward_host(plan, q, k, v, o, NULL);
+        if (j->lock) pthread_mutex_unlock(j->lock);
         if (st != SCL_OK) {
             j->failures++;
             continue;
         }
-        double e = attn_error(specs[0], &ns, q, k, v, o);
+        double e = attn_error(spec, &ns, q, k, v, o);
         if (!(e >= 0 && e <= TOL)) j->failures++;
         if (e > j->worst) j->worst = e;
     }
     free(q), free(k), free(v), free(o);
+    if (!j->shared) scl_plan_destroy(plan);
     return NULL;
 }
 
@@ -139,7 +121,7 @@ int main(void)
         scl_runtime_destroy(rt);
         return 1;
     }
-    run_all(own_plan_worker, "own plans on a shared runtime, no lock", NULL, NULL, THREADS);
+    run_all(plan_worker, "own plans on a shared runtime, no lock", NULL, NULL, THREADS);
     run_all(own_block_worker, "own blocks on a shared runtime, no lock", NULL, NULL, 2);
 
     scl_pattern *pat = NULL;
@@ -148,7 +130,7 @@ int main(void)
               scl_plan_create(rt, pat, &shape, SCL_F32, &plan) == SCL_OK,
           "shared plan: %s", scl_last_error_message(rt));
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    if (plan) run_all(shared_plan_worker, "one plan shared under a mutex", plan, &lock, THREADS);
+    if (plan) run_all(plan_worker, "one plan shared under a mutex", plan, &lock, THREADS);
     scl_plan_destroy(plan);
     scl_pattern_destroy(pat);
     scl_runtime_destroy(rt);

@@ -2,6 +2,7 @@
  * for bad inputs, and the other commands' --help / --json. Usage: test_cli SPARSECL WORK_DIR */
 #include "../check.h"
 #include "../cli_expect.h"
+#include "../test_util.h"
 #include "reference.h"
 #include "reference_backward.h"
 #include "scl_bf16.h"
@@ -234,16 +235,8 @@ static void other_commands(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_cli SPARSECL WORK_DIR\n");
-        return 2;
-    }
-    static char abs_bin[4096];
-    if (!realpath(argv[1], abs_bin)) {
-        fprintf(stderr, "test_cli: cannot resolve %s\n", argv[1]);
-        return 2;
-    }
-    cli_bin = abs_bin;
+    test_args(argc, 2, "test_cli SPARSECL WORK_DIR");
+    cli_bin = test_abs_path("test_cli", argv[1]);
     cli_work = argv[2];
     mkdir(cli_work, 0755);
     round_trip(NPY_F32, "causal & strided(8)", 16, false);

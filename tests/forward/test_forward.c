@@ -1,8 +1,10 @@
 /* Forward kernel against the double-precision reference across patterns, shapes and dtypes. */
 #include "../check.h"
+#include "../plan_case.h"
 #include "plan_internal.h"
 #include "reference.h"
 #include "../storage16.h"
+#include "../test_util.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -18,15 +20,6 @@ typedef struct fcase {
     scl_dtype dtype;
     scl_tensor_layout layout;
 } fcase;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static float frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
-}
 
 static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
 
@@ -46,14 +39,9 @@ static void run_case(scl_runtime *rt, const fcase *c)
     snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s", c->spec, c->batch, c->heads,
              c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, scl_dtype_name(c->dtype),
              c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "");
-    scl_pattern *pat = NULL;
-    scl_plan *plan = NULL;
-    if (scl_pattern_create(rt, c->spec, &pat) != SCL_OK ||
-        scl_plan_create(rt, pat, &shape, c->dtype, &plan) != SCL_OK) {
-        CHECK(0, "%s: %s", label, scl_last_error_message(rt));
-        scl_pattern_destroy(pat);
-        return;
-    }
+    scl_pattern *pat;
+    scl_plan *plan = case_plan(rt, c->spec, &shape, c->dtype, label, &pat);
+    if (!plan) return;
     if (want_variant && c->dtype != SCL_F32 && c->block >= 16 && c->d % 16 == 0) {
         CHECK(strcmp(scl_plan_variant(plan), want_variant) == 0, "%s: runs on '%s', not '%s' (%s)", label,
               scl_plan_variant(plan), want_variant, scl_plan_variant_reason(plan));
@@ -100,8 +88,7 @@ static void run_case(scl_runtime *rt, const fcase *c)
         else lerr = fmax(lerr, fabs(lse[i] - lref[i]));
     }
     double rel = err / (scale > 0 ? scale : 1);
-    /* Storage rounding of O alone is 2^-11 (f16) or 2^-8 (bf16) of |O|, relative. */
-    double tol = c->dtype == SCL_F16 ? 2e-3 : c->dtype == SCL_BF16 ? 8e-3 : 1e-4;
+    double tol = storage_tol(c->dtype);
     CHECK(nan == 0, "%s: %d NaN outputs", label, nan);
     CHECK(empty_bad == 0, "%s: %d empty rows without LSE = -inf", label, empty_bad);
     CHECK(rel <= tol, "%s: max error %.3g relative to output scale %.3g (tolerance %.0e)", label, rel, scale, tol);

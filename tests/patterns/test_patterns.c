@@ -6,6 +6,7 @@
 #include "scl_npy.h"
 #include "scl_patterns.h"
 #include "test_common.h"
+#include "../test_util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -245,19 +246,24 @@ static void test_primitives(void)
         }
         /* layout(): a random file of the right shape, 2-D and per-head 3-D, several dtypes. */
         int nbq = (int)((g->nq + g->b - 1) / g->b), nbk = (int)((g->nk + g->b - 1) / g->b);
-        char path[600], spec[700];
-        snprintf(path, sizeof path, "%s/layout_%zu.npy", g_work, gi);
-        write_random_layout(path, 0, nbq, nbk, gi % 2 ? NPY_U8 : NPY_I64, 11 + gi);
-        snprintf(spec, sizeof spec, "layout(%s)", path);
-        check_against_bruteforce(spec, g->nq, g->nk, g->b, 1);
-        snprintf(spec, sizeof spec, "layout(%s) & causal | local(2)", path);
-        check_against_bruteforce(spec, g->nq, g->nk, g->b, 2);
-        snprintf(path, sizeof path, "%s/layout3_%zu.npy", g_work, gi);
-        write_random_layout(path, 3, nbq, nbk, gi % 2 ? NPY_BOOL : NPY_I16, 99 + gi);
-        snprintf(spec, sizeof spec, "layout(%s)", path);
-        check_against_bruteforce(spec, g->nq, g->nk, g->b, 3);
-        snprintf(spec, sizeof spec, "heads(0: causal; 1-3: layout(%s))", path);
-        check_against_bruteforce(spec, g->nq, g->nk, g->b, 4);
+        const struct {
+            const char *name, *combined; /* the file's name, a spec combining it (%s: the path) */
+            int heads;                    /* 0: a 2-D layout */
+            npy_dtype dtype;
+            unsigned seed;
+        } files[2] = {
+            {"layout", "layout(%s) & causal | local(2)", 0, gi % 2 ? NPY_U8 : NPY_I64, 11},
+            {"layout3", "heads(0: causal; 1-3: layout(%s))", 3, gi % 2 ? NPY_BOOL : NPY_I16, 99},
+        };
+        for (int f = 0; f < 2; f++) {
+            char path[600], spec[700];
+            snprintf(path, sizeof path, "%s/%s_%zu.npy", g_work, files[f].name, gi);
+            write_random_layout(path, files[f].heads, nbq, nbk, files[f].dtype, files[f].seed + gi);
+            snprintf(spec, sizeof spec, "layout(%s)", path);
+            check_against_bruteforce(spec, g->nq, g->nk, g->b, 2 * f + 1);
+            snprintf(spec, sizeof spec, files[f].combined, path);
+            check_against_bruteforce(spec, g->nq, g->nk, g->b, 2 * f + 2);
+        }
     }
 }
 
@@ -573,19 +579,6 @@ static uint64_t fnv(const uint8_t *p, size_t n)
     return h;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
 static void spit(const char *path, const uint8_t *b, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -633,7 +626,7 @@ static void test_lut_file(void)
         spc_lut_free(r);
     }
     size_t len = 0;
-    uint8_t *img = slurp(path, &len);
+    uint8_t *img = (uint8_t *)read_file(path, &len);
     if (!img) {
         CHECK(0, "cannot read back %s", path);
         spc_lut_free(l);
@@ -692,7 +685,7 @@ static void test_lut_file(void)
     /* JSON dump, layout .npy, element mask .npy and PNG exports. */
     snprintf(path, sizeof path, "%s/roundtrip.json", g_work);
     CHECK(spc_lut_write_json(l, path, &err) == 0, "json: %s", err.message);
-    img = slurp(path, &len);
+    img = (uint8_t *)read_file(path, &len);
     if (img) img[len] = 0;
     CHECK(img && strstr((char *)img, "\"format\": \"sparsecl-lut\""), "json content");
     free(img);
@@ -719,7 +712,7 @@ static void test_lut_file(void)
     }
     snprintf(path, sizeof path, "%s/layout.png", g_work);
     CHECK(spc_lut_write_png(l, path, &err) == 0, "png: %s", err.message);
-    img = slurp(path, &len);
+    img = (uint8_t *)read_file(path, &len);
     CHECK(img && len > 8 && memcmp(img, "\x89PNG\r\n\x1a\n", 8) == 0, "PNG signature");
     free(img);
     spc_lut_free(l);
