@@ -370,10 +370,7 @@ static bnode *bind_node(binder *bd, const spc_node *s, const uint8_t *scope)
 int spc_bind(const spc_pattern *p, const spc_geometry *g, spc_bound **out, spc_error *err)
 {
     *out = NULL;
-    if (err) {
-        err->message[0] = '\0';
-        err->column = 0;
-    }
+    spc_clear_error(err);
     if (!p || !g) {
         spc_set_error(err, 0, "no pattern or geometry");
         return -1;

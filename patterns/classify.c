@@ -10,18 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool spc_i64_push(spc_i64vec *v, int64_t x)
-{
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        int64_t *nv = realloc(v->v, sizeof *nv * cap);
-        if (!nv) return false;
-        v->v = nv;
-        v->cap = cap;
-    }
-    v->v[v->n++] = x;
-    return true;
-}
+SPC_DEFINE_PUSH(, spc_i64_push, spc_i64vec, int64_t, 64)
 
 /* Any multiple of m (m >= 1) in [lo, hi]? */
 static bool has_multiple(int64_t lo, int64_t hi, int64_t m)

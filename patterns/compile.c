@@ -14,18 +14,7 @@ typedef struct i32vec {
     size_t n, cap;
 } i32vec;
 
-static bool i32_push(i32vec *v, int32_t x)
-{
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        int32_t *nv = realloc(v->v, sizeof *nv * cap);
-        if (!nv) return false;
-        v->v = nv;
-        v->cap = cap;
-    }
-    v->v[v->n++] = x;
-    return true;
-}
+SPC_DEFINE_PUSH(static, i32_push, i32vec, int32_t, 256)
 
 static uint64_t mix64(uint64_t h)
 {
@@ -499,10 +488,7 @@ int spc_compile_space(const spc_bound *b, const bnode *pred, const spc_space *sp
                       spc_error *err)
 {
     *out = NULL;
-    if (err) {
-        err->message[0] = '\0';
-        err->column = 0;
-    }
+    spc_clear_error(err);
     if (!b) {
         spc_set_error(err, 0, "no bound pattern");
         return -1;

@@ -32,10 +32,7 @@ int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int6
                             const int32_t *mask_ids, const uint32_t *masks, int32_t n_masks,
                             spc_pattern **out, spc_error *err)
 {
-    if (err) {
-        err->message[0] = '\0';
-        err->column = 0;
-    }
+    spc_clear_error(err);
     if (!out) {
         spc_set_error(err, 0, "layout: out is NULL");
         return -1;

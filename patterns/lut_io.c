@@ -46,21 +46,8 @@ static void put_u32s(writer *w, const uint32_t *v, size_t n)
 
 static void put_i32s(writer *w, const int32_t *v, size_t n)
 {
-    /* Two's complement int32 and uint32 share their byte image. */
-    uint8_t buf[4096];
-    size_t k = 0;
-    for (size_t e = 0; e < n; e++) {
-        uint32_t x = (uint32_t)v[e];
-        buf[k++] = (uint8_t)x;
-        buf[k++] = (uint8_t)(x >> 8);
-        buf[k++] = (uint8_t)(x >> 16);
-        buf[k++] = (uint8_t)(x >> 24);
-        if (k == sizeof buf) {
-            put(w, buf, k);
-            k = 0;
-        }
-    }
-    if (k) put(w, buf, k);
+    /* Two's complement int32 and uint32 share their byte image (and C lets one alias the other). */
+    put_u32s(w, (const uint32_t *)v, n);
 }
 
 static void le64(uint8_t *p, uint64_t x)
@@ -263,10 +250,7 @@ int spc_lut_read_mem(const void *buf, size_t len, spc_lut **out, spc_error *err)
 {
     const uint8_t *b = buf;
     *out = NULL;
-    if (err) {
-        err->message[0] = '\0';
-        err->column = 0;
-    }
+    spc_clear_error(err);
     if (len < 16 || memcmp(b, LUT_MAGIC, 8) != 0) {
         spc_set_error(err, 0, "not a sparsecl LUT file (bad magic)");
         return -1;

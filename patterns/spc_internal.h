@@ -113,6 +113,8 @@ void spc_set_error(spc_error *err, int column, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* Empties err (NULL is fine) before a call that may set it. */
+void spc_clear_error(spc_error *err);
 
 /* Predicate of one bound node (exact definition). */
 bool spc_node_allowed(const spc_bound *b, const bnode *n, int head, int64_t i, int64_t j);
@@ -132,6 +134,21 @@ typedef struct spc_i64vec {
     size_t n, cap;
 } spc_i64vec;
 bool spc_i64_push(spc_i64vec *v, int64_t x);
+/* Defines `linkage bool name(vec *v, elem x)`: appends x to the growable array v (fields v, n,
+ * cap), doubling its room from `first` elements; false (v unchanged) when out of memory. */
+#define SPC_DEFINE_PUSH(linkage, name, vec, elem, first)                                                \
+    linkage bool name(vec *v, elem x)                                                                   \
+    {                                                                                                   \
+        if (v->n == v->cap) {                                                                           \
+            size_t cap = v->cap ? v->cap * 2 : (first);                                                 \
+            elem *nv = realloc(v->v, sizeof *nv * cap);                                                 \
+            if (!nv) return false;                                                                      \
+            v->v = nv;                                                                                  \
+            v->cap = cap;                                                                               \
+        }                                                                                               \
+        v->v[v->n++] = x;                                                                               \
+        return true;                                                                                    \
+    }
 
 /* Block classifier and mask key of a bound node over the valid rectangle [i0,i1] x [j0,j1]
  * (already clipped to n_q, n_k). Returns SPC_EMPTY/SPC_FULL/SPC_PARTIAL; on PARTIAL it appended

@@ -56,36 +56,21 @@ void spc_set_error(spc_error *err, int column, const char *fmt, ...)
     err->column = column;
 }
 
+void spc_clear_error(spc_error *err)
+{
+    if (!err) return;
+    err->message[0] = '\0';
+    err->column = 0;
+}
+
 static const char *tok_name(tok_kind k)
 {
-    switch (k) {
-    case T_EOF:
-        return "end of spec";
-    case T_IDENT:
-        return "name";
-    case T_INT:
-        return "integer";
-    case T_LP:
-        return "'('";
-    case T_RP:
-        return "')'";
-    case T_COMMA:
-        return "','";
-    case T_OR:
-        return "'|'";
-    case T_AND:
-        return "'&'";
-    case T_COLON:
-        return "':'";
-    case T_SEMI:
-        return "';'";
-    case T_MINUS:
-        return "'-'";
-    case T_EQ:
-        return "'='";
-    default:
-        return "character";
-    }
+    static const char *const names[] = {
+        [T_EOF] = "end of spec", [T_IDENT] = "name", [T_INT] = "integer", [T_LP] = "'('",
+        [T_RP] = "')'",          [T_COMMA] = "','",  [T_OR] = "'|'",      [T_AND] = "'&'",
+        [T_COLON] = "':'",       [T_SEMI] = "';'",   [T_MINUS] = "'-'",   [T_EQ] = "'='",
+    };
+    return (size_t)k < sizeof names / sizeof names[0] && names[k] ? names[k] : "character";
 }
 
 static void fail(parser *p, int column, const char *fmt, ...)
@@ -615,10 +600,7 @@ const char *spc_kind_name(spc_kind kind, int *nargs)
 
 int spc_parse(const char *spec, spc_pattern **out, spc_error *err)
 {
-    if (err) {
-        err->message[0] = '\0';
-        err->column = 0;
-    }
+    spc_clear_error(err);
     *out = NULL;
     if (!spec) {
         spc_set_error(err, 0, "no spec given");
