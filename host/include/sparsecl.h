@@ -273,6 +273,15 @@ SCL_API void scl_plan_get_memory(const scl_plan *plan, scl_plan_memory *out);
 SCL_API const char *scl_plan_backward_kernel_options(const scl_plan *plan);
 SCL_API const char *scl_plan_backward_kernel_source(const scl_plan *plan);
 
+/* ---- For libraries built on this one (appended in 0.3) ------------------------------------ */
+/* libsparsecl_block (sparsecl_block.h) reports its failures through the runtime, as the core
+ * does: set the message scl_last_error_message(rt) returns and return `status` (rt may be NULL;
+ * the message is cut at the runtime's buffer size). */
+SCL_API scl_status scl_runtime_set_error(scl_runtime *rt, scl_status status, const char *message);
+/* A failing OpenCL call, as the core reports one: "clFoo failed: CL_BAR (-N): context"; returns
+ * SCL_ERR_OUT_OF_MEMORY for the allocation failures, else SCL_ERR_OPENCL. */
+SCL_API scl_status scl_runtime_set_cl_error(scl_runtime *rt, const char *call, cl_int err, const char *context);
+
 #ifdef __cplusplus
 }
 #endif

@@ -166,8 +166,6 @@ static cl_int set_args(cl_kernel k, cl_uint *a, const cl_mem *mems, size_t n)
     return err;
 }
 
-#define ARG(k, a, x) clSetKernelArg((k), (a)++, sizeof(x), &(x))
-
 /* The scalar arguments that follow the buffers of bwd_dq and bwd_dkv: lengths, heads and group,
  * the strides of the side the kernel walks, its block count, mask words, scale. */
 typedef struct sweep_args {
@@ -188,6 +186,26 @@ static cl_int set_sweep(cl_kernel k, cl_uint *a, const sweep_args *s)
     err |= clSetKernelArg(k, (*a)++, sizeof(cl_int), &s->mask_words);
     err |= clSetKernelArg(k, (*a)++, sizeof(cl_float), &s->scale);
     return err;
+}
+
+/* One prep kernel: its buffers m, then rows, padded rows and heads (dims) and the side's strides,
+ * over (d / 8, padded rows / 8, batch * heads) work-items; *set_failed tells a failed argument. */
+static cl_int prep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const cl_int dims[3],
+                   const cl_long str[3], cl_uint num_wait, const cl_event *wait_list, cl_event *ev,
+                   bool *set_failed)
+{
+    cl_uint a = 0;
+    cl_int err = set_args(kr, &a, m, nm);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kr, a++, sizeof(cl_int), &dims[i]);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(kr, a++, sizeof(cl_long), &str[i]);
+    if (err != CL_SUCCESS) {
+        *set_failed = true;
+        return err;
+    }
+    size_t gws[3] = {(size_t)p->shape.head_dim / 8, (size_t)dims[1] / 8, (size_t)p->shape.batch * dims[2]};
+    return clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, ev);
 }
 
 /* Enqueues the four kernels; `all` (may be NULL) collects every command's event, `event`
@@ -211,40 +229,19 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
     const char *what = "";
     cl_uint a;
 
-    /* 1. Query side: D, base-2 LSE, padded Q / dO (rows and transposed), in 8 x 8 tiles (attn_bwd.cl). */
-    {
-        cl_kernel kr = b->prep_q;
-        cl_mem m[] = {q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow};
-        a = 0;
-        err = set_args(kr, &a, m, 10);
-        err |= ARG(kr, a, n_q);
-        err |= ARG(kr, a, nqp);
-        err |= ARG(kr, a, heads);
-        for (int i = 0; i < 3; i++)
-            err |= ARG(kr, a, qstr[i]);
-        what = "bwd_prep_q";
-        if (err != CL_SUCCESS) goto set_failed;
-        size_t gws[3] = {(size_t)s->head_dim / 8, (size_t)nqp / 8, (size_t)s->batch * s->heads};
-        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, &e[0]);
-        if (err != CL_SUCCESS) goto enqueue_failed;
-    }
-    /* 2. Key side: padded K (rows and transposed) and V (transposed). */
-    {
-        cl_kernel kr = b->prep_k;
-        cl_mem m[] = {k, v, b->kr, b->kt, b->vt};
-        a = 0;
-        err = set_args(kr, &a, m, 5);
-        err |= ARG(kr, a, n_k);
-        err |= ARG(kr, a, nkp);
-        err |= ARG(kr, a, kv_heads);
-        for (int i = 0; i < 3; i++)
-            err |= ARG(kr, a, kstr[i]);
+    /* 1. Query side: D, base-2 LSE, padded Q / dO (rows and transposed), in 8 x 8 tiles (attn_bwd.cl).
+     * 2. Key side: padded K (rows and transposed) and V (transposed). */
+    bool set_failed = false;
+    what = "bwd_prep_q";
+    err = prep(p, b->prep_q, (const cl_mem[]){q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow}, 10,
+               (cl_int[3]){n_q, nqp, heads}, qstr, num_wait, wait_list, &e[0], &set_failed);
+    if (err == CL_SUCCESS) {
         what = "bwd_prep_k";
-        if (err != CL_SUCCESS) goto set_failed;
-        size_t gws[3] = {(size_t)s->head_dim / 8, (size_t)nkp / 8, (size_t)s->batch * s->kv_heads};
-        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, &e[1]);
-        if (err != CL_SUCCESS) goto enqueue_failed;
+        err = prep(p, b->prep_k, (const cl_mem[]){k, v, b->kr, b->kt, b->vt}, 5, (cl_int[3]){n_k, nkp, kv_heads},
+                   kstr, num_wait, wait_list, &e[1], &set_failed);
     }
+    if (set_failed) goto set_failed;
+    if (err != CL_SUCCESS) goto enqueue_failed;
     /* 3. dQ over the row LUT, after both preps (also on out-of-order queues). */
     {
         cl_kernel kr = b->dq;

@@ -260,18 +260,24 @@ static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n
     return SCL_OK;
 }
 
+/* The first arguments of both gathers: source, destination, the map and its length. */
+static cl_int gather_args(cl_kernel kr, cl_mem src, cl_mem dst, cl_mem map, cl_int n_dst)
+{
+    cl_int err = clSetKernelArg(kr, 0, sizeof src, &src);
+    err |= clSetKernelArg(kr, 1, sizeof dst, &dst);
+    err |= clSetKernelArg(kr, 2, sizeof map, &map);
+    return err | clSetKernelArg(kr, 3, sizeof n_dst, &n_dst);
+}
+
 /* dst[bh][p][:] = src[b, h, map[p], :] over a tensor with `heads` heads and strides st. */
 static scl_status gather(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, int heads,
                          const scl_strides *st, const waits *w, scl_events *all, cl_event *ev)
 {
     cl_kernel kr = p->dec->gather;
-    cl_int nd = (cl_int)n_dst, h = heads, err = CL_SUCCESS;
+    cl_int h = heads;
     cl_long str[3] = {st->b, st->h, st->n};
-    cl_uint a = 0;
-    err |= clSetKernelArg(kr, a++, sizeof src, &src);
-    err |= clSetKernelArg(kr, a++, sizeof dst, &dst);
-    err |= clSetKernelArg(kr, a++, sizeof map, &map);
-    err |= clSetKernelArg(kr, a++, sizeof nd, &nd);
+    cl_uint a = 4;
+    cl_int err = gather_args(kr, src, dst, map, (cl_int)n_dst);
     err |= clSetKernelArg(kr, a++, sizeof h, &h);
     for (int i = 0; i < 3; i++)
         err |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
@@ -283,13 +289,8 @@ static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, in
                              scl_events *all, cl_event *ev)
 {
     cl_kernel kr = p->dec->gather_lse;
-    cl_int nd = (cl_int)n_dst, ns = (cl_int)p->shape.seq_q, err = CL_SUCCESS;
-    cl_uint a = 0;
-    err |= clSetKernelArg(kr, a++, sizeof src, &src);
-    err |= clSetKernelArg(kr, a++, sizeof dst, &dst);
-    err |= clSetKernelArg(kr, a++, sizeof map, &map);
-    err |= clSetKernelArg(kr, a++, sizeof nd, &nd);
-    err |= clSetKernelArg(kr, a++, sizeof ns, &ns);
+    cl_int ns = (cl_int)p->shape.seq_q;
+    cl_int err = gather_args(kr, src, dst, map, (cl_int)n_dst) | clSetKernelArg(kr, 4, sizeof ns, &ns);
     if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_lse");
     size_t gws[2] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads};
     cl_int e = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, NULL, w->n, w->n ? w->e : NULL, ev);
