@@ -4,6 +4,9 @@ set(SCL_INSTALL_SH ${CMAKE_CURRENT_SOURCE_DIR}/install/install_test.sh)
 set(SCL_TMP_PREFIX ${CMAKE_CURRENT_BINARY_DIR}/install-prefix)
 add_test(NAME install COMMAND sh ${SCL_INSTALL_SH} install ${PROJECT_BINARY_DIR} ${SCL_TMP_PREFIX})
 set_tests_properties(install PROPERTIES FIXTURES_SETUP scl_installed TIMEOUT 300)
+# What the shared libraries of the build link (objdump -p): CLBlast and libstdc++ only in
+# libsparsecl_block, never in libsparsecl (issue 14).
+add_test(NAME library_links COMMAND sh ${SCL_INSTALL_SH} links $<TARGET_FILE:sparsecl> $<TARGET_FILE:sparsecl_block>)
 # The examples and Python load the installed shared library into programs built without
 # sanitizers; an AddressSanitizer build of the library cannot run there, so those three run in the
 # release build only (CI runs both).

@@ -11,6 +11,9 @@
  * All tensors are float32, row-major: x and y [B, N, D]. Weights are the (in, out) matrices of
  * y = x W, i.e. PyTorch's nn.Linear.weight transposed.
  *
+ * Declared here, defined in libsparsecl_block (CMake sparsecl::sparsecl_block, pkg-config
+ * sparsecl_block), which links libsparsecl and CLBlast; libsparsecl itself does not.
+ *
  * Same ABI and thread rules as sparsecl.h: a block sets its kernels' arguments and reuses its
  * scratch buffers on every call, so calls that take the same block must not overlap (lock
  * around them); different blocks may run from different threads. */

@@ -1,10 +1,10 @@
 /* Sparse Transformer block forward: LayerNorm, CLBlast GEMMs, the plan's sparse attention, fused
  * bias/GELU/residual kernels (kernels/block.cl). Formulas in host/include/sparsecl_block.h. */
-#include "internal.h"
 #include "sparsecl_block.h"
 
 #include <clblast_c.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,23 @@ enum {
     W_COUNT
 };
 enum { S_LN, S_Q, S_K, S_V, S_ATT, S_TMP, S_OUT, S_FF, S_COUNT };
+
+/* libsparsecl_block uses libsparsecl through its public API only; its messages go to the
+ * runtime's last error, as the core's do. */
+static scl_status block_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static scl_status block_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
+{
+    char msg[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return scl_runtime_set_error(rt, status, msg);
+}
 
 struct scl_block {
     scl_runtime *rt;
@@ -78,7 +95,7 @@ static scl_status check_config(scl_runtime *rt, const scl_block_config *in, scl_
 {
     *c = *in;
     if (c->eps == 0.0f) c->eps = 1e-5f;
-#define BAD(...) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: " __VA_ARGS__)
+#define BAD(...) return block_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: " __VA_ARGS__)
     if (c->batch < 1) BAD("batch must be >= 1, got %d", c->batch);
     if (c->seq < 1 || c->seq > (1 << 30))
         BAD("sequence length must be in 1..2^30, got %lld", (long long)c->seq);
@@ -96,7 +113,7 @@ static scl_status check_config(scl_runtime *rt, const scl_block_config *in, scl_
     const double widest = c->d_ff > 3.0 * c->d_model ? c->d_ff : 3.0 * c->d_model;
     if (rows * (c->d_ff > c->d_model ? c->d_ff : c->d_model) >= 2147483648.0 ||
         (double)c->d_model * widest >= 2147483648.0)
-        return scl_fail(rt, SCL_ERR_UNSUPPORTED,
+        return block_fail(rt, SCL_ERR_UNSUPPORTED,
                         "block: B*N=%.0f rows of %d/%d columns exceed 2^31 elements per matrix", rows,
                         c->d_model, c->d_ff);
 #undef BAD
@@ -107,12 +124,12 @@ static scl_status make_buffer(scl_block *b, cl_mem *out, size_t count, const flo
 {
     cl_int err;
     cl_mem_flags f = data ? CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR : CL_MEM_READ_WRITE;
-    *out = clCreateBuffer(b->rt->ctx, f, count * sizeof(float), (void *)data, &err);
+    *out = clCreateBuffer(scl_runtime_context(b->rt), f, count * sizeof(float), (void *)data, &err);
     if (err != CL_SUCCESS) {
         *out = NULL;
         char ctx[160];
         snprintf(ctx, sizeof ctx, "block %s, %zu bytes", what, count * sizeof(float));
-        return scl_fail_cl(b->rt, "clCreateBuffer", err, ctx);
+        return scl_runtime_set_cl_error(b->rt, "clCreateBuffer", err, ctx);
     }
     return SCL_OK;
 }
@@ -142,7 +159,7 @@ static scl_status upload_weights(scl_block *b, const scl_block_weights *w)
     };
     for (int i = 0; i < W_COUNT; i++)
         if (!t[i].data)
-            return scl_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "block: weight %s is NULL", t[i].name);
+            return block_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "block: weight %s is NULL", t[i].name);
     scl_status st;
     for (int i = 0; i < W_COUNT; i++)
         if ((st = make_buffer(b, &b->w[i], t[i].count, t[i].data, t[i].name)) != SCL_OK) return st;
@@ -174,22 +191,23 @@ static scl_status build_kernels(scl_block *b)
         *ks[i] = clCreateKernel(b->prog, names[i], &err);
         if (err != CL_SUCCESS) {
             *ks[i] = NULL;
-            return scl_fail_cl(rt, "clCreateKernel", err, names[i]);
+            return scl_runtime_set_cl_error(rt, "clCreateKernel", err, names[i]);
         }
     }
     /* LayerNorm work-group: a power of two (tree reduction), at most what the kernel, the local
      * memory and the row width call for. */
+    const scl_device_info *dev = scl_runtime_device(rt);
     size_t max = 0;
-    if (clGetKernelWorkGroupInfo(b->ln, rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max, NULL) !=
+    if (clGetKernelWorkGroupInfo(b->ln, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max, NULL) !=
             CL_SUCCESS ||
         max == 0)
-        max = rt->dev.max_work_group_size ? rt->dev.max_work_group_size : 1;
+        max = dev->max_work_group_size ? dev->max_work_group_size : 1;
     size_t cap = 256;
     while (cap > 1 && (int)(cap / 2) >= b->cfg.d_model)
         cap /= 2;
     if (max > cap) max = cap;
-    if (rt->dev.local_mem_bytes && rt->dev.local_mem_bytes / sizeof(float) < max)
-        max = (size_t)(rt->dev.local_mem_bytes / sizeof(float));
+    if (dev->local_mem_bytes && dev->local_mem_bytes / sizeof(float) < max)
+        max = (size_t)(dev->local_mem_bytes / sizeof(float));
     b->ln_local = 1;
     while (b->ln_local * 2 <= max)
         b->ln_local *= 2;
@@ -199,18 +217,19 @@ static scl_status build_kernels(scl_block *b)
 static scl_status private_queue(scl_block *b)
 {
     scl_runtime *rt = b->rt;
-    if (!rt->out_of_order) return SCL_OK;
     cl_command_queue_properties props = 0;
-    clGetCommandQueueInfo(rt->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
-    cl_int err;
-    b->own_queue = clCreateCommandQueue(rt->ctx, rt->dev.device, props & CL_QUEUE_PROFILING_ENABLE, &err);
+    cl_int err = clGetCommandQueueInfo(scl_runtime_queue(rt), CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+    if (err != CL_SUCCESS) return scl_runtime_set_cl_error(rt, "clGetCommandQueueInfo", err, "the runtime's queue");
+    if (!(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)) return SCL_OK;
+    b->own_queue = clCreateCommandQueue(scl_runtime_context(rt), scl_runtime_device(rt)->device,
+                                        props & CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {
         b->own_queue = NULL;
-        return scl_fail_cl(rt, "clCreateCommandQueue", err, "the block's in-order queue");
+        return scl_runtime_set_cl_error(rt, "clCreateCommandQueue", err, "the block's in-order queue");
     }
     b->q = b->own_queue;
-    scl_status st = scl_runtime_create_from_cl(rt->ctx, b->own_queue, &b->own_rt);
-    if (st != SCL_OK) return scl_fail(rt, st, "block: cannot wrap its in-order queue in a runtime");
+    scl_status st = scl_runtime_create_from_cl(scl_runtime_context(rt), b->own_queue, &b->own_rt);
+    if (st != SCL_OK) return block_fail(rt, st, "block: cannot wrap its in-order queue in a runtime");
     return SCL_OK;
 }
 
@@ -218,7 +237,7 @@ static scl_status make_plan(scl_block *b, const scl_pattern *pattern, const scl_
 {
     scl_runtime *prt = b->own_rt ? b->own_rt : b->rt;
     scl_status st = scl_plan_create(prt, pattern, shape, SCL_F32, &b->plan);
-    if (st != SCL_OK && prt != b->rt) scl_fail(b->rt, st, "%s", scl_last_error_message(prt));
+    if (st != SCL_OK && prt != b->rt) block_fail(b->rt, st, "%s", scl_last_error_message(prt));
     return st;
 }
 
@@ -228,21 +247,21 @@ scl_status scl_block_create(scl_runtime *rt, const scl_pattern *pattern, const s
     if (out) *out = NULL;
     if (!rt) return SCL_ERR_INVALID_ARGUMENT;
     if (!out || !pattern || !config || !weights)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_create: NULL %s",
+        return block_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_create: NULL %s",
                         !out       ? "out"
                         : !pattern ? "pattern"
                         : !config  ? "config"
                                    : "weights");
-    if (!rt->ctx) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_create: runtime has no context");
+    if (!scl_runtime_context(rt)) return block_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_create: runtime has no context");
     scl_block_config cfg;
     scl_status st = check_config(rt, config, &cfg);
     if (st != SCL_OK) return st;
     scl_block *b = calloc(1, sizeof *b);
-    if (!b) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "block: out of host memory");
+    if (!b) return block_fail(rt, SCL_ERR_OUT_OF_MEMORY, "block: out of host memory");
     b->rt = rt;
     b->cfg = cfg;
     b->rows = (size_t)cfg.batch * (size_t)cfg.seq;
-    b->q = rt->queue;
+    b->q = scl_runtime_queue(rt);
     scl_shape shape = {cfg.batch, cfg.heads, cfg.heads,      cfg.seq, cfg.seq, cfg.d_model / cfg.heads,
                        cfg.block, 0.0f,      SCL_LAYOUT_BNHD};
     if ((st = private_queue(b)) != SCL_OK || (st = upload_weights(b, weights)) != SCL_OK ||
@@ -257,12 +276,12 @@ scl_status scl_block_create(scl_runtime *rt, const scl_pattern *pattern, const s
 
 static scl_status check_tensor(scl_block *b, cl_mem m, const char *name)
 {
-    if (!m) return scl_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "block: tensor %s is NULL", name);
+    if (!m) return block_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "block: tensor %s is NULL", name);
     size_t size = 0, need = scl_block_tensor_bytes(b);
     cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS) return scl_fail_cl(b->rt, "clGetMemObjectInfo", err, name);
+    if (err != CL_SUCCESS) return scl_runtime_set_cl_error(b->rt, "clGetMemObjectInfo", err, name);
     if (size < need)
-        return scl_fail(b->rt, SCL_ERR_INVALID_ARGUMENT,
+        return block_fail(b->rt, SCL_ERR_INVALID_ARGUMENT,
                         "block: tensor %s has %zu bytes, [B=%d, N=%lld, D=%d] needs %zu", name, size,
                         b->cfg.batch, (long long)b->cfg.seq, b->cfg.d_model, need);
     return SCL_OK;
@@ -287,7 +306,7 @@ static void gemm(run_ctx *r, size_t m, size_t n, size_t k, cl_mem a, cl_mem bm, 
                             ? SCL_ERR_OUT_OF_MEMORY
                             : SCL_ERR_OPENCL;
         r->st =
-            scl_fail(r->b->rt, st, "block: CLBlastSgemm failed with status %d computing %s (%zu x %zu x %zu)",
+            block_fail(r->b->rt, st, "block: CLBlastSgemm failed with status %d computing %s (%zu x %zu x %zu)",
                      (int)s, what, m, n, k);
     }
 }
@@ -297,7 +316,7 @@ static void launch(run_ctx *r, cl_kernel k, const char *name, cl_uint dims, cons
 {
     if (r->st != SCL_OK) return;
     cl_int err = clEnqueueNDRangeKernel(r->b->q, k, dims, NULL, global, local, 0, NULL, NULL);
-    if (err != CL_SUCCESS) r->st = scl_fail_cl(r->b->rt, "clEnqueueNDRangeKernel", err, name);
+    if (err != CL_SUCCESS) r->st = scl_runtime_set_cl_error(r->b->rt, "clEnqueueNDRangeKernel", err, name);
 }
 
 static void layernorm(run_ctx *r, cl_mem x, cl_mem y, cl_mem g, cl_mem beta)
@@ -314,7 +333,7 @@ static void layernorm(run_ctx *r, cl_mem x, cl_mem y, cl_mem g, cl_mem beta)
     err |= clSetKernelArg(b->ln, 5, sizeof eps, &eps);
     err |= clSetKernelArg(b->ln, 6, b->ln_local * sizeof(float), NULL);
     if (err != CL_SUCCESS) {
-        r->st = scl_fail(b->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for layernorm_rows");
+        r->st = block_fail(b->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for layernorm_rows");
         return;
     }
     size_t global = b->rows * b->ln_local, local = b->ln_local;
@@ -340,7 +359,7 @@ static void bias_op(run_ctx *r, int gelu, cl_mem y, cl_mem x, cl_mem bias, cl_me
     err |= clSetKernelArg(k, a++, sizeof c, &c);
     const char *name = gelu ? "bias_gelu" : "bias_residual";
     if (err != CL_SUCCESS) {
-        r->st = scl_fail(b->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
+        r->st = block_fail(b->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
         return;
     }
     size_t global[2] = {(size_t)cols, b->rows};
@@ -354,10 +373,10 @@ scl_status scl_block_forward(scl_block *b, cl_mem x, cl_mem y, cl_uint num_wait,
     if (!b) return SCL_ERR_INVALID_ARGUMENT;
     scl_runtime *rt = b->rt;
     if (num_wait > 0 && !wait_list)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: num_wait is %u but wait_list is NULL",
+        return block_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: num_wait is %u but wait_list is NULL",
                         num_wait);
     if (x && x == y)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: x and y must be different buffers");
+        return block_fail(rt, SCL_ERR_INVALID_ARGUMENT, "block: x and y must be different buffers");
     run_ctx r = {b, SCL_OK};
     if ((r.st = check_tensor(b, x, "x")) != SCL_OK || (r.st = check_tensor(b, y, "y")) != SCL_OK) return r.st;
     cl_command_queue q = b->q;
@@ -367,7 +386,7 @@ scl_status scl_block_forward(scl_block *b, cl_mem x, cl_mem y, cl_uint num_wait,
      * every later step until they complete. */
     cl_int err = CL_SUCCESS;
     if (num_wait > 0) err = clEnqueueBarrierWithWaitList(q, num_wait, wait_list, NULL);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clEnqueueBarrierWithWaitList", err, "block wait list");
+    if (err != CL_SUCCESS) return scl_runtime_set_cl_error(rt, "clEnqueueBarrierWithWaitList", err, "block wait list");
     layernorm(&r, x, b->s[S_LN], b->w[W_LN1_G], b->w[W_LN1_B]);
     gemm(&r, M, D, D, b->s[S_LN], b->w[W_QKV], 0, 3 * D, b->s[S_Q], "Q = LN1(x) W_qkv[:, 0:D]");
     gemm(&r, M, D, D, b->s[S_LN], b->w[W_QKV], D, 3 * D, b->s[S_K], "K = LN1(x) W_qkv[:, D:2D]");
@@ -377,7 +396,7 @@ scl_status scl_block_forward(scl_block *b, cl_mem x, cl_mem y, cl_uint num_wait,
     bias_op(&r, 0, b->s[S_V], b->s[S_V], b->w[W_BV], NULL, (int)D);
     if (r.st == SCL_OK) {
         r.st = scl_plan_forward(b->plan, b->s[S_Q], b->s[S_K], b->s[S_V], b->s[S_ATT], NULL, 0, NULL, NULL);
-        if (r.st != SCL_OK && b->own_rt) scl_fail(rt, r.st, "%s", scl_last_error_message(b->own_rt));
+        if (r.st != SCL_OK && b->own_rt) block_fail(rt, r.st, "%s", scl_last_error_message(b->own_rt));
     }
     gemm(&r, M, D, D, b->s[S_ATT], b->w[W_O], 0, D, b->s[S_TMP], "attention W_o");
     bias_op(&r, 0, b->s[S_OUT], b->s[S_TMP], b->w[W_BO], x, (int)D);
@@ -391,12 +410,12 @@ scl_status scl_block_forward(scl_block *b, cl_mem x, cl_mem y, cl_uint num_wait,
         err = clEnqueueMarkerWithWaitList(q, 0, NULL, event);
         if (err != CL_SUCCESS) {
             *event = NULL;
-            r.st = scl_fail_cl(rt, "clEnqueueMarkerWithWaitList", err, "block completion event");
+            r.st = scl_runtime_set_cl_error(rt, "clEnqueueMarkerWithWaitList", err, "block completion event");
         }
     }
     /* The caller waits on our event, perhaps without flushing our private queue. */
     if (r.st == SCL_OK && b->own_queue && (err = clFlush(q)) != CL_SUCCESS)
-        r.st = scl_fail_cl(rt, "clFlush", err, "the block's in-order queue");
+        r.st = scl_runtime_set_cl_error(rt, "clFlush", err, "the block's in-order queue");
     if (r.st != SCL_OK) clFinish(q); /* leave nothing half-run on our buffers */
     return r.st;
 }
@@ -404,19 +423,19 @@ scl_status scl_block_forward(scl_block *b, cl_mem x, cl_mem y, cl_uint num_wait,
 scl_status scl_block_forward_host(scl_block *b, const float *x, float *y)
 {
     if (!b) return SCL_ERR_INVALID_ARGUMENT;
-    if (!x || !y) return scl_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_forward_host: NULL array");
+    if (!x || !y) return block_fail(b->rt, SCL_ERR_INVALID_ARGUMENT, "scl_block_forward_host: NULL array");
     const size_t bytes = scl_block_tensor_bytes(b);
     cl_int e1 = CL_SUCCESS, e2 = CL_SUCCESS;
-    cl_mem bx = clCreateBuffer(b->rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)x, &e1);
-    cl_mem by = clCreateBuffer(b->rt->ctx, CL_MEM_WRITE_ONLY, bytes, NULL, &e2);
+    cl_mem bx = clCreateBuffer(scl_runtime_context(b->rt), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)x, &e1);
+    cl_mem by = clCreateBuffer(scl_runtime_context(b->rt), CL_MEM_WRITE_ONLY, bytes, NULL, &e2);
     scl_status st = SCL_OK;
     if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
-        st = scl_fail_cl(b->rt, "clCreateBuffer", e1 != CL_SUCCESS ? e1 : e2, "block host-array convenience");
+        st = scl_runtime_set_cl_error(b->rt, "clCreateBuffer", e1 != CL_SUCCESS ? e1 : e2, "block host-array convenience");
     cl_event done = NULL;
     if (st == SCL_OK) st = scl_block_forward(b, bx, by, 0, NULL, &done);
     if (st == SCL_OK) {
-        cl_int err = clEnqueueReadBuffer(b->rt->queue, by, CL_TRUE, 0, bytes, y, 1, &done, NULL);
-        if (err != CL_SUCCESS) st = scl_fail_cl(b->rt, "clEnqueueReadBuffer", err, "block output y");
+        cl_int err = clEnqueueReadBuffer(scl_runtime_queue(b->rt), by, CL_TRUE, 0, bytes, y, 1, &done, NULL);
+        if (err != CL_SUCCESS) st = scl_runtime_set_cl_error(b->rt, "clEnqueueReadBuffer", err, "block output y");
     }
     if (done) clReleaseEvent(done);
     if (bx && e1 == CL_SUCCESS) clReleaseMemObject(bx);

@@ -46,6 +46,16 @@ scl_status scl_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char
                     context && *context ? ": " : "", context ? context : "");
 }
 
+scl_status scl_runtime_set_error(scl_runtime *rt, scl_status status, const char *message)
+{
+    return scl_fail(rt, status, "%s", message ? message : "");
+}
+
+scl_status scl_runtime_set_cl_error(scl_runtime *rt, const char *call, cl_int err, const char *context)
+{
+    return scl_fail_cl(rt, call ? call : "an OpenCL call", err, context);
+}
+
 const char *scl_cl_error_name(cl_int err)
 {
 #define E(x)                                                                                                   \

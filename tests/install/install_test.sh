@@ -6,11 +6,14 @@
 #   install_test.sh pkgconfig SOURCE_DIR PREFIX WORK       examples through pkg-config (sparsecl.pc)
 #   install_test.sh python    SOURCE_DIR PREFIX            ctypes example (exit 77: NumPy missing)
 #   install_test.sh moved     BUILD_DIR SOURCE_DIR WORK    install, move the prefix, run from there: info
-#                             and plans find <moved>/share/sparsecl/tuning, a static example links
-#                             through pkg-config --static
+#                             and plans find <moved>/share/sparsecl/tuning, the static examples link
+#                             through pkg-config --static, libsparsecl_block.so finds libsparsecl.so
+#   install_test.sh links     LIBSPARSECL LIBSPARSECL_BLOCK  what each shared library links (NEEDED):
+#                             the core no CLBlast or libstdc++, the block libsparsecl and CLBlast
 set -eu
 mode=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
+needed() { objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }'; }
 libdir() { for d in "$1/lib" "$1/lib64" "$1"/lib/*-linux-gnu; do [ -e "$d/libsparsecl.so" ] && { echo "$d"; return; }; done; echo "$1/lib"; }
 
 case $mode in
@@ -22,21 +25,27 @@ install)
   for f in "$prefix/bin/sparsecl" "$prefix/include/sparsecl.h" "$prefix/include/sparsecl_block.h" \
            "$lib/libsparsecl.so" "$lib/libsparsecl_static.a" "$lib/pkgconfig/sparsecl.pc" \
            "$lib/pkgconfig/sparsecl_static.pc" "$prefix/share/sparsecl/plot_bench.py" \
+           "$lib/libsparsecl_block.so" "$lib/libsparsecl_block_static.a" "$lib/pkgconfig/sparsecl_block.pc" \
+           "$lib/pkgconfig/sparsecl_block_static.pc" \
            "$lib/cmake/sparsecl/sparseclConfig.cmake" "$lib/cmake/sparsecl/sparseclConfigVersion.cmake"; do
     [ -e "$f" ] || fail "not installed: $f"
   done
   [ -d "$prefix/share/sparsecl/tuning" ] || fail "tuning database directory not installed"
   echo "installed tuning databases: $(ls "$prefix/share/sparsecl/tuning" | grep -c '\.json$' || true)"
   [ -x "$prefix/share/sparsecl/plot_bench.py" ] || fail "plot_bench.py not installed executable"
-  # Only scl_* leaves the shared library, and every one of them is declared in a public header.
-  syms=$(nm -D --defined-only "$lib/libsparsecl.so" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//')
-  [ -n "$syms" ] || fail "no exported symbols found"
-  bad=$(echo "$syms" | grep -v '^scl_' || true)
-  [ -z "$bad" ] || fail "exported symbols outside scl_*: $bad"
-  for s in $syms; do
-    grep -q "\\b$s(" "$prefix/include/sparsecl.h" "$prefix/include/sparsecl_block.h" || fail "exported $s is not in a public header"
+  # Only scl_* leaves each shared library, and every one of them is declared in its public header.
+  for pair in libsparsecl.so:sparsecl.h libsparsecl_block.so:sparsecl_block.h; do
+    so=${pair%%:*} header=$prefix/include/${pair#*:}
+    syms=$(nm -D --defined-only "$lib/$so" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//')
+    [ -n "$syms" ] || fail "$so: no exported symbols found"
+    bad=$(echo "$syms" | grep -v '^scl_' || true)
+    [ -z "$bad" ] || fail "$so: exported symbols outside scl_*: $bad"
+    for s in $syms; do
+      grep -q "\\b$s(" "$header" || fail "$so exports $s, which is not in $header"
+    done
+    echo "$so: $(echo "$syms" | wc -l) exported symbols, all scl_* and declared in $header"
   done
-  echo "exported symbols: $(echo "$syms" | wc -l), all scl_* and declared in the headers"
+  sh "$0" links "$lib/libsparsecl.so" "$lib/libsparsecl_block.so"
   # Semantic version, from the library and from the CLI, and the SONAME carries the major.
   ver=$("$prefix/bin/sparsecl" --version | awk '{print $2}')
   echo "$ver" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+$' || fail "version '$ver' is not MAJOR.MINOR.PATCH"
@@ -59,6 +68,8 @@ cmake|pkgconfig)
   cmake --build "$work" -j2 >> "$work.log" 2>&1 || { cat "$work.log"; fail "build"; }
   # The examples must use the installed library, not the build tree's.
   ldd "$work/embed_attention" | grep -q "$prefix" || { ldd "$work/embed_attention"; fail "embed_attention does not load the installed libsparsecl"; }
+  ldd "$work/transformer_block" | grep -q "$prefix.*libsparsecl_block" ||
+    { ldd "$work/transformer_block"; fail "transformer_block does not load the installed libsparsecl_block"; }
   "$work/embed_attention" 256 || fail "embed_attention"
   "$work/transformer_block" --seq 256 || fail "transformer_block"
   ;;
@@ -133,6 +144,19 @@ JSON
     > "$work/link.log" 2>&1 || { cat "$work/link.log"; fail "static example does not link"; }
   ! ldd "$work/embed_static" | grep -q libsparsecl || { ldd "$work/embed_static"; fail "static example loads libsparsecl.so"; }
   "$work/embed_static" 128 || fail "static example"
+  # The transformer block's static archive (CLBlast, libstdc++ after it) and its shared library;
+  # the executable's run path names the moved lib/ only for its own needs (RUNPATH is not
+  # inherited), so libsparsecl_block.so finds libsparsecl.so through its own $ORIGIN.
+  libs=$(pkg-config --static --libs sparsecl_block_static) || fail "pkg-config sparsecl_block_static"
+  echo "pkg-config --static --libs sparsecl_block_static: $libs"
+  $cc -std=c11 -D_POSIX_C_SOURCE=200809L $flags "$src/examples/transformer_block.c" $libs -o "$work/block_static" \
+    > "$work/link.log" 2>&1 || { cat "$work/link.log"; fail "static block example does not link"; }
+  ! ldd "$work/block_static" | grep -q libsparsecl || { ldd "$work/block_static"; fail "static block example loads libsparsecl"; }
+  "$work/block_static" --seq 128 || fail "static block example"
+  $cc -std=c11 -D_POSIX_C_SOURCE=200809L $(pkg-config --cflags sparsecl_block) "$src/examples/transformer_block.c" \
+    $(pkg-config --libs sparsecl_block) -lm -Wl,--enable-new-dtags,-rpath,"$lib" -o "$work/block_shared" \
+    > "$work/link.log" 2>&1 || { cat "$work/link.log"; fail "shared block example does not link"; }
+  env -u LD_LIBRARY_PATH "$work/block_shared" --seq 128 || { ldd "$work/block_shared"; fail "shared block example"; }
   shared=$(pkg-config --static --libs sparsecl)
   # The shared library finds the moved prefix's databases relative to itself (lib/../share), in a
   # program that lies outside the prefix.
@@ -163,6 +187,16 @@ C
   echo "shared library, plan: $from"
   case $from in "$tuning/$slug.json (d=64 block=32 f32, exact device)"*) ;; *) fail "libsparsecl.so does not find $tuning" ;; esac
   ! echo "$shared" | grep -q sparsecl_static || fail "sparsecl.pc names the static archive: $shared"
+  ;;
+links)
+  core=$2 block=$3
+  [ -e "$core" ] && [ -e "$block" ] || fail "no such library: $core $block"
+  echo "$core links: $(needed "$core" | tr '\n' ' ')"
+  echo "$block links: $(needed "$block" | tr '\n' ' ')"
+  ! needed "$core" | grep -Eq 'clblast|stdc\+\+' || fail "$core links CLBlast or libstdc++ (it belongs in libsparsecl_block)"
+  needed "$core" | grep -q '^libOpenCL\.so' || fail "$core does not link the OpenCL ICD loader"
+  needed "$block" | grep -q '^libclblast' || fail "$block does not link CLBlast"
+  needed "$block" | grep -q '^libsparsecl\.so' || fail "$block does not link libsparsecl"
   ;;
 *) fail "unknown mode $mode" ;;
 esac

@@ -215,6 +215,19 @@ static void test_external_context(void)
     cl_program prog = NULL;
     CHECK(scl_build_program_source(rt, GOOD_KERNEL, "", &prog, NULL) == SCL_OK, "build in caller's context: %s",
           scl_last_error_message(rt));
+    /* Libraries built on this one (libsparsecl_block) report through the runtime's message. */
+    CHECK(scl_runtime_set_error(rt, SCL_ERR_UNSUPPORTED, "block: layered message") == SCL_ERR_UNSUPPORTED &&
+              strcmp(scl_last_error_message(rt), "block: layered message") == 0,
+          "set_error: %s", scl_last_error_message(rt));
+    CHECK(scl_runtime_set_cl_error(rt, "clFoo", CL_MEM_OBJECT_ALLOCATION_FAILURE, "w_qkv") == SCL_ERR_OUT_OF_MEMORY &&
+              strcmp(scl_last_error_message(rt), "clFoo failed: CL_MEM_OBJECT_ALLOCATION_FAILURE (-4): w_qkv") == 0,
+          "set_cl_error (allocation): %s", scl_last_error_message(rt));
+    CHECK(scl_runtime_set_cl_error(rt, "clBar", CL_INVALID_VALUE, NULL) == SCL_ERR_OPENCL &&
+              strcmp(scl_last_error_message(rt), "clBar failed: CL_INVALID_VALUE (-30)") == 0,
+          "set_cl_error: %s", scl_last_error_message(rt));
+    CHECK(scl_runtime_set_error(NULL, SCL_ERR_IO, "x") == SCL_ERR_IO &&
+              scl_runtime_set_error(rt, SCL_ERR_IO, NULL) == SCL_ERR_IO && strcmp(scl_last_error_message(rt), "") == 0,
+          "set_error with NULL runtime or message");
     scl_runtime_destroy(rt);
 
     /* The caller's objects survive the runtime: run the kernel on them. */
