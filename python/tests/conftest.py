@@ -42,14 +42,9 @@ def to_bhnd(x, layout):
     return x if layout == "bhnd" else np.swapaxes(x, 1, 2)
 
 
-def reference(q, k, v, mask, scale=None, layout="bhnd"):
-    """float64 attention: o [like q], lse [B, H, N_q]; mask [N_q, N_k] or [H, N_q, N_k];
-    rows with no allowed key give o = 0 and lse = -inf (the library's convention)."""
-    q, k, v = (to_bhnd(np.asarray(x, np.float64), layout) for x in (q, k, v))
-    b, h, nq, d = q.shape
-    g = h // k.shape[1]
-    k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
-    scale = 1.0 / np.sqrt(d) if scale is None else scale
+def _softmax(q, k, mask, scale):
+    """The masked softmax P of q k^T * scale (k repeated per query head) and its lse [B, H, N_q];
+    rows with no allowed key give P = 0 and lse = -inf (the library's convention)."""
     s = np.einsum("bhid,bhjd->bhij", q, k) * scale
     s = np.where(np.broadcast_to(mask, s.shape), s, -np.inf)
     m = s.max(-1, keepdims=True)
@@ -57,27 +52,34 @@ def reference(q, k, v, mask, scale=None, layout="bhnd"):
     p = np.where(finite, np.exp(s - np.where(finite, m, 0)), 0.0)
     l = p.sum(-1, keepdims=True)
     pn = np.divide(p, l, out=np.zeros_like(p), where=l > 0)
-    o = np.einsum("bhij,bhjd->bhid", pn, v)
     with np.errstate(divide="ignore"):
         lse = np.where(finite, m + np.log(np.where(l > 0, l, 1)), -np.inf)[..., 0]
-    return to_bhnd(o, layout), lse
+    return pn, lse
+
+
+def _bhnd64(layout, *xs):
+    """The arrays as float64 [B, H, N, d], and the query heads per key/value head."""
+    xs = tuple(to_bhnd(np.asarray(x, np.float64), layout) for x in xs)
+    return xs, xs[0].shape[1] // xs[1].shape[1]
+
+
+def reference(q, k, v, mask, scale=None, layout="bhnd"):
+    """float64 attention: o [like q], lse [B, H, N_q]; mask [N_q, N_k] or [H, N_q, N_k];
+    rows with no allowed key give o = 0 and lse = -inf (the library's convention)."""
+    (q, k, v), g = _bhnd64(layout, q, k, v)
+    k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
+    scale = 1.0 / np.sqrt(q.shape[3]) if scale is None else scale
+    p, lse = _softmax(q, k, mask, scale)
+    return to_bhnd(np.einsum("bhij,bhjd->bhid", p, v), layout), lse
 
 
 def reference_backward(q, k, v, mask, dout, scale=None, layout="bhnd"):
     """float64 gradients (dq, dk, dv) of reference() for dO = dout; dk/dv summed over groups."""
-    q, k, v, dout = (to_bhnd(np.asarray(x, np.float64), layout) for x in (q, k, v, dout))
-    b, h, nq, d = q.shape
-    hk = k.shape[1]
-    g = h // hk
+    (q, k, v, dout), g = _bhnd64(layout, q, k, v, dout)
+    b, hk = k.shape[:2]
     ke, ve = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
-    scale = 1.0 / np.sqrt(d) if scale is None else scale
-    s = np.einsum("bhid,bhjd->bhij", q, ke) * scale
-    s = np.where(np.broadcast_to(mask, s.shape), s, -np.inf)
-    m = s.max(-1, keepdims=True)
-    finite = np.isfinite(m)
-    p = np.where(finite, np.exp(s - np.where(finite, m, 0)), 0.0)
-    l = p.sum(-1, keepdims=True)
-    p = np.divide(p, l, out=np.zeros_like(p), where=l > 0)
+    scale = 1.0 / np.sqrt(q.shape[3]) if scale is None else scale
+    p, _ = _softmax(q, ke, mask, scale)
     o = np.einsum("bhij,bhjd->bhid", p, ve)
     dp = np.einsum("bhid,bhjd->bhij", dout, ve)
     dsum = (dout * o).sum(-1, keepdims=True)

@@ -188,7 +188,17 @@ def _int_ptr(obj):
     return int(getattr(obj, "int_ptr", obj))
 
 
-class Runtime:
+class _Closing:
+    """``with`` closes the object at the end of the block (its ``close()``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Runtime(_Closing):
     """A device with its OpenCL context and queue (``scl_runtime``).
 
     ``Runtime(device=None)`` picks the device like the CLI: None or "" = ``$SPARSECL_DEVICE``,
@@ -273,12 +283,6 @@ class Runtime:
         """True once :meth:`close` ran."""
         return self._ptr is None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         if self._ptr is None:
             return "<sparsecl Runtime (closed)>"
@@ -324,7 +328,7 @@ def _pack_masks(masks, block):
     return np.ascontiguousarray(np.packbits(m, axis=1, bitorder="little")).view("<u4").astype(np.uint32)
 
 
-class Pattern:
+class Pattern(_Closing):
     """A sparsity pattern (``scl_pattern``): a spec string (grammar in patterns/README.md, e.g.
     ``"causal & strided(128)"``) or, through :meth:`from_layout`, a block layout in memory.
 
@@ -421,12 +425,6 @@ class Pattern:
             ptr, self._ptr = self._ptr, None
             ffi.release(ptr)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return "<sparsecl Pattern %s>" % self.spec
 
@@ -478,7 +476,7 @@ def _vp(x):
     return ffi.cast("void *", x.ctypes.data)
 
 
-class Plan:
+class Plan(_Closing):
     """A compiled plan (``scl_plan``): one pattern, one shape, one dtype, on one runtime.  Made
     once (pattern compile, kernel build through the binary cache, LUT upload), run many times.
 
@@ -614,12 +612,6 @@ class Plan:
     def closed(self):
         """True once :meth:`close` ran (or the plan's runtime was closed)."""
         return self._ptr is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return "<sparsecl Plan %s q%s kv%s %s%s>" % (self.pattern.spec, self.q_shape, self.kv_shape, self.dtype,
