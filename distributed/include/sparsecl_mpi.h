@@ -81,6 +81,9 @@ typedef struct scl_mpi_traffic {
     double heads_cost, kv_cost;
     double sent, received;      /* last call on this rank */
     double comm_ms, compute_ms; /* last call on this rank: MPI + staging, and the local plan */
+    int overlapped; /* last forward on every rank: the K/V exchange was in flight while the plan over
+                     * each rank's own keys ran, and the two parts were merged by their LSE (KV plan;
+                     * SPARSECL_MPI_OVERLAP=off runs the frame plan instead) */
 } scl_mpi_traffic;
 void scl_mpi_plan_traffic(const scl_mpi_plan *plan, scl_mpi_traffic *out);
 

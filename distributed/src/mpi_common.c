@@ -101,34 +101,56 @@ scl_status smpi_alltoallv_rows(scl_mpi_plan *p, const void *send, const int *sco
     return SCL_OK;
 }
 
-scl_status smpi_neighbor_rows(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
+scl_status smpi_neighbor_post(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
                               const int *sdispl, void *recv, const int *rcount, const int *rdispl,
-                              size_t row_bytes)
+                              size_t row_bytes, smpi_inflight *f)
 {
     int in = 0, out = 0, weighted = 0;
-    double t0 = smpi_now_ms();
+    f->t0 = smpi_now_ms();
+    f->req = MPI_REQUEST_NULL;
     MPI_Dist_graph_neighbors_count(graph, &in, &out, &weighted);
     int *nb = malloc(sizeof *nb * (size_t)(4 * (in + out) + 2)), *src = nb, *dst = nb + in;
     if (!nb) MPI_Abort(p->comm, 1); /* a few ints: nothing sensible is left to agree with */
     int *sc = dst + out, *sd = sc + out, *rc = sd + out, *rd = rc + in, *w = rd + in;
     /* real arrays for the (unused) weights: gcc refuses MPI_UNWEIGHTED as an array */
     MPI_Dist_graph_neighbors(graph, in, src, w, out, dst, w + in);
+    f->sent = f->received = 0;
     for (int i = 0; i < out; i++)
-        sc[i] = scount[dst[i]], sd[i] = sdispl[dst[i]];
+        sc[i] = scount[dst[i]], sd[i] = sdispl[dst[i]], f->sent += (double)sc[i] * (double)row_bytes;
     for (int i = 0; i < in; i++)
-        rc[i] = rcount[src[i]], rd[i] = rdispl[src[i]];
+        rc[i] = rcount[src[i]], rd[i] = rdispl[src[i]], f->received += (double)rc[i] * (double)row_bytes;
+    f->arrays = nb; /* the counts must outlive the request */
     MPI_Datatype row;
     MPI_Type_contiguous((int)row_bytes, MPI_BYTE, &row);
     MPI_Type_commit(&row);
-    int e = MPI_Neighbor_alltoallv(send, sc, sd, row, recv, rc, rd, row, graph);
-    MPI_Type_free(&row);
-    for (int i = 0; i < out; i++)
-        p->traffic.sent += (double)sc[i] * (double)row_bytes;
-    for (int i = 0; i < in; i++)
-        p->traffic.received += (double)rc[i] * (double)row_bytes;
-    free(nb);
-    p->traffic.comm_ms += smpi_now_ms() - t0;
-    return e == MPI_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_IO, "MPI_Neighbor_alltoallv failed (code %d)", e);
+    int e = MPI_Ineighbor_alltoallv(send, sc, sd, row, recv, rc, rd, row, graph, &f->req);
+    MPI_Type_free(&row); /* freed when the exchange completes */
+    return e == MPI_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_IO, "MPI_Ineighbor_alltoallv failed (code %d)", e);
+}
+
+/* Polls with short sleeps instead of MPI_Wait: Open MPI's wait spins, and a spinning rank takes the
+ * core its own device (PoCL) or another rank computes on. */
+scl_status smpi_neighbor_wait(scl_mpi_plan *p, smpi_inflight *f)
+{
+    int done = 0, e = MPI_SUCCESS;
+    while (f->req != MPI_REQUEST_NULL && !done && (e = MPI_Test(&f->req, &done, MPI_STATUS_IGNORE)) == MPI_SUCCESS)
+        if (!done) nanosleep(&(struct timespec){0, 50000}, NULL);
+    free(f->arrays);
+    f->arrays = NULL;
+    p->traffic.sent += f->sent;
+    p->traffic.received += f->received;
+    p->traffic.comm_ms += smpi_now_ms() - f->t0;
+    return e == MPI_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_IO, "MPI_Ineighbor_alltoallv failed (code %d)", e);
+}
+
+scl_status smpi_neighbor_rows(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
+                              const int *sdispl, void *recv, const int *rcount, const int *rdispl,
+                              size_t row_bytes)
+{
+    smpi_inflight f;
+    scl_status st = smpi_neighbor_post(p, graph, send, scount, sdispl, recv, rcount, rdispl, row_bytes, &f);
+    scl_status sw = smpi_neighbor_wait(p, &f);
+    return st != SCL_OK ? st : sw;
 }
 
 /* The local rank's GPU: ranks on one node are numbered by MPI_COMM_TYPE_SHARED (standard MPI-3,

@@ -34,6 +34,9 @@ struct scl_mpi_plan {
      * out-neighbours = the ranks fetching from it (graph[0]); graph[1] is the reverse, for dK, dV. */
     MPI_Comm graph[2];
     cl_mem frame[9]; /* the KV plan's device frames, by tensor slot, kept between calls */
+    struct spc_lut *lut;      /* the pattern's block LUT over the whole sequence (planner) */
+    struct smpi_overlap *ov;  /* the overlapped forward (plan_overlap.c); NULL: the frame plan runs it */
+    int overlap;              /* the same on every rank: the KV forward runs overlapped */
     scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];
@@ -73,8 +76,20 @@ void smpi_rows_counts(scl_mpi_plan *p, smpi_rows *x);
 scl_status smpi_rows_buffers(scl_mpi_plan *p, smpi_rows *x, size_t row_bytes);
 void smpi_rows_free(smpi_rows *x);
 
-/* MPI_Neighbor_alltoallv over a graph communicator, with counts and displacements (in rows)
- * given for every rank of the plan (only the neighbours' are used). Counts the bytes. */
+/* A neighbour exchange in flight (smpi_neighbor_post, then smpi_neighbor_wait). */
+typedef struct smpi_inflight {
+    MPI_Request req;
+    int *arrays; /* its counts and displacements, in neighbour order */
+    double sent, received, t0;
+} smpi_inflight;
+/* MPI_Ineighbor_alltoallv over a graph communicator, with counts and displacements (in rows)
+ * given for every rank of the plan (only the neighbours' are used); the buffers must stay until
+ * the wait, which counts the bytes. Post and wait are collective in the order the ranks call them. */
+scl_status smpi_neighbor_post(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
+                              const int *sdispl, void *recv, const int *rcount, const int *rdispl,
+                              size_t row_bytes, smpi_inflight *f);
+scl_status smpi_neighbor_wait(scl_mpi_plan *p, smpi_inflight *f);
+/* Both at once: the blocking exchange. */
 scl_status smpi_neighbor_rows(scl_mpi_plan *p, MPI_Comm graph, const void *send, const int *scount,
                               const int *sdispl, void *recv, const int *rcount, const int *rdispl,
                               size_t row_bytes);
@@ -88,7 +103,24 @@ scl_status smpi_heads_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl
 /* The spec restricted to heads [h0, h0 + hn), renumbered from 0 (heads() clauses rewritten). */
 int smpi_slice_heads(const char *spec, int h0, int hn, char *out, size_t out_len);
 
-/* Pattern-aware plan (plan_kv.c). */
+/* Pattern-aware plan (plan_kv.c). The runs of rows of rank s's shard that rank r fetches, one at a
+ * time from *pos (start at s's first row): first row in *lo, the length returned (0: no more). */
+int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo);
+/* The counts, displacements and packed send buffer of one K/V exchange (forward: this rank's host
+ * shard [B][X][n][w], of which only the rows others fetch are read; reverse: its frame's partial
+ * gradients), in (peer, run, batch-head) order. Agreed (smpi_rows_buffers); free with smpi_rows_free. */
+scl_status smpi_kv_pack(scl_mpi_plan *p, smpi_rows *xr, const void *shard, const void *frame, int X, size_t row,
+                        int reverse);
+/* The rows of this rank's shard `dev` that other ranks fetch, into the host shard (same layout). */
+scl_status smpi_read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row);
+/* Rows [r0, r0 + rows) of `bh` slices of `sp` rows -> slices of `dp` rows at d0, on the device. */
+scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0, size_t dp,
+                          size_t rows, size_t bh, size_t row);
+/* The overlapped forward (plan_overlap.c): the plans over this rank's own keys and over the fetched
+ * ones, made from the LUT. *ok: this rank can run it (SPARSECL_MPI_OVERLAP=off: 0). */
+scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok);
+scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
+void smpi_overlap_free(scl_mpi_plan *p);
 scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec);
 scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
 scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,

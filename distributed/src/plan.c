@@ -1,6 +1,7 @@
 /* scl_mpi_plan: shards, the choice between the two exchange plans, and the collective entry
  * points. */
 #include "mpi_internal.h"
+#include "scl_patterns.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,8 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
 {
     if (!p) return;
     scl_plan_destroy(p->local);
+    smpi_overlap_free(p);
+    spc_lut_free(p->lut);
     for (int i = 0; i < 9; i++)
         if (p->frame[i]) clReleaseMemObject(p->frame[i]);
     for (int i = 0; i < 2; i++)
@@ -155,6 +158,7 @@ static scl_status check_buffers(scl_mpi_plan *p, cl_mem *m, const int *kind, con
 static void reset_counters(scl_mpi_plan *p)
 {
     p->traffic.sent = p->traffic.received = 0;
+    p->traffic.overlapped = 0;
     p->traffic.comm_ms = p->traffic.compute_ms = 0;
     p->err[0] = '\0';
 }
@@ -171,8 +175,8 @@ scl_status scl_mpi_plan_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, c
     static const char *const name[5] = {"q", "k", "v", "o", "lse"};
     if (st == SCL_OK) st = check_buffers(p, m, kind, name, 5);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
-    return p->exchange == SCL_MPI_KV ? smpi_kv_forward(p, q, k, v, o, lse)
-                                     : smpi_heads_forward(p, q, k, v, o, lse);
+    if (p->exchange == SCL_MPI_HEADS) return smpi_heads_forward(p, q, k, v, o, lse);
+    return p->overlap ? smpi_overlap_forward(p, q, k, v, o, lse) : smpi_kv_forward(p, q, k, v, o, lse);
 }
 
 scl_status scl_mpi_plan_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,

@@ -29,7 +29,7 @@ static int64_t ov_n(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
  * row): its first row in *lo, its length returned (0: no more); *pos moves past it. A shifted frame
  * fetches one range; the absolute frame exactly the key blocks the planner found needed. Sender
  * and receiver walk the same runs in the same order, which is what keeps the packing in step. */
-static int64_t next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo)
+int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo)
 {
     const int64_t end = p->start[s] + p->len[s], b = p->shape.block;
     if (!p->len[r] || *pos >= end) return 0;
@@ -52,7 +52,7 @@ static int64_t next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64
 static int64_t fetched(const scl_mpi_plan *p, int r, int s)
 {
     int64_t total = 0, lo, n;
-    for (int64_t pos = p->start[s]; (n = next_run(p, r, s, &pos, &lo)) > 0;)
+    for (int64_t pos = p->start[s]; (n = smpi_next_run(p, r, s, &pos, &lo)) > 0;)
         total += n;
     return total;
 }
@@ -71,36 +71,47 @@ static void accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
     }
 }
 
+scl_status smpi_kv_pack(scl_mpi_plan *p, smpi_rows *xr, const void *shard, const void *frame, int X, size_t row,
+                        int reverse)
+{
+    const int P = p->size, me = p->rank;
+    const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
+    smpi_rows_counts(p, xr);
+    for (int s = 0; s < P; s++) {
+        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me),
+                take = s == me && !reverse ? 0 : fetched(p, me, s);
+        xr->sc[s] = (int)(BX * (reverse ? take : give)), xr->rc[s] = (int)(BX * (reverse ? give : take));
+    }
+    const char *sh = shard, *fr = frame;
+    scl_status st = smpi_rows_buffers(p, xr, row);
+    if (st != SCL_OK) return st;
+    for (int s = 0, o = 0; s < P; s++) {
+        if (s == me && !reverse) continue; /* forward: a rank's own keys are copied on its device */
+        int r = reverse ? me : s, owner = reverse ? s : me;
+        int64_t lo, cnt;
+        for (int64_t pos = p->start[owner]; (cnt = smpi_next_run(p, r, owner, &pos, &lo)) > 0;)
+            for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
+                size_t at =
+                    reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
+                memcpy(xr->sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
+            }
+    }
+    return SCL_OK;
+}
+
 /* Forward direction: this rank's shard [B][X][n][w] -> its key frame [B][X][fk][w] (the other
  * ranks' rows only). Reverse: its frame's partial gradients -> summed into its shard (its own
- * partials included). Packed in (peer, run, batch-head) order. */
+ * partials included). */
 static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, size_t row, int reverse)
 {
     const int P = p->size, me = p->rank;
     const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
     smpi_rows xr;
-    smpi_rows_counts(p, &xr);
-    for (int s = 0; s < P; s++) {
-        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me),
-                take = s == me && !reverse ? 0 : fetched(p, me, s);
-        xr.sc[s] = (int)(BX * (reverse ? take : give)), xr.rc[s] = (int)(BX * (reverse ? give : take));
-    }
     char *sh = shard, *fr = frame;
-    scl_status st = smpi_rows_buffers(p, &xr, row);
+    scl_status st = smpi_kv_pack(p, &xr, shard, frame, X, row, reverse);
     const int *sc = xr.sc, *sd = xr.sd, *rc = xr.rc, *rd = xr.rd;
     char *sb = xr.sb, *rb = xr.rb;
     if (st != SCL_OK) goto done;
-    for (int s = 0, o = 0; s < P; s++) {
-        if (s == me && !reverse) continue; /* forward: a rank's own keys are copied on its device */
-        int r = reverse ? me : s, owner = reverse ? s : me;
-        int64_t lo, cnt;
-        for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
-            for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
-                size_t at =
-                    reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
-                memcpy(sb + (size_t)o * row, (reverse ? fr : sh) + at * row, (size_t)cnt * row);
-            }
-    }
     /* Only the ranks that share keys talk; a rank's own partials (reverse) stay in sb. */
     if ((st = smpi_neighbor_rows(p, p->graph[reverse], sb, sc, sd, rb, rc, rd, row)) != SCL_OK) goto done;
     if (reverse) memset(sh, 0, (size_t)(BX * n) * row);
@@ -108,7 +119,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
         if (s == me && !reverse) continue;
         int r = reverse ? s : me, owner = reverse ? me : s;
         int64_t lo, cnt;
-        for (int64_t pos = p->start[owner]; (cnt = next_run(p, r, owner, &pos, &lo)) > 0;)
+        for (int64_t pos = p->start[owner]; (cnt = smpi_next_run(p, r, owner, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
                 const char *src = s == me ? sb + (size_t)(sd[me] + o - rd[me]) * row : rb + (size_t)o * row;
                 if (!reverse)
@@ -144,7 +155,7 @@ static size_t rows_of(const scl_mpi_plan *p, const tensor *t, int frame)
 
 /* Rows [r0, r0 + rows) of every (batch, head) slice between buffers whose slices hold `sp` and
  * `dp` rows: one rectangular copy on the device, no host round trip. */
-static scl_status copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0,
+scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0,
                             size_t dp, size_t rows, size_t bh, size_t row)
 {
     if (!rows || !bh) return SCL_OK;
@@ -159,7 +170,7 @@ static scl_status write_remote(scl_mpi_plan *p, cl_mem dev, const char *hf, size
 {
     for (int s = 0; s < p->size; s++) {
         int64_t lo, cnt;
-        for (int64_t pos = p->start[s]; s != p->rank && (cnt = next_run(p, p->rank, s, &pos, &lo)) > 0;) {
+        for (int64_t pos = p->start[s]; s != p->rank && (cnt = smpi_next_run(p, p->rank, s, &pos, &lo)) > 0;) {
             size_t o[3] = {(size_t)(lo - p->f0) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
             cl_int e =
                 clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region,
@@ -173,12 +184,12 @@ static scl_status write_remote(scl_mpi_plan *p, cl_mem dev, const char *hf, size
 
 /* The rows of this rank's keys that other ranks fetch, from its device shard into the host shard
  * (same layout): a halo, not the whole shard, crosses to the host. */
-static scl_status read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row)
+scl_status smpi_read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row)
 {
     const int me = p->rank;
     for (int s = 0; s < p->size; s++) {
         int64_t lo, cnt;
-        for (int64_t pos = p->start[me]; s != me && (cnt = next_run(p, s, me, &pos, &lo)) > 0;) {
+        for (int64_t pos = p->start[me]; s != me && (cnt = smpi_next_run(p, s, me, &pos, &lo)) > 0;) {
             size_t o[3] = {(size_t)(lo - p->start[me]) * row, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
             size_t pitch = (size_t)p->len[me] * row;
             cl_int e = clEnqueueReadBufferRect(scl_runtime_queue(p->rt), dev, CL_TRUE, o, o, region, pitch, 0,
@@ -212,14 +223,14 @@ static scl_status stage_in(scl_mpi_plan *p, tensor *t, scl_status st)
     const size_t off = (size_t)(p->start[me] - p->f0);
     if (t->kind != T_KV) {
         if (st == SCL_OK && have && t->dev != t->shard)
-            st = copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
+            st = smpi_copy_rows(p, t->shard, 0, n, t->dev, off, (size_t)p->fq, n, bh, row);
         return st;
     }
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
     if ((st = exchange(p, t->hs, t->hf, p->shape.kv_heads, row, 0)) != SCL_OK || !have) return st;
     int64_t lo, own;
-    for (int64_t pos = p->start[me]; st == SCL_OK && (own = next_run(p, me, me, &pos, &lo)) > 0;)
-        st = copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
+    for (int64_t pos = p->start[me]; st == SCL_OK && (own = smpi_next_run(p, me, me, &pos, &lo)) > 0;)
+        st = smpi_copy_rows(p, t->shard, (size_t)(lo - p->start[me]), n, t->dev, (size_t)(lo - p->f0),
                        (size_t)p->fk, (size_t)own, bh, row);
     return st == SCL_OK ? write_remote(p, t->dev, t->hf, bh, row) : st;
 }
@@ -232,7 +243,7 @@ static scl_status stage_out(scl_mpi_plan *p, tensor *t, scl_status st)
     const size_t row = row_of(p, t->kind), bh = slices(p, t->kind), n = (size_t)p->len[me];
     if (t->kind != T_KV) {
         if (st == SCL_OK && have && t->shard && t->dev != t->shard)
-            st = copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh,
+            st = smpi_copy_rows(p, t->dev, (size_t)(p->start[me] - p->f0), (size_t)p->fq, t->shard, 0, n, n, bh,
                            row);
         return st;
     }
@@ -277,7 +288,7 @@ static scl_status run(scl_mpi_plan *p, tensor *t, int nt, int backward)
             if (!t[i].hs || !t[i].hf)
                 st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", ns + nf);
             if (st == SCL_OK && have && !t[i].out)
-                st = read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
+                st = smpi_read_given(p, t[i].shard, t[i].hs, slices(p, T_KV), row);
         }
         if (st == SCL_OK && have) st = frame_buffer(p, &t[i], i, nf);
     }
@@ -381,11 +392,10 @@ static void make_graphs(scl_mpi_plan *p)
     free(in);
 }
 
-scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
+/* The frame plan of a rank with rows (the backward's, and the forward's without overlap). */
+static scl_status frame_setup(scl_mpi_plan *p, const char *spec)
 {
     const int me = p->rank;
-    make_graphs(p); /* collective: before any rank may leave */
-    if (!p->len[me]) return SCL_OK;
     char text[8192], path[512] = "";
     scl_status st = SCL_OK;
     if (p->exact) { /* frame row t is global row t */
@@ -410,5 +420,18 @@ scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
     if (st != SCL_OK && !p->err[0]) smpi_fail(p, st, "%s", scl_last_error_message(p->rt));
     scl_pattern_destroy(pat);
     if (path[0]) remove(path);
+    return st;
+}
+
+scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec)
+{
+    make_graphs(p); /* collective: before any rank may leave */
+    scl_status st = p->len[p->rank] ? frame_setup(p, spec) : SCL_OK;
+    int ok = 0;
+    if (st == SCL_OK) st = smpi_overlap_setup(p, &ok);
+    /* Every rank takes the same path: the two post their exchanges and agree in another order. */
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, p->comm);
+    p->overlap = ok;
+    if (!ok) smpi_overlap_free(p);
     return st;
 }

@@ -138,6 +138,9 @@ scl_status smpi_plan_traffic(scl_mpi_plan *p, const char *spec, int *kv_ok, doub
     /* Ring attention: each of the P - 1 steps passes one shard's K and V on (sent) and takes the
      * next one in (received). */
     p->traffic.ring_bytes = 2.0 * (P - 1) * kvrow * ((double)p->shape.seq_q / P);
+    spc_lut_free(p->lut); /* kept: the overlapped forward's sub-plans are cut from it */
+    p->lut = lut;
+    lut = NULL;
 done:
     spc_lut_free(lut);
     spc_bound_free(bound);

@@ -35,6 +35,8 @@ static const tcase CASES[] = {
     {"causal & local(5)", 20, 2, 2, 16, 16, 0},  /* fewer blocks than ranks at P = 4: idle ranks */
     {"causal & local(24)", 160, 4, 2, 16, 16, 1},
     {"longformer(6, 3)", 160, 2, 2, 32, 16, 1},
+    {"global(3)", 200, 2, 2, 16, 16, 0},              /* ranks > 0: fetched keys only, no local part */
+    {"local(4) & global(190)", 200, 2, 2, 16, 16, 0}, /* ranks whose rows have no allowed key */
 };
 
 static float frand(uint64_t *s)
@@ -156,25 +158,26 @@ static scl_status reference(scl_runtime *rt, const tcase *c, const float *q, con
     return st;
 }
 
-static const char *EXNAME[] = {"auto", "heads", "kv"};
+/* Mode 3: the KV plan with SPARSECL_MPI_OVERLAP=off (its frame plan, the fallback of the overlap). */
+enum { KV_SERIAL = 3 };
+static const char *EXNAME[] = {"auto", "heads", "kv", "kv-off"};
 
-/* One case under one exchange: 0 passed, 1 failed, 2 skipped (KV refused, as it must be). */
-static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
+/* One case under one exchange: 0 passed, 1 failed. */
+static int run_case(scl_runtime *rt, const tcase *c, int ex)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const int64_t N = c->n, H = c->heads, Hk = c->kv_heads, d = c->dim;
     scl_shape s = {1, c->heads, c->kv_heads, N, N, c->dim, c->block, 0, SCL_LAYOUT_BHND};
     scl_mpi_plan *plan = NULL;
-    scl_status st =
-        scl_mpi_plan_create(rt, MPI_COMM_WORLD, c->spec, &s, c->f16 ? SCL_F16 : SCL_F32, ex, &plan);
-    if (st != SCL_OK) {
-        int refused = ex == SCL_MPI_KV && st == SCL_ERR_UNSUPPORTED;
-        if (rank == 0 && !refused)
-            printf("FAIL %-60s %-5s plan: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
-        if (rank == 0 && refused) printf("ok   %-60s %-5s refused as it must be\n", c->spec, EXNAME[ex]);
+    if (ex == KV_SERIAL) setenv("SPARSECL_MPI_OVERLAP", "off", 1);
+    scl_status st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, c->spec, &s, c->f16 ? SCL_F16 : SCL_F32,
+                                        ex == KV_SERIAL ? SCL_MPI_KV : (scl_mpi_exchange)ex, &plan);
+    unsetenv("SPARSECL_MPI_OVERLAP");
+    if (st != SCL_OK) { /* both plans run every pattern */
+        if (rank == 0) printf("FAIL %-60s %-5s plan: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
         scl_mpi_plan_destroy(plan);
-        return refused ? 2 : 1;
+        return 1;
     }
     float *q = filled((size_t)(H * N * d), 11), *k = filled((size_t)(Hk * N * d), 12);
     float *v = filled((size_t)(Hk * N * d), 13), *dout = filled((size_t)(H * N * d), 14);
@@ -195,6 +198,8 @@ static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
     cl_mem bdq = upload(rt, NULL, (size_t)(H * n * d), h), bdk = upload(rt, NULL, (size_t)(Hk * n * d), h);
     cl_mem bdv = upload(rt, NULL, (size_t)(Hk * n * d), h);
     st = scl_mpi_plan_forward(plan, bq, bk, bv, bo, bl);
+    scl_mpi_traffic tr;
+    scl_mpi_plan_traffic(plan, &tr); /* the forward's: the backward resets the counters */
     if (st == SCL_OK) st = scl_mpi_plan_backward(plan, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv);
     int failed = st != SCL_OK;
     if (failed && rank == 0)
@@ -218,9 +223,11 @@ static int run_case(scl_runtime *rt, const tcase *c, scl_mpi_exchange ex)
             if (!(e <= (h ? 2e-3 : 1e-4) * scale)) failed = 1;
             l += (size_t)snprintf(line + l, sizeof line - l, " %s %.1e", name[t], e / scale);
         }
-        scl_mpi_traffic tr;
-        scl_mpi_plan_traffic(plan, &tr);
-        printf("%s %-60s %-5s ran %-5s N=%lld H=%lld/%lld b=%d %s:%s\n", failed ? "FAIL" : "ok  ", c->spec,
+        /* the KV plan's forward runs overlapped unless told not to */
+        int want = scl_mpi_plan_exchange(plan) == SCL_MPI_KV && ex != KV_SERIAL;
+        if (tr.overlapped != want) failed = 1;
+        l += (size_t)snprintf(line + l, sizeof line - l, "%s", tr.overlapped ? " overlapped" : "");
+        printf("%s %-60s %-6s ran %-5s N=%lld H=%lld/%lld b=%d %s:%s\n", failed ? "FAIL" : "ok  ", c->spec,
                EXNAME[ex], EXNAME[scl_mpi_plan_exchange(plan)], (long long)N, (long long)H, (long long)Hk,
                c->block, h ? "f16" : "f32", line);
     }
@@ -252,6 +259,15 @@ static int run_failures(scl_runtime *rt)
     if (rank == 0)
         printf("%s bad spec on rank %d -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1, scl_status_string(st),
                scl_mpi_plan_error(plan));
+    failed += bad;
+    scl_mpi_plan_destroy(plan);
+    if (rank == P - 1) setenv("SPARSECL_MPI_OVERLAP", "maybe", 1); /* refused, not read as on or off */
+    st = scl_mpi_plan_create(rt, MPI_COMM_WORLD, "causal", &s, SCL_F32, SCL_MPI_KV, &plan);
+    unsetenv("SPARSECL_MPI_OVERLAP");
+    bad = st != SCL_ERR_INVALID_ARGUMENT || strncmp(scl_mpi_plan_error(plan), want, strlen(want)) != 0;
+    if (rank == 0)
+        printf("%s bad SPARSECL_MPI_OVERLAP on rank %d -> %s: %s\n", bad ? "FAIL" : "ok  ", P - 1,
+               scl_status_string(st), scl_mpi_plan_error(plan));
     failed += bad;
     scl_mpi_plan_destroy(plan);
     for (int ex = SCL_MPI_HEADS; ex <= SCL_MPI_KV; ex++) {
@@ -300,8 +316,8 @@ int main(int argc, char **argv)
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         if (only && !strstr(CASES[i].spec, only)) continue;
-        for (int ex = SCL_MPI_AUTO; ex <= SCL_MPI_KV; ex++) {
-            int r = run_case(rt, &CASES[i], (scl_mpi_exchange)ex);
+        for (int ex = SCL_MPI_AUTO; ex <= KV_SERIAL; ex++) {
+            int r = run_case(rt, &CASES[i], ex);
             passed += r != 1, failed += r == 1;
         }
     }

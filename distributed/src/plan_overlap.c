@@ -1,0 +1,317 @@
+/* The pattern-aware forward with the transfer behind the compute: each rank posts its K/V exchange
+ * (MPI_Ineighbor_alltoallv), runs the attention of its queries over its own keys while the remote
+ * keys are in flight, then over the fetched keys, and merges the two parts by their log-sum-exps
+ * with the library's merge kernel (kernels/decompose.cl merge_parts, the decomposed plans' merge).
+ * The keys partition into own and fetched, so the merge is exactly softmax attention.
+ *
+ * Both parts are plans over block layouts cut from the pattern's LUT over the whole sequence
+ * (element masks included), renumbered into their own index spaces: the local part is the shard
+ * against itself, on the caller's buffers (zero copy); the remote part is the shard's queries
+ * against the fetched key rows packed in (owner, run) order. Neither needs a frame of absolute
+ * positions, so this forward holds the shard and the fetched rows only, whatever the pattern. */
+#include "mpi_internal.h"
+#include "scl_patterns.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct smpi_overlap {
+    scl_plan *local, *remote; /* own queries x own keys; own queries x fetched keys (either may be NULL) */
+    int64_t m;                /* fetched key rows: [B][H_kv][m][d] */
+    cl_mem k, v, o, lse, lse_local;
+    cl_program program;
+    cl_kernel merge;
+    int row_form; /* decompose.cl's work-item mapping: 1 on CPUs (a row a work-item), 0 on GPUs */
+} smpi_overlap;
+
+static cl_mem make(scl_mpi_plan *p, size_t bytes, scl_status *st)
+{
+    return *st == SCL_OK ? smpi_buffer(p, bytes, st) : NULL;
+}
+
+/* The pattern's blocks of query blocks [r0, r1) against the key blocks c with col[c] >= 0,
+ * renumbered to (r - r0, col[c]) over nbk key blocks, with their element masks. *out stays NULL
+ * when no block is left. *missed counts other ranks' key blocks outside the map that `need` marks
+ * (0 when the map holds every needed block: a check of the planner's runs). */
+static scl_status cut(scl_mpi_plan *p, int64_t r0, int64_t r1, const int32_t *col, int64_t nbk,
+                      const unsigned char *need, int64_t *missed, scl_pattern **out)
+{
+    const spc_lut *lut = p->lut;
+    const int heads = lut->n_layouts == 1 ? 1 : lut->heads;
+    const int64_t nbq = r1 - r0, cells = (int64_t)heads * nbq * nbk;
+    uint8_t *lay = calloc((size_t)cells + 1, 1);
+    int32_t *ids = malloc(((size_t)cells + 1) * sizeof *ids);
+    *out = NULL;
+    if (!lay || !ids) {
+        free(lay), free(ids);
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "overlap layout of %lld blocks", (long long)cells);
+    }
+    int64_t any = 0;
+    for (int64_t i = 0; i < cells; i++)
+        ids[i] = -1;
+    for (int h = 0; h < heads; h++) {
+        const int32_t *ptr = lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
+        for (int64_t r = r0; r < r1; r++)
+            for (int32_t e = ptr[r]; e < ptr[r + 1]; e++) {
+                int32_t c = lut->col_idx[e];
+                if (col[c] < 0) {
+                    *missed += need[c] && (c < r0 || c >= r1); /* own key blocks are the local part's */
+                    continue;
+                }
+                int64_t at = ((int64_t)h * nbq + r - r0) * nbk + col[c];
+                lay[at] = 1, ids[at] = lut->row_mask[e], any++;
+            }
+    }
+    scl_status st = SCL_OK;
+    if (any)
+        st = scl_pattern_create_layout(p->rt, lay, heads, nbq, nbk, lut->block, lut->n_masks ? ids : NULL,
+                                       lut->n_masks ? lut->masks : NULL, lut->n_masks, out);
+    if (st != SCL_OK) smpi_fail(p, st, "overlap layout: %s", scl_last_error_message(p->rt));
+    free(lay), free(ids);
+    return st;
+}
+
+static scl_status sub_plan(scl_mpi_plan *p, scl_pattern *pat, int64_t nk, scl_plan **out)
+{
+    scl_shape s = p->shape;
+    s.seq_q = p->len[p->rank], s.seq_k = nk;
+    scl_status st = pat ? scl_plan_create(p->rt, pat, &s, p->dtype, out) : SCL_OK;
+    if (st != SCL_OK) smpi_fail(p, st, "overlap plan: %s", scl_last_error_message(p->rt));
+    scl_pattern_destroy(pat);
+    return st;
+}
+
+static scl_status build_merge(scl_mpi_plan *p, smpi_overlap *ov)
+{
+    char opt[128];
+    ov->row_form = (scl_runtime_device(p->rt)->type & CL_DEVICE_TYPE_CPU) != 0;
+    snprintf(opt, sizeof opt, "-D D=%d -D NPARTS=2 -D ROW_FORM=%d%s", p->shape.head_dim, ov->row_form,
+             p->dtype == SCL_F16 ? " -D SCL_F16" : "");
+    scl_status st = scl_build_program(p->rt, "decompose.cl", opt, &ov->program, NULL);
+    if (st != SCL_OK) return smpi_fail(p, st, "decompose.cl: %s", scl_last_error_message(p->rt));
+    cl_int e;
+    ov->merge = clCreateKernel(ov->program, "merge_parts", &e);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clCreateKernel(merge_parts): CL error %d", e);
+}
+
+/* Key block maps: own blocks -> the shard's; fetched runs (whole blocks: shards and key ranges are
+ * block-aligned, only the sequence's last block may be short) -> the packed fetched rows. */
+static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
+{
+    const int me = p->rank, b = p->shape.block;
+    const int64_t nb = p->lut->nb_k, r0 = p->start[me] / b, r1 = (p->start[me] + p->len[me] + b - 1) / b;
+    const unsigned char *need = p->need + (size_t)me * (size_t)nb;
+    int64_t missed = 0, m = 0, lo, cnt;
+    scl_pattern *pl = NULL, *pr = NULL;
+    for (int64_t c = 0; c < nb; c++)
+        col[c] = c >= r0 && c < r1 ? (int32_t)(c - r0) : -1;
+    scl_status st = cut(p, r0, r1, col, r1 - r0, need, &missed, &pl);
+    for (int64_t c = 0; c < nb; c++)
+        col[c] = -1;
+    for (int s = 0; s < p->size; s++)
+        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run(p, me, s, &pos, &lo)) > 0; m += cnt) {
+            if (m % b || lo % b) return smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: a fetched run off the blocks");
+            for (int64_t i = 0; i * b < cnt; i++)
+                col[lo / b + i] = (int32_t)(m / b + i);
+        }
+    missed = 0;
+    if (st == SCL_OK) st = cut(p, r0, r1, col, (m + b - 1) / b, need, &missed, &pr);
+    if (st == SCL_OK && missed)
+        st = smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: %lld needed key blocks not fetched", (long long)missed);
+    ov->m = m;
+    if (st == SCL_OK) st = sub_plan(p, pl, p->len[me], &ov->local), pl = NULL;
+    if (st == SCL_OK) st = sub_plan(p, pr, m, &ov->remote), pr = NULL;
+    scl_pattern_destroy(pl);
+    scl_pattern_destroy(pr);
+    return st;
+}
+
+scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
+{
+    const char *env = getenv("SPARSECL_MPI_OVERLAP");
+    *ok = 0;
+    if (env && *env && strcmp(env, "on") && strcmp(env, "1") && strcmp(env, "off") && strcmp(env, "0"))
+        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_MPI_OVERLAP=%s: expected on or off", env);
+    if (env && (!strcmp(env, "off") || !strcmp(env, "0"))) return SCL_OK;
+    *ok = 1;
+    if (!p->len[p->rank]) return SCL_OK; /* an idle rank only takes part in the exchanges */
+    smpi_overlap *ov = calloc(1, sizeof *ov);
+    int32_t *col = calloc((size_t)p->lut->nb_k + 1, sizeof *col);
+    p->ov = ov;
+    if (!ov || !col) {
+        free(col);
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "overlap plan");
+    }
+    scl_status st = make_parts(p, ov, col);
+    free(col);
+    const size_t bh = (size_t)p->shape.batch * p->shape.heads, n = (size_t)p->len[p->rank];
+    const size_t kvrow = (size_t)p->shape.batch * p->shape.kv_heads * p->shape.head_dim * p->esz;
+    if (ov->remote) {
+        ov->k = make(p, (size_t)ov->m * kvrow, &st), ov->v = make(p, (size_t)ov->m * kvrow, &st);
+        ov->lse = make(p, bh * n * sizeof(float), &st);
+    }
+    if (ov->remote && ov->local) {
+        ov->o = make(p, bh * n * (size_t)p->shape.head_dim * p->esz, &st);
+        ov->lse_local = make(p, bh * n * sizeof(float), &st);
+        if (st == SCL_OK) st = build_merge(p, ov);
+    }
+    return st;
+}
+
+void smpi_overlap_free(scl_mpi_plan *p)
+{
+    smpi_overlap *ov = p->ov;
+    if (!ov) return;
+    scl_plan_destroy(ov->local);
+    scl_plan_destroy(ov->remote);
+    cl_mem m[5] = {ov->k, ov->v, ov->o, ov->lse, ov->lse_local};
+    for (int i = 0; i < 5; i++)
+        if (m[i]) clReleaseMemObject(m[i]);
+    if (ov->merge) clReleaseKernel(ov->merge);
+    if (ov->program) clReleaseProgram(ov->program);
+    free(ov);
+    p->ov = NULL;
+}
+
+/* o = the merge of (o, lse_local) and (ov->o, ov->lse) row by row; lse (may be NULL) the merged LSE.
+ * In place is safe: each work-item reads its own elements of o before it writes them. */
+static scl_status merge(scl_mpi_plan *p, smpi_overlap *ov, cl_mem o, cl_mem lse)
+{
+    const int n = (int)p->len[p->rank], H = p->shape.heads, d = p->shape.head_dim;
+    const cl_long sn = d, sh = (cl_long)n * d, sb = (cl_long)H * sh;
+    const cl_mem none = NULL, x[4] = {o, ov->o, o, o}, l[4] = {ov->lse_local, ov->lse, ov->lse_local, ov->lse_local};
+    cl_uint a = 0;
+    cl_int e = CL_SUCCESS;
+    e |= clSetKernelArg(ov->merge, a++, sizeof o, &o);
+    e |= clSetKernelArg(ov->merge, a++, sizeof lse, &lse);
+    e |= clSetKernelArg(ov->merge, a++, sizeof n, &n);
+    e |= clSetKernelArg(ov->merge, a++, sizeof H, &H);
+    const cl_long str[3] = {sb, sh, sn};
+    for (int i = 0; i < 3; i++)
+        e |= clSetKernelArg(ov->merge, a++, sizeof str[i], &str[i]);
+    for (int k = 0; k < 4; k++) { /* parts 2, 3 repeat part 0: NPARTS = 2 ignores them */
+        e |= clSetKernelArg(ov->merge, a++, sizeof x[k], &x[k]);
+        e |= clSetKernelArg(ov->merge, a++, sizeof l[k], &l[k]);
+        e |= clSetKernelArg(ov->merge, a++, sizeof none, &none); /* identity row maps */
+        e |= clSetKernelArg(ov->merge, a++, sizeof n, &n);
+        for (int i = 0; i < 3; i++)
+            e |= clSetKernelArg(ov->merge, a++, sizeof str[i], &str[i]);
+    }
+    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(merge_parts) failed");
+    const size_t bh = (size_t)p->shape.batch * H, maxwg = scl_runtime_device(p->rt)->max_work_group_size;
+    /* GPU form: work-groups of about 256 (d/4 columns x rows), as the decomposed plans launch it. */
+    const size_t wg = maxwg < 256 ? maxwg : 256, cols = (size_t)d / 4, per = cols >= wg ? 1 : wg / cols;
+    size_t rows[2] = {(size_t)n, bh}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
+           local[3] = {cols, per, 1};
+    e = clEnqueueNDRangeKernel(scl_runtime_queue(p->rt), ov->merge, ov->row_form ? 2 : 3, NULL,
+                               ov->row_form ? rows : elems, ov->row_form ? NULL : local, 0, NULL, NULL);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "merge_parts: CL error %d", e);
+}
+
+/* The fetched rows as they arrived (per owner and run, [B*H_kv][cnt] rows each) into the packed
+ * device buffer [B*H_kv][m]; non-blocking: rb stays until the queue is finished. */
+static scl_status write_fetched(scl_mpi_plan *p, cl_mem dev, const smpi_rows *x, size_t row)
+{
+    const int me = p->rank;
+    const size_t bh = (size_t)p->shape.batch * p->shape.kv_heads, pitch = (size_t)p->ov->m * row;
+    int64_t lo, cnt, m = 0;
+    for (int s = 0; s < p->size; s++) {
+        const char *src = x->rb + (size_t)x->rd[s] * row;
+        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run(p, me, s, &pos, &lo)) > 0; m += cnt) {
+            size_t at[3] = {(size_t)m * row, 0, 0}, zero[3] = {0, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
+            cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_FALSE, at, zero, region, pitch, 0,
+                                                (size_t)cnt * row, 0, src, 0, NULL, NULL);
+            if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueWriteBufferRect: CL error %d", e);
+            src += (size_t)cnt * row * bh;
+        }
+    }
+    return SCL_OK;
+}
+
+/* This rank's parts: the local one is enqueued before the exchange is waited for (the device
+ * computes while MPI moves the keys), the remote one and the merge after. */
+static scl_status local_part(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse)
+{
+    smpi_overlap *ov = p->ov;
+    if (!ov || !ov->local) return SCL_OK;
+    scl_status st = scl_plan_forward(ov->local, q, k, v, o, ov->remote ? ov->lse_local : lse, 0, NULL, NULL);
+    if (st != SCL_OK) return smpi_fail(p, st, "local keys' plan: %s", scl_last_error_message(p->rt));
+    return clFlush(scl_runtime_queue(p->rt)) == CL_SUCCESS ? SCL_OK
+                                                          : smpi_fail(p, SCL_ERR_OPENCL, "clFlush failed");
+}
+
+static scl_status remote_part(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem lse, const smpi_rows *x, size_t row)
+{
+    smpi_overlap *ov = p->ov;
+    scl_status st = SCL_OK;
+    if (!ov) return SCL_OK;
+    if (!ov->local && !ov->remote) { /* no allowed key at all: O = 0, LSE = -inf, as the plain kernel */
+        const float zero = 0.0f, minus = -INFINITY;
+        size_t n = (size_t)p->len[p->rank] * p->shape.batch * p->shape.heads;
+        cl_int e = clEnqueueFillBuffer(scl_runtime_queue(p->rt), o, &zero, sizeof zero, 0,
+                                       n * p->shape.head_dim * p->esz, 0, NULL, NULL);
+        if (lse && e == CL_SUCCESS)
+            e = clEnqueueFillBuffer(scl_runtime_queue(p->rt), lse, &minus, sizeof minus, 0, n * sizeof minus, 0,
+                                    NULL, NULL);
+        return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueFillBuffer: CL error %d", e);
+    }
+    if (!ov->remote) return SCL_OK;
+    st = write_fetched(p, ov->k, &x[0], row);
+    if (st == SCL_OK) st = write_fetched(p, ov->v, &x[1], row);
+    if (st == SCL_OK) {
+        st = scl_plan_forward(ov->remote, q, ov->k, ov->v, ov->local ? ov->o : o, ov->local ? ov->lse : lse, 0,
+                              NULL, NULL);
+        if (st != SCL_OK) smpi_fail(p, st, "fetched keys' plan: %s", scl_last_error_message(p->rt));
+    }
+    return st == SCL_OK && ov->local ? merge(p, ov, o, lse) : st;
+}
+
+scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse)
+{
+    const int me = p->rank, have = p->len[me] > 0;
+    const size_t row = (size_t)p->shape.head_dim * p->esz, bh = (size_t)p->shape.batch * p->shape.kv_heads;
+    const size_t shard = bh * (size_t)p->len[me] * row;
+    char *hs[2] = {malloc(shard + 1), malloc(shard + 1)};
+    smpi_rows x[2];
+    smpi_inflight f[2];
+    cl_mem kv[2] = {k, v};
+    scl_status st = hs[0] && hs[1] ? SCL_OK : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", shard);
+    for (int i = 0; i < 2 && st == SCL_OK && have; i++)
+        st = smpi_read_given(p, kv[i], hs[i], bh, row);
+    int posted = 0;
+    double t0 = smpi_now_ms(), t1 = t0, t2 = t0;
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
+    st = smpi_kv_pack(p, &x[0], hs[0], NULL, p->shape.kv_heads, row, 0);
+    if (st == SCL_OK) st = smpi_kv_pack(p, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
+    else smpi_rows_counts(p, &x[1]);
+    if (st != SCL_OK) goto freed;
+    for (posted = 0; posted < 2; posted++) /* K, then V: every rank posts in this order */
+        if ((st = smpi_neighbor_post(p, p->graph[0], x[posted].sb, x[posted].sc, x[posted].sd, x[posted].rb,
+                                     x[posted].rc, x[posted].rd, row, &f[posted])) != SCL_OK)
+            break;
+    scl_status sl = st == SCL_OK && have ? local_part(p, q, k, v, o, lse) : SCL_OK;
+    t1 = smpi_now_ms();
+    for (int i = 0; i < posted; i++) {
+        scl_status sw = smpi_neighbor_wait(p, &f[i]);
+        if (st == SCL_OK) st = sw;
+    }
+    t2 = smpi_now_ms();
+    if (st == SCL_OK) st = sl;
+    if (st == SCL_OK && have) st = remote_part(p, q, o, lse, x, row);
+    if (clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS && st == SCL_OK)
+        st = smpi_fail(p, SCL_ERR_OPENCL, "clFinish after the overlapped forward failed");
+    p->traffic.compute_ms += smpi_now_ms() - t2 + (t1 - t0);
+    p->traffic.overlapped = 1;
+    if (getenv("SPARSECL_MPI_TRACE"))
+        fprintf(stderr, "rank %d: overlapped: posted + local part enqueued %.1f ms, wait %.1f ms, rest %.1f ms\n",
+                me, t1 - t0, t2 - t1, smpi_now_ms() - t2);
+freed:
+    smpi_rows_free(&x[0]);
+    smpi_rows_free(&x[1]);
+done:
+    free(hs[0]);
+    free(hs[1]);
+    return smpi_agree(p, st, p->err);
+}
