@@ -5,6 +5,23 @@
 
 #include "sparsecl.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The runtime on $SPARSECL_TEST_DEVICE (the default device when unset), its name printed; without
+ * one the test exits 1. */
+static inline scl_runtime *test_runtime(void)
+{
+    scl_runtime *rt = NULL;
+    if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
+        fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
+        scl_runtime_destroy(rt);
+        exit(1);
+    }
+    printf("device: %s\n", scl_runtime_device(rt)->name);
+    return rt;
+}
+
 /* The plan of spec over shape s in dtype t (*pat its pattern), or NULL with nothing left to free. */
 static inline scl_plan *case_plan(scl_runtime *rt, const char *spec, const scl_shape *s, scl_dtype t,
                                   const char *label, scl_pattern **pat)

@@ -208,6 +208,22 @@ static cl_int prep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const 
     return clEnqueueNDRangeKernel(p->rt->queue, kr, 3, NULL, gws, NULL, num_wait, wait_list, ev);
 }
 
+/* One sweep kernel (bwd_dq, bwd_dkv): its buffers m, then the sweep's scalars, over `tiles`
+ * work-groups of wg for each of batch * heads, after the first nwait events of wait. */
+static cl_int sweep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const sweep_args *sa, size_t wg,
+                    size_t tiles, int heads, cl_uint nwait, const cl_event *wait, cl_event *ev, bool *set_failed)
+{
+    cl_uint a = 0;
+    cl_int err = set_args(kr, &a, m, nm);
+    err |= set_sweep(kr, &a, sa);
+    if (err != CL_SUCCESS) {
+        *set_failed = true;
+        return err;
+    }
+    size_t gws[2] = {tiles * wg, (size_t)p->shape.batch * heads}, lws[2] = {wg, 1};
+    return clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, nwait, wait, ev);
+}
+
 /* Enqueues the four kernels; `all` (may be NULL) collects every command's event, `event`
  * receives the last one. */
 scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
@@ -225,16 +241,13 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
     cl_float scale = s->scale;
     cl_long qstr[3] = {p->qs.b, p->qs.h, p->qs.n}, kstr[3] = {p->ks.b, p->ks.h, p->ks.n};
     cl_event e[4] = {NULL, NULL, NULL, NULL};
-    cl_int err = CL_SUCCESS;
-    const char *what = "";
-    cl_uint a;
 
     /* 1. Query side: D, base-2 LSE, padded Q / dO (rows and transposed), in 8 x 8 tiles (attn_bwd.cl).
      * 2. Key side: padded K (rows and transposed) and V (transposed). */
     bool set_failed = false;
-    what = "bwd_prep_q";
-    err = prep(p, b->prep_q, (const cl_mem[]){q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow}, 10,
-               (cl_int[3]){n_q, nqp, heads}, qstr, num_wait, wait_list, &e[0], &set_failed);
+    const char *what = "bwd_prep_q";
+    cl_int err = prep(p, b->prep_q, (const cl_mem[]){q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow},
+                      10, (cl_int[3]){n_q, nqp, heads}, qstr, num_wait, wait_list, &e[0], &set_failed);
     if (err == CL_SUCCESS) {
         what = "bwd_prep_k";
         err = prep(p, b->prep_k, (const cl_mem[]){k, v, b->kr, b->kt, b->vt}, 5, (cl_int[3]){n_k, nkp, kv_heads},
@@ -243,41 +256,24 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
     if (set_failed) goto set_failed;
     if (err != CL_SUCCESS) goto enqueue_failed;
     /* 3. dQ over the row LUT, after both preps (also on out-of-order queues). */
-    {
-        cl_kernel kr = b->dq;
-        cl_mem m[] = {b->qt, b->dot,     b->lrow,    b->drow,     b->kr,    b->kt,         b->vt,
-                      dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
-        a = 0;
-        err = set_args(kr, &a, m, 13);
-        const sweep_args sa = {
-            {n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
-        err |= set_sweep(kr, &a, &sa);
-        what = "bwd_dq";
-        if (err != CL_SUCCESS) goto set_failed;
-        size_t wg = scl_bwd_dq_work_group_size(&b->prm);
-        size_t tiles = (size_t)((s->seq_q + b->prm.dq_bq - 1) / b->prm.dq_bq);
-        size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
-        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 2, e, &e[2]);
-        if (err != CL_SUCCESS) goto enqueue_failed;
-    }
+    what = "bwd_dq";
+    const cl_mem mq[] = {b->qt, b->dot,     b->lrow,    b->drow,     b->kr,    b->kt,         b->vt,
+                         dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    const sweep_args sq = {{n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
+    err = sweep(p, b->dq, mq, 13, &sq, scl_bwd_dq_work_group_size(&b->prm),
+                (size_t)((s->seq_q + b->prm.dq_bq - 1) / b->prm.dq_bq), heads, 2, e, &e[2], &set_failed);
     /* 4. dK/dV over the column LUT; waits for dQ too, so its event ends the whole pass. */
-    {
-        cl_kernel kr = b->dkv;
-        cl_mem m[] = {b->qr, b->qt, b->dor,     b->dot,     b->lrow,     b->drow,    b->kt,         b->vt,
-                      dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
-        a = 0;
-        err = set_args(kr, &a, m, 15);
-        const sweep_args sa = {
-            {n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
-        err |= set_sweep(kr, &a, &sa);
+    if (err == CL_SUCCESS) {
         what = "bwd_dkv";
-        if (err != CL_SUCCESS) goto set_failed;
-        size_t wg = scl_bwd_dkv_work_group_size(&b->prm);
-        size_t tiles = (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk);
-        size_t gws[2] = {tiles * wg, (size_t)s->batch * s->kv_heads}, lws[2] = {wg, 1};
-        err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 3, e, &e[3]);
-        if (err != CL_SUCCESS) goto enqueue_failed;
+        const cl_mem mk[] = {b->qr, b->qt, b->dor,     b->dot,     b->lrow,     b->drow,    b->kt,         b->vt,
+                             dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
+        const sweep_args sk = {
+            {n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
+        err = sweep(p, b->dkv, mk, 15, &sk, scl_bwd_dkv_work_group_size(&b->prm),
+                    (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk), kv_heads, 3, e, &e[3], &set_failed);
     }
+    if (set_failed) goto set_failed;
+    if (err != CL_SUCCESS) goto enqueue_failed;
     static const char *names[4] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
     for (int i = 0; i < 4; i++)
         scl_events_push(all, e[i], names[i]);

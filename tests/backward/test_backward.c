@@ -428,13 +428,7 @@ int main(int argc, char **argv)
         run_fd(&fd_cases[i]);
     printf("reference vs central differences: worst %.3g relative to gradient scale (tol 1e-5)\n", fd_worst);
 
-    scl_runtime *rt = NULL;
-    if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
-        fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
-        scl_runtime_destroy(rt);
-        return 1;
-    }
-    printf("device: %s\n", scl_runtime_device(rt)->name);
+    scl_runtime *rt = test_runtime();
     write_layout_file();
     if (!decomposed_only) test_validation(rt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -209,13 +209,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--decomposed-only") == 0) decomposed_only = 1;
         if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) want_variant = argv[++i];
     }
-    scl_runtime *rt = NULL;
-    if (scl_runtime_create(getenv("SPARSECL_TEST_DEVICE"), &rt) != SCL_OK) {
-        fprintf(stderr, "no device: %s\n", scl_last_error_message(rt));
-        scl_runtime_destroy(rt);
-        return 1;
-    }
-    printf("device: %s\n", scl_runtime_device(rt)->name);
+    scl_runtime *rt = test_runtime();
     if (!decomposed_only) test_validation(rt);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i]);
     printf("worst error relative to output scale: f32 %.3g (tol 1e-4), f16 %.3g (tol 2e-3), bf16 %.3g (tol 8e-3)\n",
