@@ -22,6 +22,7 @@ typedef struct bench_timing {
     int ran;
     int reps;                /* timed runs actually made (the budget may lower the request) */
     double median, min, max; /* ms */
+    double cv;               /* coefficient of variation of the timed runs (stddev / mean) */
     double flops;            /* per run, counted on allowed elements */
     char note[512];          /* why it did not run */
 } bench_timing;
@@ -59,9 +60,26 @@ scl_status bench_time_backward(scl_plan *plan, const bench_buffers *b, int warmu
 scl_status bench_time_clblast(scl_runtime *rt, const scl_shape *shape, const bench_buffers *b, int warmup,
                               int reps, double budget_s, bench_timing *t, size_t *scores_bytes);
 
+/* Noise. A timing is noisy when the coefficient of variation of its runs is above BENCH_NOISY_CV;
+ * the machine is busy when the 1-minute load average is above the number of online CPUs. */
+#define BENCH_NOISY_CV 0.05
+int bench_timing_noisy(const bench_timing *t);
+/* The 1-minute load average (/proc/loadavg) and the online CPUs; 0 when not known (not Linux). */
+int bench_load(double *load1, int *cpus);
+/* A warning about the figures of `what` (NULL: the machine alone) when t is noisy or the machine
+ * is busy (load1 > cpus > 0); 1 with the line in out, else 0 and out = "". */
+int bench_noise_warning(const char *what, const bench_timing *t, double load1, int cpus, char *out,
+                        size_t len);
+
 /* ---- bench_suites.c ------------------------------------------------------------------------- */
 
-enum { BENCH_MAX_SEQS = 8, BENCH_MAX_DIMS = 3, BENCH_MAX_PATTERNS = 8, BENCH_N_DTYPES = 3 };
+enum {
+    BENCH_MAX_SEQS = 8,
+    BENCH_MAX_DIMS = 3,
+    BENCH_MAX_PATTERNS = 8,
+    BENCH_N_DTYPES = 3,
+    BENCH_MAX_GROUPS = 8
+};
 /* A set of storage types, one bit per scl_dtype. */
 #define BENCH_DT(t) (1u << (t))
 #define BENCH_F32 BENCH_DT(SCL_F32)
@@ -73,7 +91,13 @@ typedef struct bench_pattern_def {
     unsigned dtypes; /* BENCH_F32 | BENCH_F16 | BENCH_BF16: the storage types it runs with */
 } bench_pattern_def;
 
-/* Lists end at the first 0 (seqs, dims) or NULL label (patterns). */
+/* The batch and head shape of a group of points (every N, pattern and dtype of the suite). */
+typedef struct bench_group {
+    int batch, heads, kv_heads, dim; /* kv_heads < heads: grouped-query attention */
+} bench_group;
+
+/* Lists end at the first 0 (seqs, dims, groups' dim) or NULL label (patterns). A suite either
+ * lists head dims (every one with batch and heads, H_kv = H) or its groups. */
 typedef struct bench_suite_def {
     const char *name;
     int version;
@@ -81,6 +105,9 @@ typedef struct bench_suite_def {
     int hidden;
     int64_t seqs[BENCH_MAX_SEQS + 1];
     int dims[BENCH_MAX_DIMS + 1];
+    bench_group groups[BENCH_MAX_GROUPS + 1];
+    const char *subdir; /* written to out_root/subdir/<device-slug> (NULL: out_root/<device-slug>) */
+    int gpu_only;       /* refused on devices that are not GPUs (too long on a CPU) */
     bench_pattern_def patterns[BENCH_MAX_PATTERNS + 1];
     int batch, heads, block;
     int warmup, reps;
@@ -94,6 +121,9 @@ const bench_suite_def *bench_suite_find(const char *name);
 int bench_suite_n_seqs(const bench_suite_def *d);
 int bench_suite_n_dims(const bench_suite_def *d);
 int bench_suite_n_patterns(const bench_suite_def *d);
+/* The groups of a suite: its own, else one per head dim with its batch and heads. */
+int bench_suite_n_groups(const bench_suite_def *d);
+bench_group bench_suite_group(const bench_suite_def *d, int i);
 /* The storage types some pattern of the suite runs with. */
 unsigned bench_suite_dtypes(const bench_suite_def *d);
 /* The storage types in report order (f32, f16, bf16); "float32", "float16", "bfloat16". */
@@ -141,7 +171,10 @@ cJSON *bench_doc_new(const bench_suite_def *def, const scl_device_info *di, cons
                      const char *date);
 /* A point's identity: kind ("sparse", "clblast"), pattern label and spec, shape, dtype. */
 cJSON *bench_point_new(const bench_suite_def *d, const char *kind, const char *label, const char *spec,
-                       int64_t n, int dim, scl_dtype dt);
+                       int64_t n, const bench_group *g, scl_dtype dt);
+/* A point's group (batch and heads from "settings" in files that did not record them per point;
+ * H_kv = H when not recorded). */
+bench_group bench_point_group(const cJSON *doc, const cJSON *p);
 
 /* The shapes a bench.json covers, for its tables: from its "shapes" object, or, in files written
  * before it existed, from the distinct values of its points (patterns in order of first
@@ -153,12 +186,30 @@ typedef struct bench_shapes {
     int n_seqs, n_dims;
     const char *dtypes[BENCH_N_DTYPES];
     int n_dtypes;
+    bench_group groups[BENCH_MAX_GROUPS]; /* by head dim */
+    int n_groups;
     int from_points; /* 1 when scanned from the points */
 } bench_shapes;
 void bench_doc_shapes(const cJSON *doc, bench_shapes *s);
 /* The point of that kind, pattern (NULL: any), shape and dtype, or NULL. */
 const cJSON *bench_find_point(const cJSON *doc, const char *kind, const char *pattern, double seq, double dim,
                               const char *dtype);
+/* The same in one group (g->batch <= 0: any group of that head dim). */
+const cJSON *bench_find_point_in(const cJSON *doc, const char *kind, const char *pattern, double seq,
+                                 const bench_group *g, const char *dtype);
+
+/* ---- bench_fill.c --------------------------------------------------------------------------- */
+
+/* A shape (group, N, dtype) fills a device when its dense fused forward reaches at least this
+ * share of the best fraction of peak the device reaches with that dtype in the same bench.json:
+ * below it the device waits on too few work-groups (or launches) rather than computing. */
+#define BENCH_FILL_SHARE 0.5
+/* The best dense fused forward fraction of peak of that dtype in doc, or -1. */
+double bench_fill_best(const cJSON *doc, const char *dtype);
+/* 1 when the shape fills the device, 0 when not, -1 when doc has no figure to judge it by. */
+int bench_fill_ok(const cJSON *doc, double seq, const bench_group *g, const char *dtype);
+/* The fill table of one device (headed `name`) and a "does not fill this device" line per dtype. */
+void bench_fill_md(FILE *f, const cJSON *doc, const char *name);
 
 /* ---- bench_md.c ----------------------------------------------------------------------------- */
 

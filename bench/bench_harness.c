@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now_s(void)
 {
@@ -34,6 +36,48 @@ static void summarize(double *ms, int n, bench_timing *t)
     t->min = ms[0];
     t->max = ms[n - 1];
     t->median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += ms[i] / n;
+    for (int i = 0; i < n; i++)
+        var += (ms[i] - mean) * (ms[i] - mean) / n;
+    t->cv = mean > 0 ? sqrt(var) / mean : 0;
+}
+
+int bench_timing_noisy(const bench_timing *t)
+{
+    return t->ran && t->reps > 1 && t->cv > BENCH_NOISY_CV;
+}
+
+int bench_load(double *load1, int *cpus)
+{
+    *load1 = 0, *cpus = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return 0;
+    int ok = fscanf(f, "%lf", load1) == 1;
+    fclose(f);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!ok || n < 1) return *load1 = 0, 0;
+    *cpus = (int)n;
+    return 1;
+}
+
+int bench_noise_warning(const char *what, const bench_timing *t, double load1, int cpus, char *out,
+                        size_t len)
+{
+    int noisy = t && bench_timing_noisy(t), busy = cpus > 0 && load1 > cpus;
+    out[0] = '\0';
+    if (!noisy && !busy) return 0;
+    int n = 0;
+    if (noisy)
+        n = snprintf(out, len,
+                     "warning: %s: noisy figures: the runs spread %.1f%% (CV; max/min %.2f), over the %.0f%% "
+                     "threshold",
+                     what, 100 * t->cv, t->max / t->min, 100 * BENCH_NOISY_CV);
+    if (busy && n >= 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, "%s the machine is busy (load average %.1f on %d CPUs)%s",
+                 noisy ? ";" : "warning:", load1, cpus, noisy ? "" : ": timings may be noisy");
+    return 1;
 }
 
 static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigned seed, scl_status *st)

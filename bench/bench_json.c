@@ -34,18 +34,39 @@ const cJSON *bench_jobj(const cJSON *o, const char *key)
     return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
-const cJSON *bench_find_point(const cJSON *doc, const char *kind, const char *pattern, double seq, double dim,
-                              const char *dtype)
+bench_group bench_point_group(const cJSON *doc, const cJSON *p)
+{
+    const cJSON *set = bench_jobj(doc, "settings");
+    bench_group g = {(int)bench_jnum(p, "batch", bench_jnum(set, "batch", 0)),
+                     (int)bench_jnum(p, "heads", bench_jnum(set, "heads", 0)), 0,
+                     (int)bench_jnum(p, "dim", 0)};
+    g.kv_heads = (int)bench_jnum(p, "kv_heads", g.heads);
+    return g;
+}
+
+const cJSON *bench_find_point_in(const cJSON *doc, const char *kind, const char *pattern, double seq,
+                                 const bench_group *g, const char *dtype)
 {
     const cJSON *p;
     cJSON_ArrayForEach(p, bench_jobj(doc, "points"))
     {
-        if (strcmp(bench_jstr(p, "kind"), kind) == 0 &&
-            (!pattern || strcmp(bench_jstr(p, "pattern"), pattern) == 0) && bench_jnum(p, "seq", -1) == seq &&
-            bench_jnum(p, "dim", -1) == dim && strcmp(bench_jstr(p, "dtype"), dtype) == 0)
+        if (strcmp(bench_jstr(p, "kind"), kind) != 0 ||
+            (pattern && strcmp(bench_jstr(p, "pattern"), pattern) != 0) || bench_jnum(p, "seq", -1) != seq ||
+            strcmp(bench_jstr(p, "dtype"), dtype) != 0)
+            continue;
+        bench_group h = bench_point_group(doc, p);
+        if (h.dim == g->dim &&
+            (g->batch <= 0 || (h.batch == g->batch && h.heads == g->heads && h.kv_heads == g->kv_heads)))
             return p;
     }
     return NULL;
+}
+
+const cJSON *bench_find_point(const cJSON *doc, const char *kind, const char *pattern, double seq, double dim,
+                              const char *dtype)
+{
+    bench_group any = {.dim = (int)dim};
+    return bench_find_point_in(doc, kind, pattern, seq, &any, dtype);
 }
 
 static void sort_nums(double *v, int n)
@@ -95,6 +116,26 @@ static int has_dtype(const cJSON *arr, const cJSON *points, const char *name)
     return 0;
 }
 
+/* The groups: from "shapes"."groups", else the distinct groups of the points (head dims sorted). */
+static void doc_groups(const cJSON *doc, bench_shapes *s)
+{
+    const cJSON *arr = bench_jobj(bench_jobj(doc, "shapes"), "groups"), *p;
+    if (!cJSON_IsArray(arr)) arr = bench_jobj(doc, "points");
+    cJSON_ArrayForEach(p, arr)
+    {
+        bench_group g = bench_point_group(doc, p);
+        int seen = 0;
+        for (int i = 0; i < s->n_groups; i++)
+            seen |= memcmp(&s->groups[i], &g, sizeof g) == 0;
+        if (!seen && g.dim > 0 && s->n_groups < BENCH_MAX_GROUPS) s->groups[s->n_groups++] = g;
+    }
+    for (int i = 1; i < s->n_groups; i++) /* by head dim, keeping the order within one */
+        for (int j = i; j > 0 && s->groups[j - 1].dim > s->groups[j].dim; j--) {
+            bench_group t = s->groups[j];
+            s->groups[j] = s->groups[j - 1], s->groups[j - 1] = t;
+        }
+}
+
 void bench_doc_shapes(const cJSON *doc, bench_shapes *s)
 {
     memset(s, 0, sizeof *s);
@@ -106,6 +147,7 @@ void bench_doc_shapes(const cJSON *doc, bench_shapes *s)
                 *dts = s->from_points ? NULL : bench_jobj(sh, "dtype");
     s->n_seqs = distinct_nums(seqs, points, "seq", s->seqs, 32);
     s->n_dims = distinct_nums(dims, points, "dim", s->dims, 8);
+    doc_groups(doc, s);
     for (int i = 0; i < BENCH_N_DTYPES; i++) {
         const char *name = scl_dtype_name(bench_dtype_at(i));
         if (has_dtype(dts, points, name)) s->dtypes[s->n_dtypes++] = name;
@@ -135,6 +177,9 @@ cJSON *bench_timing_json(const bench_timing *t, double peak_gflops)
         cJSON_AddNumberToObject(o, "min_ms", t->min);
         cJSON_AddNumberToObject(o, "max_ms", t->max);
         cJSON_AddNumberToObject(o, "reps", t->reps);
+        cJSON_AddNumberToObject(o, "cv", t->cv);
+        cJSON_AddNumberToObject(o, "max_over_min", t->min > 0 ? t->max / t->min : 0);
+        cJSON_AddBoolToObject(o, "noisy", bench_timing_noisy(t));
         cJSON_AddNumberToObject(o, "gflops", t->flops / t->median * 1e-6);
         if (peak_gflops > 0)
             cJSON_AddNumberToObject(o, "fraction_of_peak", t->flops / t->median * 1e-6 / peak_gflops);
@@ -177,9 +222,24 @@ static void add_shapes(cJSON *doc, const bench_suite_def *def)
     cJSON *seq = cJSON_AddArrayToObject(sh, "seq"), *dim = cJSON_AddArrayToObject(sh, "dim");
     for (int i = 0; i < bench_suite_n_seqs(def); i++)
         cJSON_AddItemToArray(seq, cJSON_CreateNumber((double)def->seqs[i]));
-    for (int i = 0; i < bench_suite_n_dims(def); i++)
-        cJSON_AddItemToArray(dim, cJSON_CreateNumber(def->dims[i]));
+    double dims[BENCH_MAX_GROUPS];
+    int nd = 0;
+    for (int i = 0; i < bench_suite_n_groups(def); i++)
+        add_num(dims, &nd, BENCH_MAX_GROUPS, bench_suite_group(def, i).dim);
+    sort_nums(dims, nd);
+    for (int i = 0; i < nd; i++)
+        cJSON_AddItemToArray(dim, cJSON_CreateNumber(dims[i]));
     cJSON_AddItemToObject(sh, "dtype", dtype_list(bench_suite_dtypes(def)));
+    cJSON *groups = cJSON_AddArrayToObject(sh, "groups");
+    for (int i = 0; i < bench_suite_n_groups(def); i++) {
+        bench_group g = bench_suite_group(def, i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "batch", g.batch);
+        cJSON_AddNumberToObject(o, "heads", g.heads);
+        cJSON_AddNumberToObject(o, "kv_heads", g.kv_heads);
+        cJSON_AddNumberToObject(o, "dim", g.dim);
+        cJSON_AddItemToArray(groups, o);
+    }
     cJSON *pats = cJSON_AddArrayToObject(sh, "patterns");
     for (int i = 0; i < bench_suite_n_patterns(def); i++) {
         cJSON *p = cJSON_CreateObject();
@@ -241,17 +301,18 @@ cJSON *bench_doc_new(const bench_suite_def *def, const scl_device_info *di, cons
 }
 
 cJSON *bench_point_new(const bench_suite_def *d, const char *kind, const char *label, const char *spec,
-                       int64_t n, int dim, scl_dtype dt)
+                       int64_t n, const bench_group *g, scl_dtype dt)
 {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "kind", kind);
     cJSON_AddStringToObject(p, "pattern", label);
     cJSON_AddStringToObject(p, "spec", spec);
     cJSON_AddNumberToObject(p, "seq", (double)n);
-    cJSON_AddNumberToObject(p, "dim", dim);
+    cJSON_AddNumberToObject(p, "dim", g->dim);
     cJSON_AddStringToObject(p, "dtype", scl_dtype_name(dt));
-    cJSON_AddNumberToObject(p, "batch", d->batch);
-    cJSON_AddNumberToObject(p, "heads", d->heads);
+    cJSON_AddNumberToObject(p, "batch", g->batch);
+    cJSON_AddNumberToObject(p, "heads", g->heads);
+    cJSON_AddNumberToObject(p, "kv_heads", g->kv_heads);
     cJSON_AddNumberToObject(p, "block", d->block);
     return p;
 }

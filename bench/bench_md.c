@@ -75,7 +75,7 @@ static int file_exists(const char *dir, const char *name)
 typedef struct section {
     const cJSON *doc;
     const bench_shapes *sh;
-    double dim;
+    bench_group g;
     const char *dtype;
     const char *labels[16];
     int n;
@@ -97,12 +97,12 @@ static void table(FILE *f, const section *s, const char *title, const char *whic
         fprintf(f, "| %.0f |", seq);
         char c[64];
         for (int i = 0; i < s->n; i++) {
-            cell(c, sizeof c, bench_find_point(s->doc, "sparse", s->labels[i], seq, s->dim, s->dtype), which,
-                 k);
+            cell(c, sizeof c, bench_find_point_in(s->doc, "sparse", s->labels[i], seq, &s->g, s->dtype),
+                 which, k);
             fprintf(f, " %s |", c);
         }
         if (with_clblast) {
-            cell(c, sizeof c, bench_find_point(s->doc, "clblast", NULL, seq, s->dim, s->dtype), which,
+            cell(c, sizeof c, bench_find_point_in(s->doc, "clblast", NULL, seq, &s->g, s->dtype), which,
                  k == CELL_BWD_MEM ? CELL_MEM : k);
             fprintf(f, " %s |", c);
         }
@@ -130,11 +130,12 @@ static void md_header(FILE *f, const cJSON *doc)
     fprintf(f, "| date | %s |\n", bench_jstr(doc, "date"));
     fprintf(f, "| suite | `%s` v%.0f: %s |\n", bench_jstr(doc, "suite"), bench_jnum(doc, "suite_version", 0),
             bench_jstr(doc, "suite_about"));
-    fprintf(f,
-            "| settings | B = %.0f, H = %.0f, block %.0f, %.0f warm-up + %.0f timed runs, cap %.0f s per "
-            "point |\n",
-            bench_jnum(set, "batch", 0), bench_jnum(set, "heads", 0), bench_jnum(set, "block", 0),
-            bench_jnum(set, "warmup", 0), bench_jnum(set, "reps", 0),
+    char shape[64] = "B, H, H_kv per section";
+    if (bench_jnum(set, "batch", 0) > 0)
+        snprintf(shape, sizeof shape, "B = %.0f, H = %.0f", bench_jnum(set, "batch", 0),
+                 bench_jnum(set, "heads", 0));
+    fprintf(f, "| settings | %s, block %.0f, %.0f warm-up + %.0f timed runs, cap %.0f s per point |\n", shape,
+            bench_jnum(set, "block", 0), bench_jnum(set, "warmup", 0), bench_jnum(set, "reps", 0),
             bench_jnum(set, "max_point_seconds", 0));
     if (peak > 0)
         fprintf(f, "| peak (`sparsecl peak`) | %.1f GFLOP/s fp32 FMA, %.1f GB/s |\n", peak,
@@ -198,19 +199,24 @@ static const char *long_dtype(const char *name)
 /* The timing and memory tables of every (dtype, head dim) that has points. */
 static void md_sections(FILE *f, const cJSON *doc, const bench_shapes *sh, int backward)
 {
+    const cJSON *set = bench_jobj(doc, "settings");
     for (int t = 0; t < sh->n_dtypes; t++)
-        for (int d = 0; d < sh->n_dims; d++) {
-            section s = {.doc = doc, .sh = sh, .dim = sh->dims[d], .dtype = sh->dtypes[t]};
+        for (int d = 0; d < sh->n_groups; d++) {
+            section s = {.doc = doc, .sh = sh, .g = sh->groups[d], .dtype = sh->dtypes[t]};
             for (int i = 0; i < sh->n_patterns; i++) {
                 int has = 0;
                 for (int q = 0; q < sh->n_seqs; q++)
-                    has |=
-                        bench_find_point(doc, "sparse", sh->labels[i], sh->seqs[q], s.dim, s.dtype) != NULL;
+                    has |= !!bench_find_point_in(doc, "sparse", sh->labels[i], sh->seqs[q], &s.g, s.dtype);
                 if (has) s.labels[s.n++] = sh->labels[i];
             }
             if (!s.n) continue;
             int cb = strcmp(s.dtype, "f32") == 0;
-            fprintf(f, "\n## %s storage, d = %.0f\n", long_dtype(s.dtype), s.dim);
+            if (s.g.batch == bench_jnum(set, "batch", 0) && s.g.heads == bench_jnum(set, "heads", 0) &&
+                s.g.kv_heads == s.g.heads)
+                fprintf(f, "\n## %s storage, d = %d\n", long_dtype(s.dtype), s.g.dim);
+            else
+                fprintf(f, "\n## %s storage, B = %d, H = %d, H_kv = %d, d = %d\n", long_dtype(s.dtype),
+                        s.g.batch, s.g.heads, s.g.kv_heads, s.g.dim);
             table(f, &s, "Forward time (ms)", "forward", CELL_MS, cb);
             table(f, &s, "Forward effective GFLOP/s (% of peak)", "forward", CELL_GFLOPS, cb);
             if (backward) {
@@ -297,6 +303,36 @@ static void md_tuned(FILE *f, const cJSON *doc)
     }
 }
 
+/* How many timings were noisy, and the load average around the run. */
+static void md_noise(FILE *f, const cJSON *doc)
+{
+    int n = 0, noisy = 0;
+    double worst = 0;
+    const cJSON *p, *t;
+    cJSON_ArrayForEach(p, bench_jobj(doc, "points")) cJSON_ArrayForEach(t, p)
+    {
+        if (!cJSON_IsObject(t) || !bench_jbool(t, "ran") || !bench_jobj(t, "cv")) continue;
+        n++;
+        noisy += bench_jbool(t, "noisy");
+        if (bench_jnum(t, "cv", 0) > worst) worst = bench_jnum(t, "cv", 0);
+    }
+    fprintf(f, "\n## Noise\n\n");
+    if (!n) {
+        fprintf(f, "This bench.json predates the spread figures (cv, max_over_min).\n");
+        return;
+    }
+    fprintf(f, "%d of %d timings are noisy (their runs' coefficient of variation is above %.0f%%; the "
+            "largest is %.1f%%); `cv` and `max_over_min` of every timing are in bench.json.",
+            noisy, n, 100 * BENCH_NOISY_CV, 100 * worst);
+    const cJSON *l = bench_jobj(doc, "load");
+    if (l) {
+        double cpus = bench_jnum(l, "cpus", 0), a = bench_jnum(l, "start", 0), b = bench_jnum(l, "end", 0);
+        fprintf(f, " Load average (1 min) %.1f at the start and %.1f at the end, on %.0f CPUs%s.", a, b, cpus,
+                a > cpus || b > cpus ? ": **the machine was busy**" : "");
+    }
+    fprintf(f, "\n");
+}
+
 static void md_not_run(FILE *f, const cJSON *doc)
 {
     fprintf(f, "\n## Points not run\n\n");
@@ -352,6 +388,7 @@ int bench_md_write(const cJSON *doc, const char *dir, char *msg, size_t len)
     md_sections(f, doc, &sh, backward);
     md_baselines(f, doc, &sh);
     md_tuned(f, doc);
+    md_noise(f, doc);
     md_not_run(f, doc);
     md_plots(f, doc, dir);
     return scl_atomic_close(f, tmp, path, !ferror(f), msg, len);

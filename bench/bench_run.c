@@ -24,7 +24,7 @@
 
 /* A measurement series whose time is extrapolated to skip points predicted to run too long. */
 typedef struct series {
-    int pattern, dim, dtype, kind; /* kind: 0 forward, 1 forward+backward, 2 default forward, 3 CLBlast */
+    int pattern, group, dtype, kind; /* kind: 0 forward, 1 forward+backward, 2 default forward, 3 CLBlast */
     double work, ms;
     int given_up;
 } series;
@@ -41,15 +41,15 @@ typedef struct suite_run {
     cJSON *points;
 } suite_run;
 
-static series *find_series(suite_run *r, int pattern, int dim, int dtype, int kind)
+static series *find_series(suite_run *r, int pattern, int group, int dtype, int kind)
 {
     for (int i = 0; i < r->n_ser; i++) {
         series *s = &r->ser[i];
-        if (s->pattern == pattern && s->dim == dim && s->dtype == dtype && s->kind == kind) return s;
+        if (s->pattern == pattern && s->group == group && s->dtype == dtype && s->kind == kind) return s;
     }
     if (r->n_ser == (int)(sizeof r->ser / sizeof r->ser[0])) return NULL;
     series *s = &r->ser[r->n_ser++];
-    *s = (series){pattern, dim, dtype, kind, 0, 0, 0};
+    *s = (series){pattern, group, dtype, kind, 0, 0, 0};
     return s;
 }
 
@@ -80,9 +80,9 @@ static void series_note(series *s, double work, const bench_timing *t)
     if (s && t->ran) s->work = work, s->ms = t->median;
 }
 
-static double point_weight(int64_t n, int d, int bwd)
+static double point_weight(int64_t n, const bench_group *g, int bwd)
 {
-    return (double)n * (double)n * d * (bwd ? 3.5 : 1.0);
+    return (double)g->batch * g->heads * (double)n * (double)n * g->dim * (bwd ? 3.5 : 1.0);
 }
 
 static void progress(suite_run *r, const char *what, double weight)
@@ -132,19 +132,19 @@ typedef struct point_times {
 
 /* Forward, then (with the suite's backward) backward and forward + backward, each unless its
  * series is predicted to exceed the cap. */
-static void time_plan(suite_run *r, int pi, int dim, scl_dtype dt, scl_plan *plan, double pairs,
+static void time_plan(suite_run *r, int pi, int gi, scl_dtype dt, scl_plan *plan, double pairs,
                       const bench_buffers *bufs, point_times *t)
 {
     const bench_suite_def *d = r->def;
-    double flops = 4.0 * dim * pairs;
-    series *sf = find_series(r, pi, dim, (int)dt, 0);
+    double flops = 4.0 * bench_suite_group(d, gi).dim * pairs;
+    series *sf = find_series(r, pi, gi, (int)dt, 0);
     if (predict_ok(r, sf, pairs, d->warmup, t->fwd.note, sizeof t->fwd.note)) {
         bench_time_forward(plan, bufs, d->warmup, r->reps, r->max_point_s, &t->fwd);
         series_note(sf, pairs, &t->fwd);
     }
     t->fwd.flops = flops;
     if (!d->backward) return;
-    series *sb = find_series(r, pi, dim, (int)dt, 1);
+    series *sb = find_series(r, pi, gi, (int)dt, 1);
     if (!t->fwd.ran)
         snprintf(t->bwd.note, sizeof t->bwd.note, "forward did not run");
     else if (predict_ok(r, sb, pairs, d->warmup, t->bwd.note, sizeof t->bwd.note)) {
@@ -157,8 +157,9 @@ static void time_plan(suite_run *r, int pi, int dim, scl_dtype dt, scl_plan *pla
 }
 
 /* A tuned plan's forward against the built-in defaults of the device type. */
-static void time_defaults(suite_run *r, int pi, const scl_shape *shape, scl_dtype dt, scl_pattern *pat,
-                          double pairs, const bench_buffers *bufs, cJSON *pt, bench_timing *def)
+static void time_defaults(suite_run *r, int pi, int gi, const scl_shape *shape, scl_dtype dt,
+                          scl_pattern *pat, double pairs, const bench_buffers *bufs, cJSON *pt,
+                          bench_timing *def)
 {
     const bench_suite_def *d = r->def;
     scl_plan_options defaults;
@@ -168,7 +169,7 @@ static void time_defaults(suite_run *r, int pi, const scl_shape *shape, scl_dtyp
     if (scl_plan_create_with_options(r->rt, pat, shape, dt, &defaults, &dplan) != SCL_OK)
         snprintf(def->note, sizeof def->note, "%s", scl_last_error_message(r->rt));
     else {
-        series *sd = find_series(r, pi, shape->head_dim, (int)dt, 2);
+        series *sd = find_series(r, pi, gi, (int)dt, 2);
         if (predict_ok(r, sd, pairs, d->warmup, def->note, sizeof def->note)) {
             bench_time_forward(dplan, bufs, d->warmup, r->reps, r->max_point_s, def);
             series_note(sd, pairs, def);
@@ -180,9 +181,22 @@ static void time_defaults(suite_run *r, int pi, const scl_shape *shape, scl_dtyp
 }
 
 /* The progress line of a sparse point. */
-static void sparse_progress(suite_run *r, const bench_pattern_def *pd, int64_t n, int dim, scl_dtype dt,
-                            const point_times *t)
+/* A warning line for each noisy timing of a point. */
+static void noise_lines(suite_run *r, const char *label, int64_t n, const bench_group *g,
+                        const bench_timing *const *ts, const char *const *names, int nt)
 {
+    for (int i = 0; i < nt && !r->quiet; i++) {
+        char what[200], line[400];
+        snprintf(what, sizeof what, "%s %s N=%lld B=%d H=%d d=%d", label, names[i], (long long)n, g->batch,
+                 g->heads, g->dim);
+        if (bench_noise_warning(what, ts[i], 0, 0, line, sizeof line)) fprintf(stderr, "bench: %s\n", line);
+    }
+}
+
+static void sparse_progress(suite_run *r, const bench_pattern_def *pd, int64_t n, const bench_group *g,
+                            scl_dtype dt, const point_times *t)
+{
+    int dim = g->dim;
     char what[300];
     if (t->fwd.ran)
         snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s fwd %.3f ms%s%.3f ms", pd->label, (long long)n,
@@ -193,17 +207,21 @@ static void sparse_progress(suite_run *r, const bench_pattern_def *pd, int64_t n
                  scl_dtype_name(dt), t->fwd.ran ? "" : t->fwd.note);
     if (r->def->backward && t->fwd.ran && !t->bwd.ran && !r->quiet)
         fprintf(stderr, "bench: %s N=%lld d=%d: %s\n", pd->label, (long long)n, dim, t->bwd.note);
-    progress(r, what, point_weight(n, dim, r->def->backward));
+    const bench_timing *ts[] = {&t->fwd, &t->both};
+    static const char *const names[] = {"forward", "forward+backward"};
+    noise_lines(r, pd->label, n, g, ts, names, 2);
+    progress(r, what, point_weight(n, g, r->def->backward));
 }
 
 /* One sparse point (the pattern "dense" is the dense fused baseline). */
-static void run_sparse_point(suite_run *r, int pi, int64_t n, int dim, scl_dtype dt,
+static void run_sparse_point(suite_run *r, int pi, int64_t n, int gi, scl_dtype dt,
                              const bench_buffers *bufs, int group_ok, const char *group_why)
 {
     const bench_suite_def *d = r->def;
     const bench_pattern_def *pd = &d->patterns[pi];
-    scl_shape shape = {d->batch, d->heads, 0, n, 0, dim, d->block, 0.0f, SCL_LAYOUT_BHND};
-    cJSON *pt = bench_point_new(d, "sparse", pd->label, pd->spec, n, dim, dt);
+    bench_group g = bench_suite_group(d, gi);
+    scl_shape shape = {g.batch, g.heads, g.kv_heads, n, 0, g.dim, d->block, 0.0f, SCL_LAYOUT_BHND};
+    cJSON *pt = bench_point_new(d, "sparse", pd->label, pd->spec, n, &g, dt);
     point_times t = {0};
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
@@ -218,8 +236,8 @@ static void run_sparse_point(suite_run *r, int pi, int64_t n, int dim, scl_dtype
         scl_plan_get_stats(plan, &ps);
         int tuned = scl_plan_kernel_tuned(plan);
         add_plan_info(pt, plan, &ps, bufs, d->backward);
-        time_plan(r, pi, dim, dt, plan, ps.allowed_pairs, bufs, &t);
-        if (tuned && t.fwd.ran) time_defaults(r, pi, &shape, dt, pat, ps.allowed_pairs, bufs, pt, &t.def);
+        time_plan(r, pi, gi, dt, plan, ps.allowed_pairs, bufs, &t);
+        if (tuned && t.fwd.ran) time_defaults(r, pi, gi, &shape, dt, pat, ps.allowed_pairs, bufs, pt, &t.def);
         cJSON_AddItemToObject(pt, "forward", bench_timing_json(&t.fwd, r->peak_gflops));
         if (d->backward) {
             cJSON_AddItemToObject(pt, "backward", bench_timing_json(&t.bwd, r->peak_gflops));
@@ -233,26 +251,28 @@ static void run_sparse_point(suite_run *r, int pi, int64_t n, int dim, scl_dtype
         snprintf(t.fwd.note, sizeof t.fwd.note, "%s", why);
     }
     cJSON_AddItemToArray(r->points, pt);
-    sparse_progress(r, pd, n, dim, dt, &t);
+    sparse_progress(r, pd, n, &g, dt, &t);
     scl_plan_destroy(plan);
     scl_pattern_destroy(pat);
 }
 
-static void run_clblast_point(suite_run *r, int64_t n, int dim, const bench_buffers *bufs, int group_ok,
+static void run_clblast_point(suite_run *r, int64_t n, int gi, const bench_buffers *bufs, int group_ok,
                               const char *group_why)
 {
     const bench_suite_def *d = r->def;
-    scl_shape shape = {d->batch,       d->heads, d->heads, n, n, dim, d->block, (float)(1.0 / sqrt(dim)),
+    bench_group g = bench_suite_group(d, gi);
+    int dim = g.dim;
+    scl_shape shape = {g.batch, g.heads, g.kv_heads, n, n, dim, d->block, (float)(1.0 / sqrt(dim)),
                        SCL_LAYOUT_BHND};
-    cJSON *pt = bench_point_new(d, "clblast", "clblast", "dense", n, dim, SCL_F32);
+    cJSON *pt = bench_point_new(d, "clblast", "clblast", "dense", n, &g, SCL_F32);
     bench_timing t = {0};
     size_t scores = 0;
-    double dense_pairs = (double)d->batch * d->heads * (double)n * (double)n;
+    double dense_pairs = (double)g.batch * g.heads * (double)n * (double)n;
     if (!group_ok) {
         cJSON_AddStringToObject(pt, "skipped", group_why);
         snprintf(t.note, sizeof t.note, "%s", group_why);
     } else {
-        series *s = find_series(r, -1, dim, 0, 3);
+        series *s = find_series(r, -1, gi, 0, 3);
         if (predict_ok(r, s, dense_pairs, d->warmup, t.note, sizeof t.note)) {
             scl_status st =
                 bench_time_clblast(r->rt, &shape, bufs, d->warmup, r->reps, r->max_point_s, &t, &scores);
@@ -280,7 +300,10 @@ static void run_clblast_point(suite_run *r, int64_t n, int dim, const bench_buff
     else
         snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d f32 not run: %.120s", "CLBlast", (long long)n, dim,
                  t.note);
-    progress(r, what, point_weight(n, dim, 0));
+    const bench_timing *ts[] = {&t};
+    static const char *const names[] = {"forward"};
+    noise_lines(r, "CLBlast", n, &g, ts, names, 1);
+    progress(r, what, point_weight(n, &g, 0));
 }
 
 /* ---- Run metadata, plots ------------------------------------------------------------------- */
@@ -330,28 +353,30 @@ static int make_plots(const char *json_path, int quiet, char *why, size_t len)
 static void count_points(suite_run *r)
 {
     const bench_suite_def *def = r->def;
-    for (int di = 0; di < bench_suite_n_dims(def); di++)
+    for (int gi = 0; gi < bench_suite_n_groups(def); gi++)
         for (int t = 0; t < BENCH_N_DTYPES; t++)
             for (int ni = 0; ni < bench_suite_n_seqs(def); ni++) {
                 scl_dtype dt = bench_dtype_at(t);
+                bench_group g = bench_suite_group(def, gi);
                 for (int pi = 0; pi < bench_suite_n_patterns(def); pi++)
                     if (def->patterns[pi].dtypes & BENCH_DT(dt)) {
                         r->total++;
-                        r->work_total += point_weight(def->seqs[ni], def->dims[di], def->backward);
+                        r->work_total += point_weight(def->seqs[ni], &g, def->backward);
                     }
-                if (dt == SCL_F32) r->total++, r->work_total += point_weight(def->seqs[ni], def->dims[di], 0);
+                if (dt == SCL_F32) r->total++, r->work_total += point_weight(def->seqs[ni], &g, 0);
             }
 }
 
 /* Every point of one (head dim, dtype, N) on the same input buffers (CLBlast with float32), then
  * bench.json rewritten. 0, or -1 with msg. */
-static int run_group(suite_run *r, int dim, scl_dtype dt, int64_t n, cJSON *doc, const char *path, char *msg,
+static int run_group(suite_run *r, int gi, scl_dtype dt, int64_t n, cJSON *doc, const char *path, char *msg,
                      size_t len)
 {
     const bench_suite_def *def = r->def;
     const scl_device_info *di = scl_runtime_device(r->rt);
-    scl_shape s = {def->batch, def->heads, 0, n, 0, dim, def->block, 0.0f, SCL_LAYOUT_BHND};
-    size_t tensor = (size_t)def->batch * def->heads * (size_t)n * dim * scl_dtype_size(dt);
+    bench_group g = bench_suite_group(def, gi);
+    scl_shape s = {g.batch, g.heads, g.kv_heads, n, 0, g.dim, def->block, 0.0f, SCL_LAYOUT_BHND};
+    size_t tensor = (size_t)g.batch * g.heads * (size_t)n * g.dim * scl_dtype_size(dt);
     double need = (def->backward ? 8.0 : 4.0) * tensor * 1.5; /* + plan scratch (K^T, V, bwd f32) */
     char why[300] = "";
     bench_buffers bufs = {0};
@@ -362,8 +387,8 @@ static int run_group(suite_run *r, int dim, scl_dtype dt, int64_t n, cJSON *doc,
     else if (bench_make_buffers(r->rt, &s, dt, def->backward, &bufs) != SCL_OK)
         snprintf(why, sizeof why, "skipped: inputs: %s", scl_last_error_message(r->rt));
     for (int pi = 0; pi < bench_suite_n_patterns(def); pi++)
-        if (def->patterns[pi].dtypes & BENCH_DT(dt)) run_sparse_point(r, pi, n, dim, dt, &bufs, !why[0], why);
-    if (dt == SCL_F32) run_clblast_point(r, n, dim, &bufs, !why[0], why);
+        if (def->patterns[pi].dtypes & BENCH_DT(dt)) run_sparse_point(r, pi, n, gi, dt, &bufs, !why[0], why);
+    if (dt == SCL_F32) run_clblast_point(r, n, gi, &bufs, !why[0], why);
     bench_free_buffers(&bufs);
     cJSON_SetNumberHelper(cJSON_GetObjectItem(doc, "wall_s"), bench_now_s() - r->t0);
     return bench_json_write(doc, path, msg, len);
@@ -391,6 +416,24 @@ static void remeasure_peak(suite_run *r, cJSON *pko, scl_peak *pk)
     }
 }
 
+/* The load average into doc's "load" object under `key` (with the CPU count), and a warning line
+ * when the machine is busy. */
+static void record_load(suite_run *r, cJSON *doc, const char *key)
+{
+    double load = 0;
+    int cpus = 0;
+    if (!bench_load(&load, &cpus)) return;
+    cJSON *o = cJSON_GetObjectItem(doc, "load");
+    if (!o) {
+        o = cJSON_AddObjectToObject(doc, "load");
+        cJSON_AddNumberToObject(o, "cpus", cpus);
+    }
+    bench_json_set_num(o, key, load);
+    char line[300];
+    if (!r->quiet && bench_noise_warning(NULL, NULL, load, cpus, line, sizeof line))
+        fprintf(stderr, "bench: %s (at the %s of the suite)\n", line, key);
+}
+
 /* After the points: the peak again, bench.json, plots, bench.md, the summary entry. */
 static int finish(suite_run *r, const bench_suite_config *cfg, cJSON *doc, const char *dir, const char *path,
                   scl_peak *pk, cJSON *summary, char *msg, size_t len)
@@ -398,6 +441,7 @@ static int finish(suite_run *r, const bench_suite_config *cfg, cJSON *doc, const
     const scl_device_info *di = scl_runtime_device(r->rt);
     double wall = bench_now_s() - r->t0;
     cJSON *pko = cJSON_GetObjectItem(doc, "peak");
+    record_load(r, doc, "end");
     if (cfg->peak && !cfg->quiet)
         fprintf(stderr, "bench: %s: measuring the device peak again...\n", di->name);
     if (cfg->peak) remeasure_peak(r, pko, pk);
@@ -426,17 +470,17 @@ static int finish(suite_run *r, const bench_suite_config *cfg, cJSON *doc, const
     return 0;
 }
 
-/* Every group of the suite in order: head dims, then storage types, then sequence lengths. */
+/* Every group of the suite in order: groups (head dims), then storage types, then sequence lengths. */
 static int run_points(suite_run *r, cJSON *doc, const char *path, char *msg, size_t len)
 {
     const bench_suite_def *def = r->def;
     unsigned dtypes = bench_suite_dtypes(def);
-    for (int di = 0; di < bench_suite_n_dims(def); di++)
+    for (int gi = 0; gi < bench_suite_n_groups(def); gi++)
         for (int t = 0; t < BENCH_N_DTYPES; t++) {
             scl_dtype dt = bench_dtype_at(t);
             if (!(dtypes & BENCH_DT(dt))) continue;
             for (int ni = 0; ni < bench_suite_n_seqs(def); ni++)
-                if (run_group(r, def->dims[di], dt, def->seqs[ni], doc, path, msg, len) != 0) return -1;
+                if (run_group(r, gi, dt, def->seqs[ni], doc, path, msg, len) != 0) return -1;
         }
     return 0;
 }
@@ -453,7 +497,10 @@ int bench_suite_run(scl_runtime *rt, const bench_suite_def *def, const bench_sui
     const scl_device_info *di = scl_runtime_device(rt);
     char slug[200], dir[1400], path[1500], commit[128], date[64];
     scl_device_slug(di, slug, sizeof slug);
-    snprintf(dir, sizeof dir, "%s/%s", cfg->out_root, slug);
+    if (def->subdir)
+        snprintf(dir, sizeof dir, "%s/%s/%s", cfg->out_root, def->subdir, slug);
+    else
+        snprintf(dir, sizeof dir, "%s/%s", cfg->out_root, slug);
     if (scl_mkdirs(dir) != 0) return snprintf(msg, len, "cannot create %s", dir), -1;
     snprintf(path, sizeof path, "%s/bench.json", dir);
     scl_build_commit_text(commit, sizeof commit); /* baked in when the library was built */
@@ -471,6 +518,7 @@ int bench_suite_run(scl_runtime *rt, const bench_suite_def *def, const bench_sui
         cJSON_AddNumberToObject(pko, "bandwidth_gbs", pk.bandwidth_gbs);
     }
     r.points = cJSON_GetObjectItem(doc, "points");
+    record_load(&r, doc, "start");
     count_points(&r);
     if (!cfg->quiet)
         fprintf(stderr, "bench: suite %s v%d on %s: %d points into %s (cap %.0f s per point)\n", def->name,

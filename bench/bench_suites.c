@@ -54,6 +54,46 @@ static const bench_suite_def SUITES[] = {
         .backward = 1,
     },
     {
+        .name = "models",
+        .version = 1,
+        .about = "shapes models run, to fill a GPU: B*H 32-128 (MHA and GQA), d 64/128, N 1K-16K, f32 and "
+                 "f16, forward + backward; GPUs only (hours on a CPU); into DIR/models/",
+        .seqs = {1024, 2048, 4096, 8192, 16384},
+        .groups = {{.batch = 8, .heads = 12, .kv_heads = 12, .dim = 64},   /* BERT/GPT-2-base, batch 8 */
+                   {.batch = 4, .heads = 16, .kv_heads = 16, .dim = 64},   /* GPT-2-medium, batch 4 */
+                   {.batch = 1, .heads = 32, .kv_heads = 32, .dim = 128},  /* Llama-2-7B */
+                   {.batch = 2, .heads = 32, .kv_heads = 8, .dim = 128},   /* Llama-3-8B (GQA 4:1) */
+                   {.batch = 2, .heads = 64, .kv_heads = 8, .dim = 128}},  /* Llama-2/3-70B (GQA 8:1) */
+        .subdir = "models",
+        .gpu_only = 1,
+        .patterns = {{.label = "dense", .spec = "dense", .dtypes = BENCH_F32 | BENCH_F16},
+                     {.label = "causal", .spec = "causal", .dtypes = BENCH_F32 | BENCH_F16},
+                     {.label = "local", .spec = "local(256)", .dtypes = BENCH_F32 | BENCH_F16},
+                     {.label = "bigbird", .spec = "bigbird(3, 2, 3, 1)", .dtypes = BENCH_F32 | BENCH_F16}},
+        .block = 64,
+        .warmup = 2,
+        .reps = 5,
+        .max_point_s = 30.0,
+        .backward = 1,
+    },
+    {
+        .name = "models-test",
+        .version = 1,
+        .about = "tiny grouped points for the test suite",
+        .hidden = 1,
+        .seqs = {128},
+        .groups = {{.batch = 2, .heads = 2, .kv_heads = 2, .dim = 16},
+                   {.batch = 1, .heads = 4, .kv_heads = 2, .dim = 32}},
+        .subdir = "models",
+        .patterns = {{.label = "dense", .spec = "dense", .dtypes = BENCH_F32},
+                     {.label = "local", .spec = "local(32)", .dtypes = BENCH_F32 | BENCH_F16}},
+        .block = 32,
+        .warmup = 1,
+        .reps = 3,
+        .max_point_s = 5.0,
+        .backward = 0,
+    },
+    {
         .name = "test",
         .version = 2, /* v2: bf16 points */
         .about = "tiny points for the test suite",
@@ -111,6 +151,20 @@ int bench_suite_n_patterns(const bench_suite_def *d)
     while (n < BENCH_MAX_PATTERNS && d->patterns[n].label)
         n++;
     return n;
+}
+
+int bench_suite_n_groups(const bench_suite_def *d)
+{
+    int n = 0;
+    while (n < BENCH_MAX_GROUPS && d->groups[n].dim)
+        n++;
+    return n ? n : bench_suite_n_dims(d);
+}
+
+bench_group bench_suite_group(const bench_suite_def *d, int i)
+{
+    if (d->groups[0].dim) return d->groups[i];
+    return (bench_group){.batch = d->batch, .heads = d->heads, .kv_heads = d->heads, .dim = d->dims[i]};
 }
 
 unsigned bench_suite_dtypes(const bench_suite_def *d)

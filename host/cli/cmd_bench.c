@@ -24,11 +24,14 @@ static void usage(void)
         "                      [--batch B] [--kv-heads H_kv] [--kv-seq M] [--dtype f32|f16|bf16] [--reps R]\n"
         "                      [--backward] [--decompose auto|off|force] [--device D] [--no-baselines]\n"
         "                      [--no-peak] [--profile] [--json]\n"
-        "       sparsecl bench --suite quick|full [--device D|all] [--out DIR] [--note TEXT] ...\n"
+        "       sparsecl bench --suite quick|full|models [--device D|all] [--out DIR] [--note TEXT] ...\n"
         "                      (see sparsecl bench --suite quick --help)\n\n"
         "Times the fused forward on random inputs (2 warm-up runs, then R timed runs with OpenCL\n"
-        "profiling events; median, min, max), then the same shape dense through the fused kernel\n"
-        "and through CLBlast (SGEMM Q K^T -> softmax -> SGEMM P V), and prints the ratios.\n"
+        "profiling events; median, min, max and CV = stddev/mean), then the same shape dense\n"
+        "through the fused kernel and through CLBlast (SGEMM Q K^T -> softmax -> SGEMM P V), and\n"
+        "prints the ratios. A timing whose runs spread more than 5%% (CV) is marked noisy and\n"
+        "warned about on stderr, and so is a busy machine (1-minute load average above the CPU\n"
+        "count, /proc/loadavg); --json records cv, max_over_min, noisy and the load.\n"
         "Effective GFLOP/s count 4*d flops per allowed (query, key) pair. --no-peak skips the\n"
         "device peak measurement (see `sparsecl peak`) used for the fraction-of-peak column.\n"
         "--dtype bf16 stores the tensors as bfloat16 (random values; compute is fp32 as for f16);\n"
@@ -141,6 +144,8 @@ typedef struct bench_state {
     scl_peak pk;
     size_t mem;
     bench_timing sparse, dense_t, blast, bwd, both, dbwd, dboth, lut, lbwd, lboth;
+    double load1; /* the 1-minute load average after the runs, and the online CPUs (0: not known) */
+    int cpus;
 } bench_state;
 
 /* Every command of one forward (and backward) run with its device time. */
@@ -259,6 +264,7 @@ static int run(const bench_opts *o, bench_state *s)
     }
     scl_plan_get_memory(s->plan, &s->pmem);
     s->mem = s->bufs.bytes + s->pmem.forward_bytes;
+    bench_load(&s->load1, &s->cpus);
     return CLI_OK;
 }
 
@@ -314,6 +320,13 @@ static void json_plan(cJSON *root, const bench_opts *o, const bench_state *s)
         cJSON_AddNumberToObject(root, "peak_fma_gflops", s->pk.fma_gflops);
         cJSON_AddNumberToObject(root, "peak_bandwidth_gbs", s->pk.bandwidth_gbs);
     }
+    if (s->cpus > 0) {
+        cJSON *l = cJSON_AddObjectToObject(root, "load");
+        cJSON_AddNumberToObject(l, "load_average_1min", s->load1);
+        cJSON_AddNumberToObject(l, "cpus", s->cpus);
+        cJSON_AddBoolToObject(l, "busy", s->load1 > s->cpus);
+    }
+    cJSON_AddNumberToObject(root, "noisy_cv_threshold", BENCH_NOISY_CV);
 }
 
 /* The timings and their ratios. */
@@ -372,10 +385,27 @@ static void print_row(const char *name, const bench_timing *t, double peak)
         return;
     }
     double gf = t->flops / t->median * 1e-6;
-    printf("  %-22s median %9.3f ms  (min %9.3f, max %9.3f)  %9.1f GFLOP/s", name, t->median, t->min, t->max,
-           gf);
+    printf("  %-22s median %9.3f ms  (min %9.3f, max %9.3f, CV %4.1f%%)  %9.1f GFLOP/s", name, t->median,
+           t->min, t->max, 100 * t->cv, gf);
     if (peak > 0) printf("  %5.1f%% of peak", 100.0 * gf / peak);
-    printf("\n");
+    printf("%s\n", bench_timing_noisy(t) ? "  noisy" : "");
+}
+
+/* A warning line on stderr for every noisy timing, and one when the machine is busy. */
+static void print_noise(const bench_state *s)
+{
+    const bench_timing *all[] = {&s->sparse, &s->lut,  &s->dense_t, &s->blast, &s->bwd,
+                                 &s->both,   &s->lbwd, &s->dbwd,    &s->dboth};
+    static const char *const names[] = {"sparse fused",       "sparse block LUT",   "dense fused",
+                                        "dense CLBlast",      "sparse backward",    "sparse fwd+bwd",
+                                        "block LUT backward", "dense fused backward", "dense fused fwd+bwd"};
+    char line[400];
+    fflush(stdout); /* after the table */
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (bench_noise_warning(names[i], all[i], 0, 0, line, sizeof line))
+            fprintf(stderr, "bench: %s\n", line);
+    if (bench_noise_warning(NULL, NULL, s->load1, s->cpus, line, sizeof line))
+        fprintf(stderr, "bench: %s\n", line);
 }
 
 /* Device, shape, pattern, plan (kernel parameters, variant), memory, peak. */
@@ -419,8 +449,9 @@ static void print_text(const bench_opts *o, const bench_state *s)
         print_row("dense fused fwd+bwd", &s->dboth, pk);
     }
     if (s->dense_t.ran)
-        printf("ratio    sparse / dense fused time = %.3f (block density p = %.3f; 1.25p + 0.03 = %.3f)\n",
-               s->sparse.median / s->dense_t.median, s->ps.block_density, 1.25 * s->ps.block_density + 0.03);
+        printf("ratio    sparse / dense fused time = %.3f (block density p = %.3f: the ratio a kernel whose "
+               "time is proportional to the blocks it computes would reach)\n",
+               s->sparse.median / s->dense_t.median, s->ps.block_density);
     if (s->bwd.ran && s->dbwd.ran)
         printf("ratio    sparse / dense fused backward time = %.3f\n", s->bwd.median / s->dbwd.median);
     if (s->lut.ran)
@@ -470,6 +501,7 @@ int cmd_bench(int argc, char **argv)
         print_json(&o, &s);
     else if (rc == CLI_OK)
         print_text(&o, &s);
+    if (rc == CLI_OK) print_noise(&s);
     cleanup(&s);
     return rc;
 }

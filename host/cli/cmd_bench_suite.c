@@ -22,13 +22,18 @@ static void usage(void)
         const bench_suite_def *s = bench_suite_at(i);
         if (!s->hidden) printf("  %-6s v%d  %s\n", s->name, s->version, s->about);
     }
+    printf("\nThe models suite writes to DIR/models/<device-slug>/ (`sparsecl report DIR/models`); it\n"
+           "refuses devices that are not GPUs (exit 2; --device all skips them).\n");
     printf("\nEvery point: median/min/max of R event-timed runs after warm-up, effective GFLOP/s on\n"
            "allowed elements, fraction of the measured fp32 FMA peak, device memory, the dense fused\n"
            "kernel and CLBlast where they fit, and tuned vs built-in default parameters when a tuning\n"
            "database supplied them. Points that do not fit the device memory, or whose predicted run\n"
            "time exceeds --max-point-seconds (default per suite), are skipped and listed as such.\n"
            "--device all runs every OpenCL device in turn. Progress goes to stderr; --json prints\n"
-           "only a JSON summary on stdout.\n");
+           "only a JSON summary on stdout.\n"
+           "Noise: every timing records its coefficient of variation (cv) and max/min; a point whose runs\n"
+           "spread more than 5%% (CV) gets a warning line, and so does a busy machine (1-minute load\n"
+           "average above the CPU count, /proc/loadavg, at the start and the end: bench.json \"load\").\n");
 }
 
 typedef struct suite_opts {
@@ -96,15 +101,28 @@ static int parse(int argc, char **argv, suite_opts *o)
     return -1;
 }
 
-/* The suite on one device (a selector); a CLI exit code. */
-static int run_device(const bench_suite_def *def, const char *selector, const bench_suite_config *cfg,
-                      cJSON *summary)
+/* The suite on one device (a selector); a CLI exit code. A GPU-only suite on another device is
+ * refused (exit 2), or with --device all skipped with a note. */
+static int run_device(const bench_suite_def *def, const char *selector, int all,
+                      const bench_suite_config *cfg, cJSON *summary)
 {
     scl_runtime *rt = NULL;
     int rc = CLI_OK;
     char msg[1200];
     if ((rc = cli_runtime_create(CMD, selector, &rt)) != CLI_OK)
         return rc;
+    const scl_device_info *di = scl_runtime_device(rt);
+    if (def->gpu_only && !(di->type & CL_DEVICE_TYPE_GPU)) {
+        if (all)
+            fprintf(stderr, "bench: suite %s skipped on %s: it runs on GPUs only\n", def->name, di->name);
+        else
+            rc = cli_error(CMD, CLI_USAGE,
+                           "suite %s runs on GPUs only (its B*H = 32-128 shapes to N = 16K take hours "
+                           "on %s); use --suite quick",
+                           def->name, di->name);
+        scl_runtime_destroy(rt);
+        return rc;
+    }
     if (bench_suite_run(rt, def, cfg, summary, msg, sizeof msg) != 0)
         rc = cli_error(CMD, CLI_FAILED, "%s", msg);
     scl_runtime_destroy(rt);
@@ -129,7 +147,8 @@ int bench_suite_main(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     const bench_suite_def *def = o.suite ? bench_suite_find(o.suite) : NULL;
-    if (!def) return cli_error(CMD, CLI_USAGE, "unknown suite '%s' (quick, full)", o.suite ? o.suite : "");
+    if (!def)
+        return cli_error(CMD, CLI_USAGE, "unknown suite '%s' (quick, full, models)", o.suite ? o.suite : "");
     char cmdline[2048] = "sparsecl";
     for (int i = 0; i < argc; i++) {
         size_t n = strlen(cmdline);
@@ -147,11 +166,11 @@ int bench_suite_main(int argc, char **argv)
         for (int i = 0; i < count; i++) {
             char sel[16];
             snprintf(sel, sizeof sel, "%d", i);
-            int one = run_device(def, sel, &o.cfg, summary);
+            int one = run_device(def, sel, 1, &o.cfg, summary);
             if (one != CLI_OK) rc = one;
         }
     } else {
-        rc = run_device(def, o.dev, &o.cfg, summary);
+        rc = run_device(def, o.dev, 0, &o.cfg, summary);
     }
     if (o.cfg.quiet)
         print_summary(def, summary);

@@ -30,7 +30,7 @@ static int cmp_dev(const void *a, const void *b)
 /* A shape row of the comparison: the same point on every device. */
 typedef struct row {
     const char *kind, *pattern, *dtype;
-    double seq, dim, heads, batch, block;
+    double seq, dim, heads, batch, block, kv_heads;
 } row;
 
 static int row_order(const row *a, const row *b)
@@ -44,6 +44,7 @@ static int row_order(const row *a, const row *b)
     if (c) return c;
     if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
     if (a->heads != b->heads) return a->heads < b->heads ? -1 : 1;
+    if (a->kv_heads != b->kv_heads) return a->kv_heads < b->kv_heads ? -1 : 1;
     return 0;
 }
 
@@ -60,7 +61,8 @@ static int same_row(const row *r, const cJSON *p, const cJSON *doc)
            r->dim == bench_jnum(p, "dim", 0) &&
            r->heads == bench_jnum(p, "heads", bench_jnum(set, "heads", 0)) &&
            r->batch == bench_jnum(p, "batch", bench_jnum(set, "batch", 0)) &&
-           r->block == bench_jnum(p, "block", bench_jnum(set, "block", 0));
+           r->block == bench_jnum(p, "block", bench_jnum(set, "block", 0)) &&
+           r->kv_heads == bench_point_group(doc, p).kv_heads;
 }
 
 /* `ref` is the batch and heads most rows have: other shapes are named in their row. */
@@ -85,7 +87,8 @@ static void comparison(FILE *f, device_doc *devs, int nd, const char *which, con
                      bench_jnum(p, "dim", 0),
                      bench_jnum(p, "heads", bench_jnum(set, "heads", 0)),
                      bench_jnum(p, "batch", bench_jnum(set, "batch", 0)),
-                     bench_jnum(p, "block", bench_jnum(set, "block", 0))};
+                     bench_jnum(p, "block", bench_jnum(set, "block", 0)),
+                     bench_point_group(devs[i].doc, p).kv_heads};
             int seen = 0;
             for (int k = 0; k < n && !seen; k++)
                 seen = row_order(&rows[k], &r) == 0 && rows[k].batch == r.batch && rows[k].block == r.block;
@@ -110,7 +113,9 @@ static void comparison(FILE *f, device_doc *devs, int nd, const char *which, con
                            : strcmp(r->pattern, "dense") == 0 ? "dense (fused)"
                                                               : r->pattern;
         fprintf(f, "| %s | %s | %.0f | %.0f", name, r->dtype, r->dim, r->seq);
-        if (r->heads != ref->heads || r->batch != ref->batch)
+        if (r->kv_heads != r->heads)
+            fprintf(f, " (B=%.0f H=%.0f H_kv=%.0f)", r->batch, r->heads, r->kv_heads);
+        else if (r->heads != ref->heads || r->batch != ref->batch)
             fprintf(f, " (B=%.0f H=%.0f)", r->batch, r->heads);
         fprintf(f, " |");
         for (int i = 0; i < nd; i++) {
@@ -142,7 +147,10 @@ static void readme_usage(void)
            "each device's bench.md from it (unless --no-md) and writes DIR/README.md (or FILE): the\n"
            "devices with their driver, peak, suite and date, and comparison tables with each device's\n"
            "figures side by side for the same shapes (forward, forward+backward), linking each device's\n"
-           "report. DIR defaults to results. Plots are made by scripts/plot_bench.py.\n");
+           "report, and which shapes fill which device: a shape does not fill a device when its dense\n"
+           "fused forward reaches less than half of the best fraction of peak that device reaches with\n"
+           "the same dtype. DIR defaults to results. Plots are made by scripts/plot_bench.py; its --cross\n"
+           "mode draws DIR/cross_device.png, which the README links when it is there.\n");
 }
 
 /* The report's documents: DIR's device folders with a bench.json, and the other folders. */
@@ -235,9 +243,17 @@ static void readme_intro(FILE *f, const char *root, const row *ref)
         "```\n\n"
         "`bench --suite` writes `results/<device-slug>/bench.json` (raw: device, driver, library version, "
         "git commit, date, suite version, every point), `bench.md` (tables) and, with python3-matplotlib, "
-        "the PNG plots. The `full` suite goes to N = 64K where memory and the time cap allow. Both suites "
-        "run the same shapes (B = %.0f, H = %.0f, block %.0f), so the tables below line up across devices.\n",
-        root, ref->batch, ref->heads, ref->block);
+        "the PNG plots. The `full` suite goes to N = 64K where memory and the time cap allow. ",
+        root);
+    if (ref->batch > 0)
+        fprintf(f,
+                "Both suites run the same shapes (B = %.0f, H = %.0f, block %.0f), so the tables below line up "
+                "across devices. `bench --suite models` (GPUs) runs the shapes of real models into "
+                "`%s/models/`.\n",
+                ref->batch, ref->heads, ref->block, root);
+    else
+        fprintf(f, "The `models` suite runs the batch and head shapes named in each row (block %.0f).\n",
+                ref->block);
 }
 
 static void readme_devices(FILE *f, const report_set *rs)
@@ -261,6 +277,40 @@ static void readme_devices(FILE *f, const report_set *rs)
     }
 }
 
+/* Which shapes fill which device (bench/bench_fill.c). */
+static void readme_fill(FILE *f, const report_set *rs)
+{
+    fprintf(f,
+            "\n## Which shapes fill which device\n\n"
+            "The dense fused forward's effective GFLOP/s as %% of each device's own fp32 FMA peak, per "
+            "shape. A shape *does not fill* a device when it reaches less than %.0f%% of the best figure "
+            "that device reaches with the same storage type in its bench.json: the device is then mostly "
+            "waiting (too few work-groups per launch, launch overhead), so its figures there say more about "
+            "the shape than about the device.\n",
+            100 * BENCH_FILL_SHARE);
+    for (int i = 0; i < rs->nd; i++) {
+        char name[600];
+        snprintf(name, sizeof name, "[%s](%s/bench.md)",
+                 bench_jstr(bench_jobj(rs->devs[i].doc, "device"), "name"), rs->devs[i].slug);
+        bench_fill_md(f, rs->devs[i].doc, name);
+    }
+}
+
+/* The cross-device figure, when scripts/plot_bench.py --cross has drawn it. */
+static void readme_figure(FILE *f, const char *root)
+{
+    char path[2600];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/cross_device.png", root);
+    fprintf(f, "\n## Across devices\n\n");
+    if (stat(path, &sb) == 0)
+        fprintf(f, "![Forward time and %% of peak, every device](cross_device.png)\n\n");
+    fprintf(f,
+            "`python3 scripts/plot_bench.py --cross %s/*/bench.json --out %s/cross_device.png` draws the "
+            "figure: forward time and %% of each device's own peak against N, one line per device.\n",
+            root, root);
+}
+
 /* DIR/README.md (or `out`); a CLI exit code. */
 static int write_readme(const char *root, const char *out, report_set *rs)
 {
@@ -275,6 +325,8 @@ static int write_readme(const char *root, const char *out, report_set *rs)
     readme_intro(f, root, &ref);
     readme_devices(f, rs);
     if (rs->nd) {
+        readme_fill(f, rs);
+        readme_figure(f, root);
         fprintf(f, "\n## Side by side\n");
         comparison(f, rs->devs, rs->nd, "forward", "Forward", &ref);
         comparison(f, rs->devs, rs->nd, "forward_backward", "Forward + backward", &ref);

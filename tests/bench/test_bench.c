@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,12 @@ static void check_timing(const cJSON *t, const char *what, int must_run)
               hi);
         CHECK(num(t, "gflops") > 0, "%s: gflops", what);
         CHECK(num(t, "reps") >= 1, "%s: reps", what);
+        double cv = num(t, "cv"), mm = num(t, "max_over_min");
+        CHECK(cv >= 0 && mm >= 1 && fabs(mm - hi / lo) < 1e-6 * mm, "%s: cv %g, max_over_min %g = %g / %g",
+              what, cv, mm, hi, lo);
+        const cJSON *noisy = cJSON_GetObjectItem(t, "noisy");
+        CHECK(cJSON_IsBool(noisy) && cJSON_IsTrue(noisy) == (num(t, "reps") > 1 && cv > 0.05),
+              "%s: noisy exactly when the CV is above 5%%", what);
     } else {
         const char *r = str(t, "reason");
         CHECK(!must_run, "%s did not run: %s", what, r ? r : "(no reason)");
@@ -215,6 +222,12 @@ static void report(cJSON *doc)
             cJSON *t = cJSON_GetObjectItem(p, "forward");
             if (i == 1 && cJSON_GetObjectItem(t, "median_ms"))
                 cJSON_SetNumberHelper(cJSON_GetObjectItem(t, "median_ms"), 2 * num(t, "median_ms"));
+            /* the GPU's dense f32 forward: 1% of peak at N = 128, 50% at 256 */
+            const char *pat = str(p, "pattern"), *dt = str(p, "dtype");
+            if (i == 0 && pat && strcmp(pat, "dense") == 0 && dt && strcmp(dt, "f32") == 0 &&
+                cJSON_GetObjectItem(t, "fraction_of_peak"))
+                cJSON_SetNumberHelper(cJSON_GetObjectItem(t, "fraction_of_peak"),
+                                      num(p, "seq") == 128 ? 0.01 : 0.5);
         }
         if (i == 1) cJSON_DeleteItemFromArray(cJSON_GetObjectItem(d, "points"), 0);
         snprintf(path, sizeof path, "%s/rep/%s/bench.json", work, slugs[i]);
@@ -235,6 +248,14 @@ static void report(cJSON *doc)
         /* the point dropped from the CPU is a dash next to the GPU's figure */
         CHECK(strstr(readme, "| dense (fused) | f32 | 32 | 128 | — |") != NULL,
               "missing point shown as a dash");
+        CHECK(strstr(readme, "## Which shapes fill which device") &&
+                  strstr(readme, "#### [Fake GPU 9000](fake-gpu/bench.md)") &&
+                  strstr(readme, "| B=1 H=2 d=32 | f32 | 1.0% (not filled) | 50.0% |") &&
+                  strstr(readme, "- f32: does not fill this device (below 50% of its best f32 figure, 50.0% of "
+                                 "peak): B=1 H=2 d=32 at N = 128."),
+              "the report says which shapes fill which device");
+        CHECK(strstr(readme, "plot_bench.py --cross rep/*/bench.json --out rep/cross_device.png"),
+              "the report says how to draw the cross-device figure");
         free(readme);
     }
     snprintf(path, sizeof path, "%s/rep/fake-gpu/bench.md", work);
@@ -270,6 +291,61 @@ static void old_files(cJSON *doc)
     CHECK(a && strstr(a, "## bfloat16 storage, d = 32"), "bf16 tables from the shapes");
     free(a);
     free(b);
+}
+
+/* The models-test suite (grouped shapes, GQA) into WORK/res-m/models/<slug>: every point records its
+ * B, H, H_kv, N and d; the models suite itself refuses a CPU. */
+static void grouped(void)
+{
+    char out[16384], cmd[4096], path[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/res-m'", work);
+    sh(NULL, 0, cmd);
+    int rc = run(out, sizeof out, "bench --suite models-test --out res-m --no-plots --json", 1);
+    CHECK(rc == 0, "bench --suite models-test: exit %d: %s", rc, out);
+    cJSON *sum = cJSON_Parse(out);
+    const char *s0 = str(cJSON_GetArrayItem(cJSON_GetObjectItem(sum, "devices"), 0), "slug");
+    char slug[256];
+    snprintf(slug, sizeof slug, "%s", s0 ? s0 : "?");
+    cJSON_Delete(sum);
+    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.json", work, slug);
+    char *text = slurp(path);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(doc != NULL, "models-test writes DIR/models/<slug>/bench.json: %s", path);
+    if (!doc) return;
+    const cJSON *groups = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "shapes"), "groups"), *p;
+    CHECK(cJSON_GetArraySize(groups) == 2 && num(cJSON_GetArrayItem(groups, 1), "kv_heads") == 2 &&
+              num(cJSON_GetArrayItem(groups, 1), "heads") == 4,
+          "shapes.groups: the two groups, the second GQA (H 4, H_kv 2)");
+    int n = 0, gqa = 0;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(doc, "points"))
+    {
+        n++;
+        double b = num(p, "batch"), h = num(p, "heads"), hk = num(p, "kv_heads"), d = num(p, "dim");
+        int g1 = b == 2 && h == 2 && hk == 2 && d == 16, g2 = b == 1 && h == 4 && hk == 2 && d == 32;
+        CHECK(num(p, "seq") == 128 && (g1 || g2), "point %d: B=%g H=%g H_kv=%g d=%g N=%g is one of the groups", n,
+              b, h, hk, d, num(p, "seq"));
+        gqa += hk < h;
+        check_timing(cJSON_GetObjectItem(p, "forward"), "models-test forward", 1);
+    }
+    CHECK(n == 8 && gqa == 4, "8 points (2 groups x (dense, local f32 and f16, CLBlast)), 4 GQA: %d, %d", n,
+          gqa);
+    const cJSON *load = cJSON_GetObjectItem(doc, "load");
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        fclose(la);
+        CHECK(num(load, "cpus") >= 1 && num(load, "start") >= 0 && num(load, "end") >= 0,
+              "bench.json records the load average at the start and the end");
+    }
+    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.md", work, slug);
+    char *md = slurp(path);
+    CHECK(md && strstr(md, "## float32 storage, B = 1, H = 4, H_kv = 2, d = 32") && strstr(md, "## Noise"),
+          "bench.md: a section per group, the noise summary");
+    free(md);
+    cJSON_Delete(doc);
+    char devs[8192];
+    if (run(devs, sizeof devs, "devices", 1) == 0 && strstr(devs, "CPU"))
+        expect(2, "runs on GPUs only", "bench --suite models --device cpu --out res-m");
 }
 
 static void plots(const char *dir)
@@ -330,6 +406,7 @@ int main(int argc, char **argv)
     if (doc) {
         report(doc);
         old_files(doc);
+        grouped();
         plots(dir);
     }
     cJSON_Delete(doc);
@@ -340,5 +417,12 @@ int main(int argc, char **argv)
     expect(0, "\"sparse_time_over_dense\"",
            "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
            "--backward --json");
+    expect(0, "\"noisy_cv_threshold\"",
+           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak --json");
+    char out[16384];
+    int rc = run(out, sizeof out,
+                 "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak", 1);
+    CHECK(rc == 0 && strstr(out, ", CV ") && strstr(out, "block density p = ") && !strstr(out, "1.25p"),
+          "bench text: the spread (CV) of every row, the ratio line explained: %s", out);
     return check_summary("bench");
 }

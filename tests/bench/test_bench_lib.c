@@ -7,10 +7,12 @@
 #include "bench.h"
 #include "param_schema.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void suite_table(void)
 {
@@ -23,8 +25,19 @@ static void suite_table(void)
         int ns = bench_suite_n_seqs(d), nd = bench_suite_n_dims(d), np = bench_suite_n_patterns(d);
         CHECK(ns >= 1 && ns <= BENCH_MAX_SEQS && d->seqs[ns] == 0, "%s: %d sequence lengths, terminated",
               d->name, ns);
-        CHECK(nd >= 1 && nd <= BENCH_MAX_DIMS && d->dims[nd] == 0, "%s: %d head dims, terminated", d->name,
-              nd);
+        if (d->groups[0].dim)
+            CHECK(nd == 0 && d->batch == 0 && d->heads == 0, "%s: groups, not head dims with B and H",
+                  d->name);
+        else
+            CHECK(nd >= 1 && nd <= BENCH_MAX_DIMS && d->dims[nd] == 0, "%s: %d head dims, terminated",
+                  d->name, nd);
+        int ng = bench_suite_n_groups(d);
+        CHECK(ng >= 1 && ng <= BENCH_MAX_GROUPS, "%s: %d groups", d->name, ng);
+        for (int k = 0; k < ng; k++) {
+            bench_group g = bench_suite_group(d, k);
+            CHECK(g.batch >= 1 && g.heads >= 1 && g.kv_heads >= 1 && g.heads % g.kv_heads == 0 && g.dim >= 16,
+                  "%s group %d: B=%d H=%d H_kv=%d d=%d", d->name, k, g.batch, g.heads, g.kv_heads, g.dim);
+        }
         CHECK(np >= 1 && np <= BENCH_MAX_PATTERNS && !d->patterns[np].label, "%s: %d patterns, terminated",
               d->name, np);
         for (int k = 1; k < ns; k++)
@@ -32,7 +45,8 @@ static void suite_table(void)
         for (int k = 0; k < np; k++)
             CHECK(d->patterns[k].spec && (d->patterns[k].dtypes & BENCH_F32),
                   "%s/%s: a spec, float32 among its storage types", d->name, d->patterns[k].label);
-        CHECK(d->batch >= 1 && d->heads >= 1 && d->block >= 8 && d->reps >= 1 && d->max_point_s > 0,
+        CHECK((d->groups[0].dim || (d->batch >= 1 && d->heads >= 1)) && d->block >= 8 && d->reps >= 1 &&
+                  d->max_point_s > 0,
               "%s: settings", d->name);
     }
     CHECK(visible >= 2 && bench_suite_find("quick") && bench_suite_find("full"), "quick and full are listed");
@@ -40,13 +54,102 @@ static void suite_table(void)
     const bench_suite_def *t = bench_suite_find("test");
     CHECK(t && bench_suite_dtypes(t) == (BENCH_F32 | BENCH_F16 | BENCH_BF16),
           "the test suite runs all three");
+    /* models: shapes that fill a GPU (B*H 32-128, GQA, d 64 and 128, N 1K-16K), on GPUs only */
+    const bench_suite_def *m = bench_suite_find("models");
+    CHECK(m && !m->hidden && m->gpu_only && m->subdir && strcmp(m->subdir, "models") == 0,
+          "models: listed, GPUs only, into DIR/models");
+    if (!m) return;
+    int gqa = 0, d64 = 0, d128 = 0;
+    for (int k = 0; k < bench_suite_n_groups(m); k++) {
+        bench_group g = bench_suite_group(m, k);
+        CHECK(g.batch * g.heads >= 32 && g.batch * g.heads <= 128, "models group %d: B*H = %d in 32-128", k,
+              g.batch * g.heads);
+        gqa |= g.kv_heads < g.heads, d64 |= g.dim == 64, d128 |= g.dim == 128;
+    }
+    CHECK(gqa && d64 && d128, "models: GQA groups, d = 64 and 128");
+    CHECK(m->seqs[0] == 1024 && m->seqs[bench_suite_n_seqs(m) - 1] == 16384, "models: N 1K-16K");
+    const bench_suite_def *q = bench_suite_find("quick");
+    CHECK(q && !q->gpu_only && !q->subdir && bench_suite_n_groups(q) == 2 &&
+              bench_suite_group(q, 1).dim == 128 && bench_suite_group(q, 1).kv_heads == q->heads,
+          "quick: one group per head dim, H_kv = H");
+}
+
+/* The noise rule: CV above BENCH_NOISY_CV, or a load average above the CPU count. */
+static void noise(void)
+{
+    bench_timing quiet = {.ran = 1, .reps = 5, .median = 1, .min = 0.99, .max = 1.02, .cv = 0.01};
+    bench_timing loud = {.ran = 1, .reps = 5, .median = 1, .min = 0.8, .max = 1.6, .cv = 0.2};
+    bench_timing one = {.ran = 1, .reps = 1, .median = 1, .min = 1, .max = 1, .cv = 0.2};
+    char line[400];
+    CHECK(!bench_timing_noisy(&quiet) && bench_timing_noisy(&loud) && !bench_timing_noisy(&one),
+          "noisy: CV 1%% no, 20%% yes, a single run never");
+    CHECK(!bench_noise_warning("x", &quiet, 1.0, 2, line, sizeof line) && !line[0],
+          "quiet, idle: no warning");
+    CHECK(bench_noise_warning("fwd", &loud, 1.0, 2, line, sizeof line) && strstr(line, "fwd: noisy") &&
+              strstr(line, "20.0%") && strstr(line, "max/min 2.00") && !strstr(line, "busy"),
+          "noisy: the CV and max/min in the warning: %s", line);
+    CHECK(bench_noise_warning(NULL, NULL, 5.0, 2, line, sizeof line) && strstr(line, "busy") &&
+              strstr(line, "load average 5.0 on 2 CPUs"),
+          "busy machine: %s", line);
+    CHECK(bench_noise_warning("fwd", &loud, 5.0, 2, line, sizeof line) && strstr(line, "noisy") &&
+              strstr(line, "busy"),
+          "both in one line: %s", line);
+    CHECK(!bench_noise_warning(NULL, NULL, 5.0, 0, line, sizeof line), "load unknown (0 CPUs): no warning");
+    double load;
+    int cpus;
+    if (bench_load(&load, &cpus)) CHECK(cpus >= 1 && load >= 0, "bench_load: %g on %d CPUs", load, cpus);
+    cJSON *j = bench_timing_json(&loud, 0);
+    CHECK(bench_jnum(j, "cv", -1) == 0.2 && bench_jnum(j, "max_over_min", -1) == 2.0 &&
+              bench_jbool(j, "noisy"),
+          "timing JSON: cv, max_over_min, noisy");
+    cJSON_Delete(j);
+}
+
+/* Which shapes fill the device: below half of the best dense figure of that dtype. */
+static void fill(void)
+{
+    const bench_suite_def *d = bench_suite_find("test");
+    scl_device_info di;
+    memset(&di, 0, sizeof di);
+    cJSON *doc = bench_doc_new(d, &di, "fake", 2, 5, "", "", "", "");
+    cJSON *pts = cJSON_GetObjectItem(doc, "points");
+    bench_group g = bench_suite_group(d, 0);
+    const double fr[2] = {0.1, 0.4}; /* of a 1000 GFLOP/s peak */
+    for (int i = 0; i < 2; i++) {
+        cJSON *p = bench_point_new(d, "sparse", "dense", "dense", d->seqs[i], &g, SCL_F32);
+        bench_timing t = {.ran = 1, .reps = 2, .median = 1, .min = 1, .max = 1, .flops = fr[i] * 1e9};
+        cJSON_AddItemToObject(p, "forward", bench_timing_json(&t, 1000));
+        cJSON_AddItemToArray(pts, p);
+    }
+    CHECK(fabs(bench_fill_best(doc, "f32") - 0.4) < 1e-9 && bench_fill_best(doc, "f16") < 0,
+          "best per dtype");
+    CHECK(bench_fill_ok(doc, 128, &g, "f32") == 0 && bench_fill_ok(doc, 256, &g, "f32") == 1 &&
+              bench_fill_ok(doc, 256, &g, "f16") == -1,
+          "N = 128 (10%% of peak, best 40%%) does not fill; N = 256 does; no f16 figure");
+    char path[] = "/tmp/test_bench_fill_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w+") : NULL;
+    CHECK(f != NULL, "temp file");
+    if (f) {
+        bench_fill_md(f, doc, "Fake");
+        fclose(f);
+        char *md = slurp(path);
+        CHECK(md && strstr(md, "| B=1 H=2 d=32 | f32 | 10.0% (not filled) | 40.0% |") &&
+                  strstr(md, "f32: does not fill this device (below 50% of its best f32 figure, 40.0% of "
+                             "peak): B=1 H=2 d=32 at N = 128."),
+              "fill table and statement: %s", md ? md : "");
+        free(md);
+        unlink(path);
+    }
+    cJSON_Delete(doc);
 }
 
 /* A point of the synthetic run: forward timing with median ms. */
 static cJSON *point(const bench_suite_def *d, const char *label, const char *spec, int64_t n, int dim,
                     scl_dtype dt, double ms)
 {
-    cJSON *p = bench_point_new(d, "sparse", label, spec, n, dim, dt);
+    bench_group g = {d->batch, d->heads, d->heads, dim};
+    cJSON *p = bench_point_new(d, "sparse", label, spec, n, &g, dt);
     bench_timing t = {.ran = 1, .reps = 2, .median = ms, .min = ms, .max = ms, .flops = 1e6};
     cJSON_AddNumberToObject(p, "density", 0.5);
     cJSON_AddNumberToObject(p, "memory_bytes", 1 << 20);
@@ -114,6 +217,8 @@ int main(int argc, char **argv)
     }
     mkdir(argv[1], 0755);
     suite_table();
+    noise();
+    fill();
     documents(argv[1]);
     return check_summary("bench_lib");
 }
