@@ -118,33 +118,51 @@ static void test_strategies(void)
 }
 
 /* ---- pruning against device limits -------------------------------------------------------- */
+/* Builds kernel k's GPU space on the small device ctx with its rejections logged to WORK/log_name
+ * (the log's text into *log, caller frees); returns how many kept points fail the schema's check or
+ * do not fit (fits). */
+static int build_pruned(const scl_param_schema *k, const scl_param_context *ctx, const char *log_name,
+                        bool (*fits)(const at_params *), at_kspace *sp, char **log)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", work, log_name);
+    FILE *f = fopen(path, "w");
+    CHECK(at_kspace_build(k, ctx, SCL_FAMILY_GPU, f, sp) == 0, "%s: GPU space builds", k->kernel);
+    if (f) fclose(f);
+    *log = read_file(path, NULL);
+    CHECK(sp->space.n_points > 0 && sp->space.n_points < sp->total, "%s pruned: %d of %d valid", k->kernel,
+          sp->space.n_points, sp->total);
+    int bad = 0;
+    for (int i = 0; i < sp->space.n_points; i++) {
+        at_params p;
+        char reason[256];
+        at_kspace_point(sp, i, &p);
+        bad += !scl_params_check(k, &p, ctx, reason, sizeof reason) || !fits(&p);
+    }
+    return bad;
+}
+
+static bool fwd_fits(const at_params *p)
+{
+    return scl_fwd_work_group_size(&p->fwd) <= 64 && scl_fwd_local_bytes(&p->fwd, 64) <= 16 * 1024;
+}
+
+static bool bwd_fits(const at_params *p)
+{
+    return scl_bwd_dq_work_group_size(&p->bwd) <= 32 && scl_bwd_dkv_work_group_size(&p->bwd) <= 32 &&
+           scl_bwd_local_bytes(&p->bwd, 64) <= 16 * 1024;
+}
+
 static void test_pruning(void)
 {
     scl_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    char path[600];
-    snprintf(path, sizeof path, "%s/rejected.txt", work);
-    FILE *log = fopen(path, "w+");
-    CHECK(at_kspace_build(&scl_fwd_simt_schema, &small, SCL_FAMILY_GPU, log, &sp) == 0, "GPU space builds");
-    CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "pruned: %d of %d valid", sp.space.n_points, sp.total);
-    int bad = 0;
-    for (int i = 0; i < sp.space.n_points; i++) {
-        at_params p;
-        char reason[256];
-        at_kspace_point(&sp, i, &p);
-        bad += !scl_params_check(&scl_fwd_simt_schema, &p, &small, reason, sizeof reason);
-        bad += scl_fwd_work_group_size(&p.fwd) > 64 || scl_fwd_local_bytes(&p.fwd, 64) > 16 * 1024;
-    }
-    CHECK(bad == 0, "every kept point fits the device limits");
-    char text[65536] = "";
-    if (log) {
-        rewind(log);
-        size_t n = fread(text, 1, sizeof text - 1, log);
-        text[n] = '\0';
-        fclose(log);
-    }
-    CHECK(strstr(text, "exceeds the device maximum 64") && strstr(text, "bytes of local memory"),
+    char *text = NULL;
+    CHECK(build_pruned(&scl_fwd_simt_schema, &small, "rejected.txt", fwd_fits, &sp, &text) == 0,
+          "every kept point fits the device limits");
+    CHECK(text && strstr(text, "exceeds the device maximum 64") && strstr(text, "bytes of local memory"),
           "verbose output gives the reasons (work-group, local memory)");
+    free(text);
     at_kspace_free(&sp);
 }
 
@@ -152,31 +170,13 @@ static void test_bwd_pruning(void)
 {
     scl_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    char path[600];
-    snprintf(path, sizeof path, "%s/rejected-bwd.txt", work);
-    FILE *log = fopen(path, "w+");
-    CHECK(at_kspace_build(&scl_bwd_simt_schema, &small, SCL_FAMILY_GPU, log, &sp) == 0, "backward GPU space builds");
-    CHECK(sp.space.n_points > 0 && sp.space.n_points < sp.total, "backward pruned: %d of %d valid",
-          sp.space.n_points, sp.total);
-    int bad = 0;
-    for (int i = 0; i < sp.space.n_points; i++) {
-        at_params p;
-        char reason[256];
-        at_kspace_point(&sp, i, &p);
-        bad += !scl_params_check(&scl_bwd_simt_schema, &p, &small, reason, sizeof reason);
-        bad += scl_bwd_dq_work_group_size(&p.bwd) > 32 || scl_bwd_dkv_work_group_size(&p.bwd) > 32 ||
-               scl_bwd_local_bytes(&p.bwd, 64) > 16 * 1024;
+    char *text = NULL;
+    CHECK(build_pruned(&scl_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits, &sp, &text) == 0,
+          "every kept backward point fits the device limits");
+    if (!text) {
+        at_kspace_free(&sp);
+        return;
     }
-    CHECK(bad == 0, "every kept backward point fits the device limits");
-    size_t cap = (size_t)8 << 20, n = 0;
-    char *text = malloc(cap);
-    if (log && text) {
-        rewind(log);
-        n = fread(text, 1, cap - 1, log);
-    }
-    if (log) fclose(log);
-    if (!text) return;
-    text[n] = '\0';
     CHECK(strstr(text, "rejected attn_bwd") && strstr(text, "must not exceed the device maximum 32") &&
               strstr(text, "bytes of local memory") && strstr(text, "registers"),
           "verbose output gives the backward reasons (work-group, local memory, registers)");
