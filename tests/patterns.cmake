@@ -14,6 +14,11 @@ target_link_libraries(test_npy PRIVATE scl_patterns m)
 target_compile_options(test_npy PRIVATE ${SCL_WARNINGS})
 add_test(NAME npy COMMAND test_npy ${SCL_PT_WORK})
 
+add_executable(test_block_rule ${SCL_PT_DIR}/test_block_rule.c)
+target_link_libraries(test_block_rule PRIVATE scl_patterns)
+target_compile_options(test_block_rule PRIVATE ${SCL_WARNINGS})
+add_test(NAME block_rule COMMAND test_block_rule)
+
 # Fuzz entry points: in every build they run over their seed corpus as plain tests; with
 # SPARSECL_FUZZ=ON (clang) they are also built as libFuzzer binaries.
 set(SCL_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)

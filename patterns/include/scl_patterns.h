@@ -150,6 +150,24 @@ void spc_decomposition_free(spc_decomposition *d);
 /* Does component c run element (i, j) of head h (original positions)? For tests and tools. */
 bool spc_component_allowed(const spc_component *c, int head, int64_t i, int64_t j);
 
+/* The block size `auto` takes without a tuning entry (block_rule.c): of the candidates, the
+ * largest whose computed elements (as plans run the pattern under the decomposition mode) are
+ * within SPC_BLOCK_RULE_SLACK of the fewest. Candidates that do not bind (a layout of another
+ * block) are left out: computed -1. */
+#define SPC_BLOCK_CANDIDATES {32, 64, 128}
+#define SPC_BLOCK_N_CANDIDATES 3
+#define SPC_BLOCK_RULE_SLACK 0.10
+typedef struct spc_block_choice {
+    int n;
+    int block[SPC_BLOCK_N_CANDIDATES];
+    double computed[SPC_BLOCK_N_CANDIDATES]; /* -1: does not bind at that block */
+    int chosen;                              /* index into block[] */
+    char why[256];
+} spc_block_choice;
+/* g->block is ignored. Returns 0, or -1 with *err (the first candidate's) when none binds. */
+int spc_block_rule(const spc_pattern *p, const spc_geometry *g, spc_decompose_mode mode, spc_block_choice *out,
+                   spc_error *err);
+
 /* LUT file format (binary, versioned) and JSON dump; documented in patterns/README.md. */
 int spc_lut_write(const spc_lut *lut, const char *path, spc_error *err);
 int spc_lut_read(const char *path, spc_lut **out, spc_error *err);
