@@ -161,7 +161,7 @@ typedef struct scl_shape {
     int64_t seq_q;  /* N_q >= 1 */
     int64_t seq_k;  /* N_k >= 1; 0 means N_q */
     int head_dim;   /* d in {16, 32, 64, 80, 96, 128, 256} */
-    int block;      /* layout block size: power of two 8..256 */
+    int block;      /* layout block size: power of two 8..256, or SCL_BLOCK_AUTO (below) */
     float scale;    /* softmax scale; 0 means 1/sqrt(d) */
     scl_tensor_layout layout;
 } scl_shape;
@@ -240,7 +240,8 @@ typedef enum scl_decompose_mode {
  * set what you need; fields may be appended in later versions (`size` tells which exist). */
 typedef struct scl_plan_options {
     size_t size;                  /* sizeof(scl_plan_options), set by scl_plan_options_init */
-    int block;                    /* layout block size (power of two 8..256); 0: scl_shape.block */
+    int block;                    /* layout block size (power of two 8..256), SCL_BLOCK_AUTO or
+                                   * SCL_BLOCK_AUTO_BACKWARD (below); 0: scl_shape.block */
     scl_decompose_mode decompose;
     const char *forward_variant;  /* NULL or "auto": the first that qualifies; "simt", ...: preferred
                                    * (falls back, with the reason in scl_plan_variant_reason) */
@@ -272,6 +273,21 @@ SCL_API void scl_plan_get_memory(const scl_plan *plan, scl_plan_memory *out);
  * backward call). */
 SCL_API const char *scl_plan_backward_kernel_options(const scl_plan *plan);
 SCL_API const char *scl_plan_backward_kernel_source(const scl_plan *plan);
+
+/* ---- Block size chosen by the plan (appended in 0.3) -------------------------------------- */
+/* For scl_plan_options.block (or scl_shape.block when options.block is 0): the plan chooses the
+ * layout block among 32, 64 and 128 (those the pattern binds at). SCL_BLOCK_AUTO chooses for the
+ * forward pass, SCL_BLOCK_AUTO_BACKWARD for plans that also run the backward pass. The choice: a
+ * tuned block-choice entry of this device's tuning databases (`sparsecl tune --pattern SPEC
+ * --block 32,64,128`; exact device, then the same architecture) for the pattern class (its
+ * normalised spec text), head dim, dtype, sequence-length bucket (the power of two at or above
+ * N_q) and direction; else the rule: the largest block whose computed elements (as the plan runs
+ * the pattern, decomposed or not) are within 10% of the fewest. With ignore_tuning, the rule. */
+#define SCL_BLOCK_AUTO (-1)
+#define SCL_BLOCK_AUTO_BACKWARD (-2)
+/* The layout block the plan uses, and why ("given", the tuning entry, or the rule's sentence). */
+SCL_API int scl_plan_block(const scl_plan *plan);
+SCL_API const char *scl_plan_block_reason(const scl_plan *plan);
 
 /* ---- For libraries built on this one (appended in 0.3) ------------------------------------ */
 /* libsparsecl_block (sparsecl_block.h) reports its failures through the runtime, as the core

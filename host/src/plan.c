@@ -2,6 +2,7 @@
  * parameters, compiled kernels. Execution is in plan_forward.c and backward.c. */
 #include "plan_internal.h"
 
+#include "block_choice.h"
 #include "decomposed.h"
 #include "tuning_db.h"
 
@@ -34,11 +35,43 @@ static scl_status upload(scl_plan *p, const void *data, size_t count, size_t ele
     return scl_plan_buffer(p, CL_MEM_READ_ONLY, count * elem, data, out, what);
 }
 
-static scl_status pattern_error(scl_plan *p, const spc_error *err)
+static scl_status pattern_error_rt(scl_runtime *rt, const spc_error *err)
 {
     if (err->column > 0)
-        return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern column %d: %s", err->column, err->message);
-    return scl_fail(p->rt, SCL_ERR_PATTERN, "pattern: %s", err->message);
+        return scl_fail(rt, SCL_ERR_PATTERN, "pattern column %d: %s", err->column, err->message);
+    return scl_fail(rt, SCL_ERR_PATTERN, "pattern: %s", err->message);
+}
+
+static scl_status pattern_error(scl_plan *p, const spc_error *err)
+{
+    return pattern_error_rt(p->rt, err);
+}
+
+/* SCL_BLOCK_AUTO(_BACKWARD): the block chosen for the pattern and shape (block_choice.c) into
+ * s->block, with why; any other block is the caller's. */
+static scl_status choose_block(scl_runtime *rt, const scl_pattern *pattern, scl_shape *s, scl_dtype dtype,
+                               const scl_plan_config *cfg, spc_decompose_mode mode, char *why, size_t len)
+{
+    if (!scl_block_is_auto(s->block)) {
+        snprintf(why, len, "given by the caller");
+        return SCL_OK;
+    }
+    bool backward = s->block == SCL_BLOCK_AUTO_BACKWARD;
+    scl_shape probe = *s, norm;
+    char msg[512];
+    probe.block = 64;
+    if (scl_shape_normalize(&probe, &norm, msg, sizeof msg) != SCL_OK) {
+        s->block = 64; /* the plan refuses the shape with its own message */
+        return SCL_OK;
+    }
+    int block = 0;
+    bool from_db = false;
+    spc_error err = {{0}, 0};
+    const scl_tuning_set *set = cfg->ignore_tuning ? NULL : scl_runtime_tuning(rt);
+    if (scl_block_choose(set, pattern->spec, &norm, dtype, backward, mode, &block, &from_db, why, len, &err) != 0)
+        return pattern_error_rt(rt, &err);
+    s->block = block;
+    return SCL_OK;
 }
 
 static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
@@ -259,8 +292,15 @@ scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, c
         return st;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    scl_plan *p = plan_new(rt, shape, dtype, cfg, &st);
+    char block_why[sizeof((scl_plan *)0)->block_reason];
+    scl_shape chosen;
+    if (!shape) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: shape is NULL");
+    chosen = *shape;
+    if ((st = choose_block(rt, pattern, &chosen, dtype, cfg, dmode, block_why, sizeof block_why)) != SCL_OK)
+        return st;
+    scl_plan *p = plan_new(rt, &chosen, dtype, cfg, &st);
     if (!p) return st;
+    memcpy(p->block_reason, block_why, sizeof block_why);
     spc_decomposition *d = NULL;
     spc_error err = {0};
     if ((st = compile_pattern(p, pattern)) == SCL_OK &&
@@ -438,4 +478,14 @@ int scl_plan_kernel_tuned(const scl_plan *p)
 const char *scl_plan_variant_reason(const scl_plan *p)
 {
     return p ? p->variant_reason : "";
+}
+
+int scl_plan_block(const scl_plan *p)
+{
+    return p ? p->shape.block : 0;
+}
+
+const char *scl_plan_block_reason(const scl_plan *p)
+{
+    return p ? p->block_reason : "";
 }

@@ -73,6 +73,7 @@ struct scl_plan {
     const scl_plan_ops *ops;
     scl_runtime *rt;
     scl_shape shape; /* normalised */
+    char block_reason[1024]; /* why shape.block: given, or how SCL_BLOCK_AUTO chose it */
     scl_dtype dtype;
     scl_plan_config cfg;
     scl_strides qs, ks;
