@@ -16,7 +16,7 @@ static const char *CMD = "bench";
 static void usage(void)
 {
     printf(
-        "usage: mpirun -np P sparsecl bench --distributed --pattern SPEC --seq N --block B --heads H --dim "
+        "usage: mpirun -np P sparsecl bench --distributed --pattern SPEC --seq N [--block B] --heads H --dim "
         "d\n"
         "                      [--kv-heads Hk] [--batch B] [--dtype f32|f16] [--exchange auto|heads|kv]\n"
         "                      [--reps R] [--backward] [--plan-only] [--no-single] [--device D]\n\n"
@@ -28,7 +28,8 @@ static void usage(void)
         "runs\n"
         "(slowest rank, staging and MPI included), and the single-rank time of the same problem on rank 0,\n"
         "measured in the same run (--no-single skips it). --plan-only prints the byte figures without "
-        "running.\n");
+        "running.\n"
+        "--block defaults to 64, as in every command (--block auto is for the single-device form).\n");
 }
 
 typedef struct opts {
@@ -85,9 +86,8 @@ static int parse(int argc, char **argv, opts *o, int rank)
     }
     if (!ok) return CLI_USAGE;
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!o->sh.spec || !o->n || !o->sh.block || !o->sh.heads || !o->dim)
-        return cli_error(CMD, CLI_USAGE,
-                         "--pattern, --seq, --block, --heads and --dim are required (see --help)");
+    if (!o->sh.spec || !o->n || !o->sh.heads || !o->dim)
+        return cli_error(CMD, CLI_USAGE, "--pattern, --seq, --heads and --dim are required (see --help)");
     return CLI_OK;
 }
 
@@ -258,7 +258,7 @@ int scl_mpi_cli_bench(int argc, char **argv)
 {
     int P, rank = cli_mpi_begin(&argc, &argv, &P);
     opts o = {0};
-    o.sh.batch = 1, o.reps = 3;
+    o.sh.batch = 1, o.reps = 3, o.sh.block = CLI_BLOCK_DEFAULT;
     int code = parse(argc, argv, &o, rank);
     if (code) return cli_mpi_end(code < 0 ? CLI_OK : code);
     if (!o.sh.kv_heads) o.sh.kv_heads = o.sh.heads;

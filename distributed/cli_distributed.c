@@ -16,14 +16,15 @@ static const char *CMD = "attend";
 static void usage(void)
 {
     printf("usage: mpirun -np P sparsecl attend --distributed --q Q.npy --k K.npy --v V.npy --pattern SPEC\n"
-           "                       --block B [--exchange auto|heads|kv] [--scale S] [--out O.npy] [--lse "
+           "                       [--block B] [--exchange auto|heads|kv] [--scale S] [--out O.npy] [--lse "
            "L.npy]\n"
            "                       [--device D] [--dout dO.npy [--dq dQ.npy] [--dk dK.npy] [--dv dV.npy]]\n\n"
            "The files and their shapes are those of `sparsecl attend` (N_q = N_k): rank 0 reads them whole,\n"
            "scatters every rank its contiguous shard of the sequence (whole blocks), and gathers and writes\n"
            "the outputs. Each rank runs on --device, else SPARSECL_DEVICE, else its local rank's GPU, else\n"
            "the default device. --exchange: heads = head all-to-all, kv = pattern-aware K/V exchange\n"
-           "(only the needed key blocks move), auto = the cost model's choice (bytes and work).\n");
+           "(only the needed key blocks move), auto = the cost model's choice (bytes and work).\n"
+           "--block defaults to 64, as in every command (--block auto is for the single-device form).\n");
 }
 
 enum { F_Q, F_K, F_V, F_DOUT, F_IN, F_O = F_IN, F_LSE, F_DQ, F_DK, F_DV, F_ALL };
@@ -55,7 +56,7 @@ static int parse(int argc, char **argv, job *j, int rank)
         else if (c == 'd')
             j->dev = optarg;
         else if (c == 'b') {
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &j->block)) return CLI_USAGE;
+            if (!cli_parse_block(CMD, optarg, false, &j->block)) return CLI_USAGE;
         } else if (c == 's') {
             if (!cli_parse_double(CMD, "--scale", optarg, 0, 1e30, &j->scale)) return CLI_USAGE;
         } else if (c == 'x') {
@@ -70,7 +71,7 @@ static int parse(int argc, char **argv, job *j, int rank)
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!j->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
-    if (!j->block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
+    if (!j->block) j->block = CLI_BLOCK_DEFAULT; /* the same default as every command */
     return CLI_OK;
 }
 

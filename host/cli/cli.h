@@ -37,6 +37,10 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, i
 bool cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
 /* --dtype: f32, f16 or bf16; false (error printed) otherwise. */
 bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt);
+/* --block: a power of two from 8 to 256, or (allow_auto) "auto" = SCL_BLOCK_AUTO; false (error
+ * printed, naming the accepted values) otherwise. Every command's --block defaults to CLI_BLOCK_DEFAULT. */
+#define CLI_BLOCK_DEFAULT 64
+bool cli_parse_block(const char *cmd, const char *text, bool allow_auto, int *out);
 /* --decompose: auto, off or force into *which (0, 1, 2); false (error printed) otherwise. */
 bool cli_parse_decompose(const char *cmd, const char *text, int *which);
 /* Option parsing for commands whose only option is --json: prints `help` for --help. Returns -1
@@ -85,6 +89,7 @@ int cli_select_device(const char *cmd, const char *device, scl_device_info *out,
 typedef struct cli_bench_shared {
     const char *spec, *dev;
     int block, heads, kv_heads, batch, backward;
+    bool block_auto_ok; /* --block auto is accepted (the single-device form) */
 } cli_bench_shared;
 /* One option (getopt_long's code c, its value arg) into *s: 1 taken, 0 its value refused (error
  * printed), -1 not one of those. */

@@ -56,6 +56,24 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *text, double
     return true;
 }
 
+bool cli_parse_block(const char *cmd, const char *text, bool allow_auto, int *out)
+{
+    if (allow_auto && text && strcmp(text, "auto") == 0) {
+        *out = SCL_BLOCK_AUTO;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (text && end != text && *end == '\0' && errno == 0 && v >= 8 && v <= 256 && (v & (v - 1)) == 0) {
+        *out = (int)v;
+        return true;
+    }
+    cli_error(cmd, CLI_USAGE, "--block must be %sa power of two from 8 to 256 (8, 16, 32, 64, 128, 256), got '%s'",
+              allow_auto ? "auto or " : "", text ? text : "");
+    return false;
+}
+
 bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt)
 {
     static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
@@ -169,7 +187,11 @@ int cli_bench_option(const char *cmd, int c, const char *arg, cli_bench_shared *
         s->dev = arg;
         return 1;
     case 'b':
-        return cli_parse_int(cmd, "--block", arg, 8, 256, &s->block);
+        if (!s->block_auto_ok && arg && strcmp(arg, "auto") == 0)
+            return cli_error(cmd, CLI_USAGE, "--block auto is not available with --distributed: give a power of "
+                                             "two from 8 to 256"),
+                   0;
+        return cli_parse_block(cmd, arg, s->block_auto_ok, &s->block);
     case 'H':
         return cli_parse_int(cmd, "--heads", arg, 1, 65536, &s->heads);
     case 'K':

@@ -20,7 +20,7 @@ static const char *CMD = "attend";
 
 static void usage(void)
 {
-    printf("usage: sparsecl attend --q Q.npy --k K.npy --v V.npy --pattern SPEC --block B\n"
+    printf("usage: sparsecl attend --q Q.npy --k K.npy --v V.npy --pattern SPEC [--block B|auto]\n"
            "                       [--scale S] [--out O.npy] [--lse LSE.npy] [--device D]\n"
            "                       [--layout bhnd|bnhd] [--json]\n"
            "                       [--dout dO.npy [--dq dQ.npy] [--dk dK.npy] [--dv dV.npy]]\n\n"
@@ -33,7 +33,9 @@ static void usage(void)
            "  --out    O [B, H, N_q, d] in Q's dtype\n"
            "  --lse    log-sum-exp [B, H, N_q] float32 (-inf for rows with no allowed key)\n"
            "  --scale  softmax scale, a positive number (default 1/sqrt(d))\n"
-           "  --block  layout block size, a power of two 8..256\n"
+           "  --block  layout block size, a power of two 8..256 (default 64), or auto: the plan\n"
+           "           chooses (a `sparsecl tune --pattern` entry of the device, else the rule of\n"
+           "           the README); the block used and why are printed (--json: block, block_reason)\n"
            "  --layout bhnd (default): tensors are [B, H, N, d]; bnhd: [B, N, H, d] (Q, K, V, O,\n"
            "           dO and the gradients alike; LSE stays [B, H, N_q])\n"
            "  --json   print the run (shapes, pattern, density, device, files written) as JSON\n"
@@ -129,6 +131,13 @@ typedef struct attend_opts {
     double scale;
 } attend_opts;
 
+/* The plan's block: --block, else the default; auto chooses for the passes that run. */
+static int block_of(const attend_opts *o)
+{
+    if (o->block == SCL_BLOCK_AUTO && o->dout) return SCL_BLOCK_AUTO_BACKWARD;
+    return o->block ? o->block : CLI_BLOCK_DEFAULT;
+}
+
 /* Options into *o; CLI_OK, or the exit code (-1 after --help: exit 0). */
 static int parse(int argc, char **argv, attend_opts *o)
 {
@@ -147,7 +156,7 @@ static int parse(int argc, char **argv, attend_opts *o)
         }
         switch (c) {
         case 'b':
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return CLI_USAGE;
+            if (!cli_parse_block(CMD, optarg, true, &o->block)) return CLI_USAGE;
             break;
         case 'L':
             if (strcmp(optarg, "bhnd") != 0 && strcmp(optarg, "bnhd") != 0)
@@ -175,7 +184,6 @@ static int parse(int argc, char **argv, attend_opts *o)
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!o->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
-    if (!o->block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
     if ((o->dq || o->dk || o->dv) && !o->dout)
         return cli_error(CMD, CLI_USAGE, "--dq/--dk/--dv need --dout (the gradient of O)");
     return CLI_OK;
@@ -275,7 +283,7 @@ static int open_and_check(const attend_opts *o, attend_run *r)
     r->shape =
         (scl_shape){(int)q->shape[0], (int)q->shape[r->hi], (int)k->shape[r->hi],
                     q->shape[r->ni],  k->shape[r->ni],      (int)q->shape[3],
-                    o->block,         (float)o->scale,      o->bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
+                    block_of(o),      (float)o->scale,      o->bnhd ? SCL_LAYOUT_BNHD : SCL_LAYOUT_BHND};
     if (rc == CLI_OK && !o->bnhd && q->shape[1] > q->shape[2])
         fprintf(stderr,
                 "sparsecl attend: note: Q has more heads (%lld) than queries (%lld); for [B, N, H, d] files "
@@ -351,7 +359,8 @@ static void print_json(const attend_opts *o, const attend_run *r, const scl_plan
     cJSON_AddStringToObject(j, "dtype", dtype_words(r->dt));
     cJSON_AddStringToObject(j, "layout", o->bnhd ? "bnhd" : "bhnd");
     cJSON_AddStringToObject(j, "pattern", o->spec);
-    cJSON_AddNumberToObject(j, "block", o->block);
+    cJSON_AddNumberToObject(j, "block", scl_plan_block(r->plan));
+    cJSON_AddStringToObject(j, "block_reason", scl_plan_block_reason(r->plan));
     cJSON_AddNumberToObject(j, "density", ps->density);
     cJSON_AddNumberToObject(j, "block_density", ps->block_density);
     cJSON_AddNumberToObject(j, "components", ps->components);
@@ -374,11 +383,13 @@ static void print_text(const attend_opts *o, const attend_run *r, const scl_plan
            "%.4f, "
            "block density %.4f on %s",
            s->batch, s->heads, s->kv_heads, (long long)s->seq_q, (long long)s->seq_k, s->head_dim,
-           dtype_words(r->dt), o->bnhd ? " [B, N, H, d]" : "", o->spec, o->block, ps->density,
+           dtype_words(r->dt), o->bnhd ? " [B, N, H, d]" : "", o->spec, scl_plan_block(r->plan), ps->density,
            ps->block_density, scl_runtime_device(r->rt)->name);
     for (int f = 0, n = 0; f < 2; f++)
         if (fwd_files[f]) printf("%s%s", n++ ? ", " : "; wrote ", fwd_files[f]);
     printf("\n");
+    if (o->block == SCL_BLOCK_AUTO)
+        printf("attend: block %d (auto): %s\n", scl_plan_block(r->plan), scl_plan_block_reason(r->plan));
     if (o->dout) {
         printf("attend: backward done");
         for (int f = 0, n = 0; f < 3; f++)

@@ -20,7 +20,7 @@ static const char *CMD = "bench";
 static void usage(void)
 {
     printf(
-        "usage: sparsecl bench --pattern SPEC --seq N --block B --heads H --dim d\n"
+        "usage: sparsecl bench --pattern SPEC --seq N [--block B|auto] --heads H --dim d\n"
         "                      [--batch B] [--kv-heads H_kv] [--kv-seq M] [--dtype f32|f16|bf16] [--reps R]\n"
         "                      [--backward] [--decompose auto|off|force] [--device D] [--no-baselines]\n"
         "                      [--no-peak] [--profile] [--json]\n"
@@ -46,7 +46,10 @@ static void usage(void)
         "--explain), the same pattern is also timed through the plain block LUT, and the ratios\n"
         "compare the two and the effective rate on allowed elements with the dense kernel's.\n"
         "--profile prints the device time of every kernel of one forward (and backward) run\n"
-        "(to stderr with --json).\n");
+        "(to stderr with --json).\n"
+        "--block defaults to 64; auto lets the plan choose (a `sparsecl tune --pattern` entry of the\n"
+        "device, else the rule of the README; with --backward for forward + backward) and prints\n"
+        "the block it chose and why (--json: block, block_reason); the baselines run at that block.\n");
 }
 
 /* ---- Options ------------------------------------------------------------------------------ */
@@ -124,8 +127,8 @@ static int parse(int argc, char **argv, bench_opts *o)
         if (!ok) return CLI_USAGE;
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!o->sh.spec || !o->seq || !o->sh.block || !o->dim)
-        return cli_error(CMD, CLI_USAGE, "--pattern, --seq, --block and --dim are required (see --help)");
+    if (!o->sh.spec || !o->seq || !o->dim)
+        return cli_error(CMD, CLI_USAGE, "--pattern, --seq and --dim are required (see --help)");
     return -1;
 }
 
@@ -182,8 +185,9 @@ static void set_flops(const bench_opts *o, bench_state *s)
 /* The runtime, the plan and the input buffers; a CLI exit code. */
 static int setup(const bench_opts *o, const scl_plan_options *popt, bench_state *s)
 {
-    s->shape = (scl_shape){o->sh.batch, o->sh.heads, o->sh.kv_heads, o->seq,         o->kv_seq,
-                           o->dim,      o->sh.block, 0.0f,           SCL_LAYOUT_BHND};
+    int block = o->sh.block == SCL_BLOCK_AUTO && o->sh.backward ? SCL_BLOCK_AUTO_BACKWARD : o->sh.block;
+    s->shape = (scl_shape){o->sh.batch, o->sh.heads, o->sh.kv_heads, o->seq, o->kv_seq, o->dim, block, 0.0f,
+                           SCL_LAYOUT_BHND};
     int rc = cli_runtime_create(CMD, o->sh.dev, &s->rt);
     if (rc != CLI_OK) return rc;
     scl_status st;
@@ -192,6 +196,7 @@ static int setup(const bench_opts *o, const scl_plan_options *popt, bench_state 
         return cli_error(CMD,
                          st == SCL_ERR_INVALID_ARGUMENT || st == SCL_ERR_PATTERN ? CLI_USAGE : CLI_FAILED,
                          "%s", scl_last_error_message(s->rt));
+    s->shape.block = scl_plan_block(s->plan); /* auto: the baselines run at the chosen block */
     s->norm = s->shape;
     if (!s->norm.kv_heads) s->norm.kv_heads = o->sh.heads;
     if (!s->norm.seq_k) s->norm.seq_k = o->seq;
@@ -301,7 +306,8 @@ static void json_plan(cJSON *root, const bench_opts *o, const bench_state *s)
     cJSON_AddNumberToObject(root, "seq_q", (double)s->norm.seq_q);
     cJSON_AddNumberToObject(root, "seq_k", (double)s->norm.seq_k);
     cJSON_AddNumberToObject(root, "dim", o->dim);
-    cJSON_AddNumberToObject(root, "block", o->sh.block);
+    cJSON_AddNumberToObject(root, "block", s->norm.block);
+    cJSON_AddStringToObject(root, "block_reason", scl_plan_block_reason(s->plan));
     cJSON_AddStringToObject(root, "dtype", scl_dtype_name(o->dt));
     cJSON_AddNumberToObject(root, "reps", o->reps);
     cJSON_AddNumberToObject(root, "density", s->ps.density);
@@ -415,8 +421,10 @@ static void print_plan(const bench_opts *o, const bench_state *s)
     const scl_plan_stats *ps = &s->ps;
     printf("device   %s (%s)\n", di->name, di->driver_version);
     printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", o->sh.batch, o->sh.heads,
-           s->norm.kv_heads, (long long)s->norm.seq_q, (long long)s->norm.seq_k, o->dim, o->sh.block,
+           s->norm.kv_heads, (long long)s->norm.seq_q, (long long)s->norm.seq_k, o->dim, s->norm.block,
            scl_dtype_name(o->dt));
+    if (o->sh.block == SCL_BLOCK_AUTO)
+        printf("block    %d (auto): %s\n", s->norm.block, scl_plan_block_reason(s->plan));
     printf("pattern  '%s': density %.4f, block density %.4f\n", o->sh.spec, ps->density, ps->block_density);
     if (ps->components > 0)
         printf("plan     decomposed into %d components: %.4g computed / allowed pairs (sparsecl pattern "
@@ -487,7 +495,7 @@ int cmd_bench(int argc, char **argv)
         if (strcmp(argv[i], "--distributed") == 0) return scl_mpi_cli_bench(argc, argv);
 #endif
     if (has_suite(argc, argv)) return bench_suite_main(argc, argv);
-    bench_opts o = {.sh = {.heads = 1, .batch = 1},
+    bench_opts o = {.sh = {.heads = 1, .batch = 1, .block = CLI_BLOCK_DEFAULT, .block_auto_ok = true},
                     .reps = 10,
                     .baselines = 1,
                     .peak = 1,

@@ -14,7 +14,7 @@ static const char *CMD = "block";
 
 static void usage(void)
 {
-    printf("usage: sparsecl block --x X.npy --weights DIR --heads H --pattern SPEC --block B\n"
+    printf("usage: sparsecl block --x X.npy --weights DIR --heads H --pattern SPEC [--block B]\n"
            "                      [--out Y.npy] [--eps E] [--device D]\n\n"
            "Runs one Sparse Transformer block forward (pre-LayerNorm):\n"
            "  out = x + Attention(LN1(x) W_qkv + b_qkv) W_o + b_o\n"
@@ -35,7 +35,7 @@ static void usage(void)
            "               b_2.npy               [D]\n"
            "             matrices are (in, out): y = x W (PyTorch's Linear.weight transposed)\n"
            "  --heads    H; D / H must be one of 16, 32, 64, 80, 96, 128, 256\n"
-           "  --block    layout block size, a power of two 8..256\n"
+           "  --block    layout block size, a power of two 8..256 (default 64, as every command)\n"
            "  --out      y [B, N, D] (x's rank) float32\n"
            "See `sparsecl pattern --help` for SPEC.\n");
 }
@@ -171,7 +171,7 @@ static int parse(int argc, char **argv, block_opts *o)
             if (!cli_parse_int(CMD, "--heads", optarg, 1, 1 << 20, &o->heads)) return CLI_USAGE;
             break;
         case 'b':
-            if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return CLI_USAGE;
+            if (!cli_parse_block(CMD, optarg, false, &o->block)) return CLI_USAGE;
             break;
         case 'e':
             if (!cli_parse_double(CMD, "--eps", optarg, 1e-30, 1.0, &o->eps)) return CLI_USAGE;
@@ -188,13 +188,12 @@ static int parse(int argc, char **argv, block_opts *o)
     if (!o->wdir) return cli_error(CMD, CLI_USAGE, "--weights is required (see --help)");
     if (!o->heads) return cli_error(CMD, CLI_USAGE, "--heads is required (see --help)");
     if (!o->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
-    if (!o->block) return cli_error(CMD, CLI_USAGE, "--block is required (see --help)");
     return -1;
 }
 
 int cmd_block(int argc, char **argv)
 {
-    block_opts o = {0};
+    block_opts o = {.block = CLI_BLOCK_DEFAULT};
     int prc = parse(argc, argv, &o);
     if (prc >= 0) return prc;
     const char *xp = o.xp, *wdir = o.wdir, *spec = o.spec, *outp = o.outp, *dev = o.dev;

@@ -1,4 +1,5 @@
 /* `sparsecl info`: what this build contains and where it keeps things. */
+#include "block_choice.h"
 #include "build_info.h"
 #include "cli.h"
 #include "internal.h"
@@ -23,6 +24,57 @@ static const char *class_text(const cJSON *e, char *out, size_t len)
     snprintf(out, len, "%s %s d=%d block=%d %s", k->valuestring, cJSON_IsString(v) ? v->valuestring : "simt",
              hd->valueint, b->valueint, t->valuestring);
     return out;
+}
+
+/* Every block-choice class of the databases (`sparsecl tune --pattern`), in look-up order, and the
+ * block a plan made with SCL_BLOCK_AUTO takes for it: the plans' own choice (scl_block_choose) at
+ * the top of the class's sequence bucket. */
+static void add_block_choices(cJSON *root, const scl_tuning_set *set)
+{
+    cJSON *classes = cJSON_AddArrayToObject(root, "block_choice_classes");
+    for (int i = 0; i < set->n; i++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(set->dbs[i].db, "block_choices"))
+        {
+            const cJSON *pt = cJSON_GetObjectItemCaseSensitive(e, "pattern"),
+                        *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"),
+                        *t = cJSON_GetObjectItemCaseSensitive(e, "dtype"),
+                        *sb = cJSON_GetObjectItemCaseSensitive(e, "seq_bucket"),
+                        *dir = cJSON_GetObjectItemCaseSensitive(e, "direction");
+            scl_dtype dt = SCL_F32;
+            bool dt_ok = cJSON_IsString(t) && scl_dtype_from_name(t->valuestring, &dt);
+            if (!cJSON_IsString(pt) || !cJSON_IsNumber(hd) || !dt_ok || !cJSON_IsNumber(sb) ||
+                sb->valuedouble < 1 || sb->valuedouble > (double)((int64_t)1 << 40) || !cJSON_IsString(dir))
+                continue;
+            char cls[600];
+            snprintf(cls, sizeof cls, "'%.400s' d=%d %s N<=%lld %s", pt->valuestring, hd->valueint, t->valuestring,
+                     (long long)sb->valuedouble, dir->valuestring);
+            bool seen = false;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, classes) seen |= strcmp(cJSON_GetObjectItem(c, "class")->valuestring, cls) == 0;
+            if (seen) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "class", cls);
+            cJSON_AddItemToArray(classes, o);
+            spc_pattern *p = NULL;
+            spc_error err = {{0}, 0};
+            scl_shape sh = {1, 1, 1, (int64_t)sb->valuedouble, 0, hd->valueint, 0, 0.0f, SCL_LAYOUT_BHND};
+            int block = 0;
+            bool from_db = false;
+            char why[1400];
+            if (spc_parse(pt->valuestring, &p, &err) != 0 ||
+                scl_block_choose(set, p, &sh, dt, strcmp(dir->valuestring, "backward") == 0, SPC_DECOMPOSE_AUTO,
+                                 &block, &from_db, why, sizeof why, &err) != 0) {
+                cJSON_AddStringToObject(o, "uses", "nothing: the pattern does not compile here");
+                cJSON_AddStringToObject(o, "error", err.message);
+            } else {
+                cJSON_AddNumberToObject(o, "block", block);
+                cJSON_AddStringToObject(o, "match", from_db ? "tuned" : "rule");
+                cJSON_AddStringToObject(o, "uses", why);
+            }
+            spc_pattern_free(p);
+        }
+    }
 }
 
 static void add_tuning(cJSON *root, const scl_device_info *dev)
@@ -137,6 +189,7 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
         }
     }
     free(entries);
+    add_block_choices(root, &set);
     scl_tuning_set_free(&set);
 }
 
@@ -295,6 +348,19 @@ int cmd_info(int argc, char **argv)
             printf("\n");
         }
         printf("other shape classes use the built-in defaults of the device type\n");
+        classes = cJSON_GetObjectItem(root, "block_choice_classes");
+        if (cJSON_GetArraySize(classes) > 0)
+            printf("what plans with --block auto use for the block-choice classes:\n");
+        cJSON_ArrayForEach(k, classes)
+        {
+            const cJSON *b = cJSON_GetObjectItem(k, "block");
+            printf("  %s: ", cJSON_GetObjectItem(k, "class")->valuestring);
+            const char *uses = cJSON_GetObjectItem(k, "uses")->valuestring;
+            if (cJSON_IsNumber(b))
+                printf("block %d, %s\n", b->valueint, uses);
+            else
+                printf("%s\n", uses);
+        }
     }
     cJSON_Delete(root);
     return CLI_OK;

@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sparsecl pattern SPEC --seq N [--kv-seq M] [--block B] [--heads H] [--json]\n"
+            "usage: sparsecl pattern SPEC --seq N [--kv-seq M] [--block B|auto] [--heads H] [--json]\n"
             "                        [--layout-out L.npy] [--mask-out M.npy] [--lut-out F.lut]\n"
             "                        [--lut-json F.json] [--png P.png] [--explain [--decompose MODE]]\n"
             "\n"
@@ -32,7 +32,9 @@ static void usage(FILE *f)
             "options:\n"
             "  --seq N          query length N_q (required)\n"
             "  --kv-seq M       key length N_k (default: N_q)\n"
-            "  --block B        block size, a power of two from 8 to 256 (default 64)\n"
+            "  --block B        block size, a power of two from 8 to 256 (default 64), or auto: the\n"
+            "                   rule plans use without a tuning entry (largest of 32, 64, 128 whose\n"
+            "                   computed elements are within 10%% of the fewest)\n"
             "  --heads H        number of heads (default 1)\n"
             "  --json           print the statistics as JSON\n"
             "  --layout-out F   write the block layout [H, nb_q, nb_k] uint8 (0 empty, 1 full, 2 partial)\n"
@@ -93,7 +95,7 @@ static void print_human(const char *text, const spc_lut *l, const spc_stats *s, 
 }
 
 static int print_json(const char *text, const spc_lut *l, const spc_stats *s, double ms,
-                      const spc_decomposition *d)
+                      const spc_decomposition *d, const char *block_reason)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return -1;
@@ -106,6 +108,7 @@ static int print_json(const char *text, const spc_lut *l, const spc_stats *s, do
     cJSON_AddNumberToObject(o, "n_q", (double)l->n_q);
     cJSON_AddNumberToObject(o, "n_k", (double)l->n_k);
     cJSON_AddNumberToObject(o, "block", l->block);
+    if (block_reason) cJSON_AddStringToObject(o, "block_reason", block_reason);
     cJSON_AddNumberToObject(o, "heads", l->heads);
     cJSON_AddNumberToObject(o, "nb_q", l->nb_q);
     cJSON_AddNumberToObject(o, "nb_k", l->nb_k);
@@ -250,12 +253,7 @@ static bool parse_one(int c, pattern_opts *o)
     case OPT_KV:
         return cli_parse_i64(CMD, "--kv-seq", optarg, 1, (int64_t)1 << 40, &o->n_k);
     case OPT_BLOCK:
-        if (!cli_parse_int(CMD, "--block", optarg, 8, 256, &o->block)) return false;
-        if (o->block & (o->block - 1))
-            return cli_error(CMD, CLI_USAGE, "--block must be a power of two from 8 to 256, got %d",
-                             o->block),
-                   false;
-        return true;
+        return cli_parse_block(CMD, optarg, true, &o->block);
     case OPT_HEADS:
         return cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
     case OPT_JSON:
@@ -373,6 +371,14 @@ int cmd_pattern(int argc, char **argv)
     double t0 = now_ms();
     if (spc_parse(o.spec, &pat, &err) != 0) return spec_error(o.spec, &err);
     spc_geometry g = {o.n_q, o.n_k, o.block, o.heads};
+    spc_block_choice choice;
+    if (o.block == SCL_BLOCK_AUTO) { /* no device here: the rule, never a tuning entry */
+        if (spc_block_rule(pat, &g, o.mode, &choice, &err) != 0) {
+            rc = spec_error(o.spec, &err);
+            goto done;
+        }
+        g.block = choice.block[choice.chosen];
+    }
     if (spc_bind(pat, &g, &bound, &err) != 0) {
         rc = spec_error(o.spec, &err);
         goto done;
@@ -389,12 +395,15 @@ int cmd_pattern(int argc, char **argv)
         goto done;
     }
     if (o.json) {
-        if (print_json(spc_pattern_text(pat), lut, &s, ms, dec) != 0) {
+        if (print_json(spc_pattern_text(pat), lut, &s, ms, dec, o.block == SCL_BLOCK_AUTO ? choice.why : NULL) != 0) {
             cli_error(CMD, CLI_FAILED, "out of memory printing JSON");
             goto done;
         }
     } else {
         print_human(spc_pattern_text(pat), lut, &s, ms);
+        if (o.block == SCL_BLOCK_AUTO)
+            printf("block (auto)    %d by %s (no device here: plans also read tuned entries)\n", g.block,
+                   choice.why);
         if (dec) print_explain(dec);
     }
     rc = write_outputs(&o, bound, lut);

@@ -194,7 +194,18 @@ static void bad_inputs(void)
     BAD(2, "head dim 48", "attend --q q48.npy --k k48.npy --v k48.npy %s", ok);
     BAD(2, "column", "attend --q q.npy --k k.npy --v v.npy --pattern 'causal & strided(0)' --block 16");
     BAD(2, "--pattern is required", "attend --q q.npy --k k.npy --v v.npy --block 16");
-    BAD(2, "--block expects", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 12x");
+    /* --block: a power of two 8..256 or auto, the same message in every command; 64 by default */
+    const char *blocks = "--block must be auto or a power of two from 8 to 256 (8, 16, 32, 64, 128, 256), got";
+    BAD(2, blocks, "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 12x");
+    BAD(2, blocks, "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 48");
+    BAD(2, blocks, "attend --q q.npy --k k.npy --v v.npy --pattern causal --block 512");
+    BAD(2, blocks, "bench --pattern causal --seq 64 --dim 32 --block 0");
+    BAD(2, blocks, "pattern causal --seq 64 --block Auto");
+    BAD(2, "--block must be a power of two from 8 to 256 (8, 16, 32, 64, 128, 256), got 'auto'",
+        "block --x q.npy --weights . --heads 1 --pattern causal --block auto");
+    BAD(0, "block 64:", "attend --q q.npy --k k.npy --v v.npy --pattern causal");
+    BAD(0, "\"block_reason\":\t\"the rule: ", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block auto --json");
+    BAD(0, "block (auto)    128 by the rule: block 128 is the largest", "pattern causal --seq 4096 --block auto --explain");
     BAD(2, "unknown or incomplete option", "attend --q q.npy --frobnicate");
     BAD(2, "matches no device", "attend --q q.npy --k k.npy --v v.npy %s --device no-such-device", ok);
     BAD(2, "unknown command", "frobnicate");
