@@ -1,6 +1,7 @@
 /* `sparsecl bench --suite`: the command line of a suite run (the runs themselves are in bench/). */
 #include "bench.h"
 #include "cli.h"
+#include "cli_options.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -44,61 +45,20 @@ typedef struct suite_opts {
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, suite_opts *o)
 {
-    static const struct option opts[] = {{"suite", required_argument, NULL, 's'},
-                                         {"device", required_argument, NULL, 'D'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"note", required_argument, NULL, 'N'},
-                                         {"reps", required_argument, NULL, 'r'},
-                                         {"max-point-seconds", required_argument, NULL, 'T'},
-                                         {"no-plots", no_argument, NULL, 'x'},
-                                         {"no-peak", no_argument, NULL, 'P'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    int c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        bool ok = true;
-        switch (c) {
-        case 's':
-            o->suite = optarg;
-            break;
-        case 'D':
-            o->dev = optarg;
-            break;
-        case 'o':
-            o->cfg.out_root = optarg;
-            break;
-        case 'N':
-            o->cfg.note = optarg;
-            break;
-        case 'r':
-            ok = cli_parse_int(CMD, "--reps", optarg, 1, 10000, &o->cfg.reps);
-            break;
-        case 'T':
-            ok = cli_parse_double(CMD, "--max-point-seconds", optarg, 0.001, 1e6, &o->cfg.max_point_s);
-            break;
-        case 'x':
-            o->cfg.plots = 0;
-            break;
-        case 'P':
-            o->cfg.peak = 0;
-            break;
-        case 'j':
-            o->cfg.quiet = 1;
-            break;
-        case 'h':
-            usage();
-            return CLI_OK;
-        default:
-            return cli_error(CMD, CLI_USAGE, "option '%s' is unknown or not valid with --suite (see --help)",
-                             cli_refused_option(argv, before, (char[8]){0}, 8));
-        }
-        if (!ok) return CLI_USAGE;
-    }
-    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    return -1;
+    const cli_opt opts[] = {CLI_STR("suite", &o->suite),
+                            CLI_STR("device", &o->dev),
+                            CLI_STR("out", &o->cfg.out_root),
+                            CLI_STR("note", &o->cfg.note),
+                            CLI_INT("reps", &o->cfg.reps, 1, 10000),
+                            CLI_DOUBLE("max-point-seconds", &o->cfg.max_point_s, 0.001, 1e6),
+                            CLI_SET("no-plots", &o->cfg.plots, 0),
+                            CLI_SET("no-peak", &o->cfg.peak, 0),
+                            CLI_SET("json", &o->cfg.quiet, 1),
+                            CLI_END};
+    const cli_options p = {
+        .cmd = CMD, .opts = opts, .usage = usage,
+        .refused = "option '%s' is unknown or not valid with --suite (see --help)"};
+    return cli_parse_options(&p, argc, argv);
 }
 
 /* The suite on one device (a selector); a CLI exit code. A GPU-only suite on another device is

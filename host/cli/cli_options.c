@@ -1,0 +1,74 @@
+/* Table-driven option parsing for the `sparsecl` commands (cli_options.h). */
+#include "cli_options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { CODE_BASE = 256 }; /* getopt_long codes of the rows: past every character */
+
+/* One row's value into its destination: false when it is refused (error printed). */
+static bool take(const cli_options *p, const cli_opt *o, const char *value)
+{
+    char opt[80];
+    snprintf(opt, sizeof opt, "--%s", o->name);
+    switch (o->kind) {
+    case CLI_OPT_STRING:
+        *(const char **)o->dst = value;
+        return true;
+    case CLI_OPT_SET:
+        *(int *)o->dst = (int)o->lo;
+        return true;
+    case CLI_OPT_BOOL:
+        *(bool *)o->dst = true;
+        return true;
+    case CLI_OPT_INT:
+        return cli_parse_int(p->cmd, opt, value, (int)o->lo, (int)o->hi, o->dst);
+    case CLI_OPT_I64:
+        return cli_parse_i64(p->cmd, opt, value, (int64_t)o->lo, (int64_t)o->hi, o->dst);
+    case CLI_OPT_DOUBLE:
+        return cli_parse_double(p->cmd, opt, value, o->lo, o->hi, o->dst);
+    case CLI_OPT_DTYPE:
+        return cli_parse_dtype(p->cmd, value, o->dst);
+    case CLI_OPT_BLOCK:
+        return cli_parse_block(p->cmd, value, o->lo != 0, o->dst);
+    default:
+        return false;
+    }
+}
+
+int cli_parse_options(const cli_options *p, int argc, char **argv)
+{
+    int n = 0;
+    while (p->opts[n].name) n++;
+    struct option *lo = calloc((size_t)n + 2, sizeof *lo);
+    if (!lo) return cli_error(p->cmd, CLI_FAILED, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const cli_opt_kind k = p->opts[i].kind;
+        const bool flag = k == CLI_OPT_SET || k == CLI_OPT_BOOL || k == CLI_OPT_OTHER_FLAG;
+        lo[i] = (struct option){p->opts[i].name, flag ? no_argument : required_argument, NULL, CODE_BASE + i};
+    }
+    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+    int c, rc = -1;
+    opterr = 0;
+    optind = 1;
+    for (int before = optind; rc < 0 && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1; before = optind) {
+        if (c == 'h') {
+            p->usage();
+            rc = CLI_OK;
+        } else if (c < CODE_BASE || c >= CODE_BASE + n) {
+            rc = p->refused ? cli_error(p->cmd, CLI_USAGE, p->refused, cli_refused_option(argv, before, (char[8]){0}, 8))
+                            : cli_refused(p->cmd, argv, before);
+        } else {
+            const cli_opt *o = &p->opts[c - CODE_BASE];
+            if (o->kind == CLI_OPT_OTHER || o->kind == CLI_OPT_OTHER_FLAG)
+                rc = p->other(p->ctx, o, optarg);
+            else if (!take(p, o, optarg))
+                rc = CLI_USAGE;
+        }
+    }
+    free(lo);
+    if (rc < 0 && !p->operands && optind < argc)
+        rc = cli_error(p->cmd, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    return rc;
+}
