@@ -293,6 +293,10 @@ int scl_mpi_cli_bench(int argc, char **argv)
         scl_mpi_plan_traffic(plan, &tr);
         printf("cost model (busiest rank's bytes + its work in byte units): heads %.4g, kv %.4g%s\n",
                tr.heads_cost, tr.kv_cost, tr.kv_cost < 0 ? " (no KV plan)" : "");
+        if (tr.reduced_rows > 0)
+            printf("kv plan: %.0f global query rows reduced at the key owners (queries all-gathered, partial O and "
+                   "LSE merged back by an LSE-merge MPI_Reduce_scatter; counted in kv needed/fetched)\n",
+                   tr.reduced_rows);
     }
     print_table(plan, rank, P);
     if (rank == 0 && dist >= 0) {

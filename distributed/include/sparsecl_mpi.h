@@ -84,6 +84,9 @@ typedef struct scl_mpi_traffic {
     int overlapped; /* last forward on every rank: the K/V exchange was in flight while the plan over
                      * each rank's own keys ran, and the two parts were merged by their LSE (KV plan;
                      * SPARSECL_MPI_OVERLAP=off runs the frame plan instead) */
+    double reduced_rows; /* planner: query rows of all ranks whose queries the overlapped forward
+                          * all-gathers, (O, LSE) merged back at their owners by an MPI reduction,
+                          * instead of fetching the keys they need (global rows) */
 } scl_mpi_traffic;
 void scl_mpi_plan_traffic(const scl_mpi_plan *plan, scl_mpi_traffic *out);
 

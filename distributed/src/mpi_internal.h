@@ -29,6 +29,13 @@ struct scl_mpi_plan {
      * allowed) and fetches exactly those blocks: the way for patterns not of i - j alone. */
     unsigned char *need;
     int64_t nb;
+    /* Reduced rows (plan_reduce.c): grow[R] marks query blocks that need most of the other ranks' key
+     * blocks; the overlapped forward ships their queries to every rank and merges the partial (O,
+     * LSE) by an MPI reduction instead of fetching the keys. need_fwd: the key blocks the other rows
+     * need (p->need itself when no row is reduced); g_rows[r]: rank r's reduced rows, g_total all. */
+    unsigned char *grow, *need_fwd;
+    int64_t *g_rows, g_total;
+    struct smpi_reduce *red;
     int exact;
     /* KV exchanges on graph topologies: in-neighbours = the ranks this one fetches keys from,
      * out-neighbours = the ranks fetching from it (graph[0]); graph[1] is the reverse, for dK, dV. */
@@ -106,11 +113,14 @@ int smpi_slice_heads(const char *spec, int h0, int hn, char *out, size_t out_len
 /* Pattern-aware plan (plan_kv.c). The runs of rows of rank s's shard that rank r fetches, one at a
  * time from *pos (start at s's first row): first row in *lo, the length returned (0: no more). */
 int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo);
+/* The same over another need array (the overlapped forward's, need_fwd). */
+int64_t smpi_next_run_in(const scl_mpi_plan *p, const unsigned char *need, int r, int s, int64_t *pos,
+                         int64_t *lo);
 /* The counts, displacements and packed send buffer of one K/V exchange (forward: this rank's host
  * shard [B][X][n][w], of which only the rows others fetch are read; reverse: its frame's partial
- * gradients), in (peer, run, batch-head) order. Agreed (smpi_rows_buffers); free with smpi_rows_free. */
-scl_status smpi_kv_pack(scl_mpi_plan *p, smpi_rows *xr, const void *shard, const void *frame, int X, size_t row,
-                        int reverse);
+ * gradients), in (peer, run, batch-head) order, over the runs of `need` (p->need or p->need_fwd). Agreed (smpi_rows_buffers); free with smpi_rows_free. */
+scl_status smpi_kv_pack(scl_mpi_plan *p, const unsigned char *need, smpi_rows *xr, const void *shard,
+                        const void *frame, int X, size_t row, int reverse);
 /* The rows of this rank's shard `dev` that other ranks fetch, into the host shard (same layout). */
 scl_status smpi_read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row);
 /* Rows [r0, r0 + rows) of `bh` slices of `sp` rows -> slices of `dp` rows at d0, on the device. */
@@ -121,6 +131,20 @@ scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_
 scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok);
 scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
 void smpi_overlap_free(scl_mpi_plan *p);
+/* SPARSECL_MPI_OVERLAP: 1 on (unset, on, 1), 0 off (off, 0), -1 anything else. */
+int smpi_overlap_wanted(void);
+
+/* Reduced rows (plan_reduce.c), every step collective when g_total > 0 and a no-op otherwise:
+ * setup; read this rank's reduced query rows (before the agreement that precedes the exchanges);
+ * post their all-gather; wait and enqueue the plan of every rank's reduced rows over this rank's keys;
+ * after the queue is finished and the ranks agreed, reduce the partial results at their owners
+ * (MPI_Reduce_scatter with an LSE-merge MPI_Op) and write them into o and lse. */
+scl_status smpi_reduce_setup(scl_mpi_plan *p);
+scl_status smpi_reduce_read(scl_mpi_plan *p, cl_mem q);
+scl_status smpi_reduce_post(scl_mpi_plan *p);
+scl_status smpi_reduce_compute(scl_mpi_plan *p, cl_mem k, cl_mem v);
+scl_status smpi_reduce_finish(scl_mpi_plan *p, cl_mem o, cl_mem lse);
+void smpi_reduce_free(scl_mpi_plan *p);
 scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec);
 scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
 scl_status smpi_kv_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,

@@ -108,7 +108,10 @@ void scl_mpi_plan_destroy(scl_mpi_plan *p)
     if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);
     free(p->start);
     free(p->h0);
+    if (p->need_fwd != p->need) free(p->need_fwd);
     free(p->need);
+    free(p->grow);
+    free(p->g_rows);
     free(p);
 }
 

@@ -29,7 +29,8 @@ static int64_t ov_n(int64_t a0, int64_t a1, int64_t b0, int64_t b1)
  * row): its first row in *lo, its length returned (0: no more); *pos moves past it. A shifted frame
  * fetches one range; the absolute frame exactly the key blocks the planner found needed. Sender
  * and receiver walk the same runs in the same order, which is what keeps the packing in step. */
-int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo)
+int64_t smpi_next_run_in(const scl_mpi_plan *p, const unsigned char *need_all, int r, int s, int64_t *pos,
+                         int64_t *lo)
 {
     const int64_t end = p->start[s] + p->len[s], b = p->shape.block;
     if (!p->len[r] || *pos >= end) return 0;
@@ -38,7 +39,7 @@ int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t
         *pos = end;
         return ov_n(p->k_lo[r], p->k_hi[r], p->start[s], end);
     }
-    const unsigned char *need = p->need + (size_t)r * (size_t)p->nb;
+    const unsigned char *need = need_all + (size_t)r * (size_t)p->nb;
     int64_t c = *pos / b, c1;
     while (c * b < end && !need[c])
         c++;
@@ -49,10 +50,15 @@ int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t
     return *pos > *lo ? *pos - *lo : 0;
 }
 
-static int64_t fetched(const scl_mpi_plan *p, int r, int s)
+int64_t smpi_next_run(const scl_mpi_plan *p, int r, int s, int64_t *pos, int64_t *lo)
+{
+    return smpi_next_run_in(p, p->need, r, s, pos, lo);
+}
+
+static int64_t fetched(const scl_mpi_plan *p, const unsigned char *need, int r, int s)
 {
     int64_t total = 0, lo, n;
-    for (int64_t pos = p->start[s]; (n = smpi_next_run(p, r, s, &pos, &lo)) > 0;)
+    for (int64_t pos = p->start[s]; (n = smpi_next_run_in(p, need, r, s, &pos, &lo)) > 0;)
         total += n;
     return total;
 }
@@ -71,15 +77,15 @@ static void accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
     }
 }
 
-scl_status smpi_kv_pack(scl_mpi_plan *p, smpi_rows *xr, const void *shard, const void *frame, int X, size_t row,
-                        int reverse)
+scl_status smpi_kv_pack(scl_mpi_plan *p, const unsigned char *need, smpi_rows *xr, const void *shard,
+                        const void *frame, int X, size_t row, int reverse)
 {
     const int P = p->size, me = p->rank;
     const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
     smpi_rows_counts(p, xr);
     for (int s = 0; s < P; s++) {
-        int64_t give = s == me && !reverse ? 0 : fetched(p, s, me),
-                take = s == me && !reverse ? 0 : fetched(p, me, s);
+        int64_t give = s == me && !reverse ? 0 : fetched(p, need, s, me),
+                take = s == me && !reverse ? 0 : fetched(p, need, me, s);
         xr->sc[s] = (int)(BX * (reverse ? take : give)), xr->rc[s] = (int)(BX * (reverse ? give : take));
     }
     const char *sh = shard, *fr = frame;
@@ -89,7 +95,7 @@ scl_status smpi_kv_pack(scl_mpi_plan *p, smpi_rows *xr, const void *shard, const
         if (s == me && !reverse) continue; /* forward: a rank's own keys are copied on its device */
         int r = reverse ? me : s, owner = reverse ? s : me;
         int64_t lo, cnt;
-        for (int64_t pos = p->start[owner]; (cnt = smpi_next_run(p, r, owner, &pos, &lo)) > 0;)
+        for (int64_t pos = p->start[owner]; (cnt = smpi_next_run_in(p, need, r, owner, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += (int)cnt) {
                 size_t at =
                     reverse ? (size_t)(bh * p->fk + lo - p->f0) : (size_t)(bh * n + lo - p->start[me]);
@@ -108,7 +114,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
     const int64_t n = p->len[me], BX = (int64_t)p->shape.batch * X;
     smpi_rows xr;
     char *sh = shard, *fr = frame;
-    scl_status st = smpi_kv_pack(p, &xr, shard, frame, X, row, reverse);
+    scl_status st = smpi_kv_pack(p, p->need, &xr, shard, frame, X, row, reverse);
     const int *sc = xr.sc, *sd = xr.sd, *rc = xr.rc, *rd = xr.rd;
     char *sb = xr.sb, *rb = xr.rb;
     if (st != SCL_OK) goto done;
@@ -384,8 +390,8 @@ static void make_graphs(scl_mpi_plan *p)
     for (int s = 0; s < P; s++)
         w[s] = 1; /* equal weights: gcc refuses MPI_UNWEIGHTED as an array */
     for (int s = 0; s < P; s++) {
-        if (s != me && fetched(p, me, s) > 0) in[ni++] = s;
-        if (s != me && fetched(p, s, me) > 0) out[no++] = s;
+        if (s != me && fetched(p, p->need, me, s) > 0) in[ni++] = s;
+        if (s != me && fetched(p, p->need, s, me) > 0) out[no++] = s;
     }
     MPI_Dist_graph_create_adjacent(p->comm, ni, in, w, no, out, w, MPI_INFO_NULL, 0, &p->graph[0]);
     MPI_Dist_graph_create_adjacent(p->comm, no, out, w, ni, in, w, MPI_INFO_NULL, 0, &p->graph[1]);

@@ -31,16 +31,18 @@ static cl_mem make(scl_mpi_plan *p, size_t bytes, scl_status *st)
     return *st == SCL_OK ? smpi_buffer(p, bytes, st) : NULL;
 }
 
-/* The pattern's blocks of query blocks [r0, r1) against the key blocks c with col[c] >= 0,
- * renumbered to (r - r0, col[c]) over nbk key blocks, with their element masks. *out stays NULL
- * when no block is left. *missed counts other ranks' key blocks outside the map that `need` marks
- * (0 when the map holds every needed block: a check of the planner's runs). */
-static scl_status cut(scl_mpi_plan *p, int64_t r0, int64_t r1, const int32_t *col, int64_t nbk,
+/* The pattern's blocks of query blocks rows[i] (i < nbq; -1: an empty row) against the key blocks
+ * c with col[c] >= 0, renumbered to (i, col[c]) over nbk key blocks, with their element masks.
+ * *out stays NULL when no block is left. *missed (may be NULL) counts blocks of key blocks outside
+ * [own0, own1) and outside the map that `need` marks (0 when the map holds every needed block: a
+ * check of the planner's runs). */
+static scl_status cut(scl_mpi_plan *p, const int32_t *rows, int64_t nbq, const int32_t *col, int64_t nbk,
                       const unsigned char *need, int64_t *missed, scl_pattern **out)
 {
     const spc_lut *lut = p->lut;
-    const int heads = lut->n_layouts == 1 ? 1 : lut->heads;
-    const int64_t nbq = r1 - r0, cells = (int64_t)heads * nbq * nbk;
+    const int heads = lut->n_layouts == 1 ? 1 : lut->heads, b = p->shape.block;
+    const int64_t cells = (int64_t)heads * nbq * nbk, r0 = p->start[p->rank] / b,
+                  r1 = (p->start[p->rank] + p->len[p->rank] + b - 1) / b;
     uint8_t *lay = calloc((size_t)cells + 1, 1);
     int32_t *ids = malloc(((size_t)cells + 1) * sizeof *ids);
     *out = NULL;
@@ -53,14 +55,14 @@ static scl_status cut(scl_mpi_plan *p, int64_t r0, int64_t r1, const int32_t *co
         ids[i] = -1;
     for (int h = 0; h < heads; h++) {
         const int32_t *ptr = lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
-        for (int64_t r = r0; r < r1; r++)
-            for (int32_t e = ptr[r]; e < ptr[r + 1]; e++) {
+        for (int64_t i = 0; i < nbq; i++)
+            for (int32_t e = rows[i] < 0 ? 0 : ptr[rows[i]]; rows[i] >= 0 && e < ptr[rows[i] + 1]; e++) {
                 int32_t c = lut->col_idx[e];
                 if (col[c] < 0) {
-                    *missed += need[c] && (c < r0 || c >= r1); /* own key blocks are the local part's */
+                    if (missed) *missed += need[c] && (c < r0 || c >= r1); /* own keys: the local part's */
                     continue;
                 }
-                int64_t at = ((int64_t)h * nbq + r - r0) * nbk + col[c];
+                int64_t at = ((int64_t)h * nbq + i) * nbk + col[c];
                 lay[at] = 1, ids[at] = lut->row_mask[e], any++;
             }
     }
@@ -102,22 +104,24 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
 {
     const int me = p->rank, b = p->shape.block;
     const int64_t nb = p->lut->nb_k, r0 = p->start[me] / b, r1 = (p->start[me] + p->len[me] + b - 1) / b;
-    const unsigned char *need = p->need + (size_t)me * (size_t)nb;
+    const unsigned char *need = p->need_fwd + (size_t)me * (size_t)nb;
     int64_t missed = 0, m = 0, lo, cnt;
     scl_pattern *pl = NULL, *pr = NULL;
+    int32_t *rows = col + nb; /* the shard's query blocks; reduced ones left empty (plan_reduce.c) */
     for (int64_t c = 0; c < nb; c++)
         col[c] = c >= r0 && c < r1 ? (int32_t)(c - r0) : -1;
-    scl_status st = cut(p, r0, r1, col, r1 - r0, need, &missed, &pl);
+    for (int64_t r = r0; r < r1; r++)
+        rows[r - r0] = p->grow && p->grow[r] ? -1 : (int32_t)r;
+    scl_status st = cut(p, rows, r1 - r0, col, r1 - r0, need, NULL, &pl);
     for (int64_t c = 0; c < nb; c++)
         col[c] = -1;
     for (int s = 0; s < p->size; s++)
-        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run(p, me, s, &pos, &lo)) > 0; m += cnt) {
+        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0; m += cnt) {
             if (m % b || lo % b) return smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: a fetched run off the blocks");
             for (int64_t i = 0; i * b < cnt; i++)
                 col[lo / b + i] = (int32_t)(m / b + i);
         }
-    missed = 0;
-    if (st == SCL_OK) st = cut(p, r0, r1, col, (m + b - 1) / b, need, &missed, &pr);
+    if (st == SCL_OK) st = cut(p, rows, r1 - r0, col, (m + b - 1) / b, need, &missed, &pr);
     if (st == SCL_OK && missed)
         st = smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: %lld needed key blocks not fetched", (long long)missed);
     ov->m = m;
@@ -128,23 +132,32 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
     return st;
 }
 
-scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
+int smpi_overlap_wanted(void)
 {
     const char *env = getenv("SPARSECL_MPI_OVERLAP");
+    if (!env || !*env || !strcmp(env, "on") || !strcmp(env, "1")) return 1;
+    return !strcmp(env, "off") || !strcmp(env, "0") ? 0 : -1;
+}
+
+scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
+{
+    const int want = smpi_overlap_wanted();
     *ok = 0;
-    if (env && *env && strcmp(env, "on") && strcmp(env, "1") && strcmp(env, "off") && strcmp(env, "0"))
-        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_MPI_OVERLAP=%s: expected on or off", env);
-    if (env && (!strcmp(env, "off") || !strcmp(env, "0"))) return SCL_OK;
+    if (want < 0)
+        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_MPI_OVERLAP=%s: expected on or off",
+                         getenv("SPARSECL_MPI_OVERLAP"));
+    if (!want) return SCL_OK;
     *ok = 1;
-    if (!p->len[p->rank]) return SCL_OK; /* an idle rank only takes part in the exchanges */
+    scl_status st = smpi_reduce_setup(p); /* every rank, idle ones too: they take part in reductions */
+    if (st != SCL_OK || !p->len[p->rank]) return st; /* an idle rank only takes part in the exchanges */
     smpi_overlap *ov = calloc(1, sizeof *ov);
-    int32_t *col = calloc((size_t)p->lut->nb_k + 1, sizeof *col);
+    int32_t *col = calloc(2 * (size_t)p->lut->nb_k + 1, sizeof *col);
     p->ov = ov;
     if (!ov || !col) {
         free(col);
         return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "overlap plan");
     }
-    scl_status st = make_parts(p, ov, col);
+    st = make_parts(p, ov, col);
     free(col);
     const size_t bh = (size_t)p->shape.batch * p->shape.heads, n = (size_t)p->len[p->rank];
     const size_t kvrow = (size_t)p->shape.batch * p->shape.kv_heads * p->shape.head_dim * p->esz;
@@ -163,6 +176,7 @@ scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
 void smpi_overlap_free(scl_mpi_plan *p)
 {
     smpi_overlap *ov = p->ov;
+    smpi_reduce_free(p);
     if (!ov) return;
     scl_plan_destroy(ov->local);
     scl_plan_destroy(ov->remote);
@@ -219,7 +233,7 @@ static scl_status write_fetched(scl_mpi_plan *p, cl_mem dev, const smpi_rows *x,
     int64_t lo, cnt, m = 0;
     for (int s = 0; s < p->size; s++) {
         const char *src = x->rb + (size_t)x->rd[s] * row;
-        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run(p, me, s, &pos, &lo)) > 0; m += cnt) {
+        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0; m += cnt) {
             size_t at[3] = {(size_t)m * row, 0, 0}, zero[3] = {0, 0, 0}, region[3] = {(size_t)cnt * row, bh, 1};
             cl_int e = clEnqueueWriteBufferRect(scl_runtime_queue(p->rt), dev, CL_FALSE, at, zero, region, pitch, 0,
                                                 (size_t)cnt * row, 0, src, 0, NULL, NULL);
@@ -280,33 +294,40 @@ scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, c
     scl_status st = hs[0] && hs[1] ? SCL_OK : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", shard);
     for (int i = 0; i < 2 && st == SCL_OK && have; i++)
         st = smpi_read_given(p, kv[i], hs[i], bh, row);
+    if (st == SCL_OK) st = smpi_reduce_read(p, q);
     int posted = 0;
     double t0 = smpi_now_ms(), t1 = t0, t2 = t0;
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
-    st = smpi_kv_pack(p, &x[0], hs[0], NULL, p->shape.kv_heads, row, 0);
-    if (st == SCL_OK) st = smpi_kv_pack(p, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
+    st = smpi_kv_pack(p, p->need_fwd, &x[0], hs[0], NULL, p->shape.kv_heads, row, 0);
+    if (st == SCL_OK) st = smpi_kv_pack(p, p->need_fwd, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
     else smpi_rows_counts(p, &x[1]);
     if (st != SCL_OK) goto freed;
     for (posted = 0; posted < 2; posted++) /* K, then V: every rank posts in this order */
         if ((st = smpi_neighbor_post(p, p->graph[0], x[posted].sb, x[posted].sc, x[posted].sd, x[posted].rb,
                                      x[posted].rc, x[posted].rd, row, &f[posted])) != SCL_OK)
             break;
+    scl_status sr = st == SCL_OK ? smpi_reduce_post(p) : SCL_OK; /* reduced rows' queries to every rank */
     scl_status sl = st == SCL_OK && have ? local_part(p, q, k, v, o, lse) : SCL_OK;
     t1 = smpi_now_ms();
     for (int i = 0; i < posted; i++) {
         scl_status sw = smpi_neighbor_wait(p, &f[i]);
         if (st == SCL_OK) st = sw;
     }
+    if (st == SCL_OK && sr == SCL_OK) sr = smpi_reduce_compute(p, k, v); /* waits for the queries */
     t2 = smpi_now_ms();
+    if (st == SCL_OK) st = sr;
     if (st == SCL_OK) st = sl;
     if (st == SCL_OK && have) st = remote_part(p, q, o, lse, x, row);
     if (clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS && st == SCL_OK)
         st = smpi_fail(p, SCL_ERR_OPENCL, "clFinish after the overlapped forward failed");
     p->traffic.compute_ms += smpi_now_ms() - t2 + (t1 - t0);
     p->traffic.overlapped = 1;
+    if (p->g_total > 0 && (st = smpi_agree(p, st, p->err)) == SCL_OK) st = smpi_reduce_finish(p, o, lse);
     if (getenv("SPARSECL_MPI_TRACE"))
-        fprintf(stderr, "rank %d: overlapped: posted + local part enqueued %.1f ms, wait %.1f ms, rest %.1f ms\n",
-                me, t1 - t0, t2 - t1, smpi_now_ms() - t2);
+        fprintf(stderr,
+                "rank %d: overlapped: posted + local part enqueued %.1f ms, wait %.1f ms, rest %.1f ms; %lld "
+                "reduced rows\n",
+                me, t1 - t0, t2 - t1, smpi_now_ms() - t2, (long long)p->g_total);
 freed:
     smpi_rows_free(&x[0]);
     smpi_rows_free(&x[1]);
