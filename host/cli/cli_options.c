@@ -51,11 +51,14 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
     lo[n] = (struct option){"help", no_argument, NULL, 'h'};
     int c, rc = -1;
     opterr = 0;
-    optind = 1;
-    for (int before = optind; rc < 0 && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1; before = optind) {
+    optind = 0; /* glibc: a full re-initialisation, in case getopt ran before; it then starts at 1 */
+    const char *shorts = p->missing ? ":h" : "h";
+    for (int before = 1; rc < 0 && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1; before = optind) {
         if (c == 'h') {
             p->usage();
             rc = CLI_OK;
+        } else if (c == ':') {
+            rc = cli_error(p->cmd, CLI_USAGE, p->missing, argv[optind - 1]);
         } else if (c < CODE_BASE || c >= CODE_BASE + n) {
             rc = p->refused ? cli_error(p->cmd, CLI_USAGE, p->refused, cli_refused_option(argv, before, (char[8]){0}, 8))
                             : cli_refused(p->cmd, argv, before);

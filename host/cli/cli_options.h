@@ -49,6 +49,8 @@ typedef struct cli_options {
     void *ctx;
     /* The error for an unknown option, %s the option as typed; NULL: cli_refused's. */
     const char *refused;
+    /* The error for an option without its value, %s the option; NULL: refused like an unknown one. */
+    const char *missing;
     bool operands; /* operands are the command's (at argv[optind..]); false: one is an error */
 } cli_options;
 

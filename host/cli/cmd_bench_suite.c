@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "cli_options.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* `sparsecl block`: one Sparse Transformer block forward on .npy input and weights. */
 #include "cli.h"
+#include "cli_options.h"
 #include "scl_npy.h"
 #include "sparsecl.h"
 #include "sparsecl_block.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,49 +141,18 @@ typedef struct block_opts {
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, block_opts *o)
 {
-    static const struct option opts[] = {
-        {"x", required_argument, NULL, 'x'},     {"weights", required_argument, NULL, 'w'},
-        {"heads", required_argument, NULL, 'H'}, {"pattern", required_argument, NULL, 'p'},
-        {"block", required_argument, NULL, 'b'}, {"out", required_argument, NULL, 'o'},
-        {"eps", required_argument, NULL, 'e'},   {"device", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},        {0}};
-    int c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        switch (c) {
-        case 'x':
-            o->xp = optarg;
-            break;
-        case 'w':
-            o->wdir = optarg;
-            break;
-        case 'p':
-            o->spec = optarg;
-            break;
-        case 'o':
-            o->outp = optarg;
-            break;
-        case 'd':
-            o->dev = optarg;
-            break;
-        case 'H':
-            if (!cli_parse_int(CMD, "--heads", optarg, 1, 1 << 20, &o->heads)) return CLI_USAGE;
-            break;
-        case 'b':
-            if (!cli_parse_block(CMD, optarg, false, &o->block)) return CLI_USAGE;
-            break;
-        case 'e':
-            if (!cli_parse_double(CMD, "--eps", optarg, 1e-30, 1.0, &o->eps)) return CLI_USAGE;
-            break;
-        case 'h':
-            usage();
-            return CLI_OK;
-        default:
-            return cli_refused(CMD, argv, before);
-        }
-    }
-    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {CLI_STR("x", &o->xp),
+                            CLI_STR("weights", &o->wdir),
+                            CLI_INT("heads", &o->heads, 1, 1 << 20),
+                            CLI_STR("pattern", &o->spec),
+                            CLI_BLOCK("block", &o->block, false),
+                            CLI_STR("out", &o->outp),
+                            CLI_DOUBLE("eps", &o->eps, 1e-30, 1.0),
+                            CLI_STR("device", &o->dev),
+                            CLI_END};
+    const cli_options p = {.cmd = CMD, .opts = opts, .usage = usage};
+    int rc = cli_parse_options(&p, argc, argv);
+    if (rc >= 0) return rc;
     if (!o->xp) return cli_error(CMD, CLI_USAGE, "--x is required (see --help)");
     if (!o->wdir) return cli_error(CMD, CLI_USAGE, "--weights is required (see --help)");
     if (!o->heads) return cli_error(CMD, CLI_USAGE, "--heads is required (see --help)");

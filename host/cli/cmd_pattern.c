@@ -1,6 +1,7 @@
 /* `sparsecl pattern SPEC --seq N ...`: compile a sparsity pattern, print its statistics, and
  * export the layout, element mask, LUT (binary/JSON) or a PNG picture. */
 #include "cli.h"
+#include "cli_options.h"
 #include "scl_patterns.h"
 
 #include <cjson/cJSON.h>
@@ -211,21 +212,6 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-enum {
-    OPT_SEQ = 256,
-    OPT_KV,
-    OPT_BLOCK,
-    OPT_HEADS,
-    OPT_JSON,
-    OPT_LAYOUT,
-    OPT_MASK,
-    OPT_LUT,
-    OPT_LUT_JSON,
-    OPT_PNG,
-    OPT_EXPLAIN,
-    OPT_DECOMPOSE
-};
-
 typedef struct pattern_opts {
     const char *spec;
     int64_t n_q, n_k;
@@ -244,85 +230,48 @@ static bool parse_decompose(const char *text, spc_decompose_mode *mode)
     return true;
 }
 
-/* One option; false (message printed) when its value is refused. */
-static bool parse_one(int c, pattern_opts *o)
+/* --decompose, the one option of its own. */
+static int parse_other(void *ctx, const cli_opt *opt, const char *value)
 {
-    switch (c) {
-    case OPT_SEQ:
-        return cli_parse_i64(CMD, "--seq", optarg, 1, (int64_t)1 << 40, &o->n_q);
-    case OPT_KV:
-        return cli_parse_i64(CMD, "--kv-seq", optarg, 1, (int64_t)1 << 40, &o->n_k);
-    case OPT_BLOCK:
-        return cli_parse_block(CMD, optarg, true, &o->block);
-    case OPT_HEADS:
-        return cli_parse_int(CMD, "--heads", optarg, 1, 65536, &o->heads);
-    case OPT_JSON:
-        o->json = true;
-        return true;
-    case OPT_LAYOUT:
-        o->layout_out = optarg;
-        return true;
-    case OPT_MASK:
-        o->mask_out = optarg;
-        return true;
-    case OPT_LUT:
-        o->lut_out = optarg;
-        return true;
-    case OPT_LUT_JSON:
-        o->lut_json = optarg;
-        return true;
-    case OPT_PNG:
-        o->png = optarg;
-        return true;
-    case OPT_EXPLAIN:
-        o->explain = true;
-        return true;
-    case OPT_DECOMPOSE:
-        return parse_decompose(optarg, &o->mode);
-    }
-    return false;
+    (void)opt;
+    return parse_decompose(value, &((pattern_opts *)ctx)->mode) ? -1 : CLI_USAGE;
+}
+
+static void help(void)
+{
+    usage(stdout);
 }
 
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, pattern_opts *o)
 {
-    static const struct option opts[] = {
-        {"seq", required_argument, NULL, OPT_SEQ},
-        {"kv-seq", required_argument, NULL, OPT_KV},
-        {"block", required_argument, NULL, OPT_BLOCK},
-        {"heads", required_argument, NULL, OPT_HEADS},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"layout-out", required_argument, NULL, OPT_LAYOUT},
-        {"mask-out", required_argument, NULL, OPT_MASK},
-        {"lut-out", required_argument, NULL, OPT_LUT},
-        {"lut-json", required_argument, NULL, OPT_LUT_JSON},
-        {"png", required_argument, NULL, OPT_PNG},
-        {"explain", no_argument, NULL, OPT_EXPLAIN},
-        {"decompose", required_argument, NULL, OPT_DECOMPOSE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    const cli_opt opts[] = {CLI_I64("seq", &o->n_q, 1, (double)((int64_t)1 << 40)),
+                            CLI_I64("kv-seq", &o->n_k, 1, (double)((int64_t)1 << 40)),
+                            CLI_BLOCK("block", &o->block, true),
+                            CLI_INT("heads", &o->heads, 1, 65536),
+                            CLI_BOOL("json", &o->json),
+                            CLI_STR("layout-out", &o->layout_out),
+                            CLI_STR("mask-out", &o->mask_out),
+                            CLI_STR("lut-out", &o->lut_out),
+                            CLI_STR("lut-json", &o->lut_json),
+                            CLI_STR("png", &o->png),
+                            CLI_BOOL("explain", &o->explain),
+                            CLI_OTHER("decompose"),
+                            CLI_END};
+    const cli_options p = {.cmd = CMD,
+                           .opts = opts,
+                           .usage = help,
+                           .other = parse_other,
+                           .ctx = o,
+                           .refused = "unknown option '%s' (see --help)",
+                           .missing = "option '%s' needs a value (see --help)",
+                           .operands = true};
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
         return CLI_OK;
     }
-    optind = 0; /* glibc: full re-initialisation, in case getopt ran before */
-    opterr = 0; /* we print our own messages */
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            usage(stdout);
-            return CLI_OK;
-        case ':':
-            return cli_error(CMD, CLI_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
-        case '?':
-            if (optopt) return cli_error(CMD, CLI_USAGE, "unknown option '-%c' (see --help)", optopt);
-            return cli_error(CMD, CLI_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
-        default:
-            if (!parse_one(c, o)) return CLI_USAGE;
-        }
-    }
+    int rc = cli_parse_options(&p, argc, argv);
+    if (rc >= 0) return rc;
     if (optind >= argc) return cli_error(CMD, CLI_USAGE, "missing SPEC (see --help)");
     if (optind + 1 < argc)
         return cli_error(CMD, CLI_USAGE, "unexpected argument '%s' (quote the spec if it has spaces)",

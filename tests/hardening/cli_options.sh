@@ -38,6 +38,10 @@ expect "option '-x'" tune -xh
 expect "option '-x'" peak -xj
 expect "option '--frob'" tune --frob
 expect "not valid with --suite" bench --suite quick -qz
+expect "unknown option '-x'" pattern causal --seq 64 -xj
+expect "unknown option '--json=2'" pattern causal --seq 64 --json=2
+expect "option '--seq' needs a value" pattern causal --seq
+expect "not valid with --suite" bench --suite quick --no-peak=1
 long=$(printf '64,%.0s' $(seq 1 100))64
 expect "--dim: list too long" tune --dim "$long"
 expect "is not a number of seconds" tune --budget "$(printf '1%.0s' $(seq 1 80))s"
