@@ -175,6 +175,13 @@ static void retime(tune_ctx *c, double *samples, bool *ok)
         if (plans[i]) c->ops->end_timing(c, plans[i]);
 }
 
+void at_median_spread(double *s, int m, double *median, double *spread)
+{
+    qsort(s, (size_t)m, sizeof *s, cmp_double);
+    *median = quantile(s, m, 0.5);
+    *spread = *median > 0 ? (quantile(s, m, 0.75) - quantile(s, m, 0.25)) / *median : 0;
+}
+
 /* Median and relative interquartile range of every re-timed run of each finalist. */
 static void summarise(tune_ctx *c, double *samples, const bool *ok)
 {
@@ -188,9 +195,7 @@ static void summarise(tune_ctx *c, double *samples, const bool *ok)
             f->spread = NAN;
             continue;
         }
-        qsort(s, (size_t)m, sizeof *s, cmp_double);
-        f->ms = quantile(s, m, 0.5);
-        f->spread = f->ms > 0 ? (quantile(s, m, 0.75) - quantile(s, m, 0.25)) / f->ms : 0;
+        at_median_spread(s, m, &f->ms, &f->spread);
     }
 }
 

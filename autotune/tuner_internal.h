@@ -79,6 +79,8 @@ void at_find_incumbent(tune_ctx *c, const scl_param_context *pc);
 void at_time_baselines(tune_ctx *c);
 /* Seconds the re-timing phase is expected to take (0 before anything was measured). */
 double at_retime_estimate(const tune_ctx *c);
+/* Median and interquartile range / median of m samples (sorted in place). */
+void at_median_spread(double *s, int m, double *median, double *spread);
 /* Re-time the best candidates with the incumbent and the defaults, interleaved over rounds;
  * choose by median, measure the noise, decide whether the winner replaces the incumbent. */
 void at_retime_and_decide(tune_ctx *c);

@@ -81,7 +81,7 @@ if(TARGET sparsecl_static AND TARGET sparsecl_cli)
     set(SCL_FUZZ_SUFFIX "")
     set(SCL_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g)
     set(SCL_FUZZ_LINK -fsanitize=fuzzer,address,undefined)
-    scl_runtime_fuzz_target(tuning_db ${PROJECT_SOURCE_DIR}/host/src/tuning_db.c
+    scl_runtime_fuzz_target(tuning_db ${PROJECT_SOURCE_DIR}/host/src/tuning_db.c ${PROJECT_SOURCE_DIR}/host/src/block_choice.c
                             ${PROJECT_SOURCE_DIR}/autotune/tuning_db_write.c ${PROJECT_SOURCE_DIR}/host/src/param_schema.c
                             ${PROJECT_SOURCE_DIR}/host/src/params_fwd_simt.c ${PROJECT_SOURCE_DIR}/host/src/params_bwd_simt.c
                             ${PROJECT_SOURCE_DIR}/host/src/params_fwd_mma.c ${PROJECT_SOURCE_DIR}/host/src/matrix_engine.c

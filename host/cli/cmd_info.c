@@ -26,6 +26,17 @@ static const char *class_text(const cJSON *e, char *out, size_t len)
     return out;
 }
 
+/* A new object for class cls appended to classes, or NULL when classes already has it. */
+static cJSON *new_class(cJSON *classes, const char *cls)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, classes) if (strcmp(cJSON_GetObjectItem(c, "class")->valuestring, cls) == 0) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "class", cls);
+    cJSON_AddItemToArray(classes, o);
+    return o;
+}
+
 /* Every block-choice class of the databases (`sparsecl tune --pattern`), in look-up order, and the
  * block a plan made with SCL_BLOCK_AUTO takes for it: the plans' own choice (scl_block_choose) at
  * the top of the class's sequence bucket. */
@@ -49,13 +60,8 @@ static void add_block_choices(cJSON *root, const scl_tuning_set *set)
             char cls[600];
             snprintf(cls, sizeof cls, "'%.400s' d=%d %s N<=%lld %s", pt->valuestring, hd->valueint, t->valuestring,
                      (long long)sb->valuedouble, dir->valuestring);
-            bool seen = false;
-            const cJSON *c;
-            cJSON_ArrayForEach(c, classes) seen |= strcmp(cJSON_GetObjectItem(c, "class")->valuestring, cls) == 0;
-            if (seen) continue;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "class", cls);
-            cJSON_AddItemToArray(classes, o);
+            cJSON *o = new_class(classes, cls);
+            if (!o) continue;
             spc_pattern *p = NULL;
             spc_error err = {{0}, 0};
             scl_shape sh = {1, 1, 1, (int64_t)sb->valuedouble, 0, hd->valueint, 0, 0.0f, SCL_LAYOUT_BHND};
@@ -116,13 +122,8 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
         {
             char cls[160];
             if (!class_text(e, cls, sizeof cls)) continue;
-            bool seen = false;
-            const cJSON *c;
-            cJSON_ArrayForEach(c, classes) seen |= strcmp(cJSON_GetObjectItem(c, "class")->valuestring, cls) == 0;
-            if (seen) continue;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "class", cls);
-            cJSON_AddItemToArray(classes, o);
+            cJSON *o = new_class(classes, cls);
+            if (!o) continue;
             const cJSON *var = cJSON_GetObjectItemCaseSensitive(e, "variant");
             const scl_param_schema *k = scl_schema_find(cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring,
                                                         cJSON_IsString(var) ? var->valuestring : "simt");

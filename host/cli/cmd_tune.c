@@ -1,7 +1,9 @@
 /* `sparsecl tune`: search kernel parameters for a device and write its tuning database. */
 #include "cli.h"
 #include "internal.h"
+#include "scl_patterns.h"
 #include "space.h"
+#include "tune_block.h"
 #include "tuner.h"
 #include "tuning_db_write.h"
 #include "variants.h"
@@ -18,7 +20,8 @@ static const char *CMD = "tune";
 
 static void usage(void)
 {
-    printf("usage: sparsecl tune [--device D] [--dim d[,d...]] [--block b[,b...]] [--dtype f32|f16|bf16]\n"
+    printf("usage: sparsecl tune [--device D] [--dim d[,d...]] [--block b[,b...]|auto] [--dtype f32|f16|bf16]\n"
+           "                     [--pattern SPEC [--block-only]]\n"
            "                     [--strategy exhaustive|random|local] [--budget N|Ns] [--resume]\n"
            "                     [--out DB.json] [--seq N] [--heads H] [--reps R] [--family cpu|gpu]\n"
            "                     [--direction forward|backward|both] [--verbose] [--json]\n\n"
@@ -49,6 +52,15 @@ static void usage(void)
            "  --family    parameter space: gpu (threads share tiles) or cpu (a thread owns rows);\n"
            "              default from the device type\n"
            "  --verbose   print every pruned point and why it was rejected\n"
+           "  --block     the blocks to tune, powers of two from 8 to 256; auto: 32,64,128\n"
+           "  --pattern   the problem's pattern (default causal); with two or more blocks the run\n"
+           "              then also chooses the sparsity block for SPEC (what `--block auto` plans\n"
+           "              use): the pattern is timed at each block with the kernel parameters plans\n"
+           "              use there (tuned just before in this run), beside the block auto picks\n"
+           "              today (the incumbent), interleaved over 3 rounds; a block-choice entry\n"
+           "              (pattern, d, dtype, N bucket, direction) is written only when the fastest\n"
+           "              beats the incumbent by more than the noise (at least 1%%)\n"
+           "  --block-only  skip the kernel search: choose the block with today's parameters\n"
            "Defaults: --dim 64 --block 64 --dtype f32 --strategy local --reps 5.\n");
 }
 
@@ -129,7 +141,7 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
 
 typedef struct tune_cli {
     const char *dev, *out;
-    int dims[8], nd, blocks[8], nb, json, verbose;
+    int dims[8], nd, blocks[8], nb, json, verbose, block_only;
     const scl_param_schema *kernels[2];
     int nk;
     at_tune_options o;
@@ -163,6 +175,28 @@ static bool parse_direction(const char *text, tune_cli *t)
     return cli_error(CMD, CLI_USAGE, "--direction must be forward, backward or both, got '%s'", text), false;
 }
 
+/* --block: "auto" (the candidates of --block auto plans) or a list of powers of two 8..256. */
+static bool parse_blocks(const char *text, tune_cli *t)
+{
+    static const int auto_blocks[] = SPC_BLOCK_CANDIDATES;
+    if (strcmp(text, "auto") == 0) {
+        t->nb = SPC_BLOCK_N_CANDIDATES;
+        memcpy(t->blocks, auto_blocks, sizeof auto_blocks);
+        return true;
+    }
+    char buf[256];
+    t->nb = 0;
+    if (strlen(text) >= sizeof buf) return cli_error(CMD, CLI_USAGE, "--block: list too long"), false;
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (t->nb >= AT_BLOCK_MAX) return cli_error(CMD, CLI_USAGE, "--block: at most %d blocks", AT_BLOCK_MAX), false;
+        if (!cli_parse_block(CMD, tok, false, &t->blocks[t->nb])) return false;
+        t->nb++;
+    }
+    if (t->nb == 0) return cli_error(CMD, CLI_USAGE, "--block needs at least one value"), false;
+    return true;
+}
+
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, tune_cli *t)
 {
@@ -181,6 +215,8 @@ static int parse(int argc, char **argv, tune_cli *t)
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"direction", required_argument, NULL, 'x'},
+                                         {"pattern", required_argument, NULL, 'p'},
+                                         {"block-only", no_argument, NULL, 'O'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     at_tune_options *o = &t->o;
@@ -200,7 +236,13 @@ static int parse(int argc, char **argv, tune_cli *t)
             ok = parse_list("--dim", optarg, t->dims, &t->nd, 1, 4096);
             break;
         case 'b':
-            ok = parse_list("--block", optarg, t->blocks, &t->nb, 1, 4096);
+            ok = parse_blocks(optarg, t);
+            break;
+        case 'p':
+            o->pattern = optarg;
+            break;
+        case 'O':
+            t->block_only = 1;
             break;
         case 't':
             ok = cli_parse_dtype(CMD, optarg, &o->dtype);
@@ -248,6 +290,8 @@ static int parse(int argc, char **argv, tune_cli *t)
         if (!ok) return CLI_USAGE;
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (t->block_only && (!o->pattern || t->nb < 2))
+        return cli_error(CMD, CLI_USAGE, "--block-only needs --pattern and two or more blocks (or --block auto)");
     return -1;
 }
 
@@ -302,6 +346,75 @@ static void print_class(const at_tune_options *o, const at_tune_report *r)
            r->total_points, r->timed, r->reused, r->failed, r->seconds);
 }
 
+static cJSON *block_json(const at_block_options *b, const at_block_report *r, const char *db)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kind", "block_choice");
+    cJSON_AddStringToObject(j, "pattern", r->pattern_class);
+    cJSON_AddNumberToObject(j, "head_dim", b->head_dim);
+    cJSON_AddStringToObject(j, "dtype", scl_dtype_name(b->dtype));
+    cJSON_AddStringToObject(j, "direction", b->backward ? "backward" : "forward");
+    cJSON_AddNumberToObject(j, "seq", (double)r->seq);
+    cJSON_AddNumberToObject(j, "seq_bucket", (double)r->seq_bucket);
+    cJSON_AddNumberToObject(j, "heads", r->heads);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    cJSON_AddStringToObject(j, "database", db);
+    cJSON_AddItemToObject(j, "candidates", at_block_candidates_json(r, true));
+    cJSON_AddNumberToObject(j, "incumbent_block", r->incumbent_block);
+    cJSON_AddStringToObject(j, "incumbent_source", r->incumbent_source);
+    if (isfinite(r->incumbent_ms)) cJSON_AddNumberToObject(j, "incumbent_ms", r->incumbent_ms);
+    else cJSON_AddNullToObject(j, "incumbent_ms");
+    cJSON_AddNumberToObject(j, "best_block", r->best_block);
+    cJSON_AddNumberToObject(j, "best_ms", r->best_ms);
+    cJSON_AddNumberToObject(j, "noise", r->noise);
+    cJSON_AddBoolToObject(j, "kept_incumbent", r->kept_incumbent);
+    return j;
+}
+
+static void print_block_class(const at_block_options *b, const at_block_report *r)
+{
+    printf("block choice '%s' d=%d %s N=%lld (bucket %lld) %s: block %d%s\n", r->pattern_class, b->head_dim,
+           scl_dtype_name(b->dtype), (long long)r->seq, (long long)r->seq_bucket, b->backward ? "backward" : "forward",
+           r->kept_incumbent ? r->incumbent_block : r->best_block, r->kept_incumbent ? ": the incumbent stays" : "");
+    printf("  re-timed together (%d rounds, median; noise %.1f%%):\n", b->rounds > 0 ? b->rounds : 3, 100 * r->noise);
+    for (int i = 0; i < r->n; i++)
+        if (isfinite(r->c[i].ms))
+            printf("    block %-4d %-10s %.3f ms (IQR %.1f%%)  parameters: %s\n", r->c[i].block, r->c[i].role,
+                   r->c[i].ms, 100 * r->c[i].spread, r->c[i].note);
+        else
+            printf("    block %-4d %-10s failed: %s\n", r->c[i].block, r->c[i].role, r->c[i].note);
+    printf("  incumbent: block %d, %s\n", r->incumbent_block, r->incumbent_source);
+    if (!r->kept_incumbent)
+        printf("  new block-choice entry: block %d, %.2fx faster than the incumbent\n", r->best_block,
+               isfinite(r->incumbent_ms) ? r->incumbent_ms / r->best_ms : INFINITY);
+    else if (r->best_block != r->incumbent_block)
+        printf("  kept: block %d (%.3f ms) is not faster than the incumbent by more than the noise; nothing written\n",
+               r->best_block, r->best_ms);
+    else
+        printf("  kept: the incumbent is the fastest; nothing written\n");
+}
+
+/* The block-choice runs (--pattern with two or more blocks): per head dim and direction. */
+static int choose_blocks(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all, int *written)
+{
+    for (int i = 0; i < t->nd; i++)
+        for (int x = 0; x < t->nk; x++) {
+            at_block_options b = {.pattern = t->o.pattern, .blocks = t->blocks, .n_blocks = t->nb,
+                                  .head_dim = t->dims[i], .dtype = t->o.dtype,
+                                  .backward = strcmp(t->kernels[x]->direction, "backward") == 0,
+                                  .seq = t->o.seq, .heads = t->o.heads, .reps = t->o.reps, .db_path = path,
+                                  .progress = t->json ? NULL : stderr};
+            at_block_report r;
+            if (at_tune_block(rt, &b, &r) != SCL_OK)
+                return cli_error(CMD, CLI_FAILED, "block choice '%s' d=%d: %s", t->o.pattern, t->dims[i],
+                                 scl_last_error_message(rt));
+            cJSON_AddItemToArray(all, block_json(&b, &r, path));
+            *written += !r.kept_incumbent;
+            if (!t->json) print_block_class(&b, &r);
+        }
+    return CLI_OK;
+}
+
 /* Every shape class (head dim x block x direction) into the same database; a CLI exit code. */
 static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all, int *written)
 {
@@ -345,7 +458,8 @@ int cmd_tune(int argc, char **argv)
     }
     cJSON *all = cJSON_CreateArray();
     int written = 0;
-    rc = tune_all(&t, rt, path, all, &written);
+    rc = t.block_only ? CLI_OK : tune_all(&t, rt, path, all, &written);
+    if (rc == CLI_OK && t.o.pattern && t.nb > 1) rc = choose_blocks(&t, rt, path, all, &written);
     if (t.json) {
         char *text = cJSON_Print(all);
         if (text) puts(text);

@@ -203,6 +203,9 @@ static void bad_inputs(void)
     BAD(2, blocks, "pattern causal --seq 64 --block Auto");
     BAD(2, "--block must be a power of two from 8 to 256 (8, 16, 32, 64, 128, 256), got 'auto'",
         "block --x q.npy --weights . --heads 1 --pattern causal --block auto");
+    BAD(2, "--block must be a power of two from 8 to 256 (8, 16, 32, 64, 128, 256), got '48'",
+        "tune --block 32,48 --out x.json");
+    BAD(2, "--block-only needs --pattern", "tune --block auto --block-only --out x.json");
     BAD(0, "block 64:", "attend --q q.npy --k k.npy --v v.npy --pattern causal");
     BAD(0, "\"block_reason\":\t\"the rule: ", "attend --q q.npy --k k.npy --v v.npy --pattern causal --block auto --json");
     BAD(0, "block (auto)    128 by the rule: block 128 is the largest", "pattern causal --seq 4096 --block auto --explain");

@@ -4,6 +4,7 @@
  * every place the tuner keeps them, the validity check against a device's limits, the compiler
  * options, adding an entry and saving. Differential checks: parameters read back from their own
  * JSON are equal, each entry is found by its own shape class, and what would be saved loads again. */
+#include "block_choice.h"
 #include "tuning_db_write.h"
 #include "params_bwd_simt.h"
 #include "variants.h"
@@ -74,6 +75,49 @@ static void check_entry(cJSON *db, const cJSON *e)
     }
 }
 
+/* A block-choice entry: found by its own class, and the plans' choice over a set holding this
+ * database either fails with a message or gives a block plans accept. Patterns are compiled, so
+ * the lengths stay small. */
+static void check_block_choice(cJSON *db, const cJSON *e)
+{
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(e, "pattern"),
+                *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"), *t = cJSON_GetObjectItemCaseSensitive(e, "dtype"),
+                *sb = cJSON_GetObjectItemCaseSensitive(e, "seq_bucket"),
+                *dir = cJSON_GetObjectItemCaseSensitive(e, "direction");
+    scl_dtype dtype = SCL_F32;
+    if (!cJSON_IsString(pt) || !cJSON_IsNumber(hd) || !cJSON_IsString(t) ||
+        !scl_dtype_from_name(t->valuestring, &dtype) || !cJSON_IsNumber(sb) || !cJSON_IsString(dir) ||
+        (strcmp(dir->valuestring, "forward") && strcmp(dir->valuestring, "backward")))
+        return;
+    if (sb->valuedouble < 1 || sb->valuedouble > 1024 || sb->valuedouble != (double)sb->valueint) return;
+    spc_pattern *p = NULL;
+    spc_error err = {{0}, 0};
+    if (spc_parse(pt->valuestring, &p, &err) != 0) return;
+    static scl_tuning_set set; /* large: not on the stack */
+    memset(&set, 0, sizeof set);
+    set.n = 1;
+    set.dbs[0].db = db;
+    set.dbs[0].exact = true;
+    scl_shape s = {1, 1, 1, sb->valueint, 0, hd->valueint, 0, 0.0f, SCL_LAYOUT_BHND};
+    scl_block_class k;
+    bool backward = strcmp(dir->valuestring, "backward") == 0;
+    scl_block_class_of(p, &s, dtype, backward, &k);
+    /* the entry's pattern text is its class only when it is already the normalised spelling */
+    if (strcmp(k.pattern, pt->valuestring) == 0 && scl_seq_bucket(s.seq_q) == sb->valueint &&
+        !scl_block_entry_find(db, &k))
+        abort();
+    int block = 0;
+    bool from_db = false;
+    char why[1400] = "";
+    if (scl_block_choose(&set, p, &s, dtype, backward, SPC_DECOMPOSE_AUTO, &block, &from_db, why, sizeof why,
+                         &err) == 0) {
+        if (block < 8 || block > 256 || (block & (block - 1)) || !why[0]) abort();
+    } else if (!err.message[0]) {
+        abort(); /* a failure must say why */
+    }
+    spc_pattern_free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 65536) return 0;
@@ -85,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "entries")) check_entry(db, e);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(db, "block_choices")) check_block_choice(db, e);
     /* What `tune --resume` does: find or add its shape class, then save; the saved text must load. */
     cJSON *mine = scl_tuning_db_entry(db, &scl_bwd_simt_schema, 64, 64, SCL_F16);
     if (!mine) abort();
