@@ -131,6 +131,12 @@ scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_
 scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok);
 scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
 void smpi_overlap_free(scl_mpi_plan *p);
+/* A pattern of the LUT's blocks of query blocks rows[i] (i < nbq; -1: an empty row) against the key
+ * blocks c with col[c] >= 0, renumbered to (i, col[c]) over nbk key blocks, element masks kept
+ * (scl_pattern_create_layout); *out stays NULL when no block is left. *missed (may be NULL) counts
+ * the blocks outside the map of other ranks' keys that `need` marks. */
+scl_status smpi_cut_layout(scl_mpi_plan *p, const int32_t *rows, int64_t nbq, const int32_t *col, int64_t nbk,
+                           const unsigned char *need, int64_t *missed, scl_pattern **out);
 /* SPARSECL_MPI_OVERLAP: 1 on (unset, on, 1), 0 off (off, 0), -1 anything else. */
 int smpi_overlap_wanted(void);
 

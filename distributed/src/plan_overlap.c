@@ -31,13 +31,9 @@ static cl_mem make(scl_mpi_plan *p, size_t bytes, scl_status *st)
     return *st == SCL_OK ? smpi_buffer(p, bytes, st) : NULL;
 }
 
-/* The pattern's blocks of query blocks rows[i] (i < nbq; -1: an empty row) against the key blocks
- * c with col[c] >= 0, renumbered to (i, col[c]) over nbk key blocks, with their element masks.
- * *out stays NULL when no block is left. *missed (may be NULL) counts blocks of key blocks outside
- * [own0, own1) and outside the map that `need` marks (0 when the map holds every needed block: a
- * check of the planner's runs). */
-static scl_status cut(scl_mpi_plan *p, const int32_t *rows, int64_t nbq, const int32_t *col, int64_t nbk,
-                      const unsigned char *need, int64_t *missed, scl_pattern **out)
+/* (mpi_internal.h) *missed is 0 when the map holds every needed block: a check of the planner's runs. */
+scl_status smpi_cut_layout(scl_mpi_plan *p, const int32_t *rows, int64_t nbq, const int32_t *col, int64_t nbk,
+                           const unsigned char *need, int64_t *missed, scl_pattern **out)
 {
     const spc_lut *lut = p->lut;
     const int heads = lut->n_layouts == 1 ? 1 : lut->heads, b = p->shape.block;
@@ -112,7 +108,7 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
         col[c] = c >= r0 && c < r1 ? (int32_t)(c - r0) : -1;
     for (int64_t r = r0; r < r1; r++)
         rows[r - r0] = p->grow && p->grow[r] ? -1 : (int32_t)r;
-    scl_status st = cut(p, rows, r1 - r0, col, r1 - r0, need, NULL, &pl);
+    scl_status st = smpi_cut_layout(p, rows, r1 - r0, col, r1 - r0, need, NULL, &pl);
     for (int64_t c = 0; c < nb; c++)
         col[c] = -1;
     for (int s = 0; s < p->size; s++)
@@ -121,7 +117,7 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
             for (int64_t i = 0; i * b < cnt; i++)
                 col[lo / b + i] = (int32_t)(m / b + i);
         }
-    if (st == SCL_OK) st = cut(p, rows, r1 - r0, col, (m + b - 1) / b, need, &missed, &pr);
+    if (st == SCL_OK) st = smpi_cut_layout(p, rows, r1 - r0, col, (m + b - 1) / b, need, &missed, &pr);
     if (st == SCL_OK && missed)
         st = smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: %lld needed key blocks not fetched", (long long)missed);
     ov->m = m;

@@ -60,40 +60,20 @@ static int64_t block_rows(const scl_mpi_plan *p, int64_t R)
 /* The plan of every reduced row against this rank's keys, cut from the LUT. */
 static scl_status service_plan(scl_mpi_plan *p, smpi_reduce *rd)
 {
-    const spc_lut *lut = p->lut;
-    const int heads = lut->n_layouts == 1 ? 1 : lut->heads, b = p->shape.block;
-    const int64_t r0 = p->start[p->rank] / b, r1 = (p->start[p->rank] + p->len[p->rank] + b - 1) / b,
-                  nbk = r1 - r0, cells = (int64_t)heads * rd->nblocks * nbk;
-    uint8_t *lay = calloc((size_t)cells + 1, 1);
-    int32_t *ids = malloc(((size_t)cells + 1) * sizeof *ids);
-    if (!lay || !ids) {
-        free(lay), free(ids);
-        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows' layout");
-    }
-    int64_t any = 0;
-    for (int64_t i = 0; i < cells; i++)
-        ids[i] = -1;
-    for (int h = 0; h < heads; h++) {
-        const int32_t *ptr = lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
-        for (int i = 0; i < rd->nblocks; i++)
-            for (int32_t e = ptr[rd->blocks[i]]; e < ptr[rd->blocks[i] + 1]; e++) {
-                const int32_t c = lut->col_idx[e];
-                if (c < r0 || c >= r1) continue;
-                const int64_t at = ((int64_t)h * rd->nblocks + i) * nbk + c - r0;
-                lay[at] = 1, ids[at] = lut->row_mask[e], any++;
-            }
-    }
+    const int b = p->shape.block;
+    const int64_t r0 = p->start[p->rank] / b, r1 = (p->start[p->rank] + p->len[p->rank] + b - 1) / b;
+    int32_t *col = malloc(((size_t)p->nb + 1) * sizeof *col);
+    if (!col) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows' layout");
+    for (int64_t c = 0; c < p->nb; c++)
+        col[c] = c >= r0 && c < r1 ? (int32_t)(c - r0) : -1;
     scl_pattern *pat = NULL;
-    scl_status st = SCL_OK;
-    if (any)
-        st = scl_pattern_create_layout(p->rt, lay, heads, rd->nblocks, nbk, b, lut->n_masks ? ids : NULL,
-                                       lut->n_masks ? lut->masks : NULL, lut->n_masks, &pat);
-    free(lay), free(ids);
+    scl_status st = smpi_cut_layout(p, rd->blocks, rd->nblocks, col, r1 - r0, NULL, NULL, &pat);
+    free(col);
     scl_shape s = p->shape;
     s.seq_q = p->g_total, s.seq_k = p->len[p->rank];
     if (st == SCL_OK && pat) st = scl_plan_create(p->rt, pat, &s, p->dtype, &rd->plan);
     scl_pattern_destroy(pat);
-    if (st != SCL_OK) smpi_fail(p, st, "reduced rows' plan: %s", scl_last_error_message(p->rt));
+    if (st != SCL_OK && !p->err[0]) smpi_fail(p, st, "reduced rows' plan: %s", scl_last_error_message(p->rt));
     return st;
 }
 
