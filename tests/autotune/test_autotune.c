@@ -118,18 +118,17 @@ static void test_strategies(void)
 }
 
 /* ---- pruning against device limits -------------------------------------------------------- */
-/* Builds kernel k's GPU space on the small device ctx with its rejections logged to WORK/log_name
- * (the log's text into *log, caller frees); returns how many kept points fail the schema's check or
- * do not fit (fits). */
-static int build_pruned(const scl_param_schema *k, const scl_param_context *ctx, const char *log_name,
-                        bool (*fits)(const at_params *), at_kspace *sp, char **log)
+/* Builds kernel k's GPU space on the small device ctx with its rejections logged to WORK/log_name:
+ * every kept point passes the schema's check and fits (fits), and the log names every needle
+ * (a NULL-ended list). */
+static void check_pruned(const scl_param_schema *k, const scl_param_context *ctx, const char *log_name,
+                         bool (*fits)(const at_params *), const char *const *needles, at_kspace *sp)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", work, log_name);
     FILE *f = fopen(path, "w");
     CHECK(at_kspace_build(k, ctx, SCL_FAMILY_GPU, f, sp) == 0, "%s: GPU space builds", k->kernel);
     if (f) fclose(f);
-    *log = read_file(path, NULL);
     CHECK(sp->space.n_points > 0 && sp->space.n_points < sp->total, "%s pruned: %d of %d valid", k->kernel,
           sp->space.n_points, sp->total);
     int bad = 0;
@@ -139,7 +138,12 @@ static int build_pruned(const scl_param_schema *k, const scl_param_context *ctx,
         at_kspace_point(sp, i, &p);
         bad += !scl_params_check(k, &p, ctx, reason, sizeof reason) || !fits(&p);
     }
-    return bad;
+    CHECK(bad == 0, "%s: every kept point fits the device limits (%d do not)", k->kernel, bad);
+    char *log = read_file(path, NULL);
+    for (int i = 0; needles[i]; i++)
+        CHECK(log && strstr(log, needles[i]), "%s: the rejection log gives the reason '%s'", k->kernel,
+              needles[i]);
+    free(log);
 }
 
 static bool fwd_fits(const at_params *p)
@@ -157,12 +161,8 @@ static void test_pruning(void)
 {
     scl_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    char *text = NULL;
-    CHECK(build_pruned(&scl_fwd_simt_schema, &small, "rejected.txt", fwd_fits, &sp, &text) == 0,
-          "every kept point fits the device limits");
-    CHECK(text && strstr(text, "exceeds the device maximum 64") && strstr(text, "bytes of local memory"),
-          "verbose output gives the reasons (work-group, local memory)");
-    free(text);
+    check_pruned(&scl_fwd_simt_schema, &small, "rejected.txt", fwd_fits,
+                 (const char *const[]){"exceeds the device maximum 64", "bytes of local memory", NULL}, &sp);
     at_kspace_free(&sp);
 }
 
@@ -170,17 +170,10 @@ static void test_bwd_pruning(void)
 {
     scl_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    char *text = NULL;
-    CHECK(build_pruned(&scl_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits, &sp, &text) == 0,
-          "every kept backward point fits the device limits");
-    if (!text) {
-        at_kspace_free(&sp);
-        return;
-    }
-    CHECK(strstr(text, "rejected attn_bwd") && strstr(text, "must not exceed the device maximum 32") &&
-              strstr(text, "bytes of local memory") && strstr(text, "registers"),
-          "verbose output gives the backward reasons (work-group, local memory, registers)");
-    free(text);
+    check_pruned(&scl_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits,
+                 (const char *const[]){"rejected attn_bwd", "must not exceed the device maximum 32",
+                                       "bytes of local memory", "registers", NULL},
+                 &sp);
     int gpu_valid = sp.space.n_points, gpu_total = sp.total;
     at_kspace_free(&sp);
 
