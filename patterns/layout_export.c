@@ -9,9 +9,9 @@
 /* Refuse arrays above this even when the caller allows more: they are built in memory. */
 #define LAYOUT_MAX_BYTES ((int64_t)1 << 32)
 
-static void format_bytes(char *out, size_t n, double bytes)
+void spc_format_bytes(char *out, size_t n, double bytes, const char *unit0)
 {
-    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    const char *unit[] = {unit0, "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;
     while (bytes >= 1024 && u < 6) {
         bytes /= 1024;
@@ -26,7 +26,7 @@ int spc_lut_write_layout_npy(const spc_lut *lut, const char *path, spc_error *er
     double bytes = (double)lut->heads * lut->nb_q * lut->nb_k;
     if (bytes > (double)LAYOUT_MAX_BYTES) {
         char b[64];
-        format_bytes(b, sizeof b, bytes);
+        spc_format_bytes(b, sizeof b, bytes, "bytes");
         spc_set_error(err, 0, "block layout would be %s (%d x %d x %d); use a larger block size", b,
                       lut->heads, lut->nb_q, lut->nb_k);
         return -1;
@@ -59,8 +59,9 @@ int spc_write_mask_npy(const spc_bound *b, const char *path, int64_t max_bytes, 
     double bytes = (double)b->g.heads * (double)b->g.n_q * (double)b->g.n_k;
     if (bytes > (double)max_bytes || bytes > (double)LAYOUT_MAX_BYTES) {
         char have[64], lim[64];
-        format_bytes(have, sizeof have, bytes);
-        format_bytes(lim, sizeof lim, (double)(max_bytes < LAYOUT_MAX_BYTES ? max_bytes : LAYOUT_MAX_BYTES));
+        spc_format_bytes(have, sizeof have, bytes, "bytes");
+        spc_format_bytes(lim, sizeof lim,
+                         (double)(max_bytes < LAYOUT_MAX_BYTES ? max_bytes : LAYOUT_MAX_BYTES), "bytes");
         spc_set_error(err, 0, "element mask would be %s (%d x %lld x %lld bytes), above the %s limit", have,
                       b->g.heads, (long long)b->g.n_q, (long long)b->g.n_k, lim);
         return -1;

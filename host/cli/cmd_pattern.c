@@ -62,24 +62,13 @@ static int spec_error(const char *spec, const spc_error *err)
     return CLI_USAGE;
 }
 
-static void human_bytes(char *out, size_t n, double b)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    int k = 0;
-    while (b >= 1024 && k < 6) {
-        b /= 1024;
-        k++;
-    }
-    snprintf(out, n, k ? "%.1f %s" : "%.0f %s", b, u[k]);
-}
-
 static cJSON *explain_json(const spc_decomposition *d);
 
 static void print_human(const char *text, const spc_lut *l, const spc_stats *s, double ms)
 {
     char lut[32], dense[32];
-    human_bytes(lut, sizeof lut, (double)s->lut_bytes);
-    human_bytes(dense, sizeof dense, (double)s->dense_scores_bytes);
+    spc_format_bytes(lut, sizeof lut, (double)s->lut_bytes, "B");
+    spc_format_bytes(dense, sizeof dense, (double)s->dense_scores_bytes, "B");
     printf("pattern         %s\n", text);
     printf("geometry        N_q %lld x N_k %lld, block %d (%d x %d blocks), %d head%s\n", (long long)l->n_q,
            (long long)l->n_k, l->block, l->nb_q, l->nb_k, l->heads, l->heads == 1 ? "" : "s");

@@ -177,6 +177,8 @@ int spc_lut_read_mem(const void *buf, size_t len, spc_lut **out, spc_error *err)
 
 /* Pictures and arrays of the layout. */
 int spc_lut_write_layout_npy(const spc_lut *lut, const char *path, spc_error *err); /* [H, nb_q, nb_k] u8 */
+/* bytes as "%.0f <unit0>" below 1 KiB, else "%.1f KiB" (MiB, ... EiB) into out (n bytes). */
+void spc_format_bytes(char *out, size_t n, double bytes, const char *unit0);
 int spc_write_mask_npy(const spc_bound *b, const char *path, int64_t max_bytes, spc_error *err); /* [H,N,M] u8 */
 int spc_lut_write_png(const spc_lut *lut, const char *path, spc_error *err);
 
