@@ -40,7 +40,8 @@ static bool take(const cli_options *p, const cli_opt *o, const char *value)
 int cli_parse_options(const cli_options *p, int argc, char **argv)
 {
     int n = 0;
-    while (p->opts[n].name) n++;
+    while (p->opts[n].name)
+        n++;
     struct option *lo = calloc((size_t)n + 2, sizeof *lo);
     if (!lo) return cli_error(p->cmd, CLI_FAILED, "out of memory");
     for (int i = 0; i < n; i++) {
@@ -60,7 +61,8 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
         } else if (c == ':') {
             rc = cli_error(p->cmd, CLI_USAGE, p->missing, argv[optind - 1]);
         } else if (c < CODE_BASE || c >= CODE_BASE + n) {
-            rc = p->refused ? cli_error(p->cmd, CLI_USAGE, p->refused, cli_refused_option(argv, before, (char[8]){0}, 8))
+            rc = p->refused ? cli_error(p->cmd, CLI_USAGE, p->refused,
+                                        cli_refused_option(argv, before, (char[8]){0}, 8))
                             : cli_refused(p->cmd, argv, before);
         } else {
             const cli_opt *o = &p->opts[c - CODE_BASE];

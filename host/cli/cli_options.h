@@ -8,15 +8,15 @@
 #include "cli.h"
 
 typedef enum cli_opt_kind {
-    CLI_OPT_STRING, /* const char *: the value as given */
-    CLI_OPT_SET,    /* int: set to lo (no value) */
-    CLI_OPT_BOOL,   /* bool: set to true (no value) */
-    CLI_OPT_INT,    /* int in [lo, hi] (cli_parse_int) */
-    CLI_OPT_I64,    /* int64_t in [lo, hi] (cli_parse_i64) */
-    CLI_OPT_DOUBLE, /* double in [lo, hi] (cli_parse_double) */
-    CLI_OPT_DTYPE,  /* scl_dtype (cli_parse_dtype) */
-    CLI_OPT_BLOCK,  /* int (cli_parse_block; lo = 1 also takes "auto") */
-    CLI_OPT_OTHER,  /* the command's own handler, with a value */
+    CLI_OPT_STRING,     /* const char *: the value as given */
+    CLI_OPT_SET,        /* int: set to lo (no value) */
+    CLI_OPT_BOOL,       /* bool: set to true (no value) */
+    CLI_OPT_INT,        /* int in [lo, hi] (cli_parse_int) */
+    CLI_OPT_I64,        /* int64_t in [lo, hi] (cli_parse_i64) */
+    CLI_OPT_DOUBLE,     /* double in [lo, hi] (cli_parse_double) */
+    CLI_OPT_DTYPE,      /* scl_dtype (cli_parse_dtype) */
+    CLI_OPT_BLOCK,      /* int (cli_parse_block; lo = 1 also takes "auto") */
+    CLI_OPT_OTHER,      /* the command's own handler, with a value */
     CLI_OPT_OTHER_FLAG, /* the command's own handler, no value */
 } cli_opt_kind;
 
@@ -28,6 +28,7 @@ typedef struct cli_opt {
 } cli_opt;
 
 /* The rows, by kind. */
+/* clang-format off */
 #define CLI_STR(name, dst) {name, CLI_OPT_STRING, dst, 0, 0}
 #define CLI_SET(name, dst, value) {name, CLI_OPT_SET, dst, value, 0}
 #define CLI_BOOL(name, dst) {name, CLI_OPT_BOOL, dst, 0, 0}
@@ -39,6 +40,7 @@ typedef struct cli_opt {
 #define CLI_OTHER(name) {name, CLI_OPT_OTHER, NULL, 0, 0}
 #define CLI_OTHER_FLAG(name) {name, CLI_OPT_OTHER_FLAG, NULL, 0, 0}
 #define CLI_END {NULL, CLI_OPT_STRING, NULL, 0, 0}
+/* clang-format on */
 
 typedef struct cli_options {
     const char *cmd;

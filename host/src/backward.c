@@ -211,7 +211,8 @@ static cl_int prep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const 
 /* One sweep kernel (bwd_dq, bwd_dkv): its buffers m, then the sweep's scalars, over `tiles`
  * work-groups of wg for each of batch * heads, after the first nwait events of wait. */
 static cl_int sweep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const sweep_args *sa, size_t wg,
-                    size_t tiles, int heads, cl_uint nwait, const cl_event *wait, cl_event *ev, bool *set_failed)
+                    size_t tiles, int heads, cl_uint nwait, const cl_event *wait, cl_event *ev,
+                    bool *set_failed)
 {
     cl_uint a = 0;
     cl_int err = set_args(kr, &a, m, nm);
@@ -246,12 +247,13 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
      * 2. Key side: padded K (rows and transposed) and V (transposed). */
     bool set_failed = false;
     const char *what = "bwd_prep_q";
-    cl_int err = prep(p, b->prep_q, (const cl_mem[]){q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow},
-                      10, (cl_int[3]){n_q, nqp, heads}, qstr, num_wait, wait_list, &e[0], &set_failed);
+    cl_int err =
+        prep(p, b->prep_q, (const cl_mem[]){q, o, dout, lse, b->qr, b->qt, b->dor, b->dot, b->lrow, b->drow},
+             10, (cl_int[3]){n_q, nqp, heads}, qstr, num_wait, wait_list, &e[0], &set_failed);
     if (err == CL_SUCCESS) {
         what = "bwd_prep_k";
-        err = prep(p, b->prep_k, (const cl_mem[]){k, v, b->kr, b->kt, b->vt}, 5, (cl_int[3]){n_k, nkp, kv_heads},
-                   kstr, num_wait, wait_list, &e[1], &set_failed);
+        err = prep(p, b->prep_k, (const cl_mem[]){k, v, b->kr, b->kt, b->vt}, 5,
+                   (cl_int[3]){n_k, nkp, kv_heads}, kstr, num_wait, wait_list, &e[1], &set_failed);
     }
     if (set_failed) goto set_failed;
     if (err != CL_SUCCESS) goto enqueue_failed;
@@ -259,18 +261,21 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
     what = "bwd_dq";
     const cl_mem mq[] = {b->qt, b->dot,     b->lrow,    b->drow,     b->kr,    b->kt,         b->vt,
                          dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
-    const sweep_args sq = {{n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
+    const sweep_args sq = {
+        {n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
     err = sweep(p, b->dq, mq, 13, &sq, scl_bwd_dq_work_group_size(&b->prm),
                 (size_t)((s->seq_q + b->prm.dq_bq - 1) / b->prm.dq_bq), heads, 2, e, &e[2], &set_failed);
     /* 4. dK/dV over the column LUT; waits for dQ too, so its event ends the whole pass. */
     if (err == CL_SUCCESS) {
         what = "bwd_dkv";
-        const cl_mem mk[] = {b->qr, b->qt, b->dor,     b->dot,     b->lrow,     b->drow,    b->kt,         b->vt,
-                             dk,    dv,    b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
+        const cl_mem mk[] = {b->qr,      b->qt,      b->dor,      b->dot,     b->lrow,
+                             b->drow,    b->kt,      b->vt,       dk,         dv,
+                             b->col_ptr, b->row_idx, b->col_mask, b->masks_t, p->head_layout};
         const sweep_args sk = {
             {n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
-        err = sweep(p, b->dkv, mk, 15, &sk, scl_bwd_dkv_work_group_size(&b->prm),
-                    (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk), kv_heads, 3, e, &e[3], &set_failed);
+        err =
+            sweep(p, b->dkv, mk, 15, &sk, scl_bwd_dkv_work_group_size(&b->prm),
+                  (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk), kv_heads, 3, e, &e[3], &set_failed);
     }
     if (set_failed) goto set_failed;
     if (err != CL_SUCCESS) goto enqueue_failed;
