@@ -303,27 +303,38 @@ static void md_tuned(FILE *f, const cJSON *doc)
     }
 }
 
-/* How many timings were noisy, and the load average around the run. */
+/* How many timings were noisy (files without "cv": their widest max/min), and the load average
+ * around the run. */
 static void md_noise(FILE *f, const cJSON *doc)
 {
-    int n = 0, noisy = 0;
-    double worst = 0;
-    const cJSON *p, *t;
+    int n = 0, with_cv = 0, noisy = 0;
+    double worst = 0, widest = 0;
+    const cJSON *p, *t, *wp = NULL;
     cJSON_ArrayForEach(p, bench_jobj(doc, "points")) cJSON_ArrayForEach(t, p)
     {
-        if (!cJSON_IsObject(t) || !bench_jbool(t, "ran") || !bench_jobj(t, "cv")) continue;
+        if (!cJSON_IsObject(t) || !bench_jbool(t, "ran")) continue;
+        double lo = bench_jnum(t, "min_ms", 0), mm = lo > 0 ? bench_jnum(t, "max_ms", 0) / lo : 0;
         n++;
+        if (mm > widest) widest = mm, wp = p;
+        if (!bench_jobj(t, "cv")) continue;
+        with_cv++;
         noisy += bench_jbool(t, "noisy");
         if (bench_jnum(t, "cv", 0) > worst) worst = bench_jnum(t, "cv", 0);
     }
     fprintf(f, "\n## Noise\n\n");
-    if (!n) {
-        fprintf(f, "This bench.json predates the spread figures (cv, max_over_min).\n");
-        return;
-    }
-    fprintf(f, "%d of %d timings are noisy (their runs' coefficient of variation is above %.0f%%; the "
-            "largest is %.1f%%); `cv` and `max_over_min` of every timing are in bench.json.",
-            noisy, n, 100 * BENCH_NOISY_CV, 100 * worst);
+    if (with_cv)
+        fprintf(f,
+                "%d of %d timings are noisy (their runs' coefficient of variation is above %.0f%%; the "
+                "largest is %.1f%%); `cv` and `max_over_min` of every timing are in bench.json.",
+                noisy, with_cv, 100 * BENCH_NOISY_CV, 100 * worst);
+    else if (n)
+        fprintf(f,
+                "This bench.json predates the CV figure; the widest spread of its %d timings is max/min = "
+                "%.2f (%s N=%.0f d=%.0f %s).",
+                n, widest, bench_jstr(wp, "pattern"), bench_jnum(wp, "seq", 0), bench_jnum(wp, "dim", 0),
+                bench_jstr(wp, "dtype"));
+    else
+        fprintf(f, "No timing ran.");
     const cJSON *l = bench_jobj(doc, "load");
     if (l) {
         double cpus = bench_jnum(l, "cpus", 0), a = bench_jnum(l, "start", 0), b = bench_jnum(l, "end", 0);
@@ -360,6 +371,7 @@ static void md_plots(FILE *f, const cJSON *doc, const char *dir)
     static const char *plots[][2] = {
         {"time_forward.png", "Forward time vs sequence length"},
         {"time_forward_backward.png", "Forward + backward time vs sequence length"},
+        {"speedup_over_dense.png", "Forward speed-up over the dense fused kernel"},
         {"fraction_of_peak.png", "Achieved fraction of peak"},
         {"memory.png", "Device memory vs sequence length"}};
     int np = 0;

@@ -240,6 +240,7 @@ static void readme_intro(FILE *f, const char *root, const row *ref)
         "build/sparsecl bench --suite quick            # a few minutes on a 2-core CPU; --device D|all\n"
         "build/sparsecl report results                 # this page and each device's bench.md\n"
         "python3 scripts/plot_bench.py results/*/bench.json   # every figure, from the committed JSON\n"
+        "python3 scripts/plot_bench.py --cross results/*/bench.json --out results/cross_device.png\n"
         "```\n\n"
         "`bench --suite` writes `results/<device-slug>/bench.json` (raw: device, driver, library version, "
         "git commit, date, suite version, every point), `bench.md` (tables) and, with python3-matplotlib, "

@@ -364,9 +364,18 @@ static void plots(const char *dir)
     char out[4096];
     int rc = sh(out, sizeof out, cmd);
     CHECK(rc == 0, "plot_bench.py: exit %d: %s", rc, out);
-    const char *pngs[] = {"time_forward.png", "time_forward_backward.png", "fraction_of_peak.png",
-                          "memory.png"};
-    for (int i = 0; i < 4; i++) {
+    /* the cross-device figure from the two fake devices of report() */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s '%s' --cross rep/fake-gpu/bench.json rep/fake-cpu/bench.json "
+             "--out rep/cross_device.png 2>&1",
+             work, py, plot);
+    rc = sh(out, sizeof out, cmd);
+    CHECK(rc == 0 && strstr(out, "(2 devices)"), "plot_bench.py --cross: exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s '%s' --cross '%s/bench.json' 2>&1", py, plot, dir);
+    CHECK(sh(out, sizeof out, cmd) == 2 && strstr(out, "--out"), "--cross without --out: exit 2: %s", out);
+    const char *pngs[] = {"time_forward.png", "time_forward_backward.png", "speedup_over_dense.png",
+                          "fraction_of_peak.png", "memory.png", "../../rep/cross_device.png"};
+    for (int i = 0; i < 6; i++) {
         char path[4200], sig[8] = {0};
         snprintf(path, sizeof path, "%s/%s", dir, pngs[i]);
         FILE *f = fopen(path, "rb");
@@ -375,6 +384,13 @@ static void plots(const char *dir)
         CHECK(fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is a PNG", path);
         fclose(f);
     }
+    /* report links the cross-device figure once it is there (rep/broken still fails the run) */
+    expect(1, "not a sparsecl-bench JSON file", "report rep");
+    snprintf(cmd, sizeof cmd, "%s/rep/README.md", work);
+    char *readme = slurp(cmd);
+    CHECK(readme && strstr(readme, "![Forward time and % of peak, every device](cross_device.png)"),
+          "README.md links cross_device.png");
+    free(readme);
     printf("plots: made with %s\n", py);
 }
 
