@@ -7,6 +7,10 @@ set_tests_properties(install PROPERTIES FIXTURES_SETUP scl_installed TIMEOUT 300
 # What the shared libraries of the build link (objdump -p): CLBlast and libstdc++ only in
 # libsparsecl_block, never in libsparsecl (issue 14).
 add_test(NAME library_links COMMAND sh ${SCL_INSTALL_SH} links $<TARGET_FILE:sparsecl> $<TARGET_FILE:sparsecl_block>)
+# scripts/rename-internal (the internal scli_ prefix) on a fixture tree; skipped without ctags or git.
+add_test(NAME rename_internal COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/install/rename_internal_test.sh ${PROJECT_SOURCE_DIR}
+                                      ${CMAKE_CURRENT_BINARY_DIR}/rename-internal-fixture)
+set_tests_properties(rename_internal PROPERTIES SKIP_RETURN_CODE 77)
 # The examples and Python load the installed shared library into programs built without
 # sanitizers; an AddressSanitizer build of the library cannot run there, so those three run in the
 # release build only (CI runs both).
