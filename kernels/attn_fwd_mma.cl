@@ -36,6 +36,9 @@
  *   BK      keys per tile: multiple of 16, divides BLOCK
  *   WARPS   warps per work-group: 1, 2, 4, 8 (BQ = 16*WARPS*MT; 1 warp for BLOCK 16)
  *   STAGES  1 or 2, SWIZZLE 0 or 1, QREG 0 or 1
+ *   SUBS    online-softmax sub-tiles per key tile (1, 2, 4; divides BK / 16): the row max, rescale,
+ *           P and P V per sub-tile, so one sub-tile's softmax can overlap the next one's products
+ *   FUSE_PV 0 or 1: each k16 step's P V right after its exponentials (same results as 0)
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
  * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit
@@ -72,6 +75,12 @@
 #ifndef QREG
 #define QREG (D <= 64)
 #endif
+#ifndef SUBS
+#define SUBS 1 /* online-softmax sub-tiles per key tile */
+#endif
+#ifndef FUSE_PV
+#define FUSE_PV 0 /* each k16 step's P V products right after its P */
+#endif
 #ifndef ABLATE
 #define ABLATE 0 /* timing experiments only: 1 = no exponentials, 2 = no P V products */
 #endif
@@ -90,6 +99,9 @@
 #define KS (D / 16)     /* k-steps of S = Q K^T */
 #define DT (D / 8)      /* n8 tiles of O */
 #define TPB (BLOCK / BK)
+#define NTS (NT / SUBS)                  /* n8 tiles of S per softmax sub-tile */
+#define KSU (BK / 16 / SUBS)             /* k16 steps of P V per sub-tile */
+#define S_SUBS (QREG ? SUBS : 1)         /* passes of S = Q K^T (Q re-read: one pass) */
 #define NCH (D / 8) /* 16-byte chunks per row */
 #define KV_TILE (BK * D)
 #define CP_KV ((BK * NCH + WG - 1) / WG) /* chunks each work-item copies per K or V tile */
@@ -108,6 +120,9 @@
 #endif
 #if STAGES != 1 && STAGES != 2
 #error "STAGES must be 1 or 2"
+#endif
+#if SUBS < 1 || BK % (16 * SUBS) != 0
+#error "SUBS must divide BK / 16"
 #endif
 
 /* GPU form of the SIMT prep (same geometry): 32 x 32 tiles (keys x head-dim columns) per group of
@@ -154,6 +169,41 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
     }
 #endif
 }
+
+/* One n8 tile of scores (rows g and g + 8 of the lane) -> p = exp2(s * sfma - m): summed in f32
+ * into the lane's row sums, returned rounded as two words of 16-bit pairs (row g, row g + 8). */
+__attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float sfma, const float m0, const float m1,
+                                                   float *l0, float *l1)
+{
+    float4 p;
+#if ABLATE == 1 /* timing experiment only: no exponentials (wrong results) */
+    p = sv;
+    (void)sfma, (void)m0, (void)m1;
+#else
+    p.x = SCL_EXP2(fma(sv.x, sfma, -m0));
+    p.y = SCL_EXP2(fma(sv.y, sfma, -m0));
+    p.z = SCL_EXP2(fma(sv.z, sfma, -m1));
+    p.w = SCL_EXP2(fma(sv.w, sfma, -m1));
+#endif
+    *l0 += p.x + p.y;
+    *l1 += p.z + p.w;
+    return (uint2)(scl_pack2(p.x, p.y), scl_pack2(p.z, p.w));
+}
+
+#if ABLATE == 2 /* timing experiment only: no P V products (wrong results); P stays alive */
+#define PV_MMA(c, a, b) (keep ^= (a).x ^ (a).y ^ (a).z ^ (a).w ^ (b).x)
+#else
+#define PV_MMA(c, a, b) scl_mma(c, a, b, scl_scr)
+#endif
+/* STAGES = 1, before the first P V of a tile: V[t] has landed for everyone, K[t] is free: K[t+1]
+ * is copied during O += P V. */
+#define V_LANDED_LOAD_NEXT_K()                                                                               \
+    do {                                                                                                     \
+        SCL_CP_WAIT(0);                                                                                      \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                                        \
+        if (t + 1 < n_tiles) load_tile(ks, kp + (long)TILE_K0(t + 1) * D, lid);                              \
+        scl_cp_commit();                                                                                     \
+    } while (0)
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const ushort *vp, __global ushort *o,
@@ -239,6 +289,9 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         SCL_UNROLL
         for (int j = 0; j < DT; j++) acc[mi][j] = (float4)(0.0f);
 
+#if ABLATE == 2
+    uint keep = 0;
+#endif
     /* The next tile's first key, read one tile ahead: its cp.async does not wait on the load. */
 #if STAGES == 2
     long k_next = n_tiles > 1 ? TILE_K0(1) : 0;
@@ -264,27 +317,31 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         __local const ushort *kb = ks, *vb = vs;
 #endif
 
-        /* S = Q K^T */
+        /* S = Q K^T. With SUBS > 1 and Q in registers, sub-tile by sub-tile: the first sub-tile's
+         * scores are complete first, so its softmax can run while the next one's products are in
+         * flight. (With Q re-read by ldmatrix, one pass, so that Q is read once per k-step.) */
         float4 s[MT][NT];
         SCL_UNROLL
         for (int mi = 0; mi < MT; mi++)
             SCL_UNROLL
             for (int j = 0; j < NT; j++) s[mi][j] = (float4)(0.0f);
         SCL_UNROLL
-        for (int kk = 0; kk < KS; kk++) {
-            uint4 qa[MT]; /* once per k-step (ldmatrix is volatile: never re-read per key tile) */
+        for (int u = 0; u < S_SUBS; u++)
             SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++) qa[mi] = QF(mi, kk);
-            SCL_UNROLL
-            for (int jp = 0; jp < NT / 2; jp++) {
-                const uint4 bk = scl_ldsm_b2(kb, D, jp * 16, kk * 16);
+            for (int kk = 0; kk < KS; kk++) {
+                uint4 qa[MT]; /* once per k-step (ldmatrix is volatile: never re-read per key tile) */
                 SCL_UNROLL
-                for (int mi = 0; mi < MT; mi++) {
-                    scl_mma(&s[mi][2 * jp], qa[mi], bk.xy, scl_scr);
-                    scl_mma(&s[mi][2 * jp + 1], qa[mi], bk.zw, scl_scr);
+                for (int mi = 0; mi < MT; mi++) qa[mi] = QF(mi, kk);
+                SCL_UNROLL
+                for (int jp = u * (NT / 2 / S_SUBS); jp < (u + 1) * (NT / 2 / S_SUBS); jp++) {
+                    const uint4 bk = scl_ldsm_b2(kb, D, jp * 16, kk * 16);
+                    SCL_UNROLL
+                    for (int mi = 0; mi < MT; mi++) {
+                        scl_mma(&s[mi][2 * jp], qa[mi], bk.xy, scl_scr);
+                        scl_mma(&s[mi][2 * jp + 1], qa[mi], bk.zw, scl_scr);
+                    }
                 }
             }
-        }
 
         /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */
         if (mid >= 0) {
@@ -312,97 +369,100 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
                 for (int j = 0; j < NT; j++) s[mi][j] *= smul;
         }
 
-        /* Online softmax: row max over the lane's columns, then over the quad. */
-        float mx[2 * MT];
+        /* Online softmax per sub-tile of NTS n8 tiles (SUBS = 1: the whole key tile). */
         SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++) {
-            float a = -INFINITY, c = -INFINITY;
+        for (int u = 0; u < SUBS; u++) {
+            /* Row max over the lane's columns, then over the quad. */
+            float mx[2 * MT];
             SCL_UNROLL
-            for (int j = 0; j < NT; j++) {
-                a = fmax(a, fmax(s[mi][j].x, s[mi][j].y));
-                c = fmax(c, fmax(s[mi][j].z, s[mi][j].w));
+            for (int mi = 0; mi < MT; mi++) {
+                float a = -INFINITY, c = -INFINITY;
+                SCL_UNROLL
+                for (int j = u * NTS; j < (u + 1) * NTS; j++) {
+                    a = fmax(a, fmax(s[mi][j].x, s[mi][j].y));
+                    c = fmax(c, fmax(s[mi][j].z, s[mi][j].w));
+                }
+                mx[2 * mi] = a;
+                mx[2 * mi + 1] = c;
             }
-            mx[2 * mi] = a;
-            mx[2 * mi + 1] = c;
-        }
-        scl_quad_max(mx, 2 * MT, scl_scr);
-        float msub[2 * MT];
-        bool rescale = false;
-        SCL_UNROLL
-        for (int i = 0; i < 2 * MT; i++) {
-            const float mn = fmax(m[i], mx[i] * sfma); /* running max, base-2 scaled domain */
-            /* A row that has seen no allowed key keeps m = -inf and gets p = 0. */
-            const float alpha = mn == -INFINITY ? 1.0f : SCL_EXP2(m[i] - mn);
-            msub[i] = mn == -INFINITY ? 0.0f : mn;
-            m[i] = mn;
-            l[i] *= alpha;
-            mx[i] = alpha;
-            rescale |= alpha != 1.0f;
-        }
-        /* Once a row's max has settled, alpha = 1: skip the multiplications (exact either way). */
-        if (rescale) {
+            scl_quad_max(mx, 2 * MT, scl_scr);
+            float msub[2 * MT];
+            bool rescale = false;
+            SCL_UNROLL
+            for (int i = 0; i < 2 * MT; i++) {
+                const float mn = fmax(m[i], mx[i] * sfma); /* running max, base-2 scaled domain */
+                /* A row that has seen no allowed key keeps m = -inf and gets p = 0. */
+                const float alpha = mn == -INFINITY ? 1.0f : SCL_EXP2(m[i] - mn);
+                msub[i] = mn == -INFINITY ? 0.0f : mn;
+                m[i] = mn;
+                l[i] *= alpha;
+                mx[i] = alpha;
+                rescale |= alpha != 1.0f;
+            }
+            /* Once a row's max has settled, alpha = 1: skip the multiplications (exact either way). */
+            if (rescale) {
+                SCL_UNROLL
+                for (int mi = 0; mi < MT; mi++)
+                    SCL_UNROLL
+                    for (int j = 0; j < DT; j++) {
+                        acc[mi][j].xy *= mx[2 * mi];
+                        acc[mi][j].zw *= mx[2 * mi + 1];
+                    }
+            }
+            /* P = exp2(S * sfma - m) (one fma per score): f32 for the row sum, rounded to the storage
+             * type for P V. Two n8 tiles of S are one A fragment of the k16 step (accumulator layout =
+             * A layout). FUSE_PV: each k16 step's products right after its P (the exponentials of the
+             * next step are independent of them); else all of P, then all of P V. */
+#if FUSE_PV
+            SCL_UNROLL
+            for (int kk = u * KSU; kk < (u + 1) * KSU; kk++) {
+                uint4 pk[MT];
+                SCL_UNROLL
+                for (int mi = 0; mi < MT; mi++) {
+                    pk[mi].xy = p_tile(s[mi][2 * kk], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
+                    pk[mi].zw = p_tile(s[mi][2 * kk + 1], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
+                }
+#if STAGES == 1
+                if (u == 0 && kk == 0) V_LANDED_LOAD_NEXT_K();
+#endif
+                SCL_UNROLL
+                for (int dp = 0; dp < D / 16; dp++) {
+                    const uint4 bv = scl_ldsm_bt2(vb, D, kk * 16, dp * 16);
+                    SCL_UNROLL
+                    for (int mi = 0; mi < MT; mi++) {
+                        PV_MMA(&acc[mi][2 * dp], pk[mi], bv.xy);
+                        PV_MMA(&acc[mi][2 * dp + 1], pk[mi], bv.zw);
+                    }
+                }
+            }
+#else
+            uint4 pa[MT][KSU];
             SCL_UNROLL
             for (int mi = 0; mi < MT; mi++)
                 SCL_UNROLL
-                for (int j = 0; j < DT; j++) {
-                    acc[mi][j].xy *= mx[2 * mi];
-                    acc[mi][j].zw *= mx[2 * mi + 1];
+                for (int kk = 0; kk < KSU; kk++) {
+                    const int j = (u * KSU + kk) * 2;
+                    pa[mi][kk].xy = p_tile(s[mi][j], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
+                    pa[mi][kk].zw = p_tile(s[mi][j + 1], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
                 }
-        }
-        /* P = exp2(S * sfma - m) (one fma per score): f32 for the row sum, rounded to the storage
-         * type for P V. Two n8 tiles of S are one A fragment of the k16 step (accumulator layout =
-         * A layout). */
-        uint4 pa[MT][BK / 16];
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int j = 0; j < NT; j++) {
-                float4 p;
-#if ABLATE == 1 /* timing experiment only: no exponentials (wrong results) */
-                p = s[mi][j];
-#else
-                p.x = SCL_EXP2(fma(s[mi][j].x, sfma, -msub[2 * mi]));
-                p.y = SCL_EXP2(fma(s[mi][j].y, sfma, -msub[2 * mi]));
-                p.z = SCL_EXP2(fma(s[mi][j].z, sfma, -msub[2 * mi + 1]));
-                p.w = SCL_EXP2(fma(s[mi][j].w, sfma, -msub[2 * mi + 1]));
-#endif
-                l[2 * mi] += p.x + p.y;
-                l[2 * mi + 1] += p.z + p.w;
-                const uint lo = scl_pack2(p.x, p.y), hi = scl_pack2(p.z, p.w);
-                if (j & 1) {
-                    pa[mi][j / 2].z = lo;
-                    pa[mi][j / 2].w = hi;
-                }
-                else {
-                    pa[mi][j / 2].x = lo;
-                    pa[mi][j / 2].y = hi;
-                }
-            }
-
 #if STAGES == 1
-        SCL_CP_WAIT(0); /* V[t] landed */
-        barrier(CLK_LOCAL_MEM_FENCE); /* ... for everyone; everyone is done with K[t] */
-        if (t + 1 < n_tiles) load_tile(ks, kp + (long)TILE_K0(t + 1) * D, lid); /* K[t+1] during O += PV */
-        scl_cp_commit();
+            if (u == 0) V_LANDED_LOAD_NEXT_K();
 #endif
-
-        /* O += P V */
-#if ABLATE != 2
-        SCL_UNROLL
-        for (int kk = 0; kk < BK / 16; kk++)
+            /* O += P V */
             SCL_UNROLL
-            for (int dp = 0; dp < D / 16; dp++) {
-                const uint4 bv = scl_ldsm_bt2(vb, D, kk * 16, dp * 16);
+            for (int kk = 0; kk < KSU; kk++)
                 SCL_UNROLL
-                for (int mi = 0; mi < MT; mi++) {
-                    scl_mma(&acc[mi][2 * dp], pa[mi][kk], bv.xy, scl_scr);
-                    scl_mma(&acc[mi][2 * dp + 1], pa[mi][kk], bv.zw, scl_scr);
+                for (int dp = 0; dp < D / 16; dp++) {
+                    const uint4 bv = scl_ldsm_bt2(vb, D, (u * KSU + kk) * 16, dp * 16);
+                    SCL_UNROLL
+                    for (int mi = 0; mi < MT; mi++) {
+                        PV_MMA(&acc[mi][2 * dp], pa[mi][kk], bv.xy);
+                        PV_MMA(&acc[mi][2 * dp + 1], pa[mi][kk], bv.zw);
+                    }
                 }
-            }
-#else
-        uint keep = 0; /* keeps every P alive */
-        for (int mi = 0; mi < MT; mi++)
-            for (int kk = 0; kk < BK / 16; kk++) keep ^= pa[mi][kk].x ^ pa[mi][kk].y ^ pa[mi][kk].z ^ pa[mi][kk].w;
+#endif
+        }
+#if ABLATE == 2
         acc[0][0].x += as_float(keep) * 0.0f;
 #endif
 #if STAGES == 1

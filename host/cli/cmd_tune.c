@@ -24,7 +24,7 @@ static void usage(void)
            "                     [--pattern SPEC [--block-only]]\n"
            "                     [--strategy exhaustive|random|local] [--budget N|Ns] [--resume]\n"
            "                     [--out DB.json] [--seq N] [--heads H] [--reps R] [--family cpu|gpu]\n"
-           "                     [--direction forward|backward|both] [--verbose] [--json]\n\n"
+           "                     [--direction forward|backward|both] [--variant simt|mma] [--verbose] [--json]\n\n"
            "Searches the attention kernels' parameters (tile sizes, work-group shape, register blocks,\n"
            "vector width, local-memory staging) for each shape class (head dim x block x dtype). Every\n"
            "candidate is first checked against the double-precision reference on a small problem, then\n"
@@ -49,6 +49,8 @@ static void usage(void)
            "  --budget    at most N timed points, or Ns seconds per shape class and direction\n"
            "              (the re-timing of the finalists included)\n"
            "  --direction forward (attn_fwd, default), backward (attn_bwd) or both\n"
+           "  --variant   the forward kernel variant: simt (default) or mma (matrix engines: f16/bf16\n"
+           "              on NVIDIA compute capability >= 8.0, elsewhere its portable emulation)\n"
            "  --family    parameter space: gpu (threads share tiles) or cpu (a thread owns rows);\n"
            "              default from the device type\n"
            "  --verbose   print every pruned point and why it was rejected\n"
@@ -142,6 +144,7 @@ static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, con
 typedef struct tune_cli {
     const char *dev, *out;
     int dims[8], nd, blocks[8], nb, json, verbose, block_only;
+    const char *variant; /* --variant: the forward kernel variant tuned (NULL: simt) */
     const scl_param_schema *kernels[2];
     int nk;
     at_tune_options o;
@@ -217,6 +220,7 @@ static int parse(int argc, char **argv, tune_cli *t)
                                          {"direction", required_argument, NULL, 'x'},
                                          {"pattern", required_argument, NULL, 'p'},
                                          {"block-only", no_argument, NULL, 'O'},
+                                         {"variant", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     at_tune_options *o = &t->o;
@@ -243,6 +247,9 @@ static int parse(int argc, char **argv, tune_cli *t)
             break;
         case 'O':
             t->block_only = 1;
+            break;
+        case 'Y':
+            t->variant = optarg;
             break;
         case 't':
             ok = cli_parse_dtype(CMD, optarg, &o->dtype);
@@ -290,6 +297,13 @@ static int parse(int argc, char **argv, tune_cli *t)
         if (!ok) return CLI_USAGE;
     }
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (t->variant && strcmp(t->variant, "simt")) { /* another forward variant: its own schema */
+        if (t->nk != 1 || strcmp(t->kernels[0]->direction, "forward"))
+            return cli_error(CMD, CLI_USAGE, "--variant %s tunes the forward kernel only (--direction forward)",
+                             t->variant);
+        if (!(t->kernels[0] = scl_schema_find("forward", t->variant)))
+            return cli_error(CMD, CLI_USAGE, "--variant must be simt or mma, got '%s'", t->variant);
+    }
     if (t->block_only && (!o->pattern || t->nb < 2))
         return cli_error(CMD, CLI_USAGE, "--block-only needs --pattern and two or more blocks (or --block auto)");
     return -1;

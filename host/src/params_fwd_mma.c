@@ -26,6 +26,7 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
     if (c->head_dim % 16) REJECT("head dim %d is not a multiple of 16 (the mma k-step)", c->head_dim);
     if (p->bq % (16 * p->warps)) REJECT("bq=%d is not a multiple of 16 x warps (%d)", p->bq, 16 * p->warps);
     if (p->bk % 16) REJECT("bk=%d is not a multiple of 16", p->bk);
+    if (p->bk % (16 * p->subs)) REJECT("subs=%d does not divide bk / 16 = %d", p->subs, p->bk / 16);
     if (c->block % p->bq || c->block % p->bk)
         REJECT("bq=%d and bk=%d must divide the layout block %d", p->bq, p->bk, c->block);
     size_t wg = 32 * (size_t)p->warps;
@@ -65,6 +66,7 @@ static bool fit(void *out, const scl_param_context *c, int family)
         while (p.bq > c->block && p.bq > 16)
             p.bq /= 2;
         p.warps = p.bq >= 128 ? 4 : p.bq == 64 ? (c->head_dim <= 64 ? 2 : 4) : p.bq / 16;
+        if (p.bk % (16 * p.subs)) p.subs = 1;
         if (scl_params_check(&scl_fwd_mma_schema, &p, c, reason, sizeof reason)) {
             *(scl_fwd_mma_params *)out = p;
             return true;
@@ -92,6 +94,8 @@ static const scl_param_def defs[] = {
     ROW(stages, STAGES, INT, 1, 2, 2, 2, (-1), (1, 2, -1)),
     ROW(swizzle, SWIZZLE, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1)),
     ROW(qreg, QREG, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1)),
+    ROW(subs, SUBS, POW2, 1, 4, 1, 1, (-1), (1, 2, -1)),
+    ROW(fuse_pv, FUSE_PV, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
 };
 #undef ROW
 

@@ -11,6 +11,8 @@ typedef struct scl_fwd_mma_params {
     int stages;  /* 2: K/V tiles double-buffered; 1: FlashAttention-2's single-buffer order */
     int swizzle; /* 1: XOR-swizzled local tiles (no bank conflicts for ldmatrix) */
     int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers) */
+    int subs;    /* online-softmax sub-tiles per key tile (bk / 16 a multiple of it) */
+    int fuse_pv; /* 1: each k16 step's P V products right after its P */
 } scl_fwd_mma_params;
 
 extern const scl_param_schema scl_fwd_mma_schema;

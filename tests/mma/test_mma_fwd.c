@@ -740,6 +740,9 @@ int main(int argc, char **argv)
     const char *blog = getenv("SCL_MMA_BUILD_LOG");
     if (blog && *blog) build_log_file = fopen(blog, "w");
     ptx_dump_path = getenv("SCL_MMA_PTX_DUMP");
+    static char extra_env[512]; /* SCL_MMA_EXTRA_OPTS: build options for every case (kernel options) */
+    if (getenv("SCL_MMA_EXTRA_OPTS")) snprintf(extra_env, sizeof extra_env, " %s", getenv("SCL_MMA_EXTRA_OPTS"));
+    extra_opts = extra_env;
     scl_runtime *rt = NULL;
     if (scl_runtime_create(NULL, &rt) != SCL_OK) {
         fprintf(stderr, "test_mma_fwd: no OpenCL device: %s\n", rt ? scl_last_error_message(rt) : "");
@@ -878,12 +881,12 @@ int main(int argc, char **argv)
             bench_case(rt, &c, &best[di], "asm-nonvolatile", json);
             extra_opts = " -DSCL_LDSM_LANEID=1";
             bench_case(rt, &c, &best[di], "ldsm-laneid", json);
-            extra_opts = "";
+            extra_opts = extra_env;
         }
     }
     const char *exps = getenv("SCL_MMA_EXPERIMENTS"); /* "tag|extra build options|PTX patch;..." */
     if (exps && *exps) {
-        printf("\nexperiments (dense and causal, N = 16384, H = 16, bf16, block 128, best tiles)\n");
+        printf("\nexperiments (dense and causal, N = 16384, H = 16, bf16, blocks 128 and 64, best tiles)\n");
         bench_header();
         char buf[2048], ex[512];
         snprintf(buf, sizeof buf, "%s", exps);
@@ -895,13 +898,14 @@ int main(int argc, char **argv)
             snprintf(ex, sizeof ex, "%s%s", f1 && *f1 ? " " : "", f1 ? f1 : "");
             extra_opts = ex;
             ptx_patch = f2 ? f2 : "";
-            for (int di = 0; di < 2; di++)
-                for (int pi = 0; pi < 2; pi++) {
-                    const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, 128, 1, 0};
-                    bench_case(rt, &c, &best[di], it, json);
-                }
+            for (int bi = 0; bi < 2; bi++)
+                for (int di = 0; di < 2; di++)
+                    for (int pi = 0; pi < 2; pi++) {
+                        const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, bi ? 64 : 128, 1, 0};
+                        bench_case(rt, &c, bi ? &best64[di] : &best[di], it, json);
+                    }
         }
-        extra_opts = "";
+        extra_opts = extra_env;
         ptx_patch = "";
     }
     if (bench && *bench == '1') {
