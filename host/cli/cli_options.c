@@ -1,7 +1,6 @@
 /* Table-driven option parsing for the `sparsecl` commands (cli_options.h). */
 #include "cli_options.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,17 +38,21 @@ static bool take(const cli_options *p, const cli_opt *o, const char *value)
 
 int cli_parse_options(const cli_options *p, int argc, char **argv)
 {
-    int n = 0;
+    int n = 0, nx = 0;
     while (p->opts[n].name)
         n++;
-    struct option *lo = calloc((size_t)n + 2, sizeof *lo);
+    while (p->extra && p->extra[nx].name)
+        nx++;
+    struct option *lo = calloc((size_t)(n + nx) + 2, sizeof *lo);
     if (!lo) return cli_error(p->cmd, CLI_FAILED, "out of memory");
     for (int i = 0; i < n; i++) {
         const cli_opt_kind k = p->opts[i].kind;
         const bool flag = k == CLI_OPT_SET || k == CLI_OPT_BOOL || k == CLI_OPT_OTHER_FLAG;
         lo[i] = (struct option){p->opts[i].name, flag ? no_argument : required_argument, NULL, CODE_BASE + i};
     }
-    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+    for (int i = 0; i < nx; i++)
+        lo[n + i] = p->extra[i];
+    lo[n + nx] = (struct option){"help", no_argument, NULL, 'h'};
     int c, rc = -1;
     opterr = 0;
     optind = 0; /* glibc: a full re-initialisation, in case getopt ran before; it then starts at 1 */
@@ -60,6 +63,8 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
             rc = CLI_OK;
         } else if (c == ':') {
             rc = cli_error(p->cmd, CLI_USAGE, p->missing, argv[optind - 1]);
+        } else if (c != '?' && c > 0 && c < CODE_BASE) { /* an extra entry's */
+            rc = p->other(p->ctx, c, optarg);
         } else if (c < CODE_BASE || c >= CODE_BASE + n) {
             rc = p->refused ? cli_error(p->cmd, CLI_USAGE, p->refused,
                                         cli_refused_option(argv, before, (char[8]){0}, 8))
@@ -67,7 +72,7 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
         } else {
             const cli_opt *o = &p->opts[c - CODE_BASE];
             if (o->kind == CLI_OPT_OTHER || o->kind == CLI_OPT_OTHER_FLAG)
-                rc = p->other(p->ctx, o, optarg);
+                rc = p->other(p->ctx, o->code, optarg);
             else if (!take(p, o, optarg))
                 rc = CLI_USAGE;
         }

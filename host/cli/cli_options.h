@@ -7,6 +7,8 @@
 
 #include "cli.h"
 
+#include <getopt.h>
+
 typedef enum cli_opt_kind {
     CLI_OPT_STRING,     /* const char *: the value as given */
     CLI_OPT_SET,        /* int: set to lo (no value) */
@@ -25,29 +27,33 @@ typedef struct cli_opt {
     cli_opt_kind kind;
     void *dst;
     double lo, hi;
+    int code; /* CLI_OPT_OTHER rows: the code other() receives */
 } cli_opt;
 
 /* The rows, by kind. */
 /* clang-format off */
-#define CLI_STR(name, dst) {name, CLI_OPT_STRING, dst, 0, 0}
-#define CLI_SET(name, dst, value) {name, CLI_OPT_SET, dst, value, 0}
-#define CLI_BOOL(name, dst) {name, CLI_OPT_BOOL, dst, 0, 0}
-#define CLI_INT(name, dst, lo, hi) {name, CLI_OPT_INT, dst, lo, hi}
-#define CLI_I64(name, dst, lo, hi) {name, CLI_OPT_I64, dst, lo, hi}
-#define CLI_DOUBLE(name, dst, lo, hi) {name, CLI_OPT_DOUBLE, dst, lo, hi}
-#define CLI_DTYPE(name, dst) {name, CLI_OPT_DTYPE, dst, 0, 0}
-#define CLI_BLOCK(name, dst, allow_auto) {name, CLI_OPT_BLOCK, dst, allow_auto, 0}
-#define CLI_OTHER(name) {name, CLI_OPT_OTHER, NULL, 0, 0}
-#define CLI_OTHER_FLAG(name) {name, CLI_OPT_OTHER_FLAG, NULL, 0, 0}
-#define CLI_END {NULL, CLI_OPT_STRING, NULL, 0, 0}
+#define CLI_STR(name, dst) {name, CLI_OPT_STRING, dst, 0, 0, 0}
+#define CLI_SET(name, dst, value) {name, CLI_OPT_SET, dst, value, 0, 0}
+#define CLI_BOOL(name, dst) {name, CLI_OPT_BOOL, dst, 0, 0, 0}
+#define CLI_INT(name, dst, lo, hi) {name, CLI_OPT_INT, dst, lo, hi, 0}
+#define CLI_I64(name, dst, lo, hi) {name, CLI_OPT_I64, dst, lo, hi, 0}
+#define CLI_DOUBLE(name, dst, lo, hi) {name, CLI_OPT_DOUBLE, dst, lo, hi, 0}
+#define CLI_DTYPE(name, dst) {name, CLI_OPT_DTYPE, dst, 0, 0, 0}
+#define CLI_BLOCK(name, dst, allow_auto) {name, CLI_OPT_BLOCK, dst, allow_auto, 0, 0}
+#define CLI_OTHER(name, code) {name, CLI_OPT_OTHER, NULL, 0, 0, code}
+#define CLI_OTHER_FLAG(name, code) {name, CLI_OPT_OTHER_FLAG, NULL, 0, 0, code}
+#define CLI_END {NULL, CLI_OPT_STRING, NULL, 0, 0, 0}
 /* clang-format on */
 
 typedef struct cli_options {
     const char *cmd;
     const cli_opt *opts;
     void (*usage)(void); /* --help, -h */
-    /* CLI_OPT_OTHER rows: -1 to go on, else the exit code (its error printed). */
-    int (*other)(void *ctx, const cli_opt *opt, const char *value);
+    /* getopt_long entries of the command's own (ended by {0}; NULL: none), such as a table shared
+     * with the --distributed form: their codes (below 256) go to other() as CLI_OPT_OTHER rows do. */
+    const struct option *extra;
+    /* CLI_OPT_OTHER rows and extra entries: -1 to go on, else the exit code (its error printed). */
+    int (*other)(void *ctx, int code, const char *value);
     void *ctx;
     /* The error for an unknown option, %s the option as typed; NULL: cli_refused's. */
     const char *refused;

@@ -3,6 +3,7 @@
 #include "backward.h"
 #include "bench.h"
 #include "cli.h"
+#include "cli_options.h"
 #include "internal.h"
 #include "param_schema.h"
 #include "plan_internal.h"
@@ -72,61 +73,49 @@ static bool parse_decompose(const char *text, scl_decompose_mode *mode)
     return true;
 }
 
+/* The options bench shares with its --distributed form (CLI_BENCH_OPTIONS): --seq, --dim, --reps
+ * and --dtype with this command's bounds, the rest through cli_bench_option; and --decompose. */
+static int parse_other(void *ctx, int code, const char *value)
+{
+    bench_opts *o = ctx;
+    bool ok;
+    switch (code) {
+    case 'n':
+        ok = cli_parse_i64(CMD, "--seq", value, 1, 1 << 30, &o->seq);
+        break;
+    case 'd':
+        ok = cli_parse_int(CMD, "--dim", value, 1, 4096, &o->dim);
+        break;
+    case 'r':
+        ok = cli_parse_int(CMD, "--reps", value, 1, 100000, &o->reps);
+        break;
+    case 't':
+        ok = cli_parse_dtype(CMD, value, &o->dt);
+        break;
+    case 'c':
+        ok = parse_decompose(value, &o->mode);
+        break;
+    default:
+        ok = cli_bench_option(CMD, code, value, &o->sh) > 0;
+    }
+    return ok ? -1 : CLI_USAGE;
+}
+
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, bench_opts *o)
 {
-    static const struct option opts[] = {CLI_BENCH_OPTIONS{"kv-seq", required_argument, NULL, 'm'},
-                                         {"no-baselines", no_argument, NULL, 'x'},
-                                         {"no-peak", no_argument, NULL, 'P'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"decompose", required_argument, NULL, 'c'},
-                                         {"profile", no_argument, NULL, 'F'},
-                                         {0}};
-    int c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        int ok = 1;
-        switch (c) {
-        case 'n':
-            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 30, &o->seq);
-            break;
-        case 'm':
-            ok = cli_parse_i64(CMD, "--kv-seq", optarg, 1, 1 << 30, &o->kv_seq);
-            break;
-        case 'd':
-            ok = cli_parse_int(CMD, "--dim", optarg, 1, 4096, &o->dim);
-            break;
-        case 'r':
-            ok = cli_parse_int(CMD, "--reps", optarg, 1, 100000, &o->reps);
-            break;
-        case 't':
-            ok = cli_parse_dtype(CMD, optarg, &o->dt);
-            break;
-        case 'c':
-            ok = parse_decompose(optarg, &o->mode);
-            break;
-        case 'x':
-            o->baselines = 0;
-            break;
-        case 'P':
-            o->peak = 0;
-            break;
-        case 'j':
-            o->json = 1;
-            break;
-        case 'F':
-            o->profile = 1;
-            break;
-        case 'h':
-            usage();
-            return CLI_OK;
-        default:
-            if ((ok = cli_bench_option(CMD, c, optarg, &o->sh)) < 0) return cli_refused(CMD, argv, before);
-        }
-        if (!ok) return CLI_USAGE;
-    }
-    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    static const struct option shared[] = {CLI_BENCH_OPTIONS{0}};
+    const cli_opt opts[] = {CLI_I64("kv-seq", &o->kv_seq, 1, 1 << 30),
+                            CLI_SET("no-baselines", &o->baselines, 0),
+                            CLI_SET("no-peak", &o->peak, 0),
+                            CLI_SET("json", &o->json, 1),
+                            CLI_OTHER("decompose", 'c'),
+                            CLI_SET("profile", &o->profile, 1),
+                            CLI_END};
+    const cli_options p = {
+        .cmd = CMD, .opts = opts, .usage = usage, .extra = shared, .other = parse_other, .ctx = o};
+    int rc = cli_parse_options(&p, argc, argv);
+    if (rc >= 0) return rc;
     if (!o->sh.spec || !o->seq || !o->dim)
         return cli_error(CMD, CLI_USAGE, "--pattern, --seq and --dim are required (see --help)");
     return -1;

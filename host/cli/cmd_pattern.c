@@ -220,9 +220,9 @@ static bool parse_decompose(const char *text, spc_decompose_mode *mode)
 }
 
 /* --decompose, the one option of its own. */
-static int parse_other(void *ctx, const cli_opt *opt, const char *value)
+static int parse_other(void *ctx, int code, const char *value)
 {
-    (void)opt;
+    (void)code;
     return parse_decompose(value, &((pattern_opts *)ctx)->mode) ? -1 : CLI_USAGE;
 }
 
@@ -245,7 +245,7 @@ static int parse(int argc, char **argv, pattern_opts *o)
                             CLI_STR("lut-json", &o->lut_json),
                             CLI_STR("png", &o->png),
                             CLI_BOOL("explain", &o->explain),
-                            CLI_OTHER("decompose"),
+                            CLI_OTHER("decompose", 0),
                             CLI_END};
     const cli_options p = {.cmd = CMD,
                            .opts = opts,
