@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { CODE_BASE = 256 }; /* getopt_long codes of the rows: past every character */
 
@@ -36,6 +37,14 @@ static bool take(const cli_options *p, const cli_opt *o, const char *value)
     }
 }
 
+/* Whether one of the n rows is called name. */
+static bool row_named(const cli_opt *opts, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(opts[i].name, name) == 0) return true;
+    return false;
+}
+
 int cli_parse_options(const cli_options *p, int argc, char **argv)
 {
     int n = 0, nx = 0;
@@ -50,9 +59,10 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
         const bool flag = k == CLI_OPT_SET || k == CLI_OPT_BOOL || k == CLI_OPT_OTHER_FLAG;
         lo[i] = (struct option){p->opts[i].name, flag ? no_argument : required_argument, NULL, CODE_BASE + i};
     }
+    int m = n;
     for (int i = 0; i < nx; i++)
-        lo[n + i] = p->extra[i];
-    lo[n + nx] = (struct option){"help", no_argument, NULL, 'h'};
+        if (!row_named(p->opts, n, p->extra[i].name)) lo[m++] = p->extra[i];
+    lo[m] = (struct option){"help", no_argument, NULL, 'h'};
     int c, rc = -1;
     opterr = 0;
     optind = 0; /* glibc: a full re-initialisation, in case getopt ran before; it then starts at 1 */

@@ -50,7 +50,8 @@ typedef struct cli_options {
     const cli_opt *opts;
     void (*usage)(void); /* --help, -h */
     /* getopt_long entries of the command's own (ended by {0}; NULL: none), such as a table shared
-     * with the --distributed form: their codes (below 256) go to other() as CLI_OPT_OTHER rows do. */
+     * with the --distributed form: their codes (below 256) go to other() as CLI_OPT_OTHER rows do.
+     * A row of the same name replaces an entry (a command's own bounds for a shared option). */
     const struct option *extra;
     /* CLI_OPT_OTHER rows and extra entries: -1 to go on, else the exit code (its error printed). */
     int (*other)(void *ctx, int code, const char *value);

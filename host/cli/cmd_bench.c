@@ -64,48 +64,29 @@ typedef struct bench_opts {
     scl_dtype dt;
 } bench_opts;
 
-static bool parse_decompose(const char *text, scl_decompose_mode *mode)
-{
-    static const scl_decompose_mode modes[] = {SCL_DECOMPOSE_AUTO, SCL_DECOMPOSE_OFF, SCL_DECOMPOSE_FORCE};
-    int which;
-    if (!cli_parse_decompose(CMD, text, &which)) return false;
-    *mode = modes[which];
-    return true;
-}
-
-/* The options bench shares with its --distributed form (CLI_BENCH_OPTIONS): --seq, --dim, --reps
- * and --dtype with this command's bounds, the rest through cli_bench_option; and --decompose. */
+/* --decompose, and the options of CLI_BENCH_OPTIONS (shared with the --distributed form) that the
+ * table in parse() does not take with this command's bounds. */
 static int parse_other(void *ctx, int code, const char *value)
 {
+    static const scl_decompose_mode modes[] = {SCL_DECOMPOSE_AUTO, SCL_DECOMPOSE_OFF, SCL_DECOMPOSE_FORCE};
     bench_opts *o = ctx;
-    bool ok;
-    switch (code) {
-    case 'n':
-        ok = cli_parse_i64(CMD, "--seq", value, 1, 1 << 30, &o->seq);
-        break;
-    case 'd':
-        ok = cli_parse_int(CMD, "--dim", value, 1, 4096, &o->dim);
-        break;
-    case 'r':
-        ok = cli_parse_int(CMD, "--reps", value, 1, 100000, &o->reps);
-        break;
-    case 't':
-        ok = cli_parse_dtype(CMD, value, &o->dt);
-        break;
-    case 'c':
-        ok = parse_decompose(value, &o->mode);
-        break;
-    default:
-        ok = cli_bench_option(CMD, code, value, &o->sh) > 0;
-    }
-    return ok ? -1 : CLI_USAGE;
+    int which;
+    if (code != 'c') return cli_bench_option(CMD, code, value, &o->sh) > 0 ? -1 : CLI_USAGE;
+    if (!cli_parse_decompose(CMD, value, &which)) return CLI_USAGE;
+    o->mode = modes[which];
+    return -1;
 }
 
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, bench_opts *o)
 {
     static const struct option shared[] = {CLI_BENCH_OPTIONS{0}};
-    const cli_opt opts[] = {CLI_I64("kv-seq", &o->kv_seq, 1, 1 << 30),
+    /* --seq, --dim, --reps and --dtype replace the shared entries: this command's bounds. */
+    const cli_opt opts[] = {CLI_I64("seq", &o->seq, 1, 1 << 30),
+                            CLI_INT("dim", &o->dim, 1, 4096),
+                            CLI_INT("reps", &o->reps, 1, 100000),
+                            CLI_DTYPE("dtype", &o->dt),
+                            CLI_I64("kv-seq", &o->kv_seq, 1, 1 << 30),
                             CLI_SET("no-baselines", &o->baselines, 0),
                             CLI_SET("no-peak", &o->peak, 0),
                             CLI_SET("json", &o->json, 1),

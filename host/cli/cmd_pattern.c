@@ -210,20 +210,15 @@ typedef struct pattern_opts {
     const char *layout_out, *mask_out, *lut_out, *lut_json, *png;
 } pattern_opts;
 
-static bool parse_decompose(const char *text, spc_decompose_mode *mode)
-{
-    static const spc_decompose_mode modes[] = {SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF, SPC_DECOMPOSE_FORCE};
-    int which;
-    if (!cli_parse_decompose(CMD, text, &which)) return false;
-    *mode = modes[which];
-    return true;
-}
-
 /* --decompose, the one option of its own. */
 static int parse_other(void *ctx, int code, const char *value)
 {
+    static const spc_decompose_mode modes[] = {SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF, SPC_DECOMPOSE_FORCE};
+    int which;
     (void)code;
-    return parse_decompose(value, &((pattern_opts *)ctx)->mode) ? -1 : CLI_USAGE;
+    if (!cli_parse_decompose(CMD, value, &which)) return CLI_USAGE;
+    ((pattern_opts *)ctx)->mode = modes[which];
+    return -1;
 }
 
 static void help(void)
