@@ -19,6 +19,13 @@ target_link_libraries(test_block_rule PRIVATE scl_patterns)
 target_compile_options(test_block_rule PRIVATE ${SCL_WARNINGS})
 add_test(NAME block_rule COMMAND test_block_rule)
 
+if(PNG_FOUND)
+  add_executable(test_layout_png ${SCL_PT_DIR}/test_layout_png.c)
+  target_link_libraries(test_layout_png PRIVATE scl_patterns PNG::PNG)
+  target_compile_options(test_layout_png PRIVATE ${SCL_WARNINGS})
+  add_test(NAME layout_png COMMAND test_layout_png ${SCL_PT_WORK})
+endif()
+
 # Fuzz entry points: in every build they run over their seed corpus as plain tests; with
 # SPARSECL_FUZZ=ON (clang) they are also built as libFuzzer binaries.
 set(SCL_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)

@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "  --mask-out F     write the element mask [H, N_q, N_k] uint8 (at most 256 MiB)\n"
             "  --lut-out F      write the binary LUT file (format in patterns/README.md)\n"
             "  --lut-json F     write the LUT as JSON\n"
-            "  --png F          draw the block layout (heads in a grid)\n"
+            "  --png F          draw the block layout: heads in a grid, labelled, under a title (the\n"
+            "                   spec and shape) and a legend of full/partial/empty blocks\n"
             "  --explain        how plans run the pattern: its components (block LUT, gathered rows,\n"
             "                   gathered columns, permuted local), the elements each computes and the\n"
             "                   wasted fraction, before and after decomposition\n"
@@ -285,7 +286,7 @@ static int write_outputs(const pattern_opts *o, const spc_bound *bound, const sp
         return cli_error(CMD, CLI_FAILED, "--lut-out: %s", err.message);
     if (o->lut_json && spc_lut_write_json(lut, o->lut_json, &err) != 0)
         return cli_error(CMD, CLI_FAILED, "--lut-json: %s", err.message);
-    if (o->png && spc_lut_write_png(lut, o->png, &err) != 0)
+    if (o->png && spc_lut_write_png_titled(lut, o->png, o->spec, &err) != 0)
         return cli_error(CMD, CLI_FAILED, "--png: %s", err.message);
     return CLI_OK;
 }

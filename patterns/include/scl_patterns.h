@@ -181,6 +181,9 @@ int spc_lut_write_layout_npy(const spc_lut *lut, const char *path, spc_error *er
 void spc_format_bytes(char *out, size_t n, double bytes, const char *unit0);
 int spc_write_mask_npy(const spc_bound *b, const char *path, int64_t max_bytes, spc_error *err); /* [H,N,M] u8 */
 int spc_lut_write_png(const spc_lut *lut, const char *path, spc_error *err);
+/* The same under a title (e.g. the spec; NULL: none) followed by the shape: a legend of the full,
+ * partial and empty blocks with their counts, and "head H" over each head's panel. */
+int spc_lut_write_png_titled(const spc_lut *lut, const char *path, const char *title, spc_error *err);
 
 #ifdef __cplusplus
 }
