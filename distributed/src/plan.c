@@ -81,6 +81,9 @@ scl_status scl_mpi_plan_create(scl_runtime *rt, MPI_Comm comm, const char *spec,
         st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad dtype %d", dtype);
     else if ((unsigned)exchange > SCL_MPI_KV)
         st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "bad exchange %d", exchange);
+    else if (smpi_overlap_wanted() < 0) /* refused whichever plan runs, not read as on or off */
+        st = smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_MPI_OVERLAP=%s: expected on or off",
+                       getenv("SPARSECL_MPI_OVERLAP"));
     else
         st = check_shape(p, shape);
     if (st == SCL_OK) {

@@ -137,12 +137,8 @@ int smpi_overlap_wanted(void)
 
 scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
 {
-    const int want = smpi_overlap_wanted();
     *ok = 0;
-    if (want < 0)
-        return smpi_fail(p, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_MPI_OVERLAP=%s: expected on or off",
-                         getenv("SPARSECL_MPI_OVERLAP"));
-    if (!want) return SCL_OK;
+    if (smpi_overlap_wanted() != 1) return SCL_OK; /* off (a bad value is refused at plan creation) */
     *ok = 1;
     scl_status st = smpi_reduce_setup(p); /* every rank, idle ones too: they take part in reductions */
     if (st != SCL_OK || !p->len[p->rank]) return st; /* an idle rank only takes part in the exchanges */

@@ -42,6 +42,12 @@ rc=$?
 [ $rc != 0 ] && [ $rc != 124 ] && grep -q "rank 1:" err.txt && ok "bad device on rank 1: exit $rc: $(grep 'rank 1' err.txt | head -1)" ||
   bad "bad device on rank 1: exit $rc: $(cat err.txt)"
 [ ! -e x.npy ] && ok "no output written after the failure" || bad "output written despite the failure"
+# A bad SPARSECL_MPI_OVERLAP: exit 2 and one message, though the cost model picks the head all-to-all.
+SPARSECL_MPI_OVERLAP=maybe run 2 $FLAGS "$BIN" bench --distributed --plan-only --pattern "causal & strided(16)" \
+  --seq 256 --block 16 --heads 2 --dim 16 > e.txt 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "error: rank 0: SPARSECL_MPI_OVERLAP=maybe: expected on or off" e.txt &&
+  ok "bad SPARSECL_MPI_OVERLAP: exit 2: $(grep error e.txt | head -1)" || bad "bad SPARSECL_MPI_OVERLAP: exit $rc: $(cat e.txt)"
 # BigBird (absolute positions: the pattern-aware plan's absolute frame) equals the single device.
 "$BIN" attend --q q.npy --k k.npy --v v.npy --pattern "bigbird(3,1,1,1)" --block 16 --out ob.npy 2>/dev/null
 run 3 $FLAGS "$BIN" attend --distributed --exchange kv --q q.npy --k k.npy --v v.npy --pattern "bigbird(3,1,1,1)" \
