@@ -55,6 +55,13 @@ int spc_block_rule(const spc_pattern *p, const spc_geometry *g, spc_decompose_mo
     out->n = SPC_BLOCK_N_CANDIDATES;
     if (least < 0) { /* no candidate binds: the first one's reason */
         *err = first;
+        size_t n = strlen(err->message);
+        for (int i = 0; i < SPC_BLOCK_N_CANDIDATES && n < sizeof err->message; i++) {
+            int w = snprintf(err->message + n, sizeof err->message - n, "%s%d",
+                             i ? ", " : " (block auto: it fits none of ", candidates[i]);
+            n += w > 0 ? (size_t)w : 0;
+        }
+        if (n < sizeof err->message) snprintf(err->message + n, sizeof err->message - n, ")");
         return -1;
     }
     for (int i = 0; i < out->n; i++)

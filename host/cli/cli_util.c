@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "block_choice.h"
 #include "param_schema.h"
 
 #include <errno.h>
@@ -76,9 +77,7 @@ bool cli_parse_block(const char *cmd, const char *text, bool allow_auto, int *ou
 
 bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt)
 {
-    static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(text, scl_dtype_name(all[i])) == 0) return *dt = all[i], true;
+    if (scl_dtype_from_name(text, dt)) return true;
     return cli_error(cmd, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
 }
 
