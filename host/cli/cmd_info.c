@@ -259,7 +259,8 @@ int cmd_info(int argc, char **argv)
                            "usage: sparsecl info [--json]\n\nShows the library version, the hash of each embedded "
                            "kernel source (as compiled, includes expanded),\nthe program cache directory, the registered "
                            "forward kernel variants (which storage types each\nruns on the default device), and the "
-                           "default device's tuning databases with the entries plans use.\n",
+                           "default device's tuning databases with the entries plans use\n(and, for each "
+                           "block-choice class, the block `--block auto` plans take).\n",
                            &json);
     if (rc >= 0) return rc;
     scl_device_info def;
