@@ -300,3 +300,20 @@ except sparsecl.NoDeviceError as e:
     assert r.returncode == 0, r.stderr
     assert "pattern error: SCL_ERR_PATTERN" in r.stdout
     assert "no device:" in r.stdout and "no-such-device-anywhere" in r.stdout, r.stdout
+
+
+def test_block_auto():
+    """block="auto": the plan chooses (no tuning entry here: the rule) and says which and why."""
+    rng = np.random.default_rng(5)
+    q, k, v = (randn(rng, (1, 2, 512, 32)) for _ in range(3))
+    dense = sparsecl.get_plan("dense", 1, 2, 512, 32, block="auto")
+    assert dense.block == 128 and dense.block_reason.startswith("the rule: ")
+    strided = sparsecl.get_plan(SPEC, 1, 2, 512, 32, block="auto")
+    assert strided.block in (32, 64, 128) and "the rule" in strided.block_reason
+    assert sparsecl.get_plan(SPEC, 1, 2, 512, 32, block=32).block_reason == "given by the caller"
+    o = sparsecl.attention(q, k, v, pattern=SPEC, block="auto")
+    assert rel_err(o, reference(q, k, v, causal_strided(512, 512, 32))[0]) <= 1e-4
+    with pytest.raises(sparsecl.InvalidArgumentError, match="'auto' or a power of two"):
+        sparsecl.attention(q, k, v, pattern=SPEC, block="automatic")
+    with pytest.raises(sparsecl.InvalidArgumentError, match="not 'auto'"):
+        sparsecl.attention(q, k, v, pattern=np.ones((1, 4, 4), np.uint8), block="auto")

@@ -4,7 +4,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._core import InvalidArgumentError, Pattern, Plan, _dtype_code, _layout_code, as_pattern, default_runtime
+from ._core import (InvalidArgumentError, Pattern, Plan, _dtype_code, _layout_code, as_pattern, block_code,
+                    default_runtime)
 
 DEFAULT_PATTERN = "causal & strided(128)"
 
@@ -42,7 +43,7 @@ def get_plan(pattern, batch, heads, seq_q, head_dim, block=64, kv_heads=None, se
     pat = _pattern(pattern, block, rt)
     code, dt = _dtype_code(dtype)
     key = (id(rt), pat.key, int(batch), int(heads), int(kv_heads or heads), int(seq_q), int(seq_k or seq_q),
-           int(head_dim), int(block), float(scale or 0.0), code, str(dt), _layout_code(layout))
+           int(head_dim), block_code(block), float(scale or 0.0), code, str(dt), _layout_code(layout))
     with _cache_lock:
         plan = _plans.get(key)
         if plan is not None and not plan.closed and plan.runtime is rt:
@@ -113,7 +114,8 @@ def attention(q, k, v, pattern=DEFAULT_PATTERN, block=64, scale=None, return_lse
     input that is not C-contiguous is copied once.  d is 16, 32, 64, 80, 96, 128 or 256.
 
     pattern: a spec string (patterns/README.md), a :class:`Pattern`, or a block layout array
-    ``[H, nb_q, nb_k]`` at ``block``.  block: a power of two 8..256.  scale: default
+    ``[H, nb_q, nb_k]`` at ``block``.  block: a power of two 8..256, or ``"auto"``: the plan
+    chooses (a tuned block-choice entry of the device, else the rule of the README).  scale: default
     ``1/sqrt(d)``.  device: a :class:`Runtime`, an index or a selector string (default: the
     default device).  Plans are cached by (pattern, shape, dtype, device): repeated calls do not
     recompile.  Rows with no allowed key give 0.

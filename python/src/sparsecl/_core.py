@@ -429,6 +429,19 @@ class Pattern(_Closing):
         return "<sparsecl Pattern %s>" % self.spec
 
 
+BLOCK_AUTO = -1  # SCL_BLOCK_AUTO of sparsecl.h (its #defines do not reach the cffi declarations)
+
+
+def block_code(block):
+    """``block`` for ``scl_shape.block``: an int (the library checks it), or ``"auto"``: the plan
+    chooses (``SCL_BLOCK_AUTO``: a tuned block-choice entry of the device, else the rule)."""
+    if isinstance(block, str):
+        if block != "auto":
+            raise InvalidArgumentError("block must be 'auto' or a power of two from 8 to 256, got %r" % block)
+        return BLOCK_AUTO
+    return int(block)
+
+
 def as_pattern(pattern, block=None, runtime=None):
     """A :class:`Pattern` from a Pattern, a spec string, or a block layout array (see
     :meth:`Pattern.from_layout`; ``block`` is then required)."""
@@ -436,8 +449,8 @@ def as_pattern(pattern, block=None, runtime=None):
         return pattern
     if isinstance(pattern, str):
         return Pattern(pattern, runtime)
-    if block is None:
-        raise InvalidArgumentError("a layout array needs its block size")
+    if block is None or block == "auto":
+        raise InvalidArgumentError("a layout array needs its block size (not 'auto')")
     return Pattern.from_layout(np.asarray(pattern), block, runtime=runtime)
 
 
@@ -491,8 +504,8 @@ class Plan(_Closing):
         self.pattern = as_pattern(pattern, block, self.runtime)
         code, self.dtype = _dtype_code(dtype)
         self.layout = _layout_code(layout)
-        self.batch, self.heads, self.seq_q, self.head_dim, self.block = (int(batch), int(heads), int(seq_q),
-                                                                         int(head_dim), int(block))
+        self.batch, self.heads, self.seq_q, self.head_dim = int(batch), int(heads), int(seq_q), int(head_dim)
+        self.block = block_code(block)
         self.kv_heads = int(kv_heads) if kv_heads else self.heads
         self.seq_k = int(seq_k) if seq_k else self.seq_q
         self.scale = float(scale) if scale else 0.0
@@ -503,6 +516,8 @@ class Plan(_Closing):
         out = ffi.new("scl_plan **")
         _check(lib.scl_plan_create(self.runtime.ptr, self.pattern.ptr, shape, code, out), self.runtime.ptr)
         self._ptr = ffi.gc(out[0], lib.scl_plan_destroy)
+        self.block = int(lib.scl_plan_block(self._ptr))  # the block chosen for "auto"
+        self.block_reason = ffi.string(lib.scl_plan_block_reason(self._ptr)).decode()
         self._lock = threading.Lock()
         self.runtime._plans.add(self)
         self.q_shape = _shape4(self.layout, self.batch, self.heads, self.seq_q, self.head_dim)

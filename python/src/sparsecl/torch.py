@@ -122,4 +122,4 @@ class SparseAttention(torch.nn.Module):
 
     def extra_repr(self):
         """The pattern and block, for ``repr(model)``."""
-        return "pattern=%r, block=%d" % (self.pattern if isinstance(self.pattern, str) else "<layout>", self.block)
+        return "pattern=%r, block=%s" % (self.pattern if isinstance(self.pattern, str) else "<layout>", self.block)
