@@ -121,6 +121,34 @@ typedef float vfloat;
  * work-group as. d and the padded lengths are multiples of 8. */
 #define TT 8
 
+/* The TT x TT tiles at rows r0.., columns c0.. of a and b (one head from base, row stride sn; zero
+ * past row n) into float copies padded to np rows per (bh): rows into ar (and br unless NULL),
+ * transposed into at and bt. */
+__attribute__((always_inline)) inline void
+copy_tiles(__global const scl_store_t *a, __global const scl_store_t *b, const long base, const long sn,
+           const int n, const int np, const int bh, const int r0, const int c0, __global float *ar,
+           __global float *br, __global float *at, __global float *bt)
+{
+    float ta[TT][TT], tb[TT][TT];
+    for (int r = 0; r < TT; r++) {
+        const bool in = r0 + r < n;
+        const long src = base + (long)(r0 + r) * sn + c0, dst = ((long)bh * np + r0 + r) * D + c0;
+        for (int c = 0; c < TT; c++) {
+            ta[r][c] = in ? LOAD(a, src + c) : 0.0f;
+            tb[r][c] = in ? LOAD(b, src + c) : 0.0f;
+            ar[dst + c] = ta[r][c];
+            if (br) br[dst + c] = tb[r][c];
+        }
+    }
+    for (int c = 0; c < TT; c++) {
+        const long dst = ((long)bh * D + c0 + c) * np + r0;
+        for (int r = 0; r < TT; r++) {
+            at[dst + r] = ta[r][c];
+            bt[dst + r] = tb[r][c];
+        }
+    }
+}
+
 /* Query side: one work-item per (column tile, row tile, batch*head); the column-tile-0 items
  * also compute D and L of their rows. */
 __kernel void bwd_prep_q(__global const scl_store_t *q, __global const scl_store_t *o,
@@ -133,25 +161,7 @@ __kernel void bwd_prep_q(__global const scl_store_t *q, __global const scl_store
     if (c0 >= D || r0 >= nqp) return;
     const int b = bh / heads, h = bh % heads;
     const long base = b * q_sb + h * q_sh;
-    float tq[TT][TT], tg[TT][TT];
-    for (int r = 0; r < TT; r++) {
-        const bool in = r0 + r < n_q;
-        const long src = base + (long)(r0 + r) * q_sn + c0;
-        __global float *qrd = qr + ((long)bh * nqp + r0 + r) * D + c0, *dord = dor + ((long)bh * nqp + r0 + r) * D + c0;
-        for (int c = 0; c < TT; c++) {
-            tq[r][c] = in ? LOAD(q, src + c) : 0.0f;
-            tg[r][c] = in ? LOAD(dout, src + c) : 0.0f;
-            qrd[c] = tq[r][c];
-            dord[c] = tg[r][c];
-        }
-    }
-    for (int c = 0; c < TT; c++) {
-        __global float *qtd = qt + ((long)bh * D + c0 + c) * nqp + r0, *dotd = dot + ((long)bh * D + c0 + c) * nqp + r0;
-        for (int r = 0; r < TT; r++) {
-            qtd[r] = tq[r][c];
-            dotd[r] = tg[r][c];
-        }
-    }
+    copy_tiles(q, dout, base, q_sn, n_q, nqp, bh, r0, c0, qr, dor, qt, dot);
     if (c0 != 0) return;
     for (int r = 0; r < TT; r++) {
         const int row = r0 + r;
@@ -175,24 +185,7 @@ __kernel void bwd_prep_k(__global const scl_store_t *k, __global const scl_store
     if (c0 >= D || r0 >= nkp) return;
     const int b = bh / kv_heads, h = bh % kv_heads;
     const long base = b * k_sb + h * k_sh;
-    float tk[TT][TT], tv[TT][TT];
-    for (int r = 0; r < TT; r++) {
-        const bool in = r0 + r < n_k;
-        const long src = base + (long)(r0 + r) * k_sn + c0;
-        __global float *krd = kr + ((long)bh * nkp + r0 + r) * D + c0;
-        for (int c = 0; c < TT; c++) {
-            tk[r][c] = in ? LOAD(k, src + c) : 0.0f;
-            tv[r][c] = in ? LOAD(v, src + c) : 0.0f;
-            krd[c] = tk[r][c];
-        }
-    }
-    for (int c = 0; c < TT; c++) {
-        __global float *ktd = kt + ((long)bh * D + c0 + c) * nkp + r0, *vtd = vt + ((long)bh * D + c0 + c) * nkp + r0;
-        for (int r = 0; r < TT; r++) {
-            ktd[r] = tk[r][c];
-            vtd[r] = tv[r][c];
-        }
-    }
+    copy_tiles(k, v, base, k_sn, n_k, nkp, bh, r0, c0, kr, 0, kt, vt);
 }
 
 __kernel __attribute__((reqd_work_group_size(DQ_WG, 1, 1))) void
