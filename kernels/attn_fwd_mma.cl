@@ -81,6 +81,9 @@
 #ifndef FUSE_PV
 #define FUSE_PV 0 /* each k16 step's P V products right after its P */
 #endif
+#ifndef REVERSE
+#define REVERSE 1 /* query tiles in reverse launch order */
+#endif
 #ifndef ABLATE
 #define ABLATE 0 /* timing experiments only: 1 = no exponentials, 2 = no P V products */
 #endif
@@ -219,7 +222,10 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     SCL_MMA_SCRATCH(WARPS, 2 * MT);
 
     const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t4 = lane & 3;
-    const int q0 = get_group_id(0) * BQ, bh = get_group_id(1);
+    /* Query tiles in reverse (REVERSE=1): under a causal pattern the longest rows start first and
+     * the shortest fill the last wave. */
+    const int q0 = (REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0)) * BQ,
+              bh = get_group_id(1);
     const int b = bh / heads, h = bh % heads;
     const int bhk = b * (heads / group) + h / group;
     const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + warp * WM + g; /* row in block of this lane's first row */
