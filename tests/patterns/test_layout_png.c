@@ -83,17 +83,28 @@ static long count(const image *im, uint32_t y0, uint32_t y1, const uint8_t c[3])
     return n;
 }
 
+/* The layout of spec (titled with it) into WORK/name, read back into *im; the LUT, or NULL. */
+static spc_lut *draw(const char *work, const char *name, const char *spec, int64_t n, int block, int heads,
+                     char *path, size_t len, image *im)
+{
+    snprintf(path, len, "%s/%s", work, name);
+    memset(im, 0, sizeof *im);
+    spc_lut *lut = compile(spec, n, block, heads);
+    if (!lut) return NULL;
+    spc_error err;
+    CHECK(spc_lut_write_png_titled(lut, path, spec, &err) == 0, "write: %s", err.message);
+    CHECK(load(path, im) == 0, "read back %s", path);
+    return lut;
+}
+
 /* One head of causal | global(3) at N = 40, block 8: 5 x 5 blocks drawn 102 pixels each. */
 static void one_head(const char *work)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/layout-one.png", work);
-    spc_lut *lut = compile("causal | global(3)", 40, 8, 1);
+    image im;
+    spc_lut *lut = draw(work, "layout-one.png", "causal | global(3)", 40, 8, 1, path, sizeof path, &im);
     if (!lut) return;
     spc_error err;
-    CHECK(spc_lut_write_png_titled(lut, path, "causal | global(3)", &err) == 0, "write: %s", err.message);
-    image im;
-    CHECK(load(path, &im) == 0, "read back %s", path);
     CHECK(im.w == 518 && im.h == HEADER_H + LABEL_H + 510 + GAP, "518 x 576 pixels, got %u x %u", im.w, im.h);
     CHECK(strcmp(im.title, "causal | global(3): N_q=40 N_k=40, block 8, 1 head") == 0, "Title chunk: '%s'",
           im.title);
@@ -125,13 +136,10 @@ static void one_head(const char *work)
 static void four_heads(const char *work)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/layout-four.png", work);
-    spc_lut *lut = compile("heads(0-1: causal; 2-3: local(128))", 1024, 64, 4);
-    if (!lut) return;
-    spc_error err;
-    CHECK(spc_lut_write_png_titled(lut, path, "per-head", &err) == 0, "write: %s", err.message);
     image im;
-    CHECK(load(path, &im) == 0, "read back %s", path);
+    const char *spec = "heads(0-1: causal; 2-3: local(128))";
+    spc_lut *lut = draw(work, "layout-four.png", spec, 1024, 64, 4, path, sizeof path, &im);
+    if (!lut) return;
     uint32_t row_h = LABEL_H + 512 + GAP;
     CHECK(im.w == GAP + 2 * (512 + GAP) && im.h == HEADER_H + 2 * row_h, "1036 x 1108, got %u x %u", im.w,
           im.h);
