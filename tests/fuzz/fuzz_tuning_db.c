@@ -90,6 +90,8 @@ static void check_block_choice(cJSON *db, const cJSON *e)
         (strcmp(dir->valuestring, "forward") && strcmp(dir->valuestring, "backward")))
         return;
     if (sb->valuedouble < 1 || sb->valuedouble > 1024 || sb->valuedouble != (double)sb->valueint) return;
+    /* a head dim that is no int (64.5, 2^40) names no class plans ask for: never found, by design */
+    if (hd->valuedouble != (double)hd->valueint) return;
     spc_pattern *p = NULL;
     spc_error err = {{0}, 0};
     if (spc_parse(pt->valuestring, &p, &err) != 0) return;
