@@ -23,15 +23,10 @@
  * DQ_BQ/DQ_BK/DQ_TM, KV_BK/KV_BQ/KV_TN, RI x RJ register block, STAGE (shared tiles in local
  * memory: GPUs; 0 reads them through the cache: CPUs), FAST_EXP, VEC, SCL_F16. */
 #include "common.clh"
+#include "simt.clh"
 
 /* Defaults (the CPU family's start values, host/src/params_bwd_simt.c) so the file compiles alone;
  * the host always passes every one of them. */
-#ifndef D
-#define D 64
-#endif
-#ifndef BLOCK
-#define BLOCK 64
-#endif
 #ifndef DQ_BQ
 #define DQ_BQ 16
 #endif
@@ -66,8 +61,6 @@
 #define VEC 16
 #endif
 
-#define PAD 1
-#define LOG2E 1.4426950408889634f
 #define DQ_WG (DQ_BQ / DQ_TM)
 #define KV_WG (KV_BK / KV_TN)
 #define MINI(a, b) ((a) < (b) ? (a) : (b))
@@ -76,11 +69,6 @@
 #define RJ_KV MINI(RJ, KV_BQ)
 #define RJ_D MINI(RJ, (D & -D))
 
-#ifndef VEC
-#define VEC 1
-#endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #if VEC > 1
 typedef CAT(float, VEC) vfloat;
 #define VL(p) CAT(vload, VEC)(0, (p))

@@ -26,15 +26,10 @@
  *   vectorize, 0: built-in exp2), VEC explicit vector width of the CPU path, PREP_BY_COLUMN the
  *   K/V copy's work-item mapping (1: CPU form, 0: GPU form), SCL_F16 / SCL_BF16 for 16-bit storage. */
 #include "common.clh"
+#include "simt.clh"
 
 /* Defaults (the CPU family's start values, host/src/params_fwd_simt.c) so the file compiles alone;
  * the host always passes every one of them. */
-#ifndef D
-#define D 64
-#endif
-#ifndef BLOCK
-#define BLOCK 64
-#endif
 #ifndef BQ
 #define BQ 16
 #endif
@@ -76,8 +71,6 @@
 #ifndef VEC
 #define VEC 1
 #endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
 #if VEC > 1
 typedef CAT(float, VEC) vfloat;
 #define VLOAD CAT(vload, VEC)
@@ -92,9 +85,7 @@ typedef CAT(float, VEC) vfloat;
 #endif
 /* Reductions over a thread's TN scores use RW independent partials (vectorizable, short chains). */
 #define RW (TN < 16 ? TN : 16)
-#define PAD 1
 #define KV_LOCAL (D * (BK + PAD) > BK * (D + PAD) ? D * (BK + PAD) : BK * (D + PAD))
-#define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 /* A select, not fmax: no NaN-handling branches in vectorized loops (a NaN score still turns
  * into NaN through the exponential). */
