@@ -4,6 +4,7 @@
 
 #include <clblast_c.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,13 +294,21 @@ typedef struct run_ctx {
     scl_status st;
 } run_ctx;
 
+/* CLBlast 1.5.3 (Debian's) fills its process-wide kernel and database caches without a lock: two
+ * threads making their first Sgemm at once read freed memory (ASan in test_threads under load;
+ * CLBlast issue #486, fixed upstream by its PR #495 in 2023). CLBlast's state is global, so the
+ * lock is too; a call only enqueues once its kernel is cached. */
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void gemm(run_ctx *r, size_t m, size_t n, size_t k, cl_mem a, cl_mem bm, size_t b_off, size_t ldb,
                  cl_mem c, const char *what)
 {
     if (r->st != SCL_OK) return;
     cl_command_queue q = r->b->q;
+    pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
                                        1.0f, a, 0, k, bm, b_off, ldb, 0.0f, c, 0, n, &q, NULL);
+    pthread_mutex_unlock(&clblast_lock);
     if (s != CLBlastSuccess) {
         scl_status st = s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources ||
                                 s == CLBlastOpenCLOutOfHostMemory
