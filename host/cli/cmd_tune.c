@@ -1,5 +1,6 @@
 /* `sparsecl tune`: search kernel parameters for a device and write its tuning database. */
 #include "cli.h"
+#include "cli_options.h"
 #include "internal.h"
 #include "scl_patterns.h"
 #include "space.h"
@@ -200,112 +201,75 @@ static bool parse_blocks(const char *text, tune_cli *t)
     return true;
 }
 
+/* The options with values of their own kind: lists, strategy, budget, family, direction. */
+static int parse_other(void *ctx, int code, const char *value)
+{
+    tune_cli *t = ctx;
+    at_tune_options *o = &t->o;
+    bool ok = true;
+    switch (code) {
+    case 'd':
+        ok = parse_list("--dim", value, t->dims, &t->nd, 1, 4096);
+        break;
+    case 'b':
+        ok = parse_blocks(value, t);
+        break;
+    case 's':
+        if (!at_strategy_parse(value, &o->strategy))
+            return cli_error(CMD, CLI_USAGE, "--strategy must be exhaustive, random or local, got '%s'",
+                             value);
+        break;
+    case 'B':
+        ok = parse_budget(value, o);
+        break;
+    case 'f':
+        if (strcmp(value, "cpu") && strcmp(value, "gpu"))
+            return cli_error(CMD, CLI_USAGE, "--family must be cpu or gpu, got '%s'", value);
+        o->family = strcmp(value, "gpu") == 0;
+        break;
+    case 'x':
+        ok = parse_direction(value, t);
+        break;
+    }
+    return ok ? -1 : CLI_USAGE;
+}
+
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, tune_cli *t)
 {
-    static const struct option opts[] = {{"device", required_argument, NULL, 'D'},
-                                         {"dim", required_argument, NULL, 'd'},
-                                         {"block", required_argument, NULL, 'b'},
-                                         {"dtype", required_argument, NULL, 't'},
-                                         {"strategy", required_argument, NULL, 's'},
-                                         {"budget", required_argument, NULL, 'B'},
-                                         {"resume", no_argument, NULL, 'r'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"seq", required_argument, NULL, 'n'},
-                                         {"heads", required_argument, NULL, 'H'},
-                                         {"reps", required_argument, NULL, 'R'},
-                                         {"family", required_argument, NULL, 'f'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"direction", required_argument, NULL, 'x'},
-                                         {"pattern", required_argument, NULL, 'p'},
-                                         {"block-only", no_argument, NULL, 'O'},
-                                         {"variant", required_argument, NULL, 'Y'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     at_tune_options *o = &t->o;
-    int c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        bool ok = true;
-        switch (c) {
-        case 'D':
-            t->dev = optarg;
-            break;
-        case 'o':
-            t->out = optarg;
-            break;
-        case 'd':
-            ok = parse_list("--dim", optarg, t->dims, &t->nd, 1, 4096);
-            break;
-        case 'b':
-            ok = parse_blocks(optarg, t);
-            break;
-        case 'p':
-            o->pattern = optarg;
-            break;
-        case 'O':
-            t->block_only = 1;
-            break;
-        case 'Y':
-            t->variant = optarg;
-            break;
-        case 't':
-            ok = cli_parse_dtype(CMD, optarg, &o->dtype);
-            break;
-        case 's':
-            if (!at_strategy_parse(optarg, &o->strategy))
-                return cli_error(CMD, CLI_USAGE, "--strategy must be exhaustive, random or local, got '%s'",
-                                 optarg);
-            break;
-        case 'B':
-            ok = parse_budget(optarg, o);
-            break;
-        case 'r':
-            o->resume = true;
-            break;
-        case 'n':
-            ok = cli_parse_i64(CMD, "--seq", optarg, 1, 1 << 24, &o->seq);
-            break;
-        case 'H':
-            ok = cli_parse_int(CMD, "--heads", optarg, 1, 1024, &o->heads);
-            break;
-        case 'R':
-            ok = cli_parse_int(CMD, "--reps", optarg, 1, 1000, &o->reps);
-            break;
-        case 'f':
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu"))
-                return cli_error(CMD, CLI_USAGE, "--family must be cpu or gpu, got '%s'", optarg);
-            o->family = strcmp(optarg, "gpu") == 0;
-            break;
-        case 'x':
-            ok = parse_direction(optarg, t);
-            break;
-        case 'v':
-            t->verbose = 1;
-            break;
-        case 'j':
-            t->json = 1;
-            break;
-        case 'h':
-            usage();
-            return CLI_OK;
-        default:
-            return cli_refused(CMD, argv, before);
-        }
-        if (!ok) return CLI_USAGE;
-    }
-    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    const cli_opt opts[] = {CLI_STR("device", &t->dev),
+                            CLI_OTHER("dim", 'd'),
+                            CLI_OTHER("block", 'b'),
+                            CLI_DTYPE("dtype", &o->dtype),
+                            CLI_OTHER("strategy", 's'),
+                            CLI_OTHER("budget", 'B'),
+                            CLI_BOOL("resume", &o->resume),
+                            CLI_STR("out", &t->out),
+                            CLI_I64("seq", &o->seq, 1, 1 << 24),
+                            CLI_INT("heads", &o->heads, 1, 1024),
+                            CLI_INT("reps", &o->reps, 1, 1000),
+                            CLI_OTHER("family", 'f'),
+                            CLI_SET("verbose", &t->verbose, 1),
+                            CLI_SET("json", &t->json, 1),
+                            CLI_OTHER("direction", 'x'),
+                            CLI_STR("pattern", &o->pattern),
+                            CLI_SET("block-only", &t->block_only, 1),
+                            CLI_STR("variant", &t->variant),
+                            CLI_END};
+    const cli_options p = {.cmd = CMD, .opts = opts, .usage = usage, .other = parse_other, .ctx = t};
+    int rc = cli_parse_options(&p, argc, argv);
+    if (rc >= 0) return rc;
     if (t->variant && strcmp(t->variant, "simt")) { /* another forward variant: its own schema */
         if (t->nk != 1 || strcmp(t->kernels[0]->direction, "forward"))
-            return cli_error(CMD, CLI_USAGE, "--variant %s tunes the forward kernel only (--direction forward)",
-                             t->variant);
+            return cli_error(CMD, CLI_USAGE,
+                             "--variant %s tunes the forward kernel only (--direction forward)", t->variant);
         if (!(t->kernels[0] = scl_schema_find("forward", t->variant)))
             return cli_error(CMD, CLI_USAGE, "--variant must be simt or mma, got '%s'", t->variant);
     }
     if (t->block_only && (!o->pattern || t->nb < 2))
-        return cli_error(CMD, CLI_USAGE, "--block-only needs --pattern and two or more blocks (or --block auto)");
+        return cli_error(CMD, CLI_USAGE,
+                         "--block-only needs --pattern and two or more blocks (or --block auto)");
     return -1;
 }
 
