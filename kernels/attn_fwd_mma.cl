@@ -5,11 +5,12 @@
  * -DSCL_MMA_PTX (compute capability >= 8.0), else the header's portable emulation (any OpenCL 1.2
  * device: PoCL in CI; slow, for testing only).
  *
- * attn_prep_kv (same arguments and GPU launch geometry as the SIMT one: global
- * {ceil(D/32)*32, ceil(NKP/32)*2, B*H_kv}, local {32, 2, 1}) copies K and V, NOT transposed, into
- * [B*H_kv][NKP][D] scratch (kt and vp), zero rows beyond n_k (or where map[r] = -1), so every key
- * tile is BK whole rows of 16-byte chunks: cp.async without bounds checks. 16-bit values are copied
- * bit for bit (f16 or bf16).
+ * K and V are read in place (kt, vp = the caller's K and V, strides kv_sb, kv_sh, kv_sn in
+ * elements: rows 16-byte aligned) or, where a key map applies (gathered keys of decomposed plans),
+ * from the padded copy that attn_prep_kv makes (same arguments and GPU launch geometry as the SIMT
+ * one: global {ceil(D/32)*32, ceil(NKP/32)*2, B*H_kv}, local {32, 2, 1}; K and V NOT transposed,
+ * [B*H_kv][NKP][D], zero rows beyond n_k or where map[r] = -1; 16-bit values copied bit for bit).
+ * Key rows at or beyond n_k are zero-filled by cp.async without being read.
  *
  * attn_fwd_mma: one work-group of WARPS warps per (query tile of BQ rows, batch*head); launch
  * local {WARPS*32, 1}, global {ceil(n_q/BQ)*WARPS*32, B*H}. Warp w owns query rows w*WM.. +WM
@@ -151,24 +152,39 @@ attn_prep_kv(__global const ushort *k, __global const ushort *v, __global ushort
     }
 }
 
-/* Copy one BK x D tile (rows k0.. of a [NKP][D] scratch) into a swizzled local tile. When the
- * work-group covers whole 8-row swizzle periods per pass (the usual case), each work-item keeps
- * its chunk column and the swizzle is computed once: the passes differ by constant offsets. */
+/* Copy one BK x D tile (rows k0.. of K or V: row stride sn elements) into a swizzled local tile;
+ * rows at or beyond n_k are zero-filled without being read (only the last tile of a sequence has
+ * them: that one takes the checked path). When the work-group covers whole 8-row swizzle periods
+ * per pass (the usual case), each work-item keeps its chunk column and the swizzle is computed
+ * once: the passes differ by constant offsets. */
 #define CP_REGULAR (WG % NCH == 0 && (WG / NCH) % 8 == 0 && (BK * NCH) % WG == 0)
-__attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *src, const int lid)
+__attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *base, const long k0,
+                                                     const long sn, const int n_k, const int lid)
 {
+    __global const ushort *src = base + k0 * sn;
+    const int whole = k0 + BK <= n_k;
 #if CP_REGULAR
     const int r0 = lid / NCH, c = lid % NCH, dcol = scl_swz(NCH, r0, c) * 8;
-    SCL_UNROLL
-    for (int it = 0; it < CP_KV; it++) {
-        const int r = r0 + it * (WG / NCH);
-        scl_cp16(dst + r * D + dcol, src + (long)r * D + c * 8);
+    if (whole) {
+        SCL_UNROLL
+        for (int it = 0; it < CP_KV; it++) {
+            const int r = r0 + it * (WG / NCH);
+            scl_cp16(dst + r * D + dcol, src + r * sn + c * 8);
+        }
+    }
+    else {
+        SCL_UNROLL
+        for (int it = 0; it < CP_KV; it++) {
+            const int r = r0 + it * (WG / NCH), ok = k0 + r < n_k;
+            scl_cp16_zfill(dst + r * D + dcol, src + (ok ? r * sn : 0) + c * 8, ok);
+        }
     }
 #else
     SCL_UNROLL
     for (int it = 0; it < CP_KV; it++) {
-        const int i = lid + it * WG, r = i / NCH, c = i % NCH;
-        if (CP_KV * WG == BK * NCH || i < BK * NCH) scl_cp16(dst + r * D + scl_swz(NCH, r, c) * 8, src + (long)r * D + c * 8);
+        const int i = lid + it * WG, r = i / NCH, c = i % NCH, ok = whole || k0 + r < n_k;
+        if (CP_KV * WG == BK * NCH || i < BK * NCH)
+            scl_cp16_zfill(dst + r * D + scl_swz(NCH, r, c) * 8, src + (ok ? r * sn : 0) + c * 8, ok);
     }
 #endif
 }
@@ -204,7 +220,7 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
     do {                                                                                                     \
         SCL_CP_WAIT(0);                                                                                      \
         barrier(CLK_LOCAL_MEM_FENCE);                                                                        \
-        if (t + 1 < n_tiles) load_tile(ks, kp + (long)TILE_K0(t + 1) * D, lid);                              \
+        if (t + 1 < n_tiles) load_tile(ks, kp, TILE_K0(t + 1), kv_sn, n_k, lid);                             \
         scl_cp_commit();                                                                                     \
     } while (0)
 
@@ -214,7 +230,8 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
              __global const int *row_mask, __global const uint *masks, __global const int *head_layout,
              const int n_q, const int n_k, const int nkp, const int heads, const int group, /* group = H / H_kv */
              const long q_sb, const long q_sh, const long q_sn, /* strides (elements) of Q and O */
-             const int nb_q, const int mask_words, const float scale)
+             const int nb_q, const int mask_words, const float scale,
+             const long kv_sb, const long kv_sh, const long kv_sn) /* strides (elements) of K and V */
 {
     __local ushort qs[BQ * D] __attribute__((aligned(16)));
     __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(16)));
@@ -227,10 +244,10 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     const int q0 = (REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0)) * BQ,
               bh = get_group_id(1);
     const int b = bh / heads, h = bh % heads;
-    const int bhk = b * (heads / group) + h / group;
     const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + warp * WM + g; /* row in block of this lane's first row */
     __global const ushort *qp = q + b * q_sb + h * q_sh;
-    __global const ushort *kp = kt + (long)bhk * nkp * D, *vpp = vp + (long)bhk * nkp * D;
+    (void)nkp; /* the strides say where rows are: the caller's K and V, or the plan's padded copy */
+    __global const ushort *kp = kt + b * kv_sb + (h / group) * kv_sh, *vpp = vp + b * kv_sb + (h / group) * kv_sh;
     /* Scores in base 2: p = exp2(s * scale * log2(e) - m). For scale > 0 the row max is taken on
      * the raw scores and the scaling folds into the exponent's fma (sfma); otherwise the scores
      * are scaled first (smul) and sfma = 1. */
@@ -262,9 +279,9 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 
     if (n_tiles > 0) {
         const long k0 = TILE_K0(0);
-        load_tile(ks, kp + k0 * D, lid);
+        load_tile(ks, kp, k0, kv_sn, n_k, lid);
 #if STAGES == 2
-        load_tile(vs, vpp + k0 * D, lid);
+        load_tile(vs, vpp, k0, kv_sn, n_k, lid);
 #endif
     }
     scl_cp_commit();
@@ -311,14 +328,14 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             barrier(CLK_LOCAL_MEM_FENCE); /* ... everyone's, and tile t-1's buffers are free */
         }
         if (t + 1 < n_tiles) {
-            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp + k_next * D, lid);
-            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp + k_next * D, lid);
+            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);
+            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp, k_next, kv_sn, n_k, lid);
         }
         scl_cp_commit();
         k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;
         __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + (t & 1) * KV_TILE;
 #else
-        load_tile(vs, vpp + (long)(col_idx[e] * BLOCK + kt0) * D, lid); /* V[t] during S = QK^T */
+        load_tile(vs, vpp, (long)col_idx[e] * BLOCK + kt0, kv_sn, n_k, lid); /* V[t] during S = QK^T */
         scl_cp_commit();
         __local const ushort *kb = ks, *vb = vs;
 #endif

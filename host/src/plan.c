@@ -202,6 +202,12 @@ static scl_status alloc_scratch(scl_plan *p)
 {
     const scl_shape *s = &p->shape;
     p->nkp = (s->seq_k + s->block - 1) / s->block * s->block;
+    /* 16-bit rows at multiples of 8 elements are 16-byte aligned (cl_mem bases are); a key map
+     * (gathered keys) needs the copy, as does SPARSECL_KV_COPY=1 (for side-by-side timing). */
+    const char *copy = getenv("SPARSECL_KV_COPY");
+    p->kv_in_place = p->variant->reads_kv_in_place && !p->kv_map && p->ks.b % 8 == 0 && p->ks.h % 8 == 0 &&
+                     p->ks.n % 8 == 0 && !(copy && strcmp(copy, "1") == 0);
+    if (p->kv_in_place) return SCL_OK;
     size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * scl_dtype_size(p->dtype);
     cl_int err;
     p->kt = clCreateBuffer(p->rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);

@@ -94,46 +94,51 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     cl_float scale = s->scale;
     cl_int err = CL_SUCCESS;
 
-    /* 1. K^T and V into the padded scratch buffers. */
-    cl_kernel kp = p->prep_kernel;
-    cl_mem pargs[] = {k, v, p->kt, p->vp, p->kv_map};
-    cl_uint a = 0;
-    for (; a < 5; a++)
-        err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
-    err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
-    err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
-    err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
-    const scl_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
-    cl_long kstr[3] = {kvs->b, kvs->h, kvs->n};
-    for (int i = 0; i < 3; i++)
-        err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
-    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
-    /* Work-item mapping as in kernels/attn_fwd.cl (every variant's copy has it): (column, run of 64
-     * keys), or 32 x 32 tiles of (column, key) on 32 x 2 work-items. */
-    size_t bhk = (size_t)s->batch * s->kv_heads;
-    size_t pg_col[3] = {(size_t)s->head_dim, (size_t)(p->nkp + 63) / 64, bhk};
-    size_t pg_row[3] = {((size_t)s->head_dim + 31) / 32 * 32, (size_t)(p->nkp + 31) / 32 * 2, bhk},
-           pl_row[3] = {32, 2, 1};
-    /* The copy waits for the caller's events and for this plan's previous forward, which may still
-     * be reading the scratch buffers on an out-of-order queue. */
+    /* The commands wait for the caller's events and for this plan's previous forward, which may
+     * still be reading the scratch buffers on an out-of-order queue. */
     cl_event waits[65];
     cl_uint n_waits = 0;
-    for (cl_uint i = 0; i < num_wait && n_waits < 64; i++)
-        waits[n_waits++] = wait_list[i];
     if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
+    for (cl_uint i = 0; i < num_wait; i++)
+        waits[n_waits++] = wait_list[i];
     if (p->last_fwd) waits[n_waits++] = p->last_fwd;
+
+    /* 1. K and V into the padded scratch buffers, unless the kernel reads them in place. */
     cl_event prep = NULL;
-    err = p->variant->prep_by_column(&p->fwd)
-              ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits,
-                                       n_waits ? waits : NULL, &prep)
-              : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
-                                       n_waits ? waits : NULL, &prep);
-    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
+    if (!p->kv_in_place) {
+        cl_kernel kp = p->prep_kernel;
+        cl_mem pargs[] = {k, v, p->kt, p->vp, p->kv_map};
+        cl_uint a = 0;
+        for (; a < 5; a++)
+            err |= clSetKernelArg(kp, a, sizeof(cl_mem), &pargs[a]);
+        err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
+        err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
+        err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
+        const scl_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
+        cl_long kstr[3] = {kvs->b, kvs->h, kvs->n};
+        for (int i = 0; i < 3; i++)
+            err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
+        if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
+        /* Work-item mapping as in kernels/attn_fwd.cl (every variant's copy has it): (column, run of
+         * 64 keys), or 32 x 32 tiles of (column, key) on 32 x 2 work-items. */
+        size_t bhk = (size_t)s->batch * s->kv_heads;
+        size_t pg_col[3] = {(size_t)s->head_dim, (size_t)(p->nkp + 63) / 64, bhk};
+        size_t pg_row[3] = {((size_t)s->head_dim + 31) / 32 * 32, (size_t)(p->nkp + 31) / 32 * 2, bhk},
+               pl_row[3] = {32, 2, 1};
+        err = p->variant->prep_by_column(&p->fwd)
+                  ? clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_col, NULL, n_waits,
+                                           n_waits ? waits : NULL, &prep)
+                  : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
+                                           n_waits ? waits : NULL, &prep);
+        if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
+        waits[0] = prep, n_waits = 1;
+    }
 
     /* 2. The fused attention, after the copy (also on out-of-order queues). */
     cl_kernel kr = p->fwd_kernel;
-    cl_mem args[] = {q, p->kt, p->vp, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
-    a = 0;
+    cl_mem kt = p->kv_in_place ? k : p->kt, vp = p->kv_in_place ? v : p->vp;
+    cl_mem args[] = {q, kt, vp, o, lse, p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
+    cl_uint a = 0;
     for (; a < sizeof args / sizeof args[0]; a++)
         err |= clSetKernelArg(kr, a, sizeof(cl_mem), &args[a]);
     err |= clSetKernelArg(kr, a++, sizeof n_q, &n_q);
@@ -147,8 +152,15 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     err |= clSetKernelArg(kr, a++, sizeof nb_q, &nb_q);
     err |= clSetKernelArg(kr, a++, sizeof mask_words, &mask_words);
     err |= clSetKernelArg(kr, a++, sizeof scale, &scale);
+    if (p->variant->reads_kv_in_place) { /* K/V strides: the caller's, or the padded copy's */
+        const cl_long d = s->head_dim;
+        cl_long kvstr[3] = {p->ks.b, p->ks.h, p->ks.n};
+        if (!p->kv_in_place) kvstr[0] = (cl_long)kv_heads * nkp * d, kvstr[1] = (cl_long)nkp * d, kvstr[2] = d;
+        for (int i = 0; i < 3; i++)
+            err |= clSetKernelArg(kr, a++, sizeof(cl_long), &kvstr[i]);
+    }
     if (err != CL_SUCCESS) {
-        clReleaseEvent(prep);
+        if (prep) clReleaseEvent(prep);
         return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
     }
     size_t wg = p->variant->work_group_size(&p->fwd);
@@ -156,14 +168,14 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     size_t tiles = (size_t)((s->seq_q + rows - 1) / rows);
     size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
     cl_event done = NULL;
-    err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, 1, &prep, &done);
+    err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, n_waits, n_waits ? waits : NULL, &done);
     if (err != CL_SUCCESS) {
-        clReleaseEvent(prep);
+        if (prep) clReleaseEvent(prep);
         return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, p->variant->kernel_name);
     }
-    scl_events_push(all, prep, "attn_prep_kv");
+    if (prep) scl_events_push(all, prep, "attn_prep_kv");
     scl_events_push(all, done, p->variant->kernel_name);
-    clReleaseEvent(prep);
+    if (prep) clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
     if (event) {

@@ -94,6 +94,7 @@ struct scl_plan {
     cl_mem kv_map; /* see scl_subplan_io; NULL: key r is row r */
     scl_strides kv_src;
     size_t kv_src_bytes;
+    bool kv_in_place; /* the kernel reads the caller's K and V: no copy, no kt/vp scratch */
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
                         * (matters on out-of-order queues, where two calls could overlap) */
     scl_bwd_state *bwd;

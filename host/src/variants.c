@@ -94,6 +94,7 @@ static const scl_fwd_variant fwd_mma = {
     .work_group_size = mma_work_group,
     .rows_per_group = mma_rows,
     .prep_by_column = mma_prep_by_column,
+    .reads_kv_in_place = 1,
 };
 
 static const scl_fwd_variant *const fwd_variants[] = {&fwd_mma, &fwd_simt};

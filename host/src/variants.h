@@ -29,6 +29,10 @@ typedef struct scl_fwd_variant {
     size_t (*work_group_size)(const void *p);
     int (*rows_per_group)(const void *p);
     int (*prep_by_column)(const void *p);
+    /* 1: the attention kernel reads K and V in place when their rows are 16-byte aligned and no key
+     * map applies (no attn_prep_kv copy, no scratch); its last three arguments are then the K/V
+     * batch, head and row strides in elements (the padded copy's when it is used). */
+    int reads_kv_in_place;
 } scl_fwd_variant;
 
 /* Registered forward variants, in the default order of preference. */

@@ -169,6 +169,7 @@ static prog_entry progs[64];
 static int n_progs;
 static int use_ptx, verbose;
 static const char *extra_opts = ""; /* appended to the build options (timing experiments) */
+static int kv_copy; /* 1: K and V through attn_prep_kv's padded copy (as plans with a key map); 0: read in place */
 /* "maxnreg=N" (.maxnreg), "minctas=N" (.minnctapersm), "sm90a" (.target sm_90a), "wgfence" (a
  * wgmma.fence at entry: is Hopper's wgmma reachable this way?), comma-separated */
 static const char *ptx_patch = "";
@@ -409,30 +410,37 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
     cl_float scale = (cl_float)(1.0 / sqrt((double)c->d));
     cl_mem nomap = NULL;
     cl_uint a = 0;
-    cl_mem pa[] = {t->bk, t->bv, t->bkt, t->bvp};
-    for (int i = 0; i < 4; i++)
-        err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &pa[i]);
-    err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &nomap);
-    err |= clSetKernelArg(pe->prep, a++, sizeof n_k, &n_k);
-    err |= clSetKernelArg(pe->prep, a++, sizeof nkp, &nkp);
-    err |= clSetKernelArg(pe->prep, a++, sizeof kvh, &kvh);
-    cl_long ks[3] = {t->k_sb, t->k_sh, t->k_sn};
-    for (int i = 0; i < 3; i++)
-        err |= clSetKernelArg(pe->prep, a++, sizeof(cl_long), &ks[i]);
-    size_t pg[3] = {((size_t)c->d + 31) / 32 * 32, ((size_t)t->nkp + 31) / 32 * 2,
-                    (size_t)c->batch * c->kv_heads},
-           pl[3] = {32, 2, 1};
-    if (err != CL_SUCCESS) {
-        CHECK(0, "prep args: %d", err);
-        return 0;
-    }
-    err = clEnqueueNDRangeKernel(qu, pe->prep, 3, NULL, pg, pl, 0, NULL, prep_ev);
-    if (err != CL_SUCCESS) {
-        CHECK(0, "prep enqueue: %d", err);
-        return 0;
+    *prep_ev = NULL;
+    cl_long kvs[3] = {t->k_sb, t->k_sh, t->k_sn}; /* the kernel reads K and V where they are ... */
+    cl_mem kt = t->bk, vp = t->bv;
+    if (kv_copy) { /* ... or the plan's padded copy, [B*H_kv][NKP][D] */
+        kvs[0] = (cl_long)kvh * t->nkp * c->d, kvs[1] = (cl_long)t->nkp * c->d, kvs[2] = c->d;
+        kt = t->bkt, vp = t->bvp;
+        cl_mem pa[] = {t->bk, t->bv, t->bkt, t->bvp};
+        for (int i = 0; i < 4; i++)
+            err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &pa[i]);
+        err |= clSetKernelArg(pe->prep, a++, sizeof(cl_mem), &nomap);
+        err |= clSetKernelArg(pe->prep, a++, sizeof n_k, &n_k);
+        err |= clSetKernelArg(pe->prep, a++, sizeof nkp, &nkp);
+        err |= clSetKernelArg(pe->prep, a++, sizeof kvh, &kvh);
+        cl_long ks[3] = {t->k_sb, t->k_sh, t->k_sn};
+        for (int i = 0; i < 3; i++)
+            err |= clSetKernelArg(pe->prep, a++, sizeof(cl_long), &ks[i]);
+        size_t pg[3] = {((size_t)c->d + 31) / 32 * 32, ((size_t)t->nkp + 31) / 32 * 2,
+                        (size_t)c->batch * c->kv_heads},
+               pl[3] = {32, 2, 1};
+        if (err != CL_SUCCESS) {
+            CHECK(0, "prep args: %d", err);
+            return 0;
+        }
+        err = clEnqueueNDRangeKernel(qu, pe->prep, 3, NULL, pg, pl, 0, NULL, prep_ev);
+        if (err != CL_SUCCESS) {
+            CHECK(0, "prep enqueue: %d", err);
+            return 0;
+        }
     }
     a = 0;
-    cl_mem fa[] = {t->bq,      t->bkt,     t->bvp,      t->bo,    t->blse,
+    cl_mem fa[] = {t->bq,      kt,         vp,          t->bo,    t->blse,
                    r->row_ptr, r->col_idx, r->row_mask, r->masks, r->head_layout};
     for (int i = 0; i < 10; i++)
         err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &fa[i]);
@@ -447,6 +455,8 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
     err |= clSetKernelArg(pe->fwd, a++, sizeof nb_q, &nb_q);
     err |= clSetKernelArg(pe->fwd, a++, sizeof mw, &mw);
     err |= clSetKernelArg(pe->fwd, a++, sizeof scale, &scale);
+    for (int i = 0; i < 3; i++)
+        err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_long), &kvs[i]);
     if (err != CL_SUCCESS) {
         CHECK(0, "fwd args: %d", err);
         return 0;
@@ -454,7 +464,7 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
     size_t wg = (size_t)p->warps * 32;
     size_t gws[2] = {(size_t)((c->n_q + p->bq - 1) / p->bq) * wg, (size_t)c->batch * c->heads},
            lws[2] = {wg, 1};
-    err = clEnqueueNDRangeKernel(qu, pe->fwd, 2, NULL, gws, lws, 1, prep_ev, fwd_ev);
+    err = clEnqueueNDRangeKernel(qu, pe->fwd, 2, NULL, gws, lws, *prep_ev ? 1 : 0, *prep_ev ? prep_ev : NULL, fwd_ev);
     if (err != CL_SUCCESS) {
         CHECK(0, "fwd enqueue: %d", err);
         return 0;
@@ -628,6 +638,7 @@ static void run_case(scl_runtime *rt, const mcase *c, const mma_params *p_in)
 /* ---- timing ---- */
 static double ev_ms(cl_event e)
 {
+    if (!e) return 0; /* no K/V copy when the kernel reads K and V in place */
     cl_ulong t0 = 0, t1 = 0;
     clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
     clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
@@ -779,6 +790,11 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
+    /* K and V through the padded copy (plans with a key map): a tail, GQA, B = 2; BNHD. */
+    kv_copy = 1;
+    for (size_t i = 2; i < 4 && !bench_only; i++)
+        run_case(rt, &base[i].c, base[i].p);
+    kv_copy = getenv("SCL_MMA_KV_COPY") && *getenv("SCL_MMA_KV_COPY") == '1';
     if (full) { /* every feature on its own build too, with the default parameters */
         const mcase cases[] = {
             {"dense", 1, 2, 2, 64, 64, 32, 32, 0, 0},
