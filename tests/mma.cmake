@@ -5,3 +5,10 @@ target_compile_options(test_mma_fwd PRIVATE ${SCL_WARNINGS})
 target_link_libraries(test_mma_fwd PRIVATE sparsecl_static m)
 add_test(NAME mma_forward COMMAND test_mma_fwd)
 set_tests_properties(mma_forward PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+# Probe, GPU only: Hopper's wgmma reached from OpenCL C through the built program's PTX, patched
+# (skipped, 77, without an NVIDIA compute capability 9.x device).
+add_executable(wgmma_probe ${CMAKE_CURRENT_SOURCE_DIR}/mma/wgmma_probe.c)
+target_compile_options(wgmma_probe PRIVATE ${SCL_WARNINGS})
+target_link_libraries(wgmma_probe PRIVATE OpenCL::OpenCL)
+add_test(NAME wgmma_probe COMMAND wgmma_probe)
+set_tests_properties(wgmma_probe PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77)
