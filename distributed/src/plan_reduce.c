@@ -13,6 +13,7 @@
 #include "scl_npy.h"
 #include "scl_patterns.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,8 @@ scl_status smpi_reduce_setup(scl_mpi_plan *p)
     const int P = p->size;
     const size_t bh = (size_t)p->shape.batch * p->shape.heads, row = (size_t)p->shape.head_dim * p->esz;
     const size_t words = (size_t)p->shape.head_dim + 1, g = (size_t)p->g_total;
+    if (g * bh * row > (size_t)INT_MAX) /* MPI counts are ints */
+        return smpi_fail(p, SCL_ERR_UNSUPPORTED, "%zu reduced query rows of %zu bytes: over 2 GiB", g, bh * row);
     smpi_reduce *rd = calloc(1, sizeof *rd);
     p->red = rd;
     if (!rd) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows");
