@@ -110,16 +110,29 @@ static void table(FILE *f, const section *s, const char *title, const char *whic
     }
 }
 
+/* "results/<slug>" or, for a suite with its own folder, "results/<subdir>/<slug>". */
+static void results_dir(const cJSON *doc, char *out, size_t len)
+{
+    const bench_suite_def *def = bench_suite_find(bench_jstr(doc, "suite"));
+    const char *slug = bench_jstr(bench_jobj(doc, "device"), "slug");
+    if (def && def->subdir)
+        snprintf(out, len, "results/%s/%s", def->subdir, slug);
+    else
+        snprintf(out, len, "results/%s", slug);
+}
+
 static void md_header(FILE *f, const cJSON *doc)
 {
     const cJSON *dev = bench_jobj(doc, "device"), *pk = bench_jobj(doc, "peak"),
                 *set = bench_jobj(doc, "settings");
     double peak = bench_jnum(pk, "fma_gflops", 0);
+    char rdir[600];
+    results_dir(doc, rdir, sizeof rdir);
     fprintf(f, "# sparsecl benchmark: %s\n\n", bench_jstr(dev, "name"));
     fprintf(f,
             "Generated from `bench.json` by `%s` (tables: `sparsecl report`; plots: `python3 "
-            "scripts/plot_bench.py results/%s/bench.json`).\n\n",
-            bench_jstr(doc, "command"), bench_jstr(dev, "slug"));
+            "scripts/plot_bench.py %s/bench.json`).\n\n",
+            bench_jstr(doc, "command"), rdir);
     fprintf(f, "| | |\n| --- | --- |\n");
     fprintf(f, "| device | %s (%s), %s, %.0f compute units, %.0f MHz, %.1f GiB |\n", bench_jstr(dev, "name"),
             bench_jstr(dev, "vendor"), bench_jstr(dev, "type"), bench_jnum(dev, "compute_units", 0),
@@ -377,11 +390,12 @@ static void md_plots(FILE *f, const cJSON *doc, const char *dir)
     int np = 0;
     for (size_t i = 0; i < sizeof plots / sizeof plots[0]; i++)
         if (file_exists(dir, plots[i][0])) fprintf(f, "![%s](%s)\n\n", plots[i][1], plots[i][0]), np++;
+    char rdir[600];
+    results_dir(doc, rdir, sizeof rdir);
     if (!np)
-        fprintf(f,
-                "No plots here (matplotlib was not available): `python3 scripts/plot_bench.py "
-                "results/%s/bench.json`.\n",
-                bench_jstr(bench_jobj(doc, "device"), "slug"));
+        fprintf(f, "No plots here (matplotlib was not available): `python3 scripts/plot_bench.py %s/bench.json`."
+                   "\n",
+                rdir);
 }
 
 int bench_md_write(const cJSON *doc, const char *dir, char *msg, size_t len)

@@ -197,11 +197,11 @@ static void sparse_progress(suite_run *r, const bench_pattern_def *pd, int64_t n
                             scl_dtype dt, const point_times *t)
 {
     int dim = g->dim;
-    char what[300];
+    char what[300], both[64] = "";
+    if (t->both.ran) snprintf(both, sizeof both, ", fwd+bwd %.3f ms", t->both.median);
     if (t->fwd.ran)
-        snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s fwd %.3f ms%s%.3f ms", pd->label, (long long)n,
-                 dim, scl_dtype_name(dt), t->fwd.median, t->both.ran ? ", fwd+bwd " : "",
-                 t->both.ran ? t->both.median : 0.0);
+        snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s fwd %.3f ms%s", pd->label, (long long)n, dim,
+                 scl_dtype_name(dt), t->fwd.median, both);
     else
         snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s not run: %.120s", pd->label, (long long)n, dim,
                  scl_dtype_name(dt), t->fwd.ran ? "" : t->fwd.note);

@@ -14,7 +14,8 @@ Writes next to each bench.json:
   memory.png                 device memory vs sequence length (log-log), with CLBlast's
 --cross draws one figure across devices: forward time and % of each device's own peak vs N
 for dense, causal, local and bigbird where the files share them (else their first 4 shared
-patterns), float32, one colour per device, one line style per head dim.
+patterns), float32, one colour per device, one line style per head dim (of a file with several
+groups per head dim, the one with the largest B*H).
 
 Markers are per storage type (f32 circle, f16 square, bf16 triangle); whiskers span the min and
 max of the timed runs; legends sit below the panels, outside the data.
@@ -233,21 +234,20 @@ def peak_plot(doc, path):
     whichs = [w for w in ("forward", "forward_backward") if any(ran(p, w) for p in pts)]
     pats = patterns(pts)
     color_of = {p: COLORS[i % len(COLORS)] for i, p in enumerate(pats)}
-    fig, axes = plt.subplots(len(whichs), len(cs), figsize=(4.2 * len(cs), 3.4 * len(whichs)), squeeze=False)
+    panels = [(which, g, dtype) for which in whichs for g, dtype in cs]
+    fig, axes = grid(len(panels), 4.2, 3.4, cols=4)
     clblast = False
-    for wi, which in enumerate(whichs):
-        for ci, (g, dtype) in enumerate(cs):
-            ax = axes[wi][ci]
-            for pat in pats:
-                draw(ax, series(doc, "sparse", pat, g, dtype, which, "fraction_of_peak"), color_of[pat],
-                     MARKERS.get(dtype, "x"), "-")
-            if which == "forward" and dtype == "f32":
-                rows = series(doc, "clblast", None, g, dtype, which, "fraction_of_peak")
-                clblast |= bool(rows)
-                draw(ax, rows, "black", MARKERS["f32"], ":")
-            log_axes(ax, "% of fp32 FMA peak", logy=False)
-            ax.set_ylim(bottom=0)
-            ax.set_title("%s, %s %s" % (which.replace("_", "+"), group_label(g), dtype), fontsize=8)
+    for ax, (which, g, dtype) in zip(axes, panels):
+        for pat in pats:
+            draw(ax, series(doc, "sparse", pat, g, dtype, which, "fraction_of_peak"), color_of[pat],
+                 MARKERS.get(dtype, "x"), "-")
+        if which == "forward" and dtype == "f32":
+            rows = series(doc, "clblast", None, g, dtype, which, "fraction_of_peak")
+            clblast |= bool(rows)
+            draw(ax, rows, "black", MARKERS["f32"], ":")
+        log_axes(ax, "% of fp32 FMA peak", logy=False)
+        ax.set_ylim(bottom=0)
+        ax.set_title("%s, %s %s" % (which.replace("_", "+"), group_label(g), dtype), fontsize=8)
     hs = [proxy(p if p != "dense" else "dense fused", color_of[p]) for p in pats]
     if clblast:
         hs.append(proxy("dense CLBlast", "black", None, ":"))
@@ -261,10 +261,9 @@ def memory_plot(doc, path):
     cs = combos(doc)
     pats = patterns(pts)
     color_of = {p: COLORS[i % len(COLORS)] for i, p in enumerate(pats)}
-    fig, axes = plt.subplots(1, len(cs), figsize=(4.2 * len(cs), 3.5), squeeze=False)
+    fig, axes = grid(len(cs), 4.2, 3.5, cols=4)
     extra = {}
-    for ci, (g, dtype) in enumerate(cs):
-        ax = axes[0][ci]
+    for ax, (g, dtype) in zip(axes, cs):
         mk = MARKERS.get(dtype, "x")
         for pat in pats:
             draw(ax, series(doc, "sparse", pat, g, dtype, None, "memory_bytes"), color_of[pat], mk, "-")
@@ -290,6 +289,15 @@ def memory_plot(doc, path):
     return True
 
 
+def widest(doc):
+    """Per head dim, the group with the most heads in all (B*H): one line per device and d."""
+    best = {}
+    for g in groups(doc):
+        if g[3] not in best or g[0] * g[1] > best[g[3]][0] * best[g[3]][1]:
+            best[g[3]] = g
+    return [best[d] for d in sorted(best)]
+
+
 def cross_plot(docs, path):
     """Forward time and % of own peak vs N, every device, the patterns all files share (float32)."""
     if not docs:
@@ -300,9 +308,11 @@ def cross_plot(docs, path):
     pats = [p for p in CROSS_PATTERNS if p in pats] or pats[:4]
     dims = sorted({p["dim"] for d in docs for p in d["points"] if p["dtype"] == "f32"})
     fig, axes = plt.subplots(2, len(pats), figsize=(4.2 * len(pats), 6.8), squeeze=False)
+    used = set()
     for di, doc in enumerate(docs):
         col = COLORS[di % len(COLORS)]
-        for g in groups(doc):
+        for g in widest(doc):
+            used.add(group_label(g))
             style = DIM_STYLE[dims.index(g[3]) % len(DIM_STYLE)] if g[3] in dims else "-"
             for pi, pat in enumerate(pats):
                 draw(axes[0][pi], series(doc, "sparse", pat, g, "f32", "forward"), col, MARKERS["f32"], style)
@@ -316,8 +326,8 @@ def cross_plot(docs, path):
     hs = [proxy("%s (%s)" % (d["device"]["name"], d["device"].get("type", "")), COLORS[i % len(COLORS)])
           for i, d in enumerate(docs)]
     hs += [proxy("d=%s" % d, "black", None, DIM_STYLE[i % len(DIM_STYLE)]) for i, d in enumerate(dims)]
-    shapes = sorted({group_label(g) for d in docs for g in groups(d)})
-    finish(fig, hs, path, "sparsecl across devices: float32 forward (%s; whiskers min-max)" % ", ".join(shapes), 3)
+    what = "sparsecl across devices: float32 forward (%s; whiskers min-max)" % ", ".join(sorted(used))
+    finish(fig, hs, path, what, 3)
     return True
 
 

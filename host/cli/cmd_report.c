@@ -229,6 +229,10 @@ static row reference_shape(const report_set *rs)
 
 static void readme_intro(FILE *f, const char *root, const row *ref)
 {
+    const char *quick = "build/sparsecl bench --suite quick   # a few minutes on a 2-core CPU; "
+                        "--device D|all",
+               *models = "build/sparsecl bench --suite models --device gpu   # GPUs only: B*H 32-128, "
+                         "N 1K-16K";
     fprintf(
         f,
         "# sparsecl results\n\n"
@@ -237,19 +241,19 @@ static void readme_intro(FILE *f, const char *root, const row *ref)
         "```sh\n"
         "scripts/demo                                   # or: cmake --preset default && cmake --build "
         "--preset default\n"
-        "build/sparsecl bench --suite quick            # a few minutes on a 2-core CPU; --device D|all\n"
-        "build/sparsecl report results                 # this page and each device's bench.md\n"
-        "python3 scripts/plot_bench.py results/*/bench.json   # every figure, from the committed JSON\n"
-        "python3 scripts/plot_bench.py --cross results/*/bench.json --out results/cross_device.png\n"
+        "%s\n"
+        "build/sparsecl report %s   # this page and each device's bench.md\n"
+        "python3 scripts/plot_bench.py %s/*/bench.json   # every figure, from the committed JSON\n"
+        "python3 scripts/plot_bench.py --cross %s/*/bench.json --out %s/cross_device.png\n"
         "```\n\n"
         "`bench --suite` writes `results/<device-slug>/bench.json` (raw: device, driver, library version, "
         "git commit, date, suite version, every point), `bench.md` (tables) and, with python3-matplotlib, "
         "the PNG plots. The `full` suite goes to N = 64K where memory and the time cap allow. ",
-        root);
+        root, ref->batch > 0 ? quick : models, root, root, root, root);
     if (ref->batch > 0)
         fprintf(f,
-                "Both suites run the same shapes (B = %.0f, H = %.0f, block %.0f), so the tables below line up "
-                "across devices. `bench --suite models` (GPUs) runs the shapes of real models into "
+                "Both suites run the same shapes (B = %.0f, H = %.0f, block %.0f), so the tables below line "
+                "up across devices. `bench --suite models` (GPUs) runs the shapes of real models into "
                 "`%s/models/`.\n",
                 ref->batch, ref->heads, ref->block, root);
     else
