@@ -209,6 +209,15 @@ static scl_status alloc_scratch(scl_plan *p)
                      p->ks.n % 8 == 0 && !(copy && strcmp(copy, "1") == 0);
     if (p->kv_in_place) return SCL_OK;
     size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * scl_dtype_size(p->dtype);
+    /* Refused here, not left to the driver: drivers may accept buffers above their own
+     * CL_DEVICE_MAX_MEM_ALLOC_SIZE and fail only when they are used (on the H200 the cli test's
+     * 268M-token case was OOM-killed instead of refused: this check is the likely fix, unverified). */
+    if (bytes > p->rt->dev.max_alloc_bytes || 2.0 * (double)bytes > (double)p->rt->dev.global_mem_bytes)
+        return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY,
+                        "2 scratch buffers of %zu bytes for the padded K^T and V: above the device's maximum "
+                        "allocation (%llu bytes) or its global memory (%llu bytes)",
+                        bytes, (unsigned long long)p->rt->dev.max_alloc_bytes,
+                        (unsigned long long)p->rt->dev.global_mem_bytes);
     cl_int err;
     p->kt = clCreateBuffer(p->rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err == CL_SUCCESS) p->vp = clCreateBuffer(p->rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
