@@ -80,29 +80,9 @@ typedef float vfloat;
 #endif
 
 
-/* OUT[NI][NJ] (=|+=) A[NI][KD] B[KD][NJ] in RI x RJX register blocks, each kept in registers over the
- * whole reduction. A(i, c) gives a scalar (broadcast), BP(c, j) the address of VEC consecutive B
- * elements of row c. */
-#define GEMM(OUT, ACCUM, NI, NJ, KD, A, BP, RJX)                                                             \
-    for (int i0_ = 0; i0_ < (NI); i0_ += RI)                                                                 \
-        for (int j0_ = 0; j0_ < (NJ); j0_ += (RJX)) {                                                        \
-            vfloat a_[RI][(RJX) / VEC];                                                                      \
-            _Pragma("unroll") for (int i_ = 0; i_ < RI; i_++)                                                \
-                _Pragma("unroll") for (int j_ = 0; j_ < (RJX) / VEC; j_++)                                  \
-                    a_[i_][j_] = (ACCUM) ? VL(&OUT[i0_ + i_][j0_ + j_ * VEC]) : (vfloat)(0.0f);             \
-            for (int c_ = 0; c_ < (KD); c_++) {                                                              \
-                vfloat b_[(RJX) / VEC];                                                                      \
-                _Pragma("unroll") for (int j_ = 0; j_ < (RJX) / VEC; j_++) b_[j_] = VL(BP(c_, j0_ + j_ * VEC)); \
-                _Pragma("unroll") for (int i_ = 0; i_ < RI; i_++) {                                          \
-                    const vfloat av_ = (vfloat)(A(i0_ + i_, c_));                                            \
-                    _Pragma("unroll") for (int j_ = 0; j_ < (RJX) / VEC; j_++) a_[i_][j_] =                  \
-                        fma(av_, b_[j_], a_[i_][j_]);                                                        \
-                }                                                                                            \
-            }                                                                                                \
-            _Pragma("unroll") for (int i_ = 0; i_ < RI; i_++)                                                \
-                _Pragma("unroll") for (int j_ = 0; j_ < (RJX) / VEC; j_++)                                  \
-                    VS(a_[i_][j_], &OUT[i0_ + i_][j0_ + j_ * VEC]);                                          \
-        }
+/* The register-blocked GEMM of simt.clh; BP(c, j) gives the address of VEC consecutive B elements
+ * of row c. */
+#define GEMM(OUT, ACCUM, NI, NJ, KD, A, BP, RJX) SCL_GEMM(OUT, ACCUM, NI, NJ, KD, A, BP, RJX, VL)
 
 /* The copies work in TT x TT tiles (rows x head-dim columns): both the row copy and the
  * transposed copy are written in runs of TT consecutive floats, whatever the device runs a

@@ -75,6 +75,8 @@
 typedef CAT(float, VEC) vfloat;
 #define VLOAD CAT(vload, VEC)
 #define VSTORE CAT(vstore, VEC)
+#define VL(p) VLOAD(0, (p))
+#define VS(x, p) VSTORE((x), 0, (p))
 #ifdef SCL_F16
 #define VLOAD_STORE CAT(vload_half, VEC)
 #elif defined(SCL_BF16)
@@ -82,6 +84,10 @@ typedef CAT(float, VEC) vfloat;
 #else
 #define VLOAD_STORE VLOAD
 #endif
+#else
+typedef float vfloat;
+#define VL(p) (*(p))
+#define VS(x, p) (*(p) = (x))
 #endif
 /* Reductions over a thread's TN scores use RW independent partials (vectorizable, short chains). */
 #define RW (TN < 16 ? TN : 16)
@@ -235,6 +241,15 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
 #define VVEC(j, c) VLOAD_STORE(0, vpp + (long)(k0 + (j)) * D + (c))
 #endif
 #endif
+/* The operands of the two GEMMs: Q rows of this thread, K^T and V by the thread's columns. */
+#define QROW(i, c) QAT(ty * TM + (i), c)
+#if VEC > 1
+#define KB KVEC
+#define VB VVEC
+#else
+#define KB(c, j) KAT(c, tx + (j) * TX)
+#define VB(c, j) VAT(c, tx + (j) * TX)
+#endif
 #if ROW_LOCAL
 #define PAT(i, j) s[i][j]
 #else
@@ -267,60 +282,12 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
             }
             barrier(CLK_LOCAL_MEM_FENCE);
 #endif
-            /* S = Q K^T in RI x RJ register blocks: each block's accumulators stay in registers
-             * over the whole head dim (a plain i-j-c nest makes CPU compilers spill s[][]). */
+            /* S = Q K^T in RI x RJ register blocks (SCL_GEMM): on the CPU path (TX = 1) explicit
+             * vectors over consecutive keys, so compilers that prefer narrow vectors for plain loops
+             * (PoCL uses 256-bit on AVX-512) use the full width; on the GPU path a thread's keys are
+             * TX apart. */
             float s[TM][TN];
-#if VEC > 1
-            /* CPU path (TX = 1): explicit vectors over consecutive keys, so compilers that prefer
-             * narrow vectors for plain loops (PoCL uses 256-bit on AVX-512) use the full width. */
-            for (int i0 = 0; i0 < TM; i0 += RI)
-                for (int j0 = 0; j0 < TN; j0 += RJ) {
-                    vfloat a[RI][RJ / VEC];
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJ / VEC; j++) a[i][j] = (vfloat)(0.0f);
-                    for (int c = 0; c < D; c++) {
-                        vfloat kv[RJ / VEC];
-#pragma unroll
-                        for (int j = 0; j < RJ / VEC; j++) kv[j] = KVEC(c, j0 + j * VEC);
-#pragma unroll
-                        for (int i = 0; i < RI; i++) {
-                            const vfloat qv = (vfloat)(QAT(ty * TM + i0 + i, c));
-#pragma unroll
-                            for (int j = 0; j < RJ / VEC; j++) a[i][j] = fma(qv, kv[j], a[i][j]);
-                        }
-                    }
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJ / VEC; j++) VSTORE(a[i][j], 0, &s[i0 + i][j0 + j * VEC]);
-                }
-#else
-            for (int i0 = 0; i0 < TM; i0 += RI)
-                for (int j0 = 0; j0 < TN; j0 += RJ) {
-                    float a[RI][RJ];
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJ; j++) a[i][j] = 0.0f;
-                    for (int c = 0; c < D; c++) {
-                        float qv[RI], kv[RJ];
-#pragma unroll
-                        for (int i = 0; i < RI; i++) qv[i] = QAT(ty * TM + i0 + i, c);
-#pragma unroll
-                        for (int j = 0; j < RJ; j++) kv[j] = KAT(c, tx + (j0 + j) * TX);
-#pragma unroll
-                        for (int i = 0; i < RI; i++)
-#pragma unroll
-                            for (int j = 0; j < RJ; j++) a[i][j] = fma(qv[i], kv[j], a[i][j]);
-                    }
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJ; j++) s[i0 + i][j0 + j] = a[i][j];
-                }
-#endif
+            SCL_GEMM(s, 0, TM, TN, D, QROW, KB, RJ, SCL_VALUE)
             if (mid >= 0) { /* partial block: apply its bitmask (tails are partial too) */
                 for (int i = 0; i < TM; i++) {
                     const int rowbit = (row_in_block0 + ty * TM + i) * BLOCK + kt0 + tx;
@@ -367,55 +334,7 @@ attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global
             barrier(CLK_LOCAL_MEM_FENCE);
 #endif
             /* O += P V, again in RI x RJO register blocks over the thread's rows and columns. */
-#if VEC > 1
-            for (int i0 = 0; i0 < TM; i0 += RI)
-                for (int j0 = 0; j0 < DN; j0 += RJO) {
-                    vfloat a[RI][RJO / VEC];
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJO / VEC; j++) a[i][j] = VLOAD(0, &acc[i0 + i][j0 + j * VEC]);
-                    for (int c = 0; c < BK; c++) {
-                        vfloat vv[RJO / VEC];
-#pragma unroll
-                        for (int j = 0; j < RJO / VEC; j++) vv[j] = VVEC(c, j0 + j * VEC);
-#pragma unroll
-                        for (int i = 0; i < RI; i++) {
-                            const vfloat pv = (vfloat)(PAT(i0 + i, c));
-#pragma unroll
-                            for (int j = 0; j < RJO / VEC; j++) a[i][j] = fma(pv, vv[j], a[i][j]);
-                        }
-                    }
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJO / VEC; j++) VSTORE(a[i][j], 0, &acc[i0 + i][j0 + j * VEC]);
-                }
-#else
-            for (int i0 = 0; i0 < TM; i0 += RI)
-                for (int j0 = 0; j0 < DN; j0 += RJO) {
-                    float a[RI][RJO];
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJO; j++) a[i][j] = acc[i0 + i][j0 + j];
-                    for (int c = 0; c < BK; c++) {
-                        float pv[RI], vv[RJO];
-#pragma unroll
-                        for (int i = 0; i < RI; i++) pv[i] = PAT(i0 + i, c);
-#pragma unroll
-                        for (int j = 0; j < RJO; j++) vv[j] = VAT(c, tx + (j0 + j) * TX);
-#pragma unroll
-                        for (int i = 0; i < RI; i++)
-#pragma unroll
-                            for (int j = 0; j < RJO; j++) a[i][j] = fma(pv[i], vv[j], a[i][j]);
-                    }
-#pragma unroll
-                    for (int i = 0; i < RI; i++)
-#pragma unroll
-                        for (int j = 0; j < RJO; j++) acc[i0 + i][j0 + j] = a[i][j];
-                }
-#endif
+            SCL_GEMM(acc, 1, TM, DN, BK, PAT, VB, RJO, SCL_VALUE)
         }
     }
 
