@@ -72,7 +72,9 @@ typedef struct scl_mpi_traffic {
     double kv_bytes;     /* pattern-aware forward: exactly the key blocks this rank's queries need
                           * from others plus the ones others need from it, K and V, sent + received */
     double kv_run_bytes; /* what the KV plan's forward really moves (shifted frames: whole key
-                          * ranges; absolute frames: kv_bytes) */
+                          * ranges; absolute frames: kv_bytes). With reduced rows (reduced_rows > 0)
+                          * both count, instead of those rows' keys, their queries out and in and the
+                          * (lse, o[d]) float records back, as if sent to and received from every rank */
     double ring_bytes;   /* ring attention forward: K and V of the P - 1 other shards pass through
                           * every rank, sent + received */
     /* The cost model, the same on every rank: the busiest rank's bytes under the plan plus the
