@@ -158,29 +158,19 @@ attn_prep_kv(__global const scl_store_t *k, __global const scl_store_t *v, __glo
     _Pragma("unroll") for (int w = 0; w < ((hw) < RW ? (hw) : 0); w++) part[w] = OP(part[w], part[w + (hw)]);
 #define ADDF(a, b) ((a) + (b))
 
-__attribute__((always_inline)) inline float row_max(const float *x)
-{
-    float part[RW];
-#pragma unroll
-    for (int w = 0; w < RW; w++) part[w] = x[w];
-    for (int j = RW; j < TN; j += RW)
-#pragma unroll
-        for (int w = 0; w < RW; w++) part[w] = MAXF(part[w], x[j + w]);
-    TREE_LEVEL(8, MAXF) TREE_LEVEL(4, MAXF) TREE_LEVEL(2, MAXF) TREE_LEVEL(1, MAXF)
-    return part[0];
-}
-
-__attribute__((always_inline)) inline float row_sum(const float *x)
-{
-    float part[RW];
-#pragma unroll
-    for (int w = 0; w < RW; w++) part[w] = x[w];
-    for (int j = RW; j < TN; j += RW)
-#pragma unroll
-        for (int w = 0; w < RW; w++) part[w] += x[j + w];
-    TREE_LEVEL(8, ADDF) TREE_LEVEL(4, ADDF) TREE_LEVEL(2, ADDF) TREE_LEVEL(1, ADDF)
-    return part[0];
-}
+/* row_max and row_sum: a thread's TN scores folded by OP into RW partials, then the tree. */
+#define ROW_REDUCE(NAME, OP)                                                                                 \
+    __attribute__((always_inline)) inline float NAME(const float *x)                                         \
+    {                                                                                                        \
+        float part[RW];                                                                                      \
+        _Pragma("unroll") for (int w = 0; w < RW; w++) part[w] = x[w];                                       \
+        for (int j = RW; j < TN; j += RW)                                                                    \
+            _Pragma("unroll") for (int w = 0; w < RW; w++) part[w] = OP(part[w], x[j + w]);                  \
+        TREE_LEVEL(8, OP) TREE_LEVEL(4, OP) TREE_LEVEL(2, OP) TREE_LEVEL(1, OP)                              \
+        return part[0];                                                                                      \
+    }
+ROW_REDUCE(row_max, MAXF)
+ROW_REDUCE(row_sum, ADDF)
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 attn_fwd(__global const scl_store_t *q, __global const scl_store_t *kt, __global const scl_store_t *vp,
