@@ -8,14 +8,14 @@ static void apply(const at_kspace *s, const at_point *pt, at_params *out)
 {
     *out = s->base;
     for (int d = 0; d < s->n_dims; d++)
-        *scl_param_at(s->kernel, out, s->dims[d].param) = s->dims[d].values[pt->v[d]];
+        *scli_param_at(s->kernel, out, s->dims[d].param) = s->dims[d].values[pt->v[d]];
     if (s->kernel->tie) s->kernel->tie(out, s->family);
 }
 
 /* The schema's searched rows of a family, in table order. */
 static void dims_of(at_kspace *s)
 {
-    const scl_param_schema *k = s->kernel;
+    const scli_param_schema *k = s->kernel;
     for (int i = 0; i < k->n && s->n_dims < AT_MAX_DIMS; i++) {
         const int *v = k->defs[i].search[s->family];
         at_dim d = {.param = i};
@@ -27,14 +27,14 @@ static void dims_of(at_kspace *s)
     }
 }
 
-int at_kspace_build(const scl_param_schema *k, const scl_param_context *pc, int family, FILE *verbose,
+int at_kspace_build(const scli_param_schema *k, const scli_param_context *pc, int family, FILE *verbose,
                     at_kspace *out)
 {
     memset(out, 0, sizeof *out);
     out->kernel = k;
-    out->family = family == SCL_FAMILY_GPU ? SCL_FAMILY_GPU : SCL_FAMILY_CPU;
+    out->family = family == SCLI_FAMILY_GPU ? SCLI_FAMILY_GPU : SCLI_FAMILY_CPU;
     dims_of(out);
-    scl_params_start(k, out->family, &out->base);
+    scli_params_start(k, out->family, &out->base);
     out->space.n_dims = out->n_dims;
     int total = 1;
     for (int d = 0; d < out->n_dims; d++) {
@@ -53,11 +53,11 @@ int at_kspace_build(const scl_param_schema *k, const scl_param_context *pc, int 
         at_params p;
         apply(out, &pt, &p);
         char reason[256];
-        if (scl_params_check(k, &p, pc, reason, sizeof reason)) {
+        if (scli_params_check(k, &p, pc, reason, sizeof reason)) {
             out->space.points[out->space.n_points++] = pt;
         } else if (verbose) {
             char text[256];
-            scl_params_text(k, &p, text, sizeof text);
+            scli_params_text(k, &p, text, sizeof text);
             fprintf(verbose, "rejected %s %s: %s\n", k->kernel, text, reason);
         }
     }

@@ -14,10 +14,10 @@
 /* Storage for any kernel's parameters. Always zero it before filling: points are compared with
  * memcmp over the schema's struct size. */
 typedef union at_params {
-    scl_fwd_params fwd;
-    scl_bwd_params bwd;
-    scl_fwd_mma_params mma;
-    scl_param_values any;
+    scli_fwd_params fwd;
+    scli_bwd_params bwd;
+    scli_fwd_mma_params mma;
+    scli_param_values any;
 } at_params;
 
 typedef struct at_dim {
@@ -28,17 +28,17 @@ typedef struct at_dim {
 
 typedef struct at_kspace {
     at_space space;
-    const scl_param_schema *kernel;
+    const scli_param_schema *kernel;
     int n_dims;
     at_dim dims[AT_MAX_DIMS];
     at_params base; /* values of the parameters that are not searched */
     int total;      /* points before pruning */
-    int family;     /* SCL_FAMILY_GPU: GPU-style points; SCL_FAMILY_CPU: CPU-style */
+    int family;     /* SCLI_FAMILY_GPU: GPU-style points; SCLI_FAMILY_CPU: CPU-style */
 } at_kspace;
 
 /* Families: GPU-style (many threads per tile, local-memory tiles) or CPU-style (a thread owns
  * whole score rows, explicit vectors). `verbose` (may be NULL) receives every rejected point and why. */
-int at_kspace_build(const scl_param_schema *k, const scl_param_context *pc, int family, FILE *verbose,
+int at_kspace_build(const scli_param_schema *k, const scli_param_context *pc, int family, FILE *verbose,
                     at_kspace *out);
 void at_kspace_free(at_kspace *s);
 void at_kspace_point(const at_kspace *s, int index, at_params *out);

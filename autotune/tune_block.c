@@ -44,9 +44,9 @@ static scl_status make_tensors(bctx *c, const scl_plan *plan)
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(plan, &sz);
     size_t bytes[T_N] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
-    size_t elems = sz.q / scl_dtype_size(c->o->dtype);
+    size_t elems = sz.q / scli_dtype_size(c->o->dtype);
     float *host = malloc(elems * sizeof(float));
-    if (!host) return scl_fail(c->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!host) return scli_fail(c->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     at_fill_random(host, elems, 7);
     at_store(c->o->dtype, host, host, elems); /* in place, as the kernel tuner does */
     int n = c->o->backward ? T_N : T_DOUT;
@@ -58,7 +58,7 @@ static scl_status make_tensors(bctx *c, const scl_plan *plan)
     }
     free(host);
     return err == CL_SUCCESS ? SCL_OK
-                             : scl_fail_cl(c->rt, "clCreateBuffer", err, "block-choice problem tensors");
+                             : scli_fail_cl(c->rt, "clCreateBuffer", err, "block-choice problem tensors");
 }
 
 /* One run of candidate i: the forward, or forward + backward. */
@@ -94,7 +94,7 @@ static int slot(at_block_report *r, int b, const char *role)
 static scl_status make_plans(bctx *c)
 {
     at_block_report *r = c->r;
-    scl_runtime_tuning_reload(c->rt);
+    scli_runtime_tuning_reload(c->rt);
     scl_shape s = c->shape;
     s.block = c->o->backward ? SCL_BLOCK_AUTO_BACKWARD : SCL_BLOCK_AUTO;
     scl_plan *inc = NULL;
@@ -122,7 +122,7 @@ static scl_status retime(bctx *c)
     at_block_report *r = c->r;
     int rounds = rounds_of(c->o), reps = reps_of(c->o), m = rounds * reps;
     double *samples = calloc((size_t)r->n * m, sizeof *samples);
-    if (!samples) return scl_fail(c->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!samples) return scli_fail(c->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     double t0 = at_now_s();
     for (int round = 0; round < rounds; round++) {
         for (int j = 0; j < r->n; j++) {
@@ -186,13 +186,13 @@ cJSON *at_block_candidates_json(const at_block_report *r, bool roles)
     return all;
 }
 
-static cJSON *entry_json(const bctx *c, const scl_block_class *k)
+static cJSON *entry_json(const bctx *c, const scli_block_class *k)
 {
     const at_block_report *r = c->r;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "pattern", k->pattern);
     cJSON_AddNumberToObject(e, "head_dim", k->head_dim);
-    cJSON_AddStringToObject(e, "dtype", scl_dtype_name(k->dtype));
+    cJSON_AddStringToObject(e, "dtype", scli_dtype_name(k->dtype));
     cJSON_AddNumberToObject(e, "seq_bucket", (double)k->seq_bucket);
     cJSON_AddStringToObject(e, "direction", k->direction);
     cJSON_AddNumberToObject(e, "block", r->best_block);
@@ -224,8 +224,8 @@ static scl_status write_entry(bctx *c)
     FILE *f = fopen(path, "rb");
     if (f) {
         fclose(f);
-        if (!(db = scl_tuning_db_load(path, msg, sizeof msg)))
-            return scl_fail(c->rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
+        if (!(db = scli_tuning_db_load(path, msg, sizeof msg)))
+            return scli_fail(c->rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
     } else {
         db = scl_tuning_db_new(&c->rt->dev);
     }
@@ -234,15 +234,15 @@ static scl_status write_entry(bctx *c)
         cJSON_DeleteItemFromObjectCaseSensitive(db, "block_choices");
         all = cJSON_AddArrayToObject(db, "block_choices");
     }
-    scl_block_class k;
-    scl_block_class_of(c->pat->spec, &c->shape, c->o->dtype, c->o->backward, &k);
-    cJSON *old = scl_block_entry_find(db, &k);
+    scli_block_class k;
+    scli_block_class_of(c->pat->spec, &c->shape, c->o->dtype, c->o->backward, &k);
+    cJSON *old = scli_block_entry_find(db, &k);
     if (old) cJSON_Delete(cJSON_DetachItemViaPointer(all, old));
     cJSON_AddItemToArray(all, entry_json(c, &k));
     int rc = scl_tuning_db_save(path, db, msg, sizeof msg);
     cJSON_Delete(db);
-    if (rc != 0) return scl_fail(c->rt, SCL_ERR_IO, "%s", msg);
-    scl_runtime_tuning_reload(c->rt); /* plans made from now on read the new entry */
+    if (rc != 0) return scli_fail(c->rt, SCL_ERR_IO, "%s", msg);
+    scli_runtime_tuning_reload(c->rt); /* plans made from now on read the new entry */
     return SCL_OK;
 }
 
@@ -250,7 +250,7 @@ static scl_status setup(bctx *c)
 {
     const at_block_options *o = c->o;
     if (!o->pattern || !o->db_path || o->n_blocks < 1 || o->n_blocks > AT_BLOCK_MAX)
-        return scl_fail(c->rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(c->rt, SCL_ERR_INVALID_ARGUMENT,
                         "at_tune_block: a pattern, a database and 1 to %d blocks", AT_BLOCK_MAX);
     bool gpu = c->rt->dev.type & CL_DEVICE_TYPE_GPU;
     int64_t seq = o->seq > 0 ? o->seq : gpu ? 8192 : 2048;
@@ -258,13 +258,13 @@ static scl_status setup(bctx *c)
     c->shape = (scl_shape){1, heads, heads, seq, seq, o->head_dim, 0, 0.0f, SCL_LAYOUT_BHND};
     c->r->seq = seq;
     c->r->heads = heads;
-    c->r->seq_bucket = scl_seq_bucket(seq);
+    c->r->seq_bucket = scli_seq_bucket(seq);
     scl_status st = scl_pattern_create(c->rt, o->pattern, &c->pat);
     if (st != SCL_OK) return st;
     snprintf(c->r->pattern_class, sizeof c->r->pattern_class, "%s", scl_pattern_spec(c->pat));
     if (o->progress)
         fprintf(o->progress, "tune block choice '%s' d=%d %s N=%lld (bucket %lld) H=%d %s on %s\n",
-                c->r->pattern_class, o->head_dim, scl_dtype_name(o->dtype), (long long)seq,
+                c->r->pattern_class, o->head_dim, scli_dtype_name(o->dtype), (long long)seq,
                 (long long)c->r->seq_bucket, heads, o->backward ? "forward+backward" : "forward",
                 c->rt->dev.name);
     return SCL_OK;
@@ -272,7 +272,7 @@ static scl_status setup(bctx *c)
 
 scl_status at_tune_block(scl_runtime *rt, const at_block_options *o, at_block_report *r)
 {
-    if (!rt || !o || !r) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune_block: NULL argument");
+    if (!rt || !o || !r) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune_block: NULL argument");
     memset(r, 0, sizeof *r);
     r->incumbent_ms = r->best_ms = INFINITY;
     bctx c = {.rt = rt, .o = o, .r = r};
@@ -287,7 +287,7 @@ scl_status at_tune_block(scl_runtime *rt, const at_block_options *o, at_block_re
     if (st == SCL_OK) {
         decide(r);
         if (!isfinite(r->best_ms))
-            st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no block ran the pattern here (block %d: %s)",
+            st = scli_fail(rt, SCL_ERR_UNSUPPORTED, "no block ran the pattern here (block %d: %s)",
                           r->c[0].block, r->c[0].note);
         else if (!r->kept_incumbent)
             st = write_entry(&c);

@@ -16,17 +16,17 @@ static bool same(const tune_ctx *c, const at_params *a, const at_params *b)
     return memcmp(a, b, c->kernel->size) == 0;
 }
 
-void at_find_incumbent(tune_ctx *c, const scl_param_context *pc)
+void at_find_incumbent(tune_ctx *c, const scli_param_context *pc)
 {
     at_tune_report *r = c->rep;
-    scl_runtime_tuning_reload(c->rt); /* the files as they are now, not as this runtime first read them */
-    const scl_tuning_set *set = scl_runtime_tuning(c->rt);
-    scl_tuning_choice ch = {.db = -1};
+    scli_runtime_tuning_reload(c->rt); /* the files as they are now, not as this runtime first read them */
+    const scli_tuning_set *set = scli_runtime_tuning(c->rt);
+    scli_tuning_choice ch = {.db = -1};
     memset(&r->incumbent, 0, sizeof r->incumbent);
     r->incumbent_from_db =
-        set && scl_tuning_set_choose(set, c->kernel, pc, c->opt->dtype, &r->incumbent, &ch);
+        set && scli_tuning_set_choose(set, c->kernel, pc, c->opt->dtype, &r->incumbent, &ch);
     char text[1400] = "";
-    if (set) scl_tuning_choice_text(set, &ch, pc, c->opt->dtype, text, sizeof text);
+    if (set) scli_tuning_choice_text(set, &ch, pc, c->opt->dtype, text, sizeof text);
     if (r->incumbent_from_db) {
         snprintf(r->incumbent_source, sizeof r->incumbent_source, "%s", text);
     } else {
@@ -57,7 +57,7 @@ void at_time_baselines(tune_ctx *c)
         }
         if (!c->opt->progress || (k == 1 && same_point)) continue;
         char text[300];
-        scl_params_text(c->kernel, p, text, sizeof text);
+        scli_params_text(c->kernel, p, text, sizeof text);
         if (isinf(ms))
             fprintf(c->opt->progress, "  %s failed here: %s (%s)\n", k == 0 ? "incumbent" : "defaults", why,
                     text);

@@ -87,22 +87,22 @@ static scl_status forward_reference(at_verify *v)
     v->q = malloc(nq * 4), v->k = malloc(nk * 4), v->v = malloc(nk * 4);
     v->o_ref = malloc(nq * 8), v->l_ref = malloc((size_t)vs->heads * vs->seq_q * 8);
     if (!v->q || !v->k || !v->v || !v->o_ref || !v->l_ref)
-        return scl_fail(v->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return scli_fail(v->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     at_fill_random(v->q, nq, 1), at_fill_random(v->k, nk, 2), at_fill_random(v->v, nk, 3);
     /* the reference sees exactly the stored values */
     if (!(v->sq = stored_copy(v->dtype, v->q, nq)) || !(v->sk = stored_copy(v->dtype, v->k, nk)) ||
         !(v->sv = stored_copy(v->dtype, v->v, nk)))
-        return scl_fail(v->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return scli_fail(v->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     spc_geometry g = {vs->seq_q, vs->seq_k, vs->block, vs->heads};
     spc_bound *bound = NULL;
     spc_error perr;
     scl_shape vsn;
     char msg[256];
-    scl_shape_normalize(vs, &vsn, msg, sizeof msg);
+    scli_shape_normalize(vs, &vsn, msg, sizeof msg);
     if (spc_bind(v->pattern->spec, &g, &bound, &perr) != 0 ||
         scl_reference_forward(bound, &vsn, v->q, v->k, v->v, v->o_ref, v->l_ref) != 0) {
         spc_bound_free(bound);
-        return scl_fail(v->rt, SCL_ERR_PATTERN, "verification reference: %s", perr.message);
+        return scli_fail(v->rt, SCL_ERR_PATTERN, "verification reference: %s", perr.message);
     }
     spc_bound_free(bound);
     v->o_scale = max_abs(v->o_ref, nq);
@@ -117,19 +117,19 @@ static scl_status backward_reference(at_verify *v)
     if (st != SCL_OK) return st;
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(v->plan, &sz);
-    size_t es = scl_dtype_size(v->dtype), nq = sz.q / es, nk = sz.k / es;
+    size_t es = scli_dtype_size(v->dtype), nq = sz.q / es, nk = sz.k / es;
     v->dout = malloc(nq * 4), v->lse = malloc(sz.lse), v->so = malloc(sz.o);
     for (int t = 0; t < 3; t++)
         v->gref[t] = malloc((t ? nk : nq) * 8);
     if (!v->dout || !v->lse || !v->so || !v->gref[0] || !v->gref[1] || !v->gref[2])
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     at_fill_random(v->dout, nq, 4);
     if (!(v->sdo = stored_copy(v->dtype, v->dout, nq)))
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     if ((st = scl_plan_forward_host(v->plan, v->sq, v->sk, v->sv, v->so, v->lse)) != SCL_OK) return st;
     if (scl_reference_backward(v->plan->bound, &v->plan->shape, v->q, v->k, v->v, v->dout, v->gref[0],
                                v->gref[1], v->gref[2]) != 0)
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (reference gradients)");
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (reference gradients)");
     for (int t = 0; t < 3; t++)
         v->gscale[t] = max_abs(v->gref[t], t ? nk : nq);
     return SCL_OK;
@@ -150,19 +150,19 @@ scl_status at_verify_init(at_verify *v, scl_runtime *rt, scl_dtype dtype, int he
     return st;
 }
 
-double at_verify_forward(at_verify *v, const scl_param_schema *k, const void *p, double *err_out, char *why,
+double at_verify_forward(at_verify *v, const scli_param_schema *k, const void *p, double *err_out, char *why,
                          size_t len)
 {
     scl_runtime *rt = v->rt;
     scl_plan *plan = NULL;
-    scl_status st = scl_plan_create_with_params(rt, v->pattern, &v->shape, v->dtype, k, p, &plan);
+    scl_status st = scli_plan_create_with_params(rt, v->pattern, &v->shape, v->dtype, k, p, &plan);
     if (st != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
         return INFINITY;
     }
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(plan, &sz);
-    size_t nq = sz.q / scl_dtype_size(v->dtype), nl = sz.lse / 4;
+    size_t nq = sz.q / scli_dtype_size(v->dtype), nl = sz.lse / 4;
     void *o = malloc(sz.o);
     float *lse = malloc(sz.lse);
     double result = INFINITY;
@@ -189,7 +189,7 @@ double at_verify_forward(at_verify *v, const scl_param_schema *k, const void *p,
 double at_verify_backward(at_verify *v, const void *p, double *err_out, char *why, size_t len)
 {
     scl_runtime *rt = v->rt;
-    if (scl_plan_prepare_backward(v->plan, p) != SCL_OK) {
+    if (scli_plan_prepare_backward(v->plan, p) != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(rt));
         return INFINITY;
     }
@@ -208,7 +208,7 @@ double at_verify_backward(at_verify *v, const void *p, double *err_out, char *wh
         double err = 0, rel[3];
         for (int t = 0; t < 3; t++) {
             rel[t] =
-                max_error(v->dtype, g[t], v->gref[t], bytes[t] / scl_dtype_size(v->dtype)) / v->gscale[t];
+                max_error(v->dtype, g[t], v->gref[t], bytes[t] / scli_dtype_size(v->dtype)) / v->gscale[t];
             err = fmax(err, rel[t]);
         }
         *err_out = err;

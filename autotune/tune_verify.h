@@ -41,7 +41,7 @@ double at_tolerance(scl_dtype t);
 scl_status at_verify_init(at_verify *v, scl_runtime *rt, scl_dtype dtype, int head_dim, int block,
                           bool backward);
 /* 0 when forward parameters p of variant k pass (*err = the error), INFINITY with *why otherwise. */
-double at_verify_forward(at_verify *v, const scl_param_schema *k, const void *p, double *err, char *why,
+double at_verify_forward(at_verify *v, const scli_param_schema *k, const void *p, double *err, char *why,
                          size_t len);
 /* The same for backward parameters p, on dQ, dK and dV (the worst of the three). */
 double at_verify_backward(at_verify *v, const void *p, double *err, char *why, size_t len);

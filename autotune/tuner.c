@@ -45,7 +45,7 @@ static cJSON *record(tune_ctx *c, const at_params *p)
     cJSON_ArrayForEach(m, measured)
     {
         at_params q;
-        if (scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &q) &&
+        if (scli_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &q) &&
             same(c, &q, p))
             return m;
     }
@@ -73,7 +73,7 @@ static double fwd_verify(tune_ctx *c, const at_params *p, double *err, char *why
 static scl_plan *fwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
 {
     scl_plan *plan = NULL;
-    if (scl_plan_create_with_params(c->rt, c->pattern, &c->shape, c->opt->dtype, c->kernel, &p->fwd, &plan) !=
+    if (scli_plan_create_with_params(c->rt, c->pattern, &c->shape, c->opt->dtype, c->kernel, &p->fwd, &plan) !=
         SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(c->rt));
         return NULL;
@@ -100,7 +100,7 @@ static double bwd_verify(tune_ctx *c, const at_params *p, double *err, char *why
 
 static scl_plan *bwd_begin_timing(tune_ctx *c, const at_params *p, char *why, size_t len)
 {
-    if (scl_plan_prepare_backward(c->bplan, &p->bwd) != SCL_OK) {
+    if (scli_plan_prepare_backward(c->bplan, &p->bwd) != SCL_OK) {
         snprintf(why, len, "build: %.400s", scl_last_error_message(c->rt));
         return NULL;
     }
@@ -239,7 +239,7 @@ static double cost_fn(int index, void *ctx)
         c->rep->failed++;
         if (c->opt->verbose) {
             char text[256];
-            scl_params_text(c->kernel, &p, text, sizeof text);
+            scli_params_text(c->kernel, &p, text, sizeof text);
             fprintf(c->opt->verbose, "\nfailed %s %s: %s\n", c->kernel->kernel, text, why);
         }
     } else {
@@ -285,9 +285,9 @@ static scl_status setup(tune_ctx *c)
     scl_plan_tensor_sizes(plan, &sz);
     scl_plan_destroy(plan);
     cl_int e[5];
-    size_t elems = sz.q / scl_dtype_size(o->dtype);
+    size_t elems = sz.q / scli_dtype_size(o->dtype);
     float *host = malloc(elems * sizeof(float));
-    if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!host) return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     at_fill_random(host, elems, 7);
     at_store(o->dtype, host, host, elems); /* in place: element i's bits never pass float i */
     c->q = clCreateBuffer(rt->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sz.q, host, &e[0]);
@@ -298,7 +298,7 @@ static scl_status setup(tune_ctx *c)
     c->lse = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.lse, NULL, &e[4]);
     free(host);
     for (int i = 0; i < 5; i++)
-        if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem tensors");
+        if (e[i] != CL_SUCCESS) return scli_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem tensors");
     st = at_verify_init(&c->ver, rt, o->dtype, o->head_dim, o->block, c->ops == &bwd_ops);
     return st == SCL_OK ? c->ops->setup(c) : st;
 }
@@ -312,9 +312,9 @@ static scl_status bwd_setup(tune_ctx *c)
     if (st != SCL_OK) return st;
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(c->bplan, &sz);
-    size_t elems = sz.o / scl_dtype_size(c->opt->dtype);
+    size_t elems = sz.o / scli_dtype_size(c->opt->dtype);
     float *host = malloc(elems * 4);
-    if (!host) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!host) return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     at_fill_random(host, elems, 11);
     at_store(c->opt->dtype, host, host, elems);
     cl_int e[4];
@@ -324,10 +324,10 @@ static scl_status bwd_setup(tune_ctx *c)
     c->dv = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, sz.v, NULL, &e[3]);
     free(host);
     for (int i = 0; i < 4; i++)
-        if (e[i] != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem gradients");
+        if (e[i] != CL_SUCCESS) return scli_fail_cl(rt, "clCreateBuffer", e[i], "tuning problem gradients");
     if ((st = scl_plan_forward(c->bplan, c->q, c->k, c->v, c->o, c->lse, 0, NULL, NULL)) != SCL_OK) return st;
     cl_int err = clFinish(rt->queue);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "forward pass of the tuning problem");
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clFinish", err, "forward pass of the tuning problem");
     return SCL_OK;
 }
 
@@ -354,7 +354,7 @@ static void load_known(tune_ctx *c)
     cJSON_ArrayForEach(m, measured)
     {
         at_params p;
-        if (!scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)) continue;
+        if (!scli_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)) continue;
         int i = at_kspace_find(&c->space, &p);
         if (i < 0) continue;
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(m, "median_ms");
@@ -444,7 +444,7 @@ static void write_summary(tune_ctx *c, const char *strategy)
             cJSON_ArrayForEach(x, ru)
             {
                 at_params q;
-                if (scl_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(x, "params"), &q) &&
+                if (scli_params_from_json(c->kernel, cJSON_GetObjectItemCaseSensitive(x, "params"), &q) &&
                     same(c, &p, &q))
                     used = true;
             }
@@ -468,7 +468,7 @@ scl_status at_tune_fwd(scl_runtime *rt, const at_tune_options *opt, at_tune_repo
 {
     if (!opt) return at_tune(rt, opt, rep);
     at_tune_options o = *opt;
-    o.kernel = &scl_fwd_simt_schema;
+    o.kernel = &scli_fwd_simt_schema;
     return at_tune(rt, &o, rep);
 }
 
@@ -484,8 +484,8 @@ static scl_status open_db(tune_ctx *c)
     c->orig_exists = existing != NULL;
     if (existing &&
         (scl_read_file(opt->db_path, (size_t)64 << 20, &c->orig, &c->orig_size, msg, sizeof msg) != 0 ||
-         !(c->db = scl_tuning_db_parse((const char *)c->orig, c->orig_size, opt->db_path, msg, sizeof msg))))
-        return scl_fail(c->rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
+         !(c->db = scli_tuning_db_parse((const char *)c->orig, c->orig_size, opt->db_path, msg, sizeof msg))))
+        return scli_fail(c->rt, SCL_ERR_IO, "%s; move it away or write elsewhere (--out)", msg);
     if (!c->db) c->db = scl_tuning_db_new(&c->rt->dev);
     /* A fresh run of a shape class replaces its entry's record; other classes stay. */
     c->entry = scl_tuning_db_entry(c->db, c->kernel, opt->head_dim, opt->block, opt->dtype);
@@ -509,19 +509,19 @@ static void restore_db(tune_ctx *c)
     }
 }
 
-static scl_status run_search(tune_ctx *c, const scl_param_context *pc)
+static scl_status run_search(tune_ctx *c, const scli_param_context *pc)
 {
     const at_tune_options *opt = c->opt;
     at_tune_report *rep = c->rep;
     scl_status st = open_db(c);
     if (st != SCL_OK || (st = setup(c)) != SCL_OK) return st;
     if (opt->resume) load_known(c);
-    scl_params_default(c->kernel, &c->rt->dev, pc, &rep->defaults);
+    scli_params_default(c->kernel, &c->rt->dev, pc, &rep->defaults);
     at_find_incumbent(c, pc);
     c->budget = opt->max_evals > 0 && opt->max_evals < rep->valid_points ? opt->max_evals : rep->valid_points;
     if (opt->progress)
         fprintf(opt->progress, "tune %s d=%d block=%d %s on %s: %d of %d points valid, strategy %s, %s\n",
-                c->kernel->kernel, opt->head_dim, opt->block, scl_dtype_name(opt->dtype), c->rt->dev.name,
+                c->kernel->kernel, opt->head_dim, opt->block, scli_dtype_name(opt->dtype), c->rt->dev.name,
                 rep->valid_points, rep->total_points, at_strategy_name(opt->strategy),
                 opt->resume && rep->reused ? "resuming" : "timing on a representative problem");
     at_time_baselines(c);
@@ -532,14 +532,14 @@ static scl_status run_search(tune_ctx *c, const scl_param_context *pc)
     if (opt->progress && isatty(fileno(opt->progress))) fputc('\n', opt->progress);
     at_retime_and_decide(c);
     if (!rep->found)
-        return scl_fail(c->rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
+        return scli_fail(c->rt, SCL_ERR_UNSUPPORTED, "no candidate passed verification and timing");
     if (rep->kept_incumbent) {
         restore_db(c);
     } else {
         write_summary(c, at_strategy_name(opt->strategy));
         save(c);
     }
-    scl_runtime_tuning_reload(c->rt); /* plans made from now on read the new entry */
+    scli_runtime_tuning_reload(c->rt); /* plans made from now on read the new entry */
     return SCL_OK;
 }
 
@@ -547,34 +547,34 @@ scl_status at_tune(scl_runtime *rt, const at_tune_options *opt, at_tune_report *
 {
     memset(rep, 0, sizeof *rep);
     rep->default_ms = rep->incumbent_ms = NAN;
-    if (!rt || !opt || !opt->db_path) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune: NULL argument");
+    if (!rt || !opt || !opt->db_path) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "at_tune: NULL argument");
     tune_ctx c = {0};
-    c.kernel = opt->kernel ? opt->kernel : &scl_fwd_simt_schema;
+    c.kernel = opt->kernel ? opt->kernel : &scli_fwd_simt_schema;
     c.ops = strcmp(c.kernel->direction, "backward") == 0 ? &bwd_ops : &fwd_ops;
     c.rt = rt;
     c.opt = opt;
     c.rep = rep;
     c.t_start = at_now_s();
     c.inc_index = c.def_index = -1;
-    scl_param_context pc;
-    scl_param_context_init(&pc, &rt->dev, opt->head_dim, opt->block);
+    scli_param_context pc;
+    scli_param_context_init(&pc, &rt->dev, opt->head_dim, opt->block);
     int family = opt->family >= 0 ? opt->family : (rt->dev.type & CL_DEVICE_TYPE_GPU) != 0;
     scl_status st = SCL_OK;
     if (at_kspace_build(c.kernel, &pc, family, opt->verbose, &c.space) != 0) {
-        st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        st = scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
     rep->total_points = c.space.total;
     rep->valid_points = c.space.space.n_points;
     if (rep->valid_points == 0) {
-        st = scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s parameters for d=%d block=%d on %s",
+        st = scli_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s parameters for d=%d block=%d on %s",
                       c.kernel->direction, opt->head_dim, opt->block, rt->dev.name);
         goto done;
     }
     c.costs = malloc(sizeof(double) * (size_t)rep->valid_points);
     c.errs = malloc(sizeof(double) * (size_t)rep->valid_points);
     if (!c.costs || !c.errs) {
-        st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        st = scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
     for (int i = 0; i < rep->valid_points; i++)

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 typedef struct at_tune_options {
-    const scl_param_schema *kernel; /* the tuned variant's schema (NULL: the SIMT forward kernel) */
+    const scli_param_schema *kernel; /* the tuned variant's schema (NULL: the SIMT forward kernel) */
     int head_dim, block;
     scl_dtype dtype;
     at_strategy strategy;

@@ -28,7 +28,7 @@ struct tune_ctx {
     scl_runtime *rt;
     const at_tune_options *opt;
     at_tune_report *rep;
-    const scl_param_schema *kernel;
+    const scli_param_schema *kernel;
     const tune_ops *ops;
     at_kspace space;
     scl_pattern *pattern;
@@ -74,7 +74,7 @@ double at_tuner_eta(tune_ctx *c, int points_left);
 #define AT_RETIME_ROUNDS 3
 #define AT_NOISE_FLOOR 0.01 /* a winner must beat the incumbent by at least 1%, whatever the noise */
 /* What plans on this device use today for the shape class (the runtime's look-up), into rep. */
-void at_find_incumbent(tune_ctx *c, const scl_param_context *pc);
+void at_find_incumbent(tune_ctx *c, const scli_param_context *pc);
 /* Verify and time the incumbent and the defaults (same problem, same reps as the candidates). */
 void at_time_baselines(tune_ctx *c);
 /* Seconds the re-timing phase is expected to take (0 before anything was measured). */

@@ -34,8 +34,8 @@ int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len)
 cJSON *scl_tuning_db_new(const scl_device_info *dev)
 {
     cJSON *db = cJSON_CreateObject();
-    cJSON_AddStringToObject(db, "format", SCL_TUNING_FORMAT);
-    cJSON_AddNumberToObject(db, "version", SCL_TUNING_VERSION);
+    cJSON_AddStringToObject(db, "format", SCLI_TUNING_FORMAT);
+    cJSON_AddNumberToObject(db, "version", SCLI_TUNING_VERSION);
     cJSON_AddStringToObject(db, "device", dev->name);
     cJSON_AddStringToObject(db, "vendor", dev->vendor);
     cJSON_AddStringToObject(db, "platform", dev->platform_name);
@@ -50,9 +50,9 @@ cJSON *scl_tuning_db_new(const scl_device_info *dev)
     return db;
 }
 
-cJSON *scl_tuning_db_entry(cJSON *db, const scl_param_schema *k, int head_dim, int block, scl_dtype dtype)
+cJSON *scl_tuning_db_entry(cJSON *db, const scli_param_schema *k, int head_dim, int block, scl_dtype dtype)
 {
-    cJSON *e = scl_tuning_db_find(db, k, head_dim, block, dtype);
+    cJSON *e = scli_tuning_db_find(db, k, head_dim, block, dtype);
     cJSON *entries = cJSON_GetObjectItemCaseSensitive(db, "entries");
     if (e || !cJSON_IsArray(entries)) return e;
     e = cJSON_CreateObject();
@@ -60,16 +60,16 @@ cJSON *scl_tuning_db_entry(cJSON *db, const scl_param_schema *k, int head_dim, i
     cJSON_AddStringToObject(e, "variant", k->variant);
     cJSON_AddNumberToObject(e, "head_dim", head_dim);
     cJSON_AddNumberToObject(e, "block", block);
-    cJSON_AddStringToObject(e, "dtype", scl_dtype_name(dtype));
+    cJSON_AddStringToObject(e, "dtype", scli_dtype_name(dtype));
     cJSON_AddStringToObject(e, "direction", k->direction);
     cJSON_AddItemToArray(entries, e);
     return e;
 }
 
-cJSON *scl_params_to_json(const scl_param_schema *k, const void *p)
+cJSON *scl_params_to_json(const scli_param_schema *k, const void *p)
 {
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < k->n; i++)
-        cJSON_AddNumberToObject(o, k->defs[i].name, *scl_param_at(k, (void *)p, i));
+        cJSON_AddNumberToObject(o, k->defs[i].name, *scli_param_at(k, (void *)p, i));
     return o;
 }

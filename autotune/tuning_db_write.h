@@ -9,8 +9,8 @@ int scl_tuning_db_save(const char *path, const cJSON *db, char *msg, size_t len)
 cJSON *scl_tuning_db_new(const scl_device_info *dev);
 /* The entry of a shape class of kernel variant k, added when missing (NULL only when db has no
  * entries array). */
-cJSON *scl_tuning_db_entry(cJSON *db, const scl_param_schema *k, int head_dim, int block, scl_dtype dtype);
+cJSON *scl_tuning_db_entry(cJSON *db, const scli_param_schema *k, int head_dim, int block, scl_dtype dtype);
 /* Parameters as a JSON object of the schema's fields. */
-cJSON *scl_params_to_json(const scl_param_schema *k, const void *p);
+cJSON *scl_params_to_json(const scli_param_schema *k, const void *p);
 
 #endif

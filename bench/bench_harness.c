@@ -82,10 +82,10 @@ int bench_noise_warning(const char *what, const bench_timing *t, double load1, i
 
 static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigned seed, scl_status *st)
 {
-    size_t es = scl_dtype_size(dt);
+    size_t es = scli_dtype_size(dt);
     void *host = malloc(elems * es);
     if (!host) {
-        *st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory for %zu elements", elems);
+        *st = scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory for %zu elements", elems);
         return NULL;
     }
     uint64_t x = 0x9e3779b97f4a7c15ULL * (seed + 1);
@@ -106,7 +106,7 @@ static cl_mem random_buffer(scl_runtime *rt, size_t elems, scl_dtype dt, unsigne
     if (err != CL_SUCCESS) {
         char ctx[128];
         snprintf(ctx, sizeof ctx, "%zu-byte input tensor", elems * es);
-        *st = scl_fail_cl(rt, "clCreateBuffer", err, ctx);
+        *st = scli_fail_cl(rt, "clCreateBuffer", err, ctx);
         return NULL;
     }
     return m;
@@ -119,7 +119,7 @@ static cl_mem empty_buffer(scl_runtime *rt, size_t bytes, scl_status *st)
     if (err != CL_SUCCESS) {
         char ctx[128];
         snprintf(ctx, sizeof ctx, "%zu-byte output tensor", bytes);
-        *st = scl_fail_cl(rt, "clCreateBuffer", err, ctx);
+        *st = scli_fail_cl(rt, "clCreateBuffer", err, ctx);
         return NULL;
     }
     return m;
@@ -129,7 +129,7 @@ scl_status bench_make_buffers(scl_runtime *rt, const scl_shape *s, scl_dtype dt,
                               bench_buffers *b)
 {
     memset(b, 0, sizeof *b);
-    size_t es = scl_dtype_size(dt);
+    size_t es = scli_dtype_size(dt);
     int hkv = s->kv_heads ? s->kv_heads : s->heads;
     int64_t nk = s->seq_k ? s->seq_k : s->seq_q;
     size_t qe = (size_t)s->batch * s->heads * (size_t)s->seq_q * s->head_dim;
@@ -214,7 +214,7 @@ static scl_status timed(scl_runtime *rt, run_fn fn, void *ctx, int warmup, int r
         if (fit < reps) reps = fit < 1 ? 1 : (int)fit;
     }
     double *ms = calloc((size_t)reps * 2, sizeof *ms);
-    if (!ms) st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!ms) st = scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int r = 0; r < reps && st == SCL_OK; r++) {
         st = fn(ctx, out);
         ms[r] = out[0];

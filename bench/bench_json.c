@@ -149,7 +149,7 @@ void bench_doc_shapes(const cJSON *doc, bench_shapes *s)
     s->n_dims = distinct_nums(dims, points, "dim", s->dims, 8);
     doc_groups(doc, s);
     for (int i = 0; i < BENCH_N_DTYPES; i++) {
-        const char *name = scl_dtype_name(bench_dtype_at(i));
+        const char *name = scli_dtype_name(bench_dtype_at(i));
         if (has_dtype(dts, points, name)) s->dtypes[s->n_dtypes++] = name;
     }
     /* Pattern labels (of the sparse points), in order of first appearance. */
@@ -211,7 +211,7 @@ static cJSON *dtype_list(unsigned set)
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < BENCH_N_DTYPES; i++)
         if (set & BENCH_DT(bench_dtype_at(i)))
-            cJSON_AddItemToArray(a, cJSON_CreateString(scl_dtype_name(bench_dtype_at(i))));
+            cJSON_AddItemToArray(a, cJSON_CreateString(scli_dtype_name(bench_dtype_at(i))));
     return a;
 }
 
@@ -309,7 +309,7 @@ cJSON *bench_point_new(const bench_suite_def *d, const char *kind, const char *l
     cJSON_AddStringToObject(p, "spec", spec);
     cJSON_AddNumberToObject(p, "seq", (double)n);
     cJSON_AddNumberToObject(p, "dim", g->dim);
-    cJSON_AddStringToObject(p, "dtype", scl_dtype_name(dt));
+    cJSON_AddStringToObject(p, "dtype", scli_dtype_name(dt));
     cJSON_AddNumberToObject(p, "batch", g->batch);
     cJSON_AddNumberToObject(p, "heads", g->heads);
     cJSON_AddNumberToObject(p, "kv_heads", g->kv_heads);

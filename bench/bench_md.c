@@ -204,7 +204,7 @@ static void md_patterns(FILE *f, const cJSON *doc, const bench_shapes *sh)
 static const char *long_dtype(const char *name)
 {
     for (int i = 0; i < BENCH_N_DTYPES; i++)
-        if (strcmp(name, scl_dtype_name(bench_dtype_at(i))) == 0)
+        if (strcmp(name, scli_dtype_name(bench_dtype_at(i))) == 0)
             return bench_dtype_long_name(bench_dtype_at(i));
     return name;
 }

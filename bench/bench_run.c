@@ -201,10 +201,10 @@ static void sparse_progress(suite_run *r, const bench_pattern_def *pd, int64_t n
     if (t->both.ran) snprintf(both, sizeof both, ", fwd+bwd %.3f ms", t->both.median);
     if (t->fwd.ran)
         snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s fwd %.3f ms%s", pd->label, (long long)n, dim,
-                 scl_dtype_name(dt), t->fwd.median, both);
+                 scli_dtype_name(dt), t->fwd.median, both);
     else
         snprintf(what, sizeof what, "%-10s N=%-6lld d=%-3d %s not run: %.120s", pd->label, (long long)n, dim,
-                 scl_dtype_name(dt), t->fwd.ran ? "" : t->fwd.note);
+                 scli_dtype_name(dt), t->fwd.ran ? "" : t->fwd.note);
     if (r->def->backward && t->fwd.ran && !t->bwd.ran && !r->quiet)
         fprintf(stderr, "bench: %s N=%lld d=%d: %s\n", pd->label, (long long)n, dim, t->bwd.note);
     const bench_timing *ts[] = {&t->fwd, &t->both};
@@ -320,7 +320,7 @@ static int make_plots(const char *json_path, int quiet, char *why, size_t len)
 {
     /* <prefix>/share/sparsecl/plot_bench.py of the installed library, else the source tree's. */
     char script[1100];
-    scl_shipped_path("plot_bench.py", "scripts/plot_bench.py", script, sizeof script);
+    scli_shipped_path("plot_bench.py", "scripts/plot_bench.py", script, sizeof script);
     struct stat sb;
     if (!script[0] || stat(script, &sb) != 0)
         return snprintf(why, len, "%s not found", script[0] ? script : "plot_bench.py"), -1;
@@ -376,7 +376,7 @@ static int run_group(suite_run *r, int gi, scl_dtype dt, int64_t n, cJSON *doc, 
     const scl_device_info *di = scl_runtime_device(r->rt);
     bench_group g = bench_suite_group(def, gi);
     scl_shape s = {g.batch, g.heads, g.kv_heads, n, 0, g.dim, def->block, 0.0f, SCL_LAYOUT_BHND};
-    size_t tensor = (size_t)g.batch * g.heads * (size_t)n * g.dim * scl_dtype_size(dt);
+    size_t tensor = (size_t)g.batch * g.heads * (size_t)n * g.dim * scli_dtype_size(dt);
     double need = (def->backward ? 8.0 : 4.0) * tensor * 1.5; /* + plan scratch (K^T, V, bwd f32) */
     char why[300] = "";
     bench_buffers bufs = {0};
@@ -459,7 +459,7 @@ static int finish(suite_run *r, const bench_suite_config *cfg, cJSON *doc, const
                 dir, plotted ? ", plots" : "");
     cJSON *s = cJSON_CreateObject();
     char slug[200];
-    scl_device_slug(di, slug, sizeof slug);
+    scli_device_slug(di, slug, sizeof slug);
     cJSON_AddStringToObject(s, "device", di->name);
     cJSON_AddStringToObject(s, "slug", slug);
     cJSON_AddStringToObject(s, "dir", dir);
@@ -496,14 +496,14 @@ int bench_suite_run(scl_runtime *rt, const bench_suite_def *def, const bench_sui
     r.quiet = cfg->quiet;
     const scl_device_info *di = scl_runtime_device(rt);
     char slug[200], dir[1400], path[1500], commit[128], date[64];
-    scl_device_slug(di, slug, sizeof slug);
+    scli_device_slug(di, slug, sizeof slug);
     if (def->subdir)
         snprintf(dir, sizeof dir, "%s/%s/%s", cfg->out_root, def->subdir, slug);
     else
         snprintf(dir, sizeof dir, "%s/%s", cfg->out_root, slug);
     if (scl_mkdirs(dir) != 0) return snprintf(msg, len, "cannot create %s", dir), -1;
     snprintf(path, sizeof path, "%s/bench.json", dir);
-    scl_build_commit_text(commit, sizeof commit); /* baked in when the library was built */
+    scli_build_commit_text(commit, sizeof commit); /* baked in when the library was built */
     utc_date(date, sizeof date);
     scl_peak pk = {0};
     if (cfg->peak) {

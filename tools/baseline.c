@@ -39,10 +39,10 @@ static double host_ms(void)
 /* The baseline ignores the layout block size; accept 0 for it so callers need not invent one. */
 static scl_status normalize(const scl_shape *in, scl_shape *out, char *msg, size_t len)
 {
-    if (!in) return scl_shape_normalize(NULL, out, msg, len);
+    if (!in) return scli_shape_normalize(NULL, out, msg, len);
     scl_shape s = *in;
     if (s.block == 0) s.block = 64;
-    return scl_shape_normalize(&s, out, msg, len);
+    return scli_shape_normalize(&s, out, msg, len);
 }
 
 /* CLBlast's batched kernels take 32-bit element offsets, so S holds as many (batch, head) items as
@@ -118,7 +118,7 @@ static const char *blast_status_name(CLBlastStatusCode s)
         break;
     }
     /* The remaining codes are OpenCL's own. */
-    return (int)s > -1000 ? scl_cl_error_name((cl_int)s) : "unknown CLBlast status";
+    return (int)s > -1000 ? scli_cl_error_name((cl_int)s) : "unknown CLBlast status";
 }
 
 static scl_status blast_fail(scl_runtime *rt, CLBlastStatusCode s, const char *step)
@@ -127,7 +127,7 @@ static scl_status blast_fail(scl_runtime *rt, CLBlastStatusCode s, const char *s
     if (s == CLBlastTempBufferAllocFailure || s == CLBlastOpenCLOutOfResources ||
         s == CLBlastOpenCLOutOfHostMemory || s == CLBlastInvalidBufferSize)
         st = SCL_ERR_OUT_OF_MEMORY;
-    return scl_fail(rt, st, "CLBlastSgemmBatched failed: status %d (%s) computing %s", (int)s,
+    return scli_fail(rt, st, "CLBlastSgemmBatched failed: status %d (%s) computing %s", (int)s,
                     blast_status_name(s), step);
 }
 
@@ -155,14 +155,14 @@ static scl_status check_fits(scl_runtime *rt, const scl_shape *s)
         /* One head's scores are addressed with CLBlast's 32-bit offsets: beyond 2^31 elements its
          * kernels would index out of bounds, so refuse like an allocation that does not fit. */
         if ((double)s->seq_q * (double)s->seq_k > 2147483647.0)
-            return scl_fail(
+            return scli_fail(
                 rt, SCL_ERR_OUT_OF_MEMORY,
                 "dense baseline: one head's scores (N_q=%lld x N_k=%lld) exceed the 2^31 elements that "
                 "CLBlast's 32-bit offsets can address",
                 (long long)s->seq_q, (long long)s->seq_k);
         return SCL_OK;
     }
-    return scl_fail(
+    return scli_fail(
         rt, SCL_ERR_OUT_OF_MEMORY,
         "dense baseline: the scores S [%zu of B*H=%d, N_q=%lld, N_k=%lld] fp32 need %.0f bytes (%.2f GiB), "
         "but "
@@ -183,7 +183,7 @@ static scl_status setup_softmax(scl_baseline *b)
     b->softmax = clCreateKernel(b->prog, "softmax_rows", &err);
     if (err != CL_SUCCESS) {
         b->softmax = NULL;
-        return scl_fail_cl(rt, "clCreateKernel", err, "softmax_rows");
+        return scli_fail_cl(rt, "clCreateKernel", err, "softmax_rows");
     }
     size_t max = 0;
     if (clGetKernelWorkGroupInfo(b->softmax, rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max, &max,
@@ -211,7 +211,7 @@ static scl_status setup_softmax(scl_baseline *b)
         (err = clSetKernelArg(b->softmax, i++, sizeof causal, &causal)) != CL_SUCCESS ||
         (err = clSetKernelArg(b->softmax, i++, sizeof diag, &diag)) != CL_SUCCESS ||
         (err = clSetKernelArg(b->softmax, i++, b->local * sizeof(float), NULL)) != CL_SUCCESS)
-        return scl_fail_cl(rt, "clSetKernelArg", err, "softmax_rows");
+        return scli_fail_cl(rt, "clSetKernelArg", err, "softmax_rows");
     return SCL_OK;
 }
 
@@ -220,22 +220,22 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
 {
     if (out) *out = NULL;
     if (!rt || !shape || !out)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_baseline_create: NULL argument");
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_baseline_create: NULL argument");
     if (dtype == SCL_F16)
-        return scl_fail(rt, SCL_ERR_UNSUPPORTED,
+        return scli_fail(rt, SCL_ERR_UNSUPPORTED,
                         "dense baseline: float16 is not supported; the baseline computes in float32 only "
                         "(CLBlast's half-precision GEMM, Hgemm, needs cl_khr_fp16, which %s %s)",
                         rt->dev.name, rt->dev.fp16 ? "has, but the baseline does not use it" : "lacks");
     if (dtype != SCL_F32)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "dense baseline: unknown dtype %d", (int)dtype);
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "dense baseline: unknown dtype %d", (int)dtype);
     scl_shape s;
     char msg[512];
     scl_status st = normalize(shape, &s, msg, sizeof msg);
-    if (st != SCL_OK) return scl_fail(rt, st, "dense baseline: %s", msg);
+    if (st != SCL_OK) return scli_fail(rt, st, "dense baseline: %s", msg);
     if ((st = check_fits(rt, &s)) != SCL_OK) return st;
 
     scl_baseline *b = calloc(1, sizeof *b);
-    if (!b) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "dense baseline: out of host memory");
+    if (!b) return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "dense baseline: out of host memory");
     b->rt = rt;
     b->shape = s;
     b->causal = causal != 0;
@@ -246,7 +246,7 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
         if (qerr != CL_SUCCESS) {
             b->queue = NULL;
             scl_baseline_destroy(b);
-            return scl_fail_cl(rt, "clCreateCommandQueue", qerr, "in-order queue for the dense baseline");
+            return scli_fail_cl(rt, "clCreateCommandQueue", qerr, "in-order queue for the dense baseline");
         }
         b->own_queue = true;
     }
@@ -260,11 +260,11 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
     b->zeros = malloc(n * sizeof *b->zeros);
     if (!b->q_off || !b->kv_off || !b->s_off || !b->ones || !b->zeros) {
         scl_baseline_destroy(b);
-        return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "dense baseline: out of host memory for %zu batch offsets",
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "dense baseline: out of host memory for %zu batch offsets",
                         n);
     }
-    scl_strides qs, kvs;
-    scl_shape_strides(&s, &qs, &kvs);
+    scli_strides qs, kvs;
+    scli_shape_strides(&s, &qs, &kvs);
     const int group = s.heads / s.kv_heads;
     for (int bi = 0; bi < s.batch; bi++)
         for (int h = 0; h < s.heads; h++) {
@@ -283,7 +283,7 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
         b->s = NULL;
         scl_baseline_destroy(b);
         snprintf(msg, sizeof msg, "dense baseline scores S, %zu bytes", bytes);
-        return scl_fail_cl(rt, "clCreateBuffer", err, msg);
+        return scli_fail_cl(rt, "clCreateBuffer", err, msg);
     }
     if ((st = setup_softmax(b)) != SCL_OK) {
         scl_baseline_destroy(b);
@@ -295,13 +295,13 @@ scl_status scl_baseline_create(scl_runtime *rt, const scl_shape *shape, scl_dtyp
 
 static scl_status check_buffer(scl_runtime *rt, cl_mem m, const char *name, int64_t elems)
 {
-    if (!m) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "dense baseline: buffer %s is NULL", name);
+    if (!m) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "dense baseline: buffer %s is NULL", name);
     size_t size = 0;
     cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clGetMemObjectInfo", err, name);
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clGetMemObjectInfo", err, name);
     double need = (double)elems * sizeof(float);
     if ((double)size < need)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "dense baseline: buffer %s has %zu bytes, the shape needs %.0f", name, size, need);
     return SCL_OK;
 }
@@ -318,13 +318,13 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
     scl_runtime *rt = b->rt;
     const scl_shape *s = &b->shape;
     scl_status st;
-    if ((st = check_buffer(rt, q, "q", scl_shape_q_elems(s))) != SCL_OK ||
-        (st = check_buffer(rt, k, "k", scl_shape_kv_elems(s))) != SCL_OK ||
-        (st = check_buffer(rt, v, "v", scl_shape_kv_elems(s))) != SCL_OK ||
-        (st = check_buffer(rt, o, "o", scl_shape_q_elems(s))) != SCL_OK)
+    if ((st = check_buffer(rt, q, "q", scli_shape_q_elems(s))) != SCL_OK ||
+        (st = check_buffer(rt, k, "k", scli_shape_kv_elems(s))) != SCL_OK ||
+        (st = check_buffer(rt, v, "v", scli_shape_kv_elems(s))) != SCL_OK ||
+        (st = check_buffer(rt, o, "o", scli_shape_q_elems(s))) != SCL_OK)
         return st;
-    scl_strides qs, kvs;
-    scl_shape_strides(s, &qs, &kvs);
+    scli_strides qs, kvs;
+    scli_shape_strides(s, &qs, &kvs);
     const size_t nq = (size_t)s->seq_q, nk = (size_t)s->seq_k, d = (size_t)s->head_dim;
     cl_command_queue queue = b->queue;
     cl_event ev[4] = {NULL, NULL, NULL, NULL}; /* marker, S = QK^T, softmax, O = PV */
@@ -333,7 +333,7 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
      * The marker stands for the first CLBlast kernel, whose event CLBlast does not return. */
     cl_int err = clFinish(rt->queue); /* the caller's work on the inputs, on whichever queue */
     if (err == CL_SUCCESS && queue != rt->queue) err = clFinish(queue);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "before the dense baseline");
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clFinish", err, "before the dense baseline");
     double h0 = host_ms();
     if (clEnqueueMarkerWithWaitList(queue, 0, NULL, &ev[0]) != CL_SUCCESS) ev[0] = NULL;
 
@@ -358,7 +358,7 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
         err = clEnqueueNDRangeKernel(queue, b->softmax, 2, NULL, global, local, 0, NULL, &ev[2]);
         if (err != CL_SUCCESS) {
             ev[2] = NULL;
-            st = scl_fail_cl(rt, "clEnqueueNDRangeKernel", err, "softmax_rows");
+            st = scli_fail_cl(rt, "clEnqueueNDRangeKernel", err, "softmax_rows");
             goto done;
         }
         bs = CLBlastSgemmBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, nq, d, nk,
@@ -373,7 +373,7 @@ scl_status scl_baseline_run(scl_baseline *b, cl_mem q, cl_mem k, cl_mem v, cl_me
     err = clFinish(queue);
     double h1 = host_ms();
     if (err != CL_SUCCESS) {
-        st = scl_fail_cl(rt, "clFinish", err, "dense baseline");
+        st = scli_fail_cl(rt, "clFinish", err, "dense baseline");
         goto done;
     }
     if (ms) {

@@ -28,12 +28,12 @@ static scl_status launch(scl_runtime *rt, cl_kernel k, size_t global, size_t loc
     cl_event ev = NULL;
     double t0 = host_ms();
     cl_int err = clEnqueueNDRangeKernel(rt->queue, k, 1, NULL, &global, &local, 0, NULL, &ev);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clEnqueueNDRangeKernel", err, name);
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clEnqueueNDRangeKernel", err, name);
     err = clWaitForEvents(1, &ev);
     double t1 = host_ms();
     if (err != CL_SUCCESS) {
         clReleaseEvent(ev);
-        return scl_fail_cl(rt, "clWaitForEvents", err, name);
+        return scli_fail_cl(rt, "clWaitForEvents", err, name);
     }
     cl_ulong start = 0, end = 0;
     if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) == CL_SUCCESS &&
@@ -68,7 +68,7 @@ static scl_status create_kernel(scl_runtime *rt, cl_program prog, const char *na
     *out = clCreateKernel(prog, name, &err);
     if (err != CL_SUCCESS) {
         *out = NULL;
-        return scl_fail_cl(rt, "clCreateKernel", err, name);
+        return scli_fail_cl(rt, "clCreateKernel", err, name);
     }
     return SCL_OK;
 }
@@ -77,7 +77,7 @@ static scl_status set_arg(scl_runtime *rt, cl_kernel k, cl_uint i, size_t size, 
                           const char *name)
 {
     cl_int err = clSetKernelArg(k, i, size, v);
-    return err == CL_SUCCESS ? SCL_OK : scl_fail_cl(rt, "clSetKernelArg", err, name);
+    return err == CL_SUCCESS ? SCL_OK : scli_fail_cl(rt, "clSetKernelArg", err, name);
 }
 
 /* One multiply-add kernel: calibrate the loop count to about target_ms, then the best of
@@ -130,7 +130,7 @@ static scl_status measure_fma(scl_runtime *rt, cl_program prog, scl_peak *out)
     double target_ms = (rt->dev.type & CL_DEVICE_TYPE_GPU) ? 10.0 : 25.0;
     cl_int err;
     cl_mem buf = clCreateBuffer(rt->ctx, CL_MEM_WRITE_ONLY, global * sizeof(float), NULL, &err);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateBuffer", err, "peak FMA output");
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateBuffer", err, "peak FMA output");
     static const struct {
         const char *name;
         int width;
@@ -183,7 +183,7 @@ static scl_status alloc_pair(scl_runtime *rt, size_t *bytes, cl_mem *src, cl_mem
         if (!is_alloc_failure(err) || *bytes / 2 < PEAK_MIN_BYTES) {
             char ctx[128];
             snprintf(ctx, sizeof ctx, "peak bandwidth buffers of %zu bytes", *bytes);
-            return scl_fail_cl(rt, call, err, ctx);
+            return scli_fail_cl(rt, call, err, ctx);
         }
         *bytes /= 2;
     }
@@ -241,9 +241,9 @@ done:
 scl_status scl_measure_peak(scl_runtime *rt, scl_peak *out)
 {
     if (out) memset(out, 0, sizeof *out);
-    if (!rt || !out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_measure_peak: NULL argument");
+    if (!rt || !out) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_measure_peak: NULL argument");
     cl_int err = clFinish(rt->queue);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clFinish", err, "before the peak measurement");
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clFinish", err, "before the peak measurement");
     cl_program prog = NULL;
     scl_status st = scl_build_program(rt, "peak.cl", "", &prog, NULL);
     if (st != SCL_OK) return st;

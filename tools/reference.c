@@ -25,8 +25,8 @@ double scl_reference_scores(const spc_bound *pattern, const scl_shape *s, int h,
 int scl_reference_forward(const spc_bound *pattern, const scl_shape *s, const float *q, const float *k,
                           const float *v, double *o, double *lse)
 {
-    scl_strides qs, ks;
-    scl_shape_strides(s, &qs, &ks);
+    scli_strides qs, ks;
+    scli_shape_strides(s, &qs, &ks);
     const int d = s->head_dim, group = s->heads / s->kv_heads;
     double *scores = malloc(sizeof(double) * (size_t)s->seq_k);
     if (!scores) return -1;

@@ -14,8 +14,8 @@
 int scl_reference_backward(const spc_bound *pattern, const scl_shape *s, const float *q, const float *k,
                            const float *v, const float *dout, double *dq, double *dk, double *dv)
 {
-    scl_strides qs, ks;
-    scl_shape_strides(s, &qs, &ks);
+    scli_strides qs, ks;
+    scli_shape_strides(s, &qs, &ks);
     const int d = s->head_dim, group = s->heads / s->kv_heads;
     double *p = malloc(sizeof(double) * (size_t)s->seq_k);
     double *oi = malloc(sizeof(double) * (size_t)d);
@@ -24,9 +24,9 @@ int scl_reference_backward(const spc_bound *pattern, const scl_shape *s, const f
         free(oi);
         return -1;
     }
-    memset(dq, 0, sizeof(double) * (size_t)scl_shape_q_elems(s));
-    memset(dk, 0, sizeof(double) * (size_t)scl_shape_kv_elems(s));
-    memset(dv, 0, sizeof(double) * (size_t)scl_shape_kv_elems(s));
+    memset(dq, 0, sizeof(double) * (size_t)scli_shape_q_elems(s));
+    memset(dk, 0, sizeof(double) * (size_t)scli_shape_kv_elems(s));
+    memset(dv, 0, sizeof(double) * (size_t)scli_shape_kv_elems(s));
     for (int b = 0; b < s->batch; b++)
         for (int h = 0; h < s->heads; h++) {
             const int hk = h / group;

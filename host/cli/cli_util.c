@@ -77,7 +77,7 @@ bool cli_parse_block(const char *cmd, const char *text, bool allow_auto, int *ou
 
 bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt)
 {
-    if (scl_dtype_from_name(text, dt)) return true;
+    if (scli_dtype_from_name(text, dt)) return true;
     return cli_error(cmd, CLI_USAGE, "--dtype must be f32, f16 or bf16, got '%s'", text), false;
 }
 

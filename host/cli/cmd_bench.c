@@ -125,16 +125,16 @@ typedef struct bench_state {
 static void print_profile(scl_plan *plan, const bench_buffers *b, int backward, FILE *f)
 {
     for (int pass = 0; pass <= backward; pass++) {
-        scl_events all = {.n = 0};
+        scli_events all = {.n = 0};
         scl_status st =
-            pass ? scl_plan_backward_events(plan, b->q, b->k, b->v, b->o, b->lse, b->dout, b->dq, b->dk,
+            pass ? scli_plan_backward_events(plan, b->q, b->k, b->v, b->o, b->lse, b->dout, b->dq, b->dk,
                                             b->dv, 0, NULL, &all, NULL)
-                 : scl_plan_forward_events(plan, b->q, b->k, b->v, b->o, b->lse, 0, NULL, &all, NULL);
+                 : scli_plan_forward_events(plan, b->q, b->k, b->v, b->o, b->lse, 0, NULL, &all, NULL);
         if (st == SCL_OK && all.n > 0 && clWaitForEvents(all.n, all.e) == CL_SUCCESS) {
             fprintf(f, "profile  %s, one run:\n", pass ? "backward" : "forward");
-            scl_events_print(&all, f);
+            scli_events_print(&all, f);
         }
-        scl_events_release(&all);
+        scli_events_release(&all);
     }
 }
 
@@ -278,7 +278,7 @@ static void json_plan(cJSON *root, const bench_opts *o, const bench_state *s)
     cJSON_AddNumberToObject(root, "dim", o->dim);
     cJSON_AddNumberToObject(root, "block", s->norm.block);
     cJSON_AddStringToObject(root, "block_reason", scl_plan_block_reason(s->plan));
-    cJSON_AddStringToObject(root, "dtype", scl_dtype_name(o->dt));
+    cJSON_AddStringToObject(root, "dtype", scli_dtype_name(o->dt));
     cJSON_AddNumberToObject(root, "reps", o->reps);
     cJSON_AddNumberToObject(root, "density", s->ps.density);
     cJSON_AddNumberToObject(root, "block_density", s->ps.block_density);
@@ -392,7 +392,7 @@ static void print_plan(const bench_opts *o, const bench_state *s)
     printf("device   %s (%s)\n", di->name, di->driver_version);
     printf("shape    B=%d H=%d H_kv=%d N_q=%lld N_k=%lld d=%d block=%d %s\n", o->sh.batch, o->sh.heads,
            s->norm.kv_heads, (long long)s->norm.seq_q, (long long)s->norm.seq_k, o->dim, s->norm.block,
-           scl_dtype_name(o->dt));
+           scli_dtype_name(o->dt));
     if (o->sh.block == SCL_BLOCK_AUTO)
         printf("block    %d (auto): %s\n", s->norm.block, scl_plan_block_reason(s->plan));
     printf("pattern  '%s': density %.4f, block density %.4f\n", o->sh.spec, ps->density, ps->block_density);

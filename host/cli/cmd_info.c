@@ -14,7 +14,7 @@
 
 /* The default device's tuning databases, in look-up order (its own, then those of other devices
  * of the same architecture), and for each shape class they hold what a plan really uses: the
- * runtime's own look-up (scl_tuning_set_choose) over the same set, so the two cannot disagree. */
+ * runtime's own look-up (scli_tuning_set_choose) over the same set, so the two cannot disagree. */
 static const char *class_text(const cJSON *e, char *out, size_t len)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kernel"), *hd = cJSON_GetObjectItemCaseSensitive(e, "head_dim"),
@@ -38,9 +38,9 @@ static cJSON *new_class(cJSON *classes, const char *cls)
 }
 
 /* Every block-choice class of the databases (`sparsecl tune --pattern`), in look-up order, and the
- * block a plan made with SCL_BLOCK_AUTO takes for it: the plans' own choice (scl_block_choose) at
+ * block a plan made with SCL_BLOCK_AUTO takes for it: the plans' own choice (scli_block_choose) at
  * the top of the class's sequence bucket. */
-static void add_block_choices(cJSON *root, const scl_tuning_set *set)
+static void add_block_choices(cJSON *root, const scli_tuning_set *set)
 {
     cJSON *classes = cJSON_AddArrayToObject(root, "block_choice_classes");
     for (int i = 0; i < set->n; i++) {
@@ -53,7 +53,7 @@ static void add_block_choices(cJSON *root, const scl_tuning_set *set)
                         *sb = cJSON_GetObjectItemCaseSensitive(e, "seq_bucket"),
                         *dir = cJSON_GetObjectItemCaseSensitive(e, "direction");
             scl_dtype dt = SCL_F32;
-            bool dt_ok = cJSON_IsString(t) && scl_dtype_from_name(t->valuestring, &dt);
+            bool dt_ok = cJSON_IsString(t) && scli_dtype_from_name(t->valuestring, &dt);
             if (!cJSON_IsString(pt) || !cJSON_IsNumber(hd) || !dt_ok || !cJSON_IsNumber(sb) ||
                 sb->valuedouble < 1 || sb->valuedouble > (double)((int64_t)1 << 40) || !cJSON_IsString(dir))
                 continue;
@@ -69,7 +69,7 @@ static void add_block_choices(cJSON *root, const scl_tuning_set *set)
             bool from_db = false;
             char why[1400];
             if (spc_parse(pt->valuestring, &p, &err) != 0 ||
-                scl_block_choose(set, p, &sh, dt, strcmp(dir->valuestring, "backward") == 0, SPC_DECOMPOSE_AUTO,
+                scli_block_choose(set, p, &sh, dt, strcmp(dir->valuestring, "backward") == 0, SPC_DECOMPOSE_AUTO,
                                  &block, &from_db, why, sizeof why, &err) != 0) {
                 cJSON_AddStringToObject(o, "uses", "nothing: the pattern does not compile here");
                 cJSON_AddStringToObject(o, "error", err.message);
@@ -85,12 +85,12 @@ static void add_block_choices(cJSON *root, const scl_tuning_set *set)
 
 static void add_tuning(cJSON *root, const scl_device_info *dev)
 {
-    static scl_tuning_set set; /* large: not on the stack */
+    static scli_tuning_set set; /* large: not on the stack */
     if (dev) {
-        scl_tuning_set_read(&set, dev, false);
+        scli_tuning_set_read(&set, dev, false);
     } else {
         memset(&set, 0, sizeof set);
-        set.n_dirs = scl_tuning_dirs(set.dirs, SCL_TUNING_MAX_DIRS);
+        set.n_dirs = scli_tuning_dirs(set.dirs, SCLI_TUNING_MAX_DIRS);
     }
     cJSON *searched = cJSON_AddArrayToObject(root, "tuning_search_path");
     for (int i = 0; i < set.n_dirs; i++) cJSON_AddItemToArray(searched, cJSON_CreateString(set.dirs[i]));
@@ -125,26 +125,26 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
             cJSON *o = new_class(classes, cls);
             if (!o) continue;
             const cJSON *var = cJSON_GetObjectItemCaseSensitive(e, "variant");
-            const scl_param_schema *k = scl_schema_find(cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring,
+            const scli_param_schema *k = scli_schema_find(cJSON_GetObjectItemCaseSensitive(e, "kernel")->valuestring,
                                                         cJSON_IsString(var) ? var->valuestring : "simt");
             const char *tn = cJSON_GetObjectItemCaseSensitive(e, "dtype")->valuestring;
             static const scl_dtype dts[] = {SCL_F32, SCL_F16, SCL_BF16};
             int dt = -1;
             for (int t = 0; t < 3; t++)
-                if (strcmp(tn, scl_dtype_name(dts[t])) == 0) dt = t;
+                if (strcmp(tn, scli_dtype_name(dts[t])) == 0) dt = t;
             if (!k || dt < 0) {
                 cJSON_AddStringToObject(o, "match", "none");
                 cJSON_AddStringToObject(o, "uses", k ? "nothing: unknown storage type" : "nothing: unknown kernel or variant");
                 continue;
             }
-            scl_param_context pc;
-            scl_param_context_init(&pc, dev, cJSON_GetObjectItemCaseSensitive(e, "head_dim")->valueint,
+            scli_param_context pc;
+            scli_param_context_init(&pc, dev, cJSON_GetObjectItemCaseSensitive(e, "head_dim")->valueint,
                                    cJSON_GetObjectItemCaseSensitive(e, "block")->valueint);
-            scl_param_values p;
-            scl_tuning_choice ch;
+            scli_param_values p;
+            scli_tuning_choice ch;
             char text[2048];
-            bool found = scl_tuning_set_choose(&set, k, &pc, dts[dt], &p, &ch);
-            scl_tuning_choice_text(&set, &ch, &pc, dts[dt], text, sizeof text);
+            bool found = scli_tuning_set_choose(&set, k, &pc, dts[dt], &p, &ch);
+            scli_tuning_choice_text(&set, &ch, &pc, dts[dt], text, sizeof text);
             if (found) {
                 cJSON_AddStringToObject(o, "match", set.dbs[ch.db].exact ? "exact" : "fallback");
                 cJSON_AddStringToObject(o, "file", set.dbs[ch.db].path);
@@ -153,7 +153,7 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
                 if (cJSON_IsNumber(ms)) cJSON_AddNumberToObject(o, "median_ms", ms->valuedouble);
             } else {
                 char what[2300];
-                bool ok = scl_params_default(k, dev, &pc, &p);
+                bool ok = scli_params_default(k, dev, &pc, &p);
                 snprintf(what, sizeof what, "%s%s%s",
                          !ok ? "no valid parameters here (plans fail)"
                              : dev->type & CL_DEVICE_TYPE_GPU ? "built-in GPU defaults" : "built-in CPU defaults",
@@ -172,7 +172,7 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
             if (env && *env) cJSON_AddStringToObject(o, "then_overridden_by", k->env);
             /* Each database's entry of this class: used, passed over (invalid here), or behind another. */
             for (int j = 0; j < set.n && entries; j++) {
-                const cJSON *mine = scl_tuning_db_find(set.dbs[j].db, k, pc.head_dim, pc.block, dts[dt]);
+                const cJSON *mine = scli_tuning_db_find(set.dbs[j].db, k, pc.head_dim, pc.block, dts[dt]);
                 if (!mine) continue;
                 cJSON *x = cJSON_CreateObject();
                 cJSON_AddStringToObject(x, "class", cls);
@@ -191,7 +191,7 @@ static void add_tuning(cJSON *root, const scl_device_info *dev)
     }
     free(entries);
     add_block_choices(root, &set);
-    scl_tuning_set_free(&set);
+    scli_tuning_set_free(&set);
 }
 
 /* The registered forward variants in their default order, and which storage types each runs on
@@ -200,8 +200,8 @@ static void add_variants(cJSON *root, const scl_device_info *dev)
 {
     cJSON *all = cJSON_AddArrayToObject(root, "forward_variants");
     static const scl_dtype dts[] = {SCL_F32, SCL_F16, SCL_BF16};
-    for (int i = 0; i < scl_fwd_variant_count(); i++) {
-        const scl_fwd_variant *v = scl_fwd_variant_at(i);
+    for (int i = 0; i < scli_fwd_variant_count(); i++) {
+        const scli_fwd_variant *v = scli_fwd_variant_at(i);
         cJSON *o = cJSON_CreateObject(), *params = cJSON_CreateArray();
         cJSON_AddStringToObject(o, "name", v->name);
         cJSON_AddStringToObject(o, "kernel_file", v->kernel_file);
@@ -211,12 +211,12 @@ static void add_variants(cJSON *root, const scl_device_info *dev)
         if (dev) {
             cJSON *runs = cJSON_AddArrayToObject(o, "runs_here"), *not = cJSON_CreateObject();
             for (size_t t = 0; t < sizeof dts / sizeof dts[0]; t++) {
-                scl_variant_query q = {.dev = dev, .dtype = dts[t], .head_dim = 64, .block = 64};
+                scli_variant_query q = {.dev = dev, .dtype = dts[t], .head_dim = 64, .block = 64};
                 char why[256];
                 if (v->qualifies(&q, why, sizeof why))
-                    cJSON_AddItemToArray(runs, cJSON_CreateString(scl_dtype_name(dts[t])));
+                    cJSON_AddItemToArray(runs, cJSON_CreateString(scli_dtype_name(dts[t])));
                 else
-                    cJSON_AddStringToObject(not, scl_dtype_name(dts[t]), why);
+                    cJSON_AddStringToObject(not, scli_dtype_name(dts[t]), why);
             }
             cJSON_AddItemToObject(o, "why_not", not);
         }
@@ -270,20 +270,20 @@ int cmd_info(int argc, char **argv)
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", scl_version());
     char commit[160], shipped[1100];
-    scl_build_commit_text(commit, sizeof commit);
+    scli_build_commit_text(commit, sizeof commit);
     cJSON_AddStringToObject(root, "build_commit", commit);
-    scl_data_origin origin = scl_shipped_path("", "", shipped, sizeof shipped);
+    scli_data_origin origin = scli_shipped_path("", "", shipped, sizeof shipped);
     cJSON_AddStringToObject(root, "shipped_data", shipped);
-    cJSON_AddStringToObject(root, "shipped_data_from", scl_data_origin_name(origin));
+    cJSON_AddStringToObject(root, "shipped_data_from", scli_data_origin_name(origin));
     const char *kdir = getenv("SPARSECL_KERNEL_DIR");
     cJSON_AddStringToObject(root, "kernel_sources", kdir && *kdir ? kdir : "embedded");
     cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
-    for (int i = 0; scl_kernel_file_name(i); i++) {
-        const char *name = scl_kernel_file_name(i);
+    for (int i = 0; scli_kernel_file_name(i); i++) {
+        const char *name = scli_kernel_file_name(i);
         size_t n = strlen(name);
         if (n < 3 || strcmp(name + n - 3, ".cl") != 0) continue; /* headers are inside the .cl hashes */
         char msg[512], hash[32];
-        char *src = scl_kernel_source_load(name, msg, sizeof msg);
+        char *src = scli_kernel_source_load(name, msg, sizeof msg);
         cJSON *k = cJSON_CreateObject();
         cJSON_AddStringToObject(k, "file", name);
         if (src) {
@@ -297,7 +297,7 @@ int cmd_info(int argc, char **argv)
         cJSON_AddItemToArray(kernels, k);
     }
     char cache[1024];
-    scl_cache_default_dir(cache, sizeof cache);
+    scli_cache_default_dir(cache, sizeof cache);
     cJSON_AddStringToObject(root, "cache_dir", cache[0] ? cache : "off");
     add_tuning(root, have_def ? &def : NULL);
     add_variants(root, have_def ? &def : NULL);
@@ -309,7 +309,7 @@ int cmd_info(int argc, char **argv)
     } else {
         printf("sparsecl %s\n", scl_version());
         printf("built from commit %s; shipped data: %s (%s)\n", commit, shipped[0] ? shipped : "none",
-               scl_data_origin_name(origin));
+               scli_data_origin_name(origin));
         printf("kernel sources: %s\n", kdir && *kdir ? kdir : "embedded");
         cJSON *k;
         cJSON_ArrayForEach(k, kernels)

@@ -84,14 +84,14 @@ static bool parse_list(const char *opt, const char *text, int *out, int *n, int 
 
 static cJSON *report_json(const at_tune_options *o, const at_tune_report *r, const char *db)
 {
-    const scl_param_schema *k = o->kernel;
+    const scli_param_schema *k = o->kernel;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "kernel", k->kernel);
     cJSON_AddStringToObject(j, "variant", k->variant);
     cJSON_AddStringToObject(j, "direction", k->direction);
     cJSON_AddNumberToObject(j, "head_dim", o->head_dim);
     cJSON_AddNumberToObject(j, "block", o->block);
-    cJSON_AddStringToObject(j, "dtype", scl_dtype_name(o->dtype));
+    cJSON_AddStringToObject(j, "dtype", scli_dtype_name(o->dtype));
     cJSON_AddStringToObject(j, "strategy", at_strategy_name(o->strategy));
     cJSON_AddNumberToObject(j, "total_points", r->total_points);
     cJSON_AddNumberToObject(j, "valid_points", r->valid_points);
@@ -146,7 +146,7 @@ typedef struct tune_cli {
     const char *dev, *out;
     int dims[8], nd, blocks[8], nb, json, verbose, block_only;
     const char *variant; /* --variant: the forward kernel variant tuned (NULL: simt) */
-    const scl_param_schema *kernels[2];
+    const scli_param_schema *kernels[2];
     int nk;
     at_tune_options o;
 } tune_cli;
@@ -168,11 +168,11 @@ static bool parse_budget(const char *text, at_tune_options *o)
 static bool parse_direction(const char *text, tune_cli *t)
 {
     if (strcmp(text, "both") == 0) {
-        t->kernels[0] = &scl_fwd_simt_schema, t->kernels[1] = &scl_bwd_simt_schema, t->nk = 2;
+        t->kernels[0] = &scli_fwd_simt_schema, t->kernels[1] = &scli_bwd_simt_schema, t->nk = 2;
         return true;
     }
     if ((strcmp(text, "forward") == 0 || strcmp(text, "backward") == 0) &&
-        (t->kernels[0] = scl_schema_find(text, "simt")) != NULL) {
+        (t->kernels[0] = scli_schema_find(text, "simt")) != NULL) {
         t->nk = 1;
         return true;
     }
@@ -264,7 +264,7 @@ static int parse(int argc, char **argv, tune_cli *t)
         if (t->nk != 1 || strcmp(t->kernels[0]->direction, "forward"))
             return cli_error(CMD, CLI_USAGE,
                              "--variant %s tunes the forward kernel only (--direction forward)", t->variant);
-        if (!(t->kernels[0] = scl_schema_find("forward", t->variant)))
+        if (!(t->kernels[0] = scli_schema_find("forward", t->variant)))
             return cli_error(CMD, CLI_USAGE, "--variant must be simt or mma, got '%s'", t->variant);
     }
     if (t->block_only && (!o->pattern || t->nb < 2))
@@ -281,8 +281,8 @@ static bool db_path(const tune_cli *t, scl_runtime *rt, char *path, size_t len)
         return true;
     }
     char dir[1024], slug[200];
-    scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
-    if (!scl_tuning_user_dir(dir, sizeof dir))
+    scli_device_slug(scl_runtime_device(rt), slug, sizeof slug);
+    if (!scli_tuning_user_dir(dir, sizeof dir))
         return cli_error(CMD, CLI_USAGE, "the program cache is off (SPARSECL_CACHE_DIR=off): give --out"),
                false;
     snprintf(path, len, "%s/%s.json", dir, slug);
@@ -292,14 +292,14 @@ static bool db_path(const tune_cli *t, scl_runtime *rt, char *path, size_t len)
 static void print_class(const at_tune_options *o, const at_tune_report *r)
 {
     char best[300], text[300];
-    scl_params_text(o->kernel, &r->best, best, sizeof best);
+    scli_params_text(o->kernel, &r->best, best, sizeof best);
     printf("%s d=%d block=%d %s: best %.3f ms (%.1f GFLOP/s, verified error %.2g)%s\n  %s\n",
-           o->kernel->kernel, o->head_dim, o->block, scl_dtype_name(o->dtype), r->best_ms, r->best_gflops,
+           o->kernel->kernel, o->head_dim, o->block, scli_dtype_name(o->dtype), r->best_ms, r->best_gflops,
            r->best_error, r->kept_incumbent ? ": the incumbent stays" : "", best);
     printf("  re-timed together (%d rounds, median; noise %.1f%%):\n", o->rounds > 0 ? o->rounds : 3,
            100 * r->noise);
     for (int i = 0; i < r->n_final; i++) {
-        scl_params_text(o->kernel, &r->final[i].p, text, sizeof text);
+        scli_params_text(o->kernel, &r->final[i].p, text, sizeof text);
         if (isfinite(r->final[i].ms))
             printf("    %-20s %.3f ms (IQR %.1f%%)  %s\n", r->final[i].role, r->final[i].ms,
                    100 * r->final[i].spread, text);
@@ -330,7 +330,7 @@ static cJSON *block_json(const at_block_options *b, const at_block_report *r, co
     cJSON_AddStringToObject(j, "kind", "block_choice");
     cJSON_AddStringToObject(j, "pattern", r->pattern_class);
     cJSON_AddNumberToObject(j, "head_dim", b->head_dim);
-    cJSON_AddStringToObject(j, "dtype", scl_dtype_name(b->dtype));
+    cJSON_AddStringToObject(j, "dtype", scli_dtype_name(b->dtype));
     cJSON_AddStringToObject(j, "direction", b->backward ? "backward" : "forward");
     cJSON_AddNumberToObject(j, "seq", (double)r->seq);
     cJSON_AddNumberToObject(j, "seq_bucket", (double)r->seq_bucket);
@@ -352,7 +352,7 @@ static cJSON *block_json(const at_block_options *b, const at_block_report *r, co
 static void print_block_class(const at_block_options *b, const at_block_report *r)
 {
     printf("block choice '%s' d=%d %s N=%lld (bucket %lld) %s: block %d%s\n", r->pattern_class, b->head_dim,
-           scl_dtype_name(b->dtype), (long long)r->seq, (long long)r->seq_bucket, b->backward ? "backward" : "forward",
+           scli_dtype_name(b->dtype), (long long)r->seq, (long long)r->seq_bucket, b->backward ? "backward" : "forward",
            r->kept_incumbent ? r->incumbent_block : r->best_block, r->kept_incumbent ? ": the incumbent stays" : "");
     printf("  re-timed together (%d rounds, median; noise %.1f%%):\n", b->rounds > 0 ? b->rounds : 3, 100 * r->noise);
     for (int i = 0; i < r->n; i++)
@@ -423,7 +423,7 @@ static int tune_all(tune_cli *t, scl_runtime *rt, const char *path, cJSON *all, 
 int cmd_tune(int argc, char **argv)
 {
     tune_cli t = {
-        .dims = {64}, .nd = 1, .blocks = {64}, .nb = 1, .kernels = {&scl_fwd_simt_schema, NULL}, .nk = 1};
+        .dims = {64}, .nd = 1, .blocks = {64}, .nb = 1, .kernels = {&scli_fwd_simt_schema, NULL}, .nk = 1};
     t.o = (at_tune_options){.dtype = SCL_F32, .strategy = AT_LOCAL, .family = -1, .reps = 5, .seed = 1};
     int rc = parse(argc, argv, &t);
     if (rc >= 0) return rc;

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct scl_bwd_state {
-    scl_bwd_params prm;
+struct scli_bwd_state {
+    scli_bwd_params prm;
     char options[512];
     char source[1400]; /* where the parameters came from: database entry, defaults, override */
     cl_program program;
@@ -20,7 +20,7 @@ struct scl_bwd_state {
     cl_mem qr, qt, dor, dot, lrow, drow, kr, kt, vt;
 };
 
-void scl_bwd_state_free(scl_bwd_state *b)
+void scli_bwd_state_free(scli_bwd_state *b)
 {
     if (!b) return;
     cl_mem bufs[] = {b->col_ptr, b->row_idx, b->col_mask, b->masks_t, b->qr, b->qt, b->dor,
@@ -53,34 +53,34 @@ static uint32_t *transpose_masks(const spc_lut *l)
     return t;
 }
 
-static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_params *explicit_params)
+static scl_status build_state(scl_plan *p, scli_bwd_state *b, const scli_bwd_params *explicit_params)
 {
     scl_runtime *rt = p->rt;
     const scl_shape *s = &p->shape;
     const spc_lut *l = p->lut;
-    scl_param_context pc;
-    scl_param_context_init(&pc, &rt->dev, s->head_dim, s->block);
-    const scl_param_schema *k = &scl_bwd_simt_schema;
-    scl_param_choice how = {explicit_params, p->cfg.bwd_params, p->cfg.ignore_tuning, false};
-    scl_status st = scl_choose_params(rt, k, &pc, p->dtype, &how, &b->prm, b->source, sizeof b->source);
+    scli_param_context pc;
+    scli_param_context_init(&pc, &rt->dev, s->head_dim, s->block);
+    const scli_param_schema *k = &scli_bwd_simt_schema;
+    scli_param_choice how = {explicit_params, p->cfg.bwd_params, p->cfg.ignore_tuning, false};
+    scl_status st = scli_choose_params(rt, k, &pc, p->dtype, &how, &b->prm, b->source, sizeof b->source);
     if (st != SCL_OK) return st;
-    scl_params_options(k, &b->prm, &pc, p->dtype, b->options, sizeof b->options);
+    scli_params_options(k, &b->prm, &pc, p->dtype, b->options, sizeof b->options);
     if ((st = scl_build_program(rt, "attn_bwd.cl", b->options, &b->program, NULL)) != SCL_OK) return st;
     const char *names[] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
     cl_kernel *ks[] = {&b->prep_q, &b->prep_k, &b->dq, &b->dkv};
     for (int i = 0; i < 4; i++) {
         cl_int err;
         *ks[i] = clCreateKernel(b->program, names[i], &err);
-        if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, names[i]);
+        if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateKernel", err, names[i]);
     }
     uint32_t *mt = transpose_masks(l);
-    if (!mt) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (transposed masks)");
+    if (!mt) return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory (transposed masks)");
     const cl_mem_flags ro = CL_MEM_READ_ONLY, rw = CL_MEM_READ_WRITE;
-    st = scl_plan_buffer(p, ro, (size_t)l->n_layouts * (l->nb_k + 1) * 4, l->col_ptr, &b->col_ptr, "col_ptr");
-    if (st == SCL_OK) st = scl_plan_buffer(p, ro, (size_t)l->nnz * 4, l->row_idx, &b->row_idx, "row_idx");
-    if (st == SCL_OK) st = scl_plan_buffer(p, ro, (size_t)l->nnz * 4, l->col_mask, &b->col_mask, "col_mask");
+    st = scli_plan_buffer(p, ro, (size_t)l->n_layouts * (l->nb_k + 1) * 4, l->col_ptr, &b->col_ptr, "col_ptr");
+    if (st == SCL_OK) st = scli_plan_buffer(p, ro, (size_t)l->nnz * 4, l->row_idx, &b->row_idx, "row_idx");
+    if (st == SCL_OK) st = scli_plan_buffer(p, ro, (size_t)l->nnz * 4, l->col_mask, &b->col_mask, "col_mask");
     if (st == SCL_OK)
-        st = scl_plan_buffer(p, ro, (size_t)l->n_masks * l->mask_words * 4, mt, &b->masks_t, "masks_t");
+        st = scli_plan_buffer(p, ro, (size_t)l->n_masks * l->mask_words * 4, mt, &b->masks_t, "masks_t");
     free(mt);
     if (st != SCL_OK) return st;
     b->nqp = (s->seq_q + s->block - 1) / s->block * s->block;
@@ -99,26 +99,26 @@ static scl_status build_state(scl_plan *p, scl_bwd_state *b, const scl_bwd_param
         {&b->vt, krows * d * 4, "V^T"},
     };
     for (size_t i = 0; i < sizeof scratch / sizeof scratch[0] && st == SCL_OK; i++)
-        st = scl_plan_buffer(p, rw, scratch[i].bytes, NULL, scratch[i].m, scratch[i].name);
+        st = scli_plan_buffer(p, rw, scratch[i].bytes, NULL, scratch[i].m, scratch[i].name);
     return st;
 }
 
-scl_status scl_lut_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+scl_status scli_lut_prepare_backward(scl_plan *p, const scli_bwd_params *params)
 {
-    scl_bwd_state_free(p->bwd);
+    scli_bwd_state_free(p->bwd);
     p->bwd = NULL;
-    scl_bwd_state *b = calloc(1, sizeof *b);
-    if (!b) return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    scli_bwd_state *b = calloc(1, sizeof *b);
+    if (!b) return scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     scl_status st = build_state(p, b, params);
     if (st != SCL_OK) {
-        scl_bwd_state_free(b);
+        scli_bwd_state_free(b);
         return st;
     }
     p->bwd = b;
     return SCL_OK;
 }
 
-scl_status scl_plan_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+scl_status scli_plan_prepare_backward(scl_plan *p, const scli_bwd_params *params)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     return p->ops->prepare_backward(p, params);
@@ -139,13 +139,13 @@ const char *scl_plan_backward_kernel_source(const scl_plan *p)
 }
 
 /* Scratch and column LUT of the backward kernels (build_state's buffers), from the shape. */
-size_t scl_lut_backward_bytes(const scl_plan *p)
+size_t scli_lut_backward_bytes(const scl_plan *p)
 {
     if (p->bwd) {
-        const scl_bwd_state *b = p->bwd;
+        const scli_bwd_state *b = p->bwd;
         cl_mem bufs[] = {b->col_ptr, b->row_idx, b->col_mask, b->masks_t, b->qr, b->qt, b->dor,
                          b->dot,     b->lrow,    b->drow,     b->kr,      b->kt, b->vt};
-        return scl_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
+        return scli_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
     }
     const scl_shape *s = &p->shape;
     const spc_lut *l = p->lut;
@@ -227,14 +227,14 @@ static cl_int sweep(scl_plan *p, cl_kernel kr, const cl_mem *m, size_t nm, const
 
 /* Enqueues the four kernels; `all` (may be NULL) collects every command's event, `event`
  * receives the last one. */
-scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
-                            scl_events *all, cl_event *event)
+scl_status scli_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
+                            scli_events *all, cl_event *event)
 {
     cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4], dout = t[5], dq = t[6], dk = t[7], dv = t[8];
-    scl_status st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true);
+    scl_status st = scli_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true);
     if (st != SCL_OK) return st;
-    if (!p->bwd && (st = scl_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
-    scl_bwd_state *b = p->bwd;
+    if (!p->bwd && (st = scli_plan_prepare_backward(p, NULL)) != SCL_OK) return st;
+    scli_bwd_state *b = p->bwd;
     const scl_shape *s = &p->shape;
     cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nqp = (cl_int)b->nqp, nkp = (cl_int)p->nkp,
            heads = s->heads, kv_heads = s->kv_heads, group = s->heads / s->kv_heads;
@@ -263,7 +263,7 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
                          dq,    p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout};
     const sweep_args sq = {
         {n_q, n_k, nqp, nkp, heads, group}, {qstr[0], qstr[1], qstr[2]}, nb_q, mask_words, scale};
-    err = sweep(p, b->dq, mq, 13, &sq, scl_bwd_dq_work_group_size(&b->prm),
+    err = sweep(p, b->dq, mq, 13, &sq, scli_bwd_dq_work_group_size(&b->prm),
                 (size_t)((s->seq_q + b->prm.dq_bq - 1) / b->prm.dq_bq), heads, 2, e, &e[2], &set_failed);
     /* 4. dK/dV over the column LUT; waits for dQ too, so its event ends the whole pass. */
     if (err == CL_SUCCESS) {
@@ -274,14 +274,14 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
         const sweep_args sk = {
             {n_q, n_k, nqp, nkp, heads, group}, {kstr[0], kstr[1], kstr[2]}, nb_k, mask_words, scale};
         err =
-            sweep(p, b->dkv, mk, 15, &sk, scl_bwd_dkv_work_group_size(&b->prm),
+            sweep(p, b->dkv, mk, 15, &sk, scli_bwd_dkv_work_group_size(&b->prm),
                   (size_t)((s->seq_k + b->prm.kv_bk - 1) / b->prm.kv_bk), kv_heads, 3, e, &e[3], &set_failed);
     }
     if (set_failed) goto set_failed;
     if (err != CL_SUCCESS) goto enqueue_failed;
     static const char *names[4] = {"bwd_prep_q", "bwd_prep_k", "bwd_dq", "bwd_dkv"};
     for (int i = 0; i < 4; i++)
-        scl_events_push(all, e[i], names[i]);
+        scli_events_push(all, e[i], names[i]);
     for (int i = 0; i < 3; i++)
         clReleaseEvent(e[i]);
     if (event)
@@ -291,23 +291,23 @@ scl_status scl_lut_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, co
     return SCL_OK;
 
 set_failed:
-    st = scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", what);
+    st = scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", what);
     goto release;
 enqueue_failed:
-    st = scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, what);
+    st = scli_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, what);
 release:
     for (int i = 0; i < 4; i++)
         if (e[i]) clReleaseEvent(e[i]);
     return st;
 }
 
-scl_status scl_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+scl_status scli_plan_backward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                     cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait,
-                                    const cl_event *wait_list, scl_events *all, cl_event *event)
+                                    const cl_event *wait_list, scli_events *all, cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (num_wait > 0 && !wait_list)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
     return p->ops->backward(p, (const cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, num_wait, wait_list, all,
                             event);
 }
@@ -316,26 +316,26 @@ scl_status scl_plan_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o
                              cl_mem dq, cl_mem dk, cl_mem dv, cl_uint num_wait, const cl_event *wait_list,
                              cl_event *event)
 {
-    return scl_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
+    return scli_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, num_wait, wait_list, NULL, event);
 }
 
 scl_status scl_plan_time_backward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
                                   cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv, double *ms)
 {
     if (!ms)
-        return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_backward: ms is NULL");
-    scl_events all = {.n = 0};
-    scl_status st = scl_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, &all, NULL);
+        return scli_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_backward: ms is NULL");
+    scli_events all = {.n = 0};
+    scl_status st = scli_plan_backward_events(p, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, &all, NULL);
     if (st != SCL_OK) {
-        scl_events_release(&all);
+        scli_events_release(&all);
         return st;
     }
     cl_int err = clWaitForEvents(all.n, all.e);
     if (err != CL_SUCCESS) /* else: first start to last end over all kernels (any queue order) */
-        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
+        st = scli_fail_cl(p->rt, "clWaitForEvents", err, "backward pass failed on the device");
     else
-        *ms = scl_events_span_ms(all.e, all.n);
-    scl_events_release(&all);
+        *ms = scli_events_span_ms(all.e, all.n);
+    scli_events_release(&all);
     return st;
 }
 
@@ -344,7 +344,7 @@ scl_status scl_plan_backward_host(scl_plan *p, const void *q, const void *k, con
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (!q || !k || !v || !o || !lse || !dout || !dq || !dk || !dv)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_backward_host: NULL array");
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_backward_host: NULL array");
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     cl_context ctx = p->rt->ctx;
@@ -356,7 +356,7 @@ scl_status scl_plan_backward_host(scl_plan *p, const void *q, const void *k, con
     for (int i = 0; i < 9 && st == SCL_OK; i++) {
         cl_int err;
         m[i] = clCreateBuffer(ctx, src[i] ? in : CL_MEM_WRITE_ONLY, sizes[i], (void *)src[i], &err);
-        if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", err, "host-array convenience");
+        if (err != CL_SUCCESS) st = scli_fail_cl(p->rt, "clCreateBuffer", err, "host-array convenience");
     }
     cl_event done = NULL;
     if (st == SCL_OK)
@@ -366,7 +366,7 @@ scl_status scl_plan_backward_host(scl_plan *p, const void *q, const void *k, con
         for (int i = 0; i < 3 && st == SCL_OK; i++) {
             cl_int err =
                 clEnqueueReadBuffer(p->rt->queue, m[6 + i], CL_TRUE, 0, sizes[6 + i], dst[i], 1, &done, NULL);
-            if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading gradients");
+            if (err != CL_SUCCESS) st = scli_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading gradients");
         }
     }
     if (done) clReleaseEvent(done);

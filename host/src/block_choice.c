@@ -7,23 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
-bool scl_block_is_auto(int block)
+bool scli_block_is_auto(int block)
 {
     return block == SCL_BLOCK_AUTO || block == SCL_BLOCK_AUTO_BACKWARD;
 }
 
-bool scl_dtype_from_name(const char *name, scl_dtype *out)
+bool scli_dtype_from_name(const char *name, scl_dtype *out)
 {
     static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
     for (int i = 0; i < 3; i++)
-        if (strcmp(name, scl_dtype_name(all[i])) == 0) {
+        if (strcmp(name, scli_dtype_name(all[i])) == 0) {
             *out = all[i];
             return true;
         }
     return false;
 }
 
-int64_t scl_seq_bucket(int64_t n)
+int64_t scli_seq_bucket(int64_t n)
 {
     int64_t b = 1;
     while (b < n && b < ((int64_t)1 << 62))
@@ -31,13 +31,13 @@ int64_t scl_seq_bucket(int64_t n)
     return b;
 }
 
-void scl_block_class_of(const spc_pattern *p, const scl_shape *s, scl_dtype dtype, bool backward,
-                        scl_block_class *out)
+void scli_block_class_of(const spc_pattern *p, const scl_shape *s, scl_dtype dtype, bool backward,
+                        scli_block_class *out)
 {
     out->pattern = spc_pattern_text(p);
     out->head_dim = s->head_dim;
     out->dtype = dtype;
-    out->seq_bucket = scl_seq_bucket(s->seq_q);
+    out->seq_bucket = scli_seq_bucket(s->seq_q);
     out->direction = backward ? "backward" : "forward";
 }
 
@@ -53,14 +53,14 @@ static bool is_number(const cJSON *o, const char *key, double want)
     return cJSON_IsNumber(v) && v->valuedouble == want;
 }
 
-cJSON *scl_block_entry_find(const cJSON *db, const scl_block_class *k)
+cJSON *scli_block_entry_find(const cJSON *db, const scli_block_class *k)
 {
     cJSON *all = cJSON_GetObjectItemCaseSensitive(db, "block_choices"), *e;
     if (!cJSON_IsArray(all)) return NULL;
     cJSON_ArrayForEach(e, all)
     {
         if (is_string(e, "pattern", k->pattern) && is_number(e, "head_dim", k->head_dim) &&
-            is_string(e, "dtype", scl_dtype_name(k->dtype)) &&
+            is_string(e, "dtype", scli_dtype_name(k->dtype)) &&
             is_number(e, "seq_bucket", (double)k->seq_bucket) && is_string(e, "direction", k->direction))
             return e;
     }
@@ -91,26 +91,26 @@ static bool entry_block(const cJSON *e, const spc_pattern *p, const spc_geometry
     return true;
 }
 
-int scl_block_choose(const scl_tuning_set *set, const spc_pattern *p, const scl_shape *s, scl_dtype dtype,
+int scli_block_choose(const scli_tuning_set *set, const spc_pattern *p, const scl_shape *s, scl_dtype dtype,
                      bool backward, spc_decompose_mode mode, int *block, bool *from_db, char *why, size_t len,
                      spc_error *err)
 {
-    scl_block_class k;
-    scl_block_class_of(p, s, dtype, backward, &k);
+    scli_block_class k;
+    scli_block_class_of(p, s, dtype, backward, &k);
     spc_geometry g = {s->seq_q, s->seq_k > 0 ? s->seq_k : s->seq_q, 0, s->heads};
     char passed[700] = "";
     size_t n = 0;
     *from_db = false;
     for (int i = 0; set && i < set->n; i++) {
-        const cJSON *e = scl_block_entry_find(set->dbs[i].db, &k);
+        const cJSON *e = scli_block_entry_find(set->dbs[i].db, &k);
         char reason[300];
         if (!e) continue;
         if (entry_block(e, p, &g, block, reason, sizeof reason)) {
-            const scl_tuning_db_ref *r = &set->dbs[i];
+            const scli_tuning_db_ref *r = &set->dbs[i];
             *from_db = true;
             int w =
                 snprintf(why, len, "tuned: %s (pattern '%s', d=%d %s, N bucket %lld, %s, ", r->path,
-                         k.pattern, k.head_dim, scl_dtype_name(dtype), (long long)k.seq_bucket, k.direction);
+                         k.pattern, k.head_dim, scli_dtype_name(dtype), (long long)k.seq_bucket, k.direction);
             if (w >= 0 && (size_t)w < len) {
                 if (r->exact)
                     snprintf(why + w, len - (size_t)w, "exact device)%s%s", n ? "; " : "", passed);

@@ -19,22 +19,22 @@ const char *scl_build_commit(void)
     return SCL_GIT_COMMIT;
 }
 
-bool scl_build_dirty(void)
+bool scli_build_dirty(void)
 {
     return SCL_GIT_DIRTY != 0;
 }
 
-void scl_build_commit_text(char *out, size_t len)
+void scli_build_commit_text(char *out, size_t len)
 {
     snprintf(out, len, "%s%s", SCL_GIT_COMMIT, strcmp(SCL_GIT_COMMIT, "unknown") != 0 && SCL_GIT_DIRTY ? "-dirty" : "");
 }
 
-const char *scl_data_origin_name(scl_data_origin l)
+const char *scli_data_origin_name(scli_data_origin l)
 {
     switch (l) {
-    case SCL_DATA_INSTALLED: return "installed";
-    case SCL_DATA_BUILD_TREE: return "build tree";
-    case SCL_DATA_CONFIGURED: return "configured prefix";
+    case SCLI_DATA_INSTALLED: return "installed";
+    case SCLI_DATA_BUILD_TREE: return "build tree";
+    case SCLI_DATA_CONFIGURED: return "configured prefix";
     default: return "none";
     }
 }
@@ -68,7 +68,7 @@ static int find_module(struct dl_phdr_info *info, size_t size, void *data)
 /* An object of this file: the loaded object whose segments hold it holds the library. */
 static const char module_anchor = 1;
 
-bool scl_module_path(char *out, size_t len, bool *is_exe)
+bool scli_module_path(char *out, size_t len, bool *is_exe)
 {
     module_search s = {.addr = (uintptr_t)&module_anchor};
     *is_exe = false;
@@ -104,12 +104,12 @@ static bool inside(const char *path, const char *dir)
     return n > 0 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, char *out, size_t len)
+scli_data_origin scli_shipped_path(const char *installed, const char *source_rel, char *out, size_t len)
 {
     char module[PATH_MAX], build[PATH_MAX];
     bool is_exe = false;
     out[0] = '\0';
-    bool have = scl_module_path(module, sizeof module, &is_exe);
+    bool have = scli_module_path(module, sizeof module, &is_exe);
     bool in_build = have && realpath(SCL_BUILD_DIR, build) && inside(module, build);
     char cand[PATH_MAX + 256] = "";
     bool layout = false;
@@ -126,26 +126,26 @@ scl_data_origin scl_shipped_path(const char *installed, const char *source_rel, 
      * installed place, absent. */
     if (in_build && !layout) {
         snprintf(out, len, "%s%s%s", SCL_SOURCE_DIR, source_rel[0] ? "/" : "", source_rel);
-        return SCL_DATA_BUILD_TREE;
+        return SCLI_DATA_BUILD_TREE;
     }
     char real[PATH_MAX];
     if (cand[0] && realpath(cand, real)) {
         snprintf(out, len, "%s", real);
-        return SCL_DATA_INSTALLED;
+        return SCLI_DATA_INSTALLED;
     }
     if (in_build) {
         snprintf(out, len, "%s%s%s", SCL_SOURCE_DIR, source_rel[0] ? "/" : "", source_rel);
-        return SCL_DATA_BUILD_TREE;
+        return SCLI_DATA_BUILD_TREE;
     }
     char conf[PATH_MAX + 256];
     snprintf(conf, sizeof conf, "%s/sparsecl/%s", SCL_CONFIGURED_DATADIR, installed);
     if (exists(conf)) {
         snprintf(out, len, "%s", conf);
-        return SCL_DATA_CONFIGURED;
+        return SCLI_DATA_CONFIGURED;
     }
     if (layout) {
         snprintf(out, len, "%s", cand);
-        return SCL_DATA_INSTALLED;
+        return SCLI_DATA_INSTALLED;
     }
-    return SCL_DATA_NONE;
+    return SCLI_DATA_NONE;
 }

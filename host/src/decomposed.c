@@ -17,9 +17,9 @@
 
 #define MAX_PARTS 4
 
-extern const scl_plan_ops scl_decomp_plan_ops;
+extern const scli_plan_ops scli_decomp_plan_ops;
 
-typedef struct scl_part {
+typedef struct scli_part {
     int64_t n_q, n_k; /* mapped lengths */
     scl_plan *sub;
     cl_mem row_map, col_map, row_inv, col_inv; /* NULL: identity */
@@ -27,25 +27,25 @@ typedef struct scl_part {
     cl_mem o, lse;        /* the component's output over its rows */
     cl_mem og, dog, lseg; /* backward: final O, dO, LSE in its rows (row-mapped) */
     cl_mem dq, dk, dv;    /* backward: its gradients */
-} scl_part;
+} scli_part;
 
-struct scl_decomp {
+struct scli_decomp {
     int n;
-    scl_part part[MAX_PARTS];
+    scli_part part[MAX_PARTS];
     cl_program program;
     cl_kernel gather, gather_lse, merge, sum;
     cl_event last; /* the previous call's final command: part buffers are reused */
     int row_form;  /* helper kernels' work-item mapping (kernels/decompose.cl): the forward's prep form */
 };
 
-static scl_strides contiguous(int heads, int64_t n, int d)
+static scli_strides contiguous(int heads, int64_t n, int d)
 {
-    scl_strides s = {(int64_t)heads * n * d, n * d, d};
+    scli_strides s = {(int64_t)heads * n * d, n * d, d};
     return s;
 }
 
 #define PART_BUFFERS 15
-static void part_buffers(const scl_part *pt, cl_mem m[PART_BUFFERS])
+static void part_buffers(const scli_part *pt, cl_mem m[PART_BUFFERS])
 {
     const cl_mem all[PART_BUFFERS] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q,
                                       pt->k,       pt->v,       pt->o,       pt->lse,     pt->og,
@@ -53,11 +53,11 @@ static void part_buffers(const scl_part *pt, cl_mem m[PART_BUFFERS])
     memcpy(m, all, sizeof all);
 }
 
-void scl_decomp_free(scl_decomp *dec)
+void scli_decomp_free(scli_decomp *dec)
 {
     if (!dec) return;
     for (int k = 0; k < dec->n; k++) {
-        scl_part *pt = &dec->part[k];
+        scli_part *pt = &dec->part[k];
         cl_mem m[PART_BUFFERS];
         part_buffers(pt, m);
         for (size_t i = 0; i < PART_BUFFERS; i++)
@@ -92,9 +92,9 @@ static size_t decomp_device_bytes(const scl_plan *p)
 {
     size_t n = 0;
     for (int k = 0; k < p->dec->n; k++) {
-        const scl_part *pt = &p->dec->part[k];
+        const scli_part *pt = &p->dec->part[k];
         cl_mem m[] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q, pt->o, pt->lse};
-        n += scl_mem_bytes(m, sizeof m / sizeof m[0]) + pt->sub->ops->device_bytes(pt->sub);
+        n += scli_mem_bytes(m, sizeof m / sizeof m[0]) + pt->sub->ops->device_bytes(pt->sub);
     }
     return n;
 }
@@ -103,10 +103,10 @@ static size_t decomp_device_bytes(const scl_plan *p)
 static size_t decomp_backward_bytes(const scl_plan *p)
 {
     const scl_shape *s = &p->shape;
-    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
+    const size_t e = scli_dtype_size(p->dtype), dim = (size_t)s->head_dim;
     size_t n = 0;
     for (int k = 0; k < p->dec->n; k++) {
-        const scl_part *pt = &p->dec->part[k];
+        const scli_part *pt = &p->dec->part[k];
         const size_t qb = (size_t)s->batch * s->heads * (size_t)pt->n_q * dim * e;
         const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
         const size_t lb = (size_t)s->batch * s->heads * (size_t)pt->n_q * 4;
@@ -121,27 +121,27 @@ static const scl_plan *decomp_backward_owner(const scl_plan *p)
     return p->dec->part[0].sub;
 }
 
-const scl_plan *scl_decomp_part(const scl_plan *p, int k)
+const scl_plan *scli_decomp_part(const scl_plan *p, int k)
 {
     return p->dec->part[k].sub;
 }
 
-scl_plan *scl_decomp_first(const scl_plan *p)
+scl_plan *scli_decomp_first(const scl_plan *p)
 {
     return p->dec->part[0].sub;
 }
 
 static scl_status map_buffer(scl_plan *p, const int32_t *map, int64_t n, cl_mem *out, const char *what)
 {
-    return map ? scl_plan_buffer(p, CL_MEM_READ_ONLY, (size_t)n * sizeof *map, map, out, what) : SCL_OK;
+    return map ? scli_plan_buffer(p, CL_MEM_READ_ONLY, (size_t)n * sizeof *map, map, out, what) : SCL_OK;
 }
 
 static scl_status build_kernels(scl_plan *p)
 {
-    scl_decomp *dec = p->dec;
+    scli_decomp *dec = p->dec;
     char options[128];
     snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d%s%s", p->shape.head_dim, dec->n,
-             dec->row_form, *scl_dtype_macro(p->dtype) ? " -D " : "", scl_dtype_macro(p->dtype));
+             dec->row_form, *scli_dtype_macro(p->dtype) ? " -D " : "", scli_dtype_macro(p->dtype));
     scl_status st = scl_build_program(p->rt, "decompose.cl", options, &dec->program, NULL);
     if (st != SCL_OK) return st;
     const char *names[] = {"gather_rows", "gather_lse", "merge_parts", "sum_parts"};
@@ -149,25 +149,25 @@ static scl_status build_kernels(scl_plan *p)
     for (int i = 0; i < 4; i++) {
         cl_int err;
         *ks[i] = clCreateKernel(dec->program, names[i], &err);
-        if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clCreateKernel", err, names[i]);
+        if (err != CL_SUCCESS) return scli_fail_cl(p->rt, "clCreateKernel", err, names[i]);
     }
     return SCL_OK;
 }
 
-scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d)
+scl_status scli_decomp_create(scl_plan *p, spc_decomposition *d)
 {
     if (d->n < 1 || d->n > MAX_PARTS)
-        return scl_fail(p->rt, SCL_ERR_UNSUPPORTED, "a decomposition into %d components", d->n);
-    scl_decomp *dec = calloc(1, sizeof *dec);
-    if (!dec) return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        return scli_fail(p->rt, SCL_ERR_UNSUPPORTED, "a decomposition into %d components", d->n);
+    scli_decomp *dec = calloc(1, sizeof *dec);
+    if (!dec) return scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     p->dec = dec;
-    p->ops = &scl_decomp_plan_ops;
+    p->ops = &scli_decomp_plan_ops;
     const scl_shape *s = &p->shape;
-    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
+    const size_t e = scli_dtype_size(p->dtype), dim = (size_t)s->head_dim;
     scl_status st = SCL_OK;
     for (int k = 0; k < d->n && st == SCL_OK; k++) {
         spc_component *c = &d->comp[k];
-        scl_part *pt = &dec->part[k];
+        scli_part *pt = &dec->part[k];
         dec->n = k + 1;
         pt->n_q = c->n_q;
         pt->n_k = c->n_k;
@@ -182,22 +182,22 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d)
             (st = map_buffer(p, c->col_map, c->n_k, &pt->col_map, "column map")) ||
             (st = map_buffer(p, c->col_inv, s->seq_k, &pt->col_inv, "column inverse map")))
             break;
-        if (c->row_map && (st = scl_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
+        if (c->row_map && (st = scli_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
         /* Gathered dimensions are contiguous [B][H][n][d]; the others are the caller's tensors. A
          * column-mapped component's K/V copy gathers the keys itself. */
         scl_plan_sizes psz;
         scl_plan_tensor_sizes(p, &psz);
-        scl_subplan_io io = {.qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs,
+        scli_subplan_io io = {.qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs,
                              .ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks,
                              .kv_map = c->col_map ? pt->col_map : NULL,
                              .kv_src = p->ks,
                              .kv_src_bytes = c->col_map ? psz.k : 0};
         spc_lut *lut = c->lut;
         c->lut = NULL; /* the sub-plan owns it now */
-        if ((st = scl_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK)
+        if ((st = scli_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK)
             break;
-        if ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
-            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
+        if ((st = scli_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
+            (st = scli_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
                                   "component LSE")))
             break;
     }
@@ -215,11 +215,11 @@ scl_status scl_decomp_create(scl_plan *p, spc_decomposition *d)
     return SCL_OK;
 }
 
-static scl_status decomp_prepare_backward(scl_plan *p, const scl_bwd_params *params)
+static scl_status decomp_prepare_backward(scl_plan *p, const scli_bwd_params *params)
 {
     scl_status st = SCL_OK;
     for (int k = 0; k < p->dec->n && st == SCL_OK; k++)
-        st = scl_plan_prepare_backward(p->dec->part[k].sub, params);
+        st = scli_plan_prepare_backward(p->dec->part[k].sub, params);
     return st;
 }
 
@@ -232,8 +232,8 @@ typedef struct waits {
 static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait_list, waits *w)
 {
     if (num_wait > 0 && !wait_list)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
-    if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+    if (num_wait > 64) return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
     w->n = 0;
     for (cl_uint i = 0; i < num_wait; i++)
         w->e[w->n++] = wait_list[i];
@@ -244,7 +244,7 @@ static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait
 /* Enqueues a row kernel over n rows of `bh` batch*heads in the plan's work-item mapping (GPU form:
  * 4 head-dim elements a work-item, kernels/decompose.cl). */
 static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n, size_t bh, cl_uint nw,
-                          const cl_event *w, scl_events *all, cl_event *ev)
+                          const cl_event *w, scli_events *all, cl_event *ev)
 {
     /* GPU form: work-groups of ~256 (d/4 columns x rows); left to the driver, they came out
      * tiny (a fifth of the memory bandwidth on an H200). */
@@ -255,8 +255,8 @@ static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n
     cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
                                         p->dec->row_form ? rows : elems, p->dec->row_form ? NULL : local, nw,
                                         nw ? w : NULL, ev);
-    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
-    scl_events_push(all, *ev, name);
+    if (err != CL_SUCCESS) return scli_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, name);
+    scli_events_push(all, *ev, name);
     return SCL_OK;
 }
 
@@ -271,7 +271,7 @@ static cl_int gather_args(cl_kernel kr, cl_mem src, cl_mem dst, cl_mem map, cl_i
 
 /* dst[bh][p][:] = src[b, h, map[p], :] over a tensor with `heads` heads and strides st. */
 static scl_status gather(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, int heads,
-                         const scl_strides *st, const waits *w, scl_events *all, cl_event *ev)
+                         const scli_strides *st, const waits *w, scli_events *all, cl_event *ev)
 {
     cl_kernel kr = p->dec->gather;
     cl_int h = heads;
@@ -281,21 +281,21 @@ static scl_status gather(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_
     err |= clSetKernelArg(kr, a++, sizeof h, &h);
     for (int i = 0; i < 3; i++)
         err |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
-    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_rows");
+    if (err != CL_SUCCESS) return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_rows");
     return enqueue(p, kr, "gather_rows", n_dst, (size_t)p->shape.batch * heads, w->n, w->e, all, ev);
 }
 
 static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, int64_t n_dst, const waits *w,
-                             scl_events *all, cl_event *ev)
+                             scli_events *all, cl_event *ev)
 {
     cl_kernel kr = p->dec->gather_lse;
     cl_int ns = (cl_int)p->shape.seq_q;
     cl_int err = gather_args(kr, src, dst, map, (cl_int)n_dst) | clSetKernelArg(kr, 4, sizeof ns, &ns);
-    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_lse");
+    if (err != CL_SUCCESS) return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for gather_lse");
     size_t gws[2] = {(size_t)n_dst, (size_t)p->shape.batch * p->shape.heads};
     cl_int e = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, NULL, w->n, w->n ? w->e : NULL, ev);
-    if (e != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", e, "gather_lse");
-    scl_events_push(all, *ev, "gather_lse");
+    if (e != CL_SUCCESS) return scli_fail_cl(p->rt, "clEnqueueNDRangeKernel", e, "gather_lse");
+    scli_events_push(all, *ev, "gather_lse");
     return SCL_OK;
 }
 
@@ -304,12 +304,12 @@ static scl_status gather_lse(scl_plan *p, cl_mem src, cl_mem dst, cl_mem map, in
 typedef struct part_arg {
     cl_mem x, lse, inv;
     int64_t n;
-    scl_strides st;
+    scli_strides st;
 } part_arg;
 
 static scl_status combine(scl_plan *p, cl_kernel kr, const char *name, cl_mem dst, cl_mem lse, int64_t n,
-                          int heads, const scl_strides *st, const part_arg *parts, cl_uint nw,
-                          const cl_event *w, scl_events *all, cl_event *ev)
+                          int heads, const scli_strides *st, const part_arg *parts, cl_uint nw,
+                          const cl_event *w, scli_events *all, cl_event *ev)
 {
     cl_int nn = (cl_int)n, h = heads, err = CL_SUCCESS;
     cl_uint a = 0;
@@ -331,7 +331,7 @@ static scl_status combine(scl_plan *p, cl_kernel kr, const char *name, cl_mem ds
         for (int i = 0; i < 3; i++)
             err |= clSetKernelArg(kr, a++, sizeof ps[i], &ps[i]);
     }
-    if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
+    if (err != CL_SUCCESS) return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for %s", name);
     return enqueue(p, kr, name, n, (size_t)p->shape.batch * heads, nw, w, all, ev);
 }
 
@@ -353,26 +353,26 @@ static void release(cl_event *e, int n)
 }
 
 static scl_status decomp_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, const cl_event *wait_list,
-                                 scl_events *all, cl_event *event)
+                                 scli_events *all, cl_event *event)
 {
     cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4];
-    scl_decomp *dec = p->dec;
+    scli_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
     waits w0;
     scl_status st;
-    if ((st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false)) != SCL_OK ||
+    if ((st = scli_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false)) != SCL_OK ||
         (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};
     part_arg pa[MAX_PARTS];
     for (int c = 0; c < dec->n && st == SCL_OK; c++) {
-        scl_part *pt = &dec->part[c];
+        scli_part *pt = &dec->part[c];
         waits g = {.n = 0};
         if (pt->row_map)
             st = gather(p, q, pt->q, pt->row_map, pt->n_q, s->heads, &p->qs, &w0, all, &g.e[g.n++]);
         const waits *sw = g.n ? &g : &w0;
         if (st == SCL_OK) /* keys: the sub-plan's K/V copy reads the caller's K, V through its map */
-            st = scl_plan_forward_events(pt->sub, pt->row_map ? pt->q : q, k, v, pt->o, pt->lse, sw->n,
+            st = scli_plan_forward_events(pt->sub, pt->row_map ? pt->q : q, k, v, pt->o, pt->lse, sw->n,
                                          sw->n ? sw->e : NULL, all, &done[c]);
         release(g.e, (int)g.n);
         pa[c] = (part_arg){pt->o, pt->lse, pt->row_inv, pt->n_q, pt->sub->qs};
@@ -390,46 +390,46 @@ static scl_status decomp_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wai
 static scl_status prepare_backward_buffers(scl_plan *p)
 {
     const scl_shape *s = &p->shape;
-    const size_t e = scl_dtype_size(p->dtype), dim = (size_t)s->head_dim;
+    const size_t e = scli_dtype_size(p->dtype), dim = (size_t)s->head_dim;
     const cl_mem_flags rw = CL_MEM_READ_WRITE;
     scl_status st = SCL_OK;
     for (int c = 0; c < p->dec->n && st == SCL_OK; c++) {
-        scl_part *pt = &p->dec->part[c];
+        scli_part *pt = &p->dec->part[c];
         if (pt->dq) continue;
         const size_t qb = (size_t)s->batch * s->heads * (size_t)pt->n_q * dim * e;
         const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
-        if (pt->row_map && ((st = scl_plan_buffer(p, rw, qb, NULL, &pt->og, "gathered O")) ||
-                            (st = scl_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
-                            (st = scl_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4,
+        if (pt->row_map && ((st = scli_plan_buffer(p, rw, qb, NULL, &pt->og, "gathered O")) ||
+                            (st = scli_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
+                            (st = scli_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4,
                                                   NULL, &pt->lseg, "gathered LSE"))))
             break;
-        if (pt->col_map && ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
-                            (st = scl_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
+        if (pt->col_map && ((st = scli_plan_buffer(p, rw, kb, NULL, &pt->k, "gathered K")) ||
+                            (st = scli_plan_buffer(p, rw, kb, NULL, &pt->v, "gathered V"))))
             break;
-        if ((st = scl_plan_buffer(p, rw, kb, NULL, &pt->dk, "component dK")) ||
-            (st = scl_plan_buffer(p, rw, kb, NULL, &pt->dv, "component dV")))
+        if ((st = scli_plan_buffer(p, rw, kb, NULL, &pt->dk, "component dK")) ||
+            (st = scli_plan_buffer(p, rw, kb, NULL, &pt->dv, "component dV")))
             break;
-        st = scl_plan_buffer(p, rw, qb, NULL, &pt->dq, "component dQ"); /* last: marks the part ready */
+        st = scli_plan_buffer(p, rw, qb, NULL, &pt->dq, "component dQ"); /* last: marks the part ready */
     }
     return st;
 }
 
 static scl_status decomp_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wait, const cl_event *wait_list,
-                                  scl_events *all, cl_event *event)
+                                  scli_events *all, cl_event *event)
 {
     cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4], dout = t[5], dq = t[6], dk = t[7], dv = t[8];
-    scl_decomp *dec = p->dec;
+    scli_decomp *dec = p->dec;
     const scl_shape *s = &p->shape;
     waits w0;
     scl_status st;
-    if ((st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true)) != SCL_OK ||
+    if ((st = scli_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse, dout, dq, dk, dv}, true)) != SCL_OK ||
         (st = prepare_backward_buffers(p)) != SCL_OK ||
         (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};
     part_arg pq[MAX_PARTS], pk[MAX_PARTS], pv[MAX_PARTS];
     for (int c = 0; c < dec->n && st == SCL_OK; c++) {
-        scl_part *pt = &dec->part[c];
+        scli_part *pt = &dec->part[c];
         waits g = {.n = 0};
         if (pt->row_map) {
             cl_mem src[3] = {q, o, dout}, dst[3] = {pt->q, pt->og, pt->dog};
@@ -446,7 +446,7 @@ static scl_status decomp_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wa
         const waits *sw = g.n ? &g : &w0;
         bool rows = pt->row_map != NULL, cols = pt->col_map != NULL;
         if (st == SCL_OK)
-            st = scl_plan_backward_events(pt->sub, rows ? pt->q : q, cols ? pt->k : k, cols ? pt->v : v,
+            st = scli_plan_backward_events(pt->sub, rows ? pt->q : q, cols ? pt->k : k, cols ? pt->v : v,
                                           rows ? pt->og : o, rows ? pt->lseg : lse, rows ? pt->dog : dout,
                                           pt->dq, pt->dk, pt->dv, sw->n, sw->n ? sw->e : NULL, all, &done[c]);
         release(g.e, (int)g.n);
@@ -470,7 +470,7 @@ static scl_status decomp_backward(scl_plan *p, const cl_mem t[9], cl_uint num_wa
     return st;
 }
 
-const scl_plan_ops scl_decomp_plan_ops = {
+const scli_plan_ops scli_decomp_plan_ops = {
     .forward = decomp_forward,
     .backward = decomp_backward,
     .prepare_backward = decomp_prepare_backward,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCL_MAX_DEVICES 64
+#define SCLI_MAX_DEVICES 64
 
 /* Strings longer than our field are truncated rather than lost (PoCL's version string is long). */
 static void device_string(cl_device_id d, cl_device_info what, char *out, size_t len)
@@ -17,7 +17,7 @@ static void device_string(cl_device_id d, cl_device_info what, char *out, size_t
     snprintf(out, len, "%s", buf);
 }
 
-scl_status scl_device_describe(cl_platform_id platform, cl_device_id device, int index, scl_device_info *out)
+scl_status scli_device_describe(cl_platform_id platform, cl_device_id device, int index, scl_device_info *out)
 {
     memset(out, 0, sizeof *out);
     out->index = index;
@@ -67,11 +67,11 @@ scl_status scl_devices_list(scl_device_info *out, int capacity, int *count)
     for (cl_uint p = 0; p < np; p++) {
         cl_uint nd = 0;
         if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0) continue;
-        cl_device_id devs[SCL_MAX_DEVICES];
-        if (nd > SCL_MAX_DEVICES) nd = SCL_MAX_DEVICES;
+        cl_device_id devs[SCLI_MAX_DEVICES];
+        if (nd > SCLI_MAX_DEVICES) nd = SCLI_MAX_DEVICES;
         if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL) != CL_SUCCESS) continue;
         for (cl_uint d = 0; d < nd; d++, n++)
-            if (n < capacity) scl_device_describe(plats[p], devs[d], n, &out[n]);
+            if (n < capacity) scli_device_describe(plats[p], devs[d], n, &out[n]);
     }
     *count = n;
     return SCL_OK;
@@ -166,13 +166,13 @@ scl_status scl_device_select(const char *selector, scl_device_info *out, char *m
     msg[0] = '\0';
     if (!out) return SCL_ERR_INVALID_ARGUMENT;
     if (!selector || !*selector) selector = getenv("SPARSECL_DEVICE");
-    scl_device_info devs[SCL_MAX_DEVICES];
+    scl_device_info devs[SCLI_MAX_DEVICES];
     int n = 0;
-    if (scl_devices_list(devs, SCL_MAX_DEVICES, &n) != SCL_OK) {
+    if (scl_devices_list(devs, SCLI_MAX_DEVICES, &n) != SCL_OK) {
         snprintf(msg, msg_len, "could not enumerate OpenCL platforms");
         return SCL_ERR_OPENCL;
     }
-    if (n > SCL_MAX_DEVICES) n = SCL_MAX_DEVICES;
+    if (n > SCLI_MAX_DEVICES) n = SCLI_MAX_DEVICES;
     if (!selector || !*selector) {
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < n; i++)

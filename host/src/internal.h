@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SCL_MSG_LEN 8192
+#define SCLI_MSG_LEN 8192
 
 struct scl_runtime {
     scl_device_info dev;
@@ -18,41 +18,41 @@ struct scl_runtime {
     char cache_dir[1024]; /* "" = caching off */
     /* The tuning databases of this device, read once on first use (tuning_db.h). */
     pthread_mutex_t tuning_lock;
-    struct scl_tuning_set *tuning;
-    char last_error[SCL_MSG_LEN];
+    struct scli_tuning_set *tuning;
+    char last_error[SCLI_MSG_LEN];
 };
 
 /* Record a detailed message on rt (if non-NULL) and return `status`. */
-scl_status scl_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
+scl_status scli_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 /* Record a failing OpenCL call: "clFoo failed: CL_BAR (-N)" plus context. */
-scl_status scl_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context);
-const char *scl_cl_error_name(cl_int err);
+scl_status scli_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context);
+const char *scli_cl_error_name(cl_int err);
 
 /* The runtime's tuning databases (read on the first call; thread-safe). NULL when out of memory. */
-const struct scl_tuning_set *scl_runtime_tuning(scl_runtime *rt);
+const struct scli_tuning_set *scli_runtime_tuning(scl_runtime *rt);
 /* Forget them, so the next plan reads the files again (after `sparsecl tune` wrote one). */
-void scl_runtime_tuning_reload(scl_runtime *rt);
+void scli_runtime_tuning_reload(scl_runtime *rt);
 
 /* Device queries shared by listing and wrapping. */
-scl_status scl_device_describe(cl_platform_id platform, cl_device_id device, int index, scl_device_info *out);
+scl_status scli_device_describe(cl_platform_id platform, cl_device_id device, int index, scl_device_info *out);
 
 /* Kernel sources: embedded by default, from $SPARSECL_KERNEL_DIR when set; `#include "x.clh"`
  * lines are expanded from the same place. The result is malloc'ed; NULL with msg on failure. */
-char *scl_kernel_source_load(const char *file, char *msg, size_t msg_len);
+char *scli_kernel_source_load(const char *file, char *msg, size_t msg_len);
 /* Names of the embedded kernel files, NULL-terminated iteration by index. */
-const char *scl_kernel_file_name(int i);
+const char *scli_kernel_file_name(int i);
 
 /* On-disk program binary cache. Entries are checksummed; writes are atomic. */
-void scl_cache_default_dir(char *out, size_t len);
+void scli_cache_default_dir(char *out, size_t len);
 /* Returns a malloc'ed binary and its size, or NULL when absent or corrupt (corrupt entries are
  * deleted so they get rebuilt). */
-unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size);
+unsigned char *scli_cache_load(const char *dir, const char *key, size_t *size);
 /* Best effort: failures to write are reported through `msg` but are not fatal to the caller. */
-bool scl_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
+bool scli_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
                      size_t msg_len);
 
 #endif

@@ -16,7 +16,7 @@ struct scl_embedded_kernel {
 };
 extern const struct scl_embedded_kernel scl_embedded_kernels[];
 
-const char *scl_kernel_file_name(int i)
+const char *scli_kernel_file_name(int i)
 {
     for (int k = 0; k <= i; k++)
         if (!scl_embedded_kernels[k].name) return NULL;
@@ -102,7 +102,7 @@ static bool expand(const char *file, strbuf *out, int depth, char *msg, size_t m
     return ok;
 }
 
-char *scl_kernel_source_load(const char *file, char *msg, size_t msg_len)
+char *scli_kernel_source_load(const char *file, char *msg, size_t msg_len)
 {
     strbuf b = {0};
     msg[0] = '\0';

@@ -23,7 +23,7 @@ static int has_extension(cl_device_id dev, const char *name)
     return ok;
 }
 
-int scl_mma_native(const scl_device_info *dev, char *why, size_t len)
+int scli_mma_native(const scl_device_info *dev, char *why, size_t len)
 {
     if (!dev || !dev->device || !strstr(dev->vendor, "NVIDIA")) {
         snprintf(why, len, "no matrix engine this build drives (NVIDIA compute capability 8.0+ only)");

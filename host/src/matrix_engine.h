@@ -1,8 +1,8 @@
 /* Which matrix-engine primitives a device runs natively (kernels/mma.clh): today NVIDIA's
  * mma.sync m16n8k16 (f16/bf16), ldmatrix and cp.async through inline PTX, compute capability 8.0+.
  * Intel's subgroup matrix extension and AMD's MFMA/WMMA builtins are not implemented yet. */
-#ifndef SCL_MATRIX_ENGINE_H
-#define SCL_MATRIX_ENGINE_H
+#ifndef SCLI_MATRIX_ENGINE_H
+#define SCLI_MATRIX_ENGINE_H
 
 #include "sparsecl.h"
 
@@ -10,9 +10,9 @@
 
 /* Static __local arrays NVIDIA's OpenCL builds for sm_90 beyond CL_DEVICE_LOCAL_MEM_SIZE (measured:
  * 226 KiB run, 227 KiB refused by ptxas; shared/matrix-engines/README.md). */
-#define SCL_NV_STATIC_LOCAL_BYTES ((size_t)226 * 1024)
+#define SCLI_NV_STATIC_LOCAL_BYTES ((size_t)226 * 1024)
 
 /* 1 when the device runs the PTX primitives (-DSCL_MMA_PTX); else 0 with why not. */
-int scl_mma_native(const scl_device_info *dev, char *why, size_t len);
+int scli_mma_native(const scl_device_info *dev, char *why, size_t len);
 
 #endif

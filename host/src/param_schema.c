@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, int head_dim, int block)
+void scli_param_context_init(scli_param_context *c, const scl_device_info *dev, int head_dim, int block)
 {
     c->head_dim = head_dim;
     c->block = block;
@@ -16,35 +16,35 @@ void scl_param_context_init(scl_param_context *c, const scl_device_info *dev, in
     /* GPUs spill beyond ~255 registers per thread; CPUs keep private arrays in L1 anyway. */
     c->max_private_floats = (dev->type & CL_DEVICE_TYPE_GPU) ? 192 : 4096;
     char why[160];
-    c->matrix_engine = scl_mma_native(dev, why, sizeof why);
-    c->local_mem_static_bytes = c->matrix_engine ? SCL_NV_STATIC_LOCAL_BYTES : 0;
+    c->matrix_engine = scli_mma_native(dev, why, sizeof why);
+    c->local_mem_static_bytes = c->matrix_engine ? SCLI_NV_STATIC_LOCAL_BYTES : 0;
 }
 
-int scl_param_family(const scl_device_info *dev)
+int scli_param_family(const scl_device_info *dev)
 {
-    return dev && (dev->type & CL_DEVICE_TYPE_GPU) ? SCL_FAMILY_GPU : SCL_FAMILY_CPU;
+    return dev && (dev->type & CL_DEVICE_TYPE_GPU) ? SCLI_FAMILY_GPU : SCLI_FAMILY_CPU;
 }
 
-int *scl_param_at(const scl_param_schema *s, void *p, int i)
+int *scli_param_at(const scli_param_schema *s, void *p, int i)
 {
     return (int *)((char *)p + s->defs[i].offset);
 }
 
-int scl_param_index(const scl_param_schema *s, const char *name)
+int scli_param_index(const scli_param_schema *s, const char *name)
 {
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->defs[i].name, name) == 0) return i;
     return -1;
 }
 
-void scl_params_start(const scl_param_schema *s, int family, void *out)
+void scli_params_start(const scli_param_schema *s, int family, void *out)
 {
     memset(out, 0, s->size);
     for (int i = 0; i < s->n; i++)
-        *scl_param_at(s, out, i) = s->defs[i].start[family];
+        *scli_param_at(s, out, i) = s->defs[i].start[family];
 }
 
-static bool value_ok(const scl_param_def *d, int v)
+static bool value_ok(const scli_param_def *d, int v)
 {
     switch (d->type) {
     case SCL_PARAM_BOOL:
@@ -56,12 +56,12 @@ static bool value_ok(const scl_param_def *d, int v)
     }
 }
 
-bool scl_params_check(const scl_param_schema *s, const void *p, const scl_param_context *c, char *reason,
+bool scli_params_check(const scli_param_schema *s, const void *p, const scli_param_context *c, char *reason,
                       size_t len)
 {
     for (int i = 0; i < s->n; i++) {
-        const scl_param_def *d = &s->defs[i];
-        int v = *scl_param_at(s, (void *)p, i);
+        const scli_param_def *d = &s->defs[i];
+        int v = *scli_param_at(s, (void *)p, i);
         if (value_ok(d, v)) continue;
         if (d->type == SCL_PARAM_BOOL)
             snprintf(reason, len, "%s=%d must be 0 or 1", d->name, v);
@@ -75,17 +75,17 @@ bool scl_params_check(const scl_param_schema *s, const void *p, const scl_param_
     return s->constraint(p, c, reason, len);
 }
 
-bool scl_params_default(const scl_param_schema *s, const scl_device_info *dev, const scl_param_context *c,
+bool scli_params_default(const scli_param_schema *s, const scl_device_info *dev, const scli_param_context *c,
                         void *out)
 {
-    int family = scl_param_family(dev);
-    scl_params_start(s, family, out);
+    int family = scli_param_family(dev);
+    scli_params_start(s, family, out);
     char reason[256];
     if (s->fit) return s->fit(out, c, family);
-    return scl_params_check(s, out, c, reason, sizeof reason);
+    return scli_params_check(s, out, c, reason, sizeof reason);
 }
 
-bool scl_params_override(const scl_param_schema *s, void *p, const char *text, char *msg, size_t len)
+bool scli_params_override(const scli_param_schema *s, void *p, const char *text, char *msg, size_t len)
 {
     const char *at = text;
     while (at && *at) {
@@ -95,7 +95,7 @@ bool scl_params_override(const scl_param_schema *s, void *p, const char *text, c
             snprintf(msg, len, "cannot parse '%s' (expected name=value[,name=value...])", at);
             return false;
         }
-        int i = scl_param_index(s, name);
+        int i = scli_param_index(s, name);
         if (i < 0) {
             int k = snprintf(msg, len, "unknown %s parameter '%s' (", s->direction, name);
             for (int j = 0; j < s->n && k > 0 && (size_t)k < len; j++)
@@ -103,7 +103,7 @@ bool scl_params_override(const scl_param_schema *s, void *p, const char *text, c
             if (k > 0 && (size_t)k < len) snprintf(msg + k, len - (size_t)k, ")");
             return false;
         }
-        *scl_param_at(s, p, i) = value;
+        *scli_param_at(s, p, i) = value;
         at += used;
         while (*at == ' ' || *at == ',')
             at++;
@@ -111,41 +111,41 @@ bool scl_params_override(const scl_param_schema *s, void *p, const char *text, c
     return true;
 }
 
-void scl_params_options(const scl_param_schema *s, const void *p, const scl_param_context *c, scl_dtype dtype,
+void scli_params_options(const scli_param_schema *s, const void *p, const scli_param_context *c, scl_dtype dtype,
                         char *out, size_t len)
 {
     int k = snprintf(out, len, "%s -DD=%d -DBLOCK=%d", s->flags, c->head_dim, c->block);
     for (int i = 0; i < s->n && k > 0 && (size_t)k < len; i++)
-        k += snprintf(out + k, len - (size_t)k, " -D%s=%d", s->defs[i].macro, *scl_param_at(s, (void *)p, i));
-    const char *m = scl_dtype_macro(dtype);
+        k += snprintf(out + k, len - (size_t)k, " -D%s=%d", s->defs[i].macro, *scli_param_at(s, (void *)p, i));
+    const char *m = scli_dtype_macro(dtype);
     if (*m && k > 0 && (size_t)k < len) snprintf(out + k, len - (size_t)k, " -D%s", m);
 }
 
-void scl_params_text(const scl_param_schema *s, const void *p, char *out, size_t len)
+void scli_params_text(const scli_param_schema *s, const void *p, char *out, size_t len)
 {
     int used = 0;
     out[0] = '\0';
     for (int i = 0; i < s->n && used >= 0 && (size_t)used < len; i++)
         used += snprintf(out + used, len - (size_t)used, "%s%s=%d", i ? "," : "", s->defs[i].name,
-                         *scl_param_at(s, (void *)p, i));
+                         *scli_param_at(s, (void *)p, i));
 }
 
-size_t scl_dtype_size(scl_dtype t)
+size_t scli_dtype_size(scl_dtype t)
 {
     return t == SCL_F32 ? 4 : 2;
 }
 
-const char *scl_dtype_macro(scl_dtype t)
+const char *scli_dtype_macro(scl_dtype t)
 {
     return t == SCL_F16 ? "SCL_F16" : t == SCL_BF16 ? "SCL_BF16" : "";
 }
 
-const char *scl_dtype_name(scl_dtype t)
+const char *scli_dtype_name(scl_dtype t)
 {
     return t == SCL_F16 ? "f16" : t == SCL_BF16 ? "bf16" : "f32";
 }
 
-bool scl_dtype_valid(scl_dtype t)
+bool scli_dtype_valid(scl_dtype t)
 {
     return t == SCL_F32 || t == SCL_F16 || t == SCL_BF16;
 }

@@ -10,24 +10,24 @@ static int imin(int a, int b)
 
 /* A thread always owns whole rows (dK and dV: 2 d accumulators), so the register budget never
  * drops below one such row. */
-static int regs_budget(const scl_param_context *c)
+static int regs_budget(const scli_param_context *c)
 {
     int d = c->head_dim;
     return c->max_private_floats > 2 * d + 64 ? c->max_private_floats : 2 * d + 64;
 }
 
-size_t scl_bwd_dq_work_group_size(const scl_bwd_params *p)
+size_t scli_bwd_dq_work_group_size(const scli_bwd_params *p)
 {
     return (size_t)(p->dq_bq / p->dq_tm);
 }
 
-size_t scl_bwd_dkv_work_group_size(const scl_bwd_params *p)
+size_t scli_bwd_dkv_work_group_size(const scli_bwd_params *p)
 {
     return (size_t)(p->kv_bk / p->kv_tn);
 }
 
 /* Mirrors the __local arrays of kernels/attn_bwd.cl (PAD = 1). */
-size_t scl_bwd_local_bytes(const scl_bwd_params *p, int d)
+size_t scli_bwd_local_bytes(const scli_bwd_params *p, int d)
 {
     if (!p->stage) return 0;
     size_t dq = 2 * (size_t)d * (p->dq_bk + 1) + (size_t)p->dq_bk * (d + 1);
@@ -35,9 +35,9 @@ size_t scl_bwd_local_bytes(const scl_bwd_params *p, int d)
     return (dq > kv ? dq : kv) * sizeof(float);
 }
 
-static bool constraint(const void *params, const scl_param_context *c, char *reason, size_t len)
+static bool constraint(const void *params, const scli_param_context *c, char *reason, size_t len)
 {
-    const scl_bwd_params *p = params;
+    const scli_bwd_params *p = params;
 #define REJECT(...)                                                                                          \
     do {                                                                                                     \
         snprintf(reason, len, __VA_ARGS__);                                                                  \
@@ -57,11 +57,11 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
         REJECT("vec=%d exceeds the narrowest column block %d (rj, dq_bk, kv_bq, largest power of two "
                "dividing d)",
                p->vec, narrowest);
-    size_t wq = scl_bwd_dq_work_group_size(p), wk = scl_bwd_dkv_work_group_size(p);
+    size_t wq = scli_bwd_dq_work_group_size(p), wk = scli_bwd_dkv_work_group_size(p);
     if (wq > c->max_work_group_size || wk > c->max_work_group_size)
         REJECT("work-groups of %zu (dQ) and %zu (dK/dV) must not exceed the device maximum %zu", wq, wk,
                c->max_work_group_size);
-    size_t lm = scl_bwd_local_bytes(p, c->head_dim);
+    size_t lm = scli_bwd_local_bytes(p, c->head_dim);
     if (lm > c->local_mem_bytes)
         REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
     /* Per-thread registers: two score tiles and the d-wide accumulators of each owned row. */
@@ -74,10 +74,10 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
 #undef REJECT
 }
 
-static bool fit(void *out, const scl_param_context *c, int family)
+static bool fit(void *out, const scli_param_context *c, int family)
 {
     (void)family;
-    scl_bwd_params p = *(scl_bwd_params *)out;
+    scli_bwd_params p = *(scli_bwd_params *)out;
     char reason[256];
     const int d = c->head_dim, lowbit_d = d & -d, budget = regs_budget(c);
     if (p.dq_bq > c->block) p.dq_bq = c->block;
@@ -105,8 +105,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
         if (p.ri > p.kv_tn) p.ri = p.kv_tn;
         while (p.vec > 1 && (p.vec > p.rj || p.vec > p.dq_bk || p.vec > p.kv_bq || p.vec > lowbit_d))
             p.vec /= 2;
-        if (scl_params_check(&scl_bwd_simt_schema, &p, c, reason, sizeof reason)) {
-            *(scl_bwd_params *)out = p;
+        if (scli_params_check(&scli_bwd_simt_schema, &p, c, reason, sizeof reason)) {
+            *(scli_bwd_params *)out = p;
             return true;
         }
         /* Still too big for the device (work-group, local memory): shrink the tiles. */
@@ -131,8 +131,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
 
 static void tie(void *params, int family)
 {
-    scl_bwd_params *b = params;
-    if (family == SCL_FAMILY_GPU) { /* the register block covers a thread's rows in both kernels */
+    scli_bwd_params *b = params;
+    if (family == SCLI_FAMILY_GPU) { /* the register block covers a thread's rows in both kernels */
         b->ri = b->dq_tm < b->kv_tn ? b->dq_tm : b->kv_tn;
     } else {
         b->dq_tm = b->dq_bq;
@@ -145,8 +145,8 @@ static void tie(void *params, int family)
  * rows, its loops run over consecutive keys / queries / head-dim elements in 16-wide vectors.
  * Search: GPUs keep few rows per thread and stage the shared tiles; CPUs give a thread whole rows
  * (dq_tm = dq_bq, kv_tn = kv_bk) and search the register block and the vector width. */
-#define ROW(...) SCL_PARAM_ROW(scl_bwd_params, __VA_ARGS__)
-static const scl_param_def defs[] = {
+#define ROW(...) SCL_PARAM_ROW(scli_bwd_params, __VA_ARGS__)
+static const scli_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
     ROW(dq_bq, DQ_BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (32, 64, 128, -1)),
     ROW(dq_bk, DQ_BK, POW2, 1, 256, 64, 32, (32, 64, -1), (16, 32, 64, -1)),
@@ -164,13 +164,13 @@ static const scl_param_def defs[] = {
 
 /* 10 d flops per allowed pair: the usual 2.5 x forward convention (five d-long products per
  * pair; the recomputation of S and dP in the second kernel is not counted). */
-const scl_param_schema scl_bwd_simt_schema = {
+const scli_param_schema scli_bwd_simt_schema = {
     .kernel = "attn_bwd",
     .variant = "simt",
     .direction = "backward",
     .env = "SPARSECL_BWD_PARAMS",
     .flags = "-cl-mad-enable",
-    .size = sizeof(scl_bwd_params),
+    .size = sizeof(scli_bwd_params),
     .defs = defs,
     .n = (int)(sizeof defs / sizeof defs[0]),
     .constraint = constraint,

@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-size_t scl_fwd_mma_local_bytes(const scl_fwd_mma_params *p, int d, int emulated)
+size_t scli_fwd_mma_local_bytes(const scli_fwd_mma_params *p, int d, int emulated)
 {
     size_t tiles = 2 * (size_t)d * ((size_t)p->bq + 2 * (size_t)p->stages * p->bk);
     /* kernels/mma.clh SCL_MMA_SCRATCH_WORDS(warps, 2 * m16 tiles per warp) */
@@ -15,9 +15,9 @@ size_t scl_fwd_mma_local_bytes(const scl_fwd_mma_params *p, int d, int emulated)
 /* Local memory: the device query, or on NVIDIA the static limit measured on sm_90 (227 KiB,
  * shared/matrix-engines/README.md): static __local arrays above the query build and run there;
  * the plan's build is the trial that confirms it (a failure falls back to the SIMT variant). */
-static bool constraint(const void *params, const scl_param_context *c, char *reason, size_t len)
+static bool constraint(const void *params, const scli_param_context *c, char *reason, size_t len)
 {
-    const scl_fwd_mma_params *p = params;
+    const scli_fwd_mma_params *p = params;
 #define REJECT(...)                                                                                          \
     do {                                                                                                     \
         snprintf(reason, len, __VA_ARGS__);                                                                  \
@@ -32,7 +32,7 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
     size_t wg = 32 * (size_t)p->warps;
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
-    size_t lm = scl_fwd_mma_local_bytes(p, c->head_dim, !c->matrix_engine);
+    size_t lm = scli_fwd_mma_local_bytes(p, c->head_dim, !c->matrix_engine);
     size_t limit = c->matrix_engine && c->local_mem_static_bytes > c->local_mem_bytes
                        ? c->local_mem_static_bytes
                        : c->local_mem_bytes;
@@ -51,10 +51,10 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
  * query tiles of min(block, 128) rows, 64-key tiles, 4 warps for 128-row tiles and for 64-row
  * tiles above d = 64 (2 warps at d <= 64), Q fragments in registers only while they fit (d <= 64),
  * d = 256 with at most 64 x 32 tiles; then shrunk until the device takes them. */
-static bool fit(void *out, const scl_param_context *c, int family)
+static bool fit(void *out, const scli_param_context *c, int family)
 {
     (void)family;
-    scl_fwd_mma_params p = *(scl_fwd_mma_params *)out;
+    scli_fwd_mma_params p = *(scli_fwd_mma_params *)out;
     char reason[256];
     p.qreg = c->head_dim <= 64;
     if (c->head_dim >= 256) {
@@ -67,8 +67,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
             p.bq /= 2;
         p.warps = p.bq >= 128 ? 4 : p.bq == 64 ? (c->head_dim <= 64 ? 2 : 4) : p.bq / 16;
         if (p.bk % (16 * p.subs)) p.subs = 1;
-        if (scl_params_check(&scl_fwd_mma_schema, &p, c, reason, sizeof reason)) {
-            *(scl_fwd_mma_params *)out = p;
+        if (scli_params_check(&scli_fwd_mma_schema, &p, c, reason, sizeof reason)) {
+            *(scli_fwd_mma_params *)out = p;
             return true;
         }
         if (p.stages > 1)
@@ -85,8 +85,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
 
 /* Start values: FlashAttention-2's forward (128 x 64 tiles, 4 warps, double-buffered), fitted per
  * problem above; the emulation (CPU family) runs the same tiles. */
-#define ROW(...) SCL_PARAM_ROW(scl_fwd_mma_params, __VA_ARGS__)
-static const scl_param_def defs[] = {
+#define ROW(...) SCL_PARAM_ROW(scli_fwd_mma_params, __VA_ARGS__)
+static const scli_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
     ROW(bq, BQ, POW2, 16, 256, 128, 128, (-1), (32, 64, 128, -1)),
     ROW(bk, BK, POW2, 16, 256, 64, 64, (-1), (32, 64, 128, -1)),
@@ -99,13 +99,13 @@ static const scl_param_def defs[] = {
 };
 #undef ROW
 
-const scl_param_schema scl_fwd_mma_schema = {
+const scli_param_schema scli_fwd_mma_schema = {
     .kernel = "attn_fwd",
     .variant = "mma",
     .direction = "forward",
     .env = "SPARSECL_FWD_PARAMS",
     .flags = "-cl-mad-enable",
-    .size = sizeof(scl_fwd_mma_params),
+    .size = sizeof(scli_fwd_mma_params),
     .defs = defs,
     .n = (int)(sizeof defs / sizeof defs[0]),
     .constraint = constraint,

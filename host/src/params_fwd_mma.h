@@ -1,10 +1,10 @@
 /* Parameters of the matrix-engine forward kernel (kernels/attn_fwd_mma.cl): the schema's table. */
-#ifndef SCL_PARAMS_FWD_MMA_H
-#define SCL_PARAMS_FWD_MMA_H
+#ifndef SCLI_PARAMS_FWD_MMA_H
+#define SCLI_PARAMS_FWD_MMA_H
 
 #include "param_schema.h"
 
-typedef struct scl_fwd_mma_params {
+typedef struct scli_fwd_mma_params {
     int bq;      /* query rows per work-group: 16 x warps x m16 tiles per warp; divides the block */
     int bk;      /* keys per K/V tile: a multiple of 16 dividing the block */
     int warps;   /* warps per work-group */
@@ -13,12 +13,12 @@ typedef struct scl_fwd_mma_params {
     int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers) */
     int subs;    /* online-softmax sub-tiles per key tile (bk / 16 a multiple of it) */
     int fuse_pv; /* 1: each k16 step's P V products right after its P */
-} scl_fwd_mma_params;
+} scli_fwd_mma_params;
 
-extern const scl_param_schema scl_fwd_mma_schema;
+extern const scli_param_schema scli_fwd_mma_schema;
 
 /* Static local memory of the kernel: Q tile, STAGES K and V tiles (16-bit), plus the emulation's
  * exchange scratch when `emulated`. */
-size_t scl_fwd_mma_local_bytes(const scl_fwd_mma_params *p, int head_dim, int emulated);
+size_t scli_fwd_mma_local_bytes(const scli_fwd_mma_params *p, int head_dim, int emulated);
 
 #endif

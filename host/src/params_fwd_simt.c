@@ -3,13 +3,13 @@
 
 #include <stdio.h>
 
-size_t scl_fwd_work_group_size(const scl_fwd_params *p)
+size_t scli_fwd_work_group_size(const scli_fwd_params *p)
 {
     return (size_t)(p->bq / p->tm) * (size_t)(p->bk / p->tn);
 }
 
 /* Mirrors the __local arrays of kernels/attn_fwd.cl (PAD = 1). */
-size_t scl_fwd_local_bytes(const scl_fwd_params *p, int d)
+size_t scli_fwd_local_bytes(const scli_fwd_params *p, int d)
 {
     size_t f = 0;
     if (p->stage_q) f += (size_t)p->bq * (d + 1);
@@ -21,9 +21,9 @@ size_t scl_fwd_local_bytes(const scl_fwd_params *p, int d)
     return f * sizeof(float);
 }
 
-static bool constraint(const void *params, const scl_param_context *c, char *reason, size_t len)
+static bool constraint(const void *params, const scli_param_context *c, char *reason, size_t len)
 {
-    const scl_fwd_params *p = params;
+    const scli_fwd_params *p = params;
 #define REJECT(...)                                                                                          \
     do {                                                                                                     \
         snprintf(reason, len, __VA_ARGS__);                                                                  \
@@ -41,10 +41,10 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
     if (dn % rjo != 0) REJECT("output columns per thread (%d) not a multiple of rj=%d", dn, rjo);
     if (p->vec > 1 && (tx != 1 || p->rj % p->vec || rjo % p->vec))
         REJECT("vec=%d needs tn = bk and rj (%d) and output block (%d) multiples of it", p->vec, p->rj, rjo);
-    size_t wg = scl_fwd_work_group_size(p);
+    size_t wg = scli_fwd_work_group_size(p);
     if (wg > c->max_work_group_size)
         REJECT("work-group of %zu exceeds the device maximum %zu", wg, c->max_work_group_size);
-    size_t lm = scl_fwd_local_bytes(p, c->head_dim);
+    size_t lm = scli_fwd_local_bytes(p, c->head_dim);
     if (lm > c->local_mem_bytes)
         REJECT("needs %zu bytes of local memory, device has %zu", lm, c->local_mem_bytes);
     /* Per-thread registers: scores, output accumulators, row state; beyond this it spills. */
@@ -55,23 +55,23 @@ static bool constraint(const void *params, const scl_param_context *c, char *rea
 #undef REJECT
 }
 
-static bool fit(void *out, const scl_param_context *c, int family)
+static bool fit(void *out, const scli_param_context *c, int family)
 {
     /* Starting points per device type, then shrink until valid for this block/dim/device.
      * GPUs: many threads per tile, each a small register tile, K/V tiles in local memory.
      * CPUs (PoCL runs a work-group as a loop over work-items): one thread owns whole score rows
      * (tn = bk), so its inner loops run over consecutive keys / head-dim elements and vectorize,
      * and no barrier splits the loop; K/V are read through the cache. */
-    bool gpu = family == SCL_FAMILY_GPU;
-    scl_fwd_params p = *(scl_fwd_params *)out;
+    bool gpu = family == SCLI_FAMILY_GPU;
+    scli_fwd_params p = *(scli_fwd_params *)out;
     char reason[256];
     for (int tries = 0; tries < 64; tries++) {
         if (p.ri > p.tm) p.ri = p.tm;
         if (p.rj > p.tn) p.rj = p.tn;
         while (p.vec > 1 && (p.rj % p.vec || (c->head_dim % p.vec)))
             p.vec /= 2;
-        if (scl_params_check(&scl_fwd_simt_schema, &p, c, reason, sizeof reason)) {
-            *(scl_fwd_params *)out = p;
+        if (scli_params_check(&scli_fwd_simt_schema, &p, c, reason, sizeof reason)) {
+            *(scli_fwd_params *)out = p;
             return true;
         }
         int tx = p.bk / p.tn, dn = c->head_dim / (tx ? tx : 1);
@@ -104,8 +104,8 @@ static bool fit(void *out, const scl_param_context *c, int family)
 /* GPU register block = thread tile; a CPU thread owns whole rows. */
 static void tie(void *params, int family)
 {
-    scl_fwd_params *f = params;
-    if (family == SCL_FAMILY_GPU) {
+    scli_fwd_params *f = params;
+    if (family == SCLI_FAMILY_GPU) {
         f->ri = f->tm;
         f->rj = f->tn;
     } else {
@@ -116,8 +116,8 @@ static void tie(void *params, int family)
 
 /* Start values: measured best on an H100 (d = 64) and on PoCL (AVX-512, d = 64), see results/.
  * Search values are increasing, so one index step is a small change (the local search relies on it). */
-#define ROW(...) SCL_PARAM_ROW(scl_fwd_params, __VA_ARGS__)
-static const scl_param_def defs[] = {
+#define ROW(...) SCL_PARAM_ROW(scli_fwd_params, __VA_ARGS__)
+static const scli_param_def defs[] = {
     /* name, macro, type, lo, hi, CPU start, GPU start, CPU search, GPU search */
     ROW(bq, BQ, POW2, 1, 256, 16, 64, (8, 16, 32, -1), (16, 32, 64, 128, -1)),
     ROW(bk, BK, POW2, 1, 256, 64, 32, (32, 64, 128, -1), (16, 32, 64, -1)),
@@ -133,13 +133,13 @@ static const scl_param_def defs[] = {
 };
 #undef ROW
 
-const scl_param_schema scl_fwd_simt_schema = {
+const scli_param_schema scli_fwd_simt_schema = {
     .kernel = "attn_fwd",
     .variant = "simt",
     .direction = "forward",
     .env = "SPARSECL_FWD_PARAMS",
     .flags = "-cl-mad-enable",
-    .size = sizeof(scl_fwd_params),
+    .size = sizeof(scli_fwd_params),
     .defs = defs,
     .n = (int)(sizeof defs / sizeof defs[0]),
     .constraint = constraint,

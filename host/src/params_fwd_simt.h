@@ -1,10 +1,10 @@
 /* Parameters of the portable SIMT forward kernel (kernels/attn_fwd.cl): the schema's table. */
-#ifndef SCL_PARAMS_FWD_SIMT_H
-#define SCL_PARAMS_FWD_SIMT_H
+#ifndef SCLI_PARAMS_FWD_SIMT_H
+#define SCLI_PARAMS_FWD_SIMT_H
 
 #include "param_schema.h"
 
-typedef struct scl_fwd_params {
+typedef struct scli_fwd_params {
     int bq, bk;         /* query rows / key columns per tile; both divide the layout block */
     int tm, tn;         /* per-thread tile: rows x score columns (tn = bk: a thread owns whole rows) */
     int ri, rj;         /* register block of the inner loop nests; divide tm and tn */
@@ -13,11 +13,11 @@ typedef struct scl_fwd_params {
     int fast_exp;       /* 1: polynomial exp2 (vectorizes on CPUs); 0: built-in exp2 (GPU hardware unit) */
     int vec;            /* explicit vector width of the inner loops (CPU path, tn = bk); 1 = scalar */
     int prep_by_column; /* K/V copy mapping: 1 work-item per head-dim column (CPUs), 0 per key (GPUs) */
-} scl_fwd_params;
+} scli_fwd_params;
 
-extern const scl_param_schema scl_fwd_simt_schema;
+extern const scli_param_schema scli_fwd_simt_schema;
 
-size_t scl_fwd_local_bytes(const scl_fwd_params *p, int head_dim);
-size_t scl_fwd_work_group_size(const scl_fwd_params *p);
+size_t scli_fwd_local_bytes(const scli_fwd_params *p, int head_dim);
+size_t scli_fwd_work_group_size(const scli_fwd_params *p);
 
 #endif

@@ -10,17 +10,17 @@ scl_status scl_pattern_create_layout(scl_runtime *rt, const uint8_t *layout, int
                                      int64_t nb_k, int block, const int32_t *mask_ids, const uint32_t *masks,
                                      int32_t n_masks, scl_pattern **out)
 {
-    if (!out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_pattern_create_layout: out is NULL");
+    if (!out) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_pattern_create_layout: out is NULL");
     *out = NULL;
     scl_pattern *p = calloc(1, sizeof *p);
-    if (!p) return scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!p) return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     spc_error err = {0};
     if (spc_pattern_from_layout(layout, heads, nb_q, nb_k, block, mask_ids, masks, n_masks, &p->spec, &err) !=
         0) {
         free(p);
         scl_status st =
             strstr(err.message, "out of memory") ? SCL_ERR_OUT_OF_MEMORY : SCL_ERR_INVALID_ARGUMENT;
-        return scl_fail(rt, st, "scl_pattern_create_layout: %s", err.message);
+        return scli_fail(rt, st, "scl_pattern_create_layout: %s", err.message);
     }
     *out = p;
     return SCL_OK;
@@ -46,16 +46,16 @@ scl_status scl_pattern_mask(scl_runtime *rt, const scl_pattern *pattern, int hea
                             int64_t seq_k, int block, uint8_t *out, size_t out_bytes)
 {
     if (!pattern || !out)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_pattern_mask: pattern or out is NULL");
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_pattern_mask: pattern or out is NULL");
     if (heads < 1 || seq_q < 1 || seq_k < 0 || block < 8 || block > 256 || (block & (block - 1)) != 0)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "scl_pattern_mask: heads %d, N_q %lld, N_k %lld, block %d out of range", heads,
                         (long long)seq_q, (long long)seq_k, block);
     if (seq_k == 0) seq_k = seq_q;
     if ((uint64_t)seq_q > SIZE_MAX / (uint64_t)seq_k ||
         (uint64_t)seq_q * (uint64_t)seq_k > SIZE_MAX / (size_t)heads ||
         (size_t)heads * (size_t)seq_q * (size_t)seq_k != out_bytes)
-        return scl_fail(
+        return scli_fail(
             rt, SCL_ERR_INVALID_ARGUMENT,
             "scl_pattern_mask: out holds %zu bytes, the mask [%d, %lld, %lld] needs exactly H*N_q*N_k",
             out_bytes, heads, (long long)seq_q, (long long)seq_k);
@@ -66,8 +66,8 @@ scl_status scl_pattern_mask(scl_runtime *rt, const scl_pattern *pattern, int hea
     if (spc_bind(pattern->spec, &g, &b, &err) != 0 || spc_compile(b, &lut, &err) != 0) {
         spc_bound_free(b);
         if (err.column > 0)
-            return scl_fail(rt, SCL_ERR_PATTERN, "pattern column %d: %s", err.column, err.message);
-        return scl_fail(rt, SCL_ERR_PATTERN, "pattern: %s", err.message);
+            return scli_fail(rt, SCL_ERR_PATTERN, "pattern column %d: %s", err.column, err.message);
+        return scli_fail(rt, SCL_ERR_PATTERN, "pattern: %s", err.message);
     }
     memset(out, 0, out_bytes);
     /* From the block LUT the kernels run (equal to the definitions: tests/patterns checks it). */

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
+scl_status scli_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
                            const char *what)
 {
     static const int32_t zero = 0;
@@ -24,7 +24,7 @@ scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const 
     if (err != CL_SUCCESS) {
         char ctx[160];
         snprintf(ctx, sizeof ctx, "buffer %s of %zu bytes", what, bytes);
-        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
+        return scli_fail_cl(p->rt, "clCreateBuffer", err, ctx);
     }
     return SCL_OK;
 }
@@ -32,14 +32,14 @@ scl_status scl_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const 
 static scl_status upload(scl_plan *p, const void *data, size_t count, size_t elem, cl_mem *out,
                          const char *what)
 {
-    return scl_plan_buffer(p, CL_MEM_READ_ONLY, count * elem, data, out, what);
+    return scli_plan_buffer(p, CL_MEM_READ_ONLY, count * elem, data, out, what);
 }
 
 static scl_status pattern_error_rt(scl_runtime *rt, const spc_error *err)
 {
     if (err->column > 0)
-        return scl_fail(rt, SCL_ERR_PATTERN, "pattern column %d: %s", err->column, err->message);
-    return scl_fail(rt, SCL_ERR_PATTERN, "pattern: %s", err->message);
+        return scli_fail(rt, SCL_ERR_PATTERN, "pattern column %d: %s", err->column, err->message);
+    return scli_fail(rt, SCL_ERR_PATTERN, "pattern: %s", err->message);
 }
 
 static scl_status pattern_error(scl_plan *p, const spc_error *err)
@@ -50,9 +50,9 @@ static scl_status pattern_error(scl_plan *p, const spc_error *err)
 /* SCL_BLOCK_AUTO(_BACKWARD): the block chosen for the pattern and shape (block_choice.c) into
  * s->block, with why; any other block is the caller's. */
 static scl_status choose_block(scl_runtime *rt, const scl_pattern *pattern, scl_shape *s, scl_dtype dtype,
-                               const scl_plan_config *cfg, spc_decompose_mode mode, char *why, size_t len)
+                               const scli_plan_config *cfg, spc_decompose_mode mode, char *why, size_t len)
 {
-    if (!scl_block_is_auto(s->block)) {
+    if (!scli_block_is_auto(s->block)) {
         snprintf(why, len, "given by the caller");
         return SCL_OK;
     }
@@ -60,15 +60,15 @@ static scl_status choose_block(scl_runtime *rt, const scl_pattern *pattern, scl_
     scl_shape probe = *s, norm;
     char msg[512];
     probe.block = 64;
-    if (scl_shape_normalize(&probe, &norm, msg, sizeof msg) != SCL_OK) {
+    if (scli_shape_normalize(&probe, &norm, msg, sizeof msg) != SCL_OK) {
         s->block = 64; /* the plan refuses the shape with its own message */
         return SCL_OK;
     }
     int block = 0;
     bool from_db = false;
     spc_error err = {{0}, 0};
-    const scl_tuning_set *set = cfg->ignore_tuning ? NULL : scl_runtime_tuning(rt);
-    if (scl_block_choose(set, pattern->spec, &norm, dtype, backward, mode, &block, &from_db, why, len, &err) != 0)
+    const scli_tuning_set *set = cfg->ignore_tuning ? NULL : scli_runtime_tuning(rt);
+    if (scli_block_choose(set, pattern->spec, &norm, dtype, backward, mode, &block, &from_db, why, len, &err) != 0)
         return pattern_error_rt(rt, &err);
     s->block = block;
     return SCL_OK;
@@ -97,37 +97,37 @@ static scl_status upload_lut(scl_plan *p)
     return SCL_OK;
 }
 
-static scl_status apply_overrides(scl_runtime *rt, const scl_param_schema *k, const scl_param_context *pc,
+static scl_status apply_overrides(scl_runtime *rt, const scli_param_schema *k, const scli_param_context *pc,
                                   const char *what, const char *text, void *out, char *source, size_t len)
 {
     char reason[256];
     if (!text || !*text) return SCL_OK;
-    if (!scl_params_override(k, out, text, reason, sizeof reason))
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s: %s", what, reason);
-    if (!scl_params_check(k, out, pc, reason, sizeof reason))
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s='%s' rejected: %s", what, text, reason);
+    if (!scli_params_override(k, out, text, reason, sizeof reason))
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s: %s", what, reason);
+    if (!scli_params_check(k, out, pc, reason, sizeof reason))
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s='%s' rejected: %s", what, text, reason);
     size_t n = strlen(source);
     snprintf(source + n, len - n, " + %s=%.400s", what, text);
     return SCL_OK;
 }
 
-scl_status scl_choose_params(scl_runtime *rt, const scl_param_schema *k, const scl_param_context *pc,
-                             scl_dtype dtype, scl_param_choice *how, void *out, char *source, size_t len)
+scl_status scli_choose_params(scl_runtime *rt, const scli_param_schema *k, const scli_param_context *pc,
+                             scl_dtype dtype, scli_param_choice *how, void *out, char *source, size_t len)
 {
     char reason[256];
     how->from_database = false;
     if (how->explicit_params) {
-        if (!scl_params_check(k, how->explicit_params, pc, reason, sizeof reason))
-            return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s parameters rejected: %s", k->direction, reason);
+        if (!scli_params_check(k, how->explicit_params, pc, reason, sizeof reason))
+            return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s parameters rejected: %s", k->direction, reason);
         memcpy(out, how->explicit_params, k->size);
         snprintf(source, len, "explicit parameters");
         return SCL_OK;
     }
-    const scl_tuning_set *db = how->ignore_tuning ? NULL : scl_runtime_tuning(rt);
-    how->from_database = db && scl_tuning_set_lookup(db, k, pc, dtype, out, source, len);
+    const scli_tuning_set *db = how->ignore_tuning ? NULL : scli_runtime_tuning(rt);
+    how->from_database = db && scli_tuning_set_lookup(db, k, pc, dtype, out, source, len);
     if (!how->from_database) {
-        if (!scl_params_default(k, &rt->dev, pc, out))
-            return scl_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s-kernel parameters for d=%d, block=%d on %s",
+        if (!scli_params_default(k, &rt->dev, pc, out))
+            return scli_fail(rt, SCL_ERR_UNSUPPORTED, "no valid %s-kernel parameters for d=%d, block=%d on %s",
                             k->direction, pc->head_dim, pc->block, rt->dev.name);
         snprintf(source, len, "built-in %s defaults", rt->dev.type & CL_DEVICE_TYPE_GPU ? "GPU" : "CPU");
     }
@@ -137,18 +137,18 @@ scl_status scl_choose_params(scl_runtime *rt, const scl_param_schema *k, const s
 }
 
 /* Parameters, options and kernels of variant v (p->variant). */
-static scl_status build_variant(scl_plan *p, const scl_variant_query *q)
+static scl_status build_variant(scl_plan *p, const scli_variant_query *q)
 {
     scl_runtime *rt = p->rt;
-    const scl_param_schema *k = p->variant->schema;
-    scl_param_context pc;
-    scl_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
-    scl_param_choice how = {p->cfg.fwd_explicit, p->cfg.fwd_params, p->cfg.ignore_tuning, false};
+    const scli_param_schema *k = p->variant->schema;
+    scli_param_context pc;
+    scli_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
+    scli_param_choice how = {p->cfg.fwd_explicit, p->cfg.fwd_params, p->cfg.ignore_tuning, false};
     scl_status st =
-        scl_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);
+        scli_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);
     if (st != SCL_OK) return st;
     p->fwd_tuned = how.from_database;
-    scl_params_options(k, &p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
+    scli_params_options(k, &p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
     if (p->variant->extra_options) {
         size_t n = strlen(p->fwd_options);
         p->variant->extra_options(q, p->fwd_options + n, sizeof p->fwd_options - n);
@@ -157,9 +157,9 @@ static scl_status build_variant(scl_plan *p, const scl_variant_query *q)
     if (st != SCL_OK) return st;
     cl_int err;
     p->fwd_kernel = clCreateKernel(p->fwd_program, p->variant->kernel_name, &err);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, p->variant->kernel_name);
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateKernel", err, p->variant->kernel_name);
     p->prep_kernel = clCreateKernel(p->fwd_program, "attn_prep_kv", &err);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
     return SCL_OK;
 }
 
@@ -175,15 +175,15 @@ static void release_forward(scl_plan *p)
 static scl_status build_forward(scl_plan *p)
 {
     scl_runtime *rt = p->rt;
-    scl_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
-    p->variant = scl_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
-    if (!p->variant) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
+    scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
+    p->variant = scli_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
+    if (!p->variant) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
     if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "explicit parameters of variant %s, which cannot run this: %s", p->cfg.variant,
                         p->variant_reason);
     scl_status st = build_variant(p, &q);
-    const scl_fwd_variant *simt = scl_fwd_variant_find("simt");
+    const scli_fwd_variant *simt = scli_fwd_variant_find("simt");
     if (st != SCL_ERR_BUILD || p->cfg.fwd_explicit || p->variant == simt) return st;
     /* The build is the trial of a parameter set the device query cannot vouch for (static local
      * memory beyond CL_DEVICE_LOCAL_MEM_SIZE): when it fails, the portable kernel runs instead. */
@@ -208,12 +208,12 @@ static scl_status alloc_scratch(scl_plan *p)
     p->kv_in_place = p->variant->reads_kv_in_place && !p->kv_map && p->ks.b % 8 == 0 && p->ks.h % 8 == 0 &&
                      p->ks.n % 8 == 0 && !(copy && strcmp(copy, "1") == 0);
     if (p->kv_in_place) return SCL_OK;
-    size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * scl_dtype_size(p->dtype);
+    size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * scli_dtype_size(p->dtype);
     /* Refused here, not left to the driver: drivers may accept buffers above their own
      * CL_DEVICE_MAX_MEM_ALLOC_SIZE and fail only when they are used (on the H200 the cli test's
      * 268M-token case was OOM-killed instead of refused: this check is the likely fix, unverified). */
     if (bytes > p->rt->dev.max_alloc_bytes || 2.0 * (double)bytes > (double)p->rt->dev.global_mem_bytes)
-        return scl_fail(p->rt, SCL_ERR_OUT_OF_MEMORY,
+        return scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY,
                         "2 scratch buffers of %zu bytes for the padded K^T and V: above the device's maximum "
                         "allocation (%llu bytes) or its global memory (%llu bytes)",
                         bytes, (unsigned long long)p->rt->dev.max_alloc_bytes,
@@ -224,7 +224,7 @@ static scl_status alloc_scratch(scl_plan *p)
     if (err != CL_SUCCESS) {
         char ctx[160];
         snprintf(ctx, sizeof ctx, "2 scratch buffers of %zu bytes for the padded K^T and V", bytes);
-        return scl_fail_cl(p->rt, "clCreateBuffer", err, ctx);
+        return scli_fail_cl(p->rt, "clCreateBuffer", err, ctx);
     }
     return SCL_OK;
 }
@@ -243,17 +243,17 @@ static scl_status decompose_mode_from_env(scl_runtime *rt, spc_decompose_mode *o
         *out = SPC_DECOMPOSE_FORCE;
         return SCL_OK;
     }
-    return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_DECOMPOSE='%s': expected auto, off or force", e);
+    return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "SPARSECL_DECOMPOSE='%s': expected auto, off or force", e);
 }
 
 static scl_status plan_check(scl_runtime *rt, scl_dtype dtype, scl_plan **out)
 {
-    if (!out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: out is NULL");
+    if (!out) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: out is NULL");
     *out = NULL;
     if (!rt) return SCL_ERR_INVALID_ARGUMENT;
-    if (!rt->ctx) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: runtime has no context");
-    if (!scl_dtype_valid(dtype))
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: unknown dtype %d", (int)dtype);
+    if (!rt->ctx) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: runtime has no context");
+    if (!scli_dtype_valid(dtype))
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: unknown dtype %d", (int)dtype);
     return SCL_OK;
 }
 
@@ -266,24 +266,24 @@ static double ms_since(const struct timespec *t0)
 
 /* A new plan with its shape checked and normalised; NULL with the error recorded. */
 static scl_plan *plan_new(scl_runtime *rt, const scl_shape *shape, scl_dtype dtype,
-                          const scl_plan_config *cfg, scl_status *st)
+                          const scli_plan_config *cfg, scl_status *st)
 {
     scl_plan *p = calloc(1, sizeof *p);
     if (!p) {
-        *st = scl_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
+        *st = scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
         return NULL;
     }
-    p->ops = &scl_lut_plan_ops;
+    p->ops = &scli_lut_plan_ops;
     p->rt = rt;
     p->dtype = dtype;
     if (cfg) p->cfg = *cfg;
     char msg[512];
-    if ((*st = scl_shape_normalize(shape, &p->shape, msg, sizeof msg)) != SCL_OK) {
-        *st = scl_fail(rt, *st, "shape: %s", msg);
+    if ((*st = scli_shape_normalize(shape, &p->shape, msg, sizeof msg)) != SCL_OK) {
+        *st = scli_fail(rt, *st, "shape: %s", msg);
         free(p);
         return NULL;
     }
-    scl_shape_strides(&p->shape, &p->qs, &p->ks);
+    scli_shape_strides(&p->shape, &p->qs, &p->ks);
     return p;
 }
 
@@ -296,20 +296,20 @@ static scl_status make_lut_plan(scl_plan *p)
     return st;
 }
 
-scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
-                                  scl_dtype dtype, const scl_plan_config *cfg, scl_plan **out)
+scl_status scli_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                  scl_dtype dtype, const scli_plan_config *cfg, scl_plan **out)
 {
     scl_status st = plan_check(rt, dtype, out);
     if (st != SCL_OK) return st;
-    if (!pattern) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
+    if (!pattern) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: pattern is NULL");
     spc_decompose_mode dmode = (spc_decompose_mode)cfg->decompose;
-    if (cfg->decompose == SCL_DECOMPOSE_ENV && (st = decompose_mode_from_env(rt, &dmode)) != SCL_OK)
+    if (cfg->decompose == SCLI_DECOMPOSE_ENV && (st = decompose_mode_from_env(rt, &dmode)) != SCL_OK)
         return st;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char block_why[sizeof((scl_plan *)0)->block_reason];
     scl_shape chosen;
-    if (!shape) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: shape is NULL");
+    if (!shape) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: shape is NULL");
     chosen = *shape;
     if ((st = choose_block(rt, pattern, &chosen, dtype, cfg, dmode, block_why, sizeof block_why)) != SCL_OK)
         return st;
@@ -324,7 +324,7 @@ scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, c
     if (st == SCL_OK && d->n > 0) { /* components of their own: the plain LUT only gave the statistics */
         spc_lut_free(p->lut);
         p->lut = NULL;
-        st = scl_decomp_create(p, d);
+        st = scli_decomp_create(p, d);
     } else if (st == SCL_OK)
         st = make_lut_plan(p);
     spc_decomposition_free(d);
@@ -337,8 +337,8 @@ scl_status scl_plan_create_config(scl_runtime *rt, const scl_pattern *pattern, c
     return SCL_OK;
 }
 
-scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_shape *shape, scl_dtype dtype,
-                                    const scl_plan_config *cfg, const scl_subplan_io *io, scl_plan **out)
+scl_status scli_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_shape *shape, scl_dtype dtype,
+                                    const scli_plan_config *cfg, const scli_subplan_io *io, scl_plan **out)
 {
     scl_status st = plan_check(rt, dtype, out);
     struct timespec t0;
@@ -366,26 +366,26 @@ scl_status scl_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_sha
     return SCL_OK;
 }
 
-static scl_plan_config default_config(void)
+static scli_plan_config default_config(void)
 {
-    return (scl_plan_config){.decompose = SCL_DECOMPOSE_ENV};
+    return (scli_plan_config){.decompose = SCLI_DECOMPOSE_ENV};
 }
 
 scl_status scl_plan_create(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
                            scl_dtype dtype, scl_plan **out)
 {
-    scl_plan_config cfg = default_config();
-    return scl_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
+    scli_plan_config cfg = default_config();
+    return scli_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
 }
 
-scl_status scl_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
-                                       scl_dtype dtype, const scl_param_schema *k, const void *fwd_params,
+scl_status scli_plan_create_with_params(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
+                                       scl_dtype dtype, const scli_param_schema *k, const void *fwd_params,
                                        scl_plan **out)
 {
-    scl_plan_config cfg = default_config();
+    scli_plan_config cfg = default_config();
     cfg.fwd_explicit = fwd_params;
     cfg.variant = k ? k->variant : NULL;
-    return scl_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
+    return scli_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
 }
 
 void scl_plan_options_init(scl_plan_options *o)
@@ -398,16 +398,16 @@ void scl_plan_options_init(scl_plan_options *o)
 scl_status scl_plan_create_with_options(scl_runtime *rt, const scl_pattern *pattern, const scl_shape *shape,
                                         scl_dtype dtype, const scl_plan_options *o, scl_plan **out)
 {
-    scl_plan_config cfg = default_config();
-    if (!o) return scl_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
+    scli_plan_config cfg = default_config();
+    if (!o) return scli_plan_create_config(rt, pattern, shape, dtype, &cfg, out);
     if (o->size < sizeof *o)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "scl_plan_create_with_options: options.size is %zu (call scl_plan_options_init)",
                         o->size);
-    static const int modes[] = {SCL_DECOMPOSE_ENV, SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF,
+    static const int modes[] = {SCLI_DECOMPOSE_ENV, SPC_DECOMPOSE_AUTO, SPC_DECOMPOSE_OFF,
                                 SPC_DECOMPOSE_FORCE};
     if ((int)o->decompose < 0 || (int)o->decompose > 3)
-        return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT,
+        return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "scl_plan_create_with_options: decompose mode %d unknown", (int)o->decompose);
     cfg.decompose = modes[o->decompose];
     cfg.variant = o->forward_variant;
@@ -415,10 +415,10 @@ scl_status scl_plan_create_with_options(scl_runtime *rt, const scl_pattern *patt
     cfg.bwd_params = o->backward_params;
     cfg.ignore_tuning = o->ignore_tuning != 0;
     scl_shape s;
-    if (!shape) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: shape is NULL");
+    if (!shape) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_create: shape is NULL");
     s = *shape;
     if (o->block) s.block = o->block;
-    return scl_plan_create_config(rt, pattern, &s, dtype, &cfg, out);
+    return scli_plan_create_config(rt, pattern, &s, dtype, &cfg, out);
 }
 
 void scl_plan_destroy(scl_plan *p)
@@ -429,8 +429,8 @@ void scl_plan_destroy(scl_plan *p)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
     release_forward(p);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
-    scl_decomp_free(p->dec);
-    scl_bwd_state_free(p->bwd);
+    scli_decomp_free(p->dec);
+    scli_bwd_state_free(p->bwd);
     spc_lut_free(p->lut);
     spc_bound_free(p->bound);
     free(p);
@@ -439,9 +439,9 @@ void scl_plan_destroy(scl_plan *p)
 void scl_plan_tensor_sizes(const scl_plan *p, scl_plan_sizes *out)
 {
     if (!p || !out) return;
-    size_t e = scl_dtype_size(p->dtype);
-    out->q = out->o = (size_t)scl_shape_q_elems(&p->shape) * e;
-    out->k = out->v = (size_t)scl_shape_kv_elems(&p->shape) * e;
+    size_t e = scli_dtype_size(p->dtype);
+    out->q = out->o = (size_t)scli_shape_q_elems(&p->shape) * e;
+    out->k = out->v = (size_t)scli_shape_kv_elems(&p->shape) * e;
     out->lse = (size_t)p->shape.batch * p->shape.heads * (size_t)p->shape.seq_q * sizeof(float);
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t scl_mem_bytes(const cl_mem *m, size_t n)
+size_t scli_mem_bytes(const cl_mem *m, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -18,7 +18,7 @@ size_t scl_mem_bytes(const cl_mem *m, size_t n)
     return total;
 }
 
-scl_status scl_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward)
+scl_status scli_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward)
 {
     static const char *names[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
     scl_plan_sizes sz;
@@ -27,21 +27,21 @@ scl_status scl_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward)
     const size_t need[9] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
     scl_status st = SCL_OK;
     for (int i = 0; i < (backward ? 9 : 5) && st == SCL_OK; i++) /* forward: lse is optional */
-        st = scl_plan_check_buffer(p, t[i], need[i], names[i], !backward && i == 4);
+        st = scli_plan_check_buffer(p, t[i], need[i], names[i], !backward && i == 4);
     return st;
 }
 
-scl_status scl_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
+scl_status scli_plan_check_buffer(scl_plan *p, cl_mem m, size_t need, const char *name, bool optional)
 {
     if (!m) {
         if (optional) return SCL_OK;
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s is NULL", name);
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s is NULL", name);
     }
     size_t size = 0;
     cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
+    if (err != CL_SUCCESS) return scli_fail_cl(p->rt, "clGetMemObjectInfo", err, name);
     if (size < need)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name,
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "tensor %s has %zu bytes, the shape needs %zu", name,
                         size, need);
     return SCL_OK;
 }
@@ -53,7 +53,7 @@ static double event_ns(cl_event e, cl_profiling_info what)
     return (double)t;
 }
 
-void scl_events_push(scl_events *all, cl_event e, const char *what)
+void scli_events_push(scli_events *all, cl_event e, const char *what)
 {
     if (!all || !e || all->n >= (int)(sizeof all->e / sizeof all->e[0])) return;
     clRetainEvent(e);
@@ -61,9 +61,9 @@ void scl_events_push(scl_events *all, cl_event e, const char *what)
     all->e[all->n++] = e;
 }
 
-void scl_events_print(const scl_events *all, FILE *f)
+void scli_events_print(const scli_events *all, FILE *f)
 {
-    double span = all->n ? scl_events_span_ms(all->e, all->n) : 0;
+    double span = all->n ? scli_events_span_ms(all->e, all->n) : 0;
     for (int i = 0; i < all->n; i++) {
         double ms = event_ns(all->e[i], CL_PROFILING_COMMAND_END) * 1e-6 -
                     event_ns(all->e[i], CL_PROFILING_COMMAND_START) * 1e-6;
@@ -73,7 +73,7 @@ void scl_events_print(const scl_events *all, FILE *f)
     fprintf(f, "       %-14s %9.3f ms  (first start to last end)\n", "span", span);
 }
 
-void scl_events_release(scl_events *all)
+void scli_events_release(scli_events *all)
 {
     for (int i = 0; i < all->n; i++)
         clReleaseEvent(all->e[i]);
@@ -82,10 +82,10 @@ void scl_events_release(scl_events *all)
 
 /* Enqueues the K/V copy and the fused kernel; `all` (may be NULL) collects every command's event. */
 static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, const cl_event *wait_list,
-                              scl_events *all, cl_event *event)
+                              scli_events *all, cl_event *event)
 {
     cl_mem q = t[0], k = t[1], v = t[2], o = t[3], lse = t[4];
-    scl_status st = scl_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false);
+    scl_status st = scli_plan_check_tensors(p, (cl_mem[9]){q, k, v, o, lse}, false);
     if (st != SCL_OK) return st;
     const scl_shape *s = &p->shape;
     cl_int n_q = (cl_int)s->seq_q, n_k = (cl_int)s->seq_k, nkp = (cl_int)p->nkp, heads = s->heads,
@@ -98,7 +98,7 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
      * still be reading the scratch buffers on an out-of-order queue. */
     cl_event waits[65];
     cl_uint n_waits = 0;
-    if (num_wait > 64) return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
+    if (num_wait > 64) return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "wait list longer than 64 events");
     for (cl_uint i = 0; i < num_wait; i++)
         waits[n_waits++] = wait_list[i];
     if (p->last_fwd) waits[n_waits++] = p->last_fwd;
@@ -114,11 +114,11 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
         err |= clSetKernelArg(kp, a++, sizeof n_k, &n_k);
         err |= clSetKernelArg(kp, a++, sizeof nkp, &nkp);
         err |= clSetKernelArg(kp, a++, sizeof kv_heads, &kv_heads);
-        const scl_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
+        const scli_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
         cl_long kstr[3] = {kvs->b, kvs->h, kvs->n};
         for (int i = 0; i < 3; i++)
             err |= clSetKernelArg(kp, a++, sizeof(cl_long), &kstr[i]);
-        if (err != CL_SUCCESS) return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
+        if (err != CL_SUCCESS) return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_prep_kv");
         /* Work-item mapping as in kernels/attn_fwd.cl (every variant's copy has it): (column, run of
          * 64 keys), or 32 x 32 tiles of (column, key) on 32 x 2 work-items. */
         size_t bhk = (size_t)s->batch * s->kv_heads;
@@ -130,7 +130,7 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
                                            n_waits ? waits : NULL, &prep)
                   : clEnqueueNDRangeKernel(p->rt->queue, kp, 3, NULL, pg_row, pl_row, n_waits,
                                            n_waits ? waits : NULL, &prep);
-        if (err != CL_SUCCESS) return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
+        if (err != CL_SUCCESS) return scli_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, "attn_prep_kv");
         waits[0] = prep, n_waits = 1;
     }
 
@@ -161,7 +161,7 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     }
     if (err != CL_SUCCESS) {
         if (prep) clReleaseEvent(prep);
-        return scl_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
+        return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
     }
     size_t wg = p->variant->work_group_size(&p->fwd);
     const int rows = p->variant->rows_per_group(&p->fwd);
@@ -171,10 +171,10 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, n_waits, n_waits ? waits : NULL, &done);
     if (err != CL_SUCCESS) {
         if (prep) clReleaseEvent(prep);
-        return scl_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, p->variant->kernel_name);
+        return scli_fail_cl(p->rt, "clEnqueueNDRangeKernel", err, p->variant->kernel_name);
     }
-    if (prep) scl_events_push(all, prep, "attn_prep_kv");
-    scl_events_push(all, done, p->variant->kernel_name);
+    if (prep) scli_events_push(all, prep, "attn_prep_kv");
+    scli_events_push(all, done, p->variant->kernel_name);
     if (prep) clReleaseEvent(prep);
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
@@ -185,23 +185,23 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     return SCL_OK;
 }
 
-scl_status scl_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
-                                   cl_uint num_wait, const cl_event *wait_list, scl_events *all,
+scl_status scli_plan_forward_events(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                   cl_uint num_wait, const cl_event *wait_list, scli_events *all,
                                    cl_event *event)
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (num_wait > 0 && !wait_list)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "num_wait is %u but wait_list is NULL", num_wait);
     return p->ops->forward(p, (const cl_mem[5]){q, k, v, o, lse}, num_wait, wait_list, all, event);
 }
 
 scl_status scl_plan_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_uint num_wait,
                             const cl_event *wait_list, cl_event *event)
 {
-    return scl_plan_forward_events(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
+    return scli_plan_forward_events(p, q, k, v, o, lse, num_wait, wait_list, NULL, event);
 }
 
-double scl_events_span_ms(const cl_event *ev, int n)
+double scli_events_span_ms(const cl_event *ev, int n)
 {
     double t0 = event_ns(ev[0], CL_PROFILING_COMMAND_START), t1 = event_ns(ev[0], CL_PROFILING_COMMAND_END);
     for (int i = 1; i < n; i++) {
@@ -215,19 +215,19 @@ double scl_events_span_ms(const cl_event *ev, int n)
 
 scl_status scl_plan_time_forward(scl_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, double *ms)
 {
-    if (!ms) return scl_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_forward: ms is NULL");
-    scl_events all = {.n = 0};
-    scl_status st = scl_plan_forward_events(p, q, k, v, o, lse, 0, NULL, &all, NULL);
+    if (!ms) return scli_fail(p ? p->rt : NULL, SCL_ERR_INVALID_ARGUMENT, "scl_plan_time_forward: ms is NULL");
+    scli_events all = {.n = 0};
+    scl_status st = scli_plan_forward_events(p, q, k, v, o, lse, 0, NULL, &all, NULL);
     if (st != SCL_OK) {
-        scl_events_release(&all);
+        scli_events_release(&all);
         return st;
     }
     cl_int err = clWaitForEvents(all.n, all.e);
     if (err != CL_SUCCESS)
-        st = scl_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
+        st = scli_fail_cl(p->rt, "clWaitForEvents", err, "forward pass failed on the device");
     else
-        *ms = scl_events_span_ms(all.e, all.n);
-    scl_events_release(&all);
+        *ms = scli_events_span_ms(all.e, all.n);
+    scli_events_release(&all);
     return st;
 }
 
@@ -236,7 +236,7 @@ scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, cons
 {
     if (!p) return SCL_ERR_INVALID_ARGUMENT;
     if (!q || !k || !v || !o)
-        return scl_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_forward_host: NULL array");
+        return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT, "scl_plan_forward_host: NULL array");
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     cl_context ctx = p->rt->ctx;
@@ -248,14 +248,14 @@ scl_status scl_plan_forward_host(scl_plan *p, const void *q, const void *k, cons
     cl_mem bl = lse ? clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, sz.lse, NULL, &e[4]) : NULL;
     scl_status st = SCL_OK;
     for (int i = 0; i < 5 && st == SCL_OK; i++)
-        if (e[i] != CL_SUCCESS) st = scl_fail_cl(p->rt, "clCreateBuffer", e[i], "host-array convenience");
+        if (e[i] != CL_SUCCESS) st = scli_fail_cl(p->rt, "clCreateBuffer", e[i], "host-array convenience");
     cl_event done = NULL;
     if (st == SCL_OK) st = scl_plan_forward(p, bq, bk, bv, bo, bl, 0, NULL, &done);
     if (st == SCL_OK) { /* reads wait for the kernel: the queue may be out of order */
         cl_int err = clEnqueueReadBuffer(p->rt->queue, bo, CL_TRUE, 0, sz.o, o, 1, &done, NULL);
         if (err == CL_SUCCESS && lse)
             err = clEnqueueReadBuffer(p->rt->queue, bl, CL_TRUE, 0, sz.lse, lse, 1, &done, NULL);
-        if (err != CL_SUCCESS) st = scl_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading results");
+        if (err != CL_SUCCESS) st = scli_fail_cl(p->rt, "clEnqueueReadBuffer", err, "reading results");
     }
     if (done) clReleaseEvent(done);
     cl_mem all[] = {bq, bk, bv, bo, bl};
@@ -279,7 +279,7 @@ static int lut_components(const scl_plan *p)
 static size_t lut_device_bytes(const scl_plan *p)
 {
     cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
-    return scl_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
+    return scli_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
 }
 
 static const scl_plan *lut_backward_owner(const scl_plan *p)
@@ -287,13 +287,13 @@ static const scl_plan *lut_backward_owner(const scl_plan *p)
     return p;
 }
 
-const scl_plan_ops scl_lut_plan_ops = {
+const scli_plan_ops scli_lut_plan_ops = {
     .forward = lut_forward,
-    .backward = scl_lut_backward,
-    .prepare_backward = scl_lut_prepare_backward,
+    .backward = scli_lut_backward,
+    .prepare_backward = scli_lut_prepare_backward,
     .backward_owner = lut_backward_owner,
     .computed_pairs = lut_computed_pairs,
     .components = lut_components,
     .device_bytes = lut_device_bytes,
-    .backward_bytes = scl_lut_backward_bytes,
+    .backward_bytes = scli_lut_backward_bytes,
 };

@@ -26,8 +26,8 @@ static scl_status build_log_error(scl_runtime *rt, cl_program prog, cl_int err, 
         if (clGetProgramBuildInfo(prog, rt->dev.device, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS) n = 0;
         log[n] = '\0';
     }
-    scl_status st = scl_fail(rt, SCL_ERR_BUILD, "clBuildProgram failed for %s [%s]: %s (%d); build log:\n%s",
-                             label, options && *options ? options : "no options", scl_cl_error_name(err), (int)err,
+    scl_status st = scli_fail(rt, SCL_ERR_BUILD, "clBuildProgram failed for %s [%s]: %s (%d); build log:\n%s",
+                             label, options && *options ? options : "no options", scli_cl_error_name(err), (int)err,
                              log && *log ? log : "(empty)");
     free(log);
     return st;
@@ -58,7 +58,7 @@ static void store_binary(scl_runtime *rt, cl_program prog, const char *key)
     if (!bin) return;
     char msg[512];
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS &&
-        !scl_cache_store(rt->cache_dir, key, bin, size, msg, sizeof msg)) {
+        !scli_cache_store(rt->cache_dir, key, bin, size, msg, sizeof msg)) {
         /* A read-only or full cache directory only costs speed: say so once, keep going. */
         static const char *warned = NULL;
         if (!warned && !getenv("SPARSECL_QUIET")) fprintf(stderr, "sparsecl: warning: %s\n", msg);
@@ -92,7 +92,7 @@ static scl_status build_locked(scl_runtime *rt, const char *source, const char *
                                const char *key, cl_program *out, int *from_cache)
 {
     size_t size = 0;
-    unsigned char *bin = scl_cache_load(rt->cache_dir, key, &size);
+    unsigned char *bin = scli_cache_load(rt->cache_dir, key, &size);
     if (bin) {
         cl_program prog = from_binary(rt, bin, size, options);
         free(bin);
@@ -104,7 +104,7 @@ static scl_status build_locked(scl_runtime *rt, const char *source, const char *
     }
     cl_int err;
     cl_program prog = clCreateProgramWithSource(rt->ctx, 1, &source, NULL, &err);
-    if (err != CL_SUCCESS) return scl_fail_cl(rt, "clCreateProgramWithSource", err, NULL);
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateProgramWithSource", err, NULL);
     err = clBuildProgram(prog, 1, &rt->dev.device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         scl_status st = build_log_error(rt, prog, err, label, options);
@@ -119,17 +119,17 @@ static scl_status build_locked(scl_runtime *rt, const char *source, const char *
 scl_status scl_build_program_source(scl_runtime *rt, const char *source, const char *options, cl_program *out,
                                     int *from_cache)
 {
-    if (!rt || !source || !out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_build_program: NULL argument");
+    if (!rt || !source || !out) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_build_program: NULL argument");
     return build(rt, source, options, "caller's source", out, from_cache);
 }
 
 scl_status scl_build_program(scl_runtime *rt, const char *kernel_file, const char *options, cl_program *out,
                              int *from_cache)
 {
-    if (!rt || !kernel_file || !out) return scl_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_build_program: NULL argument");
+    if (!rt || !kernel_file || !out) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "scl_build_program: NULL argument");
     char msg[1024];
-    char *source = scl_kernel_source_load(kernel_file, msg, sizeof msg);
-    if (!source) return scl_fail(rt, SCL_ERR_IO, "%s", msg);
+    char *source = scli_kernel_source_load(kernel_file, msg, sizeof msg);
+    if (!source) return scli_fail(rt, SCL_ERR_IO, "%s", msg);
     scl_status st = build(rt, source, options, kernel_file, out, from_cache);
     free(source);
     return st;

@@ -14,7 +14,7 @@
 
 static const char MAGIC[8] = {'S', 'C', 'L', 'B', 'I', 'N', '0', '1'};
 
-void scl_cache_default_dir(char *out, size_t len)
+void scli_cache_default_dir(char *out, size_t len)
 {
     const char *env = getenv("SPARSECL_CACHE_DIR");
     if (env && *env) {
@@ -41,7 +41,7 @@ static uint64_t entry_checksum(const char *key, size_t key_len, const unsigned c
     return scl_fnv1a64(bin, size, scl_fnv1a64(key, key_len, SCL_FNV_OFFSET));
 }
 
-unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size)
+unsigned char *scli_cache_load(const char *dir, const char *key, size_t *size)
 {
     if (!dir || !*dir) return NULL;
     char path[1400];
@@ -73,7 +73,7 @@ unsigned char *scl_cache_load(const char *dir, const char *key, size_t *size)
     return bin;
 }
 
-bool scl_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
+bool scli_cache_store(const char *dir, const char *key, const unsigned char *bin, size_t size, char *msg,
                      size_t msg_len)
 {
     if (!dir || !*dir) return true;

@@ -14,7 +14,7 @@ static scl_runtime *runtime_alloc(void)
         free(rt);
         return NULL;
     }
-    scl_cache_default_dir(rt->cache_dir, sizeof rt->cache_dir);
+    scli_cache_default_dir(rt->cache_dir, sizeof rt->cache_dir);
     return rt;
 }
 
@@ -28,7 +28,7 @@ scl_status scl_runtime_create(const char *selector, scl_runtime **out)
     scl_status st = scl_device_select(selector, &rt->dev, msg, sizeof msg);
     if (st != SCL_OK) {
         /* No runtime to hold the message: hand back a runtime-less error through a stub. */
-        scl_fail(rt, st, "%s", msg);
+        scli_fail(rt, st, "%s", msg);
         *out = rt; /* caller reads scl_last_error_message(*out), then destroys it */
         return st;
     }
@@ -36,13 +36,13 @@ scl_status scl_runtime_create(const char *selector, scl_runtime **out)
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->ctx = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
-        st = scl_fail_cl(rt, "clCreateContext", err, rt->dev.name);
+        st = scli_fail_cl(rt, "clCreateContext", err, rt->dev.name);
         *out = rt;
         return st;
     }
     rt->queue = clCreateCommandQueue(rt->ctx, rt->dev.device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {
-        st = scl_fail_cl(rt, "clCreateCommandQueue", err, rt->dev.name);
+        st = scli_fail_cl(rt, "clCreateCommandQueue", err, rt->dev.name);
         *out = rt;
         return st;
     }
@@ -68,7 +68,7 @@ scl_status scl_runtime_create_from_cl(cl_context ctx, cl_command_queue queue, sc
     scl_runtime *rt = runtime_alloc();
     if (!rt) return SCL_ERR_OUT_OF_MEMORY;
     /* The index is unknown for a caller's device; -1 says so. */
-    scl_device_describe(plat, dev, -1, &rt->dev);
+    scli_device_describe(plat, dev, -1, &rt->dev);
     if (clRetainContext(ctx) != CL_SUCCESS || clRetainCommandQueue(queue) != CL_SUCCESS) {
         free(rt);
         return SCL_ERR_OPENCL;
@@ -85,23 +85,23 @@ void scl_runtime_destroy(scl_runtime *rt)
     if (!rt) return;
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
-    scl_runtime_tuning_reload(rt);
+    scli_runtime_tuning_reload(rt);
     pthread_mutex_destroy(&rt->tuning_lock);
     free(rt);
 }
 
-const scl_tuning_set *scl_runtime_tuning(scl_runtime *rt)
+const scli_tuning_set *scli_runtime_tuning(scl_runtime *rt)
 {
     pthread_mutex_lock(&rt->tuning_lock);
-    if (!rt->tuning && (rt->tuning = malloc(sizeof *rt->tuning)) != NULL) scl_tuning_set_load(rt->tuning, &rt->dev);
+    if (!rt->tuning && (rt->tuning = malloc(sizeof *rt->tuning)) != NULL) scli_tuning_set_load(rt->tuning, &rt->dev);
     pthread_mutex_unlock(&rt->tuning_lock);
     return rt->tuning;
 }
 
-void scl_runtime_tuning_reload(scl_runtime *rt)
+void scli_runtime_tuning_reload(scl_runtime *rt)
 {
     pthread_mutex_lock(&rt->tuning_lock);
-    if (rt->tuning) scl_tuning_set_free(rt->tuning);
+    if (rt->tuning) scli_tuning_set_free(rt->tuning);
     free(rt->tuning);
     rt->tuning = NULL;
     pthread_mutex_unlock(&rt->tuning_lock);

@@ -6,7 +6,7 @@
 
 static const int supported_dims[] = {16, 32, 64, 80, 96, 128, 256};
 
-scl_status scl_shape_normalize(const scl_shape *in, scl_shape *out, char *msg, size_t len)
+scl_status scli_shape_normalize(const scl_shape *in, scl_shape *out, char *msg, size_t len)
 {
     if (!in) {
         snprintf(msg, len, "shape is NULL");
@@ -42,7 +42,7 @@ scl_status scl_shape_normalize(const scl_shape *in, scl_shape *out, char *msg, s
     return SCL_OK;
 }
 
-static void strides(const scl_shape *s, int heads, int64_t n, scl_strides *out)
+static void strides(const scl_shape *s, int heads, int64_t n, scli_strides *out)
 {
     if (s->layout == SCL_LAYOUT_BNHD) {
         out->n = (int64_t)heads * s->head_dim;
@@ -55,18 +55,18 @@ static void strides(const scl_shape *s, int heads, int64_t n, scl_strides *out)
     }
 }
 
-void scl_shape_strides(const scl_shape *s, scl_strides *q, scl_strides *kv)
+void scli_shape_strides(const scl_shape *s, scli_strides *q, scli_strides *kv)
 {
     strides(s, s->heads, s->seq_q, q);
     strides(s, s->kv_heads, s->seq_k, kv);
 }
 
-int64_t scl_shape_q_elems(const scl_shape *s)
+int64_t scli_shape_q_elems(const scl_shape *s)
 {
     return (int64_t)s->batch * s->heads * s->seq_q * s->head_dim;
 }
 
-int64_t scl_shape_kv_elems(const scl_shape *s)
+int64_t scli_shape_kv_elems(const scl_shape *s)
 {
     return (int64_t)s->batch * s->kv_heads * s->seq_k * s->head_dim;
 }

@@ -25,7 +25,7 @@ const char *scl_status_string(scl_status s)
     return "SCL_ERR_UNKNOWN";
 }
 
-scl_status scl_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
+scl_status scli_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
 {
     if (rt) {
         va_list ap;
@@ -36,27 +36,27 @@ scl_status scl_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
     return status;
 }
 
-scl_status scl_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context)
+scl_status scli_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context)
 {
     scl_status st = SCL_ERR_OPENCL;
     if (err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
         err == CL_INVALID_BUFFER_SIZE)
         st = SCL_ERR_OUT_OF_MEMORY;
-    return scl_fail(rt, st, "%s failed: %s (%d)%s%s", call, scl_cl_error_name(err), (int)err,
+    return scli_fail(rt, st, "%s failed: %s (%d)%s%s", call, scli_cl_error_name(err), (int)err,
                     context && *context ? ": " : "", context ? context : "");
 }
 
 scl_status scl_runtime_set_error(scl_runtime *rt, scl_status status, const char *message)
 {
-    return scl_fail(rt, status, "%s", message ? message : "");
+    return scli_fail(rt, status, "%s", message ? message : "");
 }
 
 scl_status scl_runtime_set_cl_error(scl_runtime *rt, const char *call, cl_int err, const char *context)
 {
-    return scl_fail_cl(rt, call ? call : "an OpenCL call", err, context);
+    return scli_fail_cl(rt, call ? call : "an OpenCL call", err, context);
 }
 
-const char *scl_cl_error_name(cl_int err)
+const char *scli_cl_error_name(cl_int err)
 {
 #define E(x)                                                                                                   \
     case x: return #x

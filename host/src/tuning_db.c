@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void scl_device_slug(const scl_device_info *dev, char *out, size_t len)
+void scli_device_slug(const scl_device_info *dev, char *out, size_t len)
 {
     size_t n = 0;
     int dash = 1;
@@ -111,7 +111,7 @@ static void arch_from_strings(const char *name, const char *vendor, const char *
     }
 }
 
-void scl_device_arch(const scl_device_info *dev, char *out, size_t len)
+void scli_device_arch(const scl_device_info *dev, char *out, size_t len)
 {
     int cc = 0;
     if (dev->device && strstr(dev->vendor, "NVIDIA")) {
@@ -132,7 +132,7 @@ static const char *db_string(const cJSON *db, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-void scl_tuning_db_arch(const cJSON *db, char *out, size_t len)
+void scli_tuning_db_arch(const cJSON *db, char *out, size_t len)
 {
     const char *arch = db_string(db, "arch");
     if (arch) {
@@ -144,10 +144,10 @@ void scl_tuning_db_arch(const cJSON *db, char *out, size_t len)
 }
 
 /* ---- Search path, files ------------------------------------------------------------------------ */
-int scl_tuning_dirs(char dirs[][1024], int max)
+int scli_tuning_dirs(char dirs[][1024], int max)
 {
     int n = 0;
-    if (n < max && scl_tuning_user_dir(dirs[n], 1024)) n++;
+    if (n < max && scli_tuning_user_dir(dirs[n], 1024)) n++;
     const char *env = getenv("SPARSECL_TUNING_DIR");
     if (env && *env && n < max) snprintf(dirs[n++], 1024, "%s", env);
     /* SPARSECL_SHIPPED_TUNING=off leaves the shipped databases out (hermetic tests, experiments). */
@@ -155,20 +155,20 @@ int scl_tuning_dirs(char dirs[][1024], int max)
     if (shipped && strcmp(shipped, "off") == 0) return n;
     /* Relative to the installed library (a moved prefix still finds its own), or the source tree
      * of an uninstalled build; never the configure-time prefix of a library installed elsewhere. */
-    if (n < max && scl_shipped_path("tuning", "results/tuning", dirs[n], 1024) != SCL_DATA_NONE) n++;
+    if (n < max && scli_shipped_path("tuning", "results/tuning", dirs[n], 1024) != SCLI_DATA_NONE) n++;
     return n;
 }
 
-bool scl_tuning_user_dir(char *out, size_t len)
+bool scli_tuning_user_dir(char *out, size_t len)
 {
     char cache[1024];
-    scl_cache_default_dir(cache, sizeof cache);
+    scli_cache_default_dir(cache, sizeof cache);
     if (!cache[0]) return false;
     snprintf(out, len, "%s/tuning", cache);
     return true;
 }
 
-cJSON *scl_tuning_db_parse(const char *text, size_t size, const char *name, char *msg, size_t len)
+cJSON *scli_tuning_db_parse(const char *text, size_t size, const char *name, char *msg, size_t len)
 {
     /* By length: the text need not be NUL-terminated (a fuzzer's buffer, a mapped file). */
     cJSON *db = cJSON_ParseWithLength(text, size);
@@ -179,26 +179,26 @@ cJSON *scl_tuning_db_parse(const char *text, size_t size, const char *name, char
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(db, "format");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(db, "version");
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(db, "entries");
-    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SCL_TUNING_FORMAT) != 0 || !cJSON_IsNumber(ver) ||
-        ver->valueint != SCL_TUNING_VERSION || !cJSON_IsArray(entries)) {
-        snprintf(msg, len, "%s: not a sparsecl tuning database of version %d; ignored", name, SCL_TUNING_VERSION);
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, SCLI_TUNING_FORMAT) != 0 || !cJSON_IsNumber(ver) ||
+        ver->valueint != SCLI_TUNING_VERSION || !cJSON_IsArray(entries)) {
+        snprintf(msg, len, "%s: not a sparsecl tuning database of version %d; ignored", name, SCLI_TUNING_VERSION);
         cJSON_Delete(db);
         return NULL;
     }
     return db;
 }
 
-cJSON *scl_tuning_db_load(const char *path, char *msg, size_t len)
+cJSON *scli_tuning_db_load(const char *path, char *msg, size_t len)
 {
     unsigned char *text;
     size_t size;
     if (scl_read_file(path, (size_t)64 << 20, &text, &size, msg, len) != 0) return NULL;
-    cJSON *db = scl_tuning_db_parse((const char *)text, size, path, msg, len);
+    cJSON *db = scli_tuning_db_parse((const char *)text, size, path, msg, len);
     free(text);
     return db;
 }
 
-static bool entry_is(const cJSON *e, const scl_param_schema *k, int d, int block, scl_dtype dtype)
+static bool entry_is(const cJSON *e, const scli_param_schema *k, int d, int block, scl_dtype dtype)
 {
     const cJSON *kn = cJSON_GetObjectItemCaseSensitive(e, "kernel");
     const cJSON *var = cJSON_GetObjectItemCaseSensitive(e, "variant");
@@ -206,29 +206,29 @@ static bool entry_is(const cJSON *e, const scl_param_schema *k, int d, int block
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "block");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     /* No variant (databases from before variants), or an empty one, is the portable kernel's: the
-     * same rule as scl_schema_find. */
+     * same rule as scli_schema_find. */
     const char *variant = cJSON_IsString(var) && var->valuestring[0] ? var->valuestring : "simt";
     return cJSON_IsString(kn) && strcmp(kn->valuestring, k->kernel) == 0 && strcmp(variant, k->variant) == 0 &&
            cJSON_IsNumber(hd) && hd->valueint == d &&
            cJSON_IsNumber(b) && b->valueint == block && cJSON_IsString(t) &&
-           strcmp(t->valuestring, scl_dtype_name(dtype)) == 0;
+           strcmp(t->valuestring, scli_dtype_name(dtype)) == 0;
 }
 
-cJSON *scl_tuning_db_find(const cJSON *db, const scl_param_schema *k, int head_dim, int block, scl_dtype dtype)
+cJSON *scli_tuning_db_find(const cJSON *db, const scli_param_schema *k, int head_dim, int block, scl_dtype dtype)
 {
     cJSON *entries = cJSON_GetObjectItemCaseSensitive(db, "entries"), *e;
     cJSON_ArrayForEach(e, entries) if (entry_is(e, k, head_dim, block, dtype)) return e;
     return NULL;
 }
 
-bool scl_params_from_json(const scl_param_schema *k, const cJSON *obj, void *out)
+bool scli_params_from_json(const scli_param_schema *k, const cJSON *obj, void *out)
 {
     memset(out, 0, k->size);
     if (!cJSON_IsObject(obj)) return false;
     for (int i = 0; i < k->n; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k->defs[i].name);
         if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint) return false;
-        *scl_param_at(k, out, i) = v->valueint;
+        *scli_param_at(k, out, i) = v->valueint;
     }
     return true;
 }
@@ -239,9 +239,9 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void add_db(scl_tuning_set *set, const char *path, cJSON *db, bool exact)
+static void add_db(scli_tuning_set *set, const char *path, cJSON *db, bool exact)
 {
-    scl_tuning_db_ref *r = &set->dbs[set->n++];
+    scli_tuning_db_ref *r = &set->dbs[set->n++];
     snprintf(r->path, sizeof r->path, "%s", path);
     r->db = db;
     r->exact = exact;
@@ -250,7 +250,7 @@ static void add_db(scl_tuning_set *set, const char *path, cJSON *db, bool exact)
 }
 
 /* The other devices' databases of directory dir whose architecture is set->arch, by file name. */
-static void add_fallbacks(scl_tuning_set *set, const char *dir, const char *own)
+static void add_fallbacks(scli_tuning_set *set, const char *dir, const char *own)
 {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -268,32 +268,32 @@ static void add_fallbacks(scl_tuning_set *set, const char *dir, const char *own)
         char path[1300], msg[1200], arch[64];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         free(names[i]);
-        if (set->n >= SCL_TUNING_MAX_DBS) continue;
-        cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+        if (set->n >= SCLI_TUNING_MAX_DBS) continue;
+        cJSON *db = scli_tuning_db_load(path, msg, sizeof msg);
         if (!db) continue; /* another device's problem */
-        scl_tuning_db_arch(db, arch, sizeof arch);
+        scli_tuning_db_arch(db, arch, sizeof arch);
         if (strcmp(arch, set->arch) == 0) add_db(set, path, db, false);
         else cJSON_Delete(db);
     }
 }
 
-void scl_tuning_set_read(scl_tuning_set *set, const scl_device_info *dev, bool warn)
+void scli_tuning_set_read(scli_tuning_set *set, const scl_device_info *dev, bool warn)
 {
     char slug[200], own[220], msg[1200];
     memset(set, 0, sizeof *set);
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(own, sizeof own, "%s.json", slug);
-    scl_device_arch(dev, set->arch, sizeof set->arch);
-    set->n_dirs = scl_tuning_dirs(set->dirs, SCL_TUNING_MAX_DIRS);
+    scli_device_arch(dev, set->arch, sizeof set->arch);
+    set->n_dirs = scli_tuning_dirs(set->dirs, SCLI_TUNING_MAX_DIRS);
     for (int i = 0; i < set->n_dirs; i++) {
         char path[1300];
         snprintf(path, sizeof path, "%s/%s", set->dirs[i], own);
         struct stat st;
         if (stat(path, &st) != 0) continue;
-        cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+        cJSON *db = scli_tuning_db_load(path, msg, sizeof msg);
         if (!db) { /* a corrupt database is reported and skipped, never fatal */
             if (warn && !getenv("SPARSECL_QUIET")) fprintf(stderr, "sparsecl: warning: %s\n", msg);
-            if (set->n_errors < SCL_TUNING_MAX_DIRS) {
+            if (set->n_errors < SCLI_TUNING_MAX_DIRS) {
                 snprintf(set->error_path[set->n_errors], sizeof set->error_path[0], "%s", path);
                 snprintf(set->errors[set->n_errors++], sizeof set->errors[0], "%s", msg);
             }
@@ -305,31 +305,31 @@ void scl_tuning_set_read(scl_tuning_set *set, const scl_device_info *dev, bool w
         for (int i = 0; i < set->n_dirs; i++) add_fallbacks(set, set->dirs[i], own);
 }
 
-void scl_tuning_set_load(scl_tuning_set *set, const scl_device_info *dev)
+void scli_tuning_set_load(scli_tuning_set *set, const scl_device_info *dev)
 {
-    scl_tuning_set_read(set, dev, true);
+    scli_tuning_set_read(set, dev, true);
 }
 
-void scl_tuning_set_free(scl_tuning_set *set)
+void scli_tuning_set_free(scli_tuning_set *set)
 {
     for (int i = 0; i < set->n; i++) cJSON_Delete(set->dbs[i].db);
     set->n = 0;
 }
 
-bool scl_tuning_set_choose(const scl_tuning_set *set, const scl_param_schema *k, const scl_param_context *pc,
-                           scl_dtype dtype, void *out, scl_tuning_choice *c)
+bool scli_tuning_set_choose(const scli_tuning_set *set, const scli_param_schema *k, const scli_param_context *pc,
+                           scl_dtype dtype, void *out, scli_tuning_choice *c)
 {
     c->db = -1;
     c->entry = NULL;
     c->n_skipped = 0;
     for (int i = 0; i < set->n; i++) {
-        const cJSON *e = scl_tuning_db_find(set->dbs[i].db, k, pc->head_dim, pc->block, dtype);
+        const cJSON *e = scli_tuning_db_find(set->dbs[i].db, k, pc->head_dim, pc->block, dtype);
         if (!e) continue;
-        scl_param_values p;
+        scli_param_values p;
         char reason[256];
-        if (!scl_params_from_json(k, cJSON_GetObjectItemCaseSensitive(e, "params"), &p)) {
+        if (!scli_params_from_json(k, cJSON_GetObjectItemCaseSensitive(e, "params"), &p)) {
             snprintf(reason, sizeof reason, "its parameters are missing or not integers");
-        } else if (scl_params_check(k, &p, pc, reason, sizeof reason)) {
+        } else if (scli_params_check(k, &p, pc, reason, sizeof reason)) {
             memcpy(out, &p, k->size);
             c->db = i;
             c->entry = e;
@@ -342,38 +342,38 @@ bool scl_tuning_set_choose(const scl_tuning_set *set, const scl_param_schema *k,
     return false;
 }
 
-void scl_tuning_choice_text(const scl_tuning_set *set, const scl_tuning_choice *c, const scl_param_context *pc,
+void scli_tuning_choice_text(const scli_tuning_set *set, const scli_tuning_choice *c, const scli_param_context *pc,
                             scl_dtype dtype, char *out, size_t len)
 {
     size_t n = 0;
     out[0] = '\0';
-#define SCL_APPEND(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__), n = n < len ? n : len)
+#define SCLI_APPEND(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__), n = n < len ? n : len)
     if (c->db >= 0) {
-        const scl_tuning_db_ref *r = &set->dbs[c->db];
-        SCL_APPEND("%s (d=%d block=%d %s, ", r->path, pc->head_dim, pc->block, scl_dtype_name(dtype));
-        if (r->exact) SCL_APPEND("exact device)");
-        else SCL_APPEND("fallback: same architecture %s, tuned on %s)", set->arch, r->device);
+        const scli_tuning_db_ref *r = &set->dbs[c->db];
+        SCLI_APPEND("%s (d=%d block=%d %s, ", r->path, pc->head_dim, pc->block, scli_dtype_name(dtype));
+        if (r->exact) SCLI_APPEND("exact device)");
+        else SCLI_APPEND("fallback: same architecture %s, tuned on %s)", set->arch, r->device);
     }
     for (int i = 0; i < c->n_skipped; i++)
-        SCL_APPEND("%spassed over %s: %s", n ? "; " : "", set->dbs[c->skipped[i].db].path, c->skipped[i].reason);
-#undef SCL_APPEND
+        SCLI_APPEND("%spassed over %s: %s", n ? "; " : "", set->dbs[c->skipped[i].db].path, c->skipped[i].reason);
+#undef SCLI_APPEND
 }
 
-bool scl_tuning_set_lookup(const scl_tuning_set *set, const scl_param_schema *k, const scl_param_context *pc,
+bool scli_tuning_set_lookup(const scli_tuning_set *set, const scli_param_schema *k, const scli_param_context *pc,
                            scl_dtype dtype, void *out, char *source, size_t len)
 {
-    scl_tuning_choice c;
-    if (!scl_tuning_set_choose(set, k, pc, dtype, out, &c)) return false;
-    scl_tuning_choice_text(set, &c, pc, dtype, source, len);
+    scli_tuning_choice c;
+    if (!scli_tuning_set_choose(set, k, pc, dtype, out, &c)) return false;
+    scli_tuning_choice_text(set, &c, pc, dtype, source, len);
     return true;
 }
 
-bool scl_tuning_lookup(const scl_param_schema *k, const scl_device_info *dev, const scl_param_context *pc,
+bool scli_tuning_lookup(const scli_param_schema *k, const scl_device_info *dev, const scli_param_context *pc,
                        scl_dtype dtype, void *out, char *source, size_t len)
 {
-    scl_tuning_set set;
-    scl_tuning_set_load(&set, dev);
-    bool found = scl_tuning_set_lookup(&set, k, pc, dtype, out, source, len);
-    scl_tuning_set_free(&set);
+    scli_tuning_set set;
+    scli_tuning_set_load(&set, dev);
+    bool found = scli_tuning_set_lookup(&set, k, pc, dtype, out, source, len);
+    scli_tuning_set_free(&set);
     return found;
 }

@@ -11,27 +11,27 @@
 #include <string.h>
 
 /* ---- SIMT forward: every device, every dtype, every block the library accepts. ----------- */
-static bool simt_qualifies(const scl_variant_query *q, char *why, size_t len)
+static bool simt_qualifies(const scli_variant_query *q, char *why, size_t len)
 {
     (void)q, (void)why, (void)len;
     return true;
 }
 static size_t simt_work_group(const void *p)
 {
-    return scl_fwd_work_group_size(p);
+    return scli_fwd_work_group_size(p);
 }
 static int simt_rows(const void *p)
 {
-    return ((const scl_fwd_params *)p)->bq;
+    return ((const scli_fwd_params *)p)->bq;
 }
 static int simt_prep_by_column(const void *p)
 {
-    return ((const scl_fwd_params *)p)->prep_by_column;
+    return ((const scli_fwd_params *)p)->prep_by_column;
 }
 
-static const scl_fwd_variant fwd_simt = {
+static const scli_fwd_variant fwd_simt = {
     .name = "simt",
-    .schema = &scl_fwd_simt_schema,
+    .schema = &scli_fwd_simt_schema,
     .kernel_file = "attn_fwd.cl",
     .kernel_name = "attn_fwd",
     .qualifies = simt_qualifies,
@@ -43,7 +43,7 @@ static const scl_fwd_variant fwd_simt = {
 /* ---- Matrix engine forward (kernels/attn_fwd_mma.cl): f16/bf16, blocks of 16+, d a multiple of
  * 16. Chosen by default where the device runs the primitives natively; elsewhere only when asked
  * for by name, through the portable emulation (how CI tests the kernel on CPUs). ----------- */
-static bool mma_shape_ok(const scl_variant_query *q, char *why, size_t len)
+static bool mma_shape_ok(const scli_variant_query *q, char *why, size_t len)
 {
     if (q->dtype == SCL_F32) {
         snprintf(why, len, "float32 storage (the matrix engine runs f16/bf16)");
@@ -56,26 +56,26 @@ static bool mma_shape_ok(const scl_variant_query *q, char *why, size_t len)
     }
     return true;
 }
-static bool mma_qualifies(const scl_variant_query *q, char *why, size_t len)
+static bool mma_qualifies(const scli_variant_query *q, char *why, size_t len)
 {
-    return mma_shape_ok(q, why, len) && scl_mma_native(q->dev, why, len);
+    return mma_shape_ok(q, why, len) && scli_mma_native(q->dev, why, len);
 }
-static bool mma_runs_emulated(const scl_variant_query *q, char *why, size_t len)
+static bool mma_runs_emulated(const scli_variant_query *q, char *why, size_t len)
 {
     return mma_shape_ok(q, why, len);
 }
-static void mma_options(const scl_variant_query *q, char *out, size_t len)
+static void mma_options(const scli_variant_query *q, char *out, size_t len)
 {
     char why[160];
-    snprintf(out, len, "%s", scl_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "");
+    snprintf(out, len, "%s", scli_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "");
 }
 static size_t mma_work_group(const void *p)
 {
-    return 32 * (size_t)((const scl_fwd_mma_params *)p)->warps;
+    return 32 * (size_t)((const scli_fwd_mma_params *)p)->warps;
 }
 static int mma_rows(const void *p)
 {
-    return ((const scl_fwd_mma_params *)p)->bq;
+    return ((const scli_fwd_mma_params *)p)->bq;
 }
 static int mma_prep_by_column(const void *p)
 {
@@ -83,9 +83,9 @@ static int mma_prep_by_column(const void *p)
     return 0;
 }
 
-static const scl_fwd_variant fwd_mma = {
+static const scli_fwd_variant fwd_mma = {
     .name = "mma",
-    .schema = &scl_fwd_mma_schema,
+    .schema = &scli_fwd_mma_schema,
     .kernel_file = "attn_fwd_mma.cl",
     .kernel_name = "attn_fwd_mma",
     .qualifies = mma_qualifies,
@@ -97,35 +97,35 @@ static const scl_fwd_variant fwd_mma = {
     .reads_kv_in_place = 1,
 };
 
-static const scl_fwd_variant *const fwd_variants[] = {&fwd_mma, &fwd_simt};
+static const scli_fwd_variant *const fwd_variants[] = {&fwd_mma, &fwd_simt};
 
-int scl_fwd_variant_count(void)
+int scli_fwd_variant_count(void)
 {
     return (int)(sizeof fwd_variants / sizeof fwd_variants[0]);
 }
 
-const scl_fwd_variant *scl_fwd_variant_at(int i)
+const scli_fwd_variant *scli_fwd_variant_at(int i)
 {
-    return i >= 0 && i < scl_fwd_variant_count() ? fwd_variants[i] : NULL;
+    return i >= 0 && i < scli_fwd_variant_count() ? fwd_variants[i] : NULL;
 }
 
-const scl_fwd_variant *scl_fwd_variant_find(const char *name)
+const scli_fwd_variant *scli_fwd_variant_find(const char *name)
 {
-    for (int i = 0; name && i < scl_fwd_variant_count(); i++)
+    for (int i = 0; name && i < scli_fwd_variant_count(); i++)
         if (strcmp(fwd_variants[i]->name, name) == 0) return fwd_variants[i];
     return NULL;
 }
 
-const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const char *preferred, char *reason,
+const scli_fwd_variant *scli_fwd_variant_choose(const scli_variant_query *q, const char *preferred, char *reason,
                                               size_t len)
 {
     if (!preferred || !*preferred) preferred = getenv("SPARSECL_FWD_VARIANT");
     char why[256] = "";
     if (preferred && *preferred && strcmp(preferred, "auto") != 0) {
-        const scl_fwd_variant *v = scl_fwd_variant_find(preferred);
+        const scli_fwd_variant *v = scli_fwd_variant_find(preferred);
         if (!v) {
             int k = snprintf(reason, len, "unknown forward variant '%s' (known: auto", preferred);
-            for (int i = 0; i < scl_fwd_variant_count() && k > 0 && (size_t)k < len; i++)
+            for (int i = 0; i < scli_fwd_variant_count() && k > 0 && (size_t)k < len; i++)
                 k += snprintf(reason + k, len - (size_t)k, ", %s", fwd_variants[i]->name);
             if (k > 0 && (size_t)k < len) snprintf(reason + k, len - (size_t)k, ")");
             return NULL;
@@ -141,8 +141,8 @@ const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const 
         }
     }
     char skipped[512] = "";
-    for (int i = 0; i < scl_fwd_variant_count(); i++) {
-        const scl_fwd_variant *v = fwd_variants[i];
+    for (int i = 0; i < scli_fwd_variant_count(); i++) {
+        const scli_fwd_variant *v = fwd_variants[i];
         char w[256];
         if (v->qualifies(q, w, sizeof w)) {
             if (why[0])
@@ -160,14 +160,14 @@ const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const 
     return NULL;
 }
 
-const scl_param_schema *scl_schema_find(const char *kernel, const char *variant)
+const scli_param_schema *scli_schema_find(const char *kernel, const char *variant)
 {
     if (!variant || !*variant) variant = "simt";
-    const scl_param_schema *all[SCL_PARAM_MAX];
+    const scli_param_schema *all[SCL_PARAM_MAX];
     int n = 0;
-    for (int i = 0; i < scl_fwd_variant_count(); i++)
+    for (int i = 0; i < scli_fwd_variant_count(); i++)
         all[n++] = fwd_variants[i]->schema;
-    all[n++] = &scl_bwd_simt_schema;
+    all[n++] = &scli_bwd_simt_schema;
     for (int i = 0; kernel && i < n; i++)
         if ((strcmp(kernel, all[i]->kernel) == 0 || strcmp(kernel, all[i]->direction) == 0) &&
             strcmp(variant, all[i]->variant) == 0)

@@ -1,29 +1,29 @@
 /* The kernel-variant registry: for each operation, the variants that can run it (today the
  * portable SIMT kernels; matrix-engine kernels join here), what each needs, and the choice. */
-#ifndef SCL_VARIANTS_H
-#define SCL_VARIANTS_H
+#ifndef SCLI_VARIANTS_H
+#define SCLI_VARIANTS_H
 
 #include "param_schema.h"
 
 /* What a forward variant is asked to run. */
-typedef struct scl_variant_query {
+typedef struct scli_variant_query {
     const scl_device_info *dev;
     scl_dtype dtype;
     int head_dim, block;
-} scl_variant_query;
+} scli_variant_query;
 
-typedef struct scl_fwd_variant {
+typedef struct scli_fwd_variant {
     const char *name; /* "simt", "mma": SPARSECL_FWD_VARIANT, plan options, tuning databases */
-    const scl_param_schema *schema;
+    const scli_param_schema *schema;
     const char *kernel_file; /* its attn_prep_kv and attention kernels (same arguments in every variant) */
     const char *kernel_name; /* the attention kernel's name in kernel_file */
     /* true when it can run q here; else false with why not. */
-    bool (*qualifies)(const scl_variant_query *q, char *why, size_t len);
+    bool (*qualifies)(const scli_variant_query *q, char *why, size_t len);
     /* May be NULL: true when, asked for by name where it does not qualify, it runs q through a
      * portable emulation of its primitives instead (slow: for testing on any device). */
-    bool (*emulated)(const scl_variant_query *q, char *why, size_t len);
+    bool (*emulated)(const scli_variant_query *q, char *why, size_t len);
     /* Build options beyond the schema's (e.g. which primitives implementation); may be NULL. */
-    void (*extra_options)(const scl_variant_query *q, char *out, size_t len);
+    void (*extra_options)(const scli_variant_query *q, char *out, size_t len);
     /* Launch geometry from a parameter set: work-items per group, query rows per group, and the
      * K/V copy's form (1: a work-item per head-dim column, CPU form; 0: 32 x 32 tiles, GPU form). */
     size_t (*work_group_size)(const void *p);
@@ -33,19 +33,19 @@ typedef struct scl_fwd_variant {
      * map applies (no attn_prep_kv copy, no scratch); its last three arguments are then the K/V
      * batch, head and row strides in elements (the padded copy's when it is used). */
     int reads_kv_in_place;
-} scl_fwd_variant;
+} scli_fwd_variant;
 
 /* Registered forward variants, in the default order of preference. */
-const scl_fwd_variant *scl_fwd_variant_at(int i);
-int scl_fwd_variant_count(void);
-const scl_fwd_variant *scl_fwd_variant_find(const char *name);
+const scli_fwd_variant *scli_fwd_variant_at(int i);
+int scli_fwd_variant_count(void);
+const scli_fwd_variant *scli_fwd_variant_find(const char *name);
 /* The variant for q: `preferred` (NULL or "" = $SPARSECL_FWD_VARIANT, else the first that qualifies).
  * A preferred variant that cannot run q falls back to the first that can, saying why in
  * `reason`; NULL (with reason) when the name is unknown or nothing qualifies. */
-const scl_fwd_variant *scl_fwd_variant_choose(const scl_variant_query *q, const char *preferred, char *reason,
+const scli_fwd_variant *scli_fwd_variant_choose(const scli_variant_query *q, const char *preferred, char *reason,
                                               size_t len);
 
 /* Every parameter schema (forward variants, backward), for tuning databases and the tuner. */
-const scl_param_schema *scl_schema_find(const char *kernel, const char *variant);
+const scli_param_schema *scli_schema_find(const char *kernel, const char *variant);
 
 #endif

@@ -121,13 +121,13 @@ static void test_strategies(void)
 /* Builds kernel k's GPU space on the small device ctx with its rejections logged to WORK/log_name:
  * every kept point passes the schema's check and fits (fits), and the log names every needle
  * (a NULL-ended list). */
-static void check_pruned(const scl_param_schema *k, const scl_param_context *ctx, const char *log_name,
+static void check_pruned(const scli_param_schema *k, const scli_param_context *ctx, const char *log_name,
                          bool (*fits)(const at_params *), const char *const *needles, at_kspace *sp)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", work, log_name);
     FILE *f = fopen(path, "w");
-    CHECK(at_kspace_build(k, ctx, SCL_FAMILY_GPU, f, sp) == 0, "%s: GPU space builds", k->kernel);
+    CHECK(at_kspace_build(k, ctx, SCLI_FAMILY_GPU, f, sp) == 0, "%s: GPU space builds", k->kernel);
     if (f) fclose(f);
     CHECK(sp->space.n_points > 0 && sp->space.n_points < sp->total, "%s pruned: %d of %d valid", k->kernel,
           sp->space.n_points, sp->total);
@@ -136,7 +136,7 @@ static void check_pruned(const scl_param_schema *k, const scl_param_context *ctx
         at_params p;
         char reason[256];
         at_kspace_point(sp, i, &p);
-        bad += !scl_params_check(k, &p, ctx, reason, sizeof reason) || !fits(&p);
+        bad += !scli_params_check(k, &p, ctx, reason, sizeof reason) || !fits(&p);
     }
     CHECK(bad == 0, "%s: every kept point fits the device limits (%d do not)", k->kernel, bad);
     char *log = read_file(path, NULL);
@@ -148,29 +148,29 @@ static void check_pruned(const scl_param_schema *k, const scl_param_context *ctx
 
 static bool fwd_fits(const at_params *p)
 {
-    return scl_fwd_work_group_size(&p->fwd) <= 64 && scl_fwd_local_bytes(&p->fwd, 64) <= 16 * 1024;
+    return scli_fwd_work_group_size(&p->fwd) <= 64 && scli_fwd_local_bytes(&p->fwd, 64) <= 16 * 1024;
 }
 
 static bool bwd_fits(const at_params *p)
 {
-    return scl_bwd_dq_work_group_size(&p->bwd) <= 32 && scl_bwd_dkv_work_group_size(&p->bwd) <= 32 &&
-           scl_bwd_local_bytes(&p->bwd, 64) <= 16 * 1024;
+    return scli_bwd_dq_work_group_size(&p->bwd) <= 32 && scli_bwd_dkv_work_group_size(&p->bwd) <= 32 &&
+           scli_bwd_local_bytes(&p->bwd, 64) <= 16 * 1024;
 }
 
 static void test_pruning(void)
 {
-    scl_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
+    scli_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    check_pruned(&scl_fwd_simt_schema, &small, "rejected.txt", fwd_fits,
+    check_pruned(&scli_fwd_simt_schema, &small, "rejected.txt", fwd_fits,
                  (const char *const[]){"exceeds the device maximum 64", "bytes of local memory", NULL}, &sp);
     at_kspace_free(&sp);
 }
 
 static void test_bwd_pruning(void)
 {
-    scl_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
+    scli_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
     at_kspace sp;
-    check_pruned(&scl_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits,
+    check_pruned(&scli_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits,
                  (const char *const[]){"rejected attn_bwd", "must not exceed the device maximum 32",
                                        "bytes of local memory", "registers", NULL},
                  &sp);
@@ -178,13 +178,13 @@ static void test_bwd_pruning(void)
     at_kspace_free(&sp);
 
     /* A CPU-like device: the space holds the built-in CPU defaults (the local search's start). */
-    scl_param_context cpu = {64, 64, 4096, 32 * 1024, 4096, 0, 0};
+    scli_param_context cpu = {64, 64, 4096, 32 * 1024, 4096, 0, 0};
     scl_device_info dev;
     memset(&dev, 0, sizeof dev);
     dev.type = CL_DEVICE_TYPE_CPU;
     at_params def;
     memset(&def, 0, sizeof def);
-    CHECK(at_kspace_build(&scl_bwd_simt_schema, &cpu, SCL_FAMILY_CPU, NULL, &sp) == 0 && scl_params_default(&scl_bwd_simt_schema, &dev, &cpu, &def),
+    CHECK(at_kspace_build(&scli_bwd_simt_schema, &cpu, SCLI_FAMILY_CPU, NULL, &sp) == 0 && scli_params_default(&scli_bwd_simt_schema, &dev, &cpu, &def),
           "backward CPU space and defaults");
     CHECK(at_kspace_find(&sp, &def) >= 0, "the CPU defaults are a point of the CPU space (%d of %d valid)",
           sp.space.n_points, sp.total);
@@ -203,14 +203,14 @@ static void write_text(const char *path, const char *text)
     }
 }
 
-static void write_db(const scl_device_info *dev, const char *dir, int block, const scl_fwd_params *p)
+static void write_db(const scl_device_info *dev, const char *dir, int block, const scli_fwd_params *p)
 {
     mkdir(dir, 0755);
     cJSON *db = scl_tuning_db_new(dev);
-    cJSON *e = scl_tuning_db_entry(db, &scl_fwd_simt_schema, 64, block, SCL_F32);
-    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_fwd_simt_schema, p));
+    cJSON *e = scl_tuning_db_entry(db, &scli_fwd_simt_schema, 64, block, SCL_F32);
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scli_fwd_simt_schema, p));
     char path[1400], slug[200], msg[512];
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", dir, slug);
     CHECK(scl_tuning_db_save(path, db, msg, sizeof msg) == 0, "save %s: %s", path, msg);
     cJSON_Delete(db);
@@ -222,59 +222,59 @@ static void test_database(scl_runtime *rt)
     char user[600], shipped[600], user_tuning[600], msg[512], src[1400];
     tuning_sandbox(work, "shipped", user, shipped, user_tuning, sizeof user);
 
-    scl_param_context pc;
-    scl_param_context_init(&pc, dev, 64, 64);
-    scl_fwd_params a, b, got;
-    scl_params_default(&scl_fwd_simt_schema, dev, &pc, &a);
+    scli_param_context pc;
+    scli_param_context_init(&pc, dev, 64, 64);
+    scli_fwd_params a, b, got;
+    scli_params_default(&scli_fwd_simt_schema, dev, &pc, &a);
     b = a;
     b.stage_q = !a.stage_q; /* a different, still valid, set */
-    CHECK(scl_params_check(&scl_fwd_simt_schema, &b, &pc, msg, sizeof msg), "variant valid: %s", msg);
+    CHECK(scli_params_check(&scli_fwd_simt_schema, &b, &pc, msg, sizeof msg), "variant valid: %s", msg);
 
     /* Round trip. */
     write_db(dev, user_tuning, 64, &a);
     char slug[200], path[1400];
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", user_tuning, slug);
-    cJSON *db = scl_tuning_db_load(path, msg, sizeof msg);
+    cJSON *db = scli_tuning_db_load(path, msg, sizeof msg);
     CHECK(db != NULL, "load: %s", msg);
-    cJSON *e = db ? scl_tuning_db_find(db, &scl_fwd_simt_schema, 64, 64, SCL_F32) : NULL;
-    CHECK(e && scl_params_from_json(&scl_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) && !memcmp(&got, &a, sizeof a),
+    cJSON *e = db ? scli_tuning_db_find(db, &scli_fwd_simt_schema, 64, 64, SCL_F32) : NULL;
+    CHECK(e && scli_params_from_json(&scli_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) && !memcmp(&got, &a, sizeof a),
           "parameters survive the round trip");
-    CHECK(db && !scl_tuning_db_find(db, &scl_fwd_simt_schema, 128, 64, SCL_F32), "other shape classes absent");
+    CHECK(db && !scli_tuning_db_find(db, &scli_fwd_simt_schema, 128, 64, SCL_F32), "other shape classes absent");
     cJSON_Delete(db);
 
     /* Look-up order: user cache before the shipped directory. */
     write_db(dev, shipped, 64, &b);
-    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &a, sizeof a) &&
+    CHECK(scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &a, sizeof a) &&
               strstr(src, user_tuning),
           "user cache first: %s", src);
     remove(path);
-    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b) &&
+    CHECK(scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b) &&
               strstr(src, shipped),
           "then the shipped databases: %s", src);
     /* Parameters invalid for this shape class (bq larger than the block) are skipped. */
-    scl_fwd_params wide = a;
+    scli_fwd_params wide = a;
     wide.bq = 128;
     write_db(dev, user_tuning, 64, &wide);
-    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+    CHECK(scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
           "invalid entry skipped: %s", src);
     /* A corrupt (truncated) database is reported and ignored. */
     write_text(path, "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entr");
-    CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not valid JSON"), "corrupt refused: %s",
+    CHECK(scli_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not valid JSON"), "corrupt refused: %s",
           msg);
     setenv("SPARSECL_QUIET", "1", 1);
-    CHECK(scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
+    CHECK(scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &b, sizeof b),
           "corrupt user database skipped");
     write_text(path, "{\"format\": \"something-else\", \"version\": 1, \"entries\": []}");
-    CHECK(scl_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not a sparsecl tuning database"),
+    CHECK(scli_tuning_db_load(path, msg, sizeof msg) == NULL && strstr(msg, "not a sparsecl tuning database"),
           "foreign JSON refused: %s", msg);
     /* Nothing anywhere: the plan falls back to the built-in defaults. */
     remove(path);
     char shipped_path[1400];
     snprintf(shipped_path, sizeof shipped_path, "%s/%s.json", shipped, slug);
     remove(shipped_path);
-    CHECK(!scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src), "no database: not found");
-    scl_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
+    CHECK(!scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src), "no database: not found");
+    scli_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
     scl_shape shape = {1, 1, 1, 64, 64, 64, 64, 0, 0};
@@ -293,7 +293,7 @@ static void test_database(scl_runtime *rt)
 /* Timing for the tuning runs: the built-in defaults (the incumbent here) at 2 ms, every other
  * candidate at 1 ms, so a winner always replaces the incumbent and its entry is written. */
 typedef struct fake_timing {
-    const scl_param_schema *k;
+    const scli_param_schema *k;
     at_params defaults;
 } fake_timing;
 
@@ -304,14 +304,14 @@ static double fake_ms(const at_params *p, double measured, void *ctx)
     return memcmp(p, &f->defaults, f->k->size) == 0 ? 2.0 : 1.0;
 }
 
-static void fake_for(scl_runtime *rt, const scl_param_schema *k, int d, int block, fake_timing *f,
+static void fake_for(scl_runtime *rt, const scli_param_schema *k, int d, int block, fake_timing *f,
                      at_tune_options *o)
 {
-    scl_param_context pc;
-    scl_param_context_init(&pc, scl_runtime_device(rt), d, block);
+    scli_param_context pc;
+    scli_param_context_init(&pc, scl_runtime_device(rt), d, block);
     memset(f, 0, sizeof *f);
     f->k = k;
-    scl_params_default(k, scl_runtime_device(rt), &pc, &f->defaults);
+    scli_params_default(k, scl_runtime_device(rt), &pc, &f->defaults);
     o->fake_ms = fake_ms;
     o->fake_ctx = f;
 }
@@ -337,7 +337,7 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     o.max_evals = 6;
     o.seq = 256;
     fake_timing fake;
-    fake_for(rt, &scl_fwd_simt_schema, 32, 32, &fake, &o);
+    fake_for(rt, &scli_fwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
     scl_status st = at_tune_fwd(rt, &o, &r);
     CHECK(st == SCL_OK && r.found, "tuning ran: %s", scl_last_error_message(rt));
@@ -345,10 +345,10 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     CHECK(r.best.fwd.bq != 8, "a candidate that failed verification is never chosen (best bq=%d)",
           r.best.fwd.bq);
     char msg[512];
-    cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
+    cJSON *j = scli_tuning_db_load(db, msg, sizeof msg);
     CHECK(j != NULL, "database written: %s", msg);
     int rejected = 0, measured = 0;
-    cJSON *e = j ? scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
+    cJSON *e = j ? scli_tuning_db_find(j, &scli_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
     cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
     cJSON_ArrayForEach(m, list)
     {
@@ -363,10 +363,10 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     /* An interrupted run: mark one more point as pending (as a crash would leave it), resume. */
     if (e) {
         cJSON *p = cJSON_CreateObject();
-        scl_fwd_params q = r.best.fwd;
+        scli_fwd_params q = r.best.fwd;
         q.stage_q = !q.stage_q;
         q.bq = q.tm = 32; /* exhaustive order reaches bq=32 late: this point is not measured yet */
-        cJSON_AddItemToObject(p, "params", scl_params_to_json(&scl_fwd_simt_schema, &q));
+        cJSON_AddItemToObject(p, "params", scl_params_to_json(&scli_fwd_simt_schema, &q));
         cJSON_AddItemToObject(p, "pending", cJSON_CreateTrue());
         cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(e, "measured"), p);
         scl_tuning_db_save(db, j, msg, sizeof msg);
@@ -377,8 +377,8 @@ static void test_tuner(scl_runtime *rt, const char *kernels)
     st = at_tune_fwd(rt, &o, &r);
     CHECK(st == SCL_OK && r.reused == 7 && r.timed == 2, "resume reuses 7 points, times 2 more (reused %d, timed %d)",
           r.reused, r.timed);
-    j = scl_tuning_db_load(db, msg, sizeof msg);
-    e = j ? scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
+    j = scli_tuning_db_load(db, msg, sizeof msg);
+    e = j ? scli_tuning_db_find(j, &scli_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
     measured = 0;
     int crashed = 0;
     list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
@@ -401,9 +401,9 @@ static void test_bwd_tuner(scl_runtime *rt)
     snprintf(db, sizeof db, "%s/tuned-bwd.json", work);
     remove(db);
     at_tune_options o = short_tune(db, 1);
-    o.kernel = &scl_bwd_simt_schema;
+    o.kernel = &scli_bwd_simt_schema;
     fake_timing fake;
-    fake_for(rt, &scl_bwd_simt_schema, 32, 32, &fake, &o);
+    fake_for(rt, &scli_bwd_simt_schema, 32, 32, &fake, &o);
     at_tune_report r;
     scl_status st = at_tune(rt, &o, &r);
     CHECK(st == SCL_OK && r.found, "backward tuning ran: %s", scl_last_error_message(rt));
@@ -411,32 +411,32 @@ static void test_bwd_tuner(scl_runtime *rt)
           "budget kept (%d timed, %d of %d valid)", r.timed, r.valid_points, r.total_points);
     CHECK(r.best_error <= 1e-4, "best backward candidate verified (error %.3g)", r.best_error);
     char text[300];
-    scl_params_text(&scl_bwd_simt_schema, &r.best, text, sizeof text);
+    scli_params_text(&scli_bwd_simt_schema, &r.best, text, sizeof text);
     printf(
         "backward tuning (3 points, d=32 block=32, N=128): best %.3f ms (%s), defaults %.3f ms, error %.2g\n",
         r.best_ms, text, r.default_ms, r.best_error);
-    cJSON *j = scl_tuning_db_load(db, msg, sizeof msg);
-    cJSON *e = j ? scl_tuning_db_find(j, &scl_bwd_simt_schema, 32, 32, SCL_F32) : NULL;
+    cJSON *j = scli_tuning_db_load(db, msg, sizeof msg);
+    cJSON *e = j ? scli_tuning_db_find(j, &scli_bwd_simt_schema, 32, 32, SCL_F32) : NULL;
     const cJSON *dir = e ? cJSON_GetObjectItemCaseSensitive(e, "direction") : NULL;
     at_params got;
     CHECK(e && cJSON_IsString(dir) && strcmp(dir->valuestring, "backward") == 0 &&
-              scl_params_from_json(&scl_bwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
+              scli_params_from_json(&scli_bwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
               !memcmp(&got.bwd, &r.best.bwd, sizeof got.bwd),
           "an attn_bwd entry with the best parameters written: %s", msg);
     int measured = 0;
     cJSON *m, *list = e ? cJSON_GetObjectItemCaseSensitive(e, "measured") : NULL;
     cJSON_ArrayForEach(m, list) measured++;
-    CHECK(measured == r.timed && j && !scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32),
+    CHECK(measured == r.timed && j && !scli_tuning_db_find(j, &scli_fwd_simt_schema, 32, 32, SCL_F32),
           "every backward point recorded (%d), no forward entry made", measured);
     cJSON_Delete(j);
     /* A later run without --resume (another direction) merges: the backward entry stays. */
-    o.kernel = &scl_fwd_simt_schema;
+    o.kernel = &scli_fwd_simt_schema;
     o.max_evals = 1;
-    fake_for(rt, &scl_fwd_simt_schema, 32, 32, &fake, &o);
+    fake_for(rt, &scli_fwd_simt_schema, 32, 32, &fake, &o);
     st = at_tune(rt, &o, &r);
-    j = scl_tuning_db_load(db, msg, sizeof msg);
-    CHECK(st == SCL_OK && j && scl_tuning_db_find(j, &scl_bwd_simt_schema, 32, 32, SCL_F32) &&
-              scl_tuning_db_find(j, &scl_fwd_simt_schema, 32, 32, SCL_F32),
+    j = scli_tuning_db_load(db, msg, sizeof msg);
+    CHECK(st == SCL_OK && j && scli_tuning_db_find(j, &scli_bwd_simt_schema, 32, 32, SCL_F32) &&
+              scli_tuning_db_find(j, &scli_fwd_simt_schema, 32, 32, SCL_F32),
           "a forward run merges into the database: both entries present (%s)", msg);
     cJSON_Delete(j);
     /* An existing database that cannot be read is never replaced. */
@@ -454,17 +454,17 @@ static void test_bwd_tuner(scl_runtime *rt)
     if (f) fclose(f);
 }
 
-static void write_bwd_db(const scl_device_info *dev, const char *dir, const scl_bwd_params *p)
+static void write_bwd_db(const scl_device_info *dev, const char *dir, const scli_bwd_params *p)
 {
     mkdir(dir, 0755);
     cJSON *db = scl_tuning_db_new(dev);
-    cJSON *e = scl_tuning_db_entry(db, &scl_bwd_simt_schema, 32, 32, SCL_F32);
+    cJSON *e = scl_tuning_db_entry(db, &scli_bwd_simt_schema, 32, 32, SCL_F32);
     at_params q;
     memset(&q, 0, sizeof q);
     q.bwd = *p;
-    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_bwd_simt_schema, &q));
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scli_bwd_simt_schema, &q));
     char path[1400], slug[200], msg[512];
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", dir, slug);
     CHECK(scl_tuning_db_save(path, db, msg, sizeof msg) == 0, "save %s: %s", path, msg);
     cJSON_Delete(db);
@@ -479,7 +479,7 @@ static void bwd_source(scl_runtime *rt, char *src, size_t len, char *opts, size_
     src[0] = opts[0] = '\0';
     if (scl_pattern_create(rt, "causal", &pat) == SCL_OK &&
         scl_plan_create(rt, pat, &shape, SCL_F32, &plan) == SCL_OK &&
-        scl_plan_prepare_backward(plan, NULL) == SCL_OK) {
+        scli_plan_prepare_backward(plan, NULL) == SCL_OK) {
         snprintf(src, len, "%s", scl_plan_backward_kernel_source(plan));
         snprintf(opts, olen, "%s", scl_plan_backward_kernel_options(plan));
     } else {
@@ -496,22 +496,22 @@ static void test_bwd_lookup(scl_runtime *rt)
     snprintf(user, sizeof user, "%s/cache-bwd", work);
     mkdir(user, 0755);
     snprintf(tuning, sizeof tuning, "%s/tuning", user);
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(path, sizeof path, "%s/%s.json", tuning, slug);
     setenv("SPARSECL_CACHE_DIR", user, 1);
     setenv("SPARSECL_SHIPPED_TUNING", "off", 1);
     setenv("SPARSECL_QUIET", "1", 1);
-    scl_param_context pc;
-    scl_param_context_init(&pc, dev, 32, 32);
-    scl_bwd_params def, alt, got;
-    scl_params_default(&scl_bwd_simt_schema, dev, &pc, &def);
+    scli_param_context pc;
+    scli_param_context_init(&pc, dev, 32, 32);
+    scli_bwd_params def, alt, got;
+    scli_params_default(&scli_bwd_simt_schema, dev, &pc, &def);
     alt = def;
     alt.stage = !def.stage; /* a different, still valid, set */
-    CHECK(scl_params_check(&scl_bwd_simt_schema, &alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
+    CHECK(scli_params_check(&scli_bwd_simt_schema, &alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
 
     write_bwd_db(dev, tuning, &alt);
-    scl_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
-    CHECK(scl_tuning_lookup(&scl_bwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &alt, sizeof alt),
+    scli_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
+    CHECK(scli_tuning_lookup(&scli_bwd_simt_schema, dev, &pc, SCL_F32, &got, src, sizeof src) && !memcmp(&got, &alt, sizeof alt),
           "the backward look-up finds the entry");
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     snprintf(want, sizeof want, "-DSTAGE=%d ", alt.stage);
@@ -525,16 +525,16 @@ static void test_bwd_lookup(scl_runtime *rt)
           "override applies over the entry: %s", src);
     unsetenv("SPARSECL_BWD_PARAMS");
     /* An entry invalid here (a tile larger than the block) falls back to the defaults. */
-    scl_bwd_params wide = alt;
+    scli_bwd_params wide = alt;
     wide.dq_bq = 64;
     write_bwd_db(dev, tuning, &wide);
-    scl_runtime_tuning_reload(rt);
+    scli_runtime_tuning_reload(rt);
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     CHECK(strstr(src, "built-in") == src, "invalid backward entry skipped: %s", src);
     /* So does a corrupt (truncated) database. */
     write_text(path,
                "{\"format\": \"sparsecl-tuning\", \"version\": 1, \"entries\": [{\"kernel\": \"attn_bwd\"");
-    scl_runtime_tuning_reload(rt);
+    scli_runtime_tuning_reload(rt);
     bwd_source(rt, src, sizeof src, opts, sizeof opts);
     snprintf(want, sizeof want, "-DSTAGE=%d ", def.stage);
     CHECK(strstr(src, "built-in") == src && strstr(opts, want), "corrupt database: defaults: %s", src);

@@ -156,7 +156,7 @@ static void test_bad_entry(scl_runtime *rt)
     char msg[512], why[1200];
     CHECK(scl_tuning_db_save(user_db, db, msg, sizeof msg) == 0, "%s", msg);
     cJSON_Delete(db);
-    scl_runtime_tuning_reload(rt);
+    scli_runtime_tuning_reload(rt);
     CHECK(plan_block(rt, STRIDED, 512, SCL_BLOCK_AUTO, 0, why, sizeof why) == 64, "bad entry: %s", why);
     CHECK(strstr(why, "passed over") && strstr(why, "power of two"), "%s", why);
 }
@@ -198,7 +198,7 @@ int main(int argc, char **argv)
     }
     setenv("SPARSECL_DEVICE", "cpu", 1); /* the CLI runs on the same device */
     char slug[200];
-    scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
+    scli_device_slug(scl_runtime_device(rt), slug, sizeof slug);
     snprintf(user_db, sizeof user_db, "%s/%s.json", user_tuning, slug);
     test_rule(rt);
     test_entry(rt);

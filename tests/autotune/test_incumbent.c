@@ -32,8 +32,8 @@ static double fake_ms(const at_params *p, double measured, void *ctx)
 {
     fake *f = ctx;
     (void)measured;
-    double ms = !memcmp(p, &f->incumbent, sizeof(scl_fwd_params))  ? f->inc_ms
-                : !memcmp(p, &f->defaults, sizeof(scl_fwd_params)) ? f->def_ms
+    double ms = !memcmp(p, &f->incumbent, sizeof(scli_fwd_params))  ? f->inc_ms
+                : !memcmp(p, &f->defaults, sizeof(scli_fwd_params)) ? f->def_ms
                                                                    : f->other_ms;
     return ms * (1 + ((f->calls++ % 2) ? f->jitter : -f->jitter));
 }
@@ -46,11 +46,11 @@ static at_tune_options options(fake *f)
     return o;
 }
 
-static void write_incumbent(const scl_device_info *dev, const scl_fwd_params *p)
+static void write_incumbent(const scl_device_info *dev, const scli_fwd_params *p)
 {
     cJSON *db = scl_tuning_db_new(dev);
-    cJSON *e = scl_tuning_db_entry(db, &scl_fwd_simt_schema, 32, 32, SCL_F32);
-    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_fwd_simt_schema, p));
+    cJSON *e = scl_tuning_db_entry(db, &scli_fwd_simt_schema, 32, 32, SCL_F32);
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scli_fwd_simt_schema, p));
     cJSON_AddNumberToObject(e, "median_ms", 1.0);
     char msg[512];
     CHECK(scl_tuning_db_save(user_db, db, msg, sizeof msg) == 0, "save %s: %s", user_db, msg);
@@ -60,10 +60,10 @@ static void write_incumbent(const scl_device_info *dev, const scl_fwd_params *p)
 /* A valid point of the CPU space other than the defaults, for the incumbent. */
 static bool pick_incumbent(scl_runtime *rt, const at_params *def, at_params *out)
 {
-    scl_param_context pc;
-    scl_param_context_init(&pc, scl_runtime_device(rt), 32, 32);
+    scli_param_context pc;
+    scli_param_context_init(&pc, scl_runtime_device(rt), 32, 32);
     at_kspace sp;
-    if (at_kspace_build(&scl_fwd_simt_schema, &pc, SCL_FAMILY_CPU, NULL, &sp) != 0) return false;
+    if (at_kspace_build(&scli_fwd_simt_schema, &pc, SCLI_FAMILY_CPU, NULL, &sp) != 0) return false;
     int d = at_kspace_find(&sp, def);
     bool ok = false;
     for (int i = 0; i < sp.space.n_points && !ok; i++) {
@@ -78,17 +78,17 @@ static bool pick_incumbent(scl_runtime *rt, const at_params *def, at_params *out
 /* How many of the entry's measured points are one step from `from` in one searched dimension. */
 static int neighbours_of(scl_runtime *rt, const cJSON *entry, const at_params *from, int *total)
 {
-    scl_param_context pc;
-    scl_param_context_init(&pc, scl_runtime_device(rt), 32, 32);
+    scli_param_context pc;
+    scli_param_context_init(&pc, scl_runtime_device(rt), 32, 32);
     at_kspace sp;
     *total = 0;
-    if (at_kspace_build(&scl_fwd_simt_schema, &pc, SCL_FAMILY_CPU, NULL, &sp) != 0) return 0;
+    if (at_kspace_build(&scli_fwd_simt_schema, &pc, SCLI_FAMILY_CPU, NULL, &sp) != 0) return 0;
     int f = at_kspace_find(&sp, from), near = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(entry, "measured"))
     {
         at_params p;
-        int i = scl_params_from_json(&scl_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)
+        int i = scli_params_from_json(&scli_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(m, "params"), &p)
                     ? at_kspace_find(&sp, &p)
                     : -1;
         (*total)++;
@@ -105,11 +105,11 @@ static int neighbours_of(scl_runtime *rt, const cJSON *entry, const at_params *f
 static void test_rule(scl_runtime *rt)
 {
     const scl_device_info *dev = scl_runtime_device(rt);
-    scl_param_context pc;
-    scl_param_context_init(&pc, dev, 32, 32);
+    scli_param_context pc;
+    scli_param_context_init(&pc, dev, 32, 32);
     fake f;
     memset(&f, 0, sizeof f);
-    scl_params_default(&scl_fwd_simt_schema, dev, &pc, &f.defaults);
+    scli_params_default(&scli_fwd_simt_schema, dev, &pc, &f.defaults);
     CHECK(pick_incumbent(rt, &f.defaults, &f.incumbent), "an incumbent point");
     at_tune_report r;
 
@@ -122,10 +122,10 @@ static void test_rule(scl_runtime *rt)
     scl_status st = at_tune(rt, &o, &r);
     char *after = read_file(user_db, &n1);
     CHECK(st == SCL_OK && r.incumbent_from_db && strstr(r.incumbent_source, user_db) &&
-              !memcmp(&r.incumbent, &f.incumbent, sizeof(scl_fwd_params)),
+              !memcmp(&r.incumbent, &f.incumbent, sizeof(scli_fwd_params)),
           "the incumbent is the user cache's entry: %s", r.incumbent_source);
     CHECK(r.kept_incumbent && fabs(r.incumbent_ms - 1.0) < 1e-9 && fabs(r.default_ms - 3.0) < 1e-9 &&
-              !memcmp(&r.best, &f.incumbent, sizeof(scl_fwd_params)),
+              !memcmp(&r.best, &f.incumbent, sizeof(scli_fwd_params)),
           "slower candidates: the incumbent stays (incumbent %.3f, defaults %.3f, candidate %.3f ms)",
           r.incumbent_ms, r.default_ms, r.challenger_ms);
     CHECK(before && after && n0 == n1 && !memcmp(before, after, n0),
@@ -151,18 +151,18 @@ static void test_rule(scl_runtime *rt)
     f.other_ms = 0.5, f.jitter = 0.02;
     st = at_tune(rt, &o, &r);
     CHECK(st == SCL_OK && !r.kept_incumbent && fabs(r.best_ms - 0.5) < 0.02 &&
-              memcmp(&r.best, &f.incumbent, sizeof(scl_fwd_params)) != 0,
+              memcmp(&r.best, &f.incumbent, sizeof(scli_fwd_params)) != 0,
           "a 2x faster candidate wins (%.3f vs %.3f ms, noise %.1f%%)", r.best_ms, r.incumbent_ms,
           100 * r.noise);
     char msg[512];
-    cJSON *db = scl_tuning_db_load(user_db, msg, sizeof msg);
-    cJSON *e = db ? scl_tuning_db_find(db, &scl_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
+    cJSON *db = scli_tuning_db_load(user_db, msg, sizeof msg);
+    cJSON *e = db ? scli_tuning_db_find(db, &scli_fwd_simt_schema, 32, 32, SCL_F32) : NULL;
     at_params got;
     const cJSON *sp = e ? cJSON_GetObjectItemCaseSensitive(e, "speedup_vs_incumbent") : NULL;
     CHECK(
         e &&
-            scl_params_from_json(&scl_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
-            !memcmp(&got, &r.best, sizeof(scl_fwd_params)) && cJSON_IsNumber(sp) && sp->valuedouble > 1.8 &&
+            scli_params_from_json(&scli_fwd_simt_schema, cJSON_GetObjectItemCaseSensitive(e, "params"), &got) &&
+            !memcmp(&got, &r.best, sizeof(scli_fwd_params)) && cJSON_IsNumber(sp) && sp->valuedouble > 1.8 &&
             cJSON_GetObjectItemCaseSensitive(e, "incumbent"),
         "the winner is written with its speed-up over the incumbent (%.2f)",
         cJSON_IsNumber(sp) ? sp->valuedouble : 0);
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
         return 0;
     }
     char slug[200];
-    scl_device_slug(scl_runtime_device(rt), slug, sizeof slug);
+    scli_device_slug(scl_runtime_device(rt), slug, sizeof slug);
     snprintf(user_db, sizeof user_db, "%s/tuning/%s.json", cache, slug);
     test_rule(rt);
     test_eta(rt);

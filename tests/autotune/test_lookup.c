@@ -43,7 +43,7 @@ static scl_device_info nvidia(const char *name)
 
 static void arch_of(const scl_device_info *d, char *out, size_t len)
 {
-    scl_device_arch(d, out, len);
+    scli_device_arch(d, out, len);
 }
 
 static void test_arch_keys(void)
@@ -89,16 +89,16 @@ static void test_arch_keys(void)
 
 /* A database of device dev in dir with one forward entry (d = 64, block) and, optionally, an
  * explicit "arch" field; returns its path in path. */
-static void write_db(const scl_device_info *dev, const char *dir, int block, const scl_fwd_params *p, const char *arch,
+static void write_db(const scl_device_info *dev, const char *dir, int block, const scli_fwd_params *p, const char *arch,
                      char *path, size_t len)
 {
     mkdir(dir, 0755);
     cJSON *db = scl_tuning_db_new(dev);
     if (arch) cJSON_AddStringToObject(db, "arch", arch);
-    cJSON *e = scl_tuning_db_entry(db, &scl_fwd_simt_schema, 64, block, SCL_F32);
-    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scl_fwd_simt_schema, p));
+    cJSON *e = scl_tuning_db_entry(db, &scli_fwd_simt_schema, 64, block, SCL_F32);
+    cJSON_AddItemToObject(e, "params", scl_params_to_json(&scli_fwd_simt_schema, p));
     char slug[200], msg[512];
-    scl_device_slug(dev, slug, sizeof slug);
+    scli_device_slug(dev, slug, sizeof slug);
     snprintf(path, len, "%s/%s.json", dir, slug);
     CHECK(scl_tuning_db_save(path, db, msg, sizeof msg) == 0, "save %s: %s", path, msg);
     cJSON_Delete(db);
@@ -106,31 +106,31 @@ static void write_db(const scl_device_info *dev, const char *dir, int block, con
 
 typedef struct outcome {
     bool found;
-    scl_fwd_params got;
+    scli_fwd_params got;
     char source[2048];
-    scl_tuning_choice c;
+    scli_tuning_choice c;
     int n_dbs;
 } outcome;
 
 /* The runtime's look-up for (d = 64, block) on dev, as plans do it. */
 static outcome look(const scl_device_info *dev, int block)
 {
-    static scl_tuning_set set;
+    static scli_tuning_set set;
     outcome o;
     memset(&o, 0, sizeof o);
-    scl_param_context pc;
-    scl_param_context_init(&pc, dev, 64, block);
-    scl_tuning_set_read(&set, dev, false);
+    scli_param_context pc;
+    scli_param_context_init(&pc, dev, 64, block);
+    scli_tuning_set_read(&set, dev, false);
     o.n_dbs = set.n;
-    o.found = scl_tuning_set_choose(&set, &scl_fwd_simt_schema, &pc, SCL_F32, &o.got, &o.c);
-    scl_tuning_choice_text(&set, &o.c, &pc, SCL_F32, o.source, sizeof o.source);
-    /* scl_tuning_lookup (a set read for the call) must agree with the runtime's set */
-    scl_fwd_params again;
+    o.found = scli_tuning_set_choose(&set, &scli_fwd_simt_schema, &pc, SCL_F32, &o.got, &o.c);
+    scli_tuning_choice_text(&set, &o.c, &pc, SCL_F32, o.source, sizeof o.source);
+    /* scli_tuning_lookup (a set read for the call) must agree with the runtime's set */
+    scli_fwd_params again;
     char src[2048] = "";
-    bool found = scl_tuning_lookup(&scl_fwd_simt_schema, dev, &pc, SCL_F32, &again, src, sizeof src);
+    bool found = scli_tuning_lookup(&scli_fwd_simt_schema, dev, &pc, SCL_F32, &again, src, sizeof src);
     CHECK(found == o.found && (!found || (!memcmp(&again, &o.got, sizeof again) && strcmp(src, o.source) == 0)),
-          "scl_tuning_lookup agrees: %s / %s", src, o.source);
-    scl_tuning_set_free(&set);
+          "scli_tuning_lookup agrees: %s / %s", src, o.source);
+    scli_tuning_set_free(&set);
     return o;
 }
 
@@ -142,22 +142,22 @@ static void test_order(void)
 
     scl_device_info h200 = nvidia("NVIDIA H200"), h100 = nvidia("NVIDIA H100 80GB HBM3"),
                     gh200 = nvidia("NVIDIA GH200 480GB"), a100 = nvidia("NVIDIA A100-SXM4-80GB");
-    scl_param_context pc;
-    scl_param_context_init(&pc, &h200, 64, 64);
-    scl_fwd_params def, a, b, c, d, bad;
+    scli_param_context pc;
+    scli_param_context_init(&pc, &h200, 64, 64);
+    scli_fwd_params def, a, b, c, d, bad;
     char msg[256];
-    CHECK(scl_params_default(&scl_fwd_simt_schema, &h200, &pc, &def), "GPU defaults for the fake device");
+    CHECK(scli_params_default(&scli_fwd_simt_schema, &h200, &pc, &def), "GPU defaults for the fake device");
     a = b = c = d = def;
     a.stage_q = !def.stage_q;
     b.fast_exp = !def.fast_exp;
     c.stage_kv = !def.stage_kv;
     d.stage_q = !def.stage_q, d.fast_exp = !def.fast_exp;
-    const scl_fwd_params *sets[] = {&a, &b, &c, &d};
+    const scli_fwd_params *sets[] = {&a, &b, &c, &d};
     for (int i = 0; i < 4; i++)
-        CHECK(scl_params_check(&scl_fwd_simt_schema, sets[i], &pc, msg, sizeof msg), "set %d valid: %s", i, msg);
+        CHECK(scli_params_check(&scli_fwd_simt_schema, sets[i], &pc, msg, sizeof msg), "set %d valid: %s", i, msg);
     bad = def;
     bad.bq = 128; /* larger than the layout block: invalid for block 64 */
-    CHECK(!scl_params_check(&scl_fwd_simt_schema, &bad, &pc, msg, sizeof msg), "bq=128 invalid at block 64");
+    CHECK(!scli_params_check(&scli_fwd_simt_schema, &bad, &pc, msg, sizeof msg), "bq=128 invalid at block 64");
 
     char p_h100[1400], p_a100[1400], p_h200[1400], p_gh200[1400];
     /* Nothing: defaults. */
@@ -217,11 +217,11 @@ static void test_order(void)
     /* A corrupt database of the device is kept as an error (for info) and skipped. */
     FILE *f = fopen(p_h200, "w");
     if (f) fputs("{\"format\": \"sparsecl-tuning\", \"ver", f), fclose(f);
-    static scl_tuning_set set;
-    scl_tuning_set_read(&set, &h200, false);
+    static scli_tuning_set set;
+    scli_tuning_set_read(&set, &h200, false);
     CHECK(set.n_errors == 1 && strstr(set.errors[0], "not valid JSON") && strcmp(set.error_path[0], p_h200) == 0,
           "corrupt exact database reported: %d %s", set.n_errors, set.n_errors ? set.errors[0] : "");
-    scl_tuning_set_free(&set);
+    scli_tuning_set_free(&set);
     remove(p_h200);
     remove(p_odd);
     remove(p_a100);
@@ -235,10 +235,10 @@ static void test_order(void)
                                 "OpenCL 3.0 PoCL HSTR: pthread-x86_64-pc-linux-gnu-skylake-avx512", CL_DEVICE_TYPE_CPU),
                     hsw = fake("cpu-haswell-Intel(R) Core(TM) i7", "GenuineIntel", "Portable Computing Language",
                                "OpenCL 3.0 PoCL HSTR: cpu-x86_64-pc-linux-gnu-haswell", CL_DEVICE_TYPE_CPU);
-    scl_param_context cpc;
-    scl_param_context_init(&cpc, &xeon, 64, 64);
-    scl_fwd_params cdef, ca, cb;
-    CHECK(scl_params_default(&scl_fwd_simt_schema, &xeon, &cpc, &cdef), "CPU defaults");
+    scli_param_context cpc;
+    scli_param_context_init(&cpc, &xeon, 64, 64);
+    scli_fwd_params cdef, ca, cb;
+    CHECK(scli_params_default(&scli_fwd_simt_schema, &xeon, &cpc, &cdef), "CPU defaults");
     ca = cb = cdef;
     ca.stage_q = !cdef.stage_q;
     cb.fast_exp = !cdef.fast_exp;
@@ -276,7 +276,7 @@ static void test_plan(void)
     }
     const scl_device_info *dev = scl_runtime_device(rt);
     char arch[64];
-    scl_device_arch(dev, arch, sizeof arch);
+    scli_device_arch(dev, arch, sizeof arch);
     printf("device %s: architecture '%s'\n", dev->name, arch);
     if (!arch[0]) {
         printf("unknown architecture: the plan's fallback check is skipped\n");
@@ -288,16 +288,16 @@ static void test_plan(void)
     setenv("SPARSECL_TUNING_DIR", dir, 1);
     scl_device_info other = *dev;
     snprintf(other.name, sizeof other.name, "Another Device Of The Same Architecture");
-    scl_param_context pc;
-    scl_param_context_init(&pc, dev, 64, 64);
-    scl_fwd_params def, alt;
-    CHECK(scl_params_default(&scl_fwd_simt_schema, dev, &pc, &def), "defaults");
+    scli_param_context pc;
+    scli_param_context_init(&pc, dev, 64, 64);
+    scli_fwd_params def, alt;
+    CHECK(scli_params_default(&scli_fwd_simt_schema, dev, &pc, &def), "defaults");
     alt = def;
     alt.stage_q = !def.stage_q;
     char msg[256], path[1400];
-    CHECK(scl_params_check(&scl_fwd_simt_schema, &alt, &pc, msg, sizeof msg), "alternative valid: %s", msg);
+    CHECK(scli_params_check(&scli_fwd_simt_schema, &alt, &pc, msg, sizeof msg), "alternative valid: %s", msg);
     write_db(&other, dir, 64, &alt, arch, path, sizeof path);
-    scl_runtime_tuning_reload(rt);
+    scli_runtime_tuning_reload(rt);
     scl_pattern *pat = NULL;
     scl_plan *plan = NULL;
     scl_shape shape = {1, 1, 1, 64, 64, 64, 64, 0, 0};

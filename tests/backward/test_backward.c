@@ -43,7 +43,7 @@ static double loss(const spc_bound *bd, const scl_shape *s, const float *q, cons
 {
     scl_reference_forward(bd, s, q, k, v, o, lse);
     double l = 0;
-    for (int64_t i = 0; i < scl_shape_q_elems(s); i++)
+    for (int64_t i = 0; i < scli_shape_q_elems(s); i++)
         l += g[i] * o[i];
     return l;
 }
@@ -75,7 +75,7 @@ static void run_fd(const fdcase *c)
         spc_pattern_free(pat);
         return;
     }
-    int64_t nq = scl_shape_q_elems(&s), nk = scl_shape_kv_elems(&s);
+    int64_t nq = scli_shape_q_elems(&s), nk = scli_shape_kv_elems(&s);
     float *q = malloc(nq * 4), *g = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4);
     double *o = malloc(nq * 8), *lse = malloc(nq * 8), *dq = malloc(nq * 8), *dk = malloc(nk * 8),
            *dv = malloc(nk * 8);
@@ -139,7 +139,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
     char label[400];
     snprintf(label, sizeof label, "'%.40s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s%s", spec, c->batch,
              c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
-             scl_dtype_name(c->dtype), c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
+             scli_dtype_name(c->dtype), c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
              c->gpu_style ? " gpu-style" : "");
     scl_pattern *pat;
     scl_plan *plan = case_plan(rt, spec, &shape, c->dtype, label, &pat);
@@ -150,20 +150,20 @@ static void run_case(scl_runtime *rt, const bcase *c)
         return;
     }
     if (c->gpu_style) {
-        scl_param_context pc;
-        scl_param_context_init(&pc, scl_runtime_device(rt), c->d, c->block);
-        scl_bwd_params gp;
-        scl_params_start(&scl_bwd_simt_schema, SCL_FAMILY_GPU, &gp);
+        scli_param_context pc;
+        scli_param_context_init(&pc, scl_runtime_device(rt), c->d, c->block);
+        scli_bwd_params gp;
+        scli_params_start(&scli_bwd_simt_schema, SCLI_FAMILY_GPU, &gp);
         if (gp.dq_bq > c->block) gp.dq_bq = c->block;
         if (gp.kv_bk > c->block) gp.kv_bk = c->block;
         if (gp.dq_bk > c->block) gp.dq_bk = c->block;
         if (gp.kv_bq > c->block) gp.kv_bq = c->block;
         char reason[256] = "";
-        CHECK(scl_params_check(&scl_bwd_simt_schema, &gp, &pc, reason, sizeof reason), "%s: %s", label, reason);
-        CHECK(scl_plan_prepare_backward(plan, &gp) == SCL_OK, "%s: %s", label, scl_last_error_message(rt));
+        CHECK(scli_params_check(&scli_bwd_simt_schema, &gp, &pc, reason, sizeof reason), "%s: %s", label, reason);
+        CHECK(scli_plan_prepare_backward(plan, &gp) == SCL_OK, "%s: %s", label, scl_last_error_message(rt));
     }
     const int f16 = c->dtype != SCL_F32; /* 16-bit storage: f16 or bf16 */
-    size_t nq = (size_t)scl_shape_q_elems(&plan->shape), nk = (size_t)scl_shape_kv_elems(&plan->shape);
+    size_t nq = (size_t)scli_shape_q_elems(&plan->shape), nk = (size_t)scli_shape_kv_elems(&plan->shape);
     size_t nl = (size_t)c->batch * c->heads * c->n_q, es = f16 ? 2 : 4;
     float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *g = malloc(nq * 4),
           *lse = malloc(nl * 4);
@@ -348,25 +348,25 @@ static void test_validation(scl_runtime *rt)
         if (ev2) clReleaseEvent(ev2);
     }
     /* Parameter checks and overrides. */
-    scl_param_context pc;
-    scl_param_context_init(&pc, scl_runtime_device(rt), 64, 32);
-    scl_bwd_params p;
-    scl_params_start(&scl_bwd_simt_schema, SCL_FAMILY_CPU, &p);
+    scli_param_context pc;
+    scli_param_context_init(&pc, scl_runtime_device(rt), 64, 32);
+    scli_bwd_params p;
+    scli_params_start(&scli_bwd_simt_schema, SCLI_FAMILY_CPU, &p);
     char reason[256];
-    scl_bwd_params bad = p;
+    scli_bwd_params bad = p;
     bad.dq_bq = 24;
-    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "powers of two"),
+    CHECK(!scli_params_check(&scli_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "powers of two"),
           "pow2: %s", reason);
     bad = p;
     bad.kv_bq = 64;
-    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "layout block"),
+    CHECK(!scli_params_check(&scli_bwd_simt_schema, &bad, &pc, reason, sizeof reason) && strstr(reason, "layout block"),
           "tile: %s", reason);
     bad = p;
     bad.vec = 32;
-    CHECK(!scl_params_check(&scl_bwd_simt_schema, &bad, &pc, reason, sizeof reason), "vec 32");
-    CHECK(scl_params_override(&scl_bwd_simt_schema, &p, "dq_tm=4, vec=8", reason, sizeof reason) && p.dq_tm == 4 && p.vec == 8,
+    CHECK(!scli_params_check(&scli_bwd_simt_schema, &bad, &pc, reason, sizeof reason), "vec 32");
+    CHECK(scli_params_override(&scli_bwd_simt_schema, &p, "dq_tm=4, vec=8", reason, sizeof reason) && p.dq_tm == 4 && p.vec == 8,
           "override");
-    CHECK(!scl_params_override(&scl_bwd_simt_schema, &p, "nope=3", reason, sizeof reason) && strstr(reason, "unknown"),
+    CHECK(!scli_params_override(&scli_bwd_simt_schema, &p, "nope=3", reason, sizeof reason) && strstr(reason, "unknown"),
           "unknown name");
     /* Defaults exist for every head dim and block, on a GPU-like and a CPU-like device. */
     static const int dims[] = {16, 32, 64, 80, 96, 128, 256};
@@ -377,14 +377,14 @@ static void test_validation(scl_runtime *rt)
                 dev.type = gpu ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
                 dev.max_work_group_size = gpu ? 1024 : 4096;
                 dev.local_mem_bytes = gpu ? 48 * 1024 : 256 * 1024;
-                scl_param_context dc;
-                scl_param_context_init(&dc, &dev, dims[di], blk);
-                scl_bwd_params dp;
-                CHECK(scl_params_default(&scl_bwd_simt_schema, &dev, &dc, &dp) &&
-                          scl_params_check(&scl_bwd_simt_schema, &dp, &dc, reason, sizeof reason),
+                scli_param_context dc;
+                scli_param_context_init(&dc, &dev, dims[di], blk);
+                scli_bwd_params dp;
+                CHECK(scli_params_default(&scli_bwd_simt_schema, &dev, &dc, &dp) &&
+                          scli_params_check(&scli_bwd_simt_schema, &dp, &dc, reason, sizeof reason),
                       "defaults for %s d=%d block=%d", gpu ? "GPU" : "CPU", dims[di], blk);
             }
-    CHECK(scl_plan_prepare_backward(plan, &bad) == SCL_ERR_INVALID_ARGUMENT &&
+    CHECK(scli_plan_prepare_backward(plan, &bad) == SCL_ERR_INVALID_ARGUMENT &&
               strstr(scl_last_error_message(rt), "rejected"),
           "explicit bad params: %s", scl_last_error_message(rt));
     /* After a rejected set, the next call rebuilds from the defaults. */

@@ -33,8 +33,8 @@ static float frand(void) /* uniform in [-1, 1) */
 static void reference(const scl_shape *s, int causal, const float *q, const float *k, const float *v,
                       double *o)
 {
-    scl_strides qs, kvs;
-    scl_shape_strides(s, &qs, &kvs);
+    scli_strides qs, kvs;
+    scli_shape_strides(s, &qs, &kvs);
     const int group = s->heads / s->kv_heads, d = s->head_dim;
     double *p = malloc((size_t)s->seq_k * sizeof *p);
     if (!p) return;
@@ -95,12 +95,12 @@ static void test_case(scl_runtime *rt, int B, int H, int Hkv, int64_t Nq, int64_
     scl_shape s;
     char msg[256];
     in.block = 64;
-    if (scl_shape_normalize(&in, &s, msg, sizeof msg) != SCL_OK) {
+    if (scli_shape_normalize(&in, &s, msg, sizeof msg) != SCL_OK) {
         CHECK(0, "test shape invalid: %s", msg);
         return;
     }
     in.block = 0; /* the baseline accepts 0: it has no use for the block size */
-    size_t nqe = (size_t)scl_shape_q_elems(&s), nke = (size_t)scl_shape_kv_elems(&s);
+    size_t nqe = (size_t)scli_shape_q_elems(&s), nke = (size_t)scli_shape_kv_elems(&s);
     float *q = malloc(nqe * sizeof *q), *k = malloc(nke * sizeof *k), *v = malloc(nke * sizeof *v);
     float *o = malloc(nqe * sizeof *o);
     double *ref = malloc(nqe * sizeof *ref);

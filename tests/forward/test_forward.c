@@ -37,7 +37,7 @@ static void run_case(scl_runtime *rt, const fcase *c)
     scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
     char label[256];
     snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s", c->spec, c->batch, c->heads,
-             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, scl_dtype_name(c->dtype),
+             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, scli_dtype_name(c->dtype),
              c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "");
     scl_pattern *pat;
     scl_plan *plan = case_plan(rt, c->spec, &shape, c->dtype, label, &pat);
@@ -52,7 +52,7 @@ static void run_case(scl_runtime *rt, const fcase *c)
         scl_pattern_destroy(pat);
         return;
     }
-    size_t nq = (size_t)scl_shape_q_elems(&plan->shape), nk = (size_t)scl_shape_kv_elems(&plan->shape);
+    size_t nq = (size_t)scli_shape_q_elems(&plan->shape), nk = (size_t)scli_shape_kv_elems(&plan->shape);
     size_t nl = (size_t)c->batch * c->heads * c->n_q;
     float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *o = malloc(nq * 4), *lse = malloc(nl * 4);
     uint16_t *qh = malloc(nq * 2), *kh = malloc(nk * 2), *vh = malloc(nk * 2), *oh = malloc(nq * 2);

@@ -160,7 +160,7 @@ static long rss_kib(void)
 int main(int argc, char **argv)
 {
     setenv("SPARSECL_QUIET", "1", 1);
-    char msg[SCL_MSG_LEN], counts[256];
+    char msg[SCLI_MSG_LEN], counts[256];
     /* Warm the binary cache, then check a clean cycle leaves nothing alive. */
     CHECK(cycle(msg, sizeof msg) == SCL_OK, "clean cycle: %s", msg);
     describe_live(counts, sizeof counts);

@@ -157,10 +157,10 @@ static void test_kernel_sources(void)
     char msg[512];
     /* Every embedded .cl file expands its includes. */
     int n = 0;
-    for (int i = 0; scl_kernel_file_name(i); i++, n++) {
-        char *src = scl_kernel_source_load(scl_kernel_file_name(i), msg, sizeof msg);
-        CHECK(src != NULL, "%s: %s", scl_kernel_file_name(i), msg);
-        CHECK(!src || !strstr(src, "#include \""), "%s has unexpanded includes", scl_kernel_file_name(i));
+    for (int i = 0; scli_kernel_file_name(i); i++, n++) {
+        char *src = scli_kernel_source_load(scli_kernel_file_name(i), msg, sizeof msg);
+        CHECK(src != NULL, "%s: %s", scli_kernel_file_name(i), msg);
+        CHECK(!src || !strstr(src, "#include \""), "%s has unexpanded includes", scli_kernel_file_name(i));
         free(src);
     }
     CHECK(n >= 1, "kernels are embedded (%d files)", n);
@@ -182,11 +182,11 @@ static void test_kernel_sources(void)
         fclose(f);
     }
     setenv("SPARSECL_KERNEL_DIR", dir, 1);
-    char *src = scl_kernel_source_load("a.cl", msg, sizeof msg);
+    char *src = scli_kernel_source_load("a.cl", msg, sizeof msg);
     CHECK(src && strstr(src, "#define B_VALUE 42.0f") && strstr(src, "__kernel void k"), "disk source expanded: %s",
           src ? src : msg);
     free(src);
-    src = scl_kernel_source_load("missing.cl", msg, sizeof msg);
+    src = scli_kernel_source_load("missing.cl", msg, sizeof msg);
     CHECK(!src && strstr(msg, "missing.cl") && strstr(msg, dir), "missing file on disk named: %s", msg);
     unsetenv("SPARSECL_KERNEL_DIR");
     remove_dir(dir);
@@ -238,7 +238,7 @@ static void test_external_context(void)
     if (k && buf) {
         clSetKernelArg(k, 0, sizeof buf, &buf);
         err = clEnqueueNDRangeKernel(q, k, 1, NULL, &gws, NULL, 0, NULL, NULL);
-        CHECK(err == CL_SUCCESS, "launch after runtime destroyed: %s", scl_cl_error_name(err));
+        CHECK(err == CL_SUCCESS, "launch after runtime destroyed: %s", scli_cl_error_name(err));
         clEnqueueReadBuffer(q, buf, CL_TRUE, 0, sizeof x, x, 0, NULL, NULL);
     }
     CHECK(x[0] == 2 && x[3] == 5, "kernel ran: %g %g", x[0], x[3]);
@@ -254,7 +254,7 @@ static void test_status_strings(void)
     CHECK(strcmp(scl_status_string(SCL_OK), "SCL_OK") == 0, "ok name");
     CHECK(strcmp(scl_status_string(SCL_ERR_BUILD), "SCL_ERR_BUILD") == 0, "build name");
     CHECK(strcmp(scl_status_string((scl_status)-99), "SCL_ERR_UNKNOWN") == 0, "unknown name");
-    CHECK(strcmp(scl_cl_error_name(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES") == 0, "CL names");
+    CHECK(strcmp(scli_cl_error_name(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES") == 0, "CL names");
     CHECK(strcmp(scl_last_error_message(NULL), "") != 0, "NULL runtime message");
     CHECK(strlen(scl_version()) >= 5, "version");
 }
