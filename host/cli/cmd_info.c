@@ -2,6 +2,7 @@
 #include "block_choice.h"
 #include "build_info.h"
 #include "cli.h"
+#include "cli_options.h"
 #include "internal.h"
 #include "scl_fileio.h"
 #include "tuning_db.h"
@@ -252,20 +253,33 @@ static void print_variants(const cJSON *root)
     }
 }
 
+static void info_usage(void)
+{
+    fputs("usage: sparsecl info [--device D] [--json]\n\nShows the library version, the hash of each embedded "
+          "kernel source (as compiled, includes expanded),\nthe program cache directory, the registered "
+          "forward kernel variants (which storage types each\nruns on the device), and the "
+          "device's tuning databases with the entries plans use\n(and, for each "
+          "block-choice class, the block `--block auto` plans take).\n\n"
+          "  --device  the device (index, or a case-insensitive part of its name or type; default:\n"
+          "            $SPARSECL_DEVICE, else the default device); one that matches nothing exits 2\n",
+          stdout);
+}
+
 int cmd_info(int argc, char **argv)
 {
-    int json;
-    int rc = cli_json_only("info", argc, argv,
-                           "usage: sparsecl info [--json]\n\nShows the library version, the hash of each embedded "
-                           "kernel source (as compiled, includes expanded),\nthe program cache directory, the registered "
-                           "forward kernel variants (which storage types each\nruns on the default device), and the "
-                           "default device's tuning databases with the entries plans use\n(and, for each "
-                           "block-choice class, the block `--block auto` plans take).\n",
-                           &json);
+    bool json = false;
+    const char *device = NULL;
+    const cli_opt table[] = {CLI_BOOL("json", &json), CLI_STR("device", &device), CLI_END};
+    const cli_options o = {.cmd = "info",
+                           .opts = table,
+                           .usage = info_usage,
+                           .refused = "unknown option '%s' (see --help)",
+                           .missing = "option '%s' needs a value (see --help)"};
+    int rc = cli_parse_options(&o, argc, argv);
     if (rc >= 0) return rc;
     scl_device_info def;
     bool have_def;
-    if ((rc = cli_select_device("info", NULL, &def, &have_def)) != CLI_OK) return rc;
+    if ((rc = cli_select_device("info", device, &def, &have_def)) != CLI_OK) return rc;
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", scl_version());

@@ -59,6 +59,8 @@ for cmd in info devices peak; do
     SPARSECL_DEVICE=no-such-device expect 2 "SPARSECL_DEVICE: device selector 'no-such-device' matches no device" $cmd
 done
 expect 2 "--device: device selector 'no-such-device' matches no device" peak --device no-such-device
+expect 2 "--device: device selector 'no-such-device' matches no device" info --device no-such-device
+expect 0 '"tuning_device"' info --device 0 --json
 expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64 --device no-such-device
 SPARSECL_DEVICE=no-such-device expect 2 "matches no device" attend --q q.npy --k q.npy --v q.npy --pattern causal --block 64
 expect 2 "device index 999 out of range" peak --device 999
