@@ -83,9 +83,11 @@ typedef struct scl_mpi_traffic {
     double heads_cost, kv_cost;
     double sent, received;      /* last call on this rank */
     double comm_ms, compute_ms; /* last call on this rank: MPI + staging, and the local plan */
-    int overlapped; /* last forward on every rank: the K/V exchange was in flight while the plan over
-                     * each rank's own keys ran, and the two parts were merged by their LSE (KV plan;
-                     * SPARSECL_MPI_OVERLAP=off runs the frame plan instead) */
+    int overlapped; /* last forward or backward call on every rank: the K/V exchange was in flight
+                     * while the plan over each rank's own keys ran; the forward merged the two
+                     * parts by their LSE, the backward added their dQ and returned the fetched
+                     * keys' partial dK, dV to their owners (KV plan; SPARSECL_MPI_OVERLAP=off runs
+                     * the frame plan instead, both directions) */
     double reduced_rows; /* planner: query rows of all ranks whose queries the overlapped forward
                           * all-gathers, (O, LSE) merged back at their owners by an MPI reduction,
                           * instead of fetching the keys they need (global rows) */

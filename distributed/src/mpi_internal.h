@@ -42,8 +42,8 @@ struct scl_mpi_plan {
     MPI_Comm graph[2];
     cl_mem frame[9]; /* the KV plan's device frames, by tensor slot, kept between calls */
     struct spc_lut *lut;      /* the pattern's block LUT over the whole sequence (planner) */
-    struct smpi_overlap *ov;  /* the overlapped forward (plan_overlap.c); NULL: the frame plan runs it */
-    int overlap;              /* the same on every rank: the KV forward runs overlapped */
+    struct smpi_overlap *ov;  /* the overlapped forward and backward (plan_overlap.c); NULL: the frame plan runs them */
+    int overlap;              /* the same on every rank: the KV forward and backward run overlapped */
     scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;
     char err[1024];
@@ -123,6 +123,8 @@ scl_status smpi_kv_pack(scl_mpi_plan *p, const unsigned char *need, smpi_rows *x
                         const void *frame, int X, size_t row, int reverse);
 /* The rows of this rank's shard `dev` that other ranks fetch, into the host shard (same layout). */
 scl_status smpi_read_given(scl_mpi_plan *p, cl_mem dev, char *hs, size_t bh, size_t row);
+/* Add n elements of a into d (f32, or f16 accumulated in f32 and rounded once). */
+void smpi_accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n);
 /* Rows [r0, r0 + rows) of `bh` slices of `sp` rows -> slices of `dp` rows at d0, on the device. */
 scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_mem dst, size_t d0, size_t dp,
                           size_t rows, size_t bh, size_t row);
@@ -130,6 +132,11 @@ scl_status smpi_copy_rows(scl_mpi_plan *p, cl_mem src, size_t s0, size_t sp, cl_
  * ones, made from the LUT. *ok: this rank can run it (SPARSECL_MPI_OVERLAP=off: 0). */
 scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok);
 scl_status smpi_overlap_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);
+/* The overlapped backward: the same parts, each with the caller's whole O and LSE (the merged
+ * forward's), so the two dQ parts add and every key's dK, dV is exact; the fetched keys' partial
+ * dK, dV go back to their owners (the reverse exchange) and are summed there. */
+scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                 cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv);
 void smpi_overlap_free(scl_mpi_plan *p);
 /* A pattern of the LUT's blocks of query blocks rows[i] (i < nbq; -1: an empty row) against the key
  * blocks c with col[c] >= 0, renumbered to (i, col[c]) over nbk key blocks, element masks kept
@@ -150,6 +157,16 @@ scl_status smpi_reduce_read(scl_mpi_plan *p, cl_mem q);
 scl_status smpi_reduce_post(scl_mpi_plan *p);
 scl_status smpi_reduce_compute(scl_mpi_plan *p, cl_mem k, cl_mem v);
 scl_status smpi_reduce_finish(scl_mpi_plan *p, cl_mem o, cl_mem lse);
+/* Their backward, in the same steps: read this rank's reduced rows of Q, O, dO, LSE; post their
+ * all-gathers; wait and enqueue the backward of every rank's reduced rows over this rank's keys
+ * (partial dQ of those rows; dK, dV of this rank's keys, which smpi_reduce_bwd_dkv gives: NULL
+ * when this rank's keys serve no reduced row); after the ranks agreed, sum the dQ partials at their
+ * owners (MPI_Reduce_scatter) and write them into dq. */
+scl_status smpi_reduce_bwd_read(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem dout, cl_mem lse);
+scl_status smpi_reduce_bwd_post(scl_mpi_plan *p);
+scl_status smpi_reduce_bwd_compute(scl_mpi_plan *p, cl_mem k, cl_mem v);
+int smpi_reduce_bwd_dkv(const scl_mpi_plan *p, cl_mem *dk, cl_mem *dv);
+scl_status smpi_reduce_bwd_finish(scl_mpi_plan *p, cl_mem dq);
 void smpi_reduce_free(scl_mpi_plan *p);
 scl_status smpi_kv_setup(scl_mpi_plan *p, const char *spec);
 scl_status smpi_kv_forward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse);

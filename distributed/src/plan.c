@@ -198,6 +198,8 @@ scl_status scl_mpi_plan_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
     static const char *const name[9] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
     if (st == SCL_OK) st = check_buffers(p, m, kind, name, 9);
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) return st;
-    if (p->exchange == SCL_MPI_KV) return smpi_kv_backward(p, q, k, v, o, lse, dout, dq, dk, dv);
+    if (p->exchange == SCL_MPI_KV)
+        return p->overlap ? smpi_overlap_backward(p, q, k, v, o, lse, dout, dq, dk, dv)
+                          : smpi_kv_backward(p, q, k, v, o, lse, dout, dq, dk, dv);
     return smpi_heads_backward(p, q, k, v, o, lse, dout, dq, dk, dv);
 }

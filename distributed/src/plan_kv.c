@@ -64,7 +64,7 @@ static int64_t fetched(const scl_mpi_plan *p, const unsigned char *need, int r, 
 }
 
 /* Add n elements of a into d (f32, or f16 accumulated in f32). */
-static void accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
+void smpi_accumulate(const scl_mpi_plan *p, char *d, const char *a, size_t n)
 {
     if (p->dtype == SCL_F32) {
         for (size_t i = 0; i < n; i++)
@@ -131,7 +131,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
                 if (!reverse)
                     memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
                 else
-                    accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src,
+                    smpi_accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src,
                                (size_t)cnt * row / p->esz);
             }
     }

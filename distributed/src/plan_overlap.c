@@ -8,7 +8,10 @@
  * (element masks included), renumbered into their own index spaces: the local part is the shard
  * against itself, on the caller's buffers (zero copy); the remote part is the shard's queries
  * against the fetched key rows packed in (owner, run) order. Neither needs a frame of absolute
- * positions, so this forward holds the shard and the fetched rows only, whatever the pattern. */
+ * positions, so this forward holds the shard and the fetched rows only, whatever the pattern.
+ *
+ * The backward (below) runs the same parts the same way, each with the caller's whole-row O and
+ * LSE, adds the two dQ parts and returns the fetched keys' partial dK, dV to their owners. */
 #include "mpi_internal.h"
 #include "scl_patterns.h"
 
@@ -21,8 +24,9 @@ typedef struct smpi_overlap {
     scl_plan *local, *remote; /* own queries x own keys; own queries x fetched keys (either may be NULL) */
     int64_t m;                /* fetched key rows: [B][H_kv][m][d] */
     cl_mem k, v, o, lse, lse_local;
+    cl_mem dq, dk, dv; /* backward: the remote part's dQ; its partial dK, dV of the fetched rows */
     cl_program program;
-    cl_kernel merge;
+    cl_kernel merge, sum;
     int row_form; /* decompose.cl's work-item mapping: 1 on CPUs (a row a work-item), 0 on GPUs */
 } smpi_overlap;
 
@@ -91,7 +95,8 @@ static scl_status build_merge(scl_mpi_plan *p, smpi_overlap *ov)
     if (st != SCL_OK) return smpi_fail(p, st, "decompose.cl: %s", scl_last_error_message(p->rt));
     cl_int e;
     ov->merge = clCreateKernel(ov->program, "merge_parts", &e);
-    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clCreateKernel(merge_parts): CL error %d", e);
+    if (e == CL_SUCCESS) ov->sum = clCreateKernel(ov->program, "sum_parts", &e); /* the backward's */
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clCreateKernel(decompose.cl): CL error %d", e);
 }
 
 /* Key block maps: own blocks -> the shard's; fetched runs (whole blocks: shards and key ranges are
@@ -172,13 +177,29 @@ void smpi_overlap_free(scl_mpi_plan *p)
     if (!ov) return;
     scl_plan_destroy(ov->local);
     scl_plan_destroy(ov->remote);
-    cl_mem m[5] = {ov->k, ov->v, ov->o, ov->lse, ov->lse_local};
-    for (int i = 0; i < 5; i++)
+    cl_mem m[8] = {ov->k, ov->v, ov->o, ov->lse, ov->lse_local, ov->dq, ov->dk, ov->dv};
+    for (int i = 0; i < 8; i++)
         if (m[i]) clReleaseMemObject(m[i]);
     if (ov->merge) clReleaseKernel(ov->merge);
+    if (ov->sum) clReleaseKernel(ov->sum);
     if (ov->program) clReleaseProgram(ov->program);
     free(ov);
     p->ov = NULL;
+}
+
+/* One launch of merge_parts or sum_parts over n rows of B x H slices. */
+static scl_status launch(scl_mpi_plan *p, smpi_overlap *ov, cl_kernel kr, const char *name, int n, int H)
+{
+    const int d = p->shape.head_dim;
+    const size_t bh = (size_t)p->shape.batch * H, maxwg = scl_runtime_device(p->rt)->max_work_group_size;
+    /* GPU form: work-groups of about 256 (d/4 columns x rows), as the decomposed plans launch it. */
+    const size_t wg = maxwg < 256 ? maxwg : 256, cols = (size_t)d / 4, per = cols >= wg ? 1 : wg / cols;
+    size_t rows[2] = {(size_t)n, bh}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
+           local[3] = {cols, per, 1};
+    if (!n || !bh) return SCL_OK;
+    cl_int e = clEnqueueNDRangeKernel(scl_runtime_queue(p->rt), kr, ov->row_form ? 2 : 3, NULL,
+                                      ov->row_form ? rows : elems, ov->row_form ? NULL : local, 0, NULL, NULL);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "%s: CL error %d", name, e);
 }
 
 /* o = the merge of (o, lse_local) and (ov->o, ov->lse) row by row; lse (may be NULL) the merged LSE.
@@ -206,14 +227,32 @@ static scl_status merge(scl_mpi_plan *p, smpi_overlap *ov, cl_mem o, cl_mem lse)
             e |= clSetKernelArg(ov->merge, a++, sizeof str[i], &str[i]);
     }
     if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(merge_parts) failed");
-    const size_t bh = (size_t)p->shape.batch * H, maxwg = scl_runtime_device(p->rt)->max_work_group_size;
-    /* GPU form: work-groups of about 256 (d/4 columns x rows), as the decomposed plans launch it. */
-    const size_t wg = maxwg < 256 ? maxwg : 256, cols = (size_t)d / 4, per = cols >= wg ? 1 : wg / cols;
-    size_t rows[2] = {(size_t)n, bh}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
-           local[3] = {cols, per, 1};
-    e = clEnqueueNDRangeKernel(scl_runtime_queue(p->rt), ov->merge, ov->row_form ? 2 : 3, NULL,
-                               ov->row_form ? rows : elems, ov->row_form ? NULL : local, 0, NULL, NULL);
-    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "merge_parts: CL error %d", e);
+    return launch(p, ov, ov->merge, "merge_parts", n, H);
+}
+
+/* dst += x, both [B][H][n][d] (sum_parts of decompose.cl, in place as the merge). */
+static scl_status add_into(scl_mpi_plan *p, smpi_overlap *ov, cl_mem dst, cl_mem x, int n, int H)
+{
+    const int d = p->shape.head_dim;
+    const cl_long str[3] = {(cl_long)H * n * d, (cl_long)n * d, d};
+    const cl_mem none = NULL, xs[4] = {dst, x, dst, dst}; /* parts 2, 3 ignored (NPARTS = 2) */
+    cl_uint a = 0;
+    cl_int e = CL_SUCCESS;
+    e |= clSetKernelArg(ov->sum, a++, sizeof dst, &dst);
+    e |= clSetKernelArg(ov->sum, a++, sizeof n, &n);
+    e |= clSetKernelArg(ov->sum, a++, sizeof H, &H);
+    for (int i = 0; i < 3; i++)
+        e |= clSetKernelArg(ov->sum, a++, sizeof str[i], &str[i]);
+    for (int k = 0; k < 4; k++) {
+        e |= clSetKernelArg(ov->sum, a++, sizeof xs[k], &xs[k]);
+        e |= clSetKernelArg(ov->sum, a++, sizeof none, &none); /* no LSE */
+        e |= clSetKernelArg(ov->sum, a++, sizeof none, &none); /* identity row maps */
+        e |= clSetKernelArg(ov->sum, a++, sizeof n, &n);
+        for (int i = 0; i < 3; i++)
+            e |= clSetKernelArg(ov->sum, a++, sizeof str[i], &str[i]);
+    }
+    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(sum_parts) failed");
+    return launch(p, ov, ov->sum, "sum_parts", n, H);
 }
 
 /* The fetched rows as they arrived (per owner and run, [B*H_kv][cnt] rows each) into the packed
@@ -326,5 +365,215 @@ freed:
 done:
     free(hs[0]);
     free(hs[1]);
+    return smpi_agree(p, st, p->err);
+}
+
+/* ---- Backward --------------------------------------------------------------------------------
+ * The same two parts (and the reduced rows, plan_reduce.c), each run with the caller's O and LSE:
+ * those of the merged forward, i.e. of the whole row. The backward recomputes P = e^(S - LSE) and
+ * D = rowsum(dO O) from them, so each part's P is exactly the whole softmax's restricted to its
+ * keys, its dQ is the whole dQ's sum over those keys (the two dQ parts add), and the dK, dV of
+ * every key are exact (each key is in one part). A part's own LSE would be wrong here: its P
+ * would be renormalised over its keys. */
+
+/* The backward's buffers, made on its first call. */
+static scl_status ensure_backward(scl_mpi_plan *p, smpi_overlap *ov)
+{
+    scl_status st = SCL_OK;
+    const size_t row = (size_t)p->shape.head_dim * p->esz;
+    const size_t kvrow = (size_t)p->shape.batch * p->shape.kv_heads * row;
+    cl_mem rdk, rdv;
+    if (ov->remote && !ov->dk) {
+        ov->dk = make(p, (size_t)ov->m * kvrow, &st), ov->dv = make(p, (size_t)ov->m * kvrow, &st);
+        if (ov->local) ov->dq = make(p, (size_t)p->shape.batch * p->shape.heads * (size_t)p->len[p->rank] * row, &st);
+    }
+    if (st == SCL_OK && !ov->sum && ov->local && (ov->remote || smpi_reduce_bwd_dkv(p, &rdk, &rdv)))
+        st = build_merge(p, ov);
+    return st;
+}
+
+static scl_status fill_zero(scl_mpi_plan *p, cl_mem m, size_t bytes)
+{
+    const float zero = 0.0f;
+    cl_int e = clEnqueueFillBuffer(scl_runtime_queue(p->rt), m, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
+    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueFillBuffer: CL error %d", e);
+}
+
+static scl_status local_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
+                                 cl_mem dq, cl_mem dk, cl_mem dv)
+{
+    smpi_overlap *ov = p->ov;
+    if (!ov || !ov->local) return SCL_OK;
+    scl_status st = scl_plan_backward(ov->local, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, NULL);
+    if (st != SCL_OK) return smpi_fail(p, st, "local keys' backward: %s", scl_last_error_message(p->rt));
+    return clFlush(scl_runtime_queue(p->rt)) == CL_SUCCESS ? SCL_OK
+                                                          : smpi_fail(p, SCL_ERR_OPENCL, "clFlush failed");
+}
+
+/* After the exchange: the own keys' dK, dV completed on the device (the reduced rows' added, or
+ * set when there is no local part), the fetched keys' backward, its dQ added, and its partial dK,
+ * dV read into hd[0], hd[1] ([B*H_kv][m] rows, as ov->k). */
+static scl_status remote_backward(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem lse, cl_mem dout, cl_mem dq,
+                                  cl_mem dk, cl_mem dv, const smpi_rows *x, size_t row, char **hd)
+{
+    smpi_overlap *ov = p->ov;
+    const int n = (int)p->len[p->rank], H = p->shape.heads, Hk = p->shape.kv_heads;
+    const size_t kvb = (size_t)p->shape.batch * Hk * (size_t)n * row;
+    cl_mem rdk, rdv;
+    const int red = smpi_reduce_bwd_dkv(p, &rdk, &rdv);
+    scl_status st = SCL_OK;
+    cl_int e = CL_SUCCESS;
+    if (!ov->local) { /* nothing wrote the own keys' dK, dV (nor dQ, without a remote part) */
+        if (red) {
+            e |= clEnqueueCopyBuffer(scl_runtime_queue(p->rt), rdk, dk, 0, 0, kvb, 0, NULL, NULL);
+            e |= clEnqueueCopyBuffer(scl_runtime_queue(p->rt), rdv, dv, 0, 0, kvb, 0, NULL, NULL);
+            if (e != CL_SUCCESS) st = smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueCopyBuffer failed");
+        } else {
+            st = fill_zero(p, dk, kvb);
+            if (st == SCL_OK) st = fill_zero(p, dv, kvb);
+        }
+        if (st == SCL_OK && !ov->remote)
+            st = fill_zero(p, dq, (size_t)p->shape.batch * H * (size_t)n * row);
+    } else if (red) {
+        st = add_into(p, ov, dk, rdk, n, Hk);
+        if (st == SCL_OK) st = add_into(p, ov, dv, rdv, n, Hk);
+    }
+    if (st != SCL_OK || !ov->remote) return st;
+    st = write_fetched(p, ov->k, &x[0], row);
+    if (st == SCL_OK) st = write_fetched(p, ov->v, &x[1], row);
+    if (st == SCL_OK) {
+        st = scl_plan_backward(ov->remote, q, ov->k, ov->v, o, lse, dout, ov->local ? ov->dq : dq, ov->dk, ov->dv, 0,
+                               NULL, NULL);
+        if (st != SCL_OK) smpi_fail(p, st, "fetched keys' backward: %s", scl_last_error_message(p->rt));
+    }
+    if (st == SCL_OK && ov->local) st = add_into(p, ov, dq, ov->dq, n, H);
+    const size_t bytes = (size_t)ov->m * p->shape.batch * Hk * row;
+    if (st == SCL_OK) st = smpi_read(p, ov->dk, hd[0], bytes);
+    if (st == SCL_OK) st = smpi_read(p, ov->dv, hd[1], bytes);
+    return st;
+}
+
+/* The reverse exchange's counts and send buffer: to each owner the partial dK or dV of the rows
+ * fetched from it, in the forward's (owner, run, batch-head) order, from hd ([B*H_kv][m]). Agreed. */
+static scl_status pack_back(scl_mpi_plan *p, smpi_rows *y, const char *hd, size_t row)
+{
+    const int me = p->rank;
+    const int64_t BX = (int64_t)p->shape.batch * p->shape.kv_heads, m = p->ov ? p->ov->m : 0;
+    int64_t lo, cnt;
+    smpi_rows_counts(p, y);
+    for (int s = 0; s < p->size; s++) {
+        if (s == me) continue;
+        for (int64_t pos = p->start[s]; (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0;)
+            y->sc[s] += (int)(BX * cnt);
+        for (int64_t pos = p->start[me]; (cnt = smpi_next_run_in(p, p->need_fwd, s, me, &pos, &lo)) > 0;)
+            y->rc[s] += (int)(BX * cnt);
+    }
+    scl_status st = smpi_rows_buffers(p, y, row);
+    if (st != SCL_OK) return st;
+    int64_t o = 0, at = 0;
+    for (int s = 0; s < p->size; s++)
+        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0;
+             at += cnt)
+            for (int64_t bh = 0; bh < BX; bh++, o += cnt)
+                memcpy(y->sb + (size_t)o * row, hd + (size_t)(bh * m + at) * row, (size_t)cnt * row);
+    return SCL_OK;
+}
+
+/* The partials the other ranks returned, added into this rank's host shard [B*H_kv][n]. */
+static void add_back(scl_mpi_plan *p, const smpi_rows *y, char *hs, size_t row)
+{
+    const int me = p->rank;
+    const int64_t BX = (int64_t)p->shape.batch * p->shape.kv_heads, n = p->len[me];
+    int64_t lo, cnt;
+    for (int s = 0; s < p->size; s++) {
+        int64_t o = y->rd[s];
+        for (int64_t pos = p->start[me]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, s, me, &pos, &lo)) > 0;)
+            for (int64_t bh = 0; bh < BX; bh++, o += cnt)
+                smpi_accumulate(p, hs + (size_t)(bh * n + lo - p->start[me]) * row, y->rb + (size_t)o * row,
+                                (size_t)cnt * row / p->esz);
+    }
+}
+
+scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                 cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv)
+{
+    const int me = p->rank, have = p->len[me] > 0;
+    smpi_overlap *ov = p->ov;
+    const size_t row = (size_t)p->shape.head_dim * p->esz, bh = (size_t)p->shape.batch * p->shape.kv_heads;
+    const size_t shard = bh * (size_t)p->len[me] * row, fetched = bh * (size_t)(ov ? ov->m : 0) * row;
+    char *hs[2] = {malloc(shard + 1), malloc(shard + 1)}, *hd[2] = {malloc(fetched + 1), malloc(fetched + 1)};
+    smpi_rows x[2], y[2];
+    smpi_inflight f[2], g[2];
+    cl_mem kv[2] = {k, v}, dkv[2] = {dk, dv};
+    int posted = 0, back = 0, packed = 0;
+    scl_status st = hs[0] && hs[1] && hd[0] && hd[1]
+                        ? SCL_OK
+                        : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", 2 * (shard + fetched));
+    for (int i = 0; i < 2 && st == SCL_OK && have; i++)
+        st = smpi_read_given(p, kv[i], hs[i], bh, row);
+    if (st == SCL_OK) st = smpi_reduce_bwd_read(p, q, o, dout, lse); /* first: makes the reduced rows' dK, dV */
+    if (st == SCL_OK && ov) st = ensure_backward(p, ov);
+    double t0 = smpi_now_ms(), t1 = t0, t2 = t0, t3 = t0;
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
+    st = smpi_kv_pack(p, p->need_fwd, &x[0], hs[0], NULL, p->shape.kv_heads, row, 0);
+    if (st == SCL_OK) st = smpi_kv_pack(p, p->need_fwd, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
+    else smpi_rows_counts(p, &x[1]);
+    packed = 1;
+    if (st != SCL_OK) goto done;
+    for (posted = 0; posted < 2; posted++) /* K, then V: every rank posts in this order */
+        if ((st = smpi_neighbor_post(p, p->graph[0], x[posted].sb, x[posted].sc, x[posted].sd, x[posted].rb,
+                                     x[posted].rc, x[posted].rd, row, &f[posted])) != SCL_OK)
+            break;
+    scl_status sr = st == SCL_OK ? smpi_reduce_bwd_post(p) : SCL_OK; /* reduced rows' Q, O, dO, LSE */
+    scl_status sl = st == SCL_OK && have ? local_backward(p, q, k, v, o, lse, dout, dq, dk, dv) : SCL_OK;
+    t1 = smpi_now_ms();
+    for (int i = 0; i < posted; i++) {
+        scl_status sw = smpi_neighbor_wait(p, &f[i]);
+        if (st == SCL_OK) st = sw;
+    }
+    if (st == SCL_OK && sr == SCL_OK) sr = smpi_reduce_bwd_compute(p, k, v); /* waits for the gathers */
+    t2 = smpi_now_ms();
+    if (st == SCL_OK) st = sr;
+    if (st == SCL_OK) st = sl;
+    if (st == SCL_OK && have) st = remote_backward(p, q, o, lse, dout, dq, dk, dv, x, row, hd);
+    if (clFinish(scl_runtime_queue(p->rt)) != CL_SUCCESS && st == SCL_OK)
+        st = smpi_fail(p, SCL_ERR_OPENCL, "clFinish after the overlapped backward failed");
+    t3 = smpi_now_ms();
+    p->traffic.compute_ms += t3 - t2 + (t1 - t0);
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
+    /* The fetched keys' partials back to their owners, in flight while the reduced rows' dQ is
+     * summed and the own keys' dK, dV are read. */
+    st = pack_back(p, &y[0], hd[0], row);
+    if (st == SCL_OK) st = pack_back(p, &y[1], hd[1], row);
+    else smpi_rows_counts(p, &y[1]);
+    packed = 2;
+    if (st != SCL_OK) goto done;
+    for (back = 0; back < 2; back++)
+        if ((st = smpi_neighbor_post(p, p->graph[1], y[back].sb, y[back].sc, y[back].sd, y[back].rb, y[back].rc,
+                                     y[back].rd, row, &g[back])) != SCL_OK)
+            break;
+    scl_status sq = p->g_total > 0 ? smpi_reduce_bwd_finish(p, dq) : SCL_OK; /* collective: every rank */
+    for (int i = 0; i < 2 && st == SCL_OK && have; i++)
+        st = smpi_read(p, dkv[i], hs[i], shard);
+    for (int i = 0; i < back; i++) {
+        scl_status sw = smpi_neighbor_wait(p, &g[i]);
+        if (st == SCL_OK) st = sw;
+    }
+    for (int i = 0; i < 2 && st == SCL_OK && have; i++) {
+        add_back(p, &y[i], hs[i], row);
+        st = smpi_write(p, dkv[i], hs[i], shard);
+    }
+    if (st == SCL_OK) st = sq;
+    p->traffic.overlapped = 1;
+    if (getenv("SPARSECL_MPI_TRACE"))
+        fprintf(stderr,
+                "rank %d: overlapped backward: posted + local part enqueued %.1f ms, wait %.1f ms, fetched "
+                "part %.1f ms, return %.1f ms; %lld reduced rows\n",
+                me, t1 - t0, t2 - t1, t3 - t2, smpi_now_ms() - t3, (long long)p->g_total);
+done:
+    if (packed >= 1) smpi_rows_free(&x[0]), smpi_rows_free(&x[1]);
+    if (packed >= 2) smpi_rows_free(&y[0]), smpi_rows_free(&y[1]);
+    for (int i = 0; i < 2; i++)
+        free(hs[i]), free(hd[i]);
     return smpi_agree(p, st, p->err);
 }

@@ -8,7 +8,11 @@
  * exactly softmax attention; the owner's other parts leave these rows empty.
  *
  * Packing: a rank's reduced rows go block by block, each [B*H][rows][d]; records in the same
- * order; blocks ascend with the ranks, so each owner's records are one contiguous run. */
+ * order; blocks ascend with the ranks, so each owner's records are one contiguous run.
+ *
+ * The overlapped backward treats these rows the same way (smpi_reduce_bwd_*, below): their Q, O,
+ * dO and LSE are all-gathered, every rank runs their backward against its own keys, and their dQ
+ * partials are summed at the owners; they are not left on the frame plan. */
 #include "mpi_internal.h"
 #include "scl_npy.h"
 #include "scl_patterns.h"
@@ -30,6 +34,15 @@ typedef struct smpi_reduce {
     MPI_Op op;
     MPI_Datatype rec_type;
     MPI_Request req;
+    /* Backward (made on the first one): this rank's reduced rows of O, dO (packed like mine) and
+     * LSE ([B*H][rows] per block), every rank's (like all); per rank the bytes and displacements of
+     * the LSE rows (lc, ld) and the dQ floats (fc); gathered dO, partial dQ of every reduced row,
+     * partial dK, dV of this rank's keys; dQ partials on the host in record order, this rank's sums. */
+    char *bmine[3], *ball[3];
+    int *lc, *ld, *fc;
+    cl_mem dout, dq, dk, dv;
+    float *part, *sum;
+    MPI_Request breq[4];
 } smpi_reduce;
 
 static void lse_merge(void *in, void *inout, int *len, MPI_Datatype *type)
@@ -90,6 +103,8 @@ scl_status smpi_reduce_setup(scl_mpi_plan *p)
     p->red = rd;
     if (!rd) return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows");
     rd->op = MPI_OP_NULL, rd->rec_type = MPI_DATATYPE_NULL, rd->req = MPI_REQUEST_NULL;
+    for (int i = 0; i < 4; i++)
+        rd->breq[i] = MPI_REQUEST_NULL;
     rd->qc = calloc((size_t)P * 3, sizeof *rd->qc);
     rd->blocks = malloc(((size_t)p->nb + 1) * sizeof *rd->blocks);
     rd->all = malloc(g * bh * row + 1), rd->rec = malloc(g * bh * words * sizeof(float) + 1);
@@ -258,14 +273,169 @@ scl_status smpi_reduce_finish(scl_mpi_plan *p, cl_mem o, cl_mem lse)
     return st;
 }
 
+/* The backward of the reduced rows, exact by the same partition of the keys: every rank runs the
+ * gathered rows (Q, O, dO and the merged LSE of the whole row, so P = e^(S - LSE) and
+ * D = rowsum(dO O) are the whole row's, not a part's) against its own keys. The dK, dV of its keys
+ * are then exact sums over those rows (the caller adds them to its own), and each row's dQ is the
+ * sum over the ranks of their partials, summed at the owner by MPI_Reduce_scatter (MPI_SUM). The
+ * gathers are in flight with the K/V exchange; the sum of dQ is one blocking collective at the end. */
+static scl_status bwd_alloc(scl_mpi_plan *p, smpi_reduce *rd)
+{
+    if (rd->lc) return SCL_OK;
+    const int P = p->size, me = p->rank;
+    const size_t bh = (size_t)p->shape.batch * p->shape.heads, d = (size_t)p->shape.head_dim, row = d * p->esz;
+    const size_t g = (size_t)p->g_total, mine = (size_t)p->g_rows[me];
+    int *lc = calloc((size_t)P * 3, sizeof *lc);
+    for (int i = 0; i < 2; i++)
+        rd->bmine[i] = malloc(mine * bh * row + 1), rd->ball[i] = malloc(g * bh * row + 1);
+    rd->bmine[2] = malloc(mine * bh * sizeof(float) + 1), rd->ball[2] = malloc(g * bh * sizeof(float) + 1);
+    rd->part = malloc(g * bh * d * sizeof(float) + 1), rd->sum = malloc(mine * bh * d * sizeof(float) + 1);
+    int ok = lc && rd->part && rd->sum;
+    for (int i = 0; i < 3; i++)
+        ok = ok && rd->bmine[i] && rd->ball[i];
+    if (!ok) {
+        free(lc);
+        return smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows' backward: %zu rows", g);
+    }
+    rd->ld = lc + P, rd->fc = lc + 2 * P;
+    for (int r = 0, off = 0; r < P; r++) {
+        lc[r] = (int)((size_t)p->g_rows[r] * bh * sizeof(float)), rd->ld[r] = off, off += lc[r];
+        rd->fc[r] = (int)((size_t)p->g_rows[r] * bh * d);
+    }
+    scl_status st = SCL_OK;
+    if (rd->plan) {
+        const size_t kv = (size_t)p->len[me] * p->shape.batch * p->shape.kv_heads * row;
+        rd->dout = smpi_buffer(p, g * bh * row, &st);
+        if (st == SCL_OK) rd->dq = smpi_buffer(p, g * bh * row, &st);
+        if (st == SCL_OK) rd->dk = smpi_buffer(p, kv, &st);
+        if (st == SCL_OK) rd->dv = smpi_buffer(p, kv, &st);
+    }
+    if (st == SCL_OK) rd->lc = lc; /* made: the next backward reuses it all */
+    else free(lc);
+    return st;
+}
+
+scl_status smpi_reduce_bwd_read(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem dout, cl_mem lse)
+{
+    smpi_reduce *rd = p->red;
+    if (!rd) return SCL_OK;
+    scl_status st = bwd_alloc(p, rd);
+    const size_t row = (size_t)p->shape.head_dim * p->esz, bh = (size_t)p->shape.batch * p->shape.heads;
+    const cl_mem src[4] = {q, o, dout, lse};
+    const size_t w[4] = {row, row, row, sizeof(float)};
+    char *dst[4] = {rd->mine, rd->bmine[0], rd->bmine[1], rd->bmine[2]};
+    int64_t rows, at;
+    for (int i = 0; i < rd->nblocks && st == SCL_OK; i++)
+        if ((at = my_block(p, rd, i, &rows)) >= 0)
+            for (int t = 0; t < 4 && st == SCL_OK; t++) {
+                st = rect(p, src[t], 0, (size_t)at, (size_t)p->len[p->rank], (size_t)rows, w[t], dst[t]);
+                dst[t] += (size_t)rows * bh * w[t];
+            }
+    return st;
+}
+
+scl_status smpi_reduce_bwd_post(scl_mpi_plan *p)
+{
+    smpi_reduce *rd = p->red;
+    if (!rd) return SCL_OK;
+    const int me = p->rank;
+    int e = MPI_Iallgatherv(rd->mine, rd->qc[me], MPI_BYTE, rd->all, rd->qc, rd->qd, MPI_BYTE, p->comm, &rd->breq[0]);
+    for (int i = 0; i < 2 && e == MPI_SUCCESS; i++)
+        e = MPI_Iallgatherv(rd->bmine[i], rd->qc[me], MPI_BYTE, rd->ball[i], rd->qc, rd->qd, MPI_BYTE, p->comm,
+                            &rd->breq[1 + i]);
+    if (e == MPI_SUCCESS)
+        e = MPI_Iallgatherv(rd->bmine[2], rd->lc[me], MPI_BYTE, rd->ball[2], rd->lc, rd->ld, MPI_BYTE, p->comm,
+                            &rd->breq[3]);
+    for (int r = 0; r < p->size; r++) /* as if sent to and received from every other rank */
+        if (r != me) p->traffic.sent += 3.0 * rd->qc[me] + rd->lc[me], p->traffic.received += 3.0 * rd->qc[r] + rd->lc[r];
+    return e == MPI_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_IO, "MPI_Iallgatherv failed (code %d)", e);
+}
+
+scl_status smpi_reduce_bwd_compute(scl_mpi_plan *p, cl_mem k, cl_mem v)
+{
+    smpi_reduce *rd = p->red;
+    if (!rd) return SCL_OK;
+    int done = 0;
+    while (!done && MPI_Testall(4, rd->breq, &done, MPI_STATUSES_IGNORE) == MPI_SUCCESS)
+        if (!done) nanosleep(&(struct timespec){0, 50000}, NULL);
+    if (!rd->plan) return SCL_OK;
+    const size_t row = (size_t)p->shape.head_dim * p->esz, bh = (size_t)p->shape.batch * p->shape.heads;
+    const cl_mem dst[4] = {rd->q, rd->o, rd->dout, rd->lse};
+    const size_t w[4] = {row, row, row, sizeof(float)};
+    const char *src[4] = {rd->all, rd->ball[0], rd->ball[1], rd->ball[2]};
+    scl_status st = SCL_OK;
+    for (int i = 0, at = 0; i < rd->nblocks && st == SCL_OK; i++) {
+        const int64_t rows = block_rows(p, rd->blocks[i]);
+        for (int t = 0; t < 4 && st == SCL_OK; t++) {
+            st = rect(p, dst[t], 2, (size_t)at, (size_t)p->g_total, (size_t)rows, w[t], (void *)src[t]);
+            src[t] += (size_t)rows * bh * w[t];
+        }
+        at += (int)rows;
+    }
+    if (st == SCL_OK)
+        st = scl_plan_backward(rd->plan, rd->q, k, v, rd->o, rd->lse, rd->dout, rd->dq, rd->dk, rd->dv, 0, NULL,
+                               NULL);
+    if (st != SCL_OK && !p->err[0]) smpi_fail(p, st, "reduced rows' backward: %s", scl_last_error_message(p->rt));
+    return st;
+}
+
+int smpi_reduce_bwd_dkv(const scl_mpi_plan *p, cl_mem *dk, cl_mem *dv)
+{
+    const smpi_reduce *rd = p->red;
+    *dk = rd && rd->plan ? rd->dk : NULL, *dv = rd && rd->plan ? rd->dv : NULL;
+    return *dk != NULL;
+}
+
+scl_status smpi_reduce_bwd_finish(scl_mpi_plan *p, cl_mem dq)
+{
+    smpi_reduce *rd = p->red;
+    if (!rd) return SCL_OK;
+    const int me = p->rank;
+    const size_t d = (size_t)p->shape.head_dim, row = d * p->esz, bh = (size_t)p->shape.batch * p->shape.heads;
+    const size_t g = (size_t)p->g_total;
+    char *dh = malloc(g * bh * row + 1);
+    scl_status st = dh ? SCL_OK : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows' dQ");
+    if (st == SCL_OK && rd->plan) st = smpi_read(p, rd->dq, dh, g * bh * row);
+    float *r = rd->part; /* record order: block by block, [B*H][rows][d] each */
+    for (int i = 0, at = 0; i < rd->nblocks && st == SCL_OK; i++) {
+        const size_t rows = (size_t)block_rows(p, rd->blocks[i]);
+        for (size_t h = 0; h < bh; h++)
+            for (size_t t = 0; t < rows; t++, r += d)
+                for (size_t c = 0; c < d; c++)
+                    r[c] = rd->plan ? load(p, dh, (h * g + (size_t)at + t) * d + c) : 0.0f;
+        at += (int)rows;
+    }
+    if ((st = smpi_agree(p, st, p->err)) != SCL_OK) {
+        free(dh);
+        return st;
+    }
+    int e = MPI_Reduce_scatter(rd->part, rd->sum, rd->fc, MPI_FLOAT, MPI_SUM, p->comm);
+    if (e != MPI_SUCCESS) st = smpi_fail(p, SCL_ERR_IO, "MPI_Reduce_scatter failed (code %d)", e);
+    p->traffic.sent += (double)(g - (size_t)p->g_rows[me]) * (double)(bh * d * sizeof(float));
+    p->traffic.received += (double)p->g_rows[me] * (double)(bh * d * sizeof(float)) * (p->size - 1);
+    int64_t rows, at;
+    const float *s = rd->sum;
+    for (int i = 0; i < rd->nblocks && st == SCL_OK; i++) {
+        if ((at = my_block(p, rd, i, &rows)) < 0) continue;
+        for (size_t x = 0; x < (size_t)rows * bh * d; x++)
+            store(p, dh, x, *s++);
+        st = rect(p, dq, 1, (size_t)at, (size_t)p->len[me], (size_t)rows, row, dh);
+    }
+    free(dh);
+    return st;
+}
+
 void smpi_reduce_free(scl_mpi_plan *p)
 {
     smpi_reduce *rd = p->red;
     if (!rd) return;
     scl_plan_destroy(rd->plan);
-    cl_mem m[3] = {rd->q, rd->o, rd->lse};
-    for (int i = 0; i < 3; i++)
+    cl_mem m[7] = {rd->q, rd->o, rd->lse, rd->dout, rd->dq, rd->dk, rd->dv};
+    for (int i = 0; i < 7; i++)
         if (m[i]) clReleaseMemObject(m[i]);
+    for (int i = 0; i < 3; i++)
+        free(rd->bmine[i]), free(rd->ball[i]);
+    free(rd->lc), free(rd->part), free(rd->sum);
     if (rd->op != MPI_OP_NULL) MPI_Op_free(&rd->op);
     if (rd->rec_type != MPI_DATATYPE_NULL) MPI_Type_free(&rd->rec_type);
     free(rd->mine), free(rd->all), free(rd->rec), free(rd->res), free(rd->qc), free(rd->blocks);
