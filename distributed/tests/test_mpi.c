@@ -200,7 +200,18 @@ static int run_case(scl_runtime *rt, const tcase *c, int ex)
     st = scl_mpi_plan_forward(plan, bq, bk, bv, bo, bl);
     scl_mpi_traffic tr;
     scl_mpi_plan_traffic(plan, &tr); /* the forward's: the backward resets the counters */
+    /* NaN in the gradients' buffers first: a row or key the backward leaves unwritten fails */
+    const cl_uint nan2 = 0x7fc07fc0u; /* a NaN as f32, two NaNs as f16 */
+    cl_mem grads[3] = {bdq, bdk, bdv};
+    const size_t gsize[3] = {(size_t)(H * n * d), (size_t)(Hk * n * d), (size_t)(Hk * n * d)};
+    for (int t = 0; t < 3 && st == SCL_OK; t++)
+        if (gsize[t] * (h ? 2 : 4) % 4 == 0 && gsize[t])
+            clEnqueueFillBuffer(scl_runtime_queue(rt), grads[t], &nan2, sizeof nan2, 0, gsize[t] * (h ? 2 : 4), 0,
+                                NULL, NULL);
+    clFinish(scl_runtime_queue(rt));
     if (st == SCL_OK) st = scl_mpi_plan_backward(plan, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv);
+    scl_mpi_traffic tb;
+    scl_mpi_plan_traffic(plan, &tb); /* the backward's */
     int failed = st != SCL_OK;
     if (failed && rank == 0)
         printf("FAIL %-60s %-5s run: %s\n", c->spec, EXNAME[ex], scl_mpi_plan_error(plan));
@@ -213,7 +224,7 @@ static int run_case(scl_runtime *rt, const tcase *c, int ex)
     if (rank == 0 && !failed) {
         failed = reference(rt, c, q, k, v, dout, ref[0], ref[1], ref[2], ref[3], ref[4]) != SCL_OK;
         static const char *name[5] = {"O", "LSE", "dQ", "dK", "dV"};
-        char line[256] = "";
+        char line[320] = "";
         size_t l = 0;
         for (int t = 0; t < 5 && !failed; t++) {
             double scale, e = max_err(out[t], ref[t], (size_t)(bh[t] * N * w[t]), &scale);
@@ -226,12 +237,15 @@ static int run_case(scl_runtime *rt, const tcase *c, int ex)
         /* the KV plan's forward runs overlapped unless told not to */
         int want = scl_mpi_plan_exchange(plan) == SCL_MPI_KV && ex != KV_SERIAL;
         if (tr.overlapped != want) failed = 1;
+        /* and so does its backward (a silent fallback to the frame plan fails) */
+        if (tb.overlapped != want) failed = 1;
         /* global rows are reduced at the key owners when overlapped (the planner may reduce others) */
         int global_rows = strstr(c->spec, "longformer") || strstr(c->spec, "bigbird") || !strcmp(c->spec, "global(3)");
         if (want && global_rows && !(tr.reduced_rows > 0)) failed = 1;
         if (want && tr.reduced_rows > 0)
             l += (size_t)snprintf(line + l, sizeof line - l, " reduced %.0f rows", tr.reduced_rows);
-        l += (size_t)snprintf(line + l, sizeof line - l, "%s", tr.overlapped ? " overlapped" : "");
+        l += (size_t)snprintf(line + l, sizeof line - l, "%s%s", tr.overlapped ? " overlapped" : "",
+                              tb.overlapped ? " bwd-overlapped" : "");
         printf("%s %-60s %-6s ran %-5s N=%lld H=%lld/%lld b=%d %s:%s\n", failed ? "FAIL" : "ok  ", c->spec,
                EXNAME[ex], EXNAME[scl_mpi_plan_exchange(plan)], (long long)N, (long long)H, (long long)Hk,
                c->block, h ? "f16" : "f32", line);
