@@ -131,18 +131,22 @@ static void free_bufs(bufs *b)
         if (b->t[i]) clReleaseMemObject(b->t[i]);
 }
 
-/* One distributed run: the slowest rank's wall time (ms). */
-static double dist_rep(scl_mpi_plan *plan, bufs *b, const opts *o, scl_status *st)
+/* One distributed run: the slowest rank's wall time (ms); with --backward, *bwd the slowest rank's
+ * time of the backward call alone (both calls block). */
+static double dist_rep(scl_mpi_plan *plan, bufs *b, const opts *o, scl_status *st, double *bwd)
 {
     cl_mem *m = b->t;
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), t1 = t0;
     *st = scl_mpi_plan_forward(plan, m[0], m[1], m[2], m[3], m[4]);
-    if (*st == SCL_OK && o->sh.backward)
+    if (*st == SCL_OK && o->sh.backward) {
+        t1 = MPI_Wtime();
         *st = scl_mpi_plan_backward(plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
-    double dt = (MPI_Wtime() - t0) * 1e3;
-    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    return dt;
+    }
+    double dt[2] = {(MPI_Wtime() - t0) * 1e3, o->sh.backward ? (MPI_Wtime() - t1) * 1e3 : 0};
+    MPI_Allreduce(MPI_IN_PLACE, dt, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    *bwd = dt[1];
+    return dt[0];
 }
 
 /* The whole problem on rank 0 alone: the plan and buffers, made once. */
@@ -164,25 +168,31 @@ static scl_status single_setup(scl_runtime *rt, const opts *o, single *sg)
 
 /* One single-rank run on rank 0 while the others wait without spinning (a busy MPI wait would
  * take a core from it); returns its wall time (ms), or -1 on failure, on every rank. */
-static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank)
+static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank, double *bwd)
 {
-    double dt = -1;
+    double dt[2] = {-1, 0};
     if (rank == 0) {
         cl_mem *m = sg->b.t;
-        double t0 = MPI_Wtime();
+        double t0 = MPI_Wtime(), t1 = t0;
         scl_status st = scl_plan_forward(sg->plan, m[0], m[1], m[2], m[3], m[4], 0, NULL, NULL);
-        if (st == SCL_OK && o->sh.backward)
-            st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL,
-                                   NULL);
-        if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS) dt = (MPI_Wtime() - t0) * 1e3;
+        if (st == SCL_OK && o->sh.backward) { /* finished first, so the backward is timed alone */
+            st = clFinish(scl_runtime_queue(rt)) == CL_SUCCESS ? SCL_OK : SCL_ERR_OPENCL;
+            t1 = MPI_Wtime();
+            if (st == SCL_OK)
+                st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL,
+                                       NULL);
+        }
+        if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS)
+            dt[0] = (MPI_Wtime() - t0) * 1e3, dt[1] = o->sh.backward ? (MPI_Wtime() - t1) * 1e3 : 0;
     }
     MPI_Request req;
-    MPI_Ibcast(&dt, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req);
+    MPI_Ibcast(dt, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req);
     for (int done = 0; !done;) {
         MPI_Test(&req, &done, MPI_STATUS_IGNORE);
         if (!done) nanosleep(&(struct timespec){0, 200000}, NULL);
     }
-    return dt;
+    *bwd = dt[1];
+    return dt[0];
 }
 
 static double median(double *t, int n)
@@ -193,7 +203,8 @@ static double median(double *t, int n)
 
 /* Distributed and single-rank runs alternate, after one untimed run of each, so a change in the
  * machine's load hits both alike. Medians in *dist and *one (-1 when not run). */
-static int time_both(scl_runtime *rt, scl_mpi_plan *plan, const opts *o, int rank, double *dist, double *one)
+static int time_both(scl_runtime *rt, scl_mpi_plan *plan, const opts *o, int rank, double *dist, double *one,
+                     double *dist_bwd, double *one_bwd)
 {
     int64_t n;
     bufs b = {{0}};
@@ -205,25 +216,28 @@ static int time_both(scl_runtime *rt, scl_mpi_plan *plan, const opts *o, int ran
     scl_status st = rank == 0 && want_single ? single_setup(rt, o, &sg) : SCL_OK;
     if (st != SCL_OK) snprintf(msg, sizeof msg, "single-rank plan: %s", scl_last_error_message(rt));
     code = cli_mpi_agree(CMD, st == SCL_OK ? CLI_OK : CLI_FAILED, msg);
-    double *td = calloc((size_t)o->reps * 2, sizeof *td), *ts = td + o->reps;
+    double *td = calloc((size_t)o->reps * 4, sizeof *td), *ts = td + o->reps, *tdb = ts + o->reps,
+           *tsb = tdb + o->reps, db = 0, sb = 0;
     for (int r = -1; r < o->reps && !code; r++) {
-        double d = dist_rep(plan, &b, o, &st);
+        double d = dist_rep(plan, &b, o, &st, &db);
         if (st != SCL_OK) {
             if (rank == 0) fprintf(stderr, "sparsecl %s: error: %s\n", CMD, scl_mpi_plan_error(plan));
             code = CLI_FAILED;
             break;
         }
-        double s1 = want_single ? single_rep(rt, o, &sg, rank) : 0;
+        double s1 = want_single ? single_rep(rt, o, &sg, rank, &sb) : 0;
         if (s1 < 0) {
             if (rank == 0)
                 fprintf(stderr, "sparsecl %s: error: single-rank run: %s\n", CMD, scl_last_error_message(rt));
             code = CLI_FAILED;
             break;
         }
-        if (r >= 0) td[r] = d, ts[r] = s1;
+        if (r >= 0) td[r] = d, ts[r] = s1, tdb[r] = db, tsb[r] = sb;
     }
     *dist = code ? -1 : median(td, o->reps);
     *one = code || !want_single ? -1 : median(ts, o->reps);
+    *dist_bwd = code || !o->sh.backward ? -1 : median(tdb, o->reps);
+    *one_bwd = code || !o->sh.backward || !want_single ? -1 : median(tsb, o->reps);
     free(td);
     free_bufs(&b);
     free_bufs(&sg.b);
@@ -281,8 +295,9 @@ int scl_mpi_cli_bench(int argc, char **argv)
                o.sh.backward ? "forward+backward" : "forward", o.sh.spec, (long long)o.n, o.sh.heads,
                o.sh.kv_heads, o.dim, o.sh.block, o.dtype == SCL_F16 ? "f16" : "f32", P,
                scl_runtime_device(rt)->name);
-    double dist = -1, single = -1;
-    if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single)) != CLI_OK) goto done;
+    double dist = -1, single = -1, dist_bwd = -1, single_bwd = -1;
+    if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single, &dist_bwd, &single_bwd)) != CLI_OK)
+        goto done;
     if (rank == 0)
         printf(
             "plan: %s (cost model's choice unless --exchange); bytes are forward, sent + received per rank;\n"
@@ -307,6 +322,20 @@ int scl_mpi_cli_bench(int argc, char **argv)
                 "; one rank %.2f ms (runs alternating); speed-up %.2fx; distributed / (one rank / %d) = %.2f",
                 single, single / dist, P, dist / (single / P));
         printf("\n");
+    }
+    if (dist_bwd >= 0) {
+        scl_mpi_traffic tr; /* the last call's: a backward (the same on every rank) */
+        scl_mpi_plan_traffic(plan, &tr);
+        if (rank == 0) {
+            printf("time: backward alone: distributed %.2f ms (median of %d, slowest rank%s)", dist_bwd, o.reps,
+                   scl_mpi_plan_exchange(plan) != SCL_MPI_KV ? ""
+                   : tr.overlapped                          ? ", overlapped"
+                                                            : ", not overlapped");
+            if (single_bwd >= 0)
+                printf("; one rank %.2f ms; distributed / (one rank / %d) = %.2f", single_bwd, P,
+                       dist_bwd / (single_bwd / P));
+            printf("\n");
+        }
     }
 done:
     scl_mpi_plan_destroy(plan);
