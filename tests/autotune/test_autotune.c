@@ -203,6 +203,20 @@ static void write_text(const char *path, const char *text)
     }
 }
 
+/* The schema's defaults for head dim d and block (pc their context) in def, and in alt the same
+ * set with one staging flag of alt flipped: a different, still valid, set, so that a look-up shows
+ * which of the two it found. */
+static void defaults_and_variant(const scli_param_schema *k, const scl_device_info *dev, int d, int block,
+                                 scli_param_context *pc, void *def, void *alt, int *flag_of_alt)
+{
+    char msg[512];
+    scli_param_context_init(pc, dev, d, block);
+    scli_params_default(k, dev, pc, def);
+    memcpy(alt, def, k->size);
+    *flag_of_alt = !*flag_of_alt;
+    CHECK(scli_params_check(k, alt, pc, msg, sizeof msg), "%s variant valid: %s", k->direction, msg);
+}
+
 static void write_db(const scl_device_info *dev, const char *dir, int block, const scli_fwd_params *p)
 {
     mkdir(dir, 0755);
@@ -223,12 +237,8 @@ static void test_database(scl_runtime *rt)
     tuning_sandbox(work, "shipped", user, shipped, user_tuning, sizeof user);
 
     scli_param_context pc;
-    scli_param_context_init(&pc, dev, 64, 64);
     scli_fwd_params a, b, got;
-    scli_params_default(&scli_fwd_simt_schema, dev, &pc, &a);
-    b = a;
-    b.stage_q = !a.stage_q; /* a different, still valid, set */
-    CHECK(scli_params_check(&scli_fwd_simt_schema, &b, &pc, msg, sizeof msg), "variant valid: %s", msg);
+    defaults_and_variant(&scli_fwd_simt_schema, dev, 64, 64, &pc, &a, &b, &b.stage_q);
 
     /* Round trip. */
     write_db(dev, user_tuning, 64, &a);
@@ -492,7 +502,7 @@ static void bwd_source(scl_runtime *rt, char *src, size_t len, char *opts, size_
 static void test_bwd_lookup(scl_runtime *rt)
 {
     const scl_device_info *dev = scl_runtime_device(rt);
-    char user[512], tuning[600], path[1400], slug[200], src[1400], opts[600], want[64], msg[256];
+    char user[512], tuning[600], path[1400], slug[200], src[1400], opts[600], want[64];
     snprintf(user, sizeof user, "%s/cache-bwd", work);
     mkdir(user, 0755);
     snprintf(tuning, sizeof tuning, "%s/tuning", user);
@@ -502,12 +512,8 @@ static void test_bwd_lookup(scl_runtime *rt)
     setenv("SPARSECL_SHIPPED_TUNING", "off", 1);
     setenv("SPARSECL_QUIET", "1", 1);
     scli_param_context pc;
-    scli_param_context_init(&pc, dev, 32, 32);
     scli_bwd_params def, alt, got;
-    scli_params_default(&scli_bwd_simt_schema, dev, &pc, &def);
-    alt = def;
-    alt.stage = !def.stage; /* a different, still valid, set */
-    CHECK(scli_params_check(&scli_bwd_simt_schema, &alt, &pc, msg, sizeof msg), "backward variant valid: %s", msg);
+    defaults_and_variant(&scli_bwd_simt_schema, dev, 32, 32, &pc, &def, &alt, &alt.stage);
 
     write_bwd_db(dev, tuning, &alt);
     scli_runtime_tuning_reload(rt); /* a runtime reads its databases once: forget the earlier ones */
