@@ -16,12 +16,7 @@
 #include <unistd.h>
 
 typedef struct bcase {
-    const char *spec;
-    int batch, heads, kv_heads;
-    int64_t n_q, n_k;
-    int d, block;
-    scl_dtype dtype;
-    scl_tensor_layout layout;
+    plan_case c;
     int gpu_style; /* run the GPU parameter family (local-memory tiles, one row per thread) */
 } bcase;
 
@@ -132,15 +127,13 @@ static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
 /* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
 static int decomposed_only;
 
-static void run_case(scl_runtime *rt, const bcase *c)
+static void run_case(scl_runtime *rt, const bcase *bc)
 {
-    scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
+    const plan_case *c = &bc->c;
+    scl_shape shape = case_shape(c);
     const char *spec = strcmp(c->spec, "LAYOUT") == 0 ? layout_spec : c->spec;
     char label[400];
-    snprintf(label, sizeof label, "'%.40s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s%s", spec, c->batch,
-             c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
-             scli_dtype_name(c->dtype), c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "",
-             c->gpu_style ? " gpu-style" : "");
+    case_label(c, spec, 40, bc->gpu_style ? " gpu-style" : "", label, sizeof label);
     scl_pattern *pat;
     scl_plan *plan = case_plan(rt, spec, &shape, c->dtype, label, &pat);
     if (!plan) return;
@@ -149,7 +142,7 @@ static void run_case(scl_runtime *rt, const bcase *c)
         scl_pattern_destroy(pat);
         return;
     }
-    if (c->gpu_style) {
+    if (bc->gpu_style) {
         scli_param_context pc;
         scli_param_context_init(&pc, scl_runtime_device(rt), c->d, c->block);
         scli_bwd_params gp;
@@ -239,51 +232,51 @@ done:
 
 static const bcase cases[] = {
     /* every primitive, N not a multiple of the block */
-    {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"causal", 2, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"local(7)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"strided(9)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"causal & strided(16)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, 0, 0},
-    {"fixed(20, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"dilated(4, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"global(0, 40-43)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"longformer(5, 0, 77)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"bigbird(3, 1, 2, 7)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, 0, 0},
-    {"LAYOUT", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
-    {"(causal | local(20)) & (strided(8) | global(3))", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0, 0},
+    {{"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"causal", 2, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"local(7)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"strided(9)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"causal & strided(16)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, 0}, 0},
+    {{"fixed(20, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"dilated(4, 3)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"global(0, 40-43)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"longformer(5, 0, 77)", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"bigbird(3, 1, 2, 7)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, 0}, 0},
+    {{"LAYOUT", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
+    {{"(causal | local(20)) & (strided(8) | global(3))", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0}, 0},
     /* GQA with different layouts inside one group; N_q != N_k; BNHD; batch */
-    {"heads(0: causal; 1: local(3) | global(9); 2: strided(5); 3: dense)", 2, 4, 2, 77, 77, 64, 32, SCL_F32,
-     0, 0},
-    {"causal", 1, 4, 1, 50, 130, 64, 32, SCL_F32, 0, 0},
-    {"local(10)", 2, 2, 1, 120, 61, 64, 32, SCL_F32, SCL_LAYOUT_BNHD, 0},
+    {{"heads(0: causal; 1: local(3) | global(9); 2: strided(5); 3: dense)", 2, 4, 2, 77, 77, 64, 32, SCL_F32,
+      0}, 0},
+    {{"causal", 1, 4, 1, 50, 130, 64, 32, SCL_F32, 0}, 0},
+    {{"local(10)", 2, 2, 1, 120, 61, 64, 32, SCL_F32, SCL_LAYOUT_BNHD}, 0},
     /* empty rows: local(0) with N_q > N_k leaves rows N_k.. with no key */
-    {"local(0)", 1, 2, 2, 40, 20, 64, 32, SCL_F32, 0, 0},
-    {"causal", 1, 1, 1, 1, 1, 64, 32, SCL_F32, 0, 0},
+    {{"local(0)", 1, 2, 2, 40, 20, 64, 32, SCL_F32, 0}, 0},
+    {{"causal", 1, 1, 1, 1, 1, 64, 32, SCL_F32, 0}, 0},
     /* other head dims and blocks */
-    {"causal", 1, 2, 2, 70, 70, 32, 16, SCL_F32, 0, 0},
-    {"causal & strided(8)", 1, 1, 1, 90, 90, 80, 16, SCL_F32, 0, 0},
-    {"local(40)", 1, 1, 1, 150, 150, 128, 64, SCL_F32, 0, 0},
+    {{"causal", 1, 2, 2, 70, 70, 32, 16, SCL_F32, 0}, 0},
+    {{"causal & strided(8)", 1, 1, 1, 90, 90, 80, 16, SCL_F32, 0}, 0},
+    {{"local(40)", 1, 1, 1, 150, 150, 128, 64, SCL_F32, 0}, 0},
     /* the GPU parameter family (local-memory tiles) on this device */
-    {"heads(0: causal; 1: local(3) | global(9))", 1, 2, 1, 100, 90, 64, 32, SCL_F32, 0, 1},
-    {"local(0)", 1, 2, 2, 40, 20, 64, 32, SCL_F32, 0, 1},
+    {{"heads(0: causal; 1: local(3) | global(9))", 1, 2, 1, 100, 90, 64, 32, SCL_F32, 0}, 1},
+    {{"local(0)", 1, 2, 2, 40, 20, 64, 32, SCL_F32, 0}, 1},
     /* half storage */
-    {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0, 0},
-    {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F16, 0, 0},
-    {"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD, 0},
+    {{"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_F16, 0}, 0},
+    {{"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F16, 0}, 0},
+    {{"local(0)", 1, 2, 1, 40, 20, 64, 32, SCL_F16, SCL_LAYOUT_BNHD}, 0},
     /* bf16 storage (SIMT kernels, conversion on load): GQA, BNHD, N_q != N_k */
-    {"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_BF16, 0, 0},
-    {"local(9) | global(3)", 1, 4, 2, 133, 90, 32, 16, SCL_BF16, SCL_LAYOUT_BNHD, 0},
+    {{"causal & strided(16)", 2, 2, 1, 300, 300, 64, 32, SCL_BF16, 0}, 0},
+    {{"local(9) | global(3)", 1, 4, 2, 133, 90, 32, 16, SCL_BF16, SCL_LAYOUT_BNHD}, 0},
     /* decomposable patterns (strided lines, summary columns, global tokens): N not a multiple of
      * the stride or block, head dims 32/64/128, GQA, N_q != N_k, BNHD, half storage */
-    {"causal & strided(24)", 1, 2, 2, 333, 333, 32, 16, SCL_F32, 0, 0},
-    {"strided(16)", 1, 2, 2, 250, 250, 128, 32, SCL_F32, 0, 0},
-    {"causal & fixed(32, 4)", 2, 4, 2, 301, 301, 64, 32, SCL_F32, 0, 0},
-    {"longformer(8, 3, 50-52, 190, 299)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, SCL_LAYOUT_BNHD, 0},
-    {"local(20) | (causal & strided(32))", 1, 2, 1, 400, 400, 64, 32, SCL_F32, 0, 0},
-    {"causal & strided(16)", 1, 2, 2, 150, 200, 64, 32, SCL_F32, 0, 0},
-    {"(causal & strided(16)) | global(7, 100)", 1, 2, 2, 257, 257, 64, 32, SCL_F16, 0, 0},
-    {"causal & fixed(32, 8)", 1, 2, 1, 200, 200, 32, 16, SCL_F16, SCL_LAYOUT_BNHD, 0},
-    {"causal & fixed(32, 4)", 1, 2, 1, 150, 150, 64, 32, SCL_F32, 0, 1},
+    {{"causal & strided(24)", 1, 2, 2, 333, 333, 32, 16, SCL_F32, 0}, 0},
+    {{"strided(16)", 1, 2, 2, 250, 250, 128, 32, SCL_F32, 0}, 0},
+    {{"causal & fixed(32, 4)", 2, 4, 2, 301, 301, 64, 32, SCL_F32, 0}, 0},
+    {{"longformer(8, 3, 50-52, 190, 299)", 1, 2, 2, 300, 300, 64, 32, SCL_F32, SCL_LAYOUT_BNHD}, 0},
+    {{"local(20) | (causal & strided(32))", 1, 2, 1, 400, 400, 64, 32, SCL_F32, 0}, 0},
+    {{"causal & strided(16)", 1, 2, 2, 150, 200, 64, 32, SCL_F32, 0}, 0},
+    {{"(causal & strided(16)) | global(7, 100)", 1, 2, 2, 257, 257, 64, 32, SCL_F16, 0}, 0},
+    {{"causal & fixed(32, 8)", 1, 2, 1, 200, 200, 32, 16, SCL_F16, SCL_LAYOUT_BNHD}, 0},
+    {{"causal & fixed(32, 4)", 1, 2, 1, 150, 150, 64, 32, SCL_F32, 0}, 1},
 };
 
 /* ---- Arguments, parameters, timing ---------------------------------------------------------- */

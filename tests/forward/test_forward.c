@@ -6,23 +6,14 @@
 #include "../storage16.h"
 #include "../test_util.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fcase {
-    const char *spec;
-    int batch, heads, kv_heads;
-    int64_t n_q, n_k;
-    int d, block;
-    scl_dtype dtype;
-    scl_tensor_layout layout;
-} fcase;
-
 static double worst_f32 = 0, worst_f16 = 0, worst_bf16 = 0;
-
 
 /* Runs one case; returns the max abs error relative to the output scale. */
 /* --decomposed-only (with SPARSECL_DECOMPOSE=force): run only the cases that decompose. */
@@ -32,13 +23,11 @@ static int decomposed_only;
 static const char *want_variant;
 static int on_variant;
 
-static void run_case(scl_runtime *rt, const fcase *c)
+static void run_case(scl_runtime *rt, const plan_case *c)
 {
-    scl_shape shape = {c->batch, c->heads, c->kv_heads, c->n_q, c->n_k, c->d, c->block, 0.0f, c->layout};
+    scl_shape shape = case_shape(c);
     char label[256];
-    snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s", c->spec, c->batch, c->heads,
-             c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block, scli_dtype_name(c->dtype),
-             c->layout == SCL_LAYOUT_BNHD ? " BNHD" : "");
+    case_label(c, c->spec, INT_MAX, "", label, sizeof label);
     scl_pattern *pat;
     scl_plan *plan = case_plan(rt, c->spec, &shape, c->dtype, label, &pat);
     if (!plan) return;
@@ -102,7 +91,7 @@ done:
     scl_pattern_destroy(pat);
 }
 
-static const fcase cases[] = {
+static const plan_case cases[] = {
     /* every primitive, N not a multiple of the block */
     {"dense", 1, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
     {"causal", 2, 2, 2, 100, 100, 64, 32, SCL_F32, 0},
