@@ -36,11 +36,7 @@ cJSON *scl_tuning_db_new(const scl_device_info *dev)
     cJSON *db = cJSON_CreateObject();
     cJSON_AddStringToObject(db, "format", SCLI_TUNING_FORMAT);
     cJSON_AddNumberToObject(db, "version", SCLI_TUNING_VERSION);
-    cJSON_AddStringToObject(db, "device", dev->name);
-    cJSON_AddStringToObject(db, "vendor", dev->vendor);
-    cJSON_AddStringToObject(db, "platform", dev->platform_name);
-    cJSON_AddStringToObject(db, "driver", dev->driver_version);
-    cJSON_AddStringToObject(db, "opencl", dev->device_version);
+    scli_device_identity_json(db, dev, "device", "opencl");
     cJSON_AddStringToObject(db, "library_version", scl_version());
     char date[32];
     time_t now = time(NULL);

@@ -4,6 +4,7 @@
 
 #include "param_schema.h"
 #include "scl_fileio.h"
+#include "tuning_db.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -254,11 +255,7 @@ static void add_device(cJSON *doc, const scl_device_info *di, const char *slug)
 {
     cJSON *dev = cJSON_AddObjectToObject(doc, "device");
     cJSON_AddStringToObject(dev, "slug", slug);
-    cJSON_AddStringToObject(dev, "name", di->name);
-    cJSON_AddStringToObject(dev, "vendor", di->vendor);
-    cJSON_AddStringToObject(dev, "platform", di->platform_name);
-    cJSON_AddStringToObject(dev, "driver", di->driver_version);
-    cJSON_AddStringToObject(dev, "device_version", di->device_version);
+    scli_device_identity_json(dev, di, "name", "device_version");
     cJSON_AddStringToObject(dev, "type",
                             di->type & CL_DEVICE_TYPE_GPU   ? "GPU"
                             : di->type & CL_DEVICE_TYPE_CPU ? "CPU"

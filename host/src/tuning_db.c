@@ -30,6 +30,16 @@ void scli_device_slug(const scl_device_info *dev, char *out, size_t len)
     if (n == 0) snprintf(out, len, "device");
 }
 
+void scli_device_identity_json(cJSON *o, const scl_device_info *dev, const char *name_key,
+                               const char *version_key)
+{
+    cJSON_AddStringToObject(o, name_key, dev->name);
+    cJSON_AddStringToObject(o, "vendor", dev->vendor);
+    cJSON_AddStringToObject(o, "platform", dev->platform_name);
+    cJSON_AddStringToObject(o, "driver", dev->driver_version);
+    cJSON_AddStringToObject(o, version_key, dev->device_version);
+}
+
 /* ---- Architectures ---------------------------------------------------------------------------- */
 #ifndef CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV
 #define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000

@@ -1,5 +1,6 @@
 /* Tuning databases, the reading side (the runtime owns it; `sparsecl tune` writes them through
- * tools/tuning_db_write.h): one JSON file per device (format in results/tuning/README.md). */
+ * tools/tuning_db_write.h): one JSON file per device (format in results/tuning/README.md), and the
+ * device's names in it (file name, identity strings). */
 #ifndef SCLI_TUNING_DB_H
 #define SCLI_TUNING_DB_H
 
@@ -15,6 +16,11 @@
 
 /* File name of a device's database: lower-case name, runs of other characters as '-'. */
 void scli_device_slug(const scl_device_info *dev, char *out, size_t len);
+/* A device's identity as the tuning databases (which the architecture is read back from) and
+ * bench.json record it, added to o: the name under name_key, "vendor", "platform", "driver", then
+ * the OpenCL version under version_key (the two files name these two differently). */
+void scli_device_identity_json(cJSON *o, const scl_device_info *dev, const char *name_key,
+                               const char *version_key);
 /* Directories searched, in order: the user cache ($SPARSECL_CACHE_DIR/tuning, ...), then
  * $SPARSECL_TUNING_DIR, then the databases shipped with the library: <prefix>/share/sparsecl/tuning
  * of the installed library, found relative to it (build_info.h), or the source tree's
