@@ -1,6 +1,8 @@
 /* Exhaustive, random and local (greedy neighbourhood with restarts) search. */
 #include "search.h"
 
+#include "name_table.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,18 +145,18 @@ at_result at_search(const at_space *space, at_strategy strategy, int max_evals, 
     return r.res;
 }
 
+static const char *const STRATEGY_NAMES[] = {[AT_EXHAUSTIVE] = "exhaustive", [AT_RANDOM] = "random",
+                                              [AT_LOCAL] = "local"};
+#define N_STRATEGIES (int)(sizeof STRATEGY_NAMES / sizeof STRATEGY_NAMES[0])
+
 const char *at_strategy_name(at_strategy s)
 {
-    return s == AT_EXHAUSTIVE ? "exhaustive" : s == AT_RANDOM ? "random" : "local";
+    return (int)s >= 0 && (int)s < N_STRATEGIES ? STRATEGY_NAMES[s] : "local";
 }
 
 bool at_strategy_parse(const char *name, at_strategy *out)
 {
-    static const at_strategy all[] = {AT_EXHAUSTIVE, AT_RANDOM, AT_LOCAL};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(name, at_strategy_name(all[i])) == 0) {
-            *out = all[i];
-            return true;
-        }
-    return false;
+    int i = scli_name_index(name, STRATEGY_NAMES, N_STRATEGIES);
+    if (i >= 0) *out = (at_strategy)i;
+    return i >= 0;
 }

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "block_choice.h"
+#include "name_table.h"
 #include "param_schema.h"
 
 #include <errno.h>
@@ -83,9 +84,9 @@ bool cli_parse_dtype(const char *cmd, const char *text, scl_dtype *dt)
 
 bool cli_parse_decompose(const char *cmd, const char *text, int *which)
 {
-    static const char *names[] = {"auto", "off", "force"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(text, names[i]) == 0) return *which = i, true;
+    static const char *const names[] = {"auto", "off", "force"};
+    int i = scli_name_index(text, names, 3);
+    if (i >= 0) return *which = i, true;
     return cli_error(cmd, CLI_USAGE, "--decompose: expected auto, off or force, got '%s'", text), false;
 }
 

@@ -1,6 +1,7 @@
 /* The block size of plans made with SCL_BLOCK_AUTO: tuned entry, else the compiler's rule. */
 #include "block_choice.h"
 
+#include "name_table.h"
 #include "param_schema.h"
 #include "tuning_db.h"
 
@@ -14,13 +15,11 @@ bool scli_block_is_auto(int block)
 
 bool scli_dtype_from_name(const char *name, scl_dtype *out)
 {
-    static const scl_dtype all[] = {SCL_F32, SCL_F16, SCL_BF16};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(name, scli_dtype_name(all[i])) == 0) {
-            *out = all[i];
-            return true;
-        }
-    return false;
+    const char *const names[] = {[SCL_F32] = scli_dtype_name(SCL_F32), [SCL_F16] = scli_dtype_name(SCL_F16),
+                                 [SCL_BF16] = scli_dtype_name(SCL_BF16)};
+    int i = scli_name_index(name, names, 3);
+    if (i >= 0) *out = (scl_dtype)i;
+    return i >= 0;
 }
 
 int64_t scli_seq_bucket(int64_t n)
