@@ -3,6 +3,8 @@
  * README.md), usage errors, and scripts/plot_bench.py when matplotlib is there.
  * Usage: test_bench SPARSECL WORK_DIR PLOT_SCRIPT */
 #include "../check.h"
+#include "../cli_expect.h"
+#include "../test_util.h"
 #include "files.h"
 
 #include <cjson/cJSON.h>
@@ -13,41 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-static const char *bin, *work, *plot;
-
-static int sh(char *out, size_t len, const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = out ? fread(out, 1, len - 1, p) : 0;
-    if (out)
-        out[n] = '\0';
-    else {
-        char sink[4096];
-        while (fread(sink, 1, sizeof sink, p) > 0) {
-        }
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Runs "bin ARGS" in the work dir; stdout only when stdout_only, else stdout+stderr. */
-static int run(char *out, size_t len, const char *args, int stdout_only)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s %s", work, bin, args, stdout_only ? "2>/dev/null" : "2>&1");
-    return sh(out, len, cmd);
-}
-
-static void expect(int code, const char *needle, const char *args)
-{
-    char out[16384];
-    int rc = run(out, sizeof out, args, 0);
-    CHECK(rc == code, "sparsecl %s: exit %d, expected %d; output: %s", args, rc, code, out);
-    CHECK(strstr(out, needle) != NULL, "sparsecl %s: output lacks '%s': %s", args, needle, out);
-}
+static const char *plot;
 
 static const char *str(const cJSON *o, const char *k)
 {
@@ -88,21 +57,22 @@ static void check_timing(const cJSON *t, const char *what, int must_run)
 static cJSON *suite_run(char *dir, size_t len)
 {
     char out[16384], cmd[4096];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/res'", work);
-    sh(NULL, 0, cmd);
-    int rc = run(out, sizeof out, "bench --suite test --out res --no-plots --note 'test run' --json", 1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/res'", cli_work);
+    cli_sh(NULL, 0, cmd);
+    int rc =
+        cli_run_stdout(out, sizeof out, "bench --suite test --out res --no-plots --note 'test run' --json");
     CHECK(rc == 0, "bench --suite test: exit %d: %s", rc, out);
     cJSON *sum = cJSON_Parse(out);
     CHECK(sum != NULL, "--json prints JSON only on stdout: %s", out);
     const cJSON *devs = cJSON_GetObjectItem(sum, "devices"), *d0 = cJSON_GetArrayItem(devs, 0);
     const char *slug = str(d0, "slug");
     CHECK(slug != NULL, "summary names the device folder");
-    snprintf(dir, len, "%s/res/%s", work, slug ? slug : "?");
+    snprintf(dir, len, "%s/res/%s", cli_work, slug ? slug : "?");
     cJSON_Delete(sum);
 
     char path[4200];
     snprintf(path, sizeof path, "%s/bench.json", dir);
-    char *text = slurp(path);
+    char *text = read_file(path, NULL);
     CHECK(text != NULL, "%s written", path);
     cJSON *doc = text ? cJSON_Parse(text) : NULL;
     free(text);
@@ -155,7 +125,7 @@ static cJSON *suite_run(char *dir, size_t len)
     CHECK(sparse == 8 && clblast == 2 && f16 == 2 && bf16 == 2,
           "8 sparse (2 f16, 2 bf16) and 2 CLBlast points: %d %d %d %d", sparse, f16, bf16, clblast);
     snprintf(path, sizeof path, "%s/bench.md", dir);
-    text = slurp(path);
+    text = read_file(path, NULL);
     CHECK(text != NULL, "%s written", path);
     if (text) {
         const char *needles[] = {"# sparsecl benchmark: ",
@@ -207,9 +177,9 @@ static void report(cJSON *doc)
 {
     char cmd[4096], path[4200];
     snprintf(cmd, sizeof cmd,
-             "rm -rf '%s/rep' && mkdir -p '%s/rep/fake-gpu' '%s/rep/fake-cpu' '%s/rep/tuning'", work, work,
-             work, work);
-    CHECK(sh(NULL, 0, cmd) == 0, "make fake results dir");
+             "rm -rf '%s/rep' && mkdir -p '%s/rep/fake-gpu' '%s/rep/fake-cpu' '%s/rep/tuning'", cli_work,
+             cli_work, cli_work, cli_work);
+    CHECK(cli_sh(NULL, 0, cmd) == 0, "make fake results dir");
     const char *names[2] = {"Fake GPU 9000", "Fake CPU 42"}, *slugs[2] = {"fake-gpu", "fake-cpu"};
     for (int i = 0; i < 2; i++) {
         cJSON *d = cJSON_Duplicate(doc, 1);
@@ -230,12 +200,12 @@ static void report(cJSON *doc)
                                       num(p, "seq") == 128 ? 0.01 : 0.5);
         }
         if (i == 1) cJSON_DeleteItemFromArray(cJSON_GetObjectItem(d, "points"), 0);
-        snprintf(path, sizeof path, "%s/rep/%s/bench.json", work, slugs[i]);
+        snprintf(path, sizeof path, "%s/rep/%s/bench.json", cli_work, slugs[i]);
         write_doc(d, path);
     }
-    expect(0, "2 devices", "report rep");
-    snprintf(path, sizeof path, "%s/rep/README.md", work);
-    char *readme = slurp(path);
+    cli_expect(0, "2 devices", "report rep");
+    snprintf(path, sizeof path, "%s/rep/README.md", cli_work);
+    char *readme = read_file(path, NULL);
     CHECK(readme != NULL, "README.md written");
     if (readme) {
         CHECK(strstr(readme, "| [Fake CPU 42](fake-cpu/bench.md) | [Fake GPU 9000](fake-gpu/bench.md) |") !=
@@ -258,35 +228,35 @@ static void report(cJSON *doc)
               "the report says how to draw the cross-device figure");
         free(readme);
     }
-    snprintf(path, sizeof path, "%s/rep/fake-gpu/bench.md", work);
-    char *md = slurp(path);
+    snprintf(path, sizeof path, "%s/rep/fake-gpu/bench.md", cli_work);
+    char *md = read_file(path, NULL);
     CHECK(md && strstr(md, "# sparsecl benchmark: Fake GPU 9000"), "report regenerates each bench.md");
     free(md);
-    snprintf(path, sizeof path, "%s/rep/broken", work);
+    snprintf(path, sizeof path, "%s/rep/broken", cli_work);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/rep/broken/bench.json", work);
+    snprintf(path, sizeof path, "%s/rep/broken/bench.json", cli_work);
     write_text(path, "{\"not\": \"ours\"}");
-    expect(1, "not a sparsecl-bench JSON file", "report rep");
+    cli_expect(1, "not a sparsecl-bench JSON file", "report rep");
 }
 
 /* A bench.json written before "shapes" existed gives the same bench.md (shapes from its points). */
 static void old_files(cJSON *doc)
 {
     char cmd[4096], path[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/rep-old' && mkdir -p '%s/rep-old/new' '%s/rep-old/old'", work, work,
-             work);
-    CHECK(sh(NULL, 0, cmd) == 0, "make the old-format results dir");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/rep-old' && mkdir -p '%s/rep-old/new' '%s/rep-old/old'", cli_work,
+             cli_work, cli_work);
+    CHECK(cli_sh(NULL, 0, cmd) == 0, "make the old-format results dir");
     for (int i = 0; i < 2; i++) {
         cJSON *d = cJSON_Duplicate(doc, 1);
         if (i == 1) cJSON_DeleteItemFromObject(d, "shapes");
-        snprintf(path, sizeof path, "%s/rep-old/%s/bench.json", work, i ? "old" : "new");
+        snprintf(path, sizeof path, "%s/rep-old/%s/bench.json", cli_work, i ? "old" : "new");
         write_doc(d, path);
     }
-    expect(0, "2 devices", "report rep-old");
-    snprintf(path, sizeof path, "%s/rep-old/new/bench.md", work);
-    char *a = slurp(path);
-    snprintf(path, sizeof path, "%s/rep-old/old/bench.md", work);
-    char *b = slurp(path);
+    cli_expect(0, "2 devices", "report rep-old");
+    snprintf(path, sizeof path, "%s/rep-old/new/bench.md", cli_work);
+    char *a = read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/rep-old/old/bench.md", cli_work);
+    char *b = read_file(path, NULL);
     CHECK(a && b && strcmp(a, b) == 0, "bench.md from a file without \"shapes\" is the same");
     CHECK(a && strstr(a, "## bfloat16 storage, d = 32"), "bf16 tables from the shapes");
     free(a);
@@ -298,17 +268,17 @@ static void old_files(cJSON *doc)
 static void grouped(void)
 {
     char out[16384], cmd[4096], path[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/res-m'", work);
-    sh(NULL, 0, cmd);
-    int rc = run(out, sizeof out, "bench --suite models-test --out res-m --no-plots --json", 1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/res-m'", cli_work);
+    cli_sh(NULL, 0, cmd);
+    int rc = cli_run_stdout(out, sizeof out, "bench --suite models-test --out res-m --no-plots --json");
     CHECK(rc == 0, "bench --suite models-test: exit %d: %s", rc, out);
     cJSON *sum = cJSON_Parse(out);
     const char *s0 = str(cJSON_GetArrayItem(cJSON_GetObjectItem(sum, "devices"), 0), "slug");
     char slug[256];
     snprintf(slug, sizeof slug, "%s", s0 ? s0 : "?");
     cJSON_Delete(sum);
-    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.json", work, slug);
-    char *text = slurp(path);
+    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.json", cli_work, slug);
+    char *text = read_file(path, NULL);
     cJSON *doc = text ? cJSON_Parse(text) : NULL;
     free(text);
     CHECK(doc != NULL, "models-test writes DIR/models/<slug>/bench.json: %s", path);
@@ -337,15 +307,15 @@ static void grouped(void)
         CHECK(num(load, "cpus") >= 1 && num(load, "start") >= 0 && num(load, "end") >= 0,
               "bench.json records the load average at the start and the end");
     }
-    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.md", work, slug);
-    char *md = slurp(path);
+    snprintf(path, sizeof path, "%s/res-m/models/%s/bench.md", cli_work, slug);
+    char *md = read_file(path, NULL);
     CHECK(md && strstr(md, "## float32 storage, B = 1, H = 4, H_kv = 2, d = 32") && strstr(md, "## Noise"),
           "bench.md: a section per group, the noise summary");
     free(md);
     cJSON_Delete(doc);
     char devs[8192];
-    if (run(devs, sizeof devs, "devices", 1) == 0 && strstr(devs, "CPU"))
-        expect(2, "runs on GPUs only", "bench --suite models --device cpu --out res-m");
+    if (cli_run_stdout(devs, sizeof devs, "devices") == 0 && strstr(devs, "CPU"))
+        cli_expect(2, "runs on GPUs only", "bench --suite models --device cpu --out res-m");
 }
 
 static void plots(const char *dir)
@@ -354,7 +324,7 @@ static void plots(const char *dir)
     char cmd[4600];
     for (int i = 0; i < 2 && !py; i++) {
         snprintf(cmd, sizeof cmd, "%s -c 'import matplotlib' >/dev/null 2>&1", cands[i]);
-        if (sh(NULL, 0, cmd) == 0) py = cands[i];
+        if (cli_sh(NULL, 0, cmd) == 0) py = cands[i];
     }
     if (!py) {
         printf("plots: skipped (no python3 with matplotlib)\n");
@@ -362,17 +332,18 @@ static void plots(const char *dir)
     }
     snprintf(cmd, sizeof cmd, "%s '%s' '%s/bench.json' 2>&1", py, plot, dir);
     char out[4096];
-    int rc = sh(out, sizeof out, cmd);
+    int rc = cli_sh(out, sizeof out, cmd);
     CHECK(rc == 0, "plot_bench.py: exit %d: %s", rc, out);
     /* the cross-device figure from the two fake devices of report() */
     snprintf(cmd, sizeof cmd,
              "cd '%s' && %s '%s' --cross rep/fake-gpu/bench.json rep/fake-cpu/bench.json "
              "--out rep/cross_device.png 2>&1",
-             work, py, plot);
-    rc = sh(out, sizeof out, cmd);
+             cli_work, py, plot);
+    rc = cli_sh(out, sizeof out, cmd);
     CHECK(rc == 0 && strstr(out, "(2 devices)"), "plot_bench.py --cross: exit %d: %s", rc, out);
     snprintf(cmd, sizeof cmd, "%s '%s' --cross '%s/bench.json' 2>&1", py, plot, dir);
-    CHECK(sh(out, sizeof out, cmd) == 2 && strstr(out, "--out"), "--cross without --out: exit 2: %s", out);
+    CHECK(cli_sh(out, sizeof out, cmd) == 2 && strstr(out, "--out"), "--cross without --out: exit 2: %s",
+          out);
     const char *pngs[] = {"time_forward.png", "time_forward_backward.png", "speedup_over_dense.png",
                           "fraction_of_peak.png", "memory.png", "../../rep/cross_device.png"};
     for (int i = 0; i < 6; i++) {
@@ -385,9 +356,9 @@ static void plots(const char *dir)
         fclose(f);
     }
     /* report links the cross-device figure once it is there (rep/broken still fails the run) */
-    expect(1, "not a sparsecl-bench JSON file", "report rep");
-    snprintf(cmd, sizeof cmd, "%s/rep/README.md", work);
-    char *readme = slurp(cmd);
+    cli_expect(1, "not a sparsecl-bench JSON file", "report rep");
+    snprintf(cmd, sizeof cmd, "%s/rep/README.md", cli_work);
+    char *readme = read_file(cmd, NULL);
     CHECK(readme && strstr(readme, "![Forward time and % of peak, every device](cross_device.png)"),
           "README.md links cross_device.png");
     free(readme);
@@ -396,26 +367,18 @@ static void plots(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_bench SPARSECL WORK_DIR PLOT_SCRIPT\n");
-        return 2;
-    }
-    static char abs_bin[4096];
-    if (!realpath(argv[1], abs_bin)) {
-        fprintf(stderr, "test_bench: cannot resolve %s\n", argv[1]);
-        return 2;
-    }
-    bin = abs_bin;
-    work = argv[2];
+    test_args(argc, 3, "test_bench SPARSECL WORK_DIR PLOT_SCRIPT");
+    cli_bin = test_abs_path("test_bench", argv[1]);
+    cli_work = argv[2];
     plot = argv[3];
-    mkdir(work, 0755);
+    mkdir(cli_work, 0755);
 
-    expect(0, "usage: sparsecl bench --suite SUITE", "bench --suite quick --help");
-    expect(0, "usage: sparsecl report", "report --help");
-    expect(0, "--backward", "bench --help");
-    expect(2, "unknown suite 'nope'", "bench --suite nope");
-    expect(2, "not valid with --suite", "bench --suite test --pattern causal");
-    expect(2, "cannot open directory", "report no-such-dir");
+    cli_expect(0, "usage: sparsecl bench --suite SUITE", "bench --suite quick --help");
+    cli_expect(0, "usage: sparsecl report", "report --help");
+    cli_expect(0, "--backward", "bench --help");
+    cli_expect(2, "unknown suite 'nope'", "bench --suite nope");
+    cli_expect(2, "not valid with --suite", "bench --suite test --pattern causal");
+    cli_expect(2, "cannot open directory", "report no-such-dir");
 
     char dir[4200];
     cJSON *doc = suite_run(dir, sizeof dir);
@@ -427,17 +390,19 @@ int main(int argc, char **argv)
     }
     cJSON_Delete(doc);
     /* single-shape bench with --backward keeps its old fields and adds the backward ones */
-    expect(0, "\"dense_fused_backward\"",
-           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
-           "--backward --json");
-    expect(0, "\"sparse_time_over_dense\"",
-           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
-           "--backward --json");
-    expect(0, "\"noisy_cv_threshold\"",
-           "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak --json");
+    cli_expect(0, "\"dense_fused_backward\"",
+               "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
+               "--backward --json");
+    cli_expect(0, "\"sparse_time_over_dense\"",
+               "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 2 --no-peak "
+               "--backward --json");
+    cli_expect(
+        0, "\"noisy_cv_threshold\"",
+        "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak --json");
     char out[16384];
-    int rc = run(out, sizeof out,
-                 "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak", 1);
+    int rc = cli_run_stdout(
+        out, sizeof out,
+        "bench --pattern 'local(16)' --seq 128 --block 32 --heads 2 --dim 32 --reps 3 --no-peak");
     CHECK(rc == 0 && strstr(out, ", CV ") && strstr(out, "block density p = ") && !strstr(out, "1.25p"),
           "bench text: the spread (CV) of every row, the ratio line explained: %s", out);
     return check_summary("bench");

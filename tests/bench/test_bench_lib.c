@@ -3,6 +3,7 @@
  * back by bench_doc_shapes, the fallback for files without "shapes" (scanned from the points),
  * and bench.md from a synthetic document. Usage: test_bench_lib WORK_DIR */
 #include "../check.h"
+#include "../test_util.h"
 #include "files.h"
 #include "bench.h"
 #include "param_schema.h"
@@ -133,7 +134,7 @@ static void fill(void)
     if (f) {
         bench_fill_md(f, doc, "Fake");
         fclose(f);
-        char *md = slurp(path);
+        char *md = read_file(path, NULL);
         CHECK(md && strstr(md, "| B=1 H=2 d=32 | f32 | 10.0% (not filled) | 40.0% |") &&
                   strstr(md, "f32: does not fill this device (below 50% of its best f32 figure, 40.0% of "
                              "peak): B=1 H=2 d=32 at N = 128."),
@@ -195,7 +196,7 @@ static void documents(const char *work)
     mkdir(dir, 0755);
     CHECK(bench_md_write(doc, dir, msg, sizeof msg) == 0, "bench_md_write: %s", msg);
     snprintf(path, sizeof path, "%s/bench.md", dir);
-    char *md = slurp(path);
+    char *md = read_file(path, NULL);
     CHECK(md && strstr(md, "# sparsecl benchmark: Fake device"), "bench.md title");
     CHECK(md && strstr(md, "## bfloat16 storage, d = 32") && !strstr(md, "## float16 storage"),
           "a section per dtype that has points");
@@ -211,10 +212,7 @@ static void documents(const char *work)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_bench_lib WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 1, "test_bench_lib WORK_DIR");
     mkdir(argv[1], 0755);
     suite_table();
     noise();

@@ -3,6 +3,7 @@
  * Usage: test_block SPARSECL WORK_DIR */
 #include "../check.h"
 #include "../cli_expect.h"
+#include "../test_util.h"
 #include "reference_block.h"
 #include "scl_npy.h"
 
@@ -191,10 +192,7 @@ static void cli(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_block SPARSECL WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 2, "test_block SPARSECL WORK_DIR");
     cli_bin = argv[1];
     cli_work = argv[2];
     scl_runtime *rt = NULL;

@@ -3,6 +3,7 @@
  * the head labels, and the block colours where the layout puts them.
  * Usage: test_layout_png WORK_DIR */
 #include "../check.h"
+#include "../test_util.h"
 #include "scl_patterns.h"
 
 #include <png.h>
@@ -153,10 +154,7 @@ static void four_heads(const char *work)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_layout_png WORK_DIR\n");
-        return 2;
-    }
+    test_args(argc, 1, "test_layout_png WORK_DIR");
     mkdir(argv[1], 0755);
     one_head(argv[1]);
     four_heads(argv[1]);
