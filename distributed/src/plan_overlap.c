@@ -25,6 +25,13 @@ typedef struct smpi_overlap {
     int64_t m;                /* fetched key rows: [B][H_kv][m][d] */
     cl_mem k, v, o, lse, lse_local;
     cl_mem dq, dk, dv; /* backward: the remote part's dQ; its partial dK, dV of the fetched rows */
+    /* The remote part's queries: only the shard's query blocks that need a fetched key (with a local
+     * part; else all of them). nq rows, packed from the shard's rows by runs (src, dst, count: nruns
+     * triples); inv[i] (device, int): the packed row of shard row i, or -1. inv NULL: all rows, in
+     * place (nq = n, no packing). qr, orr, dor, lr: packed Q, O, dO and LSE (backward: O, dO, LSE). */
+    int64_t nq, *runs;
+    int nruns;
+    cl_mem inv, qr, orr, dor, lr;
     cl_program program;
     cl_kernel merge, sum;
     int row_form; /* decompose.cl's work-item mapping: 1 on CPUs (a row a work-item), 0 on GPUs */
@@ -75,10 +82,10 @@ scl_status smpi_cut_layout(scl_mpi_plan *p, const int32_t *rows, int64_t nbq, co
     return st;
 }
 
-static scl_status sub_plan(scl_mpi_plan *p, scl_pattern *pat, int64_t nk, scl_plan **out)
+static scl_status sub_plan(scl_mpi_plan *p, scl_pattern *pat, int64_t nq, int64_t nk, scl_plan **out)
 {
     scl_shape s = p->shape;
-    s.seq_q = p->len[p->rank], s.seq_k = nk;
+    s.seq_q = nq, s.seq_k = nk;
     scl_status st = pat ? scl_plan_create(p->rt, pat, &s, p->dtype, out) : SCL_OK;
     if (st != SCL_OK) smpi_fail(p, st, "overlap plan: %s", scl_last_error_message(p->rt));
     scl_pattern_destroy(pat);
@@ -122,12 +129,59 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
             for (int64_t i = 0; i * b < cnt; i++)
                 col[lo / b + i] = (int32_t)(m / b + i);
         }
-    if (st == SCL_OK) st = smpi_cut_layout(p, rows, r1 - r0, col, (m + b - 1) / b, need, &missed, &pr);
+    /* With a local part, the remote part runs only the query blocks that need a fetched key (a
+     * window's edge blocks, not the whole shard): less work, and its rows merge or add back by inv. */
+    const int64_t nbq = r1 - r0, n = p->len[me];
+    int32_t *sel = malloc(((size_t)nbq + 1) * sizeof *sel);
+    int64_t nsel = 0;
+    if (!sel) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "overlap plan");
+    for (int64_t i = 0; st == SCL_OK && i < nbq; i++) {
+        int any = !pl; /* no local part: every row */
+        const spc_lut *lut = p->lut;
+        const int heads = lut->n_layouts == 1 ? 1 : lut->heads;
+        for (int h = 0; h < heads && !any && rows[i] >= 0; h++) {
+            const int32_t *ptr = lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
+            for (int32_t e = ptr[rows[i]]; e < ptr[rows[i] + 1] && !any; e++)
+                any = col[lut->col_idx[e]] >= 0;
+        }
+        if (any) sel[nsel++] = (int32_t)i;
+    }
+    ov->nq = n;
+    if (st == SCL_OK && pl && nsel < nbq) { /* packed: runs of selected blocks and the row map */
+        int32_t *inv = malloc(((size_t)n + 1) * sizeof *inv);
+        ov->runs = malloc(((size_t)nsel * 3 + 1) * sizeof *ov->runs);
+        if (!inv || !ov->runs) st = smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "overlap plan");
+        for (int64_t i = 0; st == SCL_OK && i < n; i++)
+            inv[i] = -1;
+        int64_t at = 0;
+        for (int64_t j = 0; st == SCL_OK && j < nsel; j++) {
+            const int64_t r = (int64_t)sel[j] * b, cnt = n - r < b ? n - r : b;
+            if (ov->nruns && ov->runs[3 * (ov->nruns - 1)] + ov->runs[3 * (ov->nruns - 1) + 2] == r)
+                ov->runs[3 * (ov->nruns - 1) + 2] += cnt; /* continues the last run */
+            else
+                ov->runs[3 * ov->nruns] = r, ov->runs[3 * ov->nruns + 1] = at, ov->runs[3 * ov->nruns + 2] = cnt,
+                                ov->nruns++;
+            for (int64_t t = 0; t < cnt; t++)
+                inv[r + t] = (int32_t)(at + t);
+            at += cnt;
+            sel[j] = rows[sel[j]];
+        }
+        ov->nq = at;
+        if (st == SCL_OK) ov->inv = smpi_buffer(p, ((size_t)n + 1) * sizeof *inv, &st);
+        if (st == SCL_OK) st = smpi_write(p, ov->inv, inv, (size_t)n * sizeof *inv);
+        free(inv);
+    } else {
+        for (int64_t i = 0; i < nbq; i++)
+            sel[i] = rows[i];
+        nsel = nbq;
+    }
+    if (st == SCL_OK) st = smpi_cut_layout(p, sel, nsel, col, (m + b - 1) / b, need, &missed, &pr);
+    free(sel);
     if (st == SCL_OK && missed)
         st = smpi_fail(p, SCL_ERR_UNSUPPORTED, "overlap: %lld needed key blocks not fetched", (long long)missed);
     ov->m = m;
-    if (st == SCL_OK) st = sub_plan(p, pl, p->len[me], &ov->local), pl = NULL;
-    if (st == SCL_OK) st = sub_plan(p, pr, m, &ov->remote), pr = NULL;
+    if (st == SCL_OK) st = sub_plan(p, pl, n, n, &ov->local), pl = NULL;
+    if (st == SCL_OK) st = sub_plan(p, pr, ov->nq, m, &ov->remote), pr = NULL;
     scl_pattern_destroy(pl);
     scl_pattern_destroy(pr);
     return st;
@@ -158,12 +212,14 @@ scl_status smpi_overlap_setup(scl_mpi_plan *p, int *ok)
     free(col);
     const size_t bh = (size_t)p->shape.batch * p->shape.heads, n = (size_t)p->len[p->rank];
     const size_t kvrow = (size_t)p->shape.batch * p->shape.kv_heads * p->shape.head_dim * p->esz;
+    const size_t qrow = (size_t)p->shape.head_dim * p->esz, nq = (size_t)ov->nq;
     if (ov->remote) {
         ov->k = make(p, (size_t)ov->m * kvrow, &st), ov->v = make(p, (size_t)ov->m * kvrow, &st);
-        ov->lse = make(p, bh * n * sizeof(float), &st);
+        ov->lse = make(p, bh * nq * sizeof(float), &st);
     }
+    if (ov->remote && ov->inv) ov->qr = make(p, bh * nq * qrow, &st);
     if (ov->remote && ov->local) {
-        ov->o = make(p, bh * n * (size_t)p->shape.head_dim * p->esz, &st);
+        ov->o = make(p, bh * nq * qrow, &st);
         ov->lse_local = make(p, bh * n * sizeof(float), &st);
         if (st == SCL_OK) st = build_merge(p, ov);
     }
@@ -177,9 +233,11 @@ void smpi_overlap_free(scl_mpi_plan *p)
     if (!ov) return;
     scl_plan_destroy(ov->local);
     scl_plan_destroy(ov->remote);
-    cl_mem m[8] = {ov->k, ov->v, ov->o, ov->lse, ov->lse_local, ov->dq, ov->dk, ov->dv};
-    for (int i = 0; i < 8; i++)
+    cl_mem m[13] = {ov->k,  ov->v,  ov->o,   ov->lse, ov->lse_local, ov->dq, ov->dk,
+                    ov->dv, ov->inv, ov->qr, ov->orr, ov->dor,       ov->lr};
+    for (int i = 0; i < 13; i++)
         if (m[i]) clReleaseMemObject(m[i]);
+    free(ov->runs);
     if (ov->merge) clReleaseKernel(ov->merge);
     if (ov->sum) clReleaseKernel(ov->sum);
     if (ov->program) clReleaseProgram(ov->program);
@@ -202,57 +260,61 @@ static scl_status launch(scl_mpi_plan *p, smpi_overlap *ov, cl_kernel kr, const 
     return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "%s: CL error %d", name, e);
 }
 
-/* o = the merge of (o, lse_local) and (ov->o, ov->lse) row by row; lse (may be NULL) the merged LSE.
- * In place is safe: each work-item reads its own elements of o before it writes them. */
-static scl_status merge(scl_mpi_plan *p, smpi_overlap *ov, cl_mem o, cl_mem lse)
-{
-    const int n = (int)p->len[p->rank], H = p->shape.heads, d = p->shape.head_dim;
-    const cl_long sn = d, sh = (cl_long)n * d, sb = (cl_long)H * sh;
-    const cl_mem none = NULL, x[4] = {o, ov->o, o, o}, l[4] = {ov->lse_local, ov->lse, ov->lse_local, ov->lse_local};
-    cl_uint a = 0;
-    cl_int e = CL_SUCCESS;
-    e |= clSetKernelArg(ov->merge, a++, sizeof o, &o);
-    e |= clSetKernelArg(ov->merge, a++, sizeof lse, &lse);
-    e |= clSetKernelArg(ov->merge, a++, sizeof n, &n);
-    e |= clSetKernelArg(ov->merge, a++, sizeof H, &H);
-    const cl_long str[3] = {sb, sh, sn};
-    for (int i = 0; i < 3; i++)
-        e |= clSetKernelArg(ov->merge, a++, sizeof str[i], &str[i]);
-    for (int k = 0; k < 4; k++) { /* parts 2, 3 repeat part 0: NPARTS = 2 ignores them */
-        e |= clSetKernelArg(ov->merge, a++, sizeof x[k], &x[k]);
-        e |= clSetKernelArg(ov->merge, a++, sizeof l[k], &l[k]);
-        e |= clSetKernelArg(ov->merge, a++, sizeof none, &none); /* identity row maps */
-        e |= clSetKernelArg(ov->merge, a++, sizeof n, &n);
-        for (int i = 0; i < 3; i++)
-            e |= clSetKernelArg(ov->merge, a++, sizeof str[i], &str[i]);
-    }
-    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(merge_parts) failed");
-    return launch(p, ov, ov->merge, "merge_parts", n, H);
-}
-
-/* dst += x, both [B][H][n][d] (sum_parts of decompose.cl, in place as the merge). */
-static scl_status add_into(scl_mpi_plan *p, smpi_overlap *ov, cl_mem dst, cl_mem x, int n, int H)
+/* merge_parts (with_lse: out the merged LSE, may be NULL) or sum_parts over dst [B][H][n][d]: part 0
+ * is dst itself (l0 its LSE), part 1 x1 over n1 rows (l1 its LSE), row i of dst being row inv1[i]
+ * of x1 (-1: none; inv1 NULL: the identity, n1 = n). In place is safe: each work-item reads its
+ * own elements of dst before it writes them. */
+static scl_status combine(scl_mpi_plan *p, smpi_overlap *ov, int with_lse, cl_mem dst, cl_mem out, cl_mem l0,
+                          cl_mem x1, cl_mem l1, cl_mem inv1, int n1, int n, int H)
 {
     const int d = p->shape.head_dim;
-    const cl_long str[3] = {(cl_long)H * n * d, (cl_long)n * d, d};
-    const cl_mem none = NULL, xs[4] = {dst, x, dst, dst}; /* parts 2, 3 ignored (NPARTS = 2) */
+    cl_kernel kr = with_lse ? ov->merge : ov->sum;
+    const cl_long str[3] = {(cl_long)H * n * d, (cl_long)n * d, d}, str1[3] = {(cl_long)H * n1 * d, (cl_long)n1 * d, d};
+    const cl_mem none = NULL, x[4] = {dst, x1, dst, dst}, l[4] = {l0, l1, l0, l0}, inv[4] = {none, inv1, none, none};
+    const int nk[4] = {n, n1, n, n};
     cl_uint a = 0;
     cl_int e = CL_SUCCESS;
-    e |= clSetKernelArg(ov->sum, a++, sizeof dst, &dst);
-    e |= clSetKernelArg(ov->sum, a++, sizeof n, &n);
-    e |= clSetKernelArg(ov->sum, a++, sizeof H, &H);
+    e |= clSetKernelArg(kr, a++, sizeof dst, &dst);
+    if (with_lse) e |= clSetKernelArg(kr, a++, sizeof out, &out);
+    e |= clSetKernelArg(kr, a++, sizeof n, &n);
+    e |= clSetKernelArg(kr, a++, sizeof H, &H);
     for (int i = 0; i < 3; i++)
-        e |= clSetKernelArg(ov->sum, a++, sizeof str[i], &str[i]);
-    for (int k = 0; k < 4; k++) {
-        e |= clSetKernelArg(ov->sum, a++, sizeof xs[k], &xs[k]);
-        e |= clSetKernelArg(ov->sum, a++, sizeof none, &none); /* no LSE */
-        e |= clSetKernelArg(ov->sum, a++, sizeof none, &none); /* identity row maps */
-        e |= clSetKernelArg(ov->sum, a++, sizeof n, &n);
+        e |= clSetKernelArg(kr, a++, sizeof str[i], &str[i]);
+    for (int k = 0; k < 4; k++) { /* parts 2, 3 repeat part 0: NPARTS = 2 ignores them */
+        const cl_long *sk = k == 1 ? str1 : str;
+        e |= clSetKernelArg(kr, a++, sizeof x[k], &x[k]);
+        e |= clSetKernelArg(kr, a++, sizeof l[k], &l[k]);
+        e |= clSetKernelArg(kr, a++, sizeof inv[k], &inv[k]);
+        e |= clSetKernelArg(kr, a++, sizeof nk[k], &nk[k]);
         for (int i = 0; i < 3; i++)
-            e |= clSetKernelArg(ov->sum, a++, sizeof str[i], &str[i]);
+            e |= clSetKernelArg(kr, a++, sizeof sk[i], &sk[i]);
     }
-    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(sum_parts) failed");
-    return launch(p, ov, ov->sum, "sum_parts", n, H);
+    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(%s) failed", with_lse ? "merge_parts" : "sum_parts");
+    return launch(p, ov, kr, with_lse ? "merge_parts" : "sum_parts", n, H);
+}
+
+/* o = the merge of (o, lse_local) and the remote part's (ov->o, ov->lse); lse (may be NULL) the merged LSE. */
+static scl_status merge(scl_mpi_plan *p, smpi_overlap *ov, cl_mem o, cl_mem lse)
+{
+    return combine(p, ov, 1, o, lse, ov->lse_local, ov->o, ov->lse, ov->inv, (int)ov->nq, (int)p->len[p->rank],
+                   p->shape.heads);
+}
+
+/* dst += x, both [B][H][n][d]. */
+static scl_status add_into(scl_mpi_plan *p, smpi_overlap *ov, cl_mem dst, cl_mem x, int n, int H)
+{
+    return combine(p, ov, 0, dst, NULL, NULL, x, NULL, NULL, n, n, H);
+}
+
+/* The remote part's rows of a shard tensor [B*H][n][w] packed into dst [B*H][nq][w] (by runs). */
+static scl_status pack_rows(scl_mpi_plan *p, smpi_overlap *ov, cl_mem src, cl_mem dst, size_t w)
+{
+    const size_t bh = (size_t)p->shape.batch * p->shape.heads;
+    scl_status st = SCL_OK;
+    for (int r = 0; r < ov->nruns && st == SCL_OK; r++)
+        st = smpi_copy_rows(p, src, (size_t)ov->runs[3 * r], (size_t)p->len[p->rank], dst, (size_t)ov->runs[3 * r + 1],
+                            (size_t)ov->nq, (size_t)ov->runs[3 * r + 2], bh, w);
+    return st;
 }
 
 /* The fetched rows as they arrived (per owner and run, [B*H_kv][cnt] rows each) into the packed
@@ -305,9 +367,10 @@ static scl_status remote_part(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem lse, c
     if (!ov->remote) return SCL_OK;
     st = write_fetched(p, ov->k, &x[0], row);
     if (st == SCL_OK) st = write_fetched(p, ov->v, &x[1], row);
+    if (st == SCL_OK && ov->inv) st = pack_rows(p, ov, q, ov->qr, (size_t)p->shape.head_dim * p->esz);
     if (st == SCL_OK) {
-        st = scl_plan_forward(ov->remote, q, ov->k, ov->v, ov->local ? ov->o : o, ov->local ? ov->lse : lse, 0,
-                              NULL, NULL);
+        st = scl_plan_forward(ov->remote, ov->inv ? ov->qr : q, ov->k, ov->v, ov->local ? ov->o : o,
+                              ov->local ? ov->lse : lse, 0, NULL, NULL);
         if (st != SCL_OK) smpi_fail(p, st, "fetched keys' plan: %s", scl_last_error_message(p->rt));
     }
     return st == SCL_OK && ov->local ? merge(p, ov, o, lse) : st;
@@ -385,7 +448,9 @@ static scl_status ensure_backward(scl_mpi_plan *p, smpi_overlap *ov)
     cl_mem rdk, rdv;
     if (ov->remote && !ov->dk) {
         ov->dk = make(p, (size_t)ov->m * kvrow, &st), ov->dv = make(p, (size_t)ov->m * kvrow, &st);
-        if (ov->local) ov->dq = make(p, (size_t)p->shape.batch * p->shape.heads * (size_t)p->len[p->rank] * row, &st);
+        const size_t q = (size_t)p->shape.batch * p->shape.heads * (size_t)ov->nq;
+        if (ov->local) ov->dq = make(p, q * row, &st);
+        if (ov->inv) ov->orr = make(p, q * row, &st), ov->dor = make(p, q * row, &st), ov->lr = make(p, q * sizeof(float), &st);
     }
     if (st == SCL_OK && !ov->sum && ov->local && (ov->remote || smpi_reduce_bwd_dkv(p, &rdk, &rdv)))
         st = build_merge(p, ov);
@@ -441,12 +506,17 @@ static scl_status remote_backward(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem ls
     if (st != SCL_OK || !ov->remote) return st;
     st = write_fetched(p, ov->k, &x[0], row);
     if (st == SCL_OK) st = write_fetched(p, ov->v, &x[1], row);
+    const cl_mem src[4] = {q, o, dout, lse}, packed[4] = {ov->qr, ov->orr, ov->dor, ov->lr};
+    for (int t = 0; t < 4 && st == SCL_OK && ov->inv; t++) /* the rows that need a fetched key */
+        st = pack_rows(p, ov, src[t], packed[t], t == 3 ? sizeof(float) : row);
+    const cl_mem *in = ov->inv ? packed : src;
     if (st == SCL_OK) {
-        st = scl_plan_backward(ov->remote, q, ov->k, ov->v, o, lse, dout, ov->local ? ov->dq : dq, ov->dk, ov->dv, 0,
-                               NULL, NULL);
+        st = scl_plan_backward(ov->remote, in[0], ov->k, ov->v, in[1], in[3], in[2], ov->local ? ov->dq : dq, ov->dk,
+                               ov->dv, 0, NULL, NULL);
         if (st != SCL_OK) smpi_fail(p, st, "fetched keys' backward: %s", scl_last_error_message(p->rt));
     }
-    if (st == SCL_OK && ov->local) st = add_into(p, ov, dq, ov->dq, n, H);
+    if (st == SCL_OK && ov->local)
+        st = combine(p, ov, 0, dq, NULL, NULL, ov->dq, NULL, ov->inv, (int)ov->nq, n, H);
     const size_t bytes = (size_t)ov->m * p->shape.batch * Hk * row;
     if (st == SCL_OK) st = smpi_read(p, ov->dk, hd[0], bytes);
     if (st == SCL_OK) st = smpi_read(p, ov->dv, hd[1], bytes);
@@ -568,8 +638,9 @@ scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
     if (getenv("SPARSECL_MPI_TRACE"))
         fprintf(stderr,
                 "rank %d: overlapped backward: posted + local part enqueued %.1f ms, wait %.1f ms, fetched "
-                "part %.1f ms, return %.1f ms; %lld reduced rows\n",
-                me, t1 - t0, t2 - t1, t3 - t2, smpi_now_ms() - t3, (long long)p->g_total);
+                "part %.1f ms, return %.1f ms; fetched keys' part over %lld of %lld query rows; %lld reduced rows\n",
+                me, t1 - t0, t2 - t1, t3 - t2, smpi_now_ms() - t3, (long long)(ov && ov->remote ? ov->nq : 0),
+                (long long)p->len[me], (long long)p->g_total);
 done:
     if (packed >= 1) smpi_rows_free(&x[0]), smpi_rows_free(&x[1]);
     if (packed >= 2) smpi_rows_free(&y[0]), smpi_rows_free(&y[1]);
