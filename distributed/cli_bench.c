@@ -179,8 +179,8 @@ static double single_rep(scl_runtime *rt, const opts *o, single *sg, int rank, d
             st = clFinish(scl_runtime_queue(rt)) == CL_SUCCESS ? SCL_OK : SCL_ERR_OPENCL;
             t1 = MPI_Wtime();
             if (st == SCL_OK)
-                st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0, NULL,
-                                       NULL);
+                st = scl_plan_backward(sg->plan, m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], 0,
+                                       NULL, NULL);
         }
         if (st == SCL_OK && clFinish(scl_runtime_queue(rt)) == CL_SUCCESS)
             dt[0] = (MPI_Wtime() - t0) * 1e3, dt[1] = o->sh.backward ? (MPI_Wtime() - t1) * 1e3 : 0;
@@ -296,7 +296,8 @@ int scl_mpi_cli_bench(int argc, char **argv)
                o.sh.kv_heads, o.dim, o.sh.block, o.dtype == SCL_F16 ? "f16" : "f32", P,
                scl_runtime_device(rt)->name);
     double dist = -1, single = -1, dist_bwd = -1, single_bwd = -1;
-    if (!o.plan_only && (code = time_both(rt, plan, &o, rank, &dist, &single, &dist_bwd, &single_bwd)) != CLI_OK)
+    if (!o.plan_only &&
+        (code = time_both(rt, plan, &o, rank, &dist, &single, &dist_bwd, &single_bwd)) != CLI_OK)
         goto done;
     if (rank == 0)
         printf(
@@ -327,10 +328,11 @@ int scl_mpi_cli_bench(int argc, char **argv)
         scl_mpi_traffic tr; /* the last call's: a backward (the same on every rank) */
         scl_mpi_plan_traffic(plan, &tr);
         if (rank == 0) {
-            printf("time: backward alone: distributed %.2f ms (median of %d, slowest rank%s)", dist_bwd, o.reps,
+            printf("time: backward alone: distributed %.2f ms (median of %d, slowest rank%s)", dist_bwd,
+                   o.reps,
                    scl_mpi_plan_exchange(plan) != SCL_MPI_KV ? ""
-                   : tr.overlapped                          ? ", overlapped"
-                                                            : ", not overlapped");
+                   : tr.overlapped                           ? ", overlapped"
+                                                             : ", not overlapped");
             if (single_bwd >= 0)
                 printf("; one rank %.2f ms; distributed / (one rank / %d) = %.2f", single_bwd, P,
                        dist_bwd / (single_bwd / P));

@@ -42,7 +42,7 @@ struct scl_mpi_plan {
     MPI_Comm graph[2];
     cl_mem frame[9]; /* the KV plan's device frames, by tensor slot, kept between calls */
     struct spc_lut *lut;      /* the pattern's block LUT over the whole sequence (planner) */
-    struct smpi_overlap *ov;  /* the overlapped forward and backward (plan_overlap.c); NULL: the frame plan runs them */
+    struct smpi_overlap *ov;  /* the overlapped forward, backward (plan_overlap.c); NULL: the frame plan's */
     int overlap;              /* the same on every rank: the KV forward and backward run overlapped */
     scl_plan *local; /* the single-device plan this rank runs (NULL when it has no work) */
     scl_mpi_traffic traffic;

@@ -132,7 +132,7 @@ static scl_status exchange(scl_mpi_plan *p, void *shard, void *frame, int X, siz
                     memcpy(fr + (size_t)(bh * p->fk + lo - p->f0) * row, src, (size_t)cnt * row);
                 else
                     smpi_accumulate(p, sh + (size_t)(bh * n + lo - p->start[me]) * row, src,
-                               (size_t)cnt * row / p->esz);
+                                    (size_t)cnt * row / p->esz);
             }
     }
 done:

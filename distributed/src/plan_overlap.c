@@ -103,7 +103,8 @@ static scl_status build_merge(scl_mpi_plan *p, smpi_overlap *ov)
     cl_int e;
     ov->merge = clCreateKernel(ov->program, "merge_parts", &e);
     if (e == CL_SUCCESS) ov->sum = clCreateKernel(ov->program, "sum_parts", &e); /* the backward's */
-    return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clCreateKernel(decompose.cl): CL error %d", e);
+    return e == CL_SUCCESS ? SCL_OK
+                           : smpi_fail(p, SCL_ERR_OPENCL, "clCreateKernel(decompose.cl): CL error %d", e);
 }
 
 /* Key block maps: own blocks -> the shard's; fetched runs (whole blocks: shards and key ranges are
@@ -140,7 +141,8 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
         const spc_lut *lut = p->lut;
         const int heads = lut->n_layouts == 1 ? 1 : lut->heads;
         for (int h = 0; h < heads && !any && rows[i] >= 0; h++) {
-            const int32_t *ptr = lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
+            const int32_t *ptr =
+                lut->row_ptr + (size_t)(heads == 1 ? 0 : lut->head_layout[h]) * (lut->nb_q + 1);
             for (int32_t e = ptr[rows[i]]; e < ptr[rows[i] + 1] && !any; e++)
                 any = col[lut->col_idx[e]] >= 0;
         }
@@ -158,9 +160,10 @@ static scl_status make_parts(scl_mpi_plan *p, smpi_overlap *ov, int32_t *col)
             const int64_t r = (int64_t)sel[j] * b, cnt = n - r < b ? n - r : b;
             if (ov->nruns && ov->runs[3 * (ov->nruns - 1)] + ov->runs[3 * (ov->nruns - 1) + 2] == r)
                 ov->runs[3 * (ov->nruns - 1) + 2] += cnt; /* continues the last run */
-            else
-                ov->runs[3 * ov->nruns] = r, ov->runs[3 * ov->nruns + 1] = at, ov->runs[3 * ov->nruns + 2] = cnt,
-                                ov->nruns++;
+            else {
+                int64_t *run = ov->runs + 3 * ov->nruns++;
+                run[0] = r, run[1] = at, run[2] = cnt;
+            }
             for (int64_t t = 0; t < cnt; t++)
                 inv[r + t] = (int32_t)(at + t);
             at += cnt;
@@ -233,7 +236,7 @@ void smpi_overlap_free(scl_mpi_plan *p)
     if (!ov) return;
     scl_plan_destroy(ov->local);
     scl_plan_destroy(ov->remote);
-    cl_mem m[13] = {ov->k,  ov->v,  ov->o,   ov->lse, ov->lse_local, ov->dq, ov->dk,
+    cl_mem m[13] = {ov->k,  ov->v,   ov->o,  ov->lse, ov->lse_local, ov->dq, ov->dk,
                     ov->dv, ov->inv, ov->qr, ov->orr, ov->dor,       ov->lr};
     for (int i = 0; i < 13; i++)
         if (m[i]) clReleaseMemObject(m[i]);
@@ -255,8 +258,9 @@ static scl_status launch(scl_mpi_plan *p, smpi_overlap *ov, cl_kernel kr, const 
     size_t rows[2] = {(size_t)n, bh}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
            local[3] = {cols, per, 1};
     if (!n || !bh) return SCL_OK;
-    cl_int e = clEnqueueNDRangeKernel(scl_runtime_queue(p->rt), kr, ov->row_form ? 2 : 3, NULL,
-                                      ov->row_form ? rows : elems, ov->row_form ? NULL : local, 0, NULL, NULL);
+    cl_int e =
+        clEnqueueNDRangeKernel(scl_runtime_queue(p->rt), kr, ov->row_form ? 2 : 3, NULL,
+                               ov->row_form ? rows : elems, ov->row_form ? NULL : local, 0, NULL, NULL);
     return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "%s: CL error %d", name, e);
 }
 
@@ -269,8 +273,10 @@ static scl_status combine(scl_mpi_plan *p, smpi_overlap *ov, int with_lse, cl_me
 {
     const int d = p->shape.head_dim;
     cl_kernel kr = with_lse ? ov->merge : ov->sum;
-    const cl_long str[3] = {(cl_long)H * n * d, (cl_long)n * d, d}, str1[3] = {(cl_long)H * n1 * d, (cl_long)n1 * d, d};
-    const cl_mem none = NULL, x[4] = {dst, x1, dst, dst}, l[4] = {l0, l1, l0, l0}, inv[4] = {none, inv1, none, none};
+    const cl_long str[3] = {(cl_long)H * n * d, (cl_long)n * d, d},
+                  str1[3] = {(cl_long)H * n1 * d, (cl_long)n1 * d, d};
+    const cl_mem none = NULL, x[4] = {dst, x1, dst, dst}, l[4] = {l0, l1, l0, l0},
+                 inv[4] = {none, inv1, none, none};
     const int nk[4] = {n, n1, n, n};
     cl_uint a = 0;
     cl_int e = CL_SUCCESS;
@@ -289,15 +295,18 @@ static scl_status combine(scl_mpi_plan *p, smpi_overlap *ov, int with_lse, cl_me
         for (int i = 0; i < 3; i++)
             e |= clSetKernelArg(kr, a++, sizeof sk[i], &sk[i]);
     }
-    if (e != CL_SUCCESS) return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(%s) failed", with_lse ? "merge_parts" : "sum_parts");
+    if (e != CL_SUCCESS)
+        return smpi_fail(p, SCL_ERR_OPENCL, "clSetKernelArg(%s) failed",
+                         with_lse ? "merge_parts" : "sum_parts");
     return launch(p, ov, kr, with_lse ? "merge_parts" : "sum_parts", n, H);
 }
 
-/* o = the merge of (o, lse_local) and the remote part's (ov->o, ov->lse); lse (may be NULL) the merged LSE. */
+/* o = the merge of (o, lse_local) and the remote part's (ov->o, ov->lse); lse (may be NULL) the
+ * merged LSE. */
 static scl_status merge(scl_mpi_plan *p, smpi_overlap *ov, cl_mem o, cl_mem lse)
 {
-    return combine(p, ov, 1, o, lse, ov->lse_local, ov->o, ov->lse, ov->inv, (int)ov->nq, (int)p->len[p->rank],
-                   p->shape.heads);
+    return combine(p, ov, 1, o, lse, ov->lse_local, ov->o, ov->lse, ov->inv, (int)ov->nq,
+                   (int)p->len[p->rank], p->shape.heads);
 }
 
 /* dst += x, both [B][H][n][d]. */
@@ -312,8 +321,8 @@ static scl_status pack_rows(scl_mpi_plan *p, smpi_overlap *ov, cl_mem src, cl_me
     const size_t bh = (size_t)p->shape.batch * p->shape.heads;
     scl_status st = SCL_OK;
     for (int r = 0; r < ov->nruns && st == SCL_OK; r++)
-        st = smpi_copy_rows(p, src, (size_t)ov->runs[3 * r], (size_t)p->len[p->rank], dst, (size_t)ov->runs[3 * r + 1],
-                            (size_t)ov->nq, (size_t)ov->runs[3 * r + 2], bh, w);
+        st = smpi_copy_rows(p, src, (size_t)ov->runs[3 * r], (size_t)p->len[p->rank], dst,
+                            (size_t)ov->runs[3 * r + 1], (size_t)ov->nq, (size_t)ov->runs[3 * r + 2], bh, w);
     return st;
 }
 
@@ -450,7 +459,10 @@ static scl_status ensure_backward(scl_mpi_plan *p, smpi_overlap *ov)
         ov->dk = make(p, (size_t)ov->m * kvrow, &st), ov->dv = make(p, (size_t)ov->m * kvrow, &st);
         const size_t q = (size_t)p->shape.batch * p->shape.heads * (size_t)ov->nq;
         if (ov->local) ov->dq = make(p, q * row, &st);
-        if (ov->inv) ov->orr = make(p, q * row, &st), ov->dor = make(p, q * row, &st), ov->lr = make(p, q * sizeof(float), &st);
+        if (ov->inv) {
+            ov->orr = make(p, q * row, &st), ov->dor = make(p, q * row, &st);
+            ov->lr = make(p, q * sizeof(float), &st);
+        }
     }
     if (st == SCL_OK && !ov->sum && ov->local && (ov->remote || smpi_reduce_bwd_dkv(p, &rdk, &rdv)))
         st = build_merge(p, ov);
@@ -464,15 +476,15 @@ static scl_status fill_zero(scl_mpi_plan *p, cl_mem m, size_t bytes)
     return e == CL_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_OPENCL, "clEnqueueFillBuffer: CL error %d", e);
 }
 
-static scl_status local_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem dout,
-                                 cl_mem dq, cl_mem dk, cl_mem dv)
+static scl_status local_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse,
+                                 cl_mem dout, cl_mem dq, cl_mem dk, cl_mem dv)
 {
     smpi_overlap *ov = p->ov;
     if (!ov || !ov->local) return SCL_OK;
     scl_status st = scl_plan_backward(ov->local, q, k, v, o, lse, dout, dq, dk, dv, 0, NULL, NULL);
     if (st != SCL_OK) return smpi_fail(p, st, "local keys' backward: %s", scl_last_error_message(p->rt));
     return clFlush(scl_runtime_queue(p->rt)) == CL_SUCCESS ? SCL_OK
-                                                          : smpi_fail(p, SCL_ERR_OPENCL, "clFlush failed");
+                                                           : smpi_fail(p, SCL_ERR_OPENCL, "clFlush failed");
 }
 
 /* After the exchange: the own keys' dK, dV completed on the device (the reduced rows' added, or
@@ -497,8 +509,7 @@ static scl_status remote_backward(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem ls
             st = fill_zero(p, dk, kvb);
             if (st == SCL_OK) st = fill_zero(p, dv, kvb);
         }
-        if (st == SCL_OK && !ov->remote)
-            st = fill_zero(p, dq, (size_t)p->shape.batch * H * (size_t)n * row);
+        if (st == SCL_OK && !ov->remote) st = fill_zero(p, dq, (size_t)p->shape.batch * H * (size_t)n * row);
     } else if (red) {
         st = add_into(p, ov, dk, rdk, n, Hk);
         if (st == SCL_OK) st = add_into(p, ov, dv, rdv, n, Hk);
@@ -511,8 +522,8 @@ static scl_status remote_backward(scl_mpi_plan *p, cl_mem q, cl_mem o, cl_mem ls
         st = pack_rows(p, ov, src[t], packed[t], t == 3 ? sizeof(float) : row);
     const cl_mem *in = ov->inv ? packed : src;
     if (st == SCL_OK) {
-        st = scl_plan_backward(ov->remote, in[0], ov->k, ov->v, in[1], in[3], in[2], ov->local ? ov->dq : dq, ov->dk,
-                               ov->dv, 0, NULL, NULL);
+        st = scl_plan_backward(ov->remote, in[0], ov->k, ov->v, in[1], in[3], in[2], ov->local ? ov->dq : dq,
+                               ov->dk, ov->dv, 0, NULL, NULL);
         if (st != SCL_OK) smpi_fail(p, st, "fetched keys' backward: %s", scl_last_error_message(p->rt));
     }
     if (st == SCL_OK && ov->local)
@@ -542,8 +553,8 @@ static scl_status pack_back(scl_mpi_plan *p, smpi_rows *y, const char *hd, size_
     if (st != SCL_OK) return st;
     int64_t o = 0, at = 0;
     for (int s = 0; s < p->size; s++)
-        for (int64_t pos = p->start[s]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0;
-             at += cnt)
+        for (int64_t pos = p->start[s];
+             s != me && (cnt = smpi_next_run_in(p, p->need_fwd, me, s, &pos, &lo)) > 0; at += cnt)
             for (int64_t bh = 0; bh < BX; bh++, o += cnt)
                 memcpy(y->sb + (size_t)o * row, hd + (size_t)(bh * m + at) * row, (size_t)cnt * row);
     return SCL_OK;
@@ -557,7 +568,8 @@ static void add_back(scl_mpi_plan *p, const smpi_rows *y, char *hs, size_t row)
     int64_t lo, cnt;
     for (int s = 0; s < p->size; s++) {
         int64_t o = y->rd[s];
-        for (int64_t pos = p->start[me]; s != me && (cnt = smpi_next_run_in(p, p->need_fwd, s, me, &pos, &lo)) > 0;)
+        for (int64_t pos = p->start[me];
+             s != me && (cnt = smpi_next_run_in(p, p->need_fwd, s, me, &pos, &lo)) > 0;)
             for (int64_t bh = 0; bh < BX; bh++, o += cnt)
                 smpi_accumulate(p, hs + (size_t)(bh * n + lo - p->start[me]) * row, y->rb + (size_t)o * row,
                                 (size_t)cnt * row / p->esz);
@@ -581,13 +593,16 @@ scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
                         : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "staging of %zu bytes", 2 * (shard + fetched));
     for (int i = 0; i < 2 && st == SCL_OK && have; i++)
         st = smpi_read_given(p, kv[i], hs[i], bh, row);
-    if (st == SCL_OK) st = smpi_reduce_bwd_read(p, q, o, dout, lse); /* first: makes the reduced rows' dK, dV */
+    if (st == SCL_OK)
+        st = smpi_reduce_bwd_read(p, q, o, dout, lse); /* first: makes the reduced rows' dK, dV */
     if (st == SCL_OK && ov) st = ensure_backward(p, ov);
     double t0 = smpi_now_ms(), t1 = t0, t2 = t0, t3 = t0;
     if ((st = smpi_agree(p, st, p->err)) != SCL_OK) goto done;
     st = smpi_kv_pack(p, p->need_fwd, &x[0], hs[0], NULL, p->shape.kv_heads, row, 0);
-    if (st == SCL_OK) st = smpi_kv_pack(p, p->need_fwd, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
-    else smpi_rows_counts(p, &x[1]);
+    if (st == SCL_OK)
+        st = smpi_kv_pack(p, p->need_fwd, &x[1], hs[1], NULL, p->shape.kv_heads, row, 0);
+    else
+        smpi_rows_counts(p, &x[1]);
     packed = 1;
     if (st != SCL_OK) goto done;
     for (posted = 0; posted < 2; posted++) /* K, then V: every rank posts in this order */
@@ -614,13 +629,15 @@ scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
     /* The fetched keys' partials back to their owners, in flight while the reduced rows' dQ is
      * summed and the own keys' dK, dV are read. */
     st = pack_back(p, &y[0], hd[0], row);
-    if (st == SCL_OK) st = pack_back(p, &y[1], hd[1], row);
-    else smpi_rows_counts(p, &y[1]);
+    if (st == SCL_OK)
+        st = pack_back(p, &y[1], hd[1], row);
+    else
+        smpi_rows_counts(p, &y[1]);
     packed = 2;
     if (st != SCL_OK) goto done;
     for (back = 0; back < 2; back++)
-        if ((st = smpi_neighbor_post(p, p->graph[1], y[back].sb, y[back].sc, y[back].sd, y[back].rb, y[back].rc,
-                                     y[back].rd, row, &g[back])) != SCL_OK)
+        if ((st = smpi_neighbor_post(p, p->graph[1], y[back].sb, y[back].sc, y[back].sd, y[back].rb,
+                                     y[back].rc, y[back].rd, row, &g[back])) != SCL_OK)
             break;
     scl_status sq = p->g_total > 0 ? smpi_reduce_bwd_finish(p, dq) : SCL_OK; /* collective: every rank */
     for (int i = 0; i < 2 && st == SCL_OK && have; i++)
@@ -638,7 +655,8 @@ scl_status smpi_overlap_backward(scl_mpi_plan *p, cl_mem q, cl_mem k, cl_mem v, 
     if (getenv("SPARSECL_MPI_TRACE"))
         fprintf(stderr,
                 "rank %d: overlapped backward: posted + local part enqueued %.1f ms, wait %.1f ms, fetched "
-                "part %.1f ms, return %.1f ms; fetched keys' part over %lld of %lld query rows; %lld reduced rows\n",
+                "part %.1f ms, return %.1f ms; fetched keys' part over %lld of %lld query rows; %lld reduced "
+                "rows\n",
                 me, t1 - t0, t2 - t1, t3 - t2, smpi_now_ms() - t3, (long long)(ov && ov->remote ? ov->nq : 0),
                 (long long)p->len[me], (long long)p->g_total);
 done:

@@ -283,7 +283,8 @@ static scl_status bwd_alloc(scl_mpi_plan *p, smpi_reduce *rd)
 {
     if (rd->lc) return SCL_OK;
     const int P = p->size, me = p->rank;
-    const size_t bh = (size_t)p->shape.batch * p->shape.heads, d = (size_t)p->shape.head_dim, row = d * p->esz;
+    const size_t bh = (size_t)p->shape.batch * p->shape.heads, d = (size_t)p->shape.head_dim,
+                 row = d * p->esz;
     const size_t g = (size_t)p->g_total, mine = (size_t)p->g_rows[me];
     int *lc = calloc((size_t)P * 3, sizeof *lc);
     for (int i = 0; i < 2; i++)
@@ -310,8 +311,10 @@ static scl_status bwd_alloc(scl_mpi_plan *p, smpi_reduce *rd)
         if (st == SCL_OK) rd->dk = smpi_buffer(p, kv, &st);
         if (st == SCL_OK) rd->dv = smpi_buffer(p, kv, &st);
     }
-    if (st == SCL_OK) rd->lc = lc; /* made: the next backward reuses it all */
-    else free(lc);
+    if (st == SCL_OK)
+        rd->lc = lc; /* made: the next backward reuses it all */
+    else
+        free(lc);
     return st;
 }
 
@@ -339,15 +342,19 @@ scl_status smpi_reduce_bwd_post(scl_mpi_plan *p)
     smpi_reduce *rd = p->red;
     if (!rd) return SCL_OK;
     const int me = p->rank;
-    int e = MPI_Iallgatherv(rd->mine, rd->qc[me], MPI_BYTE, rd->all, rd->qc, rd->qd, MPI_BYTE, p->comm, &rd->breq[0]);
+    int e = MPI_Iallgatherv(rd->mine, rd->qc[me], MPI_BYTE, rd->all, rd->qc, rd->qd, MPI_BYTE, p->comm,
+                            &rd->breq[0]);
     for (int i = 0; i < 2 && e == MPI_SUCCESS; i++)
-        e = MPI_Iallgatherv(rd->bmine[i], rd->qc[me], MPI_BYTE, rd->ball[i], rd->qc, rd->qd, MPI_BYTE, p->comm,
-                            &rd->breq[1 + i]);
+        e = MPI_Iallgatherv(rd->bmine[i], rd->qc[me], MPI_BYTE, rd->ball[i], rd->qc, rd->qd, MPI_BYTE,
+                            p->comm, &rd->breq[1 + i]);
     if (e == MPI_SUCCESS)
-        e = MPI_Iallgatherv(rd->bmine[2], rd->lc[me], MPI_BYTE, rd->ball[2], rd->lc, rd->ld, MPI_BYTE, p->comm,
-                            &rd->breq[3]);
+        e = MPI_Iallgatherv(rd->bmine[2], rd->lc[me], MPI_BYTE, rd->ball[2], rd->lc, rd->ld, MPI_BYTE,
+                            p->comm, &rd->breq[3]);
     for (int r = 0; r < p->size; r++) /* as if sent to and received from every other rank */
-        if (r != me) p->traffic.sent += 3.0 * rd->qc[me] + rd->lc[me], p->traffic.received += 3.0 * rd->qc[r] + rd->lc[r];
+        if (r != me) {
+            p->traffic.sent += 3.0 * rd->qc[me] + rd->lc[me];
+            p->traffic.received += 3.0 * rd->qc[r] + rd->lc[r];
+        }
     return e == MPI_SUCCESS ? SCL_OK : smpi_fail(p, SCL_ERR_IO, "MPI_Iallgatherv failed (code %d)", e);
 }
 
@@ -373,9 +380,10 @@ scl_status smpi_reduce_bwd_compute(scl_mpi_plan *p, cl_mem k, cl_mem v)
         at += (int)rows;
     }
     if (st == SCL_OK)
-        st = scl_plan_backward(rd->plan, rd->q, k, v, rd->o, rd->lse, rd->dout, rd->dq, rd->dk, rd->dv, 0, NULL,
-                               NULL);
-    if (st != SCL_OK && !p->err[0]) smpi_fail(p, st, "reduced rows' backward: %s", scl_last_error_message(p->rt));
+        st = scl_plan_backward(rd->plan, rd->q, k, v, rd->o, rd->lse, rd->dout, rd->dq, rd->dk, rd->dv, 0,
+                               NULL, NULL);
+    if (st != SCL_OK && !p->err[0])
+        smpi_fail(p, st, "reduced rows' backward: %s", scl_last_error_message(p->rt));
     return st;
 }
 
@@ -391,7 +399,8 @@ scl_status smpi_reduce_bwd_finish(scl_mpi_plan *p, cl_mem dq)
     smpi_reduce *rd = p->red;
     if (!rd) return SCL_OK;
     const int me = p->rank;
-    const size_t d = (size_t)p->shape.head_dim, row = d * p->esz, bh = (size_t)p->shape.batch * p->shape.heads;
+    const size_t d = (size_t)p->shape.head_dim, row = d * p->esz,
+                 bh = (size_t)p->shape.batch * p->shape.heads;
     const size_t g = (size_t)p->g_total;
     char *dh = malloc(g * bh * row + 1);
     scl_status st = dh ? SCL_OK : smpi_fail(p, SCL_ERR_OUT_OF_MEMORY, "reduced rows' dQ");

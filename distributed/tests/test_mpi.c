@@ -206,8 +206,8 @@ static int run_case(scl_runtime *rt, const tcase *c, int ex)
     const size_t gsize[3] = {(size_t)(H * n * d), (size_t)(Hk * n * d), (size_t)(Hk * n * d)};
     for (int t = 0; t < 3 && st == SCL_OK; t++)
         if (gsize[t] * (h ? 2 : 4) % 4 == 0 && gsize[t])
-            clEnqueueFillBuffer(scl_runtime_queue(rt), grads[t], &nan2, sizeof nan2, 0, gsize[t] * (h ? 2 : 4), 0,
-                                NULL, NULL);
+            clEnqueueFillBuffer(scl_runtime_queue(rt), grads[t], &nan2, sizeof nan2, 0,
+                                gsize[t] * (h ? 2 : 4), 0, NULL, NULL);
     clFinish(scl_runtime_queue(rt));
     if (st == SCL_OK) st = scl_mpi_plan_backward(plan, bq, bk, bv, bo, bl, bdo, bdq, bdk, bdv);
     scl_mpi_traffic tb;
