@@ -90,12 +90,8 @@ int spc_pattern_from_layout(const uint8_t *layout, int heads, int64_t nb_q, int6
                  (long long)nb_k, block);
     size_t dl = strlen(desc);
     if (m) {
-        m->heads = heads;
-        m->block = block;
-        m->nb_q = nb_q;
-        m->nb_k = nb_k;
-        m->n_masks = n_masks;
-        m->mask_words = words;
+        *m = (spc_memlayout){.heads = heads, .block = block, .nb_q = nb_q, .nb_k = nb_k, .n_masks = n_masks,
+                             .mask_words = words};
         m->lay = malloc((size_t)count);
         if (mask_ids) m->mask_id = malloc(sizeof *m->mask_id * (size_t)count);
         if (n_masks > 0) m->masks = malloc(sizeof *m->masks * (size_t)n_masks * (size_t)words);
