@@ -83,18 +83,9 @@ static cl_mem upload(scl_runtime *rt, const float *x, size_t n)
 static void test_case(scl_runtime *rt, int B, int H, int Hkv, int64_t Nq, int64_t Nk, int d, int causal,
                       scl_tensor_layout layout)
 {
-    scl_shape in = {.batch = B,
-                    .heads = H,
-                    .kv_heads = Hkv,
-                    .seq_q = Nq,
-                    .seq_k = Nk,
-                    .head_dim = d,
-                    .block = 0,
-                    .scale = 0.0f,
-                    .layout = layout};
+    scl_shape in = {B, H, Hkv, Nq, Nk, d, 64, 0.0f, layout}; /* block 64 for the normalization */
     scl_shape s;
     char msg[256];
-    in.block = 64;
     if (scli_shape_normalize(&in, &s, msg, sizeof msg) != SCL_OK) {
         CHECK(0, "test shape invalid: %s", msg);
         return;
