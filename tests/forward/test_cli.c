@@ -217,11 +217,13 @@ static void bad_inputs(void)
 
 static void other_commands(void)
 {
-    cli_expect(0, "usage: sparsecl attend", "attend --help");
-    cli_expect(0, "usage: sparsecl bench", "bench --help");
-    cli_expect(0, "usage: sparsecl peak", "peak --help");
-    cli_expect(0, "usage: sparsecl devices", "devices --help");
-    cli_expect(0, "usage: sparsecl info", "info --help");
+    static const char *const with_help[] = {"attend", "bench", "peak", "devices", "info"};
+    for (int i = 0; i < 5; i++) { /* every command has --help: its usage line, exit 0 */
+        char args[64], usage[64];
+        snprintf(args, sizeof args, "%s --help", with_help[i]);
+        snprintf(usage, sizeof usage, "usage: sparsecl %s", with_help[i]);
+        cli_expect(0, usage, args);
+    }
     cli_expect(0, "\"devices\"", "devices --json");
     cli_expect(0, "\"kernels\"", "info --json");
     cli_expect(0, "\"forward_variants\"", "info --json");
