@@ -24,6 +24,10 @@ static inline scl_runtime *test_runtime(void)
     return rt;
 }
 
+/* The tensor layouts as the case tables spell them. */
+#define BHND SCL_LAYOUT_BHND
+#define BNHD SCL_LAYOUT_BNHD
+
 /* A case of the forward and backward kernel tests (the backward one adds a parameter family). */
 typedef struct plan_case {
     const char *spec;
