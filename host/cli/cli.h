@@ -51,7 +51,6 @@ bool cli_parse_decompose(const char *cmd, const char *text, int *which);
 const char *cli_refused_option(char **argv, int before, char *buf, size_t len);
 /* The error for that option: "unknown or incomplete option '...' (see --help)"; returns CLI_USAGE. */
 int cli_refused(const char *cmd, char **argv, int before);
-int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json);
 /* True when argv holds -h or --help anywhere (before "--"). */
 bool cli_wants_help(int argc, char **argv);
 

@@ -66,7 +66,8 @@ int cli_parse_options(const cli_options *p, int argc, char **argv)
     int c, rc = -1;
     opterr = 0;
     optind = 0; /* glibc: a full re-initialisation, in case getopt ran before; it then starts at 1 */
-    const char *shorts = p->missing ? ":h" : "h";
+    char shorts[32];
+    snprintf(shorts, sizeof shorts, "%sh%s", p->missing ? ":" : "", p->shorts ? p->shorts : "");
     for (int before = 1; rc < 0 && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1; before = optind) {
         if (c == 'h') {
             p->usage();

@@ -60,6 +60,9 @@ typedef struct cli_options {
     const char *refused;
     /* The error for an option without its value, %s the option; NULL: refused like an unknown one. */
     const char *missing;
+    /* The command's own short options besides -h, in getopt's syntax ("d:"); their codes go to
+     * other() as extra entries' do. NULL: none. */
+    const char *shorts;
     bool operands; /* operands are the command's (at argv[optind..]); false: one is an error */
 } cli_options;
 

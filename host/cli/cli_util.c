@@ -102,28 +102,6 @@ const char *cli_refused_option(char **argv, int before, char *buf, size_t len)
     return buf;
 }
 
-int cli_json_only(const char *cmd, int argc, char **argv, const char *help, int *json)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
-    int c, before;
-    char opt[8];
-    *json = 0;
-    opterr = 0;
-    optind = 1;
-    while (before = optind, (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j')
-            *json = 1;
-        else if (c == 'h')
-            return fputs(help, stdout), CLI_OK;
-        else
-            return cli_error(cmd, CLI_USAGE, "unknown option '%s' (see --help)",
-                             cli_refused_option(argv, before, opt, sizeof opt));
-    }
-    if (optind < argc) return cli_error(cmd, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
-    return -1;
-}
-
 bool cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {

@@ -1,5 +1,6 @@
 /* `sparsecl devices`: what OpenCL can see, as a table or JSON. */
 #include "cli.h"
+#include "cli_options.h"
 #include "sparsecl.h"
 
 #include <cjson/cJSON.h>
@@ -62,14 +63,22 @@ static void print_table(const scl_device_info *d, int n, int selected)
     }
 }
 
+static void usage(void)
+{
+    fputs(
+        "usage: sparsecl devices [--json]\n\nLists every OpenCL device of every platform with the properties "
+        "sparsecl uses.\nThe default device (SPARSECL_DEVICE, else the first GPU, else the first CPU) is "
+        "marked.\n",
+        stdout);
+}
+
 int cmd_devices(int argc, char **argv)
 {
-    int json;
-    int rc = cli_json_only("devices", argc, argv,
-                           "usage: sparsecl devices [--json]\n\nLists every OpenCL device of every platform with the "
-                           "properties sparsecl uses.\nThe default device (SPARSECL_DEVICE, else the first GPU, else "
-                           "the first CPU) is marked.\n",
-                           &json);
+    int json = 0;
+    const cli_opt opts[] = {CLI_SET("json", &json, 1), CLI_END};
+    const cli_options parse = {
+        .cmd = "devices", .opts = opts, .usage = usage, .refused = "unknown option '%s' (see --help)"};
+    int rc = cli_parse_options(&parse, argc, argv);
     if (rc >= 0) return rc;
     scl_device_info devs[MAX_DEVICES];
     int n = 0;

@@ -1,10 +1,10 @@
 /* `sparsecl peak`: measured fp32 multiply-add throughput and memory bandwidth of a device, the
  * ceilings benchmark results are compared against. */
 #include "cli.h"
+#include "cli_options.h"
 #include "peak.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -19,31 +19,29 @@ static void usage(void)
         "  --json       print one JSON object instead of text\n");
 }
 
+/* -d D, the short form of --device. */
+static int short_device(void *device, int code, const char *value)
+{
+    (void)code;
+    *(const char **)device = value;
+    return -1;
+}
+
 int cmd_peak(int argc, char **argv)
 {
-    static const struct option opts[] = {{"device", required_argument, NULL, 'd'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     const char *device = NULL;
-    int json = 0, c;
-    opterr = 0;
-    optind = 1; /* options may have been parsed before in this process */
-    for (int before = optind; (c = getopt_long(argc, argv, ":hd:", opts, NULL)) != -1; before = optind) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'd')
-            device = optarg;
-        else if (c == 'h') {
-            usage();
-            return CLI_OK;
-        } else if (c == ':') {
-            return cli_error("peak", CLI_USAGE, "option '%s' needs a value (see --help)", argv[optind - 1]);
-        } else
-            return cli_error("peak", CLI_USAGE, "unknown option '%s' (see --help)",
-                             cli_refused_option(argv, before, (char[8]){0}, 8));
-    }
-    if (optind < argc) return cli_error("peak", CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    int json = 0;
+    const cli_opt opts[] = {CLI_STR("device", &device), CLI_SET("json", &json, 1), CLI_END};
+    const cli_options parse = {.cmd = "peak",
+                               .opts = opts,
+                               .usage = usage,
+                               .shorts = "d:",
+                               .other = short_device,
+                               .ctx = &device,
+                               .refused = "unknown option '%s' (see --help)",
+                               .missing = "option '%s' needs a value (see --help)"};
+    int parsed = cli_parse_options(&parse, argc, argv);
+    if (parsed >= 0) return parsed;
 
     scl_runtime *rt = NULL;
     int rc = cli_runtime_create("peak", device, &rt);

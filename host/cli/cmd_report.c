@@ -2,10 +2,10 @@
  * devices side by side, and each device's bench.md regenerated from its bench.json (bench/bench_md.c). */
 #include "bench.h"
 #include "cli.h"
+#include "cli_options.h"
 #include "scl_fileio.h"
 
 #include <dirent.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,24 +350,12 @@ static int write_readme(const char *root, const char *out, report_set *rs)
 
 int cmd_report(int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"no-md", no_argument, NULL, 'm'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
     const char *root = "results", *out = NULL;
-    int md = 1, c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        if (c == 'o')
-            out = optarg;
-        else if (c == 'm')
-            md = 0;
-        else if (c == 'h')
-            return readme_usage(), CLI_OK;
-        else
-            return cli_refused(CMD, argv, before);
-    }
+    int md = 1;
+    const cli_opt opts[] = {CLI_STR("out", &out), CLI_SET("no-md", &md, 0), CLI_END};
+    const cli_options p = {.cmd = CMD, .opts = opts, .usage = readme_usage, .operands = true};
+    int parsed = cli_parse_options(&p, argc, argv);
+    if (parsed >= 0) return parsed;
     if (optind < argc) root = argv[optind++];
     if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
     char rootbuf[2048];
