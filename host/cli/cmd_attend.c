@@ -1,11 +1,11 @@
 /* `sparsecl attend`: block-sparse attention on .npy tensors. The options and file formats are a
  * contract that scripts rely on: keep them stable (README.md documents them). */
 #include "cli.h"
+#include "cli_options.h"
 #include "scl_npy.h"
 #include "sparsecl.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,55 +138,53 @@ static int block_of(const attend_opts *o)
     return o->block ? o->block : CLI_BLOCK_DEFAULT;
 }
 
-/* Options into *o; CLI_OK, or the exit code (-1 after --help: exit 0). */
-static int parse(int argc, char **argv, attend_opts *o)
+/* The options of CLI_ATTEND_OPTIONS (shared with the --distributed form) and --layout: the file
+ * names, --pattern and --device as given, the others checked. -1 to go on, else the exit code. */
+static int parse_other(void *ctx, int code, const char *value)
 {
-    static const struct option opts[] = {
-        CLI_ATTEND_OPTIONS{"layout", required_argument, NULL, 'L'}, {"json", no_argument, NULL, 'j'}, {0}};
+    attend_opts *o = ctx;
     const char **paths[] = {
         ['q'] = &o->q,   ['k'] = &o->k,    ['v'] = &o->v,  ['p'] = &o->spec, ['o'] = &o->out, ['l'] = &o->lse,
         ['d'] = &o->dev, ['G'] = &o->dout, ['Q'] = &o->dq, ['K'] = &o->dk,   ['V'] = &o->dv};
-    int c;
-    opterr = 0;
-    optind = 1;
-    for (int before = optind; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1; before = optind) {
-        if (c > 0 && c < (int)(sizeof paths / sizeof paths[0]) && paths[c]) {
-            *paths[c] = optarg;
-            continue;
-        }
-        switch (c) {
-        case 'b':
-            if (!cli_parse_block(CMD, optarg, true, &o->block)) return CLI_USAGE;
-            break;
-        case 'L':
-            if (strcmp(optarg, "bhnd") != 0 && strcmp(optarg, "bnhd") != 0)
-                return cli_error(CMD, CLI_USAGE, "--layout expects bhnd or bnhd, got '%s'", optarg);
-            o->bnhd = strcmp(optarg, "bnhd") == 0;
-            break;
-        case 'j':
-            o->json = 1;
-            break;
-        case 's':
-            /* The API reads scale 0 as 1/sqrt(d); the CLI never substitutes a value it was given. */
-            if (!cli_parse_double(CMD, "--scale", optarg, -1e300, 1e30, &o->scale)) return CLI_USAGE;
-            if (!((float)o->scale > 0.0f))
-                return cli_error(CMD, CLI_USAGE,
-                                 "--scale must be a positive number, got '%s' (leave --scale out for the "
-                                 "default 1/sqrt(d))",
-                                 optarg);
-            break;
-        case 'h':
-            usage();
-            return -1;
-        default:
-            return cli_refused(CMD, argv, before);
-        }
+    if (code > 0 && code < (int)(sizeof paths / sizeof paths[0]) && paths[code]) {
+        *paths[code] = value;
+        return -1;
     }
-    if (optind < argc) return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", argv[optind]);
+    switch (code) {
+    case 'b':
+        return cli_parse_block(CMD, value, true, &o->block) ? -1 : CLI_USAGE;
+    case 'L':
+        if (strcmp(value, "bhnd") != 0 && strcmp(value, "bnhd") != 0)
+            return cli_error(CMD, CLI_USAGE, "--layout expects bhnd or bnhd, got '%s'", value);
+        o->bnhd = strcmp(value, "bnhd") == 0;
+        return -1;
+    case 's':
+        /* The API reads scale 0 as 1/sqrt(d); the CLI never substitutes a value it was given. */
+        if (!cli_parse_double(CMD, "--scale", value, -1e300, 1e30, &o->scale)) return CLI_USAGE;
+        if (!((float)o->scale > 0.0f))
+            return cli_error(CMD, CLI_USAGE,
+                             "--scale must be a positive number, got '%s' (leave --scale out for the "
+                             "default 1/sqrt(d))",
+                             value);
+        return -1;
+    default:
+        return CLI_USAGE; /* not reached: the table has no other code */
+    }
+}
+
+/* Options into *o; -1 to go on, else the exit code. */
+static int parse(int argc, char **argv, attend_opts *o)
+{
+    static const struct option shared[] = {CLI_ATTEND_OPTIONS{0}};
+    const cli_opt opts[] = {CLI_OTHER("layout", 'L'), CLI_SET("json", &o->json, 1), CLI_END};
+    const cli_options p = {
+        .cmd = CMD, .opts = opts, .usage = usage, .extra = shared, .other = parse_other, .ctx = o};
+    int rc = cli_parse_options(&p, argc, argv);
+    if (rc >= 0) return rc;
     if (!o->spec) return cli_error(CMD, CLI_USAGE, "--pattern is required (see --help)");
     if ((o->dq || o->dk || o->dv) && !o->dout)
         return cli_error(CMD, CLI_USAGE, "--dq/--dk/--dv need --dout (the gradient of O)");
-    return CLI_OK;
+    return -1;
 }
 
 /* Every dimension of Q, K and V is at least 1: scl_shape reads seq_k = 0 as "same as N_q", so a
@@ -418,7 +416,7 @@ int cmd_attend(int argc, char **argv)
 #endif
     attend_opts o = {0};
     int rc = parse(argc, argv, &o);
-    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    if (rc >= 0) return rc;
     attend_run r = {0};
     rc = open_and_check(&o, &r);
     if (rc == CLI_OK) rc = compute(&o, &r);
