@@ -88,6 +88,25 @@
 #ifndef ABLATE
 #define ABLATE 0 /* timing experiments only: 1 = no exponentials, 2 = no P V products */
 #endif
+#ifndef WGMMA
+#define WGMMA 0 /* Hopper warpgroup MMA (sm_90a, through the patched PTX) instead of mma.sync */
+#endif
+#if WGMMA
+#define SCL_CORE_LAYOUT 1 /* local tiles in wgmma's core-matrix layout (kernels/mma.clh) */
+#ifndef WGN_S
+#define WGN_S (BK < 64 ? BK : 64) /* keys per wgmma of S = Q K^T (16, 32, 64, 128) */
+#endif
+/* Head-dim columns per wgmma of O += P V. Where S and P V would each be one wgmma of the same
+ * width (BK = D = WGN_S = WGN_V: d = 64 with 64-key tiles, d = 32 with 32), the H200 gave wrong
+ * scores (LSE off by 0.05-0.25, results/matrix-engine/h200-session4/; cause not found: the same
+ * source is exact in the emulation and with any other split): P V is then split in two. */
+#ifndef WGN_V
+#define WGN_V (D % 64 == 0 && !(BK == D && WGN_S == 64) ? 64 : D % 32 == 0 && !(BK == D && WGN_S == 32) ? 32 : 16)
+#endif
+#if defined(SCL_MMA_PTX) && BK == D && WGN_S == BK && WGN_V == D
+#error "WGMMA with BK = D = WGN_S = WGN_V gives wrong results on sm_90 (see above): use another WGN_V"
+#endif
+#endif
 #if !defined(SCL_F16) && !defined(SCL_BF16)
 #define SCL_F16
 #endif
@@ -128,6 +147,24 @@
 #if SUBS < 1 || BK % (16 * SUBS) != 0
 #error "SUBS must divide BK / 16"
 #endif
+#if WGMMA && (WARPS % 4 != 0 || !QREG || SUBS != 1 || FUSE_PV || ABLATE || BK % WGN_S != 0 || D % WGN_V != 0)
+#error "WGMMA needs whole warpgroups (WARPS 4 or 8), QREG=1, SUBS=1, FUSE_PV=0, WGN_S | BK, WGN_V | D"
+#endif
+/* First query row (in the tile) of m16 tile mi of this warp: mma.sync gives each warp WM
+ * consecutive rows; wgmma gives warpgroup warp / 4 rows 64 (warp / 4).. of each 16 * WARPS-row
+ * tile, 16 rows per warp. */
+#if WGMMA
+#define ROW_OF(mi) ((mi) * 16 * WARPS + warp * 16)
+#else
+#define ROW_OF(mi) (warp * WM + (mi) * 16)
+#endif
+/* Copies landed for everyone (and, for wgmma, visible to the async proxy). */
+#define TILES_LANDED()                                                                                       \
+    do {                                                                                                     \
+        SCL_CP_WAIT(0);                                                                                      \
+        if (WGMMA) scl_wg_proxy_fence();                                                                     \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                                        \
+    } while (0)
 
 /* GPU form of the SIMT prep (same geometry): 32 x 32 tiles (keys x head-dim columns) per group of
  * 32 x 2 work-items, rows read and written along the head dim (coalesced), no transpose. */
@@ -158,25 +195,34 @@ attn_prep_kv(__global const ushort *k, __global const ushort *v, __global ushort
  * per pass (the usual case), each work-item keeps its chunk column and the swizzle is computed
  * once: the passes differ by constant offsets. */
 #define CP_REGULAR (WG % NCH == 0 && (WG / NCH) % 8 == 0 && (BK * NCH) % WG == 0)
+/* Row and chunk column a work-item copies in the regular case: for the core-matrix layout 8
+ * consecutive work-items take 8 rows of one chunk column (one contiguous core matrix). */
+#if SCL_CORE_LAYOUT && WG % (8 * NCH) == 0
+#define CP_ROW(lid) (((lid) & 7) + 8 * ((lid) / (8 * NCH)))
+#define CP_COL(lid) (((lid) >> 3) % NCH)
+#else
+#define CP_ROW(lid) ((lid) / NCH)
+#define CP_COL(lid) ((lid) % NCH)
+#endif
 __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *base, const long k0,
                                                      const long sn, const int n_k, const int lid)
 {
     __global const ushort *src = base + k0 * sn;
     const int whole = k0 + BK <= n_k;
 #if CP_REGULAR
-    const int r0 = lid / NCH, c = lid % NCH, dcol = scl_swz(NCH, r0, c) * 8;
+    const int r0 = CP_ROW(lid), c = CP_COL(lid), doff = scl_tile_off(D, r0, c * 8); /* period: 8 rows */
     if (whole) {
         SCL_UNROLL
         for (int it = 0; it < CP_KV; it++) {
             const int r = r0 + it * (WG / NCH);
-            scl_cp16(dst + r * D + dcol, src + r * sn + c * 8);
+            scl_cp16(dst + it * (WG / NCH) * D + doff, src + r * sn + c * 8);
         }
     }
     else {
         SCL_UNROLL
         for (int it = 0; it < CP_KV; it++) {
             const int r = r0 + it * (WG / NCH), ok = k0 + r < n_k;
-            scl_cp16_zfill(dst + r * D + dcol, src + (ok ? r * sn : 0) + c * 8, ok);
+            scl_cp16_zfill(dst + it * (WG / NCH) * D + doff, src + (ok ? r * sn : 0) + c * 8, ok);
         }
     }
 #else
@@ -184,7 +230,7 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
     for (int it = 0; it < CP_KV; it++) {
         const int i = lid + it * WG, r = i / NCH, c = i % NCH, ok = whole || k0 + r < n_k;
         if (CP_KV * WG == BK * NCH || i < BK * NCH)
-            scl_cp16_zfill(dst + r * D + scl_swz(NCH, r, c) * 8, src + (ok ? r * sn : 0) + c * 8, ok);
+            scl_cp16_zfill(dst + scl_tile_off(D, r, c * 8), src + (ok ? r * sn : 0) + c * 8, ok);
     }
 #endif
 }
@@ -218,8 +264,7 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
  * is copied during O += P V. */
 #define V_LANDED_LOAD_NEXT_K()                                                                               \
     do {                                                                                                     \
-        SCL_CP_WAIT(0);                                                                                      \
-        barrier(CLK_LOCAL_MEM_FENCE);                                                                        \
+        TILES_LANDED();                                                                                      \
         if (t + 1 < n_tiles) load_tile(ks, kp, TILE_K0(t + 1), kv_sn, n_k, lid);                             \
         scl_cp_commit();                                                                                     \
     } while (0)
@@ -244,7 +289,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     const int q0 = (REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0)) * BQ,
               bh = get_group_id(1);
     const int b = bh / heads, h = bh % heads;
-    const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + warp * WM + g; /* row in block of this lane's first row */
+    const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + g; /* + ROW_OF(mi): row in block of the lane's rows */
     __global const ushort *qp = q + b * q_sb + h * q_sh;
     (void)nkp; /* the strides say where rows are: the caller's K and V, or the plan's padded copy */
     __global const ushort *kp = kt + b * kv_sb + (h / group) * kv_sh, *vpp = vp + b * kv_sb + (h / group) * kv_sh;
@@ -259,7 +304,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     for (int it = 0; it < CP_Q; it++) {
         const int i = lid + it * WG, r = i / NCH, c = i % NCH;
         if (CP_Q * WG == BQ * NCH || i < BQ * NCH) {
-            __local ushort *dst = qs + r * D + scl_swz(NCH, r, c) * 8;
+            __local ushort *dst = qs + scl_tile_off(D, r, c * 8);
             if (q0 + r < n_q) scl_cp16(dst, qp + (long)(q0 + r) * q_sn + c * 8);
             else vstore4((uint4)(0u), 0, (__local uint *)dst);
         }
@@ -285,18 +330,17 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #endif
     }
     scl_cp_commit();
-    SCL_CP_WAIT(0);
-    barrier(CLK_LOCAL_MEM_FENCE);
+    TILES_LANDED();
 
 #if QREG
     uint4 qf[MT][KS];
     SCL_UNROLL
     for (int mi = 0; mi < MT; mi++)
         SCL_UNROLL
-        for (int kk = 0; kk < KS; kk++) qf[mi][kk] = scl_ldsm_a(qs, D, warp * WM + mi * 16, kk * 16);
+        for (int kk = 0; kk < KS; kk++) qf[mi][kk] = scl_ldsm_a(qs, D, ROW_OF(mi), kk * 16);
 #define QF(mi, kk) qf[mi][kk]
 #else
-#define QF(mi, kk) scl_ldsm_a(qs, D, warp * WM + (mi) * 16, (kk) * 16)
+#define QF(mi, kk) scl_ldsm_a(qs, D, ROW_OF(mi), (kk) * 16)
 #endif
 
     /* Per lane: rows (mi, hh) = warp*WM + mi*16 + g + 8*hh, index i = 2*mi + hh. */
@@ -323,10 +367,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
         const int mid = row_mask[e];
 #if STAGES == 2
-        if (t > 0) {
-            SCL_CP_WAIT(0); /* tile t landed (this work-item's copies) ... */
-            barrier(CLK_LOCAL_MEM_FENCE); /* ... everyone's, and tile t-1's buffers are free */
-        }
+        if (t > 0) TILES_LANDED(); /* tile t landed for everyone, and tile t-1's buffers are free */
         if (t + 1 < n_tiles) {
             load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);
             load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp, k_next, kv_sn, n_k, lid);
@@ -348,6 +389,25 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         for (int mi = 0; mi < MT; mi++)
             SCL_UNROLL
             for (int j = 0; j < NT; j++) s[mi][j] = (float4)(0.0f);
+#if WGMMA /* one warpgroup MMA per (m64 tile, k16 step, WGN_S keys); B = the K tile */
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]); /* zeroed before the fence */
+        scl_wg_fence();
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int kk = 0; kk < KS; kk++)
+                SCL_UNROLL
+                for (int jn = 0; jn < BK / WGN_S; jn++)
+                    scl_wgmma_k(&s[mi][jn * (WGN_S / 8)], WGN_S / 8, QF(mi, kk), kb, D, jn * WGN_S, kk * 16, scl_scr);
+        scl_wg_commit_wait();
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]); /* read only after the wait */
+#else
         SCL_UNROLL
         for (int u = 0; u < S_SUBS; u++)
             SCL_UNROLL
@@ -365,13 +425,14 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
                     }
                 }
             }
+#endif
 
         /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */
         if (mid >= 0) {
             __global const uint *mk = masks + (long)mid * mask_words;
             SCL_UNROLL
             for (int mi = 0; mi < MT; mi++) {
-                const int b0 = (rib0 + mi * 16) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;
+                const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;
                 SCL_UNROLL
                 for (int j = 0; j < NT; j++) {
                     const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);
@@ -472,6 +533,29 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             if (u == 0) V_LANDED_LOAD_NEXT_K();
 #endif
             /* O += P V */
+#if WGMMA /* B = the V tile, transposed by the descriptor */
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++) {
+                SCL_UNROLL
+                for (int j = 0; j < DT; j++) scl_wg_hold4(&acc[mi][j]); /* rescaled before the fence */
+                SCL_UNROLL
+                for (int kk = 0; kk < KSU; kk++) scl_wg_hold_a(&pa[mi][kk]);
+            }
+            scl_wg_fence();
+            SCL_UNROLL
+            for (int kk = 0; kk < KSU; kk++)
+                SCL_UNROLL
+                for (int mi = 0; mi < MT; mi++)
+                    SCL_UNROLL
+                    for (int jn = 0; jn < D / WGN_V; jn++)
+                        scl_wgmma_v(&acc[mi][jn * (WGN_V / 8)], WGN_V / 8, pa[mi][kk], vb, D, (u * KSU + kk) * 16,
+                                    jn * WGN_V, scl_scr);
+            scl_wg_commit_wait();
+            SCL_UNROLL
+            for (int mi = 0; mi < MT; mi++)
+                SCL_UNROLL
+                for (int j = 0; j < DT; j++) scl_wg_hold4(&acc[mi][j]);
+#else
             SCL_UNROLL
             for (int kk = 0; kk < KSU; kk++)
                 SCL_UNROLL
@@ -484,13 +568,13 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
                     }
                 }
 #endif
+#endif
         }
 #if ABLATE == 2
         acc[0][0].x += as_float(keep) * 0.0f;
 #endif
 #if STAGES == 1
-        SCL_CP_WAIT(0); /* K[t+1] landed */
-        barrier(CLK_LOCAL_MEM_FENCE); /* ... for everyone; everyone is done with V[t] */
+        TILES_LANDED(); /* K[t+1] landed for everyone; everyone is done with V[t] */
 #endif
     }
     SCL_CP_WAIT(0); /* nothing left in flight at exit */
@@ -501,7 +585,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     for (int mi = 0; mi < MT; mi++)
         SCL_UNROLL
         for (int hh = 0; hh < 2; hh++) {
-            const int i = 2 * mi + hh, r = q0 + warp * WM + mi * 16 + g + 8 * hh;
+            const int i = 2 * mi + hh, r = q0 + ROW_OF(mi) + g + 8 * hh;
             if (r >= n_q) continue;
             const bool empty = l[i] == 0.0f; /* no allowed key: O = 0, LSE = -inf */
             const float inv = empty ? 0.0f : 1.0f / l[i];

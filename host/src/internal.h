@@ -30,6 +30,9 @@ scl_status scli_fail(scl_runtime *rt, scl_status status, const char *fmt, ...)
     ;
 /* Record a failing OpenCL call: "clFoo failed: CL_BAR (-N)" plus context. */
 scl_status scli_fail_cl(scl_runtime *rt, const char *call, cl_int err, const char *context);
+/* SCL_ERR_BUILD with the program's build log (program.c). */
+scl_status scli_build_log_error(scl_runtime *rt, cl_program prog, cl_int err, const char *label,
+                                const char *options);
 const char *scli_cl_error_name(cl_int err);
 
 /* The runtime's tuning databases (read on the first call; thread-safe). NULL when out of memory. */

@@ -42,5 +42,5 @@ int scli_mma_native(const scl_device_info *dev, char *why, size_t len)
         snprintf(why, len, "compute capability %u.%u: mma.sync m16n8k16 needs 8.0", major, minor);
         return 0;
     }
-    return 1;
+    return (int)(major * 10 + minor);
 }

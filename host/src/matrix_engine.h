@@ -12,7 +12,12 @@
  * 226 KiB run, 227 KiB refused by ptxas; shared/matrix-engines/README.md). */
 #define SCLI_NV_STATIC_LOCAL_BYTES ((size_t)226 * 1024)
 
-/* 1 when the device runs the PTX primitives (-DSCL_MMA_PTX); else 0 with why not. */
+/* The compute capability as major * 10 + minor (80 and up) when the device runs the PTX primitives
+ * (-DSCL_MMA_PTX); else 0 with why not. */
 int scli_mma_native(const scl_device_info *dev, char *why, size_t len);
+
+/* Compute capability 9.0 exactly: Hopper's warpgroup MMA (wgmma, sm_90a features do not carry to
+ * later architectures), reached through the patched PTX of host/src/ptx_wgmma.c. */
+#define SCLI_CC_WGMMA 90
 
 #endif

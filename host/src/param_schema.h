@@ -48,7 +48,8 @@ typedef struct scli_param_context {
     size_t max_work_group_size;
     size_t local_mem_bytes;
     int max_private_floats;        /* per-thread register budget: small on GPUs, large on CPUs */
-    int matrix_engine;             /* 1: the matrix-engine primitives run natively (else their emulation) */
+    int matrix_engine;             /* compute capability x 10 where the matrix-engine primitives run natively
+                                      (NVIDIA 80+), else 0: their emulation */
     size_t local_mem_static_bytes; /* static __local arrays that build beyond the query (0: none) */
 } scli_param_context;
 

@@ -1,6 +1,8 @@
 /* The matrix-engine forward kernel's parameter table, constraints and fitting of the start values. */
 #include "params_fwd_mma.h"
 
+#include "matrix_engine.h"
+
 #include <stdio.h>
 
 size_t scli_fwd_mma_local_bytes(const scli_fwd_mma_params *p, int d, int emulated)
@@ -39,6 +41,16 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
     if (lm > limit) REJECT("needs %zu bytes of local memory, device has %zu", lm, limit);
     /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
      * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
+    if (p->wgmma) {
+        if (c->matrix_engine && c->matrix_engine != SCLI_CC_WGMMA)
+            REJECT("wgmma=1 needs compute capability 9.0 (this device: %d.%d)", c->matrix_engine / 10,
+                   c->matrix_engine % 10);
+        if (p->warps % 4 || !p->qreg || p->subs != 1 || p->fuse_pv)
+            REJECT("wgmma=1 needs whole warpgroups (warps 4 or 8), qreg=1, subs=1, fuse_pv=0");
+        if (c->head_dim > 128) REJECT("wgmma=1 serves head dims up to 128 (registers)");
+        if (p->bk == 16 && c->head_dim == 16)
+            REJECT("wgmma=1 with bk = d = 16 has no safe split of P V (kernels/attn_fwd_mma.cl, WGN_V)");
+    }
     int mt = p->bq / (16 * p->warps);
     int regs = mt * (c->head_dim / 2 + p->bk / 2 + (p->qreg ? c->head_dim / 4 : 0));
     if (c->matrix_engine && regs > 224)
@@ -96,6 +108,7 @@ static const scli_param_def defs[] = {
     ROW(qreg, QREG, BOOL, 0, 1, 1, 1, (-1), (0, 1, -1)),
     ROW(subs, SUBS, POW2, 1, 4, 1, 1, (-1), (1, 2, -1)),
     ROW(fuse_pv, FUSE_PV, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
+    ROW(wgmma, WGMMA, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
 };
 #undef ROW
 

@@ -13,6 +13,7 @@ typedef struct scli_fwd_mma_params {
     int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers) */
     int subs;    /* online-softmax sub-tiles per key tile (bk / 16 a multiple of it) */
     int fuse_pv; /* 1: each k16 step's P V products right after its P */
+    int wgmma;   /* 1: Hopper's warpgroup MMA (64-row tiles per 4 warps) instead of mma.sync */
 } scli_fwd_mma_params;
 
 extern const scli_param_schema scli_fwd_mma_schema;

@@ -1,6 +1,7 @@
 /* Program build through the on-disk binary cache. */
 #include "internal.h"
 
+#include "ptx_wgmma.h"
 #include "scl_fileio.h"
 
 #include <pthread.h>
@@ -16,8 +17,8 @@ static void cache_key(const scl_runtime *rt, const char *source, const char *opt
              (unsigned long long)scl_fnv1a64(source, strlen(source), SCL_FNV_OFFSET), options ? options : "");
 }
 
-static scl_status build_log_error(scl_runtime *rt, cl_program prog, cl_int err, const char *label,
-                                  const char *options)
+scl_status scli_build_log_error(scl_runtime *rt, cl_program prog, cl_int err, const char *label,
+                                const char *options)
 {
     size_t n = 0;
     char *log = NULL;
@@ -107,9 +108,16 @@ static scl_status build_locked(scl_runtime *rt, const char *source, const char *
     if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateProgramWithSource", err, NULL);
     err = clBuildProgram(prog, 1, &rt->dev.device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
-        scl_status st = build_log_error(rt, prog, err, label, options);
+        scl_status st = scli_build_log_error(rt, prog, err, label, options);
         clReleaseProgram(prog);
         return st;
+    }
+    if (scli_ptx_wants_wgmma(options)) {
+        scl_status st = scli_ptx_wgmma_rebuild(rt, &prog, options, label);
+        if (st != SCL_OK) {
+            clReleaseProgram(prog);
+            return st;
+        }
     }
     store_binary(rt, prog, key);
     *out = prog;

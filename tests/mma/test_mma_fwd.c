@@ -56,8 +56,20 @@ static int scl_mma_ptx_capable(cl_device_id dev)
 }
 
 typedef struct mma_params {
-    int bq, bk, warps, stages, qreg, swizzle;
+    int bq, bk, warps, stages, qreg, swizzle, wgmma;
 } mma_params;
+static int want_wgmma; /* SCL_MMA_WGMMA=1: the wgmma form (WGMMA=1) wherever its tiles fit */
+
+/* wgmma needs 64-row warpgroup tiles (BQ >= 64, 4 or 8 warps) and Q in registers; d = 128 at
+ * BQ = 128 takes 8 warps (one m64 tile each) so that S, O and Q fit the registers. */
+static void fit_wgmma(mma_params *p, int d)
+{
+    if (p->wgmma && (p->bq < 64 || d > 128)) p->wgmma = 0;
+    if (!p->wgmma) return;
+    p->qreg = 1;
+    if (p->warps % 4 || p->bq % (16 * p->warps)) p->warps = 4;
+    if (d > 64 && p->bq >= 128 && p->warps < 8) p->warps = 8;
+}
 
 /* Defaults by head dim and block: 128-row query tiles where the block allows (4 warps x 2 m16
  * tiles), 64-key tiles, Q fragments in registers up to d = 64 (d = 128 would need 64 more). */
@@ -77,6 +89,8 @@ static mma_params mma_defaults(int d, int block)
     p.stages = 2;
     p.qreg = d <= 64;
     p.swizzle = 1;
+    p.wgmma = want_wgmma;
+    fit_wgmma(&p, d);
     return p;
 }
 
@@ -100,6 +114,8 @@ static void params_override(mma_params *p, const char *text)
             p->qreg = val;
         else if (!strcmp(key, "SWIZZLE"))
             p->swizzle = val;
+        else if (!strcmp(key, "WGMMA"))
+            p->wgmma = val;
         s += used;
         if (*s == ',') s++;
     }
@@ -178,10 +194,11 @@ static FILE *build_log_file;
 
 static void build_opts(char *buf, size_t n, int d, int block, int bf16, const mma_params *p)
 {
-    snprintf(buf, n,
-             "-DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DWARPS=%d -DSTAGES=%d -DQREG=%d -DSWIZZLE=%d -D%s%s%s", d,
-             block, p->bq, p->bk, p->warps, p->stages, p->qreg, p->swizzle, bf16 ? "SCL_BF16" : "SCL_F16",
-             use_ptx ? " -DSCL_MMA_PTX -cl-nv-verbose" : "", extra_opts);
+    snprintf(
+        buf, n,
+        "-DD=%d -DBLOCK=%d -DBQ=%d -DBK=%d -DWARPS=%d -DSTAGES=%d -DQREG=%d -DSWIZZLE=%d -DWGMMA=%d -D%s%s%s",
+        d, block, p->bq, p->bk, p->warps, p->stages, p->qreg, p->swizzle, p->wgmma,
+        bf16 ? "SCL_BF16" : "SCL_F16", use_ptx ? " -DSCL_MMA_PTX -cl-nv-verbose" : "", extra_opts);
     if (*ptx_patch) snprintf(buf + strlen(buf), n - strlen(buf), " -DSCL_PTX_PATCH_%s", ptx_patch);
 }
 
@@ -590,10 +607,13 @@ static void run_case(scl_runtime *rt, const mcase *c, const mma_params *p_in)
     if (!p_in) params_override(&p, getenv("SCL_MMA_PARAMS"));
     if (p.bq > c->block) p.bq = c->block, p.warps = p.bq / 16 < p.warps ? p.bq / 16 : p.warps;
     if (p.bk > c->block) p.bk = c->block;
+    if (p.wgmma) fit_wgmma(&p, c->d);
     char label[384];
-    snprintf(label, sizeof label, "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s [BQ=%d BK=%d W=%d S=%d Q=%d]",
-             c->spec, c->batch, c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
-             c->bf16 ? "bf16" : "f16", c->bnhd ? " BNHD" : "", p.bq, p.bk, p.warps, p.stages, p.qreg);
+    snprintf(label, sizeof label,
+             "'%s' B=%d H=%d/%d N=%lld/%lld d=%d b=%d %s%s [BQ=%d BK=%d W=%d S=%d Q=%d%s]", c->spec, c->batch,
+             c->heads, c->kv_heads, (long long)c->n_q, (long long)c->n_k, c->d, c->block,
+             c->bf16 ? "bf16" : "f16", c->bnhd ? " BNHD" : "", p.bq, p.bk, p.warps, p.stages, p.qreg,
+             p.wgmma ? " wgmma" : "");
     char opts[512];
     build_opts(opts, sizeof opts, c->d, c->block, c->bf16, &p);
     prog_entry *pe = get_program(rt, opts);
@@ -659,6 +679,7 @@ static double bench_case(scl_runtime *rt, const mcase *c, const mma_params *p_in
     if (p.bq > c->block) p.bq = c->block;
     if (p.bk > c->block) p.bk = c->block;
     if (p.bq < 16 * p.warps) p.warps = p.bq / 16;
+    if (p.wgmma) fit_wgmma(&p, c->d);
     char opts[512];
     build_opts(opts, sizeof opts, c->d, c->block, c->bf16, &p);
     prog_entry *pe = get_program(rt, opts);
@@ -748,6 +769,7 @@ int main(int argc, char **argv)
     const int full = argc > 1 && !strcmp(argv[1], "--full");
     const int bench_only = argc > 1 && !strcmp(argv[1], "--bench-only"); /* timings only */
     verbose = getenv("SCL_MMA_VERBOSE") && *getenv("SCL_MMA_VERBOSE") == '1';
+    want_wgmma = getenv("SCL_MMA_WGMMA") && *getenv("SCL_MMA_WGMMA") == '1';
     const char *blog = getenv("SCL_MMA_BUILD_LOG");
     if (blog && *blog) build_log_file = fopen(blog, "w");
     ptx_dump_path = getenv("SCL_MMA_PTX_DUMP");
@@ -773,8 +795,11 @@ int main(int argc, char **argv)
         CHECK(0, "cannot write mma_empty_rows.npy");
         return 1;
     }
-    mma_params pa = {32, 32, 2, 2, 1, 1}, pb = {64, 64, 4, 2, 1, 1}, pc = {128, 64, 4, 1, 0, 1},
-               pd = {16, 16, 1, 2, 1, 1};
+    mma_params pa = {32, 32, 2, 2, 1, 1, 0}, pb = {64, 64, 4, 2, 1, 1, 0}, pc = {128, 64, 4, 1, 0, 1, 0},
+               pd = {16, 16, 1, 2, 1, 1, 0};
+    /* The wgmma form (emulated off Hopper): one m64 tile per warpgroup; two (BQ 128, 4 warps, 32-key
+     * wgmma); two warpgroups with one K/V buffer. */
+    mma_params pw1 = {64, 64, 4, 2, 1, 1, 1}, pw2 = {128, 32, 4, 2, 1, 1, 1}, pw3 = {128, 64, 8, 1, 1, 1, 1};
     const struct {
         mcase c;
         const mma_params *p;
@@ -787,6 +812,10 @@ int main(int argc, char **argv)
         {{"local(20)", 1, 4, 2, 96, 130, 64, 64, 1, 0}, &pb},
         {{"causal & strided(40)", 1, 2, 1, 333, 333, 128, 128, 0, 0}, &pc},
         {{"causal", 1, 2, 2, 77, 77, 16, 16, 1, 0}, &pd},
+        {{"causal & strided(24)", 1, 2, 2, 128, 128, 64, 64, 1, 0}, &pw1},
+        {{"local(20)", 1, 4, 2, 96, 130, 64, 64, 0, 0}, &pw1},   /* N_q < N_k, GQA, tails */
+        {{"causal", 1, 2, 1, 333, 200, 32, 128, 1, 0}, &pw2},    /* N_q > N_k: empty rows */
+        {{"local(50)", 1, 1, 1, 180, 180, 16, 128, 0, 1}, &pw3}, /* BNHD */
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
@@ -811,7 +840,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             run_case(rt, &cases[i], NULL);
         /* The other pipeline, Q re-read from local memory, no swizzle, 8 warps. */
-        mma_params p1 = {64, 32, 4, 1, 0, 1}, p2 = {64, 64, 2, 2, 1, 0}, p3 = {128, 32, 8, 1, 1, 1};
+        mma_params p1 = {64, 32, 4, 1, 0, 1, 0}, p2 = {64, 64, 2, 2, 1, 0, 0}, p3 = {128, 32, 8, 1, 1, 1, 0};
         static const mcase c1 = {"causal", 1, 2, 2, 100, 100, 64, 64, 0, 0};
         static const mcase c2 = {"causal & strided(24)", 1, 2, 1, 100, 90, 32, 64, 1, 0};
         static const mcase c3 = {"local(50)", 1, 1, 1, 180, 180, 32, 128, 0, 0};
@@ -864,12 +893,25 @@ int main(int argc, char **argv)
     if (sweep && *sweep == '1') {
         /* Tile configurations at the benchmark's dense shape, block 128 (BQ up to 128). */
         static const mma_params cfg64[] = {
-            {128, 64, 4, 2, 1, 1}, {128, 64, 4, 1, 1, 1}, {128, 32, 4, 2, 1, 1}, {128, 64, 4, 2, 0, 1},
-            {64, 64, 4, 2, 1, 1},  {64, 64, 2, 2, 1, 1},  {64, 32, 4, 2, 1, 1},
+            {128, 64, 4, 2, 1, 1, 0},
+            {128, 64, 4, 1, 1, 1, 0},
+            {128, 32, 4, 2, 1, 1, 0},
+            {128, 64, 4, 2, 0, 1, 0},
+            {64, 64, 4, 2, 1, 1, 0},
+            {64, 64, 2, 2, 1, 1, 0},
+            {64, 32, 4, 2, 1, 1, 0},
+            /* wgmma (the last field): 1 or 2 m64 tiles per warpgroup, 64- or 128-key tiles */
+            {128, 64, 4, 2, 1, 1, 1},
+            {128, 64, 8, 2, 1, 1, 1},
+            {128, 128, 8, 2, 1, 1, 1},
+            {64, 64, 4, 2, 1, 1, 1},
+            {128, 64, 4, 1, 1, 1, 1},
         };
         static const mma_params cfg128[] = {
-            {128, 64, 4, 2, 0, 1}, {128, 32, 4, 2, 0, 1}, {128, 32, 4, 2, 1, 1}, {128, 64, 8, 2, 1, 1},
-            {64, 64, 4, 2, 1, 1},  {64, 32, 4, 2, 1, 1},  {64, 64, 4, 2, 0, 1},
+            {128, 64, 4, 2, 0, 1, 0},  {128, 32, 4, 2, 0, 1, 0}, {128, 32, 4, 2, 1, 1, 0},
+            {128, 64, 8, 2, 1, 1, 0},  {64, 64, 4, 2, 1, 1, 0},  {64, 32, 4, 2, 1, 1, 0},
+            {64, 64, 4, 2, 0, 1, 0},   {128, 64, 8, 2, 1, 1, 1}, {128, 32, 8, 2, 1, 1, 1},
+            {128, 128, 8, 2, 1, 1, 1}, {64, 64, 4, 2, 1, 1, 1},  {64, 128, 4, 2, 1, 1, 1},
         };
         printf("\nsweep (dense, N = 16384, H = 16, bf16, block 128)\n");
         bench_header();
@@ -886,10 +928,12 @@ int main(int argc, char **argv)
             }
             /* Where the time goes: the best configuration without exponentials, without P V. */
             const mcase c = {"dense", 1, 16, 16, 16384, 16384, d, 128, 1, 0};
-            extra_opts = " -DABLATE=1";
-            bench_case(rt, &c, &best[di], "no-exp", json);
-            extra_opts = " -DABLATE=2";
-            bench_case(rt, &c, &best[di], "no-PV", json);
+            if (!best[di].wgmma) { /* the ablations are mma.sync-only */
+                extra_opts = " -DABLATE=1";
+                bench_case(rt, &c, &best[di], "no-exp", json);
+                extra_opts = " -DABLATE=2";
+                bench_case(rt, &c, &best[di], "no-PV", json);
+            }
             /* Registers capped for 3 work-groups per SM instead of 2 (ptxas spills instead). */
             extra_opts = " -cl-nv-maxrregcount=168";
             bench_case(rt, &c, &best[di], "maxrreg168", json);
@@ -912,13 +956,19 @@ int main(int argc, char **argv)
             if (f1) *f1++ = 0;
             if (f2) *f2++ = 0;
             snprintf(ex, sizeof ex, "%s%s", f1 && *f1 ? " " : "", f1 ? f1 : "");
+            /* "+wgmma" among the options: the wgmma form of the same tiles (fit_wgmma) */
+            char *wg = strstr(ex, "+wgmma");
+            if (wg) memset(wg, ' ', 6);
             extra_opts = ex;
             ptx_patch = f2 ? f2 : "";
             for (int bi = 0; bi < 2; bi++)
                 for (int di = 0; di < 2; di++)
                     for (int pi = 0; pi < 2; pi++) {
                         const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, bi ? 64 : 128, 1, 0};
-                        bench_case(rt, &c, bi ? &best64[di] : &best[di], it, json);
+                        mma_params p = bi ? best64[di] : best[di];
+                        p.wgmma = wg != NULL;
+                        fit_wgmma(&p, c.d);
+                        bench_case(rt, &c, &p, it, json);
                     }
         }
         extra_opts = extra_env;

@@ -1,0 +1,76 @@
+/* Hopper's warpgroup MMA through NVIDIA's OpenCL, which compiles for .target sm_90 where ptxas
+ * refuses wgmma: kernels built with -DWGMMA=1 -DSCL_MMA_PTX write their wgmma lines as PTX
+ * comments ("// @...", kernels/mma.clh), so the first build allocates and substitutes their
+ * operands; here the built program's PTX (NVIDIA's program binary) gets those lines uncommented and
+ * its target raised to sm_90a, and is built again from that binary (tests/mma/wgmma_probe.c first
+ * showed this path). The program cache then stores the patched PTX. */
+#include "internal.h"
+
+#include "ptx_wgmma.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool scli_ptx_wants_wgmma(const char *options)
+{
+    return options && strstr(options, "-DSCL_MMA_PTX") && strstr(options, "-DWGMMA=1");
+}
+
+/* Uncomments every "// @" and turns ".target sm_90" into ".target sm_90a"; NULL when the PTX has no
+ * such target (a device other than compute capability 9.0). */
+static char *patch(const char *ptx)
+{
+    const char *t = strstr(ptx, ".target sm_90");
+    if (!t || t[13] == 'a' || (t[13] >= '0' && t[13] <= '9')) return NULL;
+    char *out = malloc(strlen(ptx) + 2), *o = out;
+    if (!out) return NULL;
+    for (const char *p = ptx; *p;) {
+        if (p == t) {
+            memcpy(o, ".target sm_90a", 14), o += 14, p += 13;
+        } else if (strncmp(p, "// @", 4) == 0)
+            p += 4;
+        else
+            *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
+}
+
+scl_status scli_ptx_wgmma_rebuild(scl_runtime *rt, cl_program *prog, const char *options, const char *label)
+{
+    size_t size = 0;
+    cl_int err = clGetProgramInfo(*prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL);
+    if (err != CL_SUCCESS || size == 0)
+        return scli_fail_cl(rt, "clGetProgramInfo(CL_PROGRAM_BINARY_SIZES)", err, label);
+    char *ptx = calloc(size + 1, 1);
+    if (!ptx)
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "%s: no memory for its PTX (%zu bytes)", label, size);
+    unsigned char *bins[1] = {(unsigned char *)ptx};
+    err = clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
+    char *patched = err == CL_SUCCESS ? patch(ptx) : NULL;
+    free(ptx);
+    if (!patched)
+        return err != CL_SUCCESS
+                   ? scli_fail_cl(rt, "clGetProgramInfo(CL_PROGRAM_BINARIES)", err, label)
+                   : scli_fail(rt, SCL_ERR_BUILD,
+                               "%s: WGMMA=1 needs PTX for .target sm_90 (compute capability 9.0); "
+                               "this program's binary has none",
+                               label);
+    size_t len = strlen(patched);
+    const unsigned char *src = (const unsigned char *)patched;
+    cl_int bin_status = CL_SUCCESS;
+    cl_program np = clCreateProgramWithBinary(rt->ctx, 1, &rt->dev.device, &len, &src, &bin_status, &err);
+    if (err == CL_SUCCESS && bin_status == CL_SUCCESS)
+        err = clBuildProgram(np, 1, &rt->dev.device, options, NULL, NULL);
+    free(patched);
+    if (err != CL_SUCCESS || bin_status != CL_SUCCESS) {
+        scl_status st = np ? scli_build_log_error(rt, np, err ? err : bin_status, label, "patched sm_90a PTX")
+                           : scli_fail_cl(rt, "clCreateProgramWithBinary (patched sm_90a PTX)",
+                                          err ? err : bin_status, label);
+        if (np) clReleaseProgram(np);
+        return st;
+    }
+    clReleaseProgram(*prog);
+    *prog = np;
+    return SCL_OK;
+}
