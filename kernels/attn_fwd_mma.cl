@@ -95,10 +95,24 @@
 #ifndef WGMMA
 #define WGMMA 0 /* Hopper warpgroup MMA (sm_90a, through the patched PTX) instead of mma.sync */
 #endif
-#if WGMMA
+#ifndef WG_SWZ /* wgmma: 1 = the swizzled tiles of mma.sync (d = 64: wgmma's 128-byte swizzle), 0 = core matrices */
+#define WG_SWZ (D == 64 && SWIZZLE)
+#endif
+#if WGMMA && WG_SWZ
+#if D != 64 || !SWIZZLE
+#error "WG_SWZ=1 needs D = 64 and SWIZZLE=1 (one 128-byte swizzle atom per row)"
+#endif
+#define SCL_WG_SWZ128 1 /* kernels/mma.clh: 128-byte-swizzle descriptors */
+#define WGN_V 64
+#elif WGMMA
 #define SCL_CORE_LAYOUT 1 /* local tiles in wgmma's core-matrix layout (kernels/mma.clh) */
-#ifndef WGN_S
-#define WGN_S (BK < 64 ? BK : 64) /* keys per wgmma of S = Q K^T (16, 32, 64, 128) */
+#endif
+#if WGMMA
+#ifndef WGN_S /* keys per wgmma of S = Q K^T (16, 32, 64, 128); 32 for 64-key tiles on the swizzled tiles (below) */
+#define WGN_S (BK < 64 ? BK : WG_SWZ && BK == 64 ? 32 : 64)
+#endif
+#ifndef WG_PIPE
+#define WG_PIPE 0 /* 1: tile t's softmax overlaps tile t-1's P V (FlashAttention-3's intra-warpgroup overlap) */
 #endif
 /* Head-dim columns per wgmma of O += P V. Where S and P V would each be one wgmma of the same
  * width (BK = D = WGN_S = WGN_V: d = 64 with 64-key tiles, d = 32 with 32), the H200 gave wrong
@@ -107,8 +121,8 @@
 #ifndef WGN_V
 #define WGN_V (D % 64 == 0 && !(BK == D && WGN_S == 64) ? 64 : D % 32 == 0 && !(BK == D && WGN_S == 32) ? 32 : 16)
 #endif
-#if defined(SCL_MMA_PTX) && BK == D && WGN_S == BK && WGN_V == D
-#error "WGMMA with BK = D = WGN_S = WGN_V gives wrong results on sm_90 (see above): use another WGN_V"
+#if defined(SCL_MMA_PTX) && !WG_PIPE && BK == D && WGN_S == BK && WGN_V == D
+#error "WGMMA with BK = D = WGN_S = WGN_V gives wrong results on sm_90 (see above): use another WGN_S or WGN_V"
 #endif
 #endif
 #if !defined(SCL_F16) && !defined(SCL_BF16)
@@ -154,6 +168,10 @@
 #if WGMMA && (WARPS % 4 != 0 || !QREG || SUBS != 1 || FUSE_PV || ABLATE || BK % WGN_S != 0 || D % WGN_V != 0)
 #error "WGMMA needs whole warpgroups (WARPS 4 or 8), QREG=1, SUBS=1, FUSE_PV=0, WGN_S | BK, WGN_V | D"
 #endif
+#if WGMMA && WG_PIPE && STAGES != 2
+#error "WG_PIPE needs STAGES=2"
+#endif
+#define PIPE (WGMMA && WG_PIPE) /* WG_PIPE means nothing to the mma.sync form */
 /* First query row (in the tile) of m16 tile mi of this warp: mma.sync gives each warp WM
  * consecutive rows; wgmma gives warpgroup warp / 4 rows 64 (warp / 4).. of each 16 * WARPS-row
  * tile, 16 rows per warp. */
@@ -273,6 +291,99 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
         scl_cp_commit();                                                                                     \
     } while (0)
 
+#if WGMMA
+/* The wgmma batches of a tile (the caller fences before and waits after): S = Q K^T into s from the
+ * K tile kb; O += P V into acc from pa and the V tile vb, sub-tile u. */
+#define WG_ISSUE_S()                                                                                            \
+    SCL_UNROLL                                                                                                  \
+    for (int mi = 0; mi < MT; mi++)                                                                             \
+        SCL_UNROLL                                                                                              \
+        for (int kk = 0; kk < KS; kk++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int jn = 0; jn < BK / WGN_S; jn++)                                                             \
+                scl_wgmma_k(&s[mi][jn * (WGN_S / 8)], WGN_S / 8, QF(mi, kk), kb, D, jn * WGN_S, kk * 16, scl_scr)
+#define WG_ISSUE_PV(u)                                                                                          \
+    SCL_UNROLL                                                                                                  \
+    for (int kk = 0; kk < KSU; kk++)                                                                            \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int jn = 0; jn < D / WGN_V; jn++)                                                              \
+                scl_wgmma_v(&acc[mi][jn * (WGN_V / 8)], WGN_V / 8, pa[mi][kk], vb, D, ((u) * KSU + kk) * 16,    \
+                            jn * WGN_V, scl_scr)
+/* Register fences on O and P around a P V batch. */
+#define WG_HOLD_PV_OPERANDS()                                                                                   \
+    do {                                                                                                        \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++) {                                                                       \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < DT; j++) scl_wg_hold4(&acc[mi][j]);                                             \
+            SCL_UNROLL                                                                                          \
+            for (int kk = 0; kk < KSU; kk++) scl_wg_hold_a(&pa[mi][kk]);                                        \
+        }                                                                                                       \
+    } while (0)
+#endif
+
+/* Steps of the tile loop, shared by its two forms, as statements in its scope (s, mid, masks, m, l,
+ * ...). MASK_SCORES: the bitmask of a partial block (tails included); S stays unscaled (see sfma)
+ * unless scale <= 0. ONLINE_MAX(u): the row max of sub-tile u over the lane's columns, then over the
+ * quad; declares mx (then O's rescale factors alpha), msub (what the exponent subtracts) and rescale. */
+#define MASK_SCORES()                                                                                           \
+    /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */                         \
+    if (mid >= 0) {                                                                                             \
+        __global const uint *mk = masks + (long)mid * mask_words;                                               \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++) {                                                                       \
+            const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;                     \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < NT; j++) {                                                                      \
+                const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);                                   \
+                const uint w1 = mk[(b1 + j * 8) >> 5] >> ((b1 + j * 8) & 31);                                   \
+                float4 v = s[mi][j];                                                                            \
+                v.x = (w0 & 1u) ? v.x : -INFINITY;                                                              \
+                v.y = (w0 & 2u) ? v.y : -INFINITY;                                                              \
+                v.z = (w1 & 1u) ? v.z : -INFINITY;                                                              \
+                v.w = (w1 & 2u) ? v.w : -INFINITY;                                                              \
+                s[mi][j] = v;                                                                                   \
+            }                                                                                                   \
+        }                                                                                                       \
+    }                                                                                                           \
+    if (smul != 1.0f) { /* scale <= 0 only (uniform): the max must be taken on scaled scores */                 \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < NT; j++) s[mi][j] *= smul;                                                      \
+    }
+
+#define ONLINE_MAX(u)                                                                                           \
+    /* Row max over the lane's columns, then over the quad. */                                                  \
+    float mx[2 * MT];                                                                                           \
+    SCL_UNROLL                                                                                                  \
+    for (int mi = 0; mi < MT; mi++) {                                                                           \
+        float a = -INFINITY, c = -INFINITY;                                                                     \
+        SCL_UNROLL                                                                                              \
+        for (int j = u * NTS; j < (u + 1) * NTS; j++) {                                                         \
+            a = fmax(a, fmax(s[mi][j].x, s[mi][j].y));                                                          \
+            c = fmax(c, fmax(s[mi][j].z, s[mi][j].w));                                                          \
+        }                                                                                                       \
+        mx[2 * mi] = a;                                                                                         \
+        mx[2 * mi + 1] = c;                                                                                     \
+    }                                                                                                           \
+    scl_quad_max(mx, 2 * MT, scl_scr);                                                                          \
+    float msub[2 * MT];                                                                                         \
+    bool rescale = false;                                                                                       \
+    SCL_UNROLL                                                                                                  \
+    for (int i = 0; i < 2 * MT; i++) {                                                                          \
+        const float mn = fmax(m[i], mx[i] * sfma); /* running max, base-2 scaled domain */                      \
+        /* A row that has seen no allowed key keeps m = -inf and gets p = 0. */                                 \
+        const float alpha = mn == -INFINITY ? 1.0f : SCL_EXP2(m[i] - mn);                                       \
+        msub[i] = mn == -INFINITY ? 0.0f : mn;                                                                  \
+        m[i] = mn;                                                                                              \
+        l[i] *= alpha;                                                                                          \
+        mx[i] = alpha;                                                                                          \
+        rescale |= alpha != 1.0f;                                                                               \
+    }
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const ushort *vp, __global ushort *o,
              __global float *lse, __global const int *row_ptr, __global const int *col_idx,
@@ -283,8 +394,9 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
              const long kv_sb, const long kv_sh, const long kv_sn) /* strides (elements) of K and V */
 {
     __local ushort qs[BQ * D] __attribute__((aligned(16)));
-    __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(16)));
-    __local ushort vs[STAGES * KV_TILE] __attribute__((aligned(16)));
+    /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
+    __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(1024)));
+    __local ushort vs[STAGES * KV_TILE] __attribute__((aligned(1024)));
     SCL_MMA_SCRATCH(WARPS, 2 * MT);
 
     const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t4 = lane & 3;
@@ -367,6 +479,83 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #if STAGES == 2
     long k_next = n_tiles > 1 ? TILE_K0(1) : 0;
 #endif
+#if PIPE
+    /* Iteration t issues S(t) = Q K(t)^T and then O += P(t-1) V(t-1) as two wgmma groups, waits for
+     * the first only, and computes tile t's softmax while P V runs; O is rescaled once P V is done.
+     * Buffers: K(t+1) is copied into K buffer (t+1) & 1 and V(t) into V buffer t & 1 during iteration
+     * t (V(0) came with K(0)), so iteration t reads K buffer t & 1 and V buffer (t-1) & 1. P is held
+     * in pa while its products run; the next P is computed into pn. */
+    uint4 pa[MT][KSU];
+    for (int t = 0; t < n_tiles; t++) {
+        const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
+        const int mid = row_mask[e];
+        if (t > 0) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */
+        if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);
+        if (t > 0) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);
+        scl_cp_commit();
+        k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;
+        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + ((t + 1) & 1) * KV_TILE;
+        float4 s[MT][NT];
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) {
+                s[mi][j] = (float4)(0.0f);
+                scl_wg_hold4(&s[mi][j]);
+            }
+        if (t > 0) WG_HOLD_PV_OPERANDS();
+        scl_wg_fence();
+        WG_ISSUE_S();
+        scl_wg_commit();
+        if (t > 0) {
+            WG_ISSUE_PV(0);
+            scl_wg_commit();
+            SCL_WG_WAIT(1); /* S(t) done; P(t-1) V(t-1) may still run */
+        }
+        else
+            SCL_WG_WAIT(0);
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]);
+        MASK_SCORES();
+        ONLINE_MAX(0);
+        (void)rescale; /* O is rescaled unconditionally below (no divergent branch before the wgmma) */
+        uint4 pn[MT][KSU];
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int kk = 0; kk < KSU; kk++) {
+                pn[mi][kk].xy = p_tile(s[mi][2 * kk], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
+                pn[mi][kk].zw = p_tile(s[mi][2 * kk + 1], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
+            }
+        if (t > 0) {
+            SCL_WG_WAIT(0);
+            WG_HOLD_PV_OPERANDS(); /* P(t-1) V(t-1) landed in O; pa was alive until here */
+        }
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int j = 0; j < DT; j++) {
+                acc[mi][j].xy *= mx[2 * mi];
+                acc[mi][j].zw *= mx[2 * mi + 1];
+            }
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int kk = 0; kk < KSU; kk++) pa[mi][kk] = pn[mi][kk];
+    }
+    if (n_tiles > 0) { /* the last tile's P V */
+        TILES_LANDED();
+        __local const ushort *vb = vs + ((n_tiles - 1) & 1) * KV_TILE;
+        const int u = 0;
+        WG_HOLD_PV_OPERANDS();
+        scl_wg_fence();
+        WG_ISSUE_PV(u);
+        scl_wg_commit_wait();
+        WG_HOLD_PV_OPERANDS();
+    }
+#else
     for (int t = 0; t < n_tiles; t++) {
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
         const int mid = row_mask[e];
@@ -399,13 +588,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             SCL_UNROLL
             for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]); /* zeroed before the fence */
         scl_wg_fence();
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int kk = 0; kk < KS; kk++)
-                SCL_UNROLL
-                for (int jn = 0; jn < BK / WGN_S; jn++)
-                    scl_wgmma_k(&s[mi][jn * (WGN_S / 8)], WGN_S / 8, QF(mi, kk), kb, D, jn * WGN_S, kk * 16, scl_scr);
+        WG_ISSUE_S();
         scl_wg_commit_wait();
         SCL_UNROLL
         for (int mi = 0; mi < MT; mi++)
@@ -431,62 +614,12 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             }
 #endif
 
-        /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */
-        if (mid >= 0) {
-            __global const uint *mk = masks + (long)mid * mask_words;
-            SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++) {
-                const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;
-                SCL_UNROLL
-                for (int j = 0; j < NT; j++) {
-                    const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);
-                    const uint w1 = mk[(b1 + j * 8) >> 5] >> ((b1 + j * 8) & 31);
-                    float4 v = s[mi][j];
-                    v.x = (w0 & 1u) ? v.x : -INFINITY;
-                    v.y = (w0 & 2u) ? v.y : -INFINITY;
-                    v.z = (w1 & 1u) ? v.z : -INFINITY;
-                    v.w = (w1 & 2u) ? v.w : -INFINITY;
-                    s[mi][j] = v;
-                }
-            }
-        }
-        if (smul != 1.0f) { /* scale <= 0 only (uniform): the max must be taken on scaled scores */
-            SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++)
-                SCL_UNROLL
-                for (int j = 0; j < NT; j++) s[mi][j] *= smul;
-        }
+        MASK_SCORES();
 
         /* Online softmax per sub-tile of NTS n8 tiles (SUBS = 1: the whole key tile). */
         SCL_UNROLL
         for (int u = 0; u < SUBS; u++) {
-            /* Row max over the lane's columns, then over the quad. */
-            float mx[2 * MT];
-            SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++) {
-                float a = -INFINITY, c = -INFINITY;
-                SCL_UNROLL
-                for (int j = u * NTS; j < (u + 1) * NTS; j++) {
-                    a = fmax(a, fmax(s[mi][j].x, s[mi][j].y));
-                    c = fmax(c, fmax(s[mi][j].z, s[mi][j].w));
-                }
-                mx[2 * mi] = a;
-                mx[2 * mi + 1] = c;
-            }
-            scl_quad_max(mx, 2 * MT, scl_scr);
-            float msub[2 * MT];
-            bool rescale = false;
-            SCL_UNROLL
-            for (int i = 0; i < 2 * MT; i++) {
-                const float mn = fmax(m[i], mx[i] * sfma); /* running max, base-2 scaled domain */
-                /* A row that has seen no allowed key keeps m = -inf and gets p = 0. */
-                const float alpha = mn == -INFINITY ? 1.0f : SCL_EXP2(m[i] - mn);
-                msub[i] = mn == -INFINITY ? 0.0f : mn;
-                m[i] = mn;
-                l[i] *= alpha;
-                mx[i] = alpha;
-                rescale |= alpha != 1.0f;
-            }
+            ONLINE_MAX(u);
             /* Once a row's max has settled, alpha = 1: skip the multiplications (exact either way). */
             if (rescale) {
                 SCL_UNROLL
@@ -538,27 +671,11 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #endif
             /* O += P V */
 #if WGMMA /* B = the V tile, transposed by the descriptor */
-            SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++) {
-                SCL_UNROLL
-                for (int j = 0; j < DT; j++) scl_wg_hold4(&acc[mi][j]); /* rescaled before the fence */
-                SCL_UNROLL
-                for (int kk = 0; kk < KSU; kk++) scl_wg_hold_a(&pa[mi][kk]);
-            }
+            WG_HOLD_PV_OPERANDS(); /* O rescaled, P written before the fence */
             scl_wg_fence();
-            SCL_UNROLL
-            for (int kk = 0; kk < KSU; kk++)
-                SCL_UNROLL
-                for (int mi = 0; mi < MT; mi++)
-                    SCL_UNROLL
-                    for (int jn = 0; jn < D / WGN_V; jn++)
-                        scl_wgmma_v(&acc[mi][jn * (WGN_V / 8)], WGN_V / 8, pa[mi][kk], vb, D, (u * KSU + kk) * 16,
-                                    jn * WGN_V, scl_scr);
+            WG_ISSUE_PV(u);
             scl_wg_commit_wait();
-            SCL_UNROLL
-            for (int mi = 0; mi < MT; mi++)
-                SCL_UNROLL
-                for (int j = 0; j < DT; j++) scl_wg_hold4(&acc[mi][j]);
+            WG_HOLD_PV_OPERANDS();
 #else
             SCL_UNROLL
             for (int kk = 0; kk < KSU; kk++)
@@ -581,6 +698,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         TILES_LANDED(); /* K[t+1] landed for everyone; everyone is done with V[t] */
 #endif
     }
+#endif
     SCL_CP_WAIT(0); /* nothing left in flight at exit */
 
     /* Each lane summed its own columns: reduce over the quad, then normalise and store. */

@@ -819,6 +819,19 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
+    /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2). */
+    /* Then d = 64 on core-matrix tiles (WG_SWZ=0; by default d = 64 takes the 128-byte swizzle), both loop forms. */
+    static const char *const wg_forms[] = {" -DWG_PIPE=1", " -DWG_SWZ=0", " -DWG_SWZ=0 -DWG_PIPE=1"};
+    const char *saved_opts = extra_opts;
+    for (size_t f = 0; f < sizeof wg_forms / sizeof wg_forms[0]; f++) {
+        char form_opts[600];
+        snprintf(form_opts, sizeof form_opts, "%s%s", saved_opts, wg_forms[f]);
+        extra_opts = form_opts;
+        for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
+            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d == 64))
+                run_case(rt, &base[i].c, base[i].p);
+    }
+    extra_opts = saved_opts;
     /* K and V through the padded copy (plans with a key map): a tail, GQA, B = 2; BNHD. */
     kv_copy = 1;
     for (size_t i = 2; i < 4 && !bench_only; i++)
