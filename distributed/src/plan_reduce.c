@@ -363,7 +363,8 @@ scl_status smpi_reduce_bwd_compute(scl_mpi_plan *p, cl_mem k, cl_mem v)
     smpi_reduce *rd = p->red;
     if (!rd) return SCL_OK;
     int done = 0;
-    while (!done && MPI_Testall(4, rd->breq, &done, MPI_STATUSES_IGNORE) == MPI_SUCCESS)
+    MPI_Status mst[4]; /* not MPI_STATUSES_IGNORE: MPICH's (MPI_Status *)1 trips GCC's -Wstringop-overflow */
+    while (!done && MPI_Testall(4, rd->breq, &done, mst) == MPI_SUCCESS)
         if (!done) nanosleep(&(struct timespec){0, 50000}, NULL);
     if (!rd->plan) return SCL_OK;
     const size_t row = (size_t)p->shape.head_dim * p->esz, bh = (size_t)p->shape.batch * p->shape.heads;

@@ -36,7 +36,7 @@ rc=$?
   bad "missing input: exit $rc: $(cat err.txt)"
 # A device that only rank 1 cannot find: every rank fails, none hangs, the message names rank 1.
 run 1 $FLAGS "$BIN" attend --distributed --q q.npy --k k.npy --v v.npy --pattern causal --block 16 --out x.npy : \
-  -np 1 -x SPARSECL_DEVICE=no-such-device "$BIN" attend --distributed --q q.npy --k k.npy --v v.npy --pattern causal \
+  -np 1 env SPARSECL_DEVICE=no-such-device "$BIN" attend --distributed --q q.npy --k k.npy --v v.npy --pattern causal \
   --block 16 --out x.npy 2> err.txt
 rc=$?
 [ $rc != 0 ] && [ $rc != 124 ] && grep -q "rank 1:" err.txt && ok "bad device on rank 1: exit $rc: $(grep 'rank 1' err.txt | head -1)" ||
