@@ -42,8 +42,9 @@
  *   FUSE_PV 0 or 1: each k16 step's P V right after its exponentials (same results as 0)
  *   WGMMA   0 or 1: both products as Hopper warpgroup MMAs (sm_90a through the patched PTX, see
  *           mma.clh): WARPS 4 or 8 (warpgroup w / 4 owns rows 64 (w / 4).. of each 16 * WARPS-row
- *           tile), QREG=1, SUBS=1, FUSE_PV=0; local tiles in the core-matrix layout; WGN_S / WGN_V
- *           columns per wgmma of S and of P V (below). Emulated like the rest off NVIDIA.
+ *           tile), QREG=1, SUBS=1, FUSE_PV=0; local tiles swizzled as above at d = 64 (WG_SWZ: they are
+ *           wgmma's 128-byte-swizzle layout), else in the core-matrix layout; WGN_S / WGN_V columns per
+ *           wgmma of S and of P V, WG_PIPE (below). Emulated like the rest off NVIDIA.
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
  * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit

@@ -39,8 +39,6 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
                        ? c->local_mem_static_bytes
                        : c->local_mem_bytes;
     if (lm > limit) REJECT("needs %zu bytes of local memory, device has %zu", lm, limit);
-    /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
-     * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
     if (p->wgmma) {
         if (c->matrix_engine && c->matrix_engine != SCLI_CC_WGMMA)
             REJECT("wgmma=1 needs compute capability 9.0 (this device: %d.%d)", c->matrix_engine / 10,
@@ -51,6 +49,8 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
         if (p->bk == 16 && c->head_dim == 16)
             REJECT("wgmma=1 with bk = d = 16 has no safe split of P V (kernels/attn_fwd_mma.cl, WGN_V)");
     }
+    /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
+     * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
     int mt = p->bq / (16 * p->warps);
     int regs = mt * (c->head_dim / 2 + p->bk / 2 + (p->qreg ? c->head_dim / 4 : 0));
     if (c->matrix_engine && regs > 224)

@@ -16,12 +16,14 @@ bool scli_ptx_wants_wgmma(const char *options)
     return options && strstr(options, "-DSCL_MMA_PTX") && strstr(options, "-DWGMMA=1");
 }
 
-/* Uncomments every "// @" and turns ".target sm_90" into ".target sm_90a"; NULL when the PTX has no
- * such target (a device other than compute capability 9.0). */
-static char *patch(const char *ptx)
+/* Uncomments every "// @" and turns ".target sm_90" into ".target sm_90a"; NULL with *no_target
+ * set when the PTX has no such target (a device other than compute capability 9.0), NULL alone when
+ * out of memory. */
+static char *patch(const char *ptx, bool *no_target)
 {
     const char *t = strstr(ptx, ".target sm_90");
-    if (!t || t[13] == 'a' || (t[13] >= '0' && t[13] <= '9')) return NULL;
+    *no_target = !t || t[13] == 'a' || (t[13] >= '0' && t[13] <= '9');
+    if (*no_target) return NULL;
     char *out = malloc(strlen(ptx) + 2), *o = out;
     if (!out) return NULL;
     for (const char *p = ptx; *p;) {
@@ -47,15 +49,18 @@ scl_status scli_ptx_wgmma_rebuild(scl_runtime *rt, cl_program *prog, const char 
         return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "%s: no memory for its PTX (%zu bytes)", label, size);
     unsigned char *bins[1] = {(unsigned char *)ptx};
     err = clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
-    char *patched = err == CL_SUCCESS ? patch(ptx) : NULL;
+    bool no_target = false;
+    char *patched = err == CL_SUCCESS ? patch(ptx, &no_target) : NULL;
     free(ptx);
+    if (err != CL_SUCCESS) return scli_fail_cl(rt, "clGetProgramInfo(CL_PROGRAM_BINARIES)", err, label);
+    if (no_target)
+        return scli_fail(rt, SCL_ERR_BUILD,
+                         "%s: WGMMA=1 needs PTX for .target sm_90 (compute capability 9.0); this program's "
+                         "binary has none",
+                         label);
     if (!patched)
-        return err != CL_SUCCESS
-                   ? scli_fail_cl(rt, "clGetProgramInfo(CL_PROGRAM_BINARIES)", err, label)
-                   : scli_fail(rt, SCL_ERR_BUILD,
-                               "%s: WGMMA=1 needs PTX for .target sm_90 (compute capability 9.0); "
-                               "this program's binary has none",
-                               label);
+        return scli_fail(rt, SCL_ERR_OUT_OF_MEMORY, "%s: no memory for its patched PTX (%zu bytes)", label,
+                         size);
     size_t len = strlen(patched);
     const unsigned char *src = (const unsigned char *)patched;
     cl_int bin_status = CL_SUCCESS;
