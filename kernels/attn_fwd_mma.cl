@@ -42,9 +42,10 @@
  *   FUSE_PV 0 or 1: each k16 step's P V right after its exponentials (same results as 0)
  *   WGMMA   0 or 1: both products as Hopper warpgroup MMAs (sm_90a through the patched PTX, see
  *           mma.clh): WARPS 4 or 8 (warpgroup w / 4 owns rows 64 (w / 4).. of each 16 * WARPS-row
- *           tile), QREG=1, SUBS=1, FUSE_PV=0; local tiles swizzled as above at d = 64 (WG_SWZ: they are
- *           wgmma's 128-byte-swizzle layout), else in the core-matrix layout; WGN_S / WGN_V columns per
- *           wgmma of S and of P V, WG_PIPE (below). Emulated like the rest off NVIDIA.
+ *           tile), QREG=1, SUBS=1, FUSE_PV=0; for d a multiple of 64 the K and V tiles in wgmma's
+ *           128-byte-swizzle layout (WG_SWZ: 64-column slabs, mma.clh's scl_kv_off; at d = 64 the
+ *           swizzled tiles above), else in the core-matrix layout; WGN_S / WGN_V columns per wgmma of
+ *           S and of P V, WG_PIPE (below). Emulated like the rest off NVIDIA.
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
  * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit
@@ -96,31 +97,43 @@
 #ifndef WGMMA
 #define WGMMA 0 /* Hopper warpgroup MMA (sm_90a, through the patched PTX) instead of mma.sync */
 #endif
-#ifndef WG_SWZ /* wgmma: 1 = the swizzled tiles of mma.sync (d = 64: wgmma's 128-byte swizzle), 0 = core matrices */
-#define WG_SWZ (D == 64 && SWIZZLE)
+#ifndef WG_SWZ /* wgmma: 1 = K and V in wgmma's 128-byte swizzle (64-column slabs, mma.clh), 0 = core matrices */
+#define WG_SWZ (D % 64 == 0 && SWIZZLE)
 #endif
 #if WGMMA && WG_SWZ
-#if D != 64 || !SWIZZLE
-#error "WG_SWZ=1 needs D = 64 and SWIZZLE=1 (one 128-byte swizzle atom per row)"
+#if D % 64 != 0 || !SWIZZLE
+#error "WG_SWZ=1 needs D a multiple of 64 and SWIZZLE=1 (128-byte swizzle atoms of 64 columns)"
 #endif
-#define SCL_WG_SWZ128 1 /* kernels/mma.clh: 128-byte-swizzle descriptors */
-#define WGN_V 64
+#define SCL_WG_SWZ128 1 /* kernels/mma.clh: K and V in 64-column slabs, 128-byte-swizzle descriptors */
+#define SCL_KV_ROWS BK
 #elif WGMMA
 #define SCL_CORE_LAYOUT 1 /* local tiles in wgmma's core-matrix layout (kernels/mma.clh) */
 #endif
 #if WGMMA
-#ifndef WGN_S /* keys per wgmma of S = Q K^T (16, 32, 64, 128); 32 for 64-key tiles on the swizzled tiles (below) */
-#define WGN_S (BK < 64 ? BK : WG_SWZ && BK == 64 ? 32 : 64)
-#endif
 #ifndef WG_PIPE
 #define WG_PIPE 0 /* 1: tile t's softmax overlaps tile t-1's P V (FlashAttention-3's intra-warpgroup overlap) */
 #endif
-/* Head-dim columns per wgmma of O += P V. Where S and P V would each be one wgmma of the same
- * width (BK = D = WGN_S = WGN_V: d = 64 with 64-key tiles, d = 32 with 32), the H200 gave wrong
- * scores (LSE off by 0.05-0.25, results/matrix-engine/h200-session4/; cause not found: the same
- * source is exact in the emulation and with any other split): P V is then split in two. */
+/* Keys per wgmma of S = Q K^T (16 to 128) and head-dim columns per wgmma of O += P V. On the swizzled
+ * tiles: the whole key tile and the whole head dim in one wgmma each where they fit (128), except
+ * where, outside the pipelined form, S and P V would each be one wgmma of the same width (BK = D =
+ * WGN_S = WGN_V: d = 64 with 64-key tiles, d = 128 with 128): the H200 gave wrong scores there
+ * (LSE off by 0.05-0.25, results/matrix-engine/h200-session4/; cause not found: the same source
+ * is exact in the emulation, in the pipelined form and with any other split), so S (d = 64) or
+ * P V (d = 128) is split in two. On core-matrix tiles: at most 64 keys per wgmma of S. */
+#if WG_SWZ
+#ifndef WGN_S
+#define WGN_S (BK > 128 ? 64 : !WG_PIPE && BK == 64 && D == 64 ? 32 : BK)
+#endif
+#ifndef WGN_V
+#define WGN_V (D <= 128 && (WG_PIPE || BK != D || WGN_S != BK) ? D : 64)
+#endif
+#else
+#ifndef WGN_S
+#define WGN_S (BK < 64 ? BK : 64)
+#endif
 #ifndef WGN_V
 #define WGN_V (D % 64 == 0 && !(BK == D && WGN_S == 64) ? 64 : D % 32 == 0 && !(BK == D && WGN_S == 32) ? 32 : 16)
+#endif
 #endif
 #if defined(SCL_MMA_PTX) && !WG_PIPE && BK == D && WGN_S == BK && WGN_V == D
 #error "WGMMA with BK = D = WGN_S = WGN_V gives wrong results on sm_90 (see above): use another WGN_S or WGN_V"
@@ -233,19 +246,20 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
     __global const ushort *src = base + k0 * sn;
     const int whole = k0 + BK <= n_k;
 #if CP_REGULAR
-    const int r0 = CP_ROW(lid), c = CP_COL(lid), doff = scl_tile_off(D, r0, c * 8); /* period: 8 rows */
+    const int r0 = CP_ROW(lid), c = CP_COL(lid), doff = scl_kv_off(D, r0, c * 8); /* period: 8 rows */
+    const int pass = (WG / NCH) * SCL_KV_ROW_STRIDE(D); /* elements between one pass's rows and the next's */
     if (whole) {
         SCL_UNROLL
         for (int it = 0; it < CP_KV; it++) {
             const int r = r0 + it * (WG / NCH);
-            scl_cp16(dst + it * (WG / NCH) * D + doff, src + r * sn + c * 8);
+            scl_cp16(dst + it * pass + doff, src + r * sn + c * 8);
         }
     }
     else {
         SCL_UNROLL
         for (int it = 0; it < CP_KV; it++) {
             const int r = r0 + it * (WG / NCH), ok = k0 + r < n_k;
-            scl_cp16_zfill(dst + it * (WG / NCH) * D + doff, src + (ok ? r * sn : 0) + c * 8, ok);
+            scl_cp16_zfill(dst + it * pass + doff, src + (ok ? r * sn : 0) + c * 8, ok);
         }
     }
 #else
@@ -253,7 +267,7 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
     for (int it = 0; it < CP_KV; it++) {
         const int i = lid + it * WG, r = i / NCH, c = i % NCH, ok = whole || k0 + r < n_k;
         if (CP_KV * WG == BK * NCH || i < BK * NCH)
-            scl_cp16_zfill(dst + scl_tile_off(D, r, c * 8), src + (ok ? r * sn : 0) + c * 8, ok);
+            scl_cp16_zfill(dst + scl_kv_off(D, r, c * 8), src + (ok ? r * sn : 0) + c * 8, ok);
     }
 #endif
 }
@@ -481,71 +495,81 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     long k_next = n_tiles > 1 ? TILE_K0(1) : 0;
 #endif
 #if PIPE
-    /* Iteration t issues S(t) = Q K(t)^T and then O += P(t-1) V(t-1) as two wgmma groups, waits for
-     * the first only, and computes tile t's softmax while P V runs; O is rescaled once P V is done.
-     * Buffers: K(t+1) is copied into K buffer (t+1) & 1 and V(t) into V buffer t & 1 during iteration
-     * t (V(0) came with K(0)), so iteration t reads K buffer t & 1 and V buffer (t-1) & 1. P is held
-     * in pa while its products run; the next P is computed into pn. */
+    /* Step t issues S(t) = Q K(t)^T and then O += P(t-1) V(t-1) as two wgmma groups, waits for the
+     * first only, and computes tile t's softmax while P V runs; O is rescaled once P V is done.
+     * Buffers: K(t+1) is copied into K buffer (t+1) & 1 and V(t) into V buffer t & 1 during step t
+     * (V(0) came with K(0)), so step t reads K buffer t & 1 and V buffer (t-1) & 1. P is held in pa
+     * while its products run; the next P is computed into pn. Step 0 (FIRST, no P V yet) is peeled
+     * off the loop: a branch between a wgmma and its wait makes ptxas serialize every wgmma.
+     * (Copying two and three tiles ahead, STAGES 3 and 4, was tried: 2-3% slower on the H200,
+     * results/matrix-engine/h200-session5/.) */
     uint4 pa[MT][KSU];
-    for (int t = 0; t < n_tiles; t++) {
-        const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
-        const int mid = row_mask[e];
-        if (t > 0) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */
-        if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);
-        if (t > 0) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);
-        scl_cp_commit();
-        k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;
-        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + ((t + 1) & 1) * KV_TILE;
-        float4 s[MT][NT];
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int j = 0; j < NT; j++) {
-                s[mi][j] = (float4)(0.0f);
-                scl_wg_hold4(&s[mi][j]);
-            }
-        if (t > 0) WG_HOLD_PV_OPERANDS();
-        scl_wg_fence();
-        WG_ISSUE_S();
-        scl_wg_commit();
-        if (t > 0) {
-            WG_ISSUE_PV(0);
-            scl_wg_commit();
-            SCL_WG_WAIT(1); /* S(t) done; P(t-1) V(t-1) may still run */
-        }
-        else
-            SCL_WG_WAIT(0);
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]);
-        MASK_SCORES();
-        ONLINE_MAX(0);
-        (void)rescale; /* O is rescaled unconditionally below (no divergent branch before the wgmma) */
-        uint4 pn[MT][KSU];
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int kk = 0; kk < KSU; kk++) {
-                pn[mi][kk].xy = p_tile(s[mi][2 * kk], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
-                pn[mi][kk].zw = p_tile(s[mi][2 * kk + 1], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]);
-            }
-        if (t > 0) {
-            SCL_WG_WAIT(0);
-            WG_HOLD_PV_OPERANDS(); /* P(t-1) V(t-1) landed in O; pa was alive until here */
-        }
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int j = 0; j < DT; j++) {
-                acc[mi][j].xy *= mx[2 * mi];
-                acc[mi][j].zw *= mx[2 * mi + 1];
-            }
-        SCL_UNROLL
-        for (int mi = 0; mi < MT; mi++)
-            SCL_UNROLL
-            for (int kk = 0; kk < KSU; kk++) pa[mi][kk] = pn[mi][kk];
+#define PIPE_STEP(FIRST)                                                                                        \
+    do {                                                                                                        \
+        const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;                                                       \
+        const int mid = row_mask[e];                                                                            \
+        if (!(FIRST)) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */           \
+        if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);              \
+        if (!(FIRST)) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);                      \
+        scl_cp_commit();                                                                                        \
+        k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;                                                          \
+        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + ((t + 1) & 1) * KV_TILE;                  \
+        (void)vb;                                                                                               \
+        float4 s[MT][NT];                                                                                       \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < NT; j++) {                                                                      \
+                s[mi][j] = (float4)(0.0f);                                                                      \
+                scl_wg_hold4(&s[mi][j]);                                                                        \
+            }                                                                                                   \
+        if (!(FIRST)) WG_HOLD_PV_OPERANDS();                                                                    \
+        scl_wg_fence();                                                                                         \
+        WG_ISSUE_S();                                                                                           \
+        scl_wg_commit();                                                                                        \
+        if (!(FIRST)) {                                                                                         \
+            WG_ISSUE_PV(0);                                                                                     \
+            scl_wg_commit();                                                                                    \
+            SCL_WG_WAIT(1); /* S(t) done; P(t-1) V(t-1) may still run */                                        \
+        }                                                                                                       \
+        else                                                                                                    \
+            SCL_WG_WAIT(0);                                                                                     \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]);                                               \
+        MASK_SCORES();                                                                                          \
+        ONLINE_MAX(0);                                                                                          \
+        (void)rescale; /* O is rescaled unconditionally below (no divergent branch before the wgmma) */         \
+        uint4 pn[MT][KSU];                                                                                      \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int kk = 0; kk < KSU; kk++) {                                                                  \
+                pn[mi][kk].xy = p_tile(s[mi][2 * kk], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]); \
+                pn[mi][kk].zw = p_tile(s[mi][2 * kk + 1], sfma, msub[2 * mi], msub[2 * mi + 1], &l[2 * mi], &l[2 * mi + 1]); \
+            }                                                                                                   \
+        if (!(FIRST)) {                                                                                         \
+            SCL_WG_WAIT(0);                                                                                     \
+            WG_HOLD_PV_OPERANDS(); /* P(t-1) V(t-1) landed in O; pa was alive until here */                     \
+        }                                                                                                       \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int j = 0; j < DT; j++) {                                                                      \
+                acc[mi][j].xy *= mx[2 * mi];                                                                    \
+                acc[mi][j].zw *= mx[2 * mi + 1];                                                                \
+            }                                                                                                   \
+        SCL_UNROLL                                                                                              \
+        for (int mi = 0; mi < MT; mi++)                                                                         \
+            SCL_UNROLL                                                                                          \
+            for (int kk = 0; kk < KSU; kk++) pa[mi][kk] = pn[mi][kk];                                           \
+    } while (0)
+    if (n_tiles > 0) {
+        const int t = 0;
+        PIPE_STEP(1);
     }
+    for (int t = 1; t < n_tiles; t++) PIPE_STEP(0);
     if (n_tiles > 0) { /* the last tile's P V */
         TILES_LANDED();
         __local const ushort *vb = vs + ((n_tiles - 1) & 1) * KV_TILE;

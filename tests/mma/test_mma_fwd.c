@@ -61,7 +61,8 @@ typedef struct mma_params {
 static int want_wgmma; /* SCL_MMA_WGMMA=1: the wgmma form (WGMMA=1) wherever its tiles fit */
 
 /* wgmma needs 64-row warpgroup tiles (BQ >= 64, 4 or 8 warps) and Q in registers; d = 128 at
- * BQ = 128 takes 8 warps (one m64 tile each) so that S, O and Q fit the registers. */
+ * BQ = 128 takes 8 warps (one m64 tile each) so that S, O and Q fit the registers, and 128-key
+ * tiles (what the library chooses there: host/src/params_fwd_mma.c). */
 static void fit_wgmma(mma_params *p, int d)
 {
     if (p->wgmma && (p->bq < 64 || d > 128)) p->wgmma = 0;
@@ -69,6 +70,7 @@ static void fit_wgmma(mma_params *p, int d)
     p->qreg = 1;
     if (p->warps % 4 || p->bq % (16 * p->warps)) p->warps = 4;
     if (d > 64 && p->bq >= 128 && p->warps < 8) p->warps = 8;
+    if (d == 128 && p->bq >= 128) p->bk = 128;
 }
 
 /* Defaults by head dim and block: 128-row query tiles where the block allows (4 warps x 2 m16
@@ -799,7 +801,8 @@ int main(int argc, char **argv)
                pd = {16, 16, 1, 2, 1, 1, 0};
     /* The wgmma form (emulated off Hopper): one m64 tile per warpgroup; two (BQ 128, 4 warps, 32-key
      * wgmma); two warpgroups with one K/V buffer. */
-    mma_params pw1 = {64, 64, 4, 2, 1, 1, 1}, pw2 = {128, 32, 4, 2, 1, 1, 1}, pw3 = {128, 64, 8, 1, 1, 1, 1};
+    mma_params pw1 = {64, 64, 4, 2, 1, 1, 1}, pw2 = {128, 32, 4, 2, 1, 1, 1}, pw3 = {128, 64, 8, 1, 1, 1, 1},
+               pw4 = {128, 64, 8, 2, 1, 1, 1};
     const struct {
         mcase c;
         const mma_params *p;
@@ -816,11 +819,12 @@ int main(int argc, char **argv)
         {{"local(20)", 1, 4, 2, 96, 130, 64, 64, 0, 0}, &pw1},   /* N_q < N_k, GQA, tails */
         {{"causal", 1, 2, 1, 333, 200, 32, 128, 1, 0}, &pw2},    /* N_q > N_k: empty rows */
         {{"local(50)", 1, 1, 1, 180, 180, 16, 128, 0, 1}, &pw3}, /* BNHD */
+        {{"causal & strided(40)", 1, 2, 1, 200, 190, 128, 128, 1, 0}, &pw4}, /* two 64-column slabs, tails */
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
     /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2). */
-    /* Then d = 64 on core-matrix tiles (WG_SWZ=0; by default d = 64 takes the 128-byte swizzle), both loop forms. */
+    /* Then d = 64 and 128 on core-matrix tiles (WG_SWZ=0; by default they take the 128-byte swizzle), both loop forms. */
     static const char *const wg_forms[] = {" -DWG_PIPE=1", " -DWG_SWZ=0", " -DWG_SWZ=0 -DWG_PIPE=1"};
     const char *saved_opts = extra_opts;
     for (size_t f = 0; f < sizeof wg_forms / sizeof wg_forms[0]; f++) {
@@ -828,7 +832,7 @@ int main(int argc, char **argv)
         snprintf(form_opts, sizeof form_opts, "%s%s", saved_opts, wg_forms[f]);
         extra_opts = form_opts;
         for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
-            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d == 64))
+            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d % 64 == 0))
                 run_case(rt, &base[i].c, base[i].p);
     }
     extra_opts = saved_opts;
@@ -972,15 +976,30 @@ int main(int argc, char **argv)
             /* "+wgmma" among the options: the wgmma form of the same tiles (fit_wgmma) */
             char *wg = strstr(ex, "+wgmma");
             if (wg) memset(wg, ' ', 6);
+            /* "@KEY=V,..." among the options: tile parameters (as SCL_MMA_PARAMS), D=d and BLOCK=b
+             * restrict the experiment to that head dim and block */
+            char over[128] = "";
+            int only_d = 0, only_block = 0;
+            char *at = strchr(ex, '@');
+            if (at) {
+                size_t n = strcspn(at + 1, " ");
+                snprintf(over, sizeof over, "%.*s", (int)(n < sizeof over ? n : sizeof over - 1), at + 1);
+                memset(at, ' ', n + 1);
+                const char *dv = strstr(over, "D="), *bv = strstr(over, "BLOCK=");
+                if (dv && (dv == over || dv[-1] == ',')) only_d = atoi(dv + 2);
+                if (bv) only_block = atoi(bv + 6);
+            }
             extra_opts = ex;
             ptx_patch = f2 ? f2 : "";
             for (int bi = 0; bi < 2; bi++)
                 for (int di = 0; di < 2; di++)
                     for (int pi = 0; pi < 2; pi++) {
                         const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, bi ? 64 : 128, 1, 0};
+                        if ((only_d && c.d != only_d) || (only_block && c.block != only_block)) continue;
                         mma_params p = bi ? best64[di] : best[di];
                         p.wgmma = wg != NULL;
                         fit_wgmma(&p, c.d);
+                        params_override(&p, over); /* after the fit: the experiment's word is final */
                         bench_case(rt, &c, &p, it, json);
                     }
         }
