@@ -14,6 +14,7 @@ typedef struct scli_fwd_mma_params {
     int subs;    /* online-softmax sub-tiles per key tile (bk / 16 a multiple of it) */
     int fuse_pv; /* 1: each k16 step's P V products right after its P */
     int wgmma;   /* 1: Hopper's warpgroup MMA (64-row tiles per 4 warps) instead of mma.sync */
+    int wg_pipe; /* wgmma: 1 = tile t's softmax while tile t-1's P V runs (needs stages = 2) */
 } scli_fwd_mma_params;
 
 extern const scli_param_schema scli_fwd_mma_schema;
