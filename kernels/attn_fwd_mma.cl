@@ -42,7 +42,8 @@
  *   FUSE_PV 0 or 1: each k16 step's P V right after its exponentials (same results as 0)
  *   WGMMA   0 or 1: both products as Hopper warpgroup MMAs (sm_90a through the patched PTX, see
  *           mma.clh): WARPS 4 or 8 (warpgroup w / 4 owns rows 64 (w / 4).. of each 16 * WARPS-row
- *           tile), QREG=1, SUBS=1, FUSE_PV=0; for d a multiple of 64 the K and V tiles in wgmma's
+ *           tile), SUBS=1, FUSE_PV=0; QREG=0 reads Q by descriptor from its tile (a slab tile then:
+ *           fewer registers; needs WG_SWZ); for d a multiple of 64 the K and V tiles in wgmma's
  *           128-byte-swizzle layout (WG_SWZ: 64-column slabs, mma.clh's scl_kv_off; at d = 64 the
  *           swizzled tiles above), else in the core-matrix layout; WGN_S / WGN_V columns per wgmma of
  *           S and of P V, WG_PIPE (below). Emulated like the rest off NVIDIA.
@@ -179,8 +180,19 @@
 #if SUBS < 1 || BK % (16 * SUBS) != 0
 #error "SUBS must divide BK / 16"
 #endif
-#if WGMMA && (WARPS % 4 != 0 || !QREG || SUBS != 1 || FUSE_PV || ABLATE || BK % WGN_S != 0 || D % WGN_V != 0)
-#error "WGMMA needs whole warpgroups (WARPS 4 or 8), QREG=1, SUBS=1, FUSE_PV=0, WGN_S | BK, WGN_V | D"
+#if WGMMA && (WARPS % 4 != 0 || SUBS != 1 || FUSE_PV || ABLATE || BK % WGN_S != 0 || D % WGN_V != 0)
+#error "WGMMA needs whole warpgroups (WARPS 4 or 8), SUBS=1, FUSE_PV=0, WGN_S | BK, WGN_V | D"
+#endif
+#if WGMMA && !QREG && !WG_SWZ
+#error "WGMMA with QREG=0 (Q read by descriptor) needs the swizzled slab tiles (WG_SWZ=1)"
+#endif
+/* wgmma with Q read from its local tile by descriptor (QREG=0): no Q fragments in registers; the Q
+ * tile is then a slab tile too (mma.clh scl_slab_off). */
+#define WG_SS (WGMMA && !QREG)
+#if WG_SS
+#define Q_OFF(r, col) scl_slab_off(BQ, r, col)
+#else
+#define Q_OFF(r, col) scl_tile_off(D, r, col)
 #endif
 #if WGMMA && WG_PIPE && STAGES != 2
 #error "WG_PIPE needs STAGES=2"
@@ -191,6 +203,7 @@
  * tile, 16 rows per warp. */
 #if WGMMA
 #define ROW_OF(mi) ((mi) * 16 * WARPS + warp * 16)
+#define WG_ROW0(mi) ((mi) * 16 * WARPS + (warp & ~3) * 16) /* the warpgroup's first row */
 #else
 #define ROW_OF(mi) (warp * WM + (mi) * 16)
 #endif
@@ -309,6 +322,11 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
 #if WGMMA
 /* The wgmma batches of a tile (the caller fences before and waits after): S = Q K^T into s from the
  * K tile kb; O += P V into acc from pa and the V tile vb, sub-tile u. */
+#if WG_SS
+#define WG_MMA_S(c, mi, kk, kb, key0) scl_wgmma_k_ss(c, WGN_S / 8, qs, BQ, WG_ROW0(mi), kb, D, key0, (kk) * 16, scl_scr)
+#else
+#define WG_MMA_S(c, mi, kk, kb, key0) scl_wgmma_k(c, WGN_S / 8, QF(mi, kk), kb, D, key0, (kk) * 16, scl_scr)
+#endif
 #define WG_ISSUE_S()                                                                                            \
     SCL_UNROLL                                                                                                  \
     for (int mi = 0; mi < MT; mi++)                                                                             \
@@ -316,7 +334,7 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
         for (int kk = 0; kk < KS; kk++)                                                                         \
             SCL_UNROLL                                                                                          \
             for (int jn = 0; jn < BK / WGN_S; jn++)                                                             \
-                scl_wgmma_k(&s[mi][jn * (WGN_S / 8)], WGN_S / 8, QF(mi, kk), kb, D, jn * WGN_S, kk * 16, scl_scr)
+                WG_MMA_S(&s[mi][jn * (WGN_S / 8)], mi, kk, kb, jn * WGN_S)
 #define WG_ISSUE_PV(u)                                                                                          \
     SCL_UNROLL                                                                                                  \
     for (int kk = 0; kk < KSU; kk++)                                                                            \
@@ -408,7 +426,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
              const int nb_q, const int mask_words, const float scale,
              const long kv_sb, const long kv_sh, const long kv_sn) /* strides (elements) of K and V */
 {
-    __local ushort qs[BQ * D] __attribute__((aligned(16)));
+    __local ushort qs[BQ * D] __attribute__((aligned(WG_SS ? 1024 : 16)));
     /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
     __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(1024)));
     __local ushort vs[STAGES * KV_TILE] __attribute__((aligned(1024)));
@@ -435,7 +453,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     for (int it = 0; it < CP_Q; it++) {
         const int i = lid + it * WG, r = i / NCH, c = i % NCH;
         if (CP_Q * WG == BQ * NCH || i < BQ * NCH) {
-            __local ushort *dst = qs + scl_tile_off(D, r, c * 8);
+            __local ushort *dst = qs + Q_OFF(r, c * 8);
             if (q0 + r < n_q) scl_cp16(dst, qp + (long)(q0 + r) * q_sn + c * 8);
             else vstore4((uint4)(0u), 0, (__local uint *)dst);
         }

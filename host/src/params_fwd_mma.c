@@ -43,8 +43,10 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
         if (c->matrix_engine && c->matrix_engine != SCLI_CC_WGMMA)
             REJECT("wgmma=1 needs compute capability 9.0 (this device: %d.%d)", c->matrix_engine / 10,
                    c->matrix_engine % 10);
-        if (p->warps % 4 || !p->qreg || p->subs != 1 || p->fuse_pv)
-            REJECT("wgmma=1 needs whole warpgroups (warps 4 or 8), qreg=1, subs=1, fuse_pv=0");
+        if (p->warps % 4 || p->subs != 1 || p->fuse_pv)
+            REJECT("wgmma=1 needs whole warpgroups (warps 4 or 8), subs=1, fuse_pv=0");
+        if (!p->qreg && (c->head_dim % 64 || !p->swizzle))
+            REJECT("wgmma=1 with qreg=0 (Q read by descriptor) needs swizzle=1 and d a multiple of 64");
         if (c->head_dim > 128) REJECT("wgmma=1 serves head dims up to 128 (registers)");
         if (p->bk == 16 && c->head_dim == 16)
             REJECT("wgmma=1 with bk = d = 16 has no safe split of P V (kernels/attn_fwd_mma.cl, WGN_V)");
@@ -62,15 +64,17 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
 
 /* Hopper (compute capability 9.0), d = 64 or 128, blocks of 64 or more: the wgmma form on the
  * swizzled tiles, measured faster than mma.sync on every such shape (H200, bf16, dense, kernel
- * alone: d = 64 384 vs 302 TFLOP/s, d = 128 437 vs 337; results/matrix-engine/h200-session5/):
+ * alone: d = 64 384 vs 302 TFLOP/s, d = 128 458 vs 337; results/matrix-engine/h200-session5/):
  * 4 warps with the pipelined softmax, except d = 128 with 128-row tiles: 8 warps (one m64 tile per
- * warpgroup, the registers of d = 128) over 128-key tiles, not pipelined (no registers left). */
+ * warpgroup, the registers of d = 128) over 128-key tiles, not pipelined, Q read by descriptor
+ * (qreg=0: 458 vs 433 with Q's fragments in registers; at d = 64 and with 64-row tiles it is
+ * slower, 364 vs 378 and 402 vs 430). */
 static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
 {
     if (c->matrix_engine != SCLI_CC_WGMMA || (c->head_dim != 64 && c->head_dim != 128) || c->block < 64) return false;
     scli_fwd_mma_params w = *p;
     w.bq = c->block < 128 ? c->block : 128;
-    w.wgmma = w.qreg = 1;
+    w.wgmma = 1;
     w.stages = 2;
     w.subs = 1;
     w.fuse_pv = 0;
@@ -79,6 +83,7 @@ static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
     w.bk = wide ? 128 : 64;
     w.warps = wide ? 8 : 4;
     w.wg_pipe = !wide;
+    w.qreg = !wide;
     char reason[256];
     if (!scli_params_check(&scli_fwd_mma_schema, &w, c, reason, sizeof reason)) return false;
     *p = w;

@@ -10,7 +10,8 @@ typedef struct scli_fwd_mma_params {
     int warps;   /* warps per work-group */
     int stages;  /* 2: K/V tiles double-buffered; 1: FlashAttention-2's single-buffer order */
     int swizzle; /* 1: XOR-swizzled local tiles (no bank conflicts for ldmatrix) */
-    int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers) */
+    int qreg;    /* 1: Q fragments held in registers; 0: re-read from local memory (fewer registers;
+                    wgmma: read by descriptor) */
     int subs;    /* online-softmax sub-tiles per key tile (bk / 16 a multiple of it) */
     int fuse_pv; /* 1: each k16 step's P V products right after its P */
     int wgmma;   /* 1: Hopper's warpgroup MMA (64-row tiles per 4 warps) instead of mma.sync */

@@ -60,14 +60,15 @@ typedef struct mma_params {
 } mma_params;
 static int want_wgmma; /* SCL_MMA_WGMMA=1: the wgmma form (WGMMA=1) wherever its tiles fit */
 
-/* wgmma needs 64-row warpgroup tiles (BQ >= 64, 4 or 8 warps) and Q in registers; d = 128 at
- * BQ = 128 takes 8 warps (one m64 tile each) so that S, O and Q fit the registers, and 128-key
- * tiles (what the library chooses there: host/src/params_fwd_mma.c). */
+/* wgmma needs 64-row warpgroup tiles (BQ >= 64, 4 or 8 warps) and Q in registers unless the tiles
+ * are slab tiles (QREG=0 reads Q by descriptor: d a multiple of 64, swizzled); d = 128 at BQ = 128
+ * takes 8 warps (one m64 tile each) so that S and O fit the registers, and 128-key tiles (what the
+ * library chooses there: host/src/params_fwd_mma.c). */
 static void fit_wgmma(mma_params *p, int d)
 {
     if (p->wgmma && (p->bq < 64 || d > 128)) p->wgmma = 0;
     if (!p->wgmma) return;
-    p->qreg = 1;
+    if (d % 64 || !p->swizzle) p->qreg = 1;
     if (p->warps % 4 || p->bq % (16 * p->warps)) p->warps = 4;
     if (d > 64 && p->bq >= 128 && p->warps < 8) p->warps = 8;
     if (d == 128 && p->bq >= 128) p->bk = 128;
@@ -89,7 +90,9 @@ static mma_params mma_defaults(int d, int block)
     p.bk = block < 64 ? block : 64;
     if (d >= 256 && p.bk > 32) p.bk = 32;
     p.stages = 2;
-    p.qreg = d <= 64;
+    /* wgmma: Q fragments in registers, except d = 128 with 128-row tiles (Q by descriptor, as the
+     * library chooses there) */
+    p.qreg = d <= 64 || (want_wgmma && !(d == 128 && p.bq >= 128));
     p.swizzle = 1;
     p.wgmma = want_wgmma;
     fit_wgmma(&p, d);
@@ -836,6 +839,19 @@ int main(int argc, char **argv)
                 run_case(rt, &base[i].c, base[i].p);
     }
     extra_opts = saved_opts;
+    /* wgmma with Q read by descriptor (QREG=0: a slab tile), both loop forms, d = 64 and 128. */
+    for (int pipe = 0; pipe < 2; pipe++) {
+        char ss_opts[600];
+        snprintf(ss_opts, sizeof ss_opts, "%s%s", saved_opts, pipe ? " -DWG_PIPE=1" : "");
+        extra_opts = ss_opts;
+        for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
+            if (base[i].p == &pw1 || base[i].p == &pw4) {
+                mma_params q = *base[i].p;
+                q.qreg = 0;
+                run_case(rt, &base[i].c, &q);
+            }
+    }
+    extra_opts = saved_opts;
     /* K and V through the padded copy (plans with a key map): a tail, GQA, B = 2; BNHD. */
     kv_copy = 1;
     for (size_t i = 2; i < 4 && !bench_only; i++)
@@ -998,6 +1014,7 @@ int main(int argc, char **argv)
                         if ((only_d && c.d != only_d) || (only_block && c.block != only_block)) continue;
                         mma_params p = bi ? best64[di] : best[di];
                         p.wgmma = wg != NULL;
+                        if (p.wgmma) p.qreg = 1; /* Q by descriptor only when asked (@QREG=0) */
                         fit_wgmma(&p, c.d);
                         params_override(&p, over); /* after the fit: the experiment's word is final */
                         bench_case(rt, &c, &p, it, json);
