@@ -826,28 +826,22 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
-    /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2). */
-    /* Then d = 64 and 128 on core-matrix tiles (WG_SWZ=0; by default they take the 128-byte swizzle), both loop forms. */
-    static const char *const wg_forms[] = {" -DWG_PIPE=1", " -DWG_SWZ=0", " -DWG_SWZ=0 -DWG_PIPE=1"};
+    /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2).
+     * Then d = 64 and 128 (the slab-tile cases) on core-matrix tiles (WG_SWZ=0; by default they take
+     * the 128-byte swizzle) and with Q read by descriptor (QREG=0), both loop forms each. */
+    static const struct {
+        const char *opts;
+        int q_by_descriptor;
+    } wg_forms[] = {{" -DWG_PIPE=1", 0}, {" -DWG_SWZ=0", 0}, {" -DWG_SWZ=0 -DWG_PIPE=1", 0}, {"", 1}, {" -DWG_PIPE=1", 1}};
     const char *saved_opts = extra_opts;
     for (size_t f = 0; f < sizeof wg_forms / sizeof wg_forms[0]; f++) {
         char form_opts[600];
-        snprintf(form_opts, sizeof form_opts, "%s%s", saved_opts, wg_forms[f]);
+        snprintf(form_opts, sizeof form_opts, "%s%s", saved_opts, wg_forms[f].opts);
         extra_opts = form_opts;
         for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
-            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d % 64 == 0))
-                run_case(rt, &base[i].c, base[i].p);
-    }
-    extra_opts = saved_opts;
-    /* wgmma with Q read by descriptor (QREG=0: a slab tile), both loop forms, d = 64 and 128. */
-    for (int pipe = 0; pipe < 2; pipe++) {
-        char ss_opts[600];
-        snprintf(ss_opts, sizeof ss_opts, "%s%s", saved_opts, pipe ? " -DWG_PIPE=1" : "");
-        extra_opts = ss_opts;
-        for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
-            if (base[i].p == &pw1 || base[i].p == &pw4) {
+            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d % 64 == 0)) {
                 mma_params q = *base[i].p;
-                q.qreg = 0;
+                if (wg_forms[f].q_by_descriptor) q.qreg = 0;
                 run_case(rt, &base[i].c, &q);
             }
     }
