@@ -46,7 +46,7 @@
  *           fewer registers; needs WG_SWZ); for d a multiple of 64 the K and V tiles in wgmma's
  *           128-byte-swizzle layout (WG_SWZ: 64-column slabs, mma.clh's scl_kv_off; at d = 64 the
  *           swizzled tiles above), else in the core-matrix layout; WGN_S / WGN_V columns per wgmma of
- *           S and of P V, WG_PIPE (below). Emulated like the rest off NVIDIA.
+ *           S and of P V, WG_PIPE and WG_PP (below). Emulated like the rest off NVIDIA.
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
  * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit
@@ -198,6 +198,19 @@
 #error "WG_PIPE needs STAGES=2"
 #endif
 #define PIPE (WGMMA && WG_PIPE) /* WG_PIPE means nothing to the mma.sync form */
+/* WG_PP=1: the pipelined form with two warpgroups that take turns issuing their wgmma batches
+ * (FlashAttention-3's ping-pong: one warpgroup's softmax while the other's products run). K and V
+ * tiles are published and freed by mbarriers instead of a work-group barrier per tile, which
+ * would hold the two in step; V takes a third buffer, so that a warpgroup never waits for the
+ * other one to free the V buffer it copies into next. */
+#ifndef WG_PP
+#define WG_PP 0
+#endif
+#if WG_PP && !(PIPE && WARPS == 8)
+#error "WG_PP needs the pipelined wgmma form (WGMMA=1, WG_PIPE=1) with two warpgroups (WARPS=8)"
+#endif
+#define V_BUFS (WG_PP ? 3 : STAGES)
+#define V_BUF(j) (WG_PP ? ((j) + 3) % 3 : ((j) + 2) & 1) /* the buffer of V(j), j >= -1 */
 /* First query row (in the tile) of m16 tile mi of this warp: mma.sync gives each warp WM
  * consecutive rows; wgmma gives warpgroup warp / 4 rows 64 (warp / 4).. of each 16 * WARPS-row
  * tile, 16 rows per warp. */
@@ -429,10 +442,18 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     __local ushort qs[BQ * D] __attribute__((aligned(WG_SS ? 1024 : 16)));
     /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
     __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(1024)));
-    __local ushort vs[STAGES * KV_TILE] __attribute__((aligned(1024)));
+    __local ushort vs[V_BUFS * KV_TILE] __attribute__((aligned(1024)));
+#if WG_PP
+    __local ulong pp_bar[10] __attribute__((aligned(8))); /* full K 0-1, full V 2-4, empty K 5-6, empty V 7-9 */
+#endif
     SCL_MMA_SCRATCH(WARPS, 2 * MT);
 
     const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t4 = lane & 3;
+#if WG_PP
+    const int wg = warp >> 2; /* warpgroup */
+    if (lid == 0) /* every phase completes with one arrival per work-item; published by the prologue barrier */
+        for (int i = 0; i < 10; i++) scl_mbar_init(pp_bar + i, WG);
+#endif
     /* Query tiles in reverse (REVERSE=1): under a causal pattern the longest rows start first and
      * the shortest fill the last wave. */
     const int q0 = (REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0)) * BQ,
@@ -477,6 +498,9 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #if STAGES == 2
         load_tile(vs, vpp, k0, kv_sn, n_k, lid);
 #endif
+#if WG_PP /* K(1) too: the loop's copies run two K tiles and one V tile ahead */
+        if (n_tiles > 1) load_tile(ks + KV_TILE, kp, TILE_K0(1), kv_sn, n_k, lid);
+#endif
     }
     scl_cp_commit();
     TILES_LANDED();
@@ -512,6 +536,64 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #if STAGES == 2
     long k_next = n_tiles > 1 ? TILE_K0(1) : 0;
 #endif
+#if WG_PP
+    /* The two-warpgroup form's steps (PIPE_STEP). K(j) lives in K buffer j & 1 and V(j) in V buffer
+     * j % 3; K(0), V(0) and K(1) came with the prologue barrier, every later tile through its full
+     * barrier (phase = the buffer's use count after the prologue). Each work-item frees K(t) once
+     * S(t) is done and V(t-1) once P(t-1) V(t-1) is; step t >= 1 starts by copying K(t+1) and V(t)
+     * once everyone has freed K(t-1) and V(t-3) (before the fence: copies between a wgmma and the
+     * end of its stage make ptxas serialize the wgmma). Warpgroup 1 starts one turn behind. */
+    long v_k0 = n_tiles > 1 ? TILE_K0(1) : 0;
+    k_next = n_tiles > 2 ? TILE_K0(2) : 0;
+#define PP_FULL_K(j) (pp_bar + ((j) & 1))
+#define PP_FULL_V(j) (pp_bar + 2 + (j) % 3)
+#define PP_EMPTY_K(j) (pp_bar + 5 + ((j) & 1))
+#define PP_EMPTY_V(j) (pp_bar + 7 + (j) % 3)
+#define PP_TILES_READY(t)                                                                                       \
+    do {                                                                                                        \
+        if ((t) >= 2) {                                                                                         \
+            scl_mbar_wait(PP_FULL_K(t), (((t) >> 1) + 1) & 1);                                                  \
+            scl_mbar_wait(PP_FULL_V((t) - 1), (((t) - 2) / 3) & 1);                                             \
+            scl_wg_proxy_fence(); /* the landed copies visible to this work-item's wgmma */                     \
+        }                                                                                                       \
+    } while (0)
+#ifndef WG_PP_TURNS
+#define WG_PP_TURNS 1 /* experiments only: 0 = the mbarrier pipeline without the turns */
+#endif
+#if WG_PP_TURNS
+#define PP_TURN_WAIT() scl_bar_sync(1 + wg, WG)
+/* No branch between a wgmma and its wait (ptxas would serialize them): warpgroup 1 passes after
+ * its last step too, and warpgroup 0 takes that turn after the loop. */
+#define PP_TURN_PASS(t) scl_bar_arrive(2 - wg, WG)
+#else
+#define PP_TURN_WAIT() ((void)0)
+#define PP_TURN_PASS(t) ((void)0)
+#endif
+#define PP_RELEASE_K(t) scl_mbar_arrive(PP_EMPTY_K(t))
+#define PP_RELEASE_V(j) scl_mbar_arrive(PP_EMPTY_V(j))
+#define PP_COPY_NEXT(t)                                                                                         \
+    do {                                                                                                        \
+        if ((t) + 1 < n_tiles) { /* K(t+1) into K(t-1)'s buffer */                                               \
+            scl_mbar_wait(PP_EMPTY_K((t) + 1), (((t) - 1) >> 1) & 1);                                           \
+            load_tile(ks + ((t) + 1 & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);                               \
+            scl_cp_arrive(PP_FULL_K((t) + 1));                                                                  \
+        }                                                                                                       \
+        if ((t) >= 3) scl_mbar_wait(PP_EMPTY_V(t), (((t) - 3) / 3) & 1); /* V(t) into V(t-3)'s */               \
+        load_tile(vs + (t) % 3 * KV_TILE, vpp, v_k0, kv_sn, n_k, lid);                                          \
+        scl_cp_arrive(PP_FULL_V(t));                                                                            \
+        scl_cp_commit();                                                                                        \
+        v_k0 = k_next;                                                                                          \
+        k_next = (t) + 2 < n_tiles ? TILE_K0((t) + 2) : 0;                                                      \
+    } while (0)
+    if (WG_PP_TURNS && wg == 1 && n_tiles > 0) scl_bar_arrive(1, WG); /* warpgroup 0's first turn */
+#else
+#define PP_TILES_READY(t) ((void)0)
+#define PP_TURN_WAIT() ((void)0)
+#define PP_TURN_PASS(t) ((void)0)
+#define PP_RELEASE_K(t) ((void)0)
+#define PP_RELEASE_V(j) ((void)0)
+#define PP_COPY_NEXT(t) ((void)0)
+#endif
 #if PIPE
     /* Step t issues S(t) = Q K(t)^T and then O += P(t-1) V(t-1) as two wgmma groups, waits for the
      * first only, and computes tile t's softmax while P V runs; O is rescaled once P V is done.
@@ -526,12 +608,18 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     do {                                                                                                        \
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;                                                       \
         const int mid = row_mask[e];                                                                            \
-        if (!(FIRST)) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */           \
-        if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);              \
-        if (!(FIRST)) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);                      \
-        scl_cp_commit();                                                                                        \
-        k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;                                                          \
-        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + ((t + 1) & 1) * KV_TILE;                  \
+        if (WG_PP) {                                                                                            \
+            PP_TILES_READY(t);                                                                                  \
+            if (!(FIRST)) PP_COPY_NEXT(t);                                                                      \
+        }                                                                                                       \
+        else {                                                                                                  \
+            if (!(FIRST)) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */       \
+            if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);          \
+            if (!(FIRST)) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);                  \
+            scl_cp_commit();                                                                                    \
+            k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;                                                      \
+        }                                                                                                       \
+        __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + V_BUF(t - 1) * KV_TILE;                   \
         (void)vb;                                                                                               \
         float4 s[MT][NT];                                                                                       \
         SCL_UNROLL                                                                                              \
@@ -542,16 +630,21 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
                 scl_wg_hold4(&s[mi][j]);                                                                        \
             }                                                                                                   \
         if (!(FIRST)) WG_HOLD_PV_OPERANDS();                                                                    \
+        PP_TURN_WAIT();                                                                                         \
         scl_wg_fence();                                                                                         \
         WG_ISSUE_S();                                                                                           \
         scl_wg_commit();                                                                                        \
         if (!(FIRST)) {                                                                                         \
             WG_ISSUE_PV(0);                                                                                     \
             scl_wg_commit();                                                                                    \
+            PP_TURN_PASS(t);                                                                                    \
             SCL_WG_WAIT(1); /* S(t) done; P(t-1) V(t-1) may still run */                                        \
         }                                                                                                       \
-        else                                                                                                    \
+        else {                                                                                                  \
+            PP_TURN_PASS(t);                                                                                    \
             SCL_WG_WAIT(0);                                                                                     \
+        }                                                                                                       \
+        PP_RELEASE_K(t);                                                                                        \
         SCL_UNROLL                                                                                              \
         for (int mi = 0; mi < MT; mi++)                                                                         \
             SCL_UNROLL                                                                                          \
@@ -570,6 +663,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         if (!(FIRST)) {                                                                                         \
             SCL_WG_WAIT(0);                                                                                     \
             WG_HOLD_PV_OPERANDS(); /* P(t-1) V(t-1) landed in O; pa was alive until here */                     \
+            PP_RELEASE_V(t - 1);                                                                                \
         }                                                                                                       \
         SCL_UNROLL                                                                                              \
         for (int mi = 0; mi < MT; mi++)                                                                         \
@@ -588,9 +682,19 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         PIPE_STEP(1);
     }
     for (int t = 1; t < n_tiles; t++) PIPE_STEP(0);
+#if WG_PP
+    if (WG_PP_TURNS && wg == 0 && n_tiles > 0) PP_TURN_WAIT(); /* warpgroup 1's last pass */
+#endif
     if (n_tiles > 0) { /* the last tile's P V */
+#if WG_PP
+        if (n_tiles > 1) { /* V(n_tiles - 1) came through its full barrier */
+            scl_mbar_wait(PP_FULL_V(n_tiles - 1), ((n_tiles - 2) / 3) & 1);
+            scl_wg_proxy_fence();
+        }
+#else
         TILES_LANDED();
-        __local const ushort *vb = vs + ((n_tiles - 1) & 1) * KV_TILE;
+#endif
+        __local const ushort *vb = vs + V_BUF(n_tiles - 1) * KV_TILE;
         const int u = 0;
         WG_HOLD_PV_OPERANDS();
         scl_wg_fence();

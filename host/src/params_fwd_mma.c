@@ -7,7 +7,8 @@
 
 size_t scli_fwd_mma_local_bytes(const scli_fwd_mma_params *p, int d, int emulated)
 {
-    size_t tiles = 2 * (size_t)d * ((size_t)p->bq + 2 * (size_t)p->stages * p->bk);
+    size_t kv_tiles = p->wg_pp ? 5 : 2 * (size_t)p->stages;
+    size_t tiles = 2 * (size_t)d * ((size_t)p->bq + kv_tiles * p->bk) + (p->wg_pp ? 10 * 8 : 0);
     /* kernels/mma.clh SCL_MMA_SCRATCH_WORDS(warps, 2 * m16 tiles per warp) */
     size_t mt = (size_t)p->bq / (16 * (size_t)(p->warps > 0 ? p->warps : 1)), a = 384 * (size_t)p->warps,
            b = 64 * (size_t)p->warps * mt;
@@ -52,6 +53,8 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
             REJECT("wgmma=1 with bk = d = 16 has no safe split of P V (kernels/attn_fwd_mma.cl, WGN_V)");
         if (p->wg_pipe && p->stages != 2) REJECT("wg_pipe=1 needs stages=2 (double-buffered K and V)");
     }
+    if (p->wg_pp && !(p->wgmma && p->wg_pipe && p->warps == 8))
+        REJECT("wg_pp=1 (two warpgroups taking turns) needs wgmma=1, wg_pipe=1 and warps=8");
     /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
      * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
     int mt = p->bq / (16 * p->warps);
@@ -66,9 +69,11 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
  * swizzled tiles, measured faster than mma.sync on every such shape (H200, bf16, dense, kernel
  * alone: d = 64 384 vs 302 TFLOP/s, d = 128 458 vs 337; results/matrix-engine/h200-session5/):
  * 4 warps with the pipelined softmax, except d = 128 with 128-row tiles: 8 warps (one m64 tile per
- * warpgroup, the registers of d = 128) over 128-key tiles, not pipelined, Q read by descriptor
- * (qreg=0: 458 vs 433 with Q's fragments in registers; at d = 64 and with 64-row tiles it is
- * slower, 364 vs 378 and 402 vs 430). */
+ * warpgroup, the registers of d = 128) over 128-key tiles, pipelined, the two warpgroups taking
+ * turns (wg_pp=1: 513 vs 460 TFLOP/s for the unpipelined form without turns, session 6), Q read
+ * by descriptor (qreg=0: 513 vs 500 with Q's fragments in registers). At d = 64 the turns need
+ * 8 warps of one m64 tile each, slower than 4 warps of two (337 vs 382), and Q by descriptor is
+ * slower too (364 vs 378). */
 static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
 {
     if (c->matrix_engine != SCLI_CC_WGMMA || (c->head_dim != 64 && c->head_dim != 128) || c->block < 64) return false;
@@ -82,7 +87,8 @@ static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
     const int wide = c->head_dim == 128 && w.bq == 128;
     w.bk = wide ? 128 : 64;
     w.warps = wide ? 8 : 4;
-    w.wg_pipe = !wide;
+    w.wg_pipe = 1;
+    w.wg_pp = wide;
     w.qreg = !wide;
     char reason[256];
     if (!scli_params_check(&scli_fwd_mma_schema, &w, c, reason, sizeof reason)) return false;
@@ -103,7 +109,7 @@ static bool fit(void *out, const scli_param_context *c, int family)
         *(scli_fwd_mma_params *)out = p;
         return true;
     }
-    p.wgmma = p.wg_pipe = 0;
+    p.wgmma = p.wg_pipe = p.wg_pp = 0;
     char reason[256];
     p.qreg = c->head_dim <= 64;
     if (c->head_dim >= 256) {
@@ -147,6 +153,7 @@ static const scli_param_def defs[] = {
     ROW(fuse_pv, FUSE_PV, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
     ROW(wgmma, WGMMA, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
     ROW(wg_pipe, WG_PIPE, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
+    ROW(wg_pp, WG_PP, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
 };
 #undef ROW
 

@@ -16,12 +16,14 @@ typedef struct scli_fwd_mma_params {
     int fuse_pv; /* 1: each k16 step's P V products right after its P */
     int wgmma;   /* 1: Hopper's warpgroup MMA (64-row tiles per 4 warps) instead of mma.sync */
     int wg_pipe; /* wgmma: 1 = tile t's softmax while tile t-1's P V runs (needs stages = 2) */
+    int wg_pp;   /* wgmma, pipelined, 8 warps: 1 = the two warpgroups take turns on the tensor cores,
+                    K/V tiles published by mbarriers (a third V buffer) */
 } scli_fwd_mma_params;
 
 extern const scli_param_schema scli_fwd_mma_schema;
 
-/* Static local memory of the kernel: Q tile, STAGES K and V tiles (16-bit), plus the emulation's
- * exchange scratch when `emulated`. */
+/* Static local memory of the kernel: Q tile, STAGES K and V tiles (16-bit; wg_pp: 2 K and 3 V
+ * tiles and 10 mbarriers), plus the emulation's exchange scratch when `emulated`. */
 size_t scli_fwd_mma_local_bytes(const scli_fwd_mma_params *p, int head_dim, int emulated);
 
 #endif

@@ -62,8 +62,9 @@ static int want_wgmma; /* SCL_MMA_WGMMA=1: the wgmma form (WGMMA=1) wherever its
 
 /* wgmma needs 64-row warpgroup tiles (BQ >= 64, 4 or 8 warps) and Q in registers unless the tiles
  * are slab tiles (QREG=0 reads Q by descriptor: d a multiple of 64, swizzled); d = 128 at BQ = 128
- * takes 8 warps (one m64 tile each) so that S and O fit the registers, and 128-key tiles (what the
- * library chooses there: host/src/params_fwd_mma.c). */
+ * takes 8 warps (one m64 tile each) so that S and O fit the registers, and 128-key tiles (the
+ * library's tiles there: host/src/params_fwd_mma.c; it also pipelines them with the warpgroups
+ * taking turns, WG_PIPE=1 WG_PP=1, which the wgmma forms below run). */
 static void fit_wgmma(mma_params *p, int d)
 {
     if (p->wgmma && (p->bq < 64 || d > 128)) p->wgmma = 0;
@@ -828,22 +829,36 @@ int main(int argc, char **argv)
         run_case(rt, &base[i].c, base[i].p);
     /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2).
      * Then d = 64 and 128 (the slab-tile cases) on core-matrix tiles (WG_SWZ=0; by default they take
-     * the 128-byte swizzle) and with Q read by descriptor (QREG=0), both loop forms each. */
+     * the 128-byte swizzle) and with Q read by descriptor (QREG=0), both loop forms each; then the
+     * two warpgroups taking turns (WG_PP=1: the 8-warp cases, and a row of 15 key tiles that reuses
+     * every K and V buffer and flips every mbarrier phase), Q by descriptor (the library's choice)
+     * and, with --full, in registers. */
     static const struct {
         const char *opts;
-        int q_by_descriptor;
-    } wg_forms[] = {{" -DWG_PIPE=1", 0}, {" -DWG_SWZ=0", 0}, {" -DWG_SWZ=0 -DWG_PIPE=1", 0}, {"", 1}, {" -DWG_PIPE=1", 1}};
+        int q_by_descriptor, two_warpgroups, full_only;
+    } wg_forms[] = {{" -DWG_PIPE=1", 0, 0, 0},           {" -DWG_SWZ=0", 0, 0, 0},
+                    {" -DWG_SWZ=0 -DWG_PIPE=1", 0, 0, 0}, {"", 1, 0, 0},
+                    {" -DWG_PIPE=1", 1, 0, 0},            {" -DWG_PIPE=1 -DWG_PP=1", 1, 1, 0},
+                    {" -DWG_PIPE=1 -DWG_PP=1", 0, 1, 1}};
+    static const mcase long_row = {"dense", 1, 1, 1, 100, 950, 64, 128, 0, 0};
     const char *saved_opts = extra_opts;
     for (size_t f = 0; f < sizeof wg_forms / sizeof wg_forms[0]; f++) {
+        if (wg_forms[f].full_only && !full) continue;
         char form_opts[600];
         snprintf(form_opts, sizeof form_opts, "%s%s", saved_opts, wg_forms[f].opts);
         extra_opts = form_opts;
         for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
-            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d % 64 == 0)) {
+            if (base[i].p->wgmma && base[i].p->stages == 2 && (f == 0 || base[i].c.d % 64 == 0) &&
+                (!wg_forms[f].two_warpgroups || base[i].p->warps == 8)) {
                 mma_params q = *base[i].p;
                 if (wg_forms[f].q_by_descriptor) q.qreg = 0;
                 run_case(rt, &base[i].c, &q);
             }
+        if (wg_forms[f].two_warpgroups && !bench_only) {
+            mma_params q = pw4;
+            q.qreg = !wg_forms[f].q_by_descriptor;
+            run_case(rt, &long_row, &q);
+        }
     }
     extra_opts = saved_opts;
     /* K and V through the padded copy (plans with a key map): a tail, GQA, B = 2; BNHD. */
