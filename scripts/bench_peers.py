@@ -16,6 +16,8 @@ j = key, 0-based):
                         rand(R) drawn exactly as patterns/bind.c does (Floyd + splitmix64)  (Zaheer et al. 2020)
 TFLOP/s = 4 * d * (allowed (query, key) pairs) * B * H / time: 2 flops per pair for S = QK^T and 2
 for O = PV; masked work is not counted (the same count as tests/mma/test_mma_fwd.c).
+Time: the median of CUDA-event spans with the GPU kept busy ahead of each call (PREFILL_CYCLES), so
+that it is the device's time for the call, like sparsecl's profiling-event spans.
 
 Example (lent H200):
   python3 scripts/bench_peers.py --n 16384 --heads 16 --d 64 128 \
@@ -153,13 +155,23 @@ def make_pattern(spec, n_q, n_k, block, device):
     return mask_mod, elem
 
 
-def time_fn(fn, reps, warmup=3):
+# GPU cycles of torch.cuda._sleep queued ahead of each timed call (about 2.5 ms on an H200): the call's
+# host-side work (Python, dynamo's guards, the launch) then runs while the GPU is still busy, so the
+# two events bracket the device's own time for the call, as sparsecl's OpenCL profiling events do
+# (first kernel's start to last kernel's end). Without it a short kernel's time includes the host's
+# launch latency (tens of microseconds for a compiled FlexAttention call): --no-prefill shows that.
+PREFILL_CYCLES = 5_000_000
+
+
+def time_fn(fn, reps, warmup=3, prefill=True):
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
     ts = []
     for _ in range(reps):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if prefill:
+            torch.cuda._sleep(PREFILL_CYCLES)
         a.record()
         fn()
         b.record()
@@ -185,6 +197,9 @@ def main():
                     help="the sparsecl layout block that block-level patterns (bigbird) are defined in "
                          "(default: --block)")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--no-prefill", action="store_true",
+                    help="time without the GPU queue filled ahead of each call (the host's launch latency "
+                         "then counts: for comparison with earlier figures only)")
     ap.add_argument("--no-sdpa-mask", action="store_true", help="skip SDPA with a dense boolean mask")
     ap.add_argument("--json", default="")
     ap.add_argument("--md", default="")
@@ -238,11 +253,11 @@ def main():
                 for name, fn in runs:
                     try:
                         t0 = time.time()
-                        ms = time_fn(fn, args.reps)
+                        ms = time_fn(fn, args.reps, prefill=not args.no_prefill)
                         tf = flops / (ms * 1e-3) / 1e12
                         rows.append({"peer": name, "pattern": spec, "dtype": dt, "n_q": n_q, "n_k": n_k, "d": d,
                                      "heads": args.heads, "batch": args.batch, "density": density,
-                                     "median_ms": ms, "tflops": tf})
+                                     "median_ms": ms, "tflops": tf, "prefill": not args.no_prefill})
                         print(f"| {name} | {spec} | {dt} | {d} | {density:.4f} | {ms:.3f} | {tf:.1f} |"
                               f"  ({time.time() - t0:.1f} s)", flush=True)
                     except Exception as e:  # a peer that cannot run a case is reported, not fatal

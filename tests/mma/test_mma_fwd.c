@@ -804,9 +804,9 @@ int main(int argc, char **argv)
     mma_params pa = {32, 32, 2, 2, 1, 1, 0}, pb = {64, 64, 4, 2, 1, 1, 0}, pc = {128, 64, 4, 1, 0, 1, 0},
                pd = {16, 16, 1, 2, 1, 1, 0};
     /* The wgmma form (emulated off Hopper): one m64 tile per warpgroup; two (BQ 128, 4 warps, 32-key
-     * wgmma); two warpgroups with one K/V buffer. */
+     * wgmma); two warpgroups with one K/V buffer; two warpgroups of two m64 tiles each (BQ 256). */
     mma_params pw1 = {64, 64, 4, 2, 1, 1, 1}, pw2 = {128, 32, 4, 2, 1, 1, 1}, pw3 = {128, 64, 8, 1, 1, 1, 1},
-               pw4 = {128, 64, 8, 2, 1, 1, 1};
+               pw4 = {128, 64, 8, 2, 1, 1, 1}, pw5 = {256, 64, 8, 2, 1, 1, 1};
     const struct {
         mcase c;
         const mma_params *p;
@@ -824,6 +824,7 @@ int main(int argc, char **argv)
         {{"causal", 1, 2, 1, 333, 200, 32, 128, 1, 0}, &pw2},    /* N_q > N_k: empty rows */
         {{"local(50)", 1, 1, 1, 180, 180, 16, 128, 0, 1}, &pw3}, /* BNHD */
         {{"causal & strided(40)", 1, 2, 1, 200, 190, 128, 128, 1, 0}, &pw4}, /* two 64-column slabs, tails */
+        {{"causal & strided(40)", 1, 2, 1, 260, 300, 64, 256, 1, 0}, &pw5}, /* 2 m64 tiles per warpgroup, tails */
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
@@ -1016,11 +1017,15 @@ int main(int argc, char **argv)
             }
             extra_opts = ex;
             ptx_patch = f2 ? f2 : "";
+            /* blocks 128 and 64, or BLOCK=b alone (another block: from the block-128 tiles) */
+            const int other_block = only_block && only_block != 64 && only_block != 128;
             for (int bi = 0; bi < 2; bi++)
                 for (int di = 0; di < 2; di++)
                     for (int pi = 0; pi < 2; pi++) {
-                        const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, bi ? 64 : 128, 1, 0};
-                        if ((only_d && c.d != only_d) || (only_block && c.block != only_block)) continue;
+                        const int block = other_block ? only_block : bi ? 64 : 128;
+                        const mcase c = {pi ? "causal" : "dense", 1, 16, 16, 16384, 16384, di ? 128 : 64, block, 1, 0};
+                        if ((only_d && c.d != only_d) || (only_block && c.block != only_block) || (other_block && bi))
+                            continue;
                         mma_params p = bi ? best64[di] : best[di];
                         p.wgmma = wg != NULL;
                         if (p.wgmma) p.qreg = 1; /* Q by descriptor only when asked (@QREG=0) */
