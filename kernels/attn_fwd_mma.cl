@@ -54,7 +54,8 @@
  * BLOCK 16, 64, 128 and for D 32/64/128 with BLOCK 32, 256 (tests/mma/test_mma_fwd.c --full); D = 256
  * with BQ <= 64, BK <= 32 (its O accumulators take 4*D/8*MT registers). Measured best, to pass by -D
  * (mma_defaults() in tests/mma/test_mma_fwd.c; H200, results/matrix-engine): BQ = min(BLOCK, 128), BK = min(BLOCK, 64), STAGES 2, SWIZZLE 1; 2 m16 tiles
- * per warp (BQ 128: WARPS 4; BQ 64 and D <= 64: WARPS 2); QREG = (D <= 64).
+ * per warp (BQ 128: WARPS 4; BQ 64 and D <= 64: WARPS 2); QREG = (D <= 64) (mma.sync). The wgmma
+ * forms the library picks on Hopper: host/src/params_fwd_mma.c fit_wgmma.
  * Experiments only (default off): ABLATE=1 (no exponentials) / 2 (no P V) for timing, wrong results;
  * SCL_ASM_VOLATILE=0 and SCL_LDSM_LANEID=1 in mma.clh.
  * Tensor addresses: the Q/O strides (elements) must be multiples of 8 and the buffers 16-byte
@@ -374,25 +375,56 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
  * ...). MASK_SCORES: the bitmask of a partial block (tails included); S stays unscaled (see sfma)
  * unless scale <= 0. ONLINE_MAX(u): the row max of sub-tile u over the lane's columns, then over the
  * quad; declares mx (then O's rescale factors alpha), msub (what the exponent subtracts) and rescale. */
+/* MASK_BITS(mk, mi): the bitmask of a partial block on the lane's scores of m16 tile mi. With
+ * MASK_WORDS (BK % 32 == 0) the key tile's bits of a lane's row are whole 32-bit words, each read
+ * once for 4 n8 tiles, instead of one read per n8 tile: fewer registers (the d = 64 form no longer
+ * spills on the H200) and 2-4% faster on the sparse patterns at d = 64; the two-warpgroup form
+ * keeps the per-tile reads (faster there on dense and causal, which never read a mask: register
+ * allocation; results/matrix-engine/h200-session8/). */
+#define MASK_WORDS (BK % 32 == 0 && !WG_PP)
+#define MASK_SET(v, w0, w1)                                                                                     \
+    do {                                                                                                        \
+        v.x = (w0 & 1u) ? v.x : -INFINITY;                                                                      \
+        v.y = (w0 & 2u) ? v.y : -INFINITY;                                                                      \
+        v.z = (w1 & 1u) ? v.z : -INFINITY;                                                                      \
+        v.w = (w1 & 2u) ? v.w : -INFINITY;                                                                      \
+    } while (0)
+#if MASK_WORDS
+#define MASK_BITS(mk, mi)                                                                                       \
+    do {                                                                                                        \
+        const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0, b1 = b0 + 8 * BLOCK; /* word aligned */               \
+        SCL_UNROLL                                                                                              \
+        for (int jw = 0; jw < NT / 4; jw++) {                                                                   \
+            const uint r0 = mk[(b0 >> 5) + jw] >> (2 * t4), r1 = mk[(b1 >> 5) + jw] >> (2 * t4);                \
+            SCL_UNROLL                                                                                          \
+            for (int jj = 0; jj < 4; jj++) {                                                                    \
+                const uint w0 = r0 >> (8 * jj), w1 = r1 >> (8 * jj);                                            \
+                float4 v = s[mi][4 * jw + jj];                                                                  \
+                MASK_SET(v, w0, w1);                                                                            \
+                s[mi][4 * jw + jj] = v;                                                                         \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
+#else
+#define MASK_BITS(mk, mi)                                                                                       \
+    do {                                                                                                        \
+        const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;                         \
+        SCL_UNROLL                                                                                              \
+        for (int j = 0; j < NT; j++) {                                                                          \
+            const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);                                       \
+            const uint w1 = mk[(b1 + j * 8) >> 5] >> ((b1 + j * 8) & 31);                                       \
+            float4 v = s[mi][j];                                                                                \
+            MASK_SET(v, w0, w1);                                                                                \
+            s[mi][j] = v;                                                                                       \
+        }                                                                                                       \
+    } while (0)
+#endif
 #define MASK_SCORES()                                                                                           \
     /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */                         \
     if (mid >= 0) {                                                                                             \
         __global const uint *mk = masks + (long)mid * mask_words;                                               \
         SCL_UNROLL                                                                                              \
-        for (int mi = 0; mi < MT; mi++) {                                                                       \
-            const int b0 = (rib0 + ROW_OF(mi)) * BLOCK + kt0 + 2 * t4, b1 = b0 + 8 * BLOCK;                     \
-            SCL_UNROLL                                                                                          \
-            for (int j = 0; j < NT; j++) {                                                                      \
-                const uint w0 = mk[(b0 + j * 8) >> 5] >> ((b0 + j * 8) & 31);                                   \
-                const uint w1 = mk[(b1 + j * 8) >> 5] >> ((b1 + j * 8) & 31);                                   \
-                float4 v = s[mi][j];                                                                            \
-                v.x = (w0 & 1u) ? v.x : -INFINITY;                                                              \
-                v.y = (w0 & 2u) ? v.y : -INFINITY;                                                              \
-                v.z = (w1 & 1u) ? v.z : -INFINITY;                                                              \
-                v.w = (w1 & 2u) ? v.w : -INFINITY;                                                              \
-                s[mi][j] = v;                                                                                   \
-            }                                                                                                   \
-        }                                                                                                       \
+        for (int mi = 0; mi < MT; mi++) MASK_BITS(mk, mi);                                                      \
     }                                                                                                           \
     if (smul != 1.0f) { /* scale <= 0 only (uniform): the max must be taken on scaled scores */                 \
         SCL_UNROLL                                                                                              \

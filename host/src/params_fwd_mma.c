@@ -68,12 +68,16 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
 /* Hopper (compute capability 9.0), d = 64 or 128, blocks of 64 or more: the wgmma form on the
  * swizzled tiles, measured faster than mma.sync on every such shape (H200, bf16, dense, kernel
  * alone: d = 64 384 vs 302 TFLOP/s, d = 128 458 vs 337; results/matrix-engine/h200-session5/):
- * 4 warps with the pipelined softmax, except d = 128 with 128-row tiles: 8 warps (one m64 tile per
- * warpgroup, the registers of d = 128) over 128-key tiles, pipelined, the two warpgroups taking
- * turns (wg_pp=1: 513 vs 460 TFLOP/s for the unpipelined form without turns, session 6), Q read
- * by descriptor (qreg=0: 513 vs 500 with Q's fragments in registers). At d = 64 the turns need
- * 8 warps of one m64 tile each, slower than 4 warps of two (337 vs 382), and Q by descriptor is
- * slower too (364 vs 378). */
+ * 4 warps with the pipelined softmax (64-row tiles), except with 128-row tiles:
+ * - d = 128: 8 warps (one m64 tile per warpgroup, the registers of d = 128) over 128-key tiles,
+ *   pipelined, the two warpgroups taking turns (wg_pp=1: 513 vs 460 TFLOP/s for the unpipelined
+ *   form without turns, session 6), Q read by descriptor (qreg=0: 513 vs 500 with Q in registers);
+ * - d = 64: 4 warps of two m64 tiles over 128-key tiles, not pipelined, Q read by descriptor
+ *   (FlexAttention's tile there): through plans 388 vs 377 TFLOP/s for 64-key tiles pipelined
+ *   with Q in registers (session 8, same call), 410 with the mask read by words (the next call),
+ *   402 with one K/V buffer (stages=1); the turns (8 warps of one m64 tile each) were slower
+ *   (337 vs 382, session 6). 64-row tiles not pipelined: 2-5% faster on local, strided and fixed,
+ *   4-10% slower on Longformer and BigBird (session 8): they stay pipelined. */
 static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
 {
     if (c->matrix_engine != SCLI_CC_WGMMA || (c->head_dim != 64 && c->head_dim != 128) || c->block < 64) return false;
@@ -84,12 +88,12 @@ static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
     w.subs = 1;
     w.fuse_pv = 0;
     w.swizzle = 1;
-    const int wide = c->head_dim == 128 && w.bq == 128;
-    w.bk = wide ? 128 : 64;
+    const int wide = c->head_dim == 128 && w.bq == 128, narrow = c->head_dim == 64 && w.bq == 128;
+    w.bk = wide || narrow ? 128 : 64;
     w.warps = wide ? 8 : 4;
-    w.wg_pipe = 1;
+    w.wg_pipe = !narrow;
     w.wg_pp = wide;
-    w.qreg = !wide;
+    w.qreg = !wide && !narrow;
     char reason[256];
     if (!scli_params_check(&scli_fwd_mma_schema, &w, c, reason, sizeof reason)) return false;
     *p = w;

@@ -804,9 +804,12 @@ int main(int argc, char **argv)
     mma_params pa = {32, 32, 2, 2, 1, 1, 0}, pb = {64, 64, 4, 2, 1, 1, 0}, pc = {128, 64, 4, 1, 0, 1, 0},
                pd = {16, 16, 1, 2, 1, 1, 0};
     /* The wgmma form (emulated off Hopper): one m64 tile per warpgroup; two (BQ 128, 4 warps, 32-key
-     * wgmma); two warpgroups with one K/V buffer; two warpgroups of two m64 tiles each (BQ 256). */
+     * wgmma); two warpgroups with one K/V buffer; 128-key tiles at d = 64 (the library's d = 64
+     * form with Q by descriptor, below); two warpgroups of two m64 tiles each (BQ 256, after the
+     * forms). */
     mma_params pw1 = {64, 64, 4, 2, 1, 1, 1}, pw2 = {128, 32, 4, 2, 1, 1, 1}, pw3 = {128, 64, 8, 1, 1, 1, 1},
-               pw4 = {128, 64, 8, 2, 1, 1, 1}, pw5 = {256, 64, 8, 2, 1, 1, 1};
+               pw4 = {128, 64, 8, 2, 1, 1, 1}, pw5 = {256, 64, 8, 2, 1, 1, 1},
+               pw6 = {128, 128, 4, 2, 1, 1, 1};
     const struct {
         mcase c;
         const mma_params *p;
@@ -824,7 +827,7 @@ int main(int argc, char **argv)
         {{"causal", 1, 2, 1, 333, 200, 32, 128, 1, 0}, &pw2},    /* N_q > N_k: empty rows */
         {{"local(50)", 1, 1, 1, 180, 180, 16, 128, 0, 1}, &pw3}, /* BNHD */
         {{"causal & strided(40)", 1, 2, 1, 200, 190, 128, 128, 1, 0}, &pw4}, /* two 64-column slabs, tails */
-        {{"causal & strided(40)", 1, 2, 1, 260, 300, 64, 256, 1, 0}, &pw5}, /* 2 m64 tiles per warpgroup, tails */
+        {{"local(70)", 1, 1, 1, 200, 190, 64, 128, 0, 0}, &pw6}, /* 128-key tiles at d = 64 (one wgmma of S) */
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
@@ -860,6 +863,16 @@ int main(int argc, char **argv)
             q.qreg = !wg_forms[f].q_by_descriptor;
             run_case(rt, &long_row, &q);
         }
+    }
+    /* Two warpgroups of two m64 tiles each (BQ 256), taking turns, Q by descriptor: once. */
+    static const mcase rows256 = {"causal & strided(40)", 1, 1, 1, 260, 300, 64, 256, 1, 0};
+    char pp_opts[600];
+    snprintf(pp_opts, sizeof pp_opts, "%s -DWG_PIPE=1 -DWG_PP=1", saved_opts);
+    extra_opts = pp_opts;
+    if (!bench_only) {
+        mma_params q = pw5;
+        q.qreg = 0;
+        run_case(rt, &rows256, &q);
     }
     extra_opts = saved_opts;
     /* K and V through the padded copy (plans with a key map): a tail, GQA, B = 2; BNHD. */
