@@ -865,11 +865,11 @@ int main(int argc, char **argv)
         }
     }
     /* Two warpgroups of two m64 tiles each (BQ 256), taking turns, Q by descriptor: once. */
-    static const mcase rows256 = {"causal & strided(40)", 1, 1, 1, 260, 300, 64, 256, 1, 0};
-    char pp_opts[600];
-    snprintf(pp_opts, sizeof pp_opts, "%s -DWG_PIPE=1 -DWG_PP=1", saved_opts);
-    extra_opts = pp_opts;
     if (!bench_only) {
+        static const mcase rows256 = {"causal & strided(40)", 1, 1, 1, 260, 300, 64, 256, 1, 0};
+        char pp_opts[600];
+        snprintf(pp_opts, sizeof pp_opts, "%s -DWG_PIPE=1 -DWG_PP=1", saved_opts);
+        extra_opts = pp_opts;
         mma_params q = pw5;
         q.qreg = 0;
         run_case(rt, &rows256, &q);
