@@ -90,6 +90,9 @@
 #ifndef FUSE_PV
 #define FUSE_PV 0 /* each k16 step's P V products right after its P */
 #endif
+#ifndef HAS_MASKS
+#define HAS_MASKS 1 /* 0: the layout has no partial block (the host knows): no mask code at all */
+#endif
 #ifndef REVERSE
 #define REVERSE 1 /* query tiles in reverse launch order */
 #endif
@@ -421,7 +424,7 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
 #endif
 #define MASK_SCORES()                                                                                           \
     /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */                         \
-    if (mid >= 0) {                                                                                             \
+    if (HAS_MASKS && mid >= 0) {                                                                                \
         __global const uint *mk = masks + (long)mid * mask_words;                                               \
         SCL_UNROLL                                                                                              \
         for (int mi = 0; mi < MT; mi++) MASK_BITS(mk, mi);                                                      \

@@ -175,7 +175,7 @@ static void release_forward(scl_plan *p)
 static scl_status build_forward(scl_plan *p)
 {
     scl_runtime *rt = p->rt;
-    scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block};
+    scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block, p->lut && p->lut->n_masks == 0};
     p->variant = scli_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
     if (!p->variant) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
     if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)

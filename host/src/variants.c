@@ -67,7 +67,8 @@ static bool mma_runs_emulated(const scli_variant_query *q, char *why, size_t len
 static void mma_options(const scli_variant_query *q, char *out, size_t len)
 {
     char why[160];
-    snprintf(out, len, "%s", scli_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "");
+    snprintf(out, len, "%s%s", scli_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "",
+             q->full_blocks_only ? " -DHAS_MASKS=0" : "");
 }
 static size_t mma_work_group(const void *p)
 {

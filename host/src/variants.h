@@ -10,6 +10,7 @@ typedef struct scli_variant_query {
     const scl_device_info *dev;
     scl_dtype dtype;
     int head_dim, block;
+    int full_blocks_only; /* 1: the layout has no partial block (a kernel may leave its mask code out) */
 } scli_variant_query;
 
 typedef struct scli_fwd_variant {

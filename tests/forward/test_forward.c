@@ -22,6 +22,7 @@ static int decomposed_only;
  * that variant (the matrix-engine kernel, through its emulation on CPUs); the rest fall back. */
 static const char *want_variant;
 static int on_variant;
+static int mask_free; /* plans whose layout has no partial block: kernels built without mask code */
 
 static void run_case(scl_runtime *rt, const plan_case *c)
 {
@@ -35,6 +36,7 @@ static void run_case(scl_runtime *rt, const plan_case *c)
         CHECK(strcmp(scl_plan_variant(plan), want_variant) == 0, "%s: runs on '%s', not '%s' (%s)", label,
               scl_plan_variant(plan), want_variant, scl_plan_variant_reason(plan));
         on_variant++;
+        if (strstr(scl_plan_kernel_options(plan), "-DHAS_MASKS=0")) mask_free++;
     }
     if (decomposed_only && !plan->dec) { /* this run checks decomposed plans only */
         scl_plan_destroy(plan);
@@ -142,6 +144,9 @@ static const plan_case cases[] = {
     {"causal & strided(16)", 1, 2, 2, 150, 200, 64, 32, SCL_F32, BHND},
     {"(causal & strided(16)) | global(7, 100)", 1, 2, 2, 257, 257, 64, 32, SCL_F16, BHND},
     {"causal & fixed(32, 8)", 1, 2, 1, 200, 200, 32, 16, SCL_F16, BNHD},
+    /* no partial block (N a multiple of the block, block-level patterns): the mask code left out */
+    {"dense", 1, 2, 1, 128, 128, 64, 64, SCL_BF16, BHND},
+    {"bigbird(3, 1, 2, 7)", 1, 2, 2, 512, 512, 64, 32, SCL_F16, BNHD},
 };
 
 static void test_validation(scl_runtime *rt)
@@ -207,6 +212,8 @@ int main(int argc, char **argv)
     if (want_variant) {
         printf("%d cases ran on the '%s' variant\n", on_variant, want_variant);
         CHECK(on_variant > 0, "some cases ran on the '%s' variant", want_variant);
+        if (!strcmp(want_variant, "mma") && !decomposed_only)
+            CHECK(mask_free > 0, "some cases ran the mma kernel built without mask code (-DHAS_MASKS=0)");
     }
     return check_summary("forward");
 }
