@@ -47,6 +47,10 @@
  *           128-byte-swizzle layout (WG_SWZ: 64-column slabs, mma.clh's scl_kv_off; at d = 64 the
  *           swizzled tiles above), else in the core-matrix layout; WGN_S / WGN_V columns per wgmma of
  *           S and of P V, WG_PIPE and WG_PP (below). Emulated like the rest off NVIDIA.
+ *   HAS_MASKS 0 where the plan's layout has no partial block (no mask code built); FREE_LOOP (PTX, d <= 64):
+ *           the tiles before a row's first partial block in a loop without the mask code (plans
+ *           upload each row's full blocks first; correct for any order)
+ *   MIN_GROUPS not read here: host/src/ptx_wgmma.c gives the wgmma build `.minnctapersm MIN_GROUPS`
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
  * local bytes = 2*D*(BQ + 2*STAGES*BK) + 16 (+ emulation scratch) within the device's static limit
@@ -92,6 +96,19 @@
 #endif
 #ifndef HAS_MASKS
 #define HAS_MASKS 1 /* 0: the layout has no partial block (the host knows): no mask code at all */
+#endif
+/* 1: the tiles before a row's first partial block in a loop of their own, without the mask code
+ * (the plan uploads each row's full blocks first). Measured on the H200 (bf16, kernel alone, blocks
+ * of 64): d = 64 dense / causal 353 -> 378 / 339 -> 358 TFLOP/s; d = 128 413 -> 405 / 418 -> 407
+ * (its larger loop body twice): off there (results/matrix-engine/h200-session9/). Not with the
+ * turns (WG_PP: the library's d = 128 form). The emulation builds it only when asked (-DFREE_LOOP=1,
+ * tests/mma/test_mma_fwd.c): the loop twice doubles PoCL's compile time. */
+#ifndef FREE_LOOP
+#ifdef SCL_MMA_PTX
+#define FREE_LOOP (HAS_MASKS && D <= 64 && !WG_PP)
+#else
+#define FREE_LOOP 0
+#endif
 #endif
 #ifndef REVERSE
 #define REVERSE 1 /* query tiles in reverse launch order */
@@ -375,8 +392,9 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
 #endif
 
 /* Steps of the tile loop, shared by its two forms, as statements in its scope (s, mid, masks, m, l,
- * ...). MASK_SCORES: the bitmask of a partial block (tails included); S stays unscaled (see sfma)
- * unless scale <= 0. ONLINE_MAX(u): the row max of sub-tile u over the lane's columns, then over the
+ * ...). MASK_SCORES(MASKED): the bitmask of a partial block (tails included) where MASKED (the
+ * tiles from the row's first partial block on; a constant: the tiles before it are built without
+ * the mask code); S stays unscaled (see sfma) unless scale <= 0. ONLINE_MAX(u): the row max of sub-tile u over the lane's columns, then over the
  * quad; declares mx (then O's rescale factors alpha), msub (what the exponent subtracts) and rescale. */
 /* MASK_BITS(mk, mi): the bitmask of a partial block on the lane's scores of m16 tile mi. With
  * MASK_WORDS (BK % 32 == 0) the key tile's bits of a lane's row are whole 32-bit words, each read
@@ -422,9 +440,9 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
         }                                                                                                       \
     } while (0)
 #endif
-#define MASK_SCORES()                                                                                           \
+#define MASK_SCORES(MASKED)                                                                                     \
     /* The bitmask of a partial block (tails included); S stays unscaled (see sfma). */                         \
-    if (HAS_MASKS && mid >= 0) {                                                                                \
+    if ((MASKED) && HAS_MASKS && mid >= 0) {                                                                    \
         __global const uint *mk = masks + (long)mid * mask_words;                                               \
         SCL_UNROLL                                                                                              \
         for (int mi = 0; mi < MT; mi++) MASK_BITS(mk, mi);                                                      \
@@ -478,12 +496,19 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
     __local ushort ks[STAGES * KV_TILE] __attribute__((aligned(1024)));
     __local ushort vs[V_BUFS * KV_TILE] __attribute__((aligned(1024)));
+#if FREE_LOOP
+    __local int first_partial; /* the row's first LUT entry with a partial block (e1: none) */
+#endif
 #if WG_PP
     __local ulong pp_bar[10] __attribute__((aligned(8))); /* full K 0-1, full V 2-4, empty K 5-6, empty V 7-9 */
 #endif
     SCL_MMA_SCRATCH(WARPS, 2 * MT);
 
     const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t4 = lane & 3;
+#if FREE_LOOP
+    if (lid == 0) first_partial = INT_MAX;
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 #if WG_PP
     const int wg = warp >> 2; /* warpgroup */
     if (lid == 0) /* every phase completes with one arrival per work-item; published by the prologue barrier */
@@ -537,8 +562,22 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         if (n_tiles > 1) load_tile(ks + KV_TILE, kp, TILE_K0(1), kv_sn, n_k, lid);
 #endif
     }
+    /* FREE_LOOP: the row's first partial block, every work-item looking at a few entries (the plan
+     * orders each row's full blocks first); correct for any order, mask-free for the tiles before it. */
+#if FREE_LOOP
+    for (int e = e0 + lid; e < e1; e += WG)
+        if (row_mask[e] >= 0) {
+            atomic_min(&first_partial, e);
+            break;
+        }
+#endif
     scl_cp_commit();
-    TILES_LANDED();
+    TILES_LANDED(); /* also publishes first_partial */
+#if FREE_LOOP
+    const int n_free = min(n_tiles, (min(first_partial, e1) - e0) * TPB); /* tiles before it */
+#else
+    const int n_free = HAS_MASKS ? 0 : n_tiles; /* one loop: every tile with the mask code, or none */
+#endif
 
 #if QREG
     uint4 qf[MT][KS];
@@ -639,7 +678,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
      * (Copying two and three tiles ahead, STAGES 3 and 4, was tried: 2-3% slower on the H200,
      * results/matrix-engine/h200-session5/.) */
     uint4 pa[MT][KSU];
-#define PIPE_STEP(FIRST)                                                                                        \
+#define PIPE_STEP(FIRST, MASKED)                                                                                \
     do {                                                                                                        \
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;                                                       \
         const int mid = row_mask[e];                                                                            \
@@ -684,7 +723,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         for (int mi = 0; mi < MT; mi++)                                                                         \
             SCL_UNROLL                                                                                          \
             for (int j = 0; j < NT; j++) scl_wg_hold4(&s[mi][j]);                                               \
-        MASK_SCORES();                                                                                          \
+        MASK_SCORES(MASKED);                                                                                    \
         ONLINE_MAX(0);                                                                                          \
         (void)rescale; /* O is rescaled unconditionally below (no divergent branch before the wgmma) */         \
         uint4 pn[MT][KSU];                                                                                      \
@@ -714,9 +753,10 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     } while (0)
     if (n_tiles > 0) {
         const int t = 0;
-        PIPE_STEP(1);
+        PIPE_STEP(1, 1);
     }
-    for (int t = 1; t < n_tiles; t++) PIPE_STEP(0);
+    for (int t = 1; t < n_free; t++) PIPE_STEP(0, 0);
+    for (int t = max(n_free, 1); t < n_tiles; t++) PIPE_STEP(0, 1);
 #if WG_PP
     if (WG_PP_TURNS && wg == 0 && n_tiles > 0) PP_TURN_WAIT(); /* warpgroup 1's last pass */
 #endif
@@ -738,7 +778,9 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         WG_HOLD_PV_OPERANDS();
     }
 #else
-    for (int t = 0; t < n_tiles; t++) {
+    SCL_UNROLL
+    for (int masked = 0; masked < 2; masked++) /* the tiles before the first partial block, then the rest */
+    for (int t = masked ? n_free : 0; t < (masked ? n_tiles : n_free); t++) {
         const int e = e0 + t / TPB, kt0 = (t % TPB) * BK;
         const int mid = row_mask[e];
 #if STAGES == 2
@@ -796,7 +838,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             }
 #endif
 
-        MASK_SCORES();
+        MASK_SCORES(masked);
 
         /* Online softmax per sub-tile of NTS n8 tiles (SUBS = 1: the whole key tile). */
         SCL_UNROLL

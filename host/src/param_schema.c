@@ -18,6 +18,7 @@ void scli_param_context_init(scli_param_context *c, const scl_device_info *dev, 
     char why[160];
     c->matrix_engine = scli_mma_native(dev, why, sizeof why);
     c->local_mem_static_bytes = c->matrix_engine ? SCLI_NV_STATIC_LOCAL_BYTES : 0;
+    c->full_blocks_only = 0; /* plans set it from their LUT */
 }
 
 int scli_param_family(const scl_device_info *dev)

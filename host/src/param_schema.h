@@ -51,6 +51,7 @@ typedef struct scli_param_context {
     int matrix_engine;             /* compute capability x 10 where the matrix-engine primitives run natively
                                       (NVIDIA 80+), else 0: their emulation */
     size_t local_mem_static_bytes; /* static __local arrays that build beyond the query (0: none) */
+    int full_blocks_only;          /* 1: the plan's layout has no partial block (plans set it; else 0) */
 } scli_param_context;
 
 typedef struct scli_param_schema {

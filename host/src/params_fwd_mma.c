@@ -55,6 +55,11 @@ static bool constraint(const void *params, const scli_param_context *c, char *re
     }
     if (p->wg_pp && !(p->wgmma && p->wg_pipe && p->warps == 8))
         REJECT("wg_pp=1 (two warpgroups taking turns) needs wgmma=1, wg_pipe=1 and warps=8");
+    if (p->min_groups && !p->wgmma)
+        REJECT("min_groups=%d is applied by the wgmma build only (wgmma=1)", p->min_groups);
+    if (p->min_groups > 1 && c->matrix_engine && (size_t)p->min_groups * lm > 228 * 1024)
+        REJECT("min_groups=%d work-groups of %zu bytes of local memory do not fit in an SM (228 KiB)",
+               p->min_groups, lm);
     /* Per-lane accumulators: O (d/8 n8 tiles x 4 floats per m16 tile) and S (bk/8 x 4), plus Q
      * fragments (d/16 x 4 words per m16 tile) when held. 255 registers per thread on NVIDIA. */
     int mt = p->bq / (16 * p->warps);
@@ -94,6 +99,12 @@ static bool fit_wgmma(scli_fwd_mma_params *p, const scli_param_context *c)
     w.wg_pipe = !narrow;
     w.wg_pp = wide;
     w.qreg = !wide && !narrow;
+    /* d = 64, 64-row tiles (141 registers, 42 KB): four work-groups per SM, registers fitted to them
+     * (128, 8 bytes of spills): kernel alone 375 -> 393 / 355 -> 368 TFLOP/s dense / causal; through
+     * plans local(256) 0.147 -> 0.137 ms, strided 0.321 -> 0.308, fixed 0.365 -> 0.350, Longformer
+     * level, but BigBird (no partial block, the mask-free build) 0.322 -> 0.326-0.335: not there
+     * (session 9, call 6). */
+    w.min_groups = c->head_dim == 64 && w.bq == 64 && !c->full_blocks_only ? 4 : 0;
     char reason[256];
     if (!scli_params_check(&scli_fwd_mma_schema, &w, c, reason, sizeof reason)) return false;
     *p = w;
@@ -113,7 +124,7 @@ static bool fit(void *out, const scli_param_context *c, int family)
         *(scli_fwd_mma_params *)out = p;
         return true;
     }
-    p.wgmma = p.wg_pipe = p.wg_pp = 0;
+    p.wgmma = p.wg_pipe = p.wg_pp = p.min_groups = 0;
     char reason[256];
     p.qreg = c->head_dim <= 64;
     if (c->head_dim >= 256) {
@@ -158,6 +169,7 @@ static const scli_param_def defs[] = {
     ROW(wgmma, WGMMA, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
     ROW(wg_pipe, WG_PIPE, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
     ROW(wg_pp, WG_PP, BOOL, 0, 1, 0, 0, (-1), (0, 1, -1)),
+    ROW(min_groups, MIN_GROUPS, INT, 0, 4, 0, 0, (-1), (0, 4, -1)),
 };
 #undef ROW
 

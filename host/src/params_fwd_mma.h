@@ -18,6 +18,8 @@ typedef struct scli_fwd_mma_params {
     int wg_pipe; /* wgmma: 1 = tile t's softmax while tile t-1's P V runs (needs stages = 2) */
     int wg_pp;   /* wgmma, pipelined, 8 warps: 1 = the two warpgroups take turns on the tensor cores,
                     K/V tiles published by mbarriers (a third V buffer) */
+    int min_groups; /* wgmma build: > 0 = ptxas fits registers to this many work-groups per SM
+                       (.minnctapersm, host/src/ptx_wgmma.c); 0 = its own choice */
 } scli_fwd_mma_params;
 
 extern const scli_param_schema scli_fwd_mma_schema;

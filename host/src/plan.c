@@ -84,16 +84,42 @@ static scl_status compile_pattern(scl_plan *p, const scl_pattern *pattern)
     return SCL_OK;
 }
 
+/* The row CSR as the kernels read it: each row's full blocks first, then its partial ones, each
+ * group in ascending column order (the tail block, partial, stays last). The kernels' sums do not
+ * depend on the order; the matrix-engine forward runs the tiles before a row's first partial block
+ * without its mask code (kernels/attn_fwd_mma.cl). */
+static void rows_full_first(const spc_lut *l, int32_t *col, int32_t *mask)
+{
+    for (int64_t r = 0; r < (int64_t)l->n_layouts * l->nb_q; r++) {
+        const int64_t lay = r / l->nb_q, e0 = l->row_ptr[lay * (l->nb_q + 1) + r % l->nb_q],
+                      e1 = l->row_ptr[lay * (l->nb_q + 1) + r % l->nb_q + 1];
+        int64_t o = e0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t e = e0; e < e1; e++)
+                if ((l->row_mask[e] >= 0) == pass) col[o] = l->col_idx[e], mask[o++] = l->row_mask[e];
+    }
+}
+
 static scl_status upload_lut(scl_plan *p)
 {
     const spc_lut *l = p->lut;
+    int32_t *col = malloc(((size_t)l->nnz + 1) * 4), *mask = malloc(((size_t)l->nnz + 1) * 4);
+    if (!col || !mask) {
+        free(col), free(mask);
+        return scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory for the LUT (%lld entries)",
+                         (long long)l->nnz);
+    }
+    rows_full_first(l, col, mask);
     scl_status st;
     if ((st = upload(p, l->row_ptr, (size_t)l->n_layouts * (l->nb_q + 1), 4, &p->row_ptr, "row_ptr")) ||
-        (st = upload(p, l->col_idx, (size_t)l->nnz, 4, &p->col_idx, "col_idx")) ||
-        (st = upload(p, l->row_mask, (size_t)l->nnz, 4, &p->row_mask, "row_mask")) ||
+        (st = upload(p, col, (size_t)l->nnz, 4, &p->col_idx, "col_idx")) ||
+        (st = upload(p, mask, (size_t)l->nnz, 4, &p->row_mask, "row_mask")) ||
         (st = upload(p, l->masks, (size_t)l->n_masks * l->mask_words, 4, &p->masks, "masks")) ||
-        (st = upload(p, l->head_layout, (size_t)l->heads, 4, &p->head_layout, "head_layout")))
+        (st = upload(p, l->head_layout, (size_t)l->heads, 4, &p->head_layout, "head_layout"))) {
+        free(col), free(mask);
         return st;
+    }
+    free(col), free(mask);
     return SCL_OK;
 }
 
@@ -143,6 +169,7 @@ static scl_status build_variant(scl_plan *p, const scli_variant_query *q)
     const scli_param_schema *k = p->variant->schema;
     scli_param_context pc;
     scli_param_context_init(&pc, &rt->dev, p->shape.head_dim, p->shape.block);
+    pc.full_blocks_only = q->full_blocks_only;
     scli_param_choice how = {p->cfg.fwd_explicit, p->cfg.fwd_params, p->cfg.ignore_tuning, false};
     scl_status st =
         scli_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);

@@ -8,6 +8,7 @@
 
 #include "ptx_wgmma.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,23 +17,32 @@ bool scli_ptx_wants_wgmma(const char *options)
     return options && strstr(options, "-DSCL_MMA_PTX") && strstr(options, "-DWGMMA=1");
 }
 
-/* Uncomments every "// @" and turns ".target sm_90" into ".target sm_90a"; NULL with *no_target
- * set when the PTX has no such target (a device other than compute capability 9.0), NULL alone when
- * out of memory. */
-static char *patch(const char *ptx, bool *no_target)
+/* Uncomments every "// @" and turns ".target sm_90" into ".target sm_90a"; with min_groups > 0
+ * also gives the forward kernel ".minnctapersm min_groups" (between its parameter list and its
+ * body), so that ptxas fits its registers to that many work-groups per SM (OpenCL has no option
+ * for it: the driver ignores -cl-nv-maxrregcount). NULL with *no_target set when the PTX has no
+ * such target (a device other than compute capability 9.0), NULL alone when out of memory. */
+static char *patch(const char *ptx, int min_groups, bool *no_target)
 {
     const char *t = strstr(ptx, ".target sm_90");
     *no_target = !t || t[13] == 'a' || (t[13] >= '0' && t[13] <= '9');
     if (*no_target) return NULL;
-    char *out = malloc(strlen(ptx) + 2), *o = out;
+    const char *entry = min_groups > 0 ? strstr(ptx, ".entry attn_fwd_mma(") : NULL;
+    const char *close = entry ? strstr(entry, "\n)") : NULL;
+    const char *body = close ? strchr(close + 1, '\n') : NULL; /* the line after the parameters */
+    char dir[40] = "";
+    if (body) snprintf(dir, sizeof dir, ".minnctapersm %d\n", min_groups);
+    char *out = malloc(strlen(ptx) + strlen(dir) + 2), *o = out;
     if (!out) return NULL;
     for (const char *p = ptx; *p;) {
         if (p == t) {
             memcpy(o, ".target sm_90a", 14), o += 14, p += 13;
         } else if (strncmp(p, "// @", 4) == 0)
             p += 4;
-        else
+        else {
             *o++ = *p++;
+            if (p == body + 1) o += sprintf(o, "%s", dir);
+        }
     }
     *o = '\0';
     return out;
@@ -50,7 +60,8 @@ scl_status scli_ptx_wgmma_rebuild(scl_runtime *rt, cl_program *prog, const char 
     unsigned char *bins[1] = {(unsigned char *)ptx};
     err = clGetProgramInfo(*prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
     bool no_target = false;
-    char *patched = err == CL_SUCCESS ? patch(ptx, &no_target) : NULL;
+    const char *mg = strstr(options, "-DMIN_GROUPS=");
+    char *patched = err == CL_SUCCESS ? patch(ptx, mg ? atoi(mg + 13) : 0, &no_target) : NULL;
     free(ptx);
     if (err != CL_SUCCESS) return scli_fail_cl(rt, "clGetProgramInfo(CL_PROGRAM_BINARIES)", err, label);
     if (no_target)

@@ -159,7 +159,7 @@ static bool bwd_fits(const at_params *p)
 
 static void test_pruning(void)
 {
-    scli_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0};
+    scli_param_context small = {64, 64, 64, 16 * 1024, 192, 0, 0, 0};
     at_kspace sp;
     check_pruned(&scli_fwd_simt_schema, &small, "rejected.txt", fwd_fits,
                  (const char *const[]){"exceeds the device maximum 64", "bytes of local memory", NULL}, &sp);
@@ -168,7 +168,7 @@ static void test_pruning(void)
 
 static void test_bwd_pruning(void)
 {
-    scli_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0};
+    scli_param_context small = {64, 64, 32, 16 * 1024, 192, 0, 0, 0};
     at_kspace sp;
     check_pruned(&scli_bwd_simt_schema, &small, "rejected-bwd.txt", bwd_fits,
                  (const char *const[]){"rejected attn_bwd", "must not exceed the device maximum 32",
@@ -178,7 +178,7 @@ static void test_bwd_pruning(void)
     at_kspace_free(&sp);
 
     /* A CPU-like device: the space holds the built-in CPU defaults (the local search's start). */
-    scli_param_context cpu = {64, 64, 4096, 32 * 1024, 4096, 0, 0};
+    scli_param_context cpu = {64, 64, 4096, 32 * 1024, 4096, 0, 0, 0};
     scl_device_info dev;
     memset(&dev, 0, sizeof dev);
     dev.type = CL_DEVICE_TYPE_CPU;

@@ -831,6 +831,26 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof base / sizeof base[0] && !bench_only; i++)
         run_case(rt, &base[i].c, base[i].p);
+    /* FREE_LOOP=1 (the PTX default at d <= 64; the emulation builds it only here, its compile time
+     * doubles): rows of full blocks then a partial one (a tail; causal's diagonal), in the mma.sync
+     * form and the wgmma forms of d = 64 (64-row tiles pipelined, 128 x 128 tiles, Q by descriptor). */
+    if (!bench_only) {
+        static const mcase tail64 = {"dense", 1, 1, 1, 100, 950, 64, 64, 0, 0},
+                           tail128 = {"dense", 1, 1, 1, 100, 950, 64, 128, 0, 0},
+                           causal64 = {"causal", 1, 2, 1, 200, 200, 64, 64, 1, 0};
+        const char *saved = extra_opts;
+        char opts[600];
+        snprintf(opts, sizeof opts, "%s -DFREE_LOOP=1", saved);
+        extra_opts = opts;
+        run_case(rt, &tail64, &pb);
+        mma_params q = pw6;
+        q.qreg = 0;
+        run_case(rt, &tail128, &q);
+        snprintf(opts, sizeof opts, "%s -DFREE_LOOP=1 -DWG_PIPE=1", saved);
+        run_case(rt, &causal64, &pw1);
+        run_case(rt, &tail64, &pw1);
+        extra_opts = saved;
+    }
     /* The wgmma cases again with softmax overlapping the previous tile's P V (WG_PIPE=1, STAGES 2).
      * Then d = 64 and 128 (the slab-tile cases) on core-matrix tiles (WG_SWZ=0; by default they take
      * the 128-byte swizzle) and with Q read by descriptor (QREG=0), both loop forms each; then the
