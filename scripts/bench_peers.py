@@ -214,6 +214,9 @@ def main():
     ap.add_argument("--fp32-patterns", nargs="*", default=["dense", "causal"],
                     help="fp32 SDPA (TF32 off) is slow: only these patterns")
     ap.add_argument("--block", type=int, default=128, help="FlexAttention BLOCK_SIZE")
+    ap.add_argument("--flex-blocks", type=int, nargs="*", default=[],
+                    help="time FlexAttention with each of these BLOCK_SIZEs (below 128 with kernel tiles of "
+                         "that size); its time for a pattern is then the fastest (default: --block only)")
     ap.add_argument("--pattern-block", type=int, default=0,
                     help="the sparsecl layout block that block-level patterns (bigbird) are defined in "
                          "(default: --block)")
@@ -249,9 +252,14 @@ def main():
             j = torch.arange(n_k, device=dev)[None, :]
             dense_mask = elem(i, j)
             allowed = int(dense_mask.sum().item())
-        bm = None
+        # One BlockMask per FlexAttention block size (--flex-blocks): smaller blocks than the default
+        # get kernel tiles of that size (BLOCK_M = BLOCK_N), fewer masked elements, and for BigBird
+        # on 64-blocks no partial block at all (its 128-blocks read the captured layout in the
+        # mask_mod: results/matrix-engine/h200-session9).
+        bms = {}
         if mask_mod is not None:
-            bm = create_block_mask(mask_mod, None, None, n_q, n_k, device=dev, BLOCK_SIZE=args.block)
+            for fb in args.flex_blocks or [args.block]:
+                bms[fb] = create_block_mask(mask_mod, None, None, n_q, n_k, device=dev, BLOCK_SIZE=fb)
         density = allowed / (n_q * n_k)
         for d in args.d:
             for dt in args.dtypes:
@@ -270,33 +278,49 @@ def main():
                     elif not args.no_sdpa_mask:
                         runs.append(("sdpa(mask)", lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=dense_mask)))
                 if dt in args.flex_dtypes:
-                    runs.append(("flex", lambda: flex(q, k, v, block_mask=bm)))
+                    for fb in args.flex_blocks or [args.block]:
+                        if mask_mod is None and fb != (args.flex_blocks or [args.block])[0]:
+                            continue  # dense: no BlockMask, one run
+                        bm = bms.get(fb)
+                        opts = {"BLOCK_M": fb, "BLOCK_N": fb} if fb < 128 else None
+                        runs.append(("flex" if fb == args.block else f"flex(block {fb})",
+                                     lambda bm=bm, opts=opts: flex(q, k, v, block_mask=bm, kernel_options=opts)))
+                first_out = None  # the first run's output: every other run of the case is compared with it
                 for name, fn in runs:
                     try:
                         t0 = time.time()
                         ms = time_fn(fn, args.reps, prefill=not args.no_prefill)
                         tf = flops / (ms * 1e-3) / 1e12
+                        out = fn().float()
+                        diff = None if first_out is None else (out - first_out).abs().max().item()
+                        if first_out is None:
+                            first_out = out
                         rows.append({"peer": name, "pattern": spec, "dtype": dt, "n_q": n_q, "n_k": n_k, "d": d,
                                      "heads": args.heads, "batch": args.batch, "density": density,
-                                     "median_ms": ms, "tflops": tf, "prefill": not args.no_prefill})
+                                     "median_ms": ms, "tflops": tf, "prefill": not args.no_prefill,
+                                     "max_diff_vs_first": diff})
                         print(f"| {name} | {spec} | {dt} | {d} | {density:.4f} | {ms:.3f} | {tf:.1f} |"
-                              f"  ({time.time() - t0:.1f} s)", flush=True)
+                              f"  ({time.time() - t0:.1f} s{'' if diff is None else f', max |O - O({runs[0][0]})| {diff:.3g}'})",
+                              flush=True)
                     except Exception as e:  # a peer that cannot run a case is reported, not fatal
                         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
                         rows.append({"peer": name, "pattern": spec, "dtype": dt, "d": d, "error": msg})
                         print(f"| {name} | {spec} | {dt} | {d} | {density:.4f} | error: {msg} | |", flush=True)
                     torch.cuda.empty_cache()
+                first_out = out = None
                 del q, k, v
-        del dense_mask, bm
+        del dense_mask, bms
         torch.cuda.empty_cache()
 
-    md = ["| peer | pattern | dtype | d | density | median ms | TFLOP/s |", "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    md = ["| peer | pattern | dtype | d | density | median ms | TFLOP/s | max abs diff to the case's first run |",
+          "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         if "error" in r:
-            md.append(f"| {r['peer']} | {r['pattern']} | {r['dtype']} | {r['d']} | | error: {r['error']} | |")
+            md.append(f"| {r['peer']} | {r['pattern']} | {r['dtype']} | {r['d']} | | error: {r['error']} | | |")
         else:
+            diff = r.get("max_diff_vs_first")
             md.append(f"| {r['peer']} | {r['pattern']} | {r['dtype']} | {r['d']} | {r['density']:.4f} | "
-                      f"{r['median_ms']:.3f} | {r['tflops']:.1f} |")
+                      f"{r['median_ms']:.3f} | {r['tflops']:.1f} | {'' if diff is None else f'{diff:.3g}'} |")
     print("\n".join(md))
     if args.md:
         with open(args.md, "w") as f:
