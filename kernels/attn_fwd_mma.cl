@@ -394,8 +394,9 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
 /* Steps of the tile loop, shared by its two forms, as statements in its scope (s, mid, masks, m, l,
  * ...). MASK_SCORES(MASKED): the bitmask of a partial block (tails included) where MASKED (the
  * tiles from the row's first partial block on; a constant: the tiles before it are built without
- * the mask code); S stays unscaled (see sfma) unless scale <= 0. ONLINE_MAX(u): the row max of sub-tile u over the lane's columns, then over the
- * quad; declares mx (then O's rescale factors alpha), msub (what the exponent subtracts) and rescale. */
+ * the mask code); S stays unscaled (see sfma) unless scale <= 0. ONLINE_MAX(u): the row max of
+ * sub-tile u over the lane's columns, then over the quad; declares mx (then O's rescale factors
+ * alpha), msub (what the exponent subtracts) and rescale. */
 /* MASK_BITS(mk, mi): the bitmask of a partial block on the lane's scores of m16 tile mi. With
  * MASK_WORDS (BK % 32 == 0) the key tile's bits of a lane's row are whole 32-bit words, each read
  * once for 4 n8 tiles, instead of one read per n8 tile: fewer registers (the d = 64 form no longer

@@ -256,9 +256,11 @@ def main():
         # get kernel tiles of that size (BLOCK_M = BLOCK_N), fewer masked elements, and for BigBird
         # on 64-blocks no partial block at all (its 128-blocks read the captured layout in the
         # mask_mod: results/matrix-engine/h200-session9).
+        # dense (no mask_mod): one run, no BlockMask
+        flex_blocks = (args.flex_blocks or [args.block]) if mask_mod is not None else [args.block]
         bms = {}
         if mask_mod is not None:
-            for fb in args.flex_blocks or [args.block]:
+            for fb in flex_blocks:
                 bms[fb] = create_block_mask(mask_mod, None, None, n_q, n_k, device=dev, BLOCK_SIZE=fb)
         density = allowed / (n_q * n_k)
         for d in args.d:
@@ -278,9 +280,7 @@ def main():
                     elif not args.no_sdpa_mask:
                         runs.append(("sdpa(mask)", lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=dense_mask)))
                 if dt in args.flex_dtypes:
-                    for fb in args.flex_blocks or [args.block]:
-                        if mask_mod is None and fb != (args.flex_blocks or [args.block])[0]:
-                            continue  # dense: no BlockMask, one run
+                    for fb in flex_blocks:
                         bm = bms.get(fb)
                         opts = {"BLOCK_M": fb, "BLOCK_N": fb} if fb < 128 else None
                         runs.append(("flex" if fb == args.block else f"flex(block {fb})",

@@ -110,17 +110,13 @@ static scl_status upload_lut(scl_plan *p)
                          (long long)l->nnz);
     }
     rows_full_first(l, col, mask);
-    scl_status st;
-    if ((st = upload(p, l->row_ptr, (size_t)l->n_layouts * (l->nb_q + 1), 4, &p->row_ptr, "row_ptr")) ||
-        (st = upload(p, col, (size_t)l->nnz, 4, &p->col_idx, "col_idx")) ||
-        (st = upload(p, mask, (size_t)l->nnz, 4, &p->row_mask, "row_mask")) ||
-        (st = upload(p, l->masks, (size_t)l->n_masks * l->mask_words, 4, &p->masks, "masks")) ||
-        (st = upload(p, l->head_layout, (size_t)l->heads, 4, &p->head_layout, "head_layout"))) {
-        free(col), free(mask);
-        return st;
-    }
+    scl_status st = upload(p, l->row_ptr, (size_t)l->n_layouts * (l->nb_q + 1), 4, &p->row_ptr, "row_ptr");
+    if (st == SCL_OK) st = upload(p, col, (size_t)l->nnz, 4, &p->col_idx, "col_idx");
+    if (st == SCL_OK) st = upload(p, mask, (size_t)l->nnz, 4, &p->row_mask, "row_mask");
+    if (st == SCL_OK) st = upload(p, l->masks, (size_t)l->n_masks * l->mask_words, 4, &p->masks, "masks");
+    if (st == SCL_OK) st = upload(p, l->head_layout, (size_t)l->heads, 4, &p->head_layout, "head_layout");
     free(col), free(mask);
-    return SCL_OK;
+    return st;
 }
 
 static scl_status apply_overrides(scl_runtime *rt, const scli_param_schema *k, const scli_param_context *pc,
