@@ -36,6 +36,7 @@ struct scli_decomp {
     cl_kernel gather, gather_lse, merge, sum;
     cl_event last; /* the previous call's final command: part buffers are reused */
     int row_form;  /* helper kernels' work-item mapping (kernels/decompose.cl): the forward's prep form */
+    int cw;        /* GPU form: head-dim elements a work-item, 16 bytes of storage where d allows */
 };
 
 static scli_strides contiguous(int heads, int64_t n, int d)
@@ -140,8 +141,11 @@ static scl_status build_kernels(scl_plan *p)
 {
     scli_decomp *dec = p->dec;
     char options[128];
-    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d%s%s", p->shape.head_dim, dec->n,
-             dec->row_form, *scli_dtype_macro(p->dtype) ? " -D " : "", scli_dtype_macro(p->dtype));
+    const int piece = 16 / (int)scli_dtype_size(p->dtype);
+    dec->cw = p->shape.head_dim % piece == 0 ? piece : 4;
+    snprintf(options, sizeof options, "-D D=%d -D NPARTS=%d -D ROW_FORM=%d -D CW=%d%s%s", p->shape.head_dim,
+             dec->n, dec->row_form, dec->cw, *scli_dtype_macro(p->dtype) ? " -D " : "",
+             scli_dtype_macro(p->dtype));
     scl_status st = scl_build_program(p->rt, "decompose.cl", options, &dec->program, NULL);
     if (st != SCL_OK) return st;
     const char *names[] = {"gather_rows", "gather_lse", "merge_parts", "sum_parts"};
@@ -242,14 +246,14 @@ static scl_status make_waits(scl_plan *p, cl_uint num_wait, const cl_event *wait
 }
 
 /* Enqueues a row kernel over n rows of `bh` batch*heads in the plan's work-item mapping (GPU form:
- * 4 head-dim elements a work-item, kernels/decompose.cl). */
+ * dec->cw head-dim elements a work-item, kernels/decompose.cl). */
 static scl_status enqueue(scl_plan *p, cl_kernel kr, const char *name, int64_t n, size_t bh, cl_uint nw,
                           const cl_event *w, scli_events *all, cl_event *ev)
 {
-    /* GPU form: work-groups of ~256 (d/4 columns x rows); left to the driver, they came out
+    /* GPU form: work-groups of ~256 (d/cw columns x rows); left to the driver, they came out
      * tiny (a fifth of the memory bandwidth on an H200). */
     const size_t wg = p->rt->dev.max_work_group_size < 256 ? p->rt->dev.max_work_group_size : 256;
-    const size_t cols = (size_t)p->shape.head_dim / 4, per = cols >= wg ? 1 : wg / cols;
+    const size_t cols = (size_t)(p->shape.head_dim / p->dec->cw), per = cols >= wg ? 1 : wg / cols;
     size_t rows[3] = {(size_t)n, bh, 1}, elems[3] = {cols, ((size_t)n + per - 1) / per * per, bh},
            local[3] = {cols, per, 1};
     cl_int err = clEnqueueNDRangeKernel(p->rt->queue, kr, p->dec->row_form ? 2 : 3, NULL,
