@@ -26,6 +26,12 @@
  * sum uses the unrounded f32 P. Output O = acc / l rounded to the storage type; LSE = ln(sum exp) as
  * float [B*H][n_q], -inf and O = 0 for rows with no allowed key; rows >= n_q are not written.
  *
+ * Components of decomposed plans (MAPPED=1; host/src/decomposed.c): the kernel reads the caller's
+ * tensors through the component's maps instead of gathered copies. Query row r is row q_map[r] of
+ * Q, O and LSE (NULL: r; -1: padding, zero and not written), key k is row kv_map[k] of K and V
+ * (NULL: k; -1: a zero row), LSE rows are lse_n apart; with merge != 0 each row is merged by LSE
+ * into the O and LSE the previous components left there (lse is then required).
+ *
  * Pipelines: STAGES=2 double-buffers K and V (tile t+1 is copied while tile t is computed, one
  * barrier per tile); STAGES=1 has one K and one V buffer in FlashAttention-2's order (V[t] copied
  * during S = QK^T, K[t+1] during O += PV, two barriers per tile).
@@ -50,6 +56,7 @@
  *   HAS_MASKS 0 where the plan's layout has no partial block (no mask code built); FREE_LOOP (PTX, d <= 64):
  *           the tiles before a row's first partial block in a loop without the mask code (plans
  *           upload each row's full blocks first; correct for any order)
+ *   MAPPED  1: read q_map, kv_map and merge (above); 0: ignore them (key rows in place or copied)
  *   MIN_GROUPS not read here: host/src/ptx_wgmma.c gives the wgmma build `.minnctapersm MIN_GROUPS`
  *   SCL_F16 (default) or SCL_BF16 storage, 16-bit patterns in ushort; SCL_MMA_PTX for NVIDIA.
  * Supported (BLOCK, D): BLOCK in {16, 32, 64, 128, 256} x D in {16, 32, 64, 80, 96, 128, 256}, with
@@ -109,6 +116,9 @@
 #else
 #define FREE_LOOP 0
 #endif
+#endif
+#ifndef MAPPED
+#define MAPPED 0 /* 1: the component arguments q_map, kv_map, merge are read (decomposed plans) */
 #endif
 #ifndef REVERSE
 #define REVERSE 1 /* query tiles in reverse launch order */
@@ -302,13 +312,27 @@ attn_prep_kv(__global const ushort *k, __global const ushort *v, __global ushort
 #define CP_COL(lid) ((lid) % NCH)
 #endif
 __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __global const ushort *base, const long k0,
-                                                     const long sn, const int n_k, const int lid)
+                                                     const long sn, const int n_k, const int lid,
+                                                     __global const int *map)
 {
     __global const ushort *src = base + k0 * sn;
     const int whole = k0 + BK <= n_k;
+#if !MAPPED
+    (void)map;
+#endif
 #if CP_REGULAR
     const int r0 = CP_ROW(lid), c = CP_COL(lid), doff = scl_kv_off(D, r0, c * 8); /* period: 8 rows */
     const int pass = (WG / NCH) * SCL_KV_ROW_STRIDE(D); /* elements between one pass's rows and the next's */
+#if MAPPED
+    if (map) { /* key k0 + r is row map[k0 + r] of the caller's K or V (-1: padding, zero) */
+        SCL_UNROLL
+        for (int it = 0; it < CP_KV; it++) {
+            const int r = r0 + it * (WG / NCH), kr = k0 + r < n_k ? map[k0 + r] : -1;
+            scl_cp16_zfill(dst + it * pass + doff, base + (kr >= 0 ? (long)kr * sn : 0) + c * 8, kr >= 0);
+        }
+        return;
+    }
+#endif
     if (whole) {
         SCL_UNROLL
         for (int it = 0; it < CP_KV; it++) {
@@ -326,10 +350,28 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
 #else
     SCL_UNROLL
     for (int it = 0; it < CP_KV; it++) {
-        const int i = lid + it * WG, r = i / NCH, c = i % NCH, ok = whole || k0 + r < n_k;
+        const int i = lid + it * WG, r = i / NCH, c = i % NCH;
+#if MAPPED
+        const int kr = !map ? k0 + r : k0 + r < n_k ? map[k0 + r] : -1, ok = kr >= 0 && (whole || k0 + r < n_k);
+        if (CP_KV * WG == BK * NCH || i < BK * NCH)
+            scl_cp16_zfill(dst + scl_kv_off(D, r, c * 8), base + (ok ? kr * sn : 0) + c * 8, ok);
+#else
+        const int ok = whole || k0 + r < n_k;
         if (CP_KV * WG == BK * NCH || i < BK * NCH)
             scl_cp16_zfill(dst + scl_kv_off(D, r, c * 8), src + (ok ? r * sn : 0) + c * 8, ok);
+#endif
     }
+#endif
+}
+
+/* Two output values of a previous component (merge): 16-bit pairs, low half first. */
+__attribute__((always_inline)) inline float2 prev_o2(__global const uint *p)
+{
+#ifdef SCL_BF16
+    const uint u = *p;
+    return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
+#else
+    return vload_half2(0, (__global const half *)p);
 #endif
 }
 
@@ -363,7 +405,7 @@ __attribute__((always_inline)) inline uint2 p_tile(const float4 sv, const float 
 #define V_LANDED_LOAD_NEXT_K()                                                                               \
     do {                                                                                                     \
         TILES_LANDED();                                                                                      \
-        if (t + 1 < n_tiles) load_tile(ks, kp, TILE_K0(t + 1), kv_sn, n_k, lid);                             \
+        if (t + 1 < n_tiles) load_tile(ks, kp, TILE_K0(t + 1), kv_sn, n_k, lid, kv_map);                     \
         scl_cp_commit();                                                                                     \
     } while (0)
 
@@ -505,7 +547,8 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
              const int n_q, const int n_k, const int nkp, const int heads, const int group, /* group = H / H_kv */
              const long q_sb, const long q_sh, const long q_sn, /* strides (elements) of Q and O */
              const int nb_q, const int mask_words, const float scale,
-             const long kv_sb, const long kv_sh, const long kv_sn) /* strides (elements) of K and V */
+             const long kv_sb, const long kv_sh, const long kv_sn, /* strides (elements) of K and V */
+             __global const int *q_map, __global const int *kv_map, const int lse_n, const int merge)
 {
     __local ushort qs[BQ * D] __attribute__((aligned(WG_SS ? 1024 : 16)));
     /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
@@ -550,7 +593,12 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         const int i = lid + it * WG, r = i / NCH, c = i % NCH;
         if (CP_Q * WG == BQ * NCH || i < BQ * NCH) {
             __local ushort *dst = qs + Q_OFF(r, c * 8);
-            if (q0 + r < n_q) scl_cp16(dst, qp + (long)(q0 + r) * q_sn + c * 8);
+#if MAPPED
+            const int qr = q0 + r < n_q ? (q_map ? q_map[q0 + r] : q0 + r) : -1;
+#else
+            const int qr = q0 + r < n_q ? q0 + r : -1;
+#endif
+            if (qr >= 0) scl_cp16(dst, qp + (long)qr * q_sn + c * 8);
             else vstore4((uint4)(0u), 0, (__local uint *)dst);
         }
     }
@@ -569,12 +617,12 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 
     if (n_tiles > 0) {
         const long k0 = TILE_K0(0);
-        load_tile(ks, kp, k0, kv_sn, n_k, lid);
+        load_tile(ks, kp, k0, kv_sn, n_k, lid, kv_map);
 #if STAGES == 2
-        load_tile(vs, vpp, k0, kv_sn, n_k, lid);
+        load_tile(vs, vpp, k0, kv_sn, n_k, lid, kv_map);
 #endif
 #if WG_PP /* K(1) too: the loop's copies run two K tiles and one V tile ahead */
-        if (n_tiles > 1) load_tile(ks + KV_TILE, kp, TILE_K0(1), kv_sn, n_k, lid);
+        if (n_tiles > 1) load_tile(ks + KV_TILE, kp, TILE_K0(1), kv_sn, n_k, lid, kv_map);
 #endif
     }
     /* FREE_LOOP: the row's first partial block, every work-item looking at a few entries (the plan
@@ -664,11 +712,11 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     do {                                                                                                        \
         if ((t) + 1 < n_tiles) { /* K(t+1) into K(t-1)'s buffer */                                               \
             scl_mbar_wait(PP_EMPTY_K((t) + 1), (((t) - 1) >> 1) & 1);                                           \
-            load_tile(ks + ((t) + 1 & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);                               \
+            load_tile(ks + ((t) + 1 & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid, kv_map);                       \
             scl_cp_arrive(PP_FULL_K((t) + 1));                                                                  \
         }                                                                                                       \
         if ((t) >= 3) scl_mbar_wait(PP_EMPTY_V(t), (((t) - 3) / 3) & 1); /* V(t) into V(t-3)'s */               \
-        load_tile(vs + (t) % 3 * KV_TILE, vpp, v_k0, kv_sn, n_k, lid);                                          \
+        load_tile(vs + (t) % 3 * KV_TILE, vpp, v_k0, kv_sn, n_k, lid, kv_map);                                  \
         scl_cp_arrive(PP_FULL_V(t));                                                                            \
         scl_cp_commit();                                                                                        \
         v_k0 = k_next;                                                                                          \
@@ -703,8 +751,8 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
         }                                                                                                       \
         else {                                                                                                  \
             if (!(FIRST)) TILES_LANDED(); /* K(t) and V(t-1) for everyone; K(t-1), V(t-2) buffers free */       \
-            if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);          \
-            if (!(FIRST)) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid);                  \
+            if (t + 1 < n_tiles) load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid, kv_map);  \
+            if (!(FIRST)) load_tile(vs + (t & 1) * KV_TILE, vpp, TILE_K0(t), kv_sn, n_k, lid, kv_map);          \
             scl_cp_commit();                                                                                    \
             k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;                                                      \
         }                                                                                                       \
@@ -801,14 +849,14 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #if STAGES == 2
         if (t > 0) TILES_LANDED(); /* tile t landed for everyone, and tile t-1's buffers are free */
         if (t + 1 < n_tiles) {
-            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid);
-            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp, k_next, kv_sn, n_k, lid);
+            load_tile(ks + ((t + 1) & 1) * KV_TILE, kp, k_next, kv_sn, n_k, lid, kv_map);
+            load_tile(vs + ((t + 1) & 1) * KV_TILE, vpp, k_next, kv_sn, n_k, lid, kv_map);
         }
         scl_cp_commit();
         k_next = t + 2 < n_tiles ? TILE_K0(t + 2) : 0;
         __local const ushort *kb = ks + (t & 1) * KV_TILE, *vb = vs + (t & 1) * KV_TILE;
 #else
-        load_tile(vs, vpp, (long)col_idx[e] * BLOCK + kt0, kv_sn, n_k, lid); /* V[t] during S = QK^T */
+        load_tile(vs, vpp, (long)col_idx[e] * BLOCK + kt0, kv_sn, n_k, lid, kv_map); /* V[t] during S = QK^T */
         scl_cp_commit();
         __local const ushort *kb = ks, *vb = vs;
 #endif
@@ -940,22 +988,47 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #endif
     SCL_CP_WAIT(0); /* nothing left in flight at exit */
 
+    /* The lane's output rows (mapped: the caller's rows, -1 = padding) and, when merging, their
+     * previous LSE, read by every lane before the quad sum (whose shuffles order them before the
+     * first lane writes the new one). */
+    int orow[2 * MT];
+    float lprev[2 * MT];
+    SCL_UNROLL
+    for (int i = 0; i < 2 * MT; i++) {
+        const int r = q0 + ROW_OF(i / 2) + g + 8 * (i & 1);
+#if MAPPED
+        orow[i] = r < n_q ? (q_map ? q_map[r] : r) : -1;
+        lprev[i] = merge && orow[i] >= 0 ? lse[(long)bh * lse_n + orow[i]] * LOG2E : -INFINITY;
+#else
+        orow[i] = r < n_q ? r : -1;
+        lprev[i] = -INFINITY;
+#endif
+    }
     /* Each lane summed its own columns: reduce over the quad, then normalise and store. */
     scl_quad_sum(l, 2 * MT, scl_scr);
     SCL_UNROLL
     for (int mi = 0; mi < MT; mi++)
         SCL_UNROLL
         for (int hh = 0; hh < 2; hh++) {
-            const int i = 2 * mi + hh, r = q0 + ROW_OF(mi) + g + 8 * hh;
-            if (r >= n_q) continue;
+            const int i = 2 * mi + hh, r = orow[i];
+            if (r < 0) continue;
             const bool empty = l[i] == 0.0f; /* no allowed key: O = 0, LSE = -inf */
-            const float inv = empty ? 0.0f : 1.0f / l[i];
             __global uint *op = (__global uint *)(o + b * q_sb + h * q_sh + (long)r * q_sn + 2 * t4);
+            /* Base-2 LSE of this row: m + log2(l); O = acc / l (= acc * 2^(m - lse)). Merging into a
+             * previous component's O and LSE (lprev): lse' = log2(2^lprev + 2^lse), O' = O_prev *
+             * 2^(lprev - lse') + acc * 2^(m - lse'); a row this component leaves empty keeps them. */
+            const float lse2 = empty ? -INFINITY : m[i] + log2(l[i]);
+            if (MAPPED && merge && empty) continue;
+            const bool both = MAPPED && merge && lprev[i] != -INFINITY;
+            const float lnew = both ? fmax(lprev[i], lse2) + log2(1.0f + exp2(-fabs(lprev[i] - lse2))) : lse2;
+            const float wo = empty ? 0.0f : both ? exp2(m[i] - lnew) : 1.0f / l[i];
+            const float wp = both ? exp2(lprev[i] - lnew) : 0.0f;
             SCL_UNROLL
             for (int j = 0; j < DT; j++) {
                 const float2 v = hh ? acc[mi][j].zw : acc[mi][j].xy;
-                op[j * 4] = scl_pack2(v.x * inv, v.y * inv);
+                const float2 pv = both ? prev_o2(op + j * 4) : (float2)(0.0f);
+                op[j * 4] = scl_pack2(v.x * wo + pv.x * wp, v.y * wo + pv.y * wp);
             }
-            if (lse && t4 == 0) lse[(long)bh * n_q + r] = empty ? -INFINITY : (m[i] + log2(l[i])) * LN2;
+            if (lse && t4 == 0) lse[(long)bh * lse_n + r] = lnew * LN2;
         }
 }

@@ -1,11 +1,15 @@
 /* Decomposed plans: each component of the pattern (patterns/decompose.c) is an ordinary
- * block-LUT sub-plan over its mapped positions. Forward: gather the component's Q rows and K/V
- * rows (permuted or compacted; identity dimensions read the caller's buffers directly), run the
- * sub-plan into the component's own O and LSE, then merge all components per row by LSE
- * (kernels/decompose.cl). Backward: the components' gradients are independent once they share
- * the final O and LSE (P = exp(S - LSE) and D = rowsum(dO * O) use the merged values), so each
- * sub-plan runs its backward on gathered Q, K, V, O, LSE, dO and the gradients are summed back.
- * The forward gathers no keys of its own: a sub-plan's K/V copy reads them through its map.
+ * block-LUT sub-plan over its mapped positions. Forward, where the variant reads rows through
+ * maps (maps_rows: the matrix-engine kernel) and the first component keeps every query row in
+ * place ("direct", d <= 64): each component's kernel reads the caller's Q, K, V through its maps, the
+ * first writes O and LSE, and each later one merges into them by LSE in its epilogue, one after
+ * the other. Otherwise: gather the component's Q rows and K/V rows (permuted or compacted;
+ * identity dimensions read the caller's buffers directly), run the sub-plan into the component's
+ * own O and LSE, then merge all components per row by LSE (kernels/decompose.cl). Backward: the
+ * components' gradients are independent once they share the final O and LSE (P = exp(S - LSE)
+ * and D = rowsum(dO * O) use the merged values), so each sub-plan runs its backward on gathered
+ * Q, K, V, O, LSE, dO and the gradients are summed back. The forward gathers no keys of its own:
+ * a sub-plan's K/V copy (or kernel) reads them through its map.
  * Nothing N x N is stored; the extra memory is O(components * B * H * N * d). */
 #include "decomposed.h"
 
@@ -35,6 +39,8 @@ struct scli_decomp {
     cl_program program;
     cl_kernel gather, gather_lse, merge, sum;
     cl_event last; /* the previous call's final command: part buffers are reused */
+    bool direct;   /* components read and merge through their maps (above); no component O, LSE */
+    cl_mem lse;    /* direct: the LSE the components merge by when the caller passes none */
     int row_form;  /* helper kernels' work-item mapping (kernels/decompose.cl): the forward's prep form */
     int cw;        /* GPU form: head-dim elements a work-item, 16 bytes of storage where d allows */
 };
@@ -69,6 +75,7 @@ void scli_decomp_free(scli_decomp *dec)
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         if (ks[i]) clReleaseKernel(ks[i]);
     if (dec->program) clReleaseProgram(dec->program);
+    if (dec->lse) clReleaseMemObject(dec->lse);
     if (dec->last) clReleaseEvent(dec->last);
     free(dec);
 }
@@ -97,7 +104,7 @@ static size_t decomp_device_bytes(const scl_plan *p)
         cl_mem m[] = {pt->row_map, pt->col_map, pt->row_inv, pt->col_inv, pt->q, pt->o, pt->lse};
         n += scli_mem_bytes(m, sizeof m / sizeof m[0]) + pt->sub->ops->device_bytes(pt->sub);
     }
-    return n;
+    return n + scli_mem_bytes(&p->dec->lse, 1);
 }
 
 /* The buffers prepare_backward_buffers makes, and the components' own backward. */
@@ -112,6 +119,7 @@ static size_t decomp_backward_bytes(const scl_plan *p)
         const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
         const size_t lb = (size_t)s->batch * s->heads * (size_t)pt->n_q * 4;
         n += (pt->row_map ? 2 * qb + lb : 0) + (pt->col_map ? 2 * kb : 0) + 2 * kb + qb;
+        if (pt->row_map && p->dec->direct) n += qb; /* the gathered Q, which the forward did not need */
         n += pt->sub->ops->backward_bytes(pt->sub);
     }
     return n;
@@ -158,6 +166,14 @@ static scl_status build_kernels(scl_plan *p)
     return SCL_OK;
 }
 
+/* SPARSECL_DECOMP_COPY=1: gathered copies and a merge kernel even where the components could read
+ * through their maps (for side-by-side timing). */
+static bool direct_off(void)
+{
+    const char *e = getenv("SPARSECL_DECOMP_COPY");
+    return e && strcmp(e, "1") == 0;
+}
+
 scl_status scli_decomp_create(scl_plan *p, spc_decomposition *d)
 {
     if (d->n < 1 || d->n > MAX_PARTS)
@@ -186,25 +202,43 @@ scl_status scli_decomp_create(scl_plan *p, spc_decomposition *d)
             (st = map_buffer(p, c->col_map, c->n_k, &pt->col_map, "column map")) ||
             (st = map_buffer(p, c->col_inv, s->seq_k, &pt->col_inv, "column inverse map")))
             break;
-        if (c->row_map && (st = scli_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
+        if (c->row_map && !dec->direct && (st = scli_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
         /* Gathered dimensions are contiguous [B][H][n][d]; the others are the caller's tensors. A
-         * column-mapped component's K/V copy gathers the keys itself. */
+         * column-mapped component's K/V copy (or kernel) gathers the keys itself; direct, so do
+         * the later components' kernels with their query rows. */
         scl_plan_sizes psz;
         scl_plan_tensor_sizes(p, &psz);
-        scli_subplan_io io = {.qs = c->row_map ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs,
+        const bool gathered_q = c->row_map && !dec->direct;
+        scli_subplan_io io = {.qs = gathered_q ? contiguous(s->heads, c->n_q, s->head_dim) : p->qs,
                              .ks = c->col_map ? contiguous(s->kv_heads, c->n_k, s->head_dim) : p->ks,
                              .kv_map = c->col_map ? pt->col_map : NULL,
                              .kv_src = p->ks,
-                             .kv_src_bytes = c->col_map ? psz.k : 0};
+                             .kv_src_bytes = c->col_map ? psz.k : 0,
+                             .q_map = dec->direct ? pt->row_map : NULL,
+                             .q_src_bytes = dec->direct && c->row_map ? psz.q : 0,
+                             .lse_rows = dec->direct ? s->seq_q : 0,
+                             .merge = dec->direct && k > 0};
         spc_lut *lut = c->lut;
         c->lut = NULL; /* the sub-plan owns it now */
         if ((st = scli_plan_create_from_lut(p->rt, lut, &ss, p->dtype, &p->cfg, &io, &pt->sub)) != SCL_OK)
             break;
+        /* Direct when the first component keeps the query rows in place and its kernel reads
+         * through maps: it writes O and LSE of every row, and the others merge into them. Up to
+         * d = 64 only, where it was measured to pay (H200 bf16, N=16384: strided 0.193 -> 0.165 ms,
+         * fixed 0.329 -> 0.309, Longformer 0.527 -> 0.511); at d = 128 the mapped component cost
+         * what the gather and merge kernels save and more (strided 0.365 -> 0.370, fixed 0.581 ->
+         * 0.607), with the same registers (ptxas: 227 vs 228). */
+        if (k == 0)
+            dec->direct = d->n > 1 && !c->row_map && pt->sub->variant->maps_rows && s->head_dim <= 64 && !direct_off();
+        if (dec->direct) continue;
         if ((st = scli_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
             (st = scli_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,
                                   "component LSE")))
             break;
     }
+    if (st == SCL_OK && dec->direct)
+        st = scli_plan_buffer(p, CL_MEM_READ_WRITE, (size_t)s->batch * s->heads * (size_t)s->seq_q * 4, NULL,
+                              &dec->lse, "LSE the components merge by");
     if (st != SCL_OK) return st; /* the caller destroys p, and with it everything made here */
     const scl_plan *first = dec->part[0].sub;
     dec->row_form = first->variant->prep_by_column(&first->fwd);
@@ -368,6 +402,18 @@ static scl_status decomp_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wai
         (st = make_waits(p, num_wait, wait_list, &w0)) != SCL_OK)
         return st;
     cl_event done[MAX_PARTS] = {NULL};
+    if (dec->direct) { /* each component after the previous one, whose O and LSE it merges into */
+        cl_mem l = lse ? lse : dec->lse;
+        for (int c = 0; c < dec->n && st == SCL_OK; c++)
+            st = scli_plan_forward_events(dec->part[c].sub, q, k, v, o, l, c ? 1 : w0.n,
+                                         c ? &done[c - 1] : w0.e, all, &done[c]);
+        if (st == SCL_OK) {
+            clRetainEvent(done[dec->n - 1]);
+            finish(p, done[dec->n - 1], event);
+        }
+        release(done, dec->n);
+        return st;
+    }
     part_arg pa[MAX_PARTS];
     for (int c = 0; c < dec->n && st == SCL_OK; c++) {
         scli_part *pt = &dec->part[c];
@@ -402,6 +448,7 @@ static scl_status prepare_backward_buffers(scl_plan *p)
         if (pt->dq) continue;
         const size_t qb = (size_t)s->batch * s->heads * (size_t)pt->n_q * dim * e;
         const size_t kb = (size_t)s->batch * s->kv_heads * (size_t)pt->n_k * dim * e;
+        if (pt->row_map && !pt->q && (st = scli_plan_buffer(p, rw, qb, NULL, &pt->q, "gathered Q"))) break;
         if (pt->row_map && ((st = scli_plan_buffer(p, rw, qb, NULL, &pt->og, "gathered O")) ||
                             (st = scli_plan_buffer(p, rw, qb, NULL, &pt->dog, "gathered dO")) ||
                             (st = scli_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)pt->n_q * 4,

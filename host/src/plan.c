@@ -195,12 +195,34 @@ static void release_forward(scl_plan *p)
     p->fwd_program = NULL;
 }
 
+/* Whether p->variant reads the caller's K and V in place (no padded copy). 16-bit rows at multiples
+ * of 8 elements are 16-byte aligned (cl_mem bases are); a key map (gathered keys) needs the copy
+ * unless the kernel reads through it (maps_rows) and each key block is loaded by few query tiles:
+ * the map read before each cp.async costs per load (H200, d=64: strided's ~2 loads per key block
+ * 0.195 -> 0.166 ms through the map, fixed's summary columns, ~128 loads each, 0.214 -> 0.280 ms).
+ * SPARSECL_KV_COPY=1 forces the copy (for side-by-side timing). */
+static bool reads_kv_in_place(const scl_plan *p)
+{
+    const char *copy = getenv("SPARSECL_KV_COPY");
+    const scli_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
+    double loads_per_key_block = p->lut ? (double)p->lut->nnz / ((double)p->lut->n_layouts * p->lut->nb_k) : 0;
+    bool map_ok = !p->kv_map || (p->variant->maps_rows && loads_per_key_block <= 8.0);
+    return p->variant->reads_kv_in_place && map_ok && kvs->b % 8 == 0 && kvs->h % 8 == 0 && kvs->n % 8 == 0 &&
+           !(copy && strcmp(copy, "1") == 0);
+}
+
 static scl_status build_forward(scl_plan *p)
 {
     scl_runtime *rt = p->rt;
-    scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block, p->lut && p->lut->n_masks == 0};
+    scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block,
+                            p->lut && p->lut->n_masks == 0, 0};
     p->variant = scli_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
     if (!p->variant) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
+    if ((p->q_map || p->merge) && !p->variant->maps_rows) /* decomposed.c asks only where it can */
+        return scli_fail(rt, SCL_ERR_UNSUPPORTED, "variant %s cannot read a component's rows through a map",
+                        p->variant->name);
+    p->kv_in_place = reads_kv_in_place(p);
+    q.mapped = p->variant->maps_rows && (p->q_map || p->merge || (p->kv_map && p->kv_in_place));
     if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
         return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "explicit parameters of variant %s, which cannot run this: %s", p->cfg.variant,
@@ -208,6 +230,7 @@ static scl_status build_forward(scl_plan *p)
     scl_status st = build_variant(p, &q);
     const scli_fwd_variant *simt = scli_fwd_variant_find("simt");
     if (st != SCL_ERR_BUILD || p->cfg.fwd_explicit || p->variant == simt) return st;
+    if (p->q_map || p->merge) return st; /* the portable kernel cannot serve a mapped component */
     /* The build is the trial of a parameter set the device query cannot vouch for (static local
      * memory beyond CL_DEVICE_LOCAL_MEM_SIZE): when it fails, the portable kernel runs instead. */
     char failed[200];
@@ -218,6 +241,8 @@ static scl_status build_forward(scl_plan *p)
     snprintf(p->variant_reason, sizeof p->variant_reason, "simt: %s did not build here (%s)",
              p->variant->name, failed);
     p->variant = simt;
+    p->kv_in_place = reads_kv_in_place(p);
+    q.mapped = 0;
     return build_variant(p, &q);
 }
 
@@ -225,11 +250,6 @@ static scl_status alloc_scratch(scl_plan *p)
 {
     const scl_shape *s = &p->shape;
     p->nkp = (s->seq_k + s->block - 1) / s->block * s->block;
-    /* 16-bit rows at multiples of 8 elements are 16-byte aligned (cl_mem bases are); a key map
-     * (gathered keys) needs the copy, as does SPARSECL_KV_COPY=1 (for side-by-side timing). */
-    const char *copy = getenv("SPARSECL_KV_COPY");
-    p->kv_in_place = p->variant->reads_kv_in_place && !p->kv_map && p->ks.b % 8 == 0 && p->ks.h % 8 == 0 &&
-                     p->ks.n % 8 == 0 && !(copy && strcmp(copy, "1") == 0);
     if (p->kv_in_place) return SCL_OK;
     size_t bytes = (size_t)s->batch * s->kv_heads * (size_t)p->nkp * s->head_dim * scli_dtype_size(p->dtype);
     /* Refused here, not left to the driver: drivers may accept buffers above their own
@@ -379,6 +399,10 @@ scl_status scli_plan_create_from_lut(scl_runtime *rt, spc_lut *lut, const scl_sh
         p->kv_map = io->kv_map;
         p->kv_src = io->kv_src;
         p->kv_src_bytes = io->kv_src_bytes;
+        p->q_map = io->q_map;
+        p->q_src_bytes = io->q_src_bytes;
+        p->lse_rows = io->lse_rows;
+        p->merge = io->merge;
     }
     if ((st = make_lut_plan(p)) != SCL_OK) {
         scl_plan_destroy(p);

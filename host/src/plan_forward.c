@@ -24,10 +24,13 @@ scl_status scli_plan_check_tensors(scl_plan *p, const cl_mem t[9], bool backward
     scl_plan_sizes sz;
     scl_plan_tensor_sizes(p, &sz);
     if (!backward && p->kv_map) sz.k = sz.v = p->kv_src_bytes; /* the forward gathers from these */
+    if (!backward && p->q_map) sz.q = sz.o = p->q_src_bytes;  /* ... and reads and writes these */
+    if (!backward && p->lse_rows)
+        sz.lse = (size_t)p->shape.batch * p->shape.heads * (size_t)p->lse_rows * sizeof(float);
     const size_t need[9] = {sz.q, sz.k, sz.v, sz.o, sz.lse, sz.o, sz.q, sz.k, sz.v};
     scl_status st = SCL_OK;
-    for (int i = 0; i < (backward ? 9 : 5) && st == SCL_OK; i++) /* forward: lse is optional */
-        st = scli_plan_check_buffer(p, t[i], need[i], names[i], !backward && i == 4);
+    for (int i = 0; i < (backward ? 9 : 5) && st == SCL_OK; i++) /* forward: lse is optional unless merged into */
+        st = scli_plan_check_buffer(p, t[i], need[i], names[i], !backward && i == 4 && !p->merge);
     return st;
 }
 
@@ -154,10 +157,19 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     err |= clSetKernelArg(kr, a++, sizeof scale, &scale);
     if (p->variant->reads_kv_in_place) { /* K/V strides: the caller's, or the padded copy's */
         const cl_long d = s->head_dim;
-        cl_long kvstr[3] = {p->ks.b, p->ks.h, p->ks.n};
+        const scli_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
+        cl_long kvstr[3] = {kvs->b, kvs->h, kvs->n};
         if (!p->kv_in_place) kvstr[0] = (cl_long)kv_heads * nkp * d, kvstr[1] = (cl_long)nkp * d, kvstr[2] = d;
         for (int i = 0; i < 3; i++)
             err |= clSetKernelArg(kr, a++, sizeof(cl_long), &kvstr[i]);
+    }
+    if (p->variant->maps_rows) { /* a component's maps (the copy applied kv_map where there is one) */
+        cl_mem maps[2] = {p->q_map, p->kv_in_place ? p->kv_map : NULL};
+        cl_int lse_n = (cl_int)(p->lse_rows ? p->lse_rows : s->seq_q), merge = p->merge;
+        for (int i = 0; i < 2; i++)
+            err |= clSetKernelArg(kr, a++, sizeof(cl_mem), &maps[i]);
+        err |= clSetKernelArg(kr, a++, sizeof lse_n, &lse_n);
+        err |= clSetKernelArg(kr, a++, sizeof merge, &merge);
     }
     if (err != CL_SUCCESS) {
         if (prep) clReleaseEvent(prep);

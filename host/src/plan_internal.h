@@ -60,13 +60,20 @@ typedef struct scli_plan_config {
 } scli_plan_config;
 #define SCLI_DECOMPOSE_ENV (-1)
 
-/* A component's sub-plan reads its tensors with these strides, and its K/V copy gathers key r
- * from row kv_map[r] of the caller's K and V (kv_src strides, kv_src_bytes each; borrowed). */
+/* A component's sub-plan reads its tensors with these strides, and its K/V copy (or, where the
+ * variant maps_rows, its kernel) gathers key r from row kv_map[r] of the caller's K and V (kv_src
+ * strides, kv_src_bytes each; borrowed). Where q_map is set (maps_rows variants only), query row r
+ * is row q_map[r] of the caller's Q, O (q_src_bytes each) and LSE (lse_rows a head); with merge
+ * the kernel merges into the O and LSE the previous components wrote. */
 typedef struct scli_subplan_io {
     scli_strides qs, ks;
     cl_mem kv_map;
     scli_strides kv_src;
     size_t kv_src_bytes;
+    cl_mem q_map;
+    size_t q_src_bytes;
+    int64_t lse_rows;
+    bool merge;
 } scli_subplan_io;
 
 struct scl_plan {
@@ -94,6 +101,10 @@ struct scl_plan {
     cl_mem kv_map; /* see scli_subplan_io; NULL: key r is row r */
     scli_strides kv_src;
     size_t kv_src_bytes;
+    cl_mem q_map;       /* see scli_subplan_io; NULL: query row r is row r */
+    size_t q_src_bytes; /* with q_map: the caller's Q and O */
+    int64_t lse_rows;   /* LSE rows a head (0: seq_q) */
+    bool merge;
     bool kv_in_place; /* the kernel reads the caller's K and V: no copy, no kt/vp scratch */
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
                         * (matters on out-of-order queues, where two calls could overlap) */

@@ -11,6 +11,7 @@ typedef struct scli_variant_query {
     scl_dtype dtype;
     int head_dim, block;
     int full_blocks_only; /* 1: the layout has no partial block (a kernel may leave its mask code out) */
+    int mapped;           /* 1: a component reading rows through maps, merging (maps_rows below) */
 } scli_variant_query;
 
 typedef struct scli_fwd_variant {
@@ -34,6 +35,10 @@ typedef struct scli_fwd_variant {
      * map applies (no attn_prep_kv copy, no scratch); its last three arguments are then the K/V
      * batch, head and row strides in elements (the padded copy's when it is used). */
     int reads_kv_in_place;
+    /* 1 (needs reads_kv_in_place): four more arguments after the K/V strides, q_map, kv_map, lse_n,
+     * merge: a decomposed plan's component reads the caller's Q, K, V and writes (merging) its O
+     * and LSE through its row and key maps, without gathered copies (kernels/attn_fwd_mma.cl). */
+    int maps_rows;
 } scli_fwd_variant;
 
 /* Registered forward variants, in the default order of preference. */

@@ -480,6 +480,12 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
     err |= clSetKernelArg(pe->fwd, a++, sizeof scale, &scale);
     for (int i = 0; i < 3; i++)
         err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_long), &kvs[i]);
+    cl_mem nomaps[2] = {NULL, NULL}; /* no component maps, no merge (decomposed plans: test_forward) */
+    cl_int lse_n = n_q, merge = 0;
+    for (int i = 0; i < 2; i++)
+        err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &nomaps[i]);
+    err |= clSetKernelArg(pe->fwd, a++, sizeof lse_n, &lse_n);
+    err |= clSetKernelArg(pe->fwd, a++, sizeof merge, &merge);
     if (err != CL_SUCCESS) {
         CHECK(0, "fwd args: %d", err);
         return 0;
