@@ -32,6 +32,12 @@
  * (NULL: k; -1: a zero row), LSE rows are lse_n apart; with merge != 0 each row is merged by LSE
  * into the O and LSE the previous components left there (lse is then required).
  *
+ * Split rows (SPLIT=1; host/src/plan_split.c): work-group w runs split[w] = (query tile, chunk,
+ * chunks, slot): chunk of chunks equal parts of the tile's LUT entries. A tile of one chunk writes O
+ * and LSE as above; the chunks of a split tile write their normalised f32 O and base-2 LSE to
+ * part_o / part_l at their slot, and attn_fwd_split_merge (below) combines them by LSE. This is
+ * split-KV for rows far longer than a work-group's share (BigBird's and Longformer's global rows).
+ *
  * Pipelines: STAGES=2 double-buffers K and V (tile t+1 is copied while tile t is computed, one
  * barrier per tile); STAGES=1 has one K and one V buffer in FlashAttention-2's order (V[t] copied
  * during S = QK^T, K[t+1] during O += PV, two barriers per tile).
@@ -119,6 +125,9 @@
 #endif
 #ifndef MAPPED
 #define MAPPED 0 /* 1: the component arguments q_map, kv_map, merge are read (decomposed plans) */
+#endif
+#ifndef SPLIT
+#define SPLIT 0 /* 1: split[] assigns work-groups chunks of query tiles (above) */
 #endif
 #ifndef REVERSE
 #define REVERSE 1 /* query tiles in reverse launch order */
@@ -548,7 +557,8 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
              const long q_sb, const long q_sh, const long q_sn, /* strides (elements) of Q and O */
              const int nb_q, const int mask_words, const float scale,
              const long kv_sb, const long kv_sh, const long kv_sn, /* strides (elements) of K and V */
-             __global const int *q_map, __global const int *kv_map, const int lse_n, const int merge)
+             __global const int *q_map, __global const int *kv_map, const int lse_n, const int merge,
+             __global const int4 *split, __global float *part_o, __global float *part_l)
 {
     __local ushort qs[BQ * D] __attribute__((aligned(WG_SS ? 1024 : 16)));
     /* 1024-byte alignment: the period of the 128-byte swizzle, which wgmma applies to absolute addresses */
@@ -574,8 +584,14 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
 #endif
     /* Query tiles in reverse (REVERSE=1): under a causal pattern the longest rows start first and
      * the shortest fill the last wave. */
-    const int q0 = (REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0)) * BQ,
-              bh = get_group_id(1);
+    const int tile = REVERSE ? (int)get_num_groups(0) - 1 - (int)get_group_id(0) : (int)get_group_id(0);
+#if SPLIT
+    const int4 sp = split[tile]; /* (query tile, chunk, chunks, slot) */
+#else
+    const int4 sp = (int4)(tile, 0, 1, 0);
+    (void)split, (void)part_o, (void)part_l;
+#endif
+    const int q0 = sp.x * BQ, bh = get_group_id(1);
     const int b = bh / heads, h = bh % heads;
     const int brow = q0 / BLOCK, rib0 = q0 % BLOCK + g; /* + ROW_OF(mi): row in block of the lane's rows */
     __global const ushort *qp = q + b * q_sb + h * q_sh;
@@ -607,7 +623,8 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     /* Tiles of this block row: TPB per LUT entry, minus the tiles of the tail block beyond n_k
      * (only the last entry can be the tail: col_idx ascends). */
     const int lay = head_layout[h];
-    const int e0 = row_ptr[lay * (nb_q + 1) + brow], e1 = row_ptr[lay * (nb_q + 1) + brow + 1];
+    const int r0 = row_ptr[lay * (nb_q + 1) + brow], r1 = row_ptr[lay * (nb_q + 1) + brow + 1];
+    const int e0 = r0 + (r1 - r0) * sp.y / sp.z, e1 = r0 + (r1 - r0) * (sp.y + 1) / sp.z; /* this chunk */
     int n_tiles = (e1 - e0) * TPB;
     if (e1 > e0) {
         const int valid = min(BLOCK, n_k - col_idx[e1 - 1] * BLOCK);
@@ -1006,6 +1023,25 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
     }
     /* Each lane summed its own columns: reduce over the quad, then normalise and store. */
     scl_quad_sum(l, 2 * MT, scl_scr);
+#if SPLIT
+    if (sp.z > 1) { /* a chunk of a split tile: normalised O and base-2 LSE for the merge */
+        const long base = ((long)sp.w * get_num_groups(1) + bh) * BQ;
+        SCL_UNROLL
+        for (int mi = 0; mi < MT; mi++)
+            SCL_UNROLL
+            for (int hh = 0; hh < 2; hh++) {
+                const int i = 2 * mi + hh, rt = ROW_OF(mi) + g + 8 * hh;
+                const bool empty = l[i] == 0.0f;
+                const float inv = empty ? 0.0f : 1.0f / l[i];
+                __global float *po = part_o + (base + rt) * D + 2 * t4;
+                SCL_UNROLL
+                for (int j = 0; j < DT; j++)
+                    vstore2((hh ? acc[mi][j].zw : acc[mi][j].xy) * inv, 0, po + j * 8);
+                if (t4 == 0) part_l[base + rt] = empty ? -INFINITY : m[i] + log2(l[i]);
+            }
+        return;
+    }
+#endif
     SCL_UNROLL
     for (int mi = 0; mi < MT; mi++)
         SCL_UNROLL
@@ -1032,3 +1068,64 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             if (lse && t4 == 0) lse[(long)bh * lse_n + r] = lnew * LN2;
         }
 }
+
+#if SPLIT
+/* The chunks of the split tiles: tiles[w] = (query tile, chunks, first slot, -); one work-group of D
+ * work-items a row (global size: tiles x BQ x D, B*H). Chunk c's row has base-2 LSE l_c and
+ * normalised O_c: lse = log2(sum 2^l_c), O = sum 2^(l_c - lse) O_c; then stored, or merged into a
+ * previous component's O and LSE as attn_fwd_mma's epilogue does. */
+__attribute__((always_inline)) inline float o16_load(__global const ushort *p)
+{
+#ifdef SCL_BF16
+    return as_float((uint)*p << 16);
+#else
+    return vload_half(0, (__global const half *)p);
+#endif
+}
+
+__kernel void attn_fwd_split_merge(__global ushort *o, __global float *lse, __global const int4 *tiles,
+                                   __global const float *part_o, __global const float *part_l, const int n_q,
+                                   const int heads, const long q_sb, const long q_sh, const long q_sn,
+                                   __global const int *q_map, const int lse_n, const int merge)
+{
+    const int d = get_local_id(0), row = get_group_id(0) % BQ, bh = get_group_id(1);
+    const int4 tl = tiles[get_group_id(0) / BQ];
+    const int r = tl.x * BQ + row;
+    if (r >= n_q) return; /* the whole work-group */
+#if MAPPED
+    const int orow = q_map ? q_map[r] : r;
+    if (orow < 0) return;
+#else
+    const int orow = r;
+    (void)q_map, (void)merge;
+#endif
+    const long stride = (long)get_num_groups(1) * BQ; /* between one slot's rows and the next's */
+    const long at = ((long)tl.z * get_num_groups(1) + bh) * BQ + row;
+    float mx = -INFINITY;
+    for (int c = 0; c < tl.y; c++) mx = fmax(mx, part_l[at + c * stride]);
+    float sum = 0.0f, acc = 0.0f;
+    if (mx != -INFINITY)
+        for (int c = 0; c < tl.y; c++) {
+            const float w = exp2(part_l[at + c * stride] - mx);
+            sum += w;
+            acc += w * part_o[(at + c * stride) * D + d];
+        }
+    const bool empty = mx == -INFINITY;
+    const float lse2 = empty ? -INFINITY : mx + log2(sum);
+    __global ushort *op = o + (bh / heads) * q_sb + (bh % heads) * q_sh + (long)orow * q_sn + d;
+#if MAPPED
+    const float lprev = merge ? lse[(long)bh * lse_n + orow] * LOG2E : -INFINITY;
+    barrier(CLK_GLOBAL_MEM_FENCE); /* every work-item read the previous LSE before it is replaced */
+    if (merge && empty) return; /* the row keeps what the previous components left */
+    const bool both = merge && lprev != -INFINITY;
+#else
+    const bool both = false;
+    const float lprev = -INFINITY;
+#endif
+    const float lnew = both ? fmax(lprev, lse2) + log2(1.0f + exp2(-fabs(lprev - lse2))) : lse2;
+    const float wo = empty ? 0.0f : both ? exp2(lse2 - lnew) / sum : 1.0f / sum;
+    const float val = acc * wo + (both ? o16_load(op) * exp2(lprev - lnew) : 0.0f);
+    *op = (ushort)(scl_pack2(val, 0.0f) & 0xffffu);
+    if (lse && d == 0) lse[(long)bh * lse_n + orow] = lnew * LN2;
+}
+#endif

@@ -20,3 +20,11 @@ set_tests_properties(forward_mma PROPERTIES TIMEOUT 900 ENVIRONMENT SPARSECL_FWD
 add_test(NAME forward_mma_decomposed COMMAND test_forward --decomposed-only --variant mma)
 set_tests_properties(forward_mma_decomposed PROPERTIES TIMEOUT 900
                      ENVIRONMENT "SPARSECL_FWD_VARIANT=mma;SPARSECL_DECOMPOSE=force")
+# Split rows (host/src/plan_split.c) forced on every row longer than one block: each chunk on a
+# work-group of its own, merged by attn_fwd_split_merge (plain plans, and components merging by LSE).
+add_test(NAME forward_mma_split COMMAND test_forward --variant mma)
+set_tests_properties(forward_mma_split PROPERTIES TIMEOUT 900
+                     ENVIRONMENT "SPARSECL_FWD_VARIANT=mma;SPARSECL_SPLIT_ROWS=1")
+add_test(NAME forward_mma_split_decomposed COMMAND test_forward --decomposed-only --variant mma)
+set_tests_properties(forward_mma_split_decomposed PROPERTIES TIMEOUT 900
+                     ENVIRONMENT "SPARSECL_FWD_VARIANT=mma;SPARSECL_DECOMPOSE=force;SPARSECL_SPLIT_ROWS=1")

@@ -171,10 +171,13 @@ static scl_status build_variant(scl_plan *p, const scli_variant_query *q)
         scli_choose_params(rt, k, &pc, p->dtype, &how, &p->fwd, p->fwd_source, sizeof p->fwd_source);
     if (st != SCL_OK) return st;
     p->fwd_tuned = how.from_database;
+    if ((st = scli_split_plan(p)) != SCL_OK) return st;
+    scli_variant_query qs = *q;
+    qs.split = p->split.n_work > 0;
     scli_params_options(k, &p->fwd, &pc, p->dtype, p->fwd_options, sizeof p->fwd_options);
     if (p->variant->extra_options) {
         size_t n = strlen(p->fwd_options);
-        p->variant->extra_options(q, p->fwd_options + n, sizeof p->fwd_options - n);
+        p->variant->extra_options(&qs, p->fwd_options + n, sizeof p->fwd_options - n);
     }
     st = scl_build_program(rt, p->variant->kernel_file, p->fwd_options, &p->fwd_program, &p->from_cache);
     if (st != SCL_OK) return st;
@@ -183,7 +186,7 @@ static scl_status build_variant(scl_plan *p, const scli_variant_query *q)
     if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateKernel", err, p->variant->kernel_name);
     p->prep_kernel = clCreateKernel(p->fwd_program, "attn_prep_kv", &err);
     if (err != CL_SUCCESS) return scli_fail_cl(rt, "clCreateKernel", err, "attn_prep_kv");
-    return SCL_OK;
+    return scli_split_kernel(p);
 }
 
 static void release_forward(scl_plan *p)
@@ -193,6 +196,7 @@ static void release_forward(scl_plan *p)
     if (p->fwd_program) clReleaseProgram(p->fwd_program);
     p->fwd_kernel = p->prep_kernel = NULL;
     p->fwd_program = NULL;
+    scli_split_release(p);
 }
 
 /* Whether p->variant reads the caller's K and V in place (no padded copy). 16-bit rows at multiples
@@ -215,7 +219,7 @@ static scl_status build_forward(scl_plan *p)
 {
     scl_runtime *rt = p->rt;
     scli_variant_query q = {&rt->dev, p->dtype, p->shape.head_dim, p->shape.block,
-                            p->lut && p->lut->n_masks == 0, 0};
+                            p->lut && p->lut->n_masks == 0, 0, 0};
     p->variant = scli_fwd_variant_choose(&q, p->cfg.variant, p->variant_reason, sizeof p->variant_reason);
     if (!p->variant) return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s", p->variant_reason);
     if ((p->q_map || p->merge) && !p->variant->maps_rows) /* decomposed.c asks only where it can */

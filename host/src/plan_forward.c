@@ -171,13 +171,18 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
         err |= clSetKernelArg(kr, a++, sizeof lse_n, &lse_n);
         err |= clSetKernelArg(kr, a++, sizeof merge, &merge);
     }
+    if (p->variant->splits_rows) { /* split rows: the work list and the chunks' scratch (NULL: none) */
+        cl_mem sp[3] = {p->split.work, p->split.part_o, p->split.part_l};
+        for (int i = 0; i < 3; i++)
+            err |= clSetKernelArg(kr, a++, sizeof(cl_mem), &sp[i]);
+    }
     if (err != CL_SUCCESS) {
         if (prep) clReleaseEvent(prep);
         return scli_fail(p->rt, SCL_ERR_OPENCL, "clSetKernelArg failed for attn_fwd");
     }
     size_t wg = p->variant->work_group_size(&p->fwd);
     const int rows = p->variant->rows_per_group(&p->fwd);
-    size_t tiles = (size_t)((s->seq_q + rows - 1) / rows);
+    size_t tiles = p->split.n_work ? (size_t)p->split.n_work : (size_t)((s->seq_q + rows - 1) / rows);
     size_t gws[2] = {tiles * wg, (size_t)s->batch * s->heads}, lws[2] = {wg, 1};
     cl_event done = NULL;
     err = clEnqueueNDRangeKernel(p->rt->queue, kr, 2, NULL, gws, lws, n_waits, n_waits ? waits : NULL, &done);
@@ -188,6 +193,13 @@ static scl_status lut_forward(scl_plan *p, const cl_mem t[5], cl_uint num_wait, 
     if (prep) scli_events_push(all, prep, "attn_prep_kv");
     scli_events_push(all, done, p->variant->kernel_name);
     if (prep) clReleaseEvent(prep);
+    if (p->split.n_work) { /* 3. the split rows' chunks merged: the forward ends there */
+        cl_event merged = NULL;
+        scl_status st = scli_split_merge(p, o, lse, done, all, &merged);
+        clReleaseEvent(done);
+        if (st != SCL_OK) return st;
+        done = merged;
+    }
     if (p->last_fwd) clReleaseEvent(p->last_fwd);
     p->last_fwd = done; /* the plan keeps one reference */
     if (event) {
@@ -290,7 +302,8 @@ static int lut_components(const scl_plan *p)
 
 static size_t lut_device_bytes(const scl_plan *p)
 {
-    cl_mem bufs[] = {p->row_ptr, p->col_idx, p->row_mask, p->masks, p->head_layout, p->kt, p->vp};
+    cl_mem bufs[] = {p->row_ptr,  p->col_idx,     p->row_mask,     p->masks,        p->head_layout, p->kt,
+                     p->vp,       p->split.work, p->split.tiles, p->split.part_o, p->split.part_l};
     return scli_mem_bytes(bufs, sizeof bufs / sizeof bufs[0]);
 }
 

@@ -76,6 +76,15 @@ typedef struct scli_subplan_io {
     bool merge;
 } scli_subplan_io;
 
+/* Split rows (plan_split.c): n_work work-groups (work: int4 (query tile, chunk, chunks, slot)),
+ * n_tiles of them split (tiles: int4 (query tile, chunks, first slot, 0)) into n_slots chunks whose
+ * f32 O and LSE wait in part_o, part_l for the merge kernel. All zero: no row split. */
+typedef struct scli_split {
+    cl_mem work, tiles, part_o, part_l;
+    cl_kernel merge;
+    int n_work, n_tiles, n_slots;
+} scli_split;
+
 struct scl_plan {
     const scli_plan_ops *ops;
     scl_runtime *rt;
@@ -106,6 +115,7 @@ struct scl_plan {
     int64_t lse_rows;   /* LSE rows a head (0: seq_q) */
     bool merge;
     bool kv_in_place; /* the kernel reads the caller's K and V: no copy, no kt/vp scratch */
+    scli_split split;
     cl_event last_fwd; /* the last forward's attention kernel: the next copy into kt/vp waits for it
                         * (matters on out-of-order queues, where two calls could overlap) */
     scli_bwd_state *bwd;
@@ -113,6 +123,14 @@ struct scl_plan {
     double create_ms;
     int from_cache;
 };
+
+/* Split rows (plan_split.c): choose and upload them for p->variant and p->fwd (nothing split where
+ * the variant cannot, or no row is long), make the merge kernel once p->fwd_program is built,
+ * enqueue the merge after `after` (pushed to all), release everything. */
+scl_status scli_split_plan(scl_plan *p);
+scl_status scli_split_kernel(scl_plan *p);
+scl_status scli_split_merge(scl_plan *p, cl_mem o, cl_mem lse, cl_event after, scli_events *all, cl_event *done);
+void scli_split_release(scl_plan *p);
 
 /* Parameters of schema k in look-up order: explicit (the autotuner's candidates), a tuning
  * database entry valid here (the runtime's databases), the built-in defaults of the device type;

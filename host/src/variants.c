@@ -67,8 +67,9 @@ static bool mma_runs_emulated(const scli_variant_query *q, char *why, size_t len
 static void mma_options(const scli_variant_query *q, char *out, size_t len)
 {
     char why[160];
-    snprintf(out, len, "%s%s%s", scli_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "",
-             q->full_blocks_only ? " -DHAS_MASKS=0" : "", q->mapped ? " -DMAPPED=1" : "");
+    snprintf(out, len, "%s%s%s%s", scli_mma_native(q->dev, why, sizeof why) ? " -DSCL_MMA_PTX" : "",
+             q->full_blocks_only ? " -DHAS_MASKS=0" : "", q->mapped ? " -DMAPPED=1" : "",
+             q->split ? " -DSPLIT=1" : "");
 }
 static size_t mma_work_group(const void *p)
 {
@@ -97,6 +98,7 @@ static const scli_fwd_variant fwd_mma = {
     .prep_by_column = mma_prep_by_column,
     .reads_kv_in_place = 1,
     .maps_rows = 1,
+    .splits_rows = 1,
 };
 
 static const scli_fwd_variant *const fwd_variants[] = {&fwd_mma, &fwd_simt};

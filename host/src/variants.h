@@ -12,6 +12,7 @@ typedef struct scli_variant_query {
     int head_dim, block;
     int full_blocks_only; /* 1: the layout has no partial block (a kernel may leave its mask code out) */
     int mapped;           /* 1: a component reading rows through maps, merging (maps_rows below) */
+    int split;            /* 1: rows split into chunks (splits_rows below) */
 } scli_variant_query;
 
 typedef struct scli_fwd_variant {
@@ -39,6 +40,10 @@ typedef struct scli_fwd_variant {
      * merge: a decomposed plan's component reads the caller's Q, K, V and writes (merging) its O
      * and LSE through its row and key maps, without gathered copies (kernels/attn_fwd_mma.cl). */
     int maps_rows;
+    /* 1 (needs maps_rows): three more arguments, split, part_o, part_l, and a second kernel,
+     * attn_fwd_split_merge: long rows run as chunks on work-groups of their own, merged by LSE
+     * (host/src/plan_split.c). */
+    int splits_rows;
 } scli_fwd_variant;
 
 /* Registered forward variants, in the default order of preference. */

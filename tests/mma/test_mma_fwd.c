@@ -486,6 +486,8 @@ static int enqueue(scl_runtime *rt, prog_entry *pe, const mcase *c, const mma_pa
         err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &nomaps[i]);
     err |= clSetKernelArg(pe->fwd, a++, sizeof lse_n, &lse_n);
     err |= clSetKernelArg(pe->fwd, a++, sizeof merge, &merge);
+    for (int i = 0; i < 3; i++) /* no split rows (plans: test_forward with SPARSECL_SPLIT_ROWS) */
+        err |= clSetKernelArg(pe->fwd, a++, sizeof(cl_mem), &nomaps[0]);
     if (err != CL_SUCCESS) {
         CHECK(0, "fwd args: %d", err);
         return 0;
