@@ -373,6 +373,12 @@ __attribute__((always_inline)) inline void load_tile(__local ushort *dst, __glob
 #endif
 }
 
+/* log2(2^a + 2^b) for a finite a or b: two base-2 LSEs merged. */
+__attribute__((always_inline)) inline float log2_add(const float a, const float b)
+{
+    return fmax(a, b) + log2(1.0f + exp2(-fabs(a - b)));
+}
+
 /* Two output values of a previous component (merge): 16-bit pairs, low half first. */
 __attribute__((always_inline)) inline float2 prev_o2(__global const uint *p)
 {
@@ -1056,7 +1062,7 @@ attn_fwd_mma(__global const ushort *q, __global const ushort *kt, __global const
             const float lse2 = empty ? -INFINITY : m[i] + log2(l[i]);
             if (MAPPED && merge && empty) continue;
             const bool both = MAPPED && merge && lprev[i] != -INFINITY;
-            const float lnew = both ? fmax(lprev[i], lse2) + log2(1.0f + exp2(-fabs(lprev[i] - lse2))) : lse2;
+            const float lnew = both ? log2_add(lprev[i], lse2) : lse2;
             const float wo = empty ? 0.0f : both ? exp2(m[i] - lnew) : 1.0f / l[i];
             const float wp = both ? exp2(lprev[i] - lnew) : 0.0f;
             SCL_UNROLL
@@ -1122,7 +1128,7 @@ __kernel void attn_fwd_split_merge(__global ushort *o, __global float *lse, __gl
     const bool both = false;
     const float lprev = -INFINITY;
 #endif
-    const float lnew = both ? fmax(lprev, lse2) + log2(1.0f + exp2(-fabs(lprev - lse2))) : lse2;
+    const float lnew = both ? log2_add(lprev, lse2) : lse2;
     const float wo = empty ? 0.0f : both ? exp2(lse2 - lnew) / sum : 1.0f / sum;
     const float val = acc * wo + (both ? o16_load(op) * exp2(lprev - lnew) : 0.0f);
     *op = (ushort)(scl_pack2(val, 0.0f) & 0xffffu);
