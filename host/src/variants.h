@@ -33,8 +33,9 @@ typedef struct scli_fwd_variant {
     int (*rows_per_group)(const void *p);
     int (*prep_by_column)(const void *p);
     /* 1: the attention kernel reads K and V in place when their rows are 16-byte aligned and no key
-     * map applies (no attn_prep_kv copy, no scratch); its last three arguments are then the K/V
-     * batch, head and row strides in elements (the padded copy's when it is used). */
+     * map applies, or one it reads through (maps_rows; host/src/plan.c reads_kv_in_place): no
+     * attn_prep_kv copy, no scratch; three more arguments follow the scale, the K/V batch, head
+     * and row strides in elements (the padded copy's when it is used). */
     int reads_kv_in_place;
     /* 1 (needs reads_kv_in_place): four more arguments after the K/V strides, q_map, kv_map, lse_n,
      * merge: a decomposed plan's component reads the caller's Q, K, V and writes (merging) its O
