@@ -166,14 +166,6 @@ static scl_status build_kernels(scl_plan *p)
     return SCL_OK;
 }
 
-/* SPARSECL_DECOMP_COPY=1: gathered copies and a merge kernel even where the components could read
- * through their maps (for side-by-side timing). */
-static bool direct_off(void)
-{
-    const char *e = getenv("SPARSECL_DECOMP_COPY");
-    return e && strcmp(e, "1") == 0;
-}
-
 scl_status scli_decomp_create(scl_plan *p, spc_decomposition *d)
 {
     if (d->n < 1 || d->n > MAX_PARTS)
@@ -227,9 +219,12 @@ scl_status scli_decomp_create(scl_plan *p, spc_decomposition *d)
          * d = 64 only, where it was measured to pay (H200 bf16, N=16384: strided 0.193 -> 0.165 ms,
          * fixed 0.329 -> 0.309, Longformer 0.527 -> 0.511); at d = 128 the mapped component cost
          * what the gather and merge kernels save and more (strided 0.365 -> 0.370, fixed 0.581 ->
-         * 0.607), with the same registers (ptxas: 227 vs 228). */
+         * 0.607), with the same registers (ptxas: 227 vs 228). SPARSECL_DECOMP_COPY=1 keeps the
+         * gathered form (for side-by-side timing). */
+        bool copy_form = false;
+        if (k == 0 && (st = scli_env_flag(p->rt, "SPARSECL_DECOMP_COPY", &copy_form)) != SCL_OK) break;
         if (k == 0)
-            dec->direct = d->n > 1 && !c->row_map && pt->sub->variant->maps_rows && s->head_dim <= 64 && !direct_off();
+            dec->direct = d->n > 1 && !c->row_map && pt->sub->variant->maps_rows && s->head_dim <= 64 && !copy_form;
         if (dec->direct) continue;
         if ((st = scli_plan_buffer(p, rw, qb, NULL, &pt->o, "component O")) ||
             (st = scli_plan_buffer(p, rw, (size_t)s->batch * s->heads * (size_t)c->n_q * 4, NULL, &pt->lse,

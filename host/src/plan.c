@@ -11,6 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+scl_status scli_env_flag(scl_runtime *rt, const char *name, bool *on)
+{
+    const char *e = getenv(name);
+    *on = e && strcmp(e, "1") == 0;
+    if (!e || !*e || *on || strcmp(e, "0") == 0) return SCL_OK;
+    return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT, "%s='%s': expected 0 or 1", name, e);
+}
+
 scl_status scli_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
                            const char *what)
 {
@@ -204,15 +212,14 @@ static void release_forward(scl_plan *p)
  * unless the kernel reads through it (maps_rows) and each key block is loaded by few query tiles:
  * the map read before each cp.async costs per load (H200, d=64: strided's ~2 loads per key block
  * 0.195 -> 0.166 ms through the map, fixed's summary columns, ~128 loads each, 0.214 -> 0.280 ms).
- * SPARSECL_KV_COPY=1 forces the copy (for side-by-side timing). */
-static bool reads_kv_in_place(const scl_plan *p)
+ * force_copy (SPARSECL_KV_COPY=1, for side-by-side timing) keeps the copy. */
+static bool reads_kv_in_place(const scl_plan *p, bool force_copy)
 {
-    const char *copy = getenv("SPARSECL_KV_COPY");
     const scli_strides *kvs = p->kv_map ? &p->kv_src : &p->ks;
     double loads_per_key_block = p->lut ? (double)p->lut->nnz / ((double)p->lut->n_layouts * p->lut->nb_k) : 0;
     bool map_ok = !p->kv_map || (p->variant->maps_rows && loads_per_key_block <= 8.0);
     return p->variant->reads_kv_in_place && map_ok && kvs->b % 8 == 0 && kvs->h % 8 == 0 && kvs->n % 8 == 0 &&
-           !(copy && strcmp(copy, "1") == 0);
+           !force_copy;
 }
 
 static scl_status build_forward(scl_plan *p)
@@ -225,13 +232,16 @@ static scl_status build_forward(scl_plan *p)
     if ((p->q_map || p->merge) && !p->variant->maps_rows) /* decomposed.c asks only where it can */
         return scli_fail(rt, SCL_ERR_UNSUPPORTED, "variant %s cannot read a component's rows through a map",
                         p->variant->name);
-    p->kv_in_place = reads_kv_in_place(p);
+    bool kv_copy;
+    scl_status st = scli_env_flag(rt, "SPARSECL_KV_COPY", &kv_copy);
+    if (st != SCL_OK) return st;
+    p->kv_in_place = reads_kv_in_place(p, kv_copy);
     q.mapped = p->variant->maps_rows && (p->q_map || p->merge || (p->kv_map && p->kv_in_place));
     if (p->cfg.fwd_explicit && p->cfg.variant && strcmp(p->variant->name, p->cfg.variant) != 0)
         return scli_fail(rt, SCL_ERR_INVALID_ARGUMENT,
                         "explicit parameters of variant %s, which cannot run this: %s", p->cfg.variant,
                         p->variant_reason);
-    scl_status st = build_variant(p, &q);
+    st = build_variant(p, &q);
     const scli_fwd_variant *simt = scli_fwd_variant_find("simt");
     if (st != SCL_ERR_BUILD || p->cfg.fwd_explicit || p->variant == simt) return st;
     if (p->q_map || p->merge) return st; /* the portable kernel cannot serve a mapped component */
@@ -245,7 +255,7 @@ static scl_status build_forward(scl_plan *p)
     snprintf(p->variant_reason, sizeof p->variant_reason, "simt: %s did not build here (%s)",
              p->variant->name, failed);
     p->variant = simt;
-    p->kv_in_place = reads_kv_in_place(p);
+    p->kv_in_place = reads_kv_in_place(p, kv_copy);
     q.mapped = 0;
     return build_variant(p, &q);
 }

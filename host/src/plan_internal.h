@@ -144,6 +144,10 @@ typedef struct scli_param_choice {
 scl_status scli_choose_params(scl_runtime *rt, const scli_param_schema *k, const scli_param_context *pc,
                              scl_dtype dtype, scli_param_choice *how, void *out, char *source, size_t len);
 
+/* An on/off switch from the environment: unset, empty or 0 is off, 1 is on, anything else an error
+ * that names the variable. */
+scl_status scli_env_flag(scl_runtime *rt, const char *name, bool *on);
+
 /* A device buffer of the plan's context (copied from `data` unless NULL; 0 bytes get one int);
  * failures name `what` and the size. */
 scl_status scli_plan_buffer(scl_plan *p, cl_mem_flags flags, size_t bytes, const void *data, cl_mem *out,
