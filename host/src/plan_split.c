@@ -7,6 +7,8 @@
  * chunks of N (tests and timing), 0 splits nothing. */
 #include "plan_internal.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,13 +34,19 @@ static int row_blocks(const spc_lut *l, int lay, int t, int bq)
     return rp[brow + 1] - rp[brow];
 }
 
-/* Chunk length in blocks and the rows longer than `over` blocks to split; false: split nothing. */
-static bool chunk_length(const scl_plan *p, int bq, int n_t, int *chunk, int *over)
+/* Chunk length in blocks and the rows longer than `over` blocks to split (chunk 0: split nothing). */
+static scl_status chunk_length(const scl_plan *p, int bq, int n_t, int *chunk, int *over)
 {
     const char *e = getenv("SPARSECL_SPLIT_ROWS");
     if (e && *e) {
-        *chunk = *over = atoi(e);
-        return *chunk > 0;
+        char *end;
+        errno = 0;
+        const long n = strtol(e, &end, 10);
+        if (*end || errno || n < 0 || n > INT_MAX)
+            return scli_fail(p->rt, SCL_ERR_INVALID_ARGUMENT,
+                             "SPARSECL_SPLIT_ROWS='%s': expected a block count (0 splits nothing)", e);
+        *chunk = *over = (int)n;
+        return SCL_OK;
     }
     const spc_lut *l = p->lut;
     double total = 0; /* blocks over all work-groups */
@@ -49,7 +57,12 @@ static bool chunk_length(const scl_plan *p, int bq, int n_t, int *chunk, int *ov
     const double share = total / slots;
     *chunk = share > MIN_CHUNK_BLOCKS ? (int)(share + 0.999) : MIN_CHUNK_BLOCKS;
     *over = 2 * *chunk; /* about one share: not worth a merge */
-    return true;
+    return SCL_OK;
+}
+
+static void put4(cl_int *dst, cl_int a, cl_int b, cl_int c, cl_int d)
+{
+    dst[0] = a, dst[1] = b, dst[2] = c, dst[3] = d;
 }
 
 scl_status scli_split_plan(scl_plan *p)
@@ -60,8 +73,9 @@ scl_status scli_split_plan(scl_plan *p)
     const scl_shape *s = &p->shape;
     const int bq = p->variant->rows_per_group(&p->fwd);
     const int n_t = (int)((s->seq_q + bq - 1) / bq);
-    int chunk, over;
-    if (!chunk_length(p, bq, n_t, &chunk, &over)) return SCL_OK;
+    int chunk = 0, over = 0;
+    scl_status st = chunk_length(p, bq, n_t, &chunk, &over);
+    if (st != SCL_OK || chunk == 0) return st;
     int *chunks = malloc((size_t)n_t * sizeof *chunks);
     if (!chunks) return scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     int n_split = 0, n_slots = 0;
@@ -82,25 +96,23 @@ scl_status scli_split_plan(scl_plan *p)
     /* Work-groups: the unsplit tiles in order, then the chunks (launched first under REVERSE). */
     const int n_work = n_t - n_split + n_slots;
     cl_int *work = malloc((size_t)n_work * 4 * sizeof *work), *tiles = malloc((size_t)n_split * 4 * sizeof *tiles);
-    scl_status st = SCL_OK;
     if (!work || !tiles) st = scli_fail(p->rt, SCL_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int t = 0, w = 0, slot = 0, k = 0; st == SCL_OK && t < n_t; t++) {
         if (chunks[t] == 1) {
-            memcpy(work + 4 * w++, (cl_int[4]){t, 0, 1, 0}, 4 * sizeof(cl_int));
+            put4(work + 4 * w++, t, 0, 1, 0);
             continue;
         }
-        memcpy(tiles + 4 * k++, (cl_int[4]){t, chunks[t], slot, 0}, 4 * sizeof(cl_int));
+        put4(tiles + 4 * k++, t, chunks[t], slot, 0);
         for (int c = 0; c < chunks[t]; c++)
-            memcpy(work + 4 * (n_work - n_slots + slot + c), (cl_int[4]){t, c, chunks[t], slot + c},
-                   4 * sizeof(cl_int));
+            put4(work + 4 * (n_work - n_slots + slot + c), t, c, chunks[t], slot + c);
         slot += chunks[t];
     }
     if (st == SCL_OK)
-        st = scli_plan_buffer(p, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, (size_t)n_work * 4 * sizeof(cl_int), work,
-                              &p->split.work, "split-row work list");
+        st = scli_plan_buffer(p, CL_MEM_READ_ONLY, (size_t)n_work * 4 * sizeof(cl_int), work, &p->split.work,
+                              "split-row work list");
     if (st == SCL_OK)
-        st = scli_plan_buffer(p, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, (size_t)n_split * 4 * sizeof(cl_int), tiles,
-                              &p->split.tiles, "split-row tiles");
+        st = scli_plan_buffer(p, CL_MEM_READ_ONLY, (size_t)n_split * 4 * sizeof(cl_int), tiles, &p->split.tiles,
+                              "split-row tiles");
     if (st == SCL_OK)
         st = scli_plan_buffer(p, CL_MEM_READ_WRITE, part * s->head_dim, NULL, &p->split.part_o, "split-row partial O");
     if (st == SCL_OK)
