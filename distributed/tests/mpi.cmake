@@ -13,7 +13,9 @@ if(SCL_MPI_VERSION MATCHES "Open MPI|OpenRTE")
 endif()
 foreach(np 2 4)
   add_test(NAME mpi_np${np} COMMAND ${SCL_MPIRUN} ${np} ${SCL_MPI_FLAGS} $<TARGET_FILE:test_mpi>)
-  set_tests_properties(mpi_np${np} PROPERTIES LABELS mpi TIMEOUT 900
+  # RUN_SERIAL: beside another test's kernel builds (ctest -j 2 on 2 cores), one rank's PoCL build
+  # of attn_bwd.cl failed once with an empty log (CI, session 12); alone it passes.
+  set_tests_properties(mpi_np${np} PROPERTIES LABELS mpi TIMEOUT 900 RUN_SERIAL TRUE
                        ENVIRONMENT "POCL_MAX_PTHREAD_COUNT=1;OMP_NUM_THREADS=1")
 endforeach()
 add_executable(test_mpi_spec ${CMAKE_CURRENT_LIST_DIR}/test_mpi_spec.c)
